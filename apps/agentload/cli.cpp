@@ -1,0 +1,119 @@
+#include "cli.hpp"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <ostream>
+
+#include "core/uri.hpp"
+#include "load/scenarios.hpp"
+
+namespace agentstate::apps {
+namespace {
+
+// CLI11 reports some errors over several lines; ours are always one.
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+std::string Lookup(const std::map<std::string, std::string>& env, const std::string& key) {
+  auto it = env.find(key);
+  return it == env.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+int AgentloadMain(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                  std::ostream& out, std::ostream& err) {
+  auto fail = [&](const std::string& msg) {
+    err << "agentload: error: " << OneLine(msg) << '\n';
+    return load::kExitSetup;
+  };
+
+  load::RunOptions o;
+  bool list = false;
+  std::string store, redis, postgres, clickhouse, seed_text = "1";
+  std::vector<std::string> gates;
+  int agents = 0;
+
+  CLI::App app{"agentload: production load scenarios for agentstate, gated on the SLA", "agentload"};
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.add_flag("--list", list, "list the scenarios, one line each, and exit");
+  app.add_option("--test", o.tests, "run only this scenario (repeatable)")->type_name("NAME");
+  app.add_flag("--quick", o.quick, "the quick profile: same shape, smaller counts and durations");
+  app.add_flag("-v,--verbose", o.verbose, "print each phase as it ends, and every gate");
+  app.add_option("--report-dir", o.report_dir, "where reports go (default test_reports/load)")->type_name("DIR");
+  app.add_option("--parallel", o.parallel, "scenarios run at once (default 1)")->type_name("N");
+  app.add_option("--seed", seed_text, "workload seed; the same seed gives the same workloads (default 1)")
+      ->type_name("N");
+  app.add_option("--agents", agents, "agents per wave, instead of the profile's")->type_name("N");
+  app.add_option("--gate", gates, "override a gate's limit, e.g. --gate p99_ms=150 (repeatable)")
+      ->type_name("NAME=LIMIT");
+  app.add_option("--store", store,
+                 fmt::format("one store for everything, by URI: sqlite://PATH or memory:// "
+                             "(env AGENTSTATE_STORE_URL; default {})",
+                             kDefaultStore))
+      ->type_name("URI");
+  app.add_option("--redis", redis, "hot tier URI (env AGENTSTATE_REDIS_URL)")->type_name("URI");
+  app.add_option("--postgres", postgres, "durable tier URI (env AGENTSTATE_POSTGRES_URL)")->type_name("URI");
+  app.add_option("--clickhouse", clickhouse, "analytics tier URI (env AGENTSTATE_CLICKHOUSE_URL)")
+      ->type_name("URI");
+
+  std::vector<std::string> argv_rev(args.rbegin(), args.rend());
+  try {
+    app.parse(argv_rev);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return load::kExitPass;
+  } catch (const CLI::ParseError& e) {
+    return fail(fmt::format("{}; see agentload --help", e.what()));
+  }
+
+  if (list) {
+    for (const auto& e : load::Catalogue()) out << fmt::format("{:<36} {}\n", e.name, e.description);
+    return load::kExitPass;
+  }
+
+  try {
+    std::size_t used = 0;
+    o.seed = std::stoull(seed_text, &used);
+    if (used != seed_text.size() || seed_text[0] == '-') throw std::invalid_argument("seed");
+  } catch (const std::exception&) {
+    return fail(fmt::format("--seed '{}' is not a non-negative whole number", seed_text));
+  }
+  if (app.count("--agents")) o.agents = agents;
+  for (const auto& g : gates) {
+    auto parsed = load::ParseGateOverride(g);
+    if (!parsed) return fail(parsed.error().message());
+    o.gate_overrides.push_back(*parsed);
+  }
+
+  // Which store: --store, then tier flags, then the environment, then the embedded default.
+  if (redis.empty()) redis = Lookup(env, "AGENTSTATE_REDIS_URL");
+  if (postgres.empty()) postgres = Lookup(env, "AGENTSTATE_POSTGRES_URL");
+  if (clickhouse.empty()) clickhouse = Lookup(env, "AGENTSTATE_CLICKHOUSE_URL");
+  if (store.empty() && !app.count("--redis") && !app.count("--postgres") && !app.count("--clickhouse")) {
+    store = Lookup(env, "AGENTSTATE_STORE_URL");
+  }
+  if (store.empty()) {
+    for (const auto& [flag, uri] : {std::pair<std::string, std::string>{"--redis", redis},
+                                    {"--postgres", postgres},
+                                    {"--clickhouse", clickhouse}}) {
+      if (uri.empty()) continue;
+      if (auto p = core::ParseUri(uri); !p) return fail(fmt::format("{}: {}", flag, p.error().message()));
+      return fail(fmt::format(
+          "{} {}: the tiered store (Redis, PostgreSQL, ClickHouse) is not in this build yet; run on the "
+          "embedded store with --store sqlite://PATH (or unset AGENTSTATE_*_URL)",
+          flag, core::RedactUri(uri)));
+    }
+    store = kDefaultStore;
+  }
+  o.store_uri = store;
+  return load::RunLoad(o, out, err);
+}
+
+}  // namespace agentstate::apps

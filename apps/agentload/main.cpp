@@ -1,0 +1,20 @@
+// agentload: runs the production load scenarios against a store and gates on the SLA.
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && kv.rfind("AGENTSTATE_", 0) == 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return agentstate::apps::AgentloadMain(args, env, std::cout, std::cerr);
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Local Redis, PostgreSQL and ClickHouse for integration and load tests.
+#
+#   scripts/services.sh up       install if missing, start on loopback, wait, print the URIs
+#   scripts/services.sh down     stop what `up` started, by the PIDs it recorded
+#   scripts/services.sh status   say which are running
+#   scripts/services.sh env      print `export AGENTSTATE_*_URL=...` lines for the shell
+#
+# Everything lives under $AGENTSTATE_SERVICES_DIR (default /tmp/agentstate-services):
+# data, logs, pid files, and for each service the exact command that started it (<name>.cmd),
+# so a harness can restart a service it killed. Ports are ours, never the packages' defaults.
+set -euo pipefail
+
+dir=${AGENTSTATE_SERVICES_DIR:-/tmp/agentstate-services}
+redis_port=${AGENTSTATE_REDIS_PORT:-16379}
+pg_port=${AGENTSTATE_PG_PORT:-15432}
+ch_http_port=${AGENTSTATE_CH_HTTP_PORT:-18123}
+ch_tcp_port=${AGENTSTATE_CH_TCP_PORT:-19000}
+ch_inter_port=${AGENTSTATE_CH_INTERSERVER_PORT:-19009}
+pg_bin=/usr/lib/postgresql/15/bin
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { printf 'services: error: %s\n' "$*" >&2; exit 2; }
+
+redis_url="redis://127.0.0.1:${redis_port}/0"
+pg_url="postgresql://agentstate@127.0.0.1:${pg_port}/agentstate"
+ch_url="clickhouse://127.0.0.1:${ch_http_port}/default"
+
+# Each service's pid file. ClickHouse rewrites its own, so it sits in a directory it owns.
+pidfile() { case $1 in clickhouse) echo "$dir/clickhouse/clickhouse.pid" ;; *) echo "$dir/$1.pid" ;; esac; }
+alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Polls a check command until it succeeds or the deadline passes.
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local end=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < end)) || die "$what did not answer within ${seconds}s; see the logs in $dir"
+    sleep 0.2
+  done
+}
+
+start_recorded() {  # name, then the command; records the command for restarts
+  local name=$1; shift
+  printf '%q ' "$@" > "$dir/$name.cmd"; echo >> "$dir/$name.cmd"
+  "$@"
+}
+
+redis_up() {
+  if alive "$dir/redis.pid"; then log "redis already running (pid $(cat "$dir/redis.pid"))"; return; fi
+  mkdir -p "$dir/redis"
+  # AOF everysec is the durability contract the reports state; with AOF on, RDB
+  # snapshots are off so a loaded server never forks for BGSAVE.
+  start_recorded redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+    --appendonly yes --appendfsync everysec --save "" --maxclients 10000
+  wait_for redis 20 redis-cli -h 127.0.0.1 -p "$redis_port" ping
+}
+
+pg_up() {
+  if alive "$dir/postgres.pid"; then log "postgres already running (pid $(cat "$dir/postgres.pid"))"; return; fi
+  # Everything PostgreSQL writes sits in one directory its own user owns.
+  local pg=$dir/pg data=$dir/pg/data
+  mkdir -p "$data" "$pg/sock"
+  chown -R postgres:postgres "$pg"
+  chmod 700 "$data"
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    su postgres -s /bin/sh -c "$pg_bin/initdb -D '$data' -U postgres --auth=trust -E UTF8 >'$pg/initdb.log' 2>&1" \
+      || die "initdb failed; see $pg/initdb.log"
+  fi
+  local opts="-c listen_addresses=127.0.0.1 -p $pg_port -k $pg/sock -c max_connections=300 -c synchronous_commit=on"
+  printf '%s\n' "su postgres -s /bin/sh -c \"$pg_bin/pg_ctl -D '$data' -l '$pg/postgres.log' -o '$opts' -w start\"" > "$dir/postgres.cmd"
+  su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$data' -l '$pg/postgres.log' -o '$opts' -w -t 60 start >/dev/null" \
+    || die "postgres did not start; see $pg/postgres.log"
+  head -1 "$data/postmaster.pid" > "$dir/postgres.pid"
+  local psql=(su postgres -s /bin/sh -c)
+  "${psql[@]}" "psql -h 127.0.0.1 -p $pg_port -U postgres -tAc \"SELECT 1 FROM pg_roles WHERE rolname='agentstate'\" | grep -q 1 || psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'CREATE ROLE agentstate LOGIN SUPERUSER'" \
+    || die "could not create role agentstate"
+  "${psql[@]}" "psql -h 127.0.0.1 -p $pg_port -U postgres -tAc \"SELECT 1 FROM pg_database WHERE datname='agentstate'\" | grep -q 1 || psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'CREATE DATABASE agentstate OWNER agentstate'" \
+    || die "could not create database agentstate"
+}
+
+ch_up() {
+  if alive "$(pidfile clickhouse)"; then log "clickhouse already running (pid $(cat "$(pidfile clickhouse)"))"; return; fi
+  local ch=$dir/clickhouse
+  mkdir -p "$ch/data/tmp" "$ch/data/user_files" "$ch/data/format_schemas" "$ch/log"
+  # Our own copy of the package's config: every path under our dir, all three ports ours
+  # (the interserver port clashes too), loopback only.
+  sed -e "s#/var/lib/clickhouse/#$ch/data/#g" \
+      -e "s#/var/log/clickhouse-server/#$ch/log/#g" \
+      -e "s#<http_port>8123</http_port>#<http_port>$ch_http_port</http_port>#" \
+      -e "s#<tcp_port>9000</tcp_port>#<tcp_port>$ch_tcp_port</tcp_port>#" \
+      -e "s#<interserver_http_port>9009</interserver_http_port>#<interserver_http_port>$ch_inter_port</interserver_http_port>#" \
+      -e "s#<listen_host>::1</listen_host>##" \
+      /etc/clickhouse-server/config.xml > "$ch/config.xml"
+  grep -q "<listen_host>127.0.0.1</listen_host>" "$ch/config.xml" \
+    || sed -i "s#</yandex>#    <listen_host>127.0.0.1</listen_host>\n</yandex>#" "$ch/config.xml"
+  cp /etc/clickhouse-server/users.xml "$ch/users.xml"
+  sed -i "s#<users_config>users.xml</users_config>#<users_config>$ch/users.xml</users_config>#" "$ch/config.xml"
+  chown -R clickhouse:clickhouse "$ch"
+  printf '%s\n' "su clickhouse -s /bin/sh -c \"/usr/sbin/clickhouse-server --daemon --config-file='$ch/config.xml' --pid-file='$ch/clickhouse.pid'\"" > "$dir/clickhouse.cmd"
+  su clickhouse -s /bin/sh -c "/usr/sbin/clickhouse-server --daemon --config-file='$ch/config.xml' --pid-file='$ch/clickhouse.pid'" \
+    || die "clickhouse did not start; see $ch/log"
+  wait_for clickhouse 60 sh -c "curl -fsS http://127.0.0.1:$ch_http_port/ping | grep -q Ok"
+}
+
+stop_pid() {  # name, pidfile, seconds
+  local name=$1 pidfile=$2 seconds=${3:-30}
+  if ! alive "$pidfile"; then rm -f "$pidfile"; return; fi
+  local pid; pid=$(cat "$pidfile")
+  kill -TERM "$pid"
+  local end=$((SECONDS + seconds))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= end)); then log "$name (pid $pid) ignored SIGTERM for ${seconds}s; sending SIGKILL"; kill -KILL "$pid"; fi
+    sleep 0.2
+  done
+  rm -f "$pidfile"
+  log "stopped $name (pid $pid)"
+}
+
+print_env() {
+  printf 'export AGENTSTATE_REDIS_URL=%s\n' "$redis_url"
+  printf 'export AGENTSTATE_POSTGRES_URL=%s\n' "$pg_url"
+  printf 'export AGENTSTATE_CLICKHOUSE_URL=%s\n' "$ch_url"
+}
+
+case "${1:-}" in
+  up)
+    [[ $(id -u) -eq 0 ]] || die "run as root: PostgreSQL and ClickHouse are started as their own users"
+    "$here/install-deps.sh" --services >&2
+    mkdir -p "$dir"; chmod 755 "$dir"
+    redis_up; pg_up; ch_up
+    print_env > "$dir/env"
+    log "up; URIs (also in $dir/env):"
+    print_env
+    ;;
+  down)
+    stop_pid clickhouse "$(pidfile clickhouse)" 60
+    if alive "$dir/postgres.pid"; then
+      su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$dir/pg/data' -m fast -w stop >/dev/null" || stop_pid postgres "$dir/postgres.pid"
+      rm -f "$dir/postgres.pid"; log "stopped postgres"
+    fi
+    stop_pid redis "$dir/redis.pid"
+    ;;
+  status)
+    rc=0
+    for s in redis postgres clickhouse; do
+      if alive "$(pidfile $s)"; then echo "$s: running (pid $(cat "$(pidfile $s)"))"; else echo "$s: stopped"; rc=1; fi
+    done
+    exit $rc
+    ;;
+  env) print_env ;;
+  *) die "usage: scripts/services.sh up|down|status|env" ;;
+esac

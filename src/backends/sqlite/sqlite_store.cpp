@@ -1,0 +1,863 @@
+#include "backends/sqlite/sqlite_store.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/codec.hpp"
+#include "core/validate.hpp"
+
+namespace agentstate::backends {
+namespace {
+
+using core::Encoding;
+using Clock = std::chrono::steady_clock;
+
+// One SQLite connection, used by one thread at a time, with its prepared statements cached.
+struct Conn {
+  sqlite3* db = nullptr;
+  Deadline deadline = Deadline::max();  // the running call's; read by the handlers below
+  std::unordered_map<const char*, sqlite3_stmt*> stmts;
+
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    for (auto& [sql, s] : stmts) sqlite3_finalize(s);
+    if (db) sqlite3_close_v2(db);
+  }
+};
+
+// Interrupts a statement that runs past its call's deadline (SQLITE_INTERRUPT -> kTimeout).
+int ProgressHandler(void* ctx) { return Clock::now() >= static_cast<Conn*>(ctx)->deadline ? 1 : 0; }
+
+// Waits for a lock held by another process, but never past the call's deadline.
+int BusyHandler(void* ctx, int attempt) {
+  if (Clock::now() >= static_cast<Conn*>(ctx)->deadline) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(std::min(100 * (attempt + 1), 5000)));
+  return 1;
+}
+
+Status FromSqlite(Conn& c, int rc, std::string_view what) {
+  const char* msg = c.db ? sqlite3_errmsg(c.db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+    case SQLITE_INTERRUPT:
+      return Status(StatusCode::kTimeout, fmt::format("{}: deadline passed while running", what));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      if (Clock::now() >= c.deadline) {
+        return Status(StatusCode::kTimeout, fmt::format("{}: deadline passed waiting for the database lock", what));
+      }
+      return Status(StatusCode::kUnavailable, fmt::format("{}: database is locked ({})", what, msg));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status(StatusCode::kCorruption, fmt::format("{}: database file is damaged ({})", what, msg));
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_PERM:
+      return Status(StatusCode::kUnavailable, fmt::format("{}: {}", what, msg));
+    default:
+      return Status(StatusCode::kInternal, fmt::format("{}: sqlite error {} ({})", what, rc, msg));
+  }
+}
+
+// A cached statement in use; resets and unbinds itself when it goes out of scope.
+// Bound text and blobs are SQLITE_STATIC: they must outlive the statement's use.
+class Stmt {
+ public:
+  Stmt(Conn& c, sqlite3_stmt* s) : c_(c), s_(s) {}
+  ~Stmt() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Text(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Stmt& Blob(int i, std::string_view v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  // SQLITE_ROW -> true, SQLITE_DONE -> false, else the error.
+  Result<bool> Step(std::string_view what) {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return Error(FromSqlite(c_, rc, what));
+  }
+  int64_t ColInt(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string ColText(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  }
+  std::string_view ColBlob(int col) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string_view();
+  }
+  int Changes() const { return sqlite3_changes(c_.db); }
+
+ private:
+  Conn& c_;
+  sqlite3_stmt* s_;
+};
+
+Result<std::unique_ptr<Stmt>> Prepare(Conn& c, const char* sql) {
+  auto it = c.stmts.find(sql);
+  if (it == c.stmts.end()) {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v3(c.db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK) return Error(FromSqlite(c, rc, "prepare"));
+    it = c.stmts.emplace(sql, s).first;
+  }
+  return std::make_unique<Stmt>(c, it->second);
+}
+
+Status Exec(Conn& c, const char* sql, std::string_view what) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(c.db, sql, nullptr, nullptr, &err);
+  sqlite3_free(err);
+  return rc == SQLITE_OK ? Status() : FromSqlite(c, rc, what);
+}
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back unless committed.
+class Tx {
+ public:
+  explicit Tx(Conn& c) : c_(c) {}
+  ~Tx() {
+    if (open_) sqlite3_exec(c_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Status Begin() {
+    Status s = Exec(c_, "BEGIN IMMEDIATE", "begin write transaction");
+    open_ = s.ok();
+    return s;
+  }
+  Status Commit() {
+    Status s = Exec(c_, "COMMIT", "commit");
+    if (s.ok()) open_ = false;
+    return s;
+  }
+
+ private:
+  Conn& c_;
+  bool open_ = false;
+};
+
+uint64_t U64(int64_t v) { return static_cast<uint64_t>(v); }
+int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, user_id TEXT NOT NULL, agent_type TEXT NOT NULL,
+  version INTEGER NOT NULL, step_count INTEGER NOT NULL, phase TEXT NOT NULL,
+  checkpoint_type INTEGER NOT NULL, is_recovery_point INTEGER NOT NULL, status INTEGER NOT NULL,
+  saved_at_ms INTEGER NOT NULL, encoding INTEGER NOT NULL, payload BLOB NOT NULL,
+  payload_bytes INTEGER NOT NULL, checksum INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_thread ON runs(thread_id, run_id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  run_id TEXT NOT NULL, version INTEGER NOT NULL, type INTEGER NOT NULL,
+  is_recovery_point INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,
+  thread_id TEXT NOT NULL, user_id TEXT NOT NULL, agent_type TEXT NOT NULL,
+  step_count INTEGER NOT NULL, phase TEXT NOT NULL,
+  encoding INTEGER NOT NULL, payload BLOB NOT NULL, payload_bytes INTEGER NOT NULL,
+  checksum INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (run_id, version));
+CREATE TABLE IF NOT EXISTS threads (
+  thread_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, version INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL);
+)sql";
+
+constexpr const char* kRunColumns =
+    "run_id, thread_id, user_id, agent_type, version, step_count, phase, checkpoint_type, "
+    "is_recovery_point, status, saved_at_ms, encoding, payload, payload_bytes, checksum";
+
+constexpr const char* kUpsertRun =
+    "INSERT INTO runs (run_id, thread_id, user_id, agent_type, version, step_count, phase, "
+    "checkpoint_type, is_recovery_point, status, saved_at_ms, encoding, payload, payload_bytes, "
+    "checksum, expires_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,0,?10,?11,?12,?13,?14,?15) "
+    "ON CONFLICT(run_id) DO UPDATE SET thread_id=?2, user_id=?3, agent_type=?4, version=?5, "
+    "step_count=?6, phase=?7, checkpoint_type=?8, is_recovery_point=?9, status=0, saved_at_ms=?10, "
+    "encoding=?11, payload=?12, payload_bytes=?13, checksum=?14, expires_at_ms=?15";
+
+constexpr const char* kUpsertThread =
+    "INSERT INTO threads (thread_id, run_id, version, updated_at_ms, expires_at_ms) "
+    "VALUES (?1,?2,?3,?4,?5) ON CONFLICT(thread_id) DO UPDATE SET run_id=?2, version=?3, "
+    "updated_at_ms=?4, expires_at_ms=?5";
+
+// Snapshots the run's current row into its history; one checkpoint per version.
+constexpr const char* kCheckpointFromRun =
+    "INSERT OR IGNORE INTO checkpoints (run_id, version, type, is_recovery_point, created_at_ms, "
+    "thread_id, user_id, agent_type, step_count, phase, encoding, payload, payload_bytes, checksum, "
+    "expires_at_ms) SELECT run_id, version, ?2, (is_recovery_point OR ?2 = 3), ?3, thread_id, "
+    "user_id, agent_type, step_count, phase, encoding, payload, payload_bytes, checksum, "
+    "CASE WHEN (is_recovery_point OR ?2 = 3) THEN ?5 ELSE ?4 END FROM runs WHERE run_id = ?1";
+
+constexpr const char* kLiveRunVersion =
+    "SELECT version, status FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2";
+constexpr const char* kNewestCheckpointVersion =
+    "SELECT max(version) FROM checkpoints WHERE run_id = ?1 AND expires_at_ms > ?2";
+
+// A payload as stored plus what is needed to decode and verify it.
+struct Body {
+  Encoding encoding = Encoding::kRaw;
+  std::string bytes;
+  uint64_t payload_bytes = 0;
+  uint64_t checksum = 0;
+};
+
+}  // namespace
+
+// Threads and connections. The writer is one thread and one connection; readers are N of
+// each, so a reader task always finds a free connection.
+struct SqliteStore::Impl {
+  struct Worker {
+    explicit Worker(std::size_t threads) : pool(threads) {}
+    asio::thread_pool pool;
+    std::mutex mu;
+    std::vector<std::unique_ptr<Conn>> free;
+    std::atomic<uint64_t> queued{0};
+  };
+
+  std::string path;
+  StoreOptions options;
+  std::size_t max_queue = 0;
+  std::unique_ptr<Worker> writer;
+  std::unique_ptr<Worker> readers;
+  std::atomic<uint64_t> saves{0}, loads{0}, conflicts{0}, corruptions{0}, timeouts{0}, rejected{0};
+  std::mutex purge_mu;
+  int64_t last_purge_ms = 0;
+
+  ~Impl() {
+    if (writer) writer->pool.join();
+    if (readers) readers->pool.join();
+  }
+
+  // Runs fn(conn) on the worker's thread and resumes the caller on its own executor.
+  // A call still queued at its deadline is not started. The queue is bounded by max_queue.
+  // Deliberately not a coroutine itself: g++ 12 mishandles non-trivial coroutine parameters
+  // built from temporaries, so callers pass a named std::function and this only initiates.
+  template <typename T>
+  Awaitable<Result<T>> Run(Worker& w, Deadline deadline, std::string_view op,
+                           std::function<Result<T>(Conn&)> fn) {
+    auto initiate = [this, &w, deadline, op, fn = std::move(fn)](auto handler) mutable {
+      auto finish = [](auto handler, Result<T> r) {
+        auto ex = asio::get_associated_executor(handler);
+        asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { handler(std::move(r)); });
+      };
+      if (Status s = core::CheckDeadline(deadline, op); !s.ok()) {
+        ++timeouts;
+        return finish(std::move(handler), Error(s));
+      }
+      if (w.queued.load(std::memory_order_relaxed) >= max_queue) {
+        ++rejected;
+        return finish(std::move(handler),
+                      Error(StatusCode::kPoolExhausted,
+                            fmt::format("{}: {} sqlite operations already queued; slow down or raise "
+                                        "the queue= URI parameter",
+                                        op, max_queue)));
+      }
+      ++w.queued;
+      asio::post(w.pool, [this, &w, deadline, op, fn = std::move(fn), handler = std::move(handler),
+                          finish]() mutable {
+        Result<T> r = Error(StatusCode::kTimeout,
+                            fmt::format("{}: deadline passed while queued for the sqlite thread", op));
+        if (Clock::now() < deadline) {
+          std::unique_ptr<Conn> c;
+          {
+            std::lock_guard lock(w.mu);
+            c = std::move(w.free.back());
+            w.free.pop_back();
+          }
+          c->deadline = deadline;
+          r = fn(*c);
+          c->deadline = Deadline::max();
+          std::lock_guard lock(w.mu);
+          w.free.push_back(std::move(c));
+        }
+        --w.queued;
+        if (!r && r.error().code() == StatusCode::kTimeout) ++timeouts;
+        finish(std::move(handler), std::move(r));
+      });
+    };
+    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(std::move(initiate),
+                                                                               asio::use_awaitable);
+  }
+
+  // The run's current version (live record, else newest live checkpoint, else 0) and
+  // whether its live record is completed. Runs inside the writer's transaction.
+  Result<std::pair<int64_t, bool>> Current(Conn& c, const std::string& run_id, int64_t now_ms) {
+    auto st = Prepare(c, kLiveRunVersion);
+    if (!st) return Error(st.error());
+    (*st)->Text(1, run_id).Int(2, now_ms);
+    auto row = (*st)->Step("read run version");
+    if (!row) return Error(row.error());
+    if (*row) return std::pair<int64_t, bool>((*st)->ColInt(0), (*st)->ColInt(1) != 0);
+    auto cp = Prepare(c, kNewestCheckpointVersion);
+    if (!cp) return Error(cp.error());
+    (*cp)->Text(1, run_id).Int(2, now_ms);
+    row = (*cp)->Step("read checkpoint version");
+    if (!row) return Error(row.error());
+    return std::pair<int64_t, bool>(*row ? (*cp)->ColInt(0) : 0, false);
+  }
+
+  Status UpsertRun(Conn& c, const StateRecord& m, const Body& b, int64_t now_ms, int64_t expires_ms) {
+    auto st = Prepare(c, kUpsertRun);
+    if (!st) return st.error();
+    (*st)->Text(1, m.run_id).Text(2, m.thread_id).Text(3, m.user_id).Text(4, m.agent_type);
+    (*st)->Int(5, m.version).Int(6, m.step_count).Text(7, m.phase);
+    (*st)->Int(8, static_cast<int64_t>(m.checkpoint_type)).Int(9, m.is_recovery_point ? 1 : 0);
+    (*st)->Int(10, now_ms).Int(11, static_cast<int64_t>(b.encoding)).Blob(12, b.bytes);
+    (*st)->Int(13, I64(b.payload_bytes)).Int(14, I64(b.checksum)).Int(15, expires_ms);
+    auto r = (*st)->Step("write run");
+    if (!r) return r.error();
+    auto th = Prepare(c, kUpsertThread);
+    if (!th) return th.error();
+    (*th)->Text(1, m.thread_id).Text(2, m.run_id).Int(3, m.version).Int(4, now_ms);
+    (*th)->Int(5, core::ExpiryMillis(options.ttl, RunStatus::kActive, false, core::FromUnixMillis(now_ms)));
+    r = (*th)->Step("write thread context");
+    return r ? Status() : r.error();
+  }
+
+  Status SnapshotRun(Conn& c, const std::string& run_id, CheckpointType type, int64_t now_ms) {
+    auto st = Prepare(c, kCheckpointFromRun);
+    if (!st) return st.error();
+    SystemTime now = core::FromUnixMillis(now_ms);
+    (*st)->Text(1, run_id).Int(2, static_cast<int64_t>(type)).Int(3, now_ms);
+    (*st)->Int(4, core::ExpiryMillis(options.ttl, RunStatus::kActive, false, now));
+    (*st)->Int(5, core::ExpiryMillis(options.ttl, RunStatus::kActive, true, now));
+    auto r = (*st)->Step("write checkpoint");
+    return r ? Status() : r.error();
+  }
+
+  // Removes expired rows at most once a minute, on the writer, inside its transaction.
+  void MaybePurge(Conn& c, int64_t now_ms) {
+    {
+      std::lock_guard lock(purge_mu);
+      if (now_ms - last_purge_ms < 60000) return;
+      last_purge_ms = now_ms;
+    }
+    for (const char* sql : {"DELETE FROM runs WHERE expires_at_ms <= ?1",
+                            "DELETE FROM checkpoints WHERE expires_at_ms <= ?1",
+                            "DELETE FROM threads WHERE expires_at_ms <= ?1"}) {
+      if (auto st = Prepare(c, sql)) {
+        (*st)->Int(1, now_ms);
+        (void)(*st)->Step("purge expired");
+      }
+    }
+  }
+
+  Result<StateRecord> ReadRecord(const Stmt& st, const std::string& what) {
+    StateRecord r;
+    r.run_id = st.ColText(0);
+    r.thread_id = st.ColText(1);
+    r.user_id = st.ColText(2);
+    r.agent_type = st.ColText(3);
+    r.version = st.ColInt(4);
+    r.step_count = st.ColInt(5);
+    r.phase = st.ColText(6);
+    r.checkpoint_type = static_cast<CheckpointType>(st.ColInt(7));
+    r.is_recovery_point = st.ColInt(8) != 0;
+    r.status = st.ColInt(9) != 0 ? RunStatus::kCompleted : RunStatus::kActive;
+    r.saved_at = core::FromUnixMillis(st.ColInt(10));
+    r.checksum = U64(st.ColInt(14));
+    auto payload = core::DecodeVerified(static_cast<Encoding>(st.ColInt(11)), st.ColBlob(12),
+                                        r.checksum, options.max_payload_bytes, what);
+    if (!payload) {
+      ++corruptions;
+      return Error(payload.error());
+    }
+    r.payload = std::move(*payload);
+    return r;
+  }
+};
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+std::string SqliteStore::Describe() const { return "sqlite://" + impl_->path; }
+
+namespace {
+
+Result<std::unique_ptr<Conn>> OpenConn(const std::string& path, bool reader) {
+  auto c = std::make_unique<Conn>();
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (reader ? 0 : SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(path.c_str(), &c->db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("cannot open database file {}: {}; check the path and its permissions", path,
+                             c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)));
+  }
+  sqlite3_extended_result_codes(c->db, 1);
+  sqlite3_busy_handler(c->db, BusyHandler, c.get());
+  sqlite3_progress_handler(c->db, 1000, ProgressHandler, c.get());
+  return c;
+}
+
+// Runs PRAGMA `sql` and returns its first column as text.
+Result<std::string> Pragma(Conn& c, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v2(c.db, sql, -1, &s, nullptr);
+  if (rc != SQLITE_OK) return Error(FromSqlite(c, rc, sql));
+  std::string out;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW && sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error(FromSqlite(c, rc, sql));
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri,
+                                                      const StoreOptions& options) {
+  if (uri.body.empty()) {
+    return Error(StatusCode::kInvalidArgument,
+                 "sqlite:// needs a file path, e.g. sqlite://agentstate-data/agentstate.db");
+  }
+  if (Status s = core::CheckKnownParams(uri, {"readers", "queue"}); !s.ok()) return Error(s);
+  auto readers = core::UintParam(uri, "readers", 2, 1, 64);
+  if (!readers) return Error(readers.error());
+  auto queue = core::UintParam(uri, "queue", 10000, 1, 1000000);
+  if (!queue) return Error(queue.error());
+
+  auto impl = std::make_unique<Impl>();
+  impl->path = uri.body;
+  impl->options = options;
+  impl->max_queue = *queue;
+  const std::string& path = impl->path;
+  const std::string where = fmt::format("sqlite://{}", path);
+
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return Error(StatusCode::kUnavailable,
+                   fmt::format("cannot create directory {} for {}: {}", parent.string(), where, ec.message()));
+    }
+  }
+
+  auto writer = OpenConn(path, false);
+  if (!writer) return Error(writer.error());
+  Conn& w = **writer;
+  // Bound everything at open too: a file locked by another process must not hang start-up.
+  w.deadline = Clock::now() + std::chrono::seconds(2);
+  auto fail = [&](const Status& s, std::string_view hint) {
+    return Error(s.code() == StatusCode::kTimeout ? StatusCode::kUnavailable : s.code(),
+                 fmt::format("{}: {}; {}", where, s.message(), hint));
+  };
+  auto mode = Pragma(w, "PRAGMA journal_mode=WAL");
+  if (!mode) return fail(mode.error(), "is the file writable and not locked by another process?");
+  if (*mode != "wal") {
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{}: could not switch to WAL mode (got '{}'); use a local, writable file", where, *mode));
+  }
+  for (const char* p : {"PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-16384", "PRAGMA foreign_keys=OFF"}) {
+    if (auto r = Pragma(w, p); !r) return fail(r.error(), "check the file");
+  }
+  {
+    // Proves we can take the write lock now, and creates or checks the schema under it.
+    Tx tx(w);
+    if (Status s = tx.Begin(); !s.ok()) {
+      return fail(s, "another process holds its write lock; stop it or use another file");
+    }
+    auto ver = Pragma(w, "PRAGMA user_version");
+    if (!ver) return fail(ver.error(), "check the file");
+    int version = std::atoi(ver->c_str());
+    if (version > kSchemaVersion) {
+      return Error(StatusCode::kUnavailable,
+                   fmt::format("{}: schema version {} is newer than this build's {}; use a newer agentstate "
+                               "(the file is left untouched)",
+                               where, version, kSchemaVersion));
+    }
+    if (version < kSchemaVersion) {
+      if (Status s = Exec(w, kSchema, "create schema"); !s.ok()) return fail(s, "is the file writable?");
+      if (Status s = Exec(w, "PRAGMA user_version=1", "set schema version"); !s.ok()) {
+        return fail(s, "is the file writable?");
+      }
+    }
+    if (Status s = tx.Commit(); !s.ok()) return fail(s, "is the file writable?");
+  }
+  w.deadline = Deadline::max();
+
+  impl->writer = std::make_unique<Impl::Worker>(1);
+  impl->writer->free.push_back(std::move(*writer));
+  impl->readers = std::make_unique<Impl::Worker>(*readers);
+  for (uint64_t i = 0; i < *readers; ++i) {
+    auto r = OpenConn(path, true);
+    if (!r) return Error(r.error());
+    for (const char* p : {"PRAGMA query_only=1", "PRAGMA cache_size=-16384"}) {
+      if (auto x = Pragma(**r, p); !x) return fail(x.error(), "check the file");
+    }
+    impl->readers->free.push_back(std::move(*r));
+  }
+  return std::unique_ptr<StateStore>(new SqliteStore(std::move(impl)));
+}
+
+Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline) {
+  if (Status s = core::ValidateSave(req, impl_->options); !s.ok()) co_return Error(s);
+  // Checksum and compression on the caller's thread: the single writer does only SQL.
+  auto body = std::make_shared<Body>();
+  body->checksum = core::Checksum(req.payload);
+  body->payload_bytes = req.payload.size();
+  core::Encoded enc = core::Encode(req.payload, impl_->options.compress_threshold_bytes);
+  body->encoding = enc.encoding;
+  body->bytes = std::move(enc.bytes);
+  req.payload.clear();
+  Impl& im = *impl_;
+  std::function<Result<SaveAck>(Conn&)> work = [&im, req = std::move(req), body](Conn& c) -> Result<SaveAck> {
+    const SystemTime now = core::Now(im.options);
+    const int64_t now_ms = core::ToUnixMillis(now);
+    Tx tx(c);
+    if (Status s = tx.Begin(); !s.ok()) return Error(s);
+    auto cur = im.Current(c, req.run_id, now_ms);
+    if (!cur) return Error(cur.error());
+    auto [current, completed] = *cur;
+    if (req.expected_version && *req.expected_version != current) {
+      ++im.conflicts;
+      return Error(StatusCode::kConflict,
+                   fmt::format("run {} is at version {}, expected {}", req.run_id, current, *req.expected_version));
+    }
+    if (completed) {
+      ++im.conflicts;
+      return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", req.run_id));
+    }
+    StateRecord m;
+    m.run_id = req.run_id;
+    m.thread_id = req.thread_id;
+    m.user_id = req.user_id;
+    m.agent_type = req.agent_type;
+    m.version = current + 1;
+    m.step_count = req.step_count;
+    m.phase = req.phase;
+    m.checkpoint_type = req.checkpoint_type;
+    m.is_recovery_point = req.is_recovery_point;
+    int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, req.is_recovery_point, now);
+    if (Status s = im.UpsertRun(c, m, *body, now_ms, expires); !s.ok()) return Error(s);
+    if (KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point)) {
+      if (Status s = im.SnapshotRun(c, req.run_id, req.checkpoint_type, now_ms); !s.ok()) return Error(s);
+    }
+    im.MaybePurge(c, now_ms);
+    if (Status s = tx.Commit(); !s.ok()) return Error(s);
+    ++im.saves;
+    return SaveAck{m.version, body->checksum};
+  };
+  co_return co_await im.Run<SaveAck>(*im.writer, deadline, "save", std::move(work));
+}
+
+Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_id, Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  using R = std::optional<StateRecord>;
+  std::function<Result<R>(Conn&)> work = [&im, run_id = std::move(run_id)](Conn& c) -> Result<R> {
+    static const std::string sql =
+        fmt::format("SELECT {} FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2", kRunColumns);
+    auto st = Prepare(c, sql.c_str());
+    if (!st) return Error(st.error());
+    (*st)->Text(1, run_id).Int(2, core::ToUnixMillis(core::Now(im.options)));
+    auto row = (*st)->Step("load");
+    if (!row) return Error(row.error());
+    ++im.loads;
+    if (!*row) return R();
+    auto rec = im.ReadRecord(**st, fmt::format("run {}", run_id));
+    if (!rec) return Error(rec.error());
+    return R(std::move(*rec));
+  };
+  co_return co_await im.Run<R>(*im.readers, deadline, "load", std::move(work));
+}
+
+Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  std::function<Result<bool>(Conn&)> work = [&im, run_id = std::move(run_id)](Conn& c) -> Result<bool> {
+    const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
+    Tx tx(c);
+    if (Status s = tx.Begin(); !s.ok()) return Error(s);
+    bool existed = false;
+    {
+      auto st = Prepare(c, kLiveRunVersion);
+      if (!st) return Error(st.error());
+      (*st)->Text(1, run_id).Int(2, now_ms);
+      auto row = (*st)->Step("delete");
+      if (!row) return Error(row.error());
+      existed = *row;
+    }
+    for (const char* sql : {"DELETE FROM threads WHERE thread_id IN (SELECT thread_id FROM runs WHERE run_id = ?1) AND run_id = ?1",
+                            "DELETE FROM runs WHERE run_id = ?1", "DELETE FROM checkpoints WHERE run_id = ?1"}) {
+      auto st = Prepare(c, sql);
+      if (!st) return Error(st.error());
+      (*st)->Text(1, run_id);
+      if (auto r = (*st)->Step("delete"); !r) return Error(r.error());
+    }
+    if (Status s = tx.Commit(); !s.ok()) return Error(s);
+    return existed;
+  };
+  co_return co_await im.Run<bool>(*im.writer, deadline, "delete", std::move(work));
+}
+
+Awaitable<Done> SqliteStore::Complete(std::string run_id, Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  std::function<Result<bool>(Conn&)> work = [&im, run_id](Conn& c) -> Result<bool> {
+    const SystemTime now = core::Now(im.options);
+    const int64_t now_ms = core::ToUnixMillis(now);
+    auto st = Prepare(c, "UPDATE runs SET status = 1, expires_at_ms = ?3 WHERE run_id = ?1 AND expires_at_ms > ?2");
+    if (!st) return Error(st.error());
+    // Completing twice must not extend the completed TTL: keep the earlier expiry.
+    int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kCompleted, false, now);
+    auto cur = Prepare(c, "SELECT status, expires_at_ms FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2");
+    if (!cur) return Error(cur.error());
+    (*cur)->Text(1, run_id).Int(2, now_ms);
+    auto row = (*cur)->Step("complete");
+    if (!row) return Error(row.error());
+    if (!*row) return false;
+    if ((*cur)->ColInt(0) != 0) return true;
+    (*st)->Text(1, run_id).Int(2, now_ms).Int(3, expires);
+    auto done = (*st)->Step("complete");
+    if (!done) return Error(done.error());
+    return true;
+  };
+  auto r = co_await im.Run<bool>(*im.writer, deadline, "complete", std::move(work));
+  if (!r) co_return Error(r.error());
+  if (!*r) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+  co_return Done();
+}
+
+namespace {
+constexpr const char* kCheckpointInfoColumns =
+    "version, type, is_recovery_point, created_at_ms, payload_bytes, checksum";
+
+CheckpointInfo ReadInfo(const Stmt& st, const std::string& run_id) {
+  CheckpointInfo i;
+  i.run_id = run_id;
+  i.version = st.ColInt(0);
+  i.checkpoint_id = core::CheckpointId(i.version);
+  i.type = static_cast<CheckpointType>(st.ColInt(1));
+  i.is_recovery_point = st.ColInt(2) != 0;
+  i.created_at = core::FromUnixMillis(st.ColInt(3));
+  i.payload_bytes = U64(st.ColInt(4));
+  i.checksum = U64(st.ColInt(5));
+  return i;
+}
+
+// "v000000000042" -> 42; nullopt for anything else.
+std::optional<int64_t> ParseCheckpointId(const std::string& id) {
+  if (id.size() != 13 || id[0] != 'v') return std::nullopt;
+  int64_t v = 0;
+  for (std::size_t i = 1; i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return std::nullopt;
+    v = v * 10 + (id[i] - '0');
+  }
+  return v;
+}
+}  // namespace
+
+Awaitable<Result<CheckpointInfo>> SqliteStore::Checkpoint(std::string run_id, CheckpointType type,
+                                                          Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  std::function<Result<CheckpointInfo>(Conn&)> work = [&im, run_id, type](Conn& c) -> Result<CheckpointInfo> {
+    const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
+    Tx tx(c);
+    if (Status s = tx.Begin(); !s.ok()) return Error(s);
+    {
+      // Never snapshot damaged bytes as if they were good.
+      static const std::string sql =
+          fmt::format("SELECT {} FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2", kRunColumns);
+      auto st = Prepare(c, sql.c_str());
+      if (!st) return Error(st.error());
+      (*st)->Text(1, run_id).Int(2, now_ms);
+      auto row = (*st)->Step("checkpoint");
+      if (!row) return Error(row.error());
+      if (!*row) return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+      if (auto rec = im.ReadRecord(**st, fmt::format("run {}", run_id)); !rec) return Error(rec.error());
+    }
+    if (Status s = im.SnapshotRun(c, run_id, type, now_ms); !s.ok()) return Error(s);
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM checkpoints WHERE run_id = ?1 AND version = (SELECT version FROM runs WHERE run_id = ?1)",
+        kCheckpointInfoColumns);
+    auto st = Prepare(c, sql.c_str());
+    if (!st) return Error(st.error());
+    (*st)->Text(1, run_id);
+    auto row = (*st)->Step("checkpoint");
+    if (!row) return Error(row.error());
+    if (!*row) return Error(StatusCode::kInternal, fmt::format("checkpoint of run {} vanished inside its transaction", run_id));
+    CheckpointInfo info = ReadInfo(**st, run_id);
+    st->reset();
+    if (Status s = tx.Commit(); !s.ok()) return Error(s);
+    return info;
+  };
+  co_return co_await im.Run<CheckpointInfo>(*im.writer, deadline, "checkpoint", std::move(work));
+}
+
+Awaitable<Result<std::vector<CheckpointInfo>>> SqliteStore::ListCheckpoints(std::string run_id,
+                                                                           Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  using R = std::vector<CheckpointInfo>;
+  std::function<Result<R>(Conn&)> work = [&im, run_id](Conn& c) -> Result<R> {
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM checkpoints WHERE run_id = ?1 AND expires_at_ms > ?2 ORDER BY version",
+        kCheckpointInfoColumns);
+    auto st = Prepare(c, sql.c_str());
+    if (!st) return Error(st.error());
+    (*st)->Text(1, run_id).Int(2, core::ToUnixMillis(core::Now(im.options)));
+    R out;
+    while (true) {
+      auto row = (*st)->Step("list checkpoints");
+      if (!row) return Error(row.error());
+      if (!*row) break;
+      out.push_back(ReadInfo(**st, run_id));
+    }
+    return out;
+  };
+  co_return co_await im.Run<R>(*im.readers, deadline, "list_checkpoints", std::move(work));
+}
+
+Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                                    Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  std::function<Result<StateRecord>(Conn&)> work = [&im, run_id, checkpoint_id](Conn& c) -> Result<StateRecord> {
+    const SystemTime now = core::Now(im.options);
+    const int64_t now_ms = core::ToUnixMillis(now);
+    auto missing = [&] {
+      return Error(StatusCode::kNotFound,
+                   checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                                 : fmt::format("run {} has no checkpoints", run_id));
+    };
+    int64_t wanted = INT64_MAX;
+    if (checkpoint_id) {
+      auto v = ParseCheckpointId(*checkpoint_id);
+      if (!v) return missing();
+      wanted = *v;
+    }
+    Tx tx(c);
+    if (Status s = tx.Begin(); !s.ok()) return Error(s);
+    auto cur = im.Current(c, run_id, now_ms);
+    if (!cur) return Error(cur.error());
+    // Same column order as kRunColumns, so ReadRecord decodes either table's row.
+    static const char* sql =
+        "SELECT run_id, thread_id, user_id, agent_type, version, step_count, phase, type, "
+        "is_recovery_point, 0, created_at_ms, encoding, payload, payload_bytes, checksum "
+        "FROM checkpoints WHERE run_id = ?1 AND expires_at_ms > ?2 AND version <= ?3 "
+        "ORDER BY version DESC LIMIT 1";
+    auto st = Prepare(c, sql);
+    if (!st) return Error(st.error());
+    (*st)->Text(1, run_id).Int(2, now_ms).Int(3, wanted);
+    auto row = (*st)->Step("restore");
+    if (!row) return Error(row.error());
+    if (!*row || (checkpoint_id && (*st)->ColInt(4) != wanted)) return missing();
+    auto rec = im.ReadRecord(**st, fmt::format("checkpoint {} of run {}", core::CheckpointId((*st)->ColInt(4)), run_id));
+    if (!rec) return Error(rec.error());
+    Body body;
+    body.encoding = static_cast<Encoding>((*st)->ColInt(11));
+    body.bytes = std::string((*st)->ColBlob(12));
+    body.payload_bytes = U64((*st)->ColInt(13));
+    body.checksum = rec->checksum;
+    st->reset();
+    StateRecord& r = *rec;
+    r.version = cur->first + 1;
+    r.status = RunStatus::kActive;
+    r.checkpoint_type = CheckpointType::kRecovery;
+    r.saved_at = core::FromUnixMillis(now_ms);
+    int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, r.is_recovery_point, now);
+    if (Status s = im.UpsertRun(c, r, body, now_ms, expires); !s.ok()) return Error(s);
+    if (Status s = tx.Commit(); !s.ok()) return Error(s);
+    return std::move(r);
+  };
+  co_return co_await im.Run<StateRecord>(*im.writer, deadline, "restore", std::move(work));
+}
+
+Awaitable<Result<std::optional<ThreadContextRecord>>> SqliteStore::ThreadContext(std::string thread_id,
+                                                                                 Deadline deadline) {
+  if (Status s = core::ValidateId("thread_id", thread_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  using R = std::optional<ThreadContextRecord>;
+  std::function<Result<R>(Conn&)> work = [&im, thread_id](Conn& c) -> Result<R> {
+    auto st = Prepare(c, "SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = ?1 AND expires_at_ms > ?2");
+    if (!st) return Error(st.error());
+    (*st)->Text(1, thread_id).Int(2, core::ToUnixMillis(core::Now(im.options)));
+    auto row = (*st)->Step("thread context");
+    if (!row) return Error(row.error());
+    if (!*row) return R();
+    return R(ThreadContextRecord{thread_id, (*st)->ColText(0), (*st)->ColInt(1), core::FromUnixMillis((*st)->ColInt(2))});
+  };
+  co_return co_await im.Run<R>(*im.readers, deadline, "thread_context", std::move(work));
+}
+
+Awaitable<Result<ActiveRunsPage>> SqliteStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
+  if (Status s = core::ValidateActiveRunsQuery(query, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  std::function<Result<ActiveRunsPage>(Conn&)> work = [&im, query](Conn& c) -> Result<ActiveRunsPage> {
+    // Keyset pagination: the cursor is the last run_id of the previous page.
+    const char* sql = query.thread_id
+        ? "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
+          "WHERE run_id > ?1 AND status = 0 AND expires_at_ms > ?2 AND thread_id = ?4 ORDER BY run_id LIMIT ?3"
+        : "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
+          "WHERE run_id > ?1 AND status = 0 AND expires_at_ms > ?2 ORDER BY run_id LIMIT ?3";
+    auto st = Prepare(c, sql);
+    if (!st) return Error(st.error());
+    (*st)->Text(1, query.cursor).Int(2, core::ToUnixMillis(core::Now(im.options))).Int(3, query.limit + 1);
+    if (query.thread_id) (*st)->Text(4, *query.thread_id);
+    ActiveRunsPage page;
+    while (true) {
+      auto row = (*st)->Step("active runs");
+      if (!row) return Error(row.error());
+      if (!*row) break;
+      if (page.runs.size() == query.limit) {
+        page.next_cursor = page.runs.back().run_id;
+        break;
+      }
+      page.runs.push_back({(*st)->ColText(0), (*st)->ColText(1), (*st)->ColText(2), (*st)->ColText(3),
+                           (*st)->ColInt(4), core::FromUnixMillis((*st)->ColInt(5))});
+    }
+    return page;
+  };
+  co_return co_await im.Run<ActiveRunsPage>(*im.readers, deadline, "active_runs", std::move(work));
+}
+
+Awaitable<Result<HealthReport>> SqliteStore::Health(Deadline deadline) {
+  Impl& im = *impl_;
+  auto start = Clock::now();
+  std::function<Result<bool>(Conn&)> work = [](Conn& c) -> Result<bool> {
+    return Exec(c, "SELECT 1", "health").ok();
+  };
+  auto r = co_await im.Run<bool>(*im.readers, deadline, "health", std::move(work));
+  if (!r && r.error().code() == StatusCode::kTimeout) co_return Error(r.error());
+  HealthReport h;
+  h.tiers.push_back({"durable", Describe(), r && *r, r ? "" : r.error().ToString(),
+                     std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start)});
+  co_return h;
+}
+
+StoreStats SqliteStore::Stats() const {
+  StoreStats s;
+  s.backend = Describe();
+  const Impl& im = *impl_;
+  s.values = {{"saves", double(im.saves)},         {"loads", double(im.loads)},
+              {"conflicts", double(im.conflicts)}, {"corruptions", double(im.corruptions)},
+              {"timeouts", double(im.timeouts)},   {"rejected", double(im.rejected)},
+              {"write_queue", double(im.writer->queued)}, {"read_queue", double(im.readers->queued)}};
+  return s;
+}
+
+}  // namespace agentstate::backends

@@ -1,0 +1,35 @@
+// Payload encoding and checksums, shared by every backend so that all of them store and
+// verify bytes the same way.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "agentstate/status.hpp"
+
+namespace agentstate::core {
+
+enum class Encoding : uint8_t { kRaw = 0, kZstd = 1 };
+
+// XXH3-64 of the payload as the caller gave it (before compression), so the check is
+// end to end: it catches damage at rest and bugs in the codec alike.
+uint64_t Checksum(std::string_view payload);
+
+struct Encoded {
+  Encoding encoding = Encoding::kRaw;
+  std::string bytes;
+};
+
+// Compresses with zstd when the payload is at least `threshold` bytes (0 = never) and
+// compression actually saves space; otherwise keeps the bytes as they are.
+Encoded Encode(std::string_view payload, std::size_t threshold);
+
+// Decodes stored bytes and verifies them against the checksum recorded at save time.
+// kCorruption when the encoding is unknown, zstd fails, the size exceeds `max_bytes`
+// (0 = no limit) or the checksum does not match. `what` names the record in the message.
+Result<std::string> DecodeVerified(Encoding encoding, std::string_view bytes, uint64_t checksum,
+                                   std::size_t max_bytes, std::string_view what);
+
+}  // namespace agentstate::core

@@ -1,0 +1,117 @@
+#include "core/uri.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <charconv>
+
+namespace agentstate::core {
+
+Result<ParsedUri> ParseUri(std::string_view uri) {
+  auto sep = uri.find("://");
+  if (sep == std::string_view::npos) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("malformed store URI '{}': expected scheme://..., e.g. sqlite://state.db",
+                             RedactUri(uri)));
+  }
+  ParsedUri out;
+  for (char c : uri.substr(0, sep)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("malformed store URI '{}': bad character in scheme", RedactUri(uri)));
+    }
+    out.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (out.scheme.empty()) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("malformed store URI '{}': empty scheme", RedactUri(uri)));
+  }
+  std::string_view rest = uri.substr(sep + 3);
+  auto q = rest.find('?');
+  out.body = std::string(rest.substr(0, q));
+  if (q == std::string_view::npos) return out;
+  std::string_view query = rest.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("malformed store URI '{}': parameter '{}' is not key=value",
+                               RedactUri(uri), kv));
+    }
+    std::string key(kv.substr(0, eq));
+    if (!out.params.emplace(key, std::string(kv.substr(eq + 1))).second) {
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("malformed store URI '{}': parameter '{}' given twice", RedactUri(uri), key));
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return out;
+}
+
+std::string RedactUri(std::string_view uri) {
+  std::string out(uri);
+  auto sep = out.find("://");
+  if (sep == std::string::npos) return out;
+  auto at = out.find('@', sep + 3);
+  auto slash = out.find('/', sep + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return out;
+  auto colon = out.find(':', sep + 3);
+  if (colon == std::string::npos || colon > at) return out;
+  return out.replace(colon + 1, at - colon - 1, "***");
+}
+
+Result<std::chrono::microseconds> ParseDuration(std::string_view text) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  std::string_view unit(end, text.data() + text.size() - end);
+  using std::chrono::microseconds;
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"us", 1},           {"ms", 1000},          {"s", 1000000},
+      {"m", 60000000ULL},  {"h", 3600000000ULL},  {"d", 86400000000ULL}};
+  if (ec == std::errc() && end != text.data()) {
+    for (auto [name, scale] : kUnits) {
+      if (unit == name) {
+        if (n > UINT64_MAX / scale / 2) break;
+        return microseconds(static_cast<int64_t>(n * scale));
+      }
+    }
+  }
+  return Error(StatusCode::kInvalidArgument,
+               fmt::format("bad duration '{}': use a whole number and a unit (us, ms, s, m, h, d), "
+                           "e.g. 250ms or 24h",
+                           text));
+}
+
+Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_t fallback,
+                           uint64_t min, uint64_t max) {
+  auto it = uri.params.find(key);
+  if (it == uri.params.end()) return fallback;
+  uint64_t n = 0;
+  const std::string& v = it->second;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n < min || n > max) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("URI parameter {}={} must be a whole number from {} to {}", key, v, min, max));
+  }
+  return n;
+}
+
+Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : uri.params) {
+    bool ok = false;
+    for (auto k : known) ok = ok || k == key;
+    if (!ok) {
+      std::string list;
+      for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("unknown parameter '{}' in {}:// URI; known: {}", key, uri.scheme,
+                                list.empty() ? "none" : list));
+    }
+  }
+  return Status();
+}
+
+}  // namespace agentstate::core

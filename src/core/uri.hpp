@@ -1,0 +1,38 @@
+// Store URIs: `scheme://body?key=value&...`. The body's meaning is the backend's
+// (a file path for sqlite://, an authority for network stores).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "agentstate/status.hpp"
+
+namespace agentstate::core {
+
+struct ParsedUri {
+  std::string scheme;  // lower case, without "://"
+  std::string body;    // between "://" and "?"
+  std::map<std::string, std::string> params;
+};
+
+// kInvalidArgument naming the problem: no "://", an empty or non-alphanumeric scheme, a
+// parameter without "=", an empty or repeated key.
+Result<ParsedUri> ParseUri(std::string_view uri);
+
+// The URI with any password in its authority replaced by "***", for logs and errors.
+std::string RedactUri(std::string_view uri);
+
+// "250ms", "5s", "10m", "24h", "7d", "1500us": a non-negative integer and a unit.
+// kInvalidArgument otherwise.
+Result<std::chrono::microseconds> ParseDuration(std::string_view text);
+
+// A parameter as an unsigned integer in [min, max]; `fallback` when absent.
+Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_t fallback,
+                           uint64_t min, uint64_t max);
+
+// Fails with kInvalidArgument naming the first parameter not in `known`.
+Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known);
+
+}  // namespace agentstate::core

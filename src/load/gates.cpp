@@ -1,0 +1,70 @@
+#include "load/gates.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+
+namespace agentstate::load {
+
+std::string GateResult::Describe() const {
+  const char* op = spec.compare == Compare::kAtMost ? "<=" : ">=";
+  std::string unit = spec.unit.empty() ? "" : " " + spec.unit;
+  if (!measured_present) return fmt::format("{}: not measured (limit {} {}{})", spec.name, op, spec.limit, unit);
+  return fmt::format("{}: {:.6g}{} {} {:.6g}{}", spec.name, measured, unit, op, spec.limit, unit);
+}
+
+std::vector<GateResult> EvaluateGates(const std::vector<GateSpec>& gates, const Metrics& metrics) {
+  std::vector<GateResult> out;
+  for (const auto& g : gates) {
+    GateResult r;
+    r.spec = g;
+    auto it = metrics.find(g.metric);
+    if (it != metrics.end() && std::isfinite(it->second)) {
+      r.measured_present = true;
+      r.measured = it->second;
+      r.passed = g.compare == Compare::kAtMost ? r.measured <= g.limit : r.measured >= g.limit;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool AllPassed(const std::vector<GateResult>& results) {
+  for (const auto& r : results) {
+    if (!r.passed) return false;
+  }
+  return true;
+}
+
+Result<GateOverride> ParseGateOverride(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("bad --gate '{}': use NAME=LIMIT, e.g. --gate p99_ms=150", text));
+  }
+  std::string value = text.substr(eq + 1);
+  char* end = nullptr;
+  double v = std::strtod(value.c_str(), &end);
+  if (end != value.c_str() + value.size() || !std::isfinite(v) || v < 0) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("bad --gate '{}': the limit must be a non-negative number", text));
+  }
+  return GateOverride{text.substr(0, eq), v};
+}
+
+std::vector<std::string> ApplyOverrides(std::vector<GateSpec>& gates,
+                                        const std::vector<GateOverride>& overrides) {
+  std::vector<std::string> used;
+  for (const auto& o : overrides) {
+    for (auto& g : gates) {
+      if (g.name == o.name) {
+        g.limit = o.limit;
+        used.push_back(o.name);
+      }
+    }
+  }
+  return used;
+}
+
+}  // namespace agentstate::load

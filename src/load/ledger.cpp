@@ -1,0 +1,106 @@
+#include "load/ledger.hpp"
+
+#include <vector>
+
+#include "load/wait_group.hpp"
+
+namespace agentstate::load {
+
+void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t version, uint64_t checksum,
+                    CheckpointType durability) {
+  std::lock_guard lock(mu_);
+  RunEntry& e = runs_[run_id];
+  switch (outcome) {
+    case WriteOutcome::kAcked:
+      ++e.acked;
+      if (version <= e.acked_version) {
+        ++e.out_of_order;
+      } else {
+        e.acked_version = version;
+        e.acked_checksum = checksum;
+        e.durability = durability;
+      }
+      break;
+    case WriteOutcome::kUnknown:
+      ++e.unknown;
+      break;
+    case WriteOutcome::kFailed:
+      break;
+  }
+}
+
+void Ledger::Judge(const std::string& run_id, const Result<std::optional<StateRecord>>& read,
+                   LedgerVerdict& v) const {
+  RunEntry e;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return;
+    e = it->second;
+  }
+  ++v.runs_checked;
+  v.acked_writes += e.acked;
+  v.unknown_writes += e.unknown;
+  v.out_of_order += e.out_of_order;
+  if (!read) {
+    if (read.error().code() == StatusCode::kCorruption) {
+      ++v.corrupted;
+    } else {
+      ++v.unverifiable;
+    }
+    return;
+  }
+  const auto& rec = *read;
+  if (!rec) {
+    if (e.acked > 0) ++v.lost;
+    return;
+  }
+  if (rec->version < e.acked_version) {
+    ++v.lost;
+  } else if (rec->version == e.acked_version) {
+    if (e.acked > 0 && rec->checksum != e.acked_checksum) ++v.corrupted;
+  } else if (e.unknown == 0) {
+    ++v.phantom;  // newer than every ack, and no write in doubt could have produced it
+  }
+}
+
+Awaitable<LedgerVerdict> Ledger::Verify(StateStore& store, std::chrono::milliseconds per_read,
+                                        int concurrency) const {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    ids.reserve(runs_.size());
+    for (const auto& [id, e] : runs_) ids.push_back(id);
+  }
+  LedgerVerdict verdict;
+  // Reads go in batches of `concurrency`, each batch awaited as a group.
+  const std::size_t batch = static_cast<std::size_t>(std::max(1, concurrency));
+  for (std::size_t i = 0; i < ids.size(); i += batch) {
+    std::size_t end = std::min(ids.size(), i + batch);
+    std::vector<std::pair<std::string, Result<std::optional<StateRecord>>>> results;
+    results.reserve(end - i);
+    auto ex = co_await asio::this_coro::executor;
+    WaitGroup group(ex);
+    for (std::size_t j = i; j < end; ++j) results.emplace_back(ids[j], std::optional<StateRecord>());
+    group.Add(results.size());
+    for (auto& slot : results) {
+      asio::co_spawn(
+          ex,
+          [&store, &slot, &group, per_read]() -> Awaitable<void> {
+            slot.second = co_await store.Load(slot.first, DeadlineIn(per_read));
+            group.Done();
+          },
+          asio::detached);
+    }
+    co_await group.Wait();
+    for (const auto& [id, r] : results) Judge(id, r, verdict);
+  }
+  co_return verdict;
+}
+
+std::size_t Ledger::runs() const {
+  std::lock_guard lock(mu_);
+  return runs_.size();
+}
+
+}  // namespace agentstate::load

@@ -1,0 +1,66 @@
+// The write ledger: what the store acknowledged, checked against what it returns.
+//
+// Every save the harness attempts is recorded with its outcome. An acknowledged write must
+// be readable at its version (or a later one the harness also attempted); a timed-out write
+// may or may not have landed, so it is "unknown", never "lost". Memory is per run, not per
+// write (a few dozen bytes plus the id), so a 24 h soak fits. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "agentstate/model.hpp"
+#include "agentstate/state_store.hpp"
+
+namespace agentstate::load {
+
+enum class WriteOutcome {
+  kAcked,    // the store returned a version: it must be there
+  kFailed,   // the store refused it definitely (conflict, invalid): it must not be there
+  kUnknown,  // timeout / connection lost mid-call: it may or may not be there
+};
+
+struct LedgerVerdict {
+  uint64_t runs_checked = 0;
+  uint64_t acked_writes = 0;
+  uint64_t unknown_writes = 0;
+  uint64_t lost = 0;          // an acknowledged version is missing or was rolled back
+  uint64_t corrupted = 0;     // a read failed its checksum, or returned other bytes at the acked version
+  uint64_t phantom = 0;       // a version newer than anything acked, with no unknown write to explain it
+  uint64_t out_of_order = 0;  // acknowledgements whose versions went backwards for one run
+  uint64_t unverifiable = 0;  // runs whose read-back itself failed (timeout, unavailable)
+  bool clean() const { return lost == 0 && corrupted == 0 && phantom == 0 && out_of_order == 0; }
+};
+
+class Ledger {
+ public:
+  void Record(const std::string& run_id, WriteOutcome outcome, int64_t version, uint64_t checksum,
+              CheckpointType durability);
+
+  // What the harness found when it read a run back; Verify calls this per run, tests may too.
+  void Judge(const std::string& run_id, const Result<std::optional<StateRecord>>& read,
+             LedgerVerdict& verdict) const;
+
+  // Reads back every recorded run (at most `concurrency` reads at once, each with its own
+  // `per_read` deadline) and counts the verdicts.
+  Awaitable<LedgerVerdict> Verify(StateStore& store, std::chrono::milliseconds per_read,
+                                  int concurrency) const;
+
+  std::size_t runs() const;
+
+ private:
+  struct RunEntry {
+    int64_t acked_version = 0;  // highest acknowledged
+    uint64_t acked_checksum = 0;
+    uint32_t acked = 0;
+    uint32_t unknown = 0;
+    uint32_t out_of_order = 0;
+    CheckpointType durability = CheckpointType::kAuto;
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, RunEntry> runs_;
+};
+
+}  // namespace agentstate::load

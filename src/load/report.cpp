@@ -1,0 +1,210 @@
+#include "load/report.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+namespace agentstate::load {
+namespace {
+
+using nlohmann::json;
+
+std::string IsoUtc(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double Get(const Metrics& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0.0 : it->second;
+}
+
+json Gates(const std::vector<GateResult>& gates) {
+  json arr = json::array();
+  for (const auto& g : gates) {
+    arr.push_back({{"name", g.spec.name},
+                   {"metric", g.spec.metric},
+                   {"comparison", g.spec.compare == Compare::kAtMost ? "<=" : ">="},
+                   {"limit", g.spec.limit},
+                   {"unit", g.spec.unit},
+                   {"measured", g.measured_present ? json(g.measured) : json(nullptr)},
+                   {"passed", g.passed}});
+  }
+  return arr;
+}
+
+}  // namespace
+
+json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
+  const Metrics& m = r.metrics;
+  json phases = json::array();
+  for (const auto& p : r.phases) {
+    phases.push_back({{"name", p.name},
+                      {"executed", p.executed},
+                      {"succeeded", p.succeeded},
+                      {"failed", p.failed},
+                      {"corrupted", p.corrupted},
+                      {"wall_s", p.wall_s},
+                      {"errors", p.errors},
+                      {"latency", p.latency.Summary()},
+                      {"save", p.save.Summary()},
+                      {"load", p.load.Summary()}});
+  }
+  json series = json::array();
+  for (const auto& s : r.resources) series.push_back({s.t_s, s.rss_mb, s.cpu_percent});
+  const Trend trend = RssTrend(r.resources);
+  return {
+      {"test_name", r.spec.name},
+      {"timestamp", r.started_unix},
+      {"generated_at", IsoUtc(std::time(nullptr))},
+      {"passed", r.passed()},
+      {"metrics",
+       {{"agents",
+         {{"executed", Get(m, "executed")},
+          {"succeeded", Get(m, "succeeded")},
+          {"failed", Get(m, "failed")},
+          {"success_rate", Get(m, "success_rate_percent")}}},
+        {"performance",
+         {{"avg_latency_ms", Get(m, "mean_ms")},
+          {"p50_latency_ms", Get(m, "p50_ms")},
+          {"p95_latency_ms", Get(m, "p95_ms")},
+          {"p99_latency_ms", Get(m, "p99_ms")},
+          {"max_latency_ms", Get(m, "max_ms")},
+          {"throughput_agents_per_s", Get(m, "throughput_agents_per_s")}}},
+        {"resources",
+         {{"peak_memory_mb", Get(m, "peak_memory_mb")},
+          {"avg_cpu_percent", Get(m, "avg_cpu_percent")},
+          // The embedded store has no client connections; the tiered store fills these.
+          {"redis_connections", nullptr},
+          {"postgres_connections", nullptr}}},
+        {"sla_compliance",
+         {{"availability_percent", Get(m, "availability_percent")},
+          {"error_rate_percent", Get(m, "error_rate_percent")},
+          {"sla_violations", Get(m, "sla_violations")},
+          {"data_integrity_issues", Get(m, "data_integrity_issues")}}}}},
+      {"raw_metrics", m},
+      {"gates", Gates(r.gates)},
+      {"additional_data",
+       {{"store", run.store},
+        {"profile", run.profile},
+        {"seed", run.seed},
+        {"agentstate_version", run.version},
+        {"wall_s", r.wall_s},
+        {"truncated", r.truncated},
+        {"phases", phases},
+        {"latency_histogram", r.latency.Summary()},
+        {"ledger",
+         {{"runs_checked", r.ledger.runs_checked},
+          {"acked_writes", r.ledger.acked_writes},
+          {"unknown_writes", r.ledger.unknown_writes},
+          {"lost", r.ledger.lost},
+          {"corrupted", r.ledger.corrupted},
+          {"phantom", r.ledger.phantom},
+          {"out_of_order", r.ledger.out_of_order},
+          {"unverifiable", r.ledger.unverifiable}}},
+        {"resources",
+         {{"columns", {"t_s", "rss_mb", "cpu_percent"}},
+          {"samples", series},
+          {"rss_trend_mb_per_hour", trend.mb_per_hour},
+          {"rss_trend_stderr_mb_per_hour", trend.stderr_mb_per_hour}}},
+        {"tables", r.tables}}},
+  };
+}
+
+json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) {
+  json scenarios = json::array();
+  bool all = true;
+  for (const auto& r : results) {
+    all = all && r.passed();
+    json failed = json::array();
+    for (const auto& g : r.gates) {
+      if (!g.passed) failed.push_back(g.Describe());
+    }
+    scenarios.push_back({{"test_name", r.spec.name},
+                         {"passed", r.passed()},
+                         {"report", fmt::format("{}_{}.json", r.spec.name, r.started_unix)},
+                         {"wall_s", r.wall_s},
+                         {"failed_gates", failed},
+                         {"gates", Gates(r.gates)}});
+  }
+  return {{"generated_at", IsoUtc(std::time(nullptr))},
+          {"store", run.store},
+          {"profile", run.profile},
+          {"seed", run.seed},
+          {"agentstate_version", run.version},
+          {"passed", all},
+          {"scenarios", scenarios}};
+}
+
+Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc) {
+  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (out) out << doc.dump(2) << '\n';
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}", path.string()));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}: {}", path.string(), ec.message()));
+  }
+  return Status();
+}
+
+Status CheckReportDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("report directory {} cannot be created ({}); pass a writable --report-dir",
+                              dir.string(), ec ? ec.message() : "not a directory"));
+  }
+  const auto probe = dir / fmt::format(".agentload-probe-{}", ::getpid());
+  {
+    std::ofstream out(probe);
+    out << "probe";
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(probe, ec);
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("report directory {} is not writable; pass a writable --report-dir", dir.string()));
+    }
+  }
+  std::filesystem::remove(probe, ec);
+  return Status();
+}
+
+std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_gates) {
+  std::string out;
+  std::size_t passed = 0;
+  for (const auto& r : results) {
+    const Metrics& m = r.metrics;
+    passed += r.passed() ? 1 : 0;
+    std::size_t failed = 0;
+    for (const auto& g : r.gates) failed += g.passed ? 0 : 1;
+    out += fmt::format("{:<4} {:<36} {:>5.0f}/{:<5.0f} ok  p50 {:>7.2f} ms  p99 {:>7.2f} ms  {:>8.1f} agents/s  {:>5.1f}s  {}\n",
+                       r.passed() ? "PASS" : "FAIL", r.spec.name, Get(m, "succeeded"), Get(m, "executed"),
+                       Get(m, "p50_ms"), Get(m, "p99_ms"), Get(m, "throughput_agents_per_s"), r.wall_s,
+                       failed ? fmt::format("{} of {} gates failed", failed, r.gates.size())
+                              : fmt::format("{} gates held", r.gates.size()));
+    for (const auto& g : r.gates) {
+      if (all_gates || !g.passed) out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
+    }
+  }
+  out += fmt::format("{} of {} scenarios passed\n", passed, results.size());
+  return out;
+}
+
+}  // namespace agentstate::load

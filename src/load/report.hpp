@@ -1,0 +1,39 @@
+// Reports: per-scenario JSON in the seed suite's shape (SCENARIOS.md "Reports") plus our
+// histograms, ledger verdict and resource series; a run summary; the console summary.
+// Files are written whole or not at all (temporary file, then rename).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agentstate/status.hpp"
+#include "load/scenario.hpp"
+
+namespace agentstate::load {
+
+// What the whole run was, stated in every report.
+struct RunInfo {
+  std::string store;       // the store URI, password removed
+  std::string profile;     // "quick" | "full"
+  uint64_t seed = 0;
+  std::string version;     // agentstate version
+};
+
+nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);
+nlohmann::json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run);
+
+// Writes `doc` to `path` atomically. kUnavailable naming the path when it cannot.
+Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc);
+
+// Creates the directory if needed and proves a file can be written there; kUnavailable
+// with a message naming the directory otherwise. Nothing is left behind.
+Status CheckReportDir(const std::filesystem::path& dir);
+
+// One line per scenario; under it one line per failed gate, measured against its limit;
+// with `all_gates`, every gate.
+std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_gates);
+
+}  // namespace agentstate::load

@@ -1,0 +1,62 @@
+// Samples the harness's own RSS and CPU from /proc once per interval on a thread of its own.
+// Memory is bounded: past kMaxSamples it halves its resolution (keeps every other sample and
+// doubles the interval), so a 24 h soak stays small.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace agentstate::load {
+
+struct ResourceSample {
+  double t_s = 0;          // seconds since Start()
+  double rss_mb = 0;
+  double cpu_percent = 0;  // of one core, over the preceding interval
+};
+
+// Least-squares slope of RSS over time with its standard error, for leak detection.
+struct Trend {
+  double mb_per_hour = 0;
+  double stderr_mb_per_hour = 0;
+  std::size_t samples = 0;
+};
+Trend RssTrend(const std::vector<ResourceSample>& samples);
+
+class ResourceSampler {
+ public:
+  static constexpr std::size_t kMaxSamples = 20000;
+
+  explicit ResourceSampler(std::chrono::milliseconds interval = std::chrono::seconds(1));
+  ~ResourceSampler();
+  ResourceSampler(const ResourceSampler&) = delete;
+  ResourceSampler& operator=(const ResourceSampler&) = delete;
+
+  void Start();
+  void Stop();  // takes a last sample; idempotent
+
+  std::vector<ResourceSample> Samples() const;
+  double PeakRssMb() const;
+  double MeanCpuPercent() const;
+
+  static double CurrentRssMb();     // /proc/self/statm
+  static double ProcessCpuSeconds();  // /proc/self/stat utime + stime
+
+ private:
+  void Loop();
+  void TakeSample();
+
+  std::chrono::milliseconds interval_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+  std::vector<ResourceSample> samples_;
+  double peak_rss_mb_ = 0;
+  std::chrono::steady_clock::time_point start_{}, last_t_{};
+  double last_cpu_s_ = 0;
+};
+
+}  // namespace agentstate::load

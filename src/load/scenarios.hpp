@@ -1,0 +1,29 @@
+// The scenario catalogue: each production scenario of SCENARIOS.md declared on the engine,
+// in a full profile (the original parameters) and a quick one (same shape, smaller).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "load/scenario.hpp"
+
+namespace agentstate::load {
+
+struct Profile {
+  bool quick = false;
+  std::optional<int> agents;  // --agents: overrides the per-wave agent count
+};
+
+struct ScenarioEntry {
+  std::string name;
+  std::string description;  // one line, for --list
+  std::function<ScenarioSpec(const Profile&)> build;
+};
+
+// In the order SCENARIOS.md lists them. Scenarios not yet declared are absent, not stubbed.
+const std::vector<ScenarioEntry>& Catalogue();
+const ScenarioEntry* FindScenario(const std::string& name);
+
+}  // namespace agentstate::load
