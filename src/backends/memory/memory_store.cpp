@@ -219,6 +219,7 @@ Awaitable<Result<StateRecord>> MemoryStore::Restore(std::string run_id,
   next.meta.version = current + 1;
   next.meta.status = RunStatus::kActive;
   next.meta.checkpoint_type = CheckpointType::kRecovery;
+  next.meta.is_recovery_point = chosen->info.is_recovery_point;
   next.meta.saved_at = now;
   next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
   StateRecord out = next.meta;

@@ -239,6 +239,7 @@ struct SqliteStore::Impl {
   std::string path;
   StoreOptions options;
   std::size_t max_queue = 0;
+  int synchronous = -1;  // PRAGMA synchronous as read back after setting it (1 = NORMAL)
   std::unique_ptr<Worker> writer;
   std::unique_ptr<Worker> readers;
   std::atomic<uint64_t> saves{0}, loads{0}, conflicts{0}, corruptions{0}, timeouts{0}, rejected{0};
@@ -473,6 +474,7 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   for (const char* p : {"PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-16384", "PRAGMA foreign_keys=OFF"}) {
     if (auto r = Pragma(w, p); !r) return fail(r.error(), "check the file");
   }
+  if (auto sync = Pragma(w, "PRAGMA synchronous"); sync) impl->synchronous = std::atoi(sync->c_str());
   {
     // Proves we can take the write lock now, and creates or checks the schema under it.
     Tx tx(w);
@@ -856,7 +858,8 @@ StoreStats SqliteStore::Stats() const {
   s.values = {{"saves", double(im.saves)},         {"loads", double(im.loads)},
               {"conflicts", double(im.conflicts)}, {"corruptions", double(im.corruptions)},
               {"timeouts", double(im.timeouts)},   {"rejected", double(im.rejected)},
-              {"write_queue", double(im.writer->queued)}, {"read_queue", double(im.readers->queued)}};
+              {"write_queue", double(im.writer->queued)}, {"read_queue", double(im.readers->queued)},
+              {"synchronous", double(im.synchronous)}};
   return s;
 }
 

@@ -1,0 +1,152 @@
+// agentload as a user meets it: flags in, exit status and one-line errors out.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli.hpp"
+
+namespace agentstate::apps {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int code;
+  std::string out, err;
+};
+
+class AgentloadCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("agentload-cli-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Outcome Run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    std::ostringstream out, err;
+    int code = AgentloadMain(args, env, out, err);
+    return {code, out.str(), err.str()};
+  }
+  // Setup errors are exactly one line on stderr, naming the problem.
+  void ExpectSetupError(const Outcome& o, const std::string& needle) {
+    EXPECT_EQ(o.code, 2) << o.err;
+    EXPECT_THAT(o.err, HasSubstr(needle));
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_THAT(o.err, ::testing::StartsWith("agentload: error: "));
+  }
+  std::string Reports() { return (dir_ / "reports").string(); }
+  bool NoReports() { return !fs::exists(dir_ / "reports") || fs::is_empty(dir_ / "reports"); }
+
+  fs::path dir_;
+};
+
+TEST_F(AgentloadCli, ListAndHelp) {
+  auto list = Run({"--list"});
+  EXPECT_EQ(list.code, 0);
+  EXPECT_THAT(list.out, HasSubstr("100_concurrent_agents_baseline"));
+  auto help = Run({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("--report-dir"));
+  EXPECT_THAT(help.out, HasSubstr("--seed"));
+}
+
+TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
+  ExpectSetupError(Run({"--bogus"}), "--bogus");
+  ExpectSetupError(Run({"--test", "no_such_scenario"}), "unknown scenario 'no_such_scenario'");
+  ExpectSetupError(Run({"--seed", "abc"}), "--seed 'abc'");
+  ExpectSetupError(Run({"--parallel", "0", "--store", "memory://"}), "--parallel 0");
+  ExpectSetupError(Run({"--agents", "0", "--store", "memory://"}), "--agents 0");
+  ExpectSetupError(Run({"--gate", "p99_ms"}), "use NAME=LIMIT");
+  ExpectSetupError(Run({"--gate", "p99_ms=-3"}), "non-negative");
+  ExpectSetupError(Run({"--gate", "no_such_gate=1", "--store", "memory://", "--report-dir", Reports()}),
+                   "no selected scenario has a gate of that name");
+  EXPECT_TRUE(NoReports());
+}
+
+TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
+  ExpectSetupError(Run({"--store", "state.db", "--report-dir", Reports()}), "expected scheme://");
+  ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}), "known schemes: memory://, sqlite://");
+  ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
+                   "/proc/agentstate");
+  ExpectSetupError(Run({"--redis", "redis://:pw@127.0.0.1:6379/0", "--report-dir", Reports()}),
+                   "not in this build yet");
+  auto env = Run({"--report-dir", Reports()}, {{"AGENTSTATE_REDIS_URL", "redis://:pw@127.0.0.1:1/0"}});
+  ExpectSetupError(env, "redis://:***@127.0.0.1:1/0");
+  EXPECT_THAT(env.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
+  EXPECT_TRUE(NoReports());
+}
+
+TEST_F(AgentloadCli, ALockedDatabaseFileExitsTwo) {
+  const fs::path db = dir_ / "locked.db";
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES(1);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  auto o = Run({"--store", "sqlite://" + db.string(), "--report-dir", Reports()});
+  ExpectSetupError(o, "another process holds its write lock");
+  sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(holder);
+  EXPECT_TRUE(NoReports());
+}
+
+TEST_F(AgentloadCli, AnUnwritableReportDirectoryExitsTwo) {
+  ExpectSetupError(Run({"--store", "memory://", "--report-dir", "/proc/agentload-reports"}), "/proc/agentload-reports");
+  std::ofstream(dir_ / "a_file") << "x";
+  ExpectSetupError(Run({"--store", "memory://", "--report-dir", (dir_ / "a_file" / "sub").string()}), "a_file");
+}
+
+TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
+  auto o = Run({"--store", "sqlite://" + (dir_ / "s.db").string(), "--report-dir", Reports(), "--seed", "7"});
+  ASSERT_EQ(o.code, 0) << o.out << o.err;
+  EXPECT_THAT(o.out, HasSubstr("PASS 100_concurrent_agents_baseline"));
+  for (const char* gate : {"succeeded", "availability_percent", "p50_ms", "p99_ms", "peak_memory_mb", "corruption",
+                           "throughput_agents_per_s", "lost_writes"}) {
+    EXPECT_THAT(o.out, HasSubstr(std::string(gate) + ": ")) << gate;
+  }
+  fs::path report;
+  for (const auto& e : fs::directory_iterator(Reports())) {
+    if (e.path().filename().string().rfind("100_concurrent_agents_baseline_", 0) == 0) report = e.path();
+  }
+  ASSERT_FALSE(report.empty());
+  auto j = nlohmann::json::parse(std::ifstream(report));
+  EXPECT_EQ(j["test_name"], "100_concurrent_agents_baseline");
+  EXPECT_TRUE(j["timestamp"].is_number_integer());
+  EXPECT_THAT(j["generated_at"].get<std::string>(), ::testing::MatchesRegex("....-..-..T..:..:..Z"));
+  EXPECT_EQ(j["metrics"]["agents"]["executed"], 100);
+  EXPECT_EQ(j["metrics"]["agents"]["succeeded"], 100);
+  for (const char* k : {"avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms"}) {
+    EXPECT_GT(j["metrics"]["performance"][k].get<double>(), 0) << k;
+  }
+  EXPECT_GT(j["metrics"]["resources"]["peak_memory_mb"].get<double>(), 0);
+  EXPECT_EQ(j["metrics"]["sla_compliance"]["data_integrity_issues"], 0);
+  EXPECT_EQ(j["additional_data"]["ledger"]["acked_writes"], 100);
+  EXPECT_EQ(j["additional_data"]["seed"], 7);
+  EXPECT_TRUE(j.contains("raw_metrics"));
+  auto summary = nlohmann::json::parse(std::ifstream(fs::path(Reports()) / "summary.json"));
+  EXPECT_EQ(summary["passed"], true);
+  for (const auto& e : fs::directory_iterator(Reports())) {
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "temporary file left: " << e.path();
+  }
+}
+
+TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
+  auto o = Run({"--store", "memory://", "--report-dir", Reports(), "--gate", "throughput_agents_per_s=1e12"});
+  EXPECT_EQ(o.code, 1) << o.out << o.err;
+  EXPECT_THAT(o.out, HasSubstr("FAIL 100_concurrent_agents_baseline"));
+  EXPECT_THAT(o.out, HasSubstr("FAIL throughput_agents_per_s:"));
+  EXPECT_THAT(o.out, HasSubstr(">= 1e+12 agents/s"));
+}
+
+}  // namespace
+}  // namespace agentstate::apps

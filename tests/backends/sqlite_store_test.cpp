@@ -1,0 +1,157 @@
+// What the embedded store promises beyond the shared contract: WAL with synchronous=NORMAL,
+// one writer whose lock never blocks readers, clear refusals at open.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agentstate/registry.hpp"
+#include "support/run.hpp"
+
+namespace agentstate {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("agentstate-sqlite-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override {
+    if (holder_) sqlite3_close(holder_);
+    fs::remove_all(dir_);
+  }
+  std::string Path() const { return (dir_ / "state.db").string(); }
+  std::string Uri() const { return "sqlite://" + Path(); }
+  // Another process's connection, for locks and inspection.
+  sqlite3* Other() {
+    if (!holder_) {
+      EXPECT_EQ(sqlite3_open(Path().c_str(), &holder_), SQLITE_OK);
+      sqlite3_busy_timeout(holder_, 2000);
+    }
+    return holder_;
+  }
+  std::string Scalar(const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(Other(), sql, -1, &st, nullptr), SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+  static SaveRequest Req(std::string run) {
+    return {std::move(run), "t", "u", "a", 1, "p", CheckpointType::kAuto, false, R"({"x":1})", {}};
+  }
+
+  fs::path dir_;
+  sqlite3* holder_ = nullptr;
+};
+
+TEST_F(SqliteStoreTest, RunsInWalModeWithSynchronousNormal) {
+  auto store = OpenStore(Uri(), {});
+  ASSERT_TRUE(store) << store.error().ToString();
+  EXPECT_EQ(Scalar("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ((*store)->Stats().values.at("synchronous"), 1) << "1 = NORMAL (Debian's default is FULL = 2)";
+  EXPECT_EQ(Scalar("PRAGMA user_version"), "1");
+}
+
+TEST_F(SqliteStoreTest, DataSurvivesReopening) {
+  {
+    auto store = OpenStore(Uri(), {});
+    ASSERT_TRUE(store);
+    auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_p"), DeadlineIn(5s)); });
+    ASSERT_TRUE(ack);
+  }
+  auto store = OpenStore(Uri(), {});
+  ASSERT_TRUE(store);
+  auto rec = testing::RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+    co_return co_await (*store)->Load("run_p", DeadlineIn(5s));
+  });
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->payload, R"({"x":1})");
+}
+
+TEST_F(SqliteStoreTest, AWriteLockHeldElsewhereTimesOutWritesButNeverBlocksReads) {
+  auto store = OpenStore(Uri(), {});
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(5s)); }));
+  ASSERT_EQ(sqlite3_exec(Other(), "BEGIN IMMEDIATE; UPDATE runs SET step_count = 9;", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto rec = testing::RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+    co_return co_await (*store)->Load("run_r", DeadlineIn(5s));
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "a reader waited for the writer";
+  ASSERT_TRUE(rec && *rec) << (rec ? "" : rec.error().ToString());
+  EXPECT_EQ((*rec)->step_count, 1) << "uncommitted data was visible";
+
+  auto blocked = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+    co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(300ms));
+  });
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code(), StatusCode::kTimeout) << blocked.error().ToString();
+  sqlite3_exec(Other(), "ROLLBACK", nullptr, nullptr, nullptr);
+
+  auto after = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(5s)); });
+  ASSERT_TRUE(after) << after.error().ToString();
+  EXPECT_EQ(after->version, 2) << "the timed-out save must not have landed";
+}
+
+TEST_F(SqliteStoreTest, OpeningALockedFileFailsClearlyWithinTwoSeconds) {
+  fs::create_directories(dir_);
+  ASSERT_EQ(sqlite3_exec(Other(), "PRAGMA journal_mode=WAL; CREATE TABLE x(y); BEGIN IMMEDIATE; INSERT INTO x VALUES(1);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto store = OpenStore(Uri(), {});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(store.error().message(), HasSubstr(Path()));
+  EXPECT_THAT(store.error().message(), HasSubstr("write lock"));
+}
+
+TEST_F(SqliteStoreTest, ASchemaFromANewerVersionIsRefusedAndLeftAlone) {
+  fs::create_directories(dir_);
+  ASSERT_EQ(sqlite3_exec(Other(), "PRAGMA user_version=99;", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto store = OpenStore(Uri(), {});
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(store.error().message(), HasSubstr("schema version 99 is newer"));
+  EXPECT_EQ(Scalar("PRAGMA user_version"), "99");
+}
+
+TEST_F(SqliteStoreTest, UnopenablePathsNameThePath) {
+  for (std::string uri : {"sqlite:///proc/agentstate-nope/x.db", "sqlite:///dev/null/x.db"}) {
+    auto store = OpenStore(uri, {});
+    ASSERT_FALSE(store) << uri;
+    EXPECT_EQ(store.error().code(), StatusCode::kUnavailable);
+    EXPECT_THAT(store.error().message(), HasSubstr(uri.substr(9, 12)));
+  }
+  fs::create_directories(dir_ / "is_a_dir.db");
+  auto dir = OpenStore("sqlite://" + (dir_ / "is_a_dir.db").string(), {});
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(SqliteStoreTest, NotADatabaseIsReportedNotOverwritten) {
+  fs::create_directories(dir_);
+  { std::ofstream(Path()) << std::string(8192, 'z'); }
+  auto store = OpenStore(Uri(), {});
+  ASSERT_FALSE(store);
+  EXPECT_THAT(store.error().message(), HasSubstr(Path()));
+  EXPECT_EQ(fs::file_size(Path()), 8192u);
+}
+
+}  // namespace
+}  // namespace agentstate

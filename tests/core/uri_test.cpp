@@ -1,0 +1,72 @@
+#include "core/uri.hpp"
+
+#include <gtest/gtest.h>
+
+#include "agentstate/registry.hpp"
+
+namespace agentstate::core {
+namespace {
+
+TEST(ParseUri, SplitsSchemeBodyAndParameters) {
+  auto u = ParseUri("SQLite://data/state.db?readers=4&queue=100");
+  ASSERT_TRUE(u) << u.error().ToString();
+  EXPECT_EQ(u->scheme, "sqlite");
+  EXPECT_EQ(u->body, "data/state.db");
+  EXPECT_EQ(u->params.at("readers"), "4");
+  EXPECT_EQ(u->params.at("queue"), "100");
+  auto m = ParseUri("memory://");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->body, "");
+}
+
+TEST(ParseUri, MalformedUrisSayWhatIsWrong) {
+  for (auto [uri, needle] : {std::pair{"state.db", "expected scheme://"},
+                             {"://x", "empty scheme"},
+                             {"sq lite://x", "bad character"},
+                             {"sqlite://x?readers", "not key=value"},
+                             {"sqlite://x?a=1&a=2", "given twice"}}) {
+    auto r = ParseUri(uri);
+    ASSERT_FALSE(r) << uri;
+    EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(needle), std::string::npos) << r.error().message();
+  }
+}
+
+TEST(RedactUri, HidesPasswordsOnly) {
+  EXPECT_EQ(RedactUri("redis://:s3cret@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+  EXPECT_EQ(RedactUri("postgresql://bob:pw@host/db"), "postgresql://bob:***@host/db");
+  EXPECT_EQ(RedactUri("postgresql://bob@host/db"), "postgresql://bob@host/db");
+  EXPECT_EQ(RedactUri("sqlite://a/b@c.db"), "sqlite://a/b@c.db");
+}
+
+TEST(ParseDuration, AcceptsWholeNumbersWithUnits) {
+  EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(*ParseDuration("24h"), std::chrono::hours(24));
+  EXPECT_EQ(*ParseDuration("7d"), std::chrono::hours(168));
+  EXPECT_EQ(*ParseDuration("15us"), std::chrono::microseconds(15));
+  for (const char* bad : {"", "ms", "10", "-5s", "1.5s", "10 s", "5y"}) {
+    EXPECT_FALSE(ParseDuration(bad)) << bad;
+  }
+}
+
+TEST(OpenStore, UnknownSchemesListTheKnownOnes) {
+  auto r = OpenStore("mongodb://localhost/x", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("memory://, sqlite://"), std::string::npos) << r.error().message();
+  EXPECT_EQ(KnownSchemes(), (std::vector<std::string>{"memory", "sqlite"}));
+}
+
+TEST(OpenStore, BackendParametersAreChecked) {
+  auto bad = OpenStore("sqlite:///tmp/x.db?readers=0", {});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("readers=0"), std::string::npos);
+  auto unknown = OpenStore("sqlite:///tmp/x.db?reader=2", {});
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message().find("unknown parameter 'reader'"), std::string::npos);
+  EXPECT_FALSE(OpenStore("memory://somewhere", {}));
+  EXPECT_FALSE(OpenStore("sqlite://", {}));
+}
+
+}  // namespace
+}  // namespace agentstate::core

@@ -1,0 +1,81 @@
+#include "load/ledger.hpp"
+
+#include <gtest/gtest.h>
+
+#include "agentstate/registry.hpp"
+#include "support/run.hpp"
+
+namespace agentstate::load {
+namespace {
+
+StateRecord At(int64_t version, uint64_t checksum) {
+  StateRecord r;
+  r.version = version;
+  r.checksum = checksum;
+  return r;
+}
+
+TEST(Ledger, VerdictsForEveryKindOfOutcome) {
+  Ledger l;
+  l.Record("ok", WriteOutcome::kAcked, 3, 0xAA, CheckpointType::kAuto);
+  l.Record("lost", WriteOutcome::kAcked, 2, 0xBB, CheckpointType::kCritical);
+  l.Record("rolled_back", WriteOutcome::kAcked, 5, 0xCC, CheckpointType::kAuto);
+  l.Record("damaged", WriteOutcome::kAcked, 1, 0xDD, CheckpointType::kAuto);
+  l.Record("phantom", WriteOutcome::kAcked, 1, 0xEE, CheckpointType::kAuto);
+  l.Record("unknown", WriteOutcome::kAcked, 1, 0x11, CheckpointType::kAuto);
+  l.Record("unknown", WriteOutcome::kUnknown, 0, 0, CheckpointType::kAuto);
+  l.Record("failed_only", WriteOutcome::kFailed, 0, 0, CheckpointType::kAuto);
+  l.Record("reordered", WriteOutcome::kAcked, 4, 0x44, CheckpointType::kAuto);
+  l.Record("reordered", WriteOutcome::kAcked, 3, 0x33, CheckpointType::kAuto);
+
+  LedgerVerdict v;
+  l.Judge("ok", std::optional<StateRecord>(At(3, 0xAA)), v);
+  l.Judge("lost", std::optional<StateRecord>(), v);
+  l.Judge("rolled_back", std::optional<StateRecord>(At(4, 0x00)), v);
+  l.Judge("damaged", Error(StatusCode::kCorruption, "checksum"), v);
+  l.Judge("phantom", std::optional<StateRecord>(At(2, 0x99)), v);
+  l.Judge("unknown", std::optional<StateRecord>(At(2, 0x99)), v);  // the timed-out write landed: fine
+  l.Judge("failed_only", std::optional<StateRecord>(), v);         // never acked, absent: fine
+  l.Judge("reordered", std::optional<StateRecord>(At(4, 0x44)), v);
+  EXPECT_EQ(v.runs_checked, 8u);
+  EXPECT_EQ(v.lost, 2u);
+  EXPECT_EQ(v.corrupted, 1u);
+  EXPECT_EQ(v.phantom, 1u);
+  EXPECT_EQ(v.out_of_order, 1u);
+  EXPECT_EQ(v.unknown_writes, 1u);
+  EXPECT_FALSE(v.clean());
+
+  LedgerVerdict same_version_other_bytes;
+  l.Judge("ok", std::optional<StateRecord>(At(3, 0xAB)), same_version_other_bytes);
+  EXPECT_EQ(same_version_other_bytes.corrupted, 1u);
+
+  LedgerVerdict unreadable;
+  l.Judge("ok", Error(StatusCode::kTimeout, "slow"), unreadable);
+  EXPECT_EQ(unreadable.unverifiable, 1u);
+  EXPECT_EQ(unreadable.lost, 0u) << "a read that timed out proves nothing lost";
+}
+
+TEST(Ledger, VerifyReadsEveryRunBackFromTheStore) {
+  auto store = OpenStore("memory://", {});
+  ASSERT_TRUE(store);
+  Ledger l;
+  auto v = testing::RunSync([&]() -> Awaitable<LedgerVerdict> {
+    for (int i = 0; i < 100; ++i) {
+      SaveRequest r{"run_" + std::to_string(i), "t", "u", "a", 1, "p", CheckpointType::kAuto, false, "{}", {}};
+      auto ack = co_await (*store)->Save(r, DeadlineIn(std::chrono::seconds(1)));
+      l.Record(r.run_id, WriteOutcome::kAcked, ack->version, ack->checksum, CheckpointType::kAuto);
+    }
+    // Behind the ledger's back: one run deleted, one overwritten.
+    (void)co_await (*store)->Delete("run_3", DeadlineIn(std::chrono::seconds(1)));
+    SaveRequest r{"run_4", "t", "u", "a", 1, "p", CheckpointType::kAuto, false, "{\"x\":1}", {}};
+    (void)co_await (*store)->Save(r, DeadlineIn(std::chrono::seconds(1)));
+    co_return co_await l.Verify(**store, std::chrono::milliseconds(1000), 8);
+  });
+  EXPECT_EQ(v.runs_checked, 100u);
+  EXPECT_EQ(v.lost, 1u);
+  EXPECT_EQ(v.phantom, 1u);
+  EXPECT_EQ(v.corrupted, 0u);
+}
+
+}  // namespace
+}  // namespace agentstate::load
