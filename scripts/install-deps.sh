@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git
-  libboost-dev libexpected-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev
+  libboost-dev libexpected-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libsimdjson-dev libcli11-dev
   libfmt-dev libzstd-dev libxxhash-dev libhiredis-dev libpq-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )

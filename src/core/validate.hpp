@@ -16,6 +16,9 @@ namespace agentstate::core {
 // (NUL among them: PostgreSQL text rejects it). `what` is "run_id", "thread_id", ...
 Status ValidateId(std::string_view what, std::string_view id, std::size_t max_bytes);
 
+// True when `text` is one well-formed JSON document (RFC 8259, valid UTF-8).
+bool IsWellFormedJson(std::string_view text);
+
 // Ids, payload size, JSON well-formedness (when enabled) and expected_version >= 0.
 Status ValidateSave(const SaveRequest& request, const StoreOptions& options);
 

@@ -107,7 +107,10 @@ TEST_F(AgentloadCli, AnUnwritableReportDirectoryExitsTwo) {
 }
 
 TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
-  auto o = Run({"--store", "sqlite://" + (dir_ / "s.db").string(), "--report-dir", Reports(), "--seed", "7"});
+  // Latency is the benchmarks' business, not this test's: the latency gates are opened wide
+  // so the test asserts the reports whatever the build (sanitizers, debug) or machine load.
+  auto o = Run({"--store", "sqlite://" + (dir_ / "s.db").string(), "--report-dir", Reports(), "--seed", "7",
+                "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("PASS 100_concurrent_agents_baseline"));
   for (const char* gate : {"succeeded", "availability_percent", "p50_ms", "p99_ms", "peak_memory_mb", "corruption",

@@ -499,7 +499,7 @@ TYPED_TEST(StoreContractTest, APassedDeadlineIsATimeout) {
 
 TYPED_TEST(StoreContractTest, MegabytePayloadRoundTripsByteForByte) {
   std::string doc = "{\"blob\":\"";
-  for (int i = 0; doc.size() < (1u << 20); ++i) doc += static_cast<char>('a' + (i * 7919) % 26);
+  for (std::size_t i = 0; doc.size() < (1u << 20); ++i) doc += static_cast<char>('a' + (i * 7919) % 26);
   doc += "\"}";
   auto ack = this->Save(this->Req("run_mb", "t", doc));
   ASSERT_TRUE(ack) << ack.error().ToString();

@@ -30,3 +30,19 @@ TEST(ValidateSave, JsonCheckCanBeTurnedOff) {
 
 }  // namespace
 }  // namespace agentstate::core
+
+namespace agentstate::core {
+namespace {
+
+TEST(IsWellFormedJson, AcceptsDocumentsAndRejectsEverythingElse) {
+  for (const char* ok : {"{}", "[]", "{\"a\":[1,2.5e3,true,null,\"x\\u00e9\"]}", "\"just a string\"", "42", " {\"a\":1} "}) {
+    EXPECT_TRUE(IsWellFormedJson(ok)) << ok;
+  }
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{'a':1}", "{\"a\":1}{\"b\":2}", "nul", "\"\xff\xfe\""}) {
+    EXPECT_FALSE(IsWellFormedJson(bad)) << bad;
+  }
+  EXPECT_FALSE(IsWellFormedJson(std::string("{\"a\":\"x\0y\"}", 11))) << "raw NUL inside a string";
+}
+
+}  // namespace
+}  // namespace agentstate::core

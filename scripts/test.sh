@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# README command (b), and what CI runs: install everything, start the local services,
+# build, run every test (unit, integration against the real services, load), stop the
+# services this script started. Exit status is ctest's.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+build_dir=${AGENTSTATE_BUILD_DIR:-build}
+scripts/install-deps.sh --services
+
+# Start the services unless all are already up; stop only what this run started.
+if scripts/services.sh status >/dev/null 2>&1; then
+  echo "test: services already running; leaving them as they are"
+else
+  trap 'scripts/services.sh down || true' EXIT
+  scripts/services.sh up >/dev/null
+fi
+eval "$(scripts/services.sh env)"
+
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build_dir"
+ctest --test-dir "$build_dir" --output-on-failure -j2
