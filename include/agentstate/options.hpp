@@ -30,8 +30,10 @@ struct StoreOptions {
   std::size_t max_payload_bytes = 16 * 1024 * 1024;
   // Largest accepted id (run, thread, user, agent type) in bytes. Must be > 0.
   std::size_t max_id_bytes = 256;
-  // Payloads at least this large are stored zstd-compressed. 0 = never compress.
-  std::size_t compress_threshold_bytes = 16 * 1024;
+  // Payloads at least this large are stored zstd-compressed (level 1). 0 = never compress.
+  // zstd costs ~35 µs per 20 KB document here, which halved the embedded store's
+  // throughput at 16 KiB (docs/benchmarks.md), so only large payloads pay it by default.
+  std::size_t compress_threshold_bytes = 64 * 1024;
   // Reject payloads that are not well-formed JSON (kInvalidArgument). Default on.
   bool validate_json = true;
   // Wall clock for saved_at and TTLs; null = the system clock.

@@ -449,7 +449,7 @@ TYPED_TEST(StoreContractTest, DamagedPayloadsAreCorruptionNeverData) {
 
   // The same for a payload large enough to be stored compressed.
   std::string big = "{\"items\":[";
-  for (int i = 0; i < 5000; ++i) big += (i ? "," : "") + std::to_string(i);
+  for (int i = 0; i < 20000; ++i) big += (i ? "," : "") + std::to_string(i);
   big += "]}";
   ASSERT_TRUE(this->Save(this->Req("run_big", "t", big)));
   auto ok = this->Load("run_big");

@@ -5,6 +5,8 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -225,8 +227,43 @@ struct Body {
 
 }  // namespace
 
-// Threads and connections. The writer is one thread and one connection; readers are N of
-// each, so a reader task always finds a free connection.
+// A write waiting for the writer thread. Execute runs inside the batch's transaction;
+// Finish delivers the result once the batch has committed (or failed).
+struct WriteTask {
+  WriteTask(Deadline d, std::string_view o) : deadline(d), op(o) {}
+  virtual ~WriteTask() = default;
+  // Runs the write; an error here is the task's own (its savepoint is rolled back).
+  virtual Status Execute(Conn& c) = 0;
+  // `failure` ok: deliver what Execute produced. Otherwise deliver `failure` instead.
+  virtual void Finish(Status failure) = 0;
+  Deadline deadline;
+  std::string_view op;
+};
+
+template <typename T, typename Handler>
+class TypedWriteTask final : public WriteTask {
+ public:
+  TypedWriteTask(Deadline d, std::string_view o, std::function<Result<T>(Conn&)> fn, Handler h)
+      : WriteTask(d, o), fn_(std::move(fn)), handler_(std::move(h)) {}
+  Status Execute(Conn& c) override {
+    result_ = fn_(c);
+    return result_ ? Status() : result_.error();
+  }
+  void Finish(Status failure) override {
+    if (!failure.ok()) result_ = Error(std::move(failure));
+    auto ex = asio::get_associated_executor(handler_);
+    asio::post(ex, [h = std::move(handler_), r = std::move(result_)]() mutable { h(std::move(r)); });
+  }
+
+ private:
+  std::function<Result<T>(Conn&)> fn_;
+  Handler handler_;
+  Result<T> result_{tl::unexpect, Status(StatusCode::kInternal, "write never ran")};
+};
+
+// Threads and connections. Reads: N threads with N connections, so a reader task always
+// finds a free one. Writes: one thread with one connection that commits whatever is queued
+// as one transaction (group commit), each write in its own savepoint.
 struct SqliteStore::Impl {
   struct Worker {
     explicit Worker(std::size_t threads) : pool(threads) {}
@@ -240,15 +277,150 @@ struct SqliteStore::Impl {
   StoreOptions options;
   std::size_t max_queue = 0;
   int synchronous = -1;  // PRAGMA synchronous as read back after setting it (1 = NORMAL)
-  std::unique_ptr<Worker> writer;
   std::unique_ptr<Worker> readers;
+
+  static constexpr std::size_t kMaxBatch = 256;  // writes per transaction
+  std::unique_ptr<Conn> writer_conn;
+  std::thread writer_thread;
+  std::mutex wq_mu;
+  std::condition_variable wq_cv;
+  std::deque<std::unique_ptr<WriteTask>> wq;
+  bool stopping = false;
+  std::atomic<uint64_t> write_queue{0}, batches{0}, batched_writes{0};
   std::atomic<uint64_t> saves{0}, loads{0}, conflicts{0}, corruptions{0}, timeouts{0}, rejected{0};
   std::mutex purge_mu;
   int64_t last_purge_ms = 0;
 
   ~Impl() {
-    if (writer) writer->pool.join();
+    {
+      std::lock_guard lock(wq_mu);
+      stopping = true;
+    }
+    wq_cv.notify_all();
+    if (writer_thread.joinable()) writer_thread.join();
     if (readers) readers->pool.join();
+  }
+
+  // Queues a write for the writer thread; it resumes the caller on its own executor once
+  // the batch holding it has committed. Not a coroutine, for the reason Run gives.
+  template <typename T>
+  Awaitable<Result<T>> Write(Deadline deadline, std::string_view op, std::function<Result<T>(Conn&)> fn) {
+    auto initiate = [this, deadline, op, fn = std::move(fn)](auto handler) mutable {
+      using Handler = decltype(handler);
+      auto task = std::make_unique<TypedWriteTask<T, Handler>>(deadline, op, std::move(fn), std::move(handler));
+      if (Status s = core::CheckDeadline(deadline, op); !s.ok()) {
+        ++timeouts;
+        return task->Finish(s);
+      }
+      {
+        std::lock_guard lock(wq_mu);
+        if (wq.size() < max_queue) {
+          wq.push_back(std::move(task));
+          ++write_queue;
+        }
+      }
+      if (task) {  // the queue was full
+        ++rejected;
+        return task->Finish(Status(StatusCode::kPoolExhausted,
+                                   fmt::format("{}: {} sqlite writes already queued; slow down or raise the "
+                                               "queue= URI parameter",
+                                               op, max_queue)));
+      }
+      wq_cv.notify_one();
+    };
+    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(std::move(initiate),
+                                                                               asio::use_awaitable);
+  }
+
+  void WriterLoop() {
+    std::vector<std::unique_ptr<WriteTask>> batch;
+    while (true) {
+      {
+        std::unique_lock lock(wq_mu);
+        wq_cv.wait(lock, [&] { return stopping || !wq.empty(); });
+        if (wq.empty()) return;  // stopping, and everything queued has run
+        while (!wq.empty() && batch.size() < kMaxBatch) {
+          batch.push_back(std::move(wq.front()));
+          wq.pop_front();
+        }
+        write_queue -= batch.size();
+      }
+      RunBatch(*writer_conn, batch);
+      batch.clear();
+    }
+  }
+
+  // One transaction for the whole batch; a savepoint per write so one write's failure
+  // (a conflict, say) undoes only that write. Results are delivered after COMMIT, so an
+  // acknowledgement always means committed.
+  void RunBatch(Conn& c, std::vector<std::unique_ptr<WriteTask>>& batch) {
+    const std::size_t n = batch.size();
+    std::vector<Status> outcome(n);   // what to deliver instead of the task's own result
+    std::vector<bool> applied(n, false);
+    Deadline latest = Deadline::min();
+    for (const auto& t : batch) latest = std::max(latest, t->deadline);
+    c.deadline = latest;  // the batch waits for another process's lock as long as its most patient write
+    bool open = false;
+    auto begin = [&]() {
+      Status s = Exec(c, "BEGIN IMMEDIATE", "begin write transaction");
+      open = s.ok();
+      return s;
+    };
+    Status began = begin();
+    for (std::size_t i = 0; i < n; ++i) {
+      WriteTask& t = *batch[i];
+      if (!open) {
+        outcome[i] = began.ok() ? Status(StatusCode::kUnavailable, "write transaction could not be opened") : began;
+        continue;
+      }
+      if (Clock::now() >= t.deadline) {
+        outcome[i] = Status(StatusCode::kTimeout, fmt::format("{}: deadline passed while queued for the writer", t.op));
+        continue;
+      }
+      c.deadline = t.deadline;
+      (void)Exec(c, "SAVEPOINT w", "savepoint");
+      Status s = t.Execute(c);
+      if (s.ok()) {
+        (void)Exec(c, "RELEASE w", "release savepoint");
+        applied[i] = true;
+        continue;
+      }
+      if (sqlite3_get_autocommit(c.db)) {
+        // An interrupted write statement rolls back the whole transaction: the writes
+        // applied before it in this batch are gone too. Fail them (nothing of theirs was
+        // written) and carry on in a fresh transaction.
+        for (std::size_t j = 0; j < i; ++j) {
+          if (applied[j]) {
+            applied[j] = false;
+            outcome[j] = Status(StatusCode::kTimeout,
+                                fmt::format("{}: rolled back with its batch when another write hit its deadline",
+                                            batch[j]->op));
+          }
+        }
+        c.deadline = latest;
+        began = begin();
+      } else {
+        (void)Exec(c, "ROLLBACK TO w", "rollback savepoint");
+        (void)Exec(c, "RELEASE w", "release savepoint");
+      }
+    }
+    Status committed;
+    if (open) {
+      c.deadline = Deadline::max();  // a commit is never interrupted half-way
+      MaybePurge(c, core::ToUnixMillis(core::Now(options)));
+      committed = Exec(c, "COMMIT", "commit");
+      if (!committed.ok()) sqlite3_exec(c.db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    ++batches;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (applied[i]) {
+        batched_writes += 1;
+        batch[i]->Finish(committed);
+      } else {
+        if (outcome[i].code() == StatusCode::kTimeout) ++timeouts;
+        batch[i]->Finish(outcome[i]);
+      }
+    }
   }
 
   // Runs fn(conn) on the worker's thread and resumes the caller on its own executor.
@@ -500,8 +672,7 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   }
   w.deadline = Deadline::max();
 
-  impl->writer = std::make_unique<Impl::Worker>(1);
-  impl->writer->free.push_back(std::move(*writer));
+  impl->writer_conn = std::move(*writer);
   impl->readers = std::make_unique<Impl::Worker>(*readers);
   for (uint64_t i = 0; i < *readers; ++i) {
     auto r = OpenConn(path, true);
@@ -511,6 +682,8 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
     }
     impl->readers->free.push_back(std::move(*r));
   }
+  Impl* raw = impl.get();
+  impl->writer_thread = std::thread([raw] { raw->WriterLoop(); });
   return std::unique_ptr<StateStore>(new SqliteStore(std::move(impl)));
 }
 
@@ -528,8 +701,6 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
   std::function<Result<SaveAck>(Conn&)> work = [&im, req = std::move(req), body](Conn& c) -> Result<SaveAck> {
     const SystemTime now = core::Now(im.options);
     const int64_t now_ms = core::ToUnixMillis(now);
-    Tx tx(c);
-    if (Status s = tx.Begin(); !s.ok()) return Error(s);
     auto cur = im.Current(c, req.run_id, now_ms);
     if (!cur) return Error(cur.error());
     auto [current, completed] = *cur;
@@ -557,12 +728,10 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
     if (KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point)) {
       if (Status s = im.SnapshotRun(c, req.run_id, req.checkpoint_type, now_ms); !s.ok()) return Error(s);
     }
-    im.MaybePurge(c, now_ms);
-    if (Status s = tx.Commit(); !s.ok()) return Error(s);
     ++im.saves;
     return SaveAck{m.version, body->checksum};
   };
-  co_return co_await im.Run<SaveAck>(*im.writer, deadline, "save", std::move(work));
+  co_return co_await im.Write<SaveAck>(deadline, "save", std::move(work));
 }
 
 Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_id, Deadline deadline) {
@@ -591,8 +760,6 @@ Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadlin
   Impl& im = *impl_;
   std::function<Result<bool>(Conn&)> work = [&im, run_id = std::move(run_id)](Conn& c) -> Result<bool> {
     const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
-    Tx tx(c);
-    if (Status s = tx.Begin(); !s.ok()) return Error(s);
     bool existed = false;
     {
       auto st = Prepare(c, kLiveRunVersion);
@@ -609,10 +776,9 @@ Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadlin
       (*st)->Text(1, run_id);
       if (auto r = (*st)->Step("delete"); !r) return Error(r.error());
     }
-    if (Status s = tx.Commit(); !s.ok()) return Error(s);
     return existed;
   };
-  co_return co_await im.Run<bool>(*im.writer, deadline, "delete", std::move(work));
+  co_return co_await im.Write<bool>(deadline, "delete", std::move(work));
 }
 
 Awaitable<Done> SqliteStore::Complete(std::string run_id, Deadline deadline) {
@@ -637,7 +803,7 @@ Awaitable<Done> SqliteStore::Complete(std::string run_id, Deadline deadline) {
     if (!done) return Error(done.error());
     return true;
   };
-  auto r = co_await im.Run<bool>(*im.writer, deadline, "complete", std::move(work));
+  auto r = co_await im.Write<bool>(deadline, "complete", std::move(work));
   if (!r) co_return Error(r.error());
   if (!*r) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
   co_return Done();
@@ -678,8 +844,6 @@ Awaitable<Result<CheckpointInfo>> SqliteStore::Checkpoint(std::string run_id, Ch
   Impl& im = *impl_;
   std::function<Result<CheckpointInfo>(Conn&)> work = [&im, run_id, type](Conn& c) -> Result<CheckpointInfo> {
     const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
-    Tx tx(c);
-    if (Status s = tx.Begin(); !s.ok()) return Error(s);
     {
       // Never snapshot damaged bytes as if they were good.
       static const std::string sql =
@@ -704,10 +868,9 @@ Awaitable<Result<CheckpointInfo>> SqliteStore::Checkpoint(std::string run_id, Ch
     if (!*row) return Error(StatusCode::kInternal, fmt::format("checkpoint of run {} vanished inside its transaction", run_id));
     CheckpointInfo info = ReadInfo(**st, run_id);
     st->reset();
-    if (Status s = tx.Commit(); !s.ok()) return Error(s);
     return info;
   };
-  co_return co_await im.Run<CheckpointInfo>(*im.writer, deadline, "checkpoint", std::move(work));
+  co_return co_await im.Write<CheckpointInfo>(deadline, "checkpoint", std::move(work));
 }
 
 Awaitable<Result<std::vector<CheckpointInfo>>> SqliteStore::ListCheckpoints(std::string run_id,
@@ -752,8 +915,6 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::opt
       if (!v) return missing();
       wanted = *v;
     }
-    Tx tx(c);
-    if (Status s = tx.Begin(); !s.ok()) return Error(s);
     auto cur = im.Current(c, run_id, now_ms);
     if (!cur) return Error(cur.error());
     // Same column order as kRunColumns, so ReadRecord decodes either table's row.
@@ -783,10 +944,9 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::opt
     r.saved_at = core::FromUnixMillis(now_ms);
     int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, r.is_recovery_point, now);
     if (Status s = im.UpsertRun(c, r, body, now_ms, expires); !s.ok()) return Error(s);
-    if (Status s = tx.Commit(); !s.ok()) return Error(s);
     return std::move(r);
   };
-  co_return co_await im.Run<StateRecord>(*im.writer, deadline, "restore", std::move(work));
+  co_return co_await im.Write<StateRecord>(deadline, "restore", std::move(work));
 }
 
 Awaitable<Result<std::optional<ThreadContextRecord>>> SqliteStore::ThreadContext(std::string thread_id,
@@ -858,7 +1018,8 @@ StoreStats SqliteStore::Stats() const {
   s.values = {{"saves", double(im.saves)},         {"loads", double(im.loads)},
               {"conflicts", double(im.conflicts)}, {"corruptions", double(im.corruptions)},
               {"timeouts", double(im.timeouts)},   {"rejected", double(im.rejected)},
-              {"write_queue", double(im.writer->queued)}, {"read_queue", double(im.readers->queued)},
+              {"write_queue", double(im.write_queue)}, {"read_queue", double(im.readers->queued)},
+              {"write_batches", double(im.batches)}, {"batched_writes", double(im.batched_writes)},
               {"synchronous", double(im.synchronous)}};
   return s;
 }
