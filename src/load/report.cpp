@@ -45,7 +45,10 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
   const Metrics& m = r.metrics;
   json phases = json::array();
   for (const auto& p : r.phases) {
-    phases.push_back({{"name", p.name},
+    nlohmann::json phase = {{"name", p.name},
+                      {"executor", Name(p.executor)},
+                      {"start_s", p.start_s},
+                      {"end_s", p.end_s},
                       {"executed", p.executed},
                       {"succeeded", p.succeeded},
                       {"failed", p.failed},
@@ -54,16 +57,25 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
                       {"errors", p.errors},
                       {"latency", p.latency.Summary()},
                       {"save", p.save.Summary()},
-                      {"load", p.load.Summary()}});
+                      {"load", p.load.Summary()}};
+    if (p.executor == Executor::kArrivals) {
+      phase["uncorrected_latency"] = p.uncorrected.Summary();
+      phase["start_lag"] = p.start_lag.Summary();
+      phase["late_starts"] = p.late_starts;
+      phase["dropped_starts"] = p.dropped_starts;
+    }
+    phases.push_back(std::move(phase));
   }
   json series = json::array();
-  for (const auto& s : r.resources) series.push_back({s.t_s, s.rss_mb, s.cpu_percent});
+  for (const auto& s : r.resources) series.push_back({s.t_s, s.rss_mb, s.cpu_percent, s.thread_cpu_percent});
   const Trend trend = RssTrend(r.resources);
   return {
       {"test_name", r.spec.name},
       {"timestamp", r.started_unix},
       {"generated_at", IsoUtc(std::time(nullptr))},
-      {"passed", r.passed()},
+      {"passed", r.passed() && !r.invalid},
+      {"invalid", r.invalid},
+      {"invalid_reason", r.invalid_reason},
       {"metrics",
        {{"agents",
          {{"executed", Get(m, "executed")},
@@ -99,6 +111,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
         {"truncated", r.truncated},
         {"phases", phases},
         {"latency_histogram", r.latency.Summary()},
+        {"time_series", SeriesJson(r.series, std::chrono::seconds(1))},
         {"ledger",
          {{"runs_checked", r.ledger.runs_checked},
           {"acked_writes", r.ledger.acked_writes},
@@ -109,7 +122,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
           {"out_of_order", r.ledger.out_of_order},
           {"unverifiable", r.ledger.unverifiable}}},
         {"resources",
-         {{"columns", {"t_s", "rss_mb", "cpu_percent"}},
+         {{"columns", {"t_s", "rss_mb", "cpu_percent", "harness_thread_cpu_percent"}},
           {"samples", series},
           {"rss_trend_mb_per_hour", trend.mb_per_hour},
           {"rss_trend_stderr_mb_per_hour", trend.stderr_mb_per_hour}}},
@@ -121,13 +134,15 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
   json scenarios = json::array();
   bool all = true;
   for (const auto& r : results) {
-    all = all && r.passed();
+    all = all && r.passed() && !r.invalid;
     json failed = json::array();
     for (const auto& g : r.gates) {
       if (!g.passed) failed.push_back(g.Describe());
     }
     scenarios.push_back({{"test_name", r.spec.name},
-                         {"passed", r.passed()},
+                         {"passed", r.passed() && !r.invalid},
+                         {"invalid", r.invalid},
+                         {"invalid_reason", r.invalid_reason},
                          {"report", fmt::format("{}_{}.json", r.spec.name, r.started_unix)},
                          {"wall_s", r.wall_s},
                          {"failed_gates", failed},
@@ -143,24 +158,7 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
 }
 
 Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc) {
-  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (out) out << doc.dump(2) << '\n';
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}", path.string()));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}: {}", path.string(), ec.message()));
-  }
-  return Status();
+  return WriteTextFile(path, doc.dump(2) + "\n");
 }
 
 Status CheckReportDir(const std::filesystem::path& dir) {
@@ -186,19 +184,89 @@ Status CheckReportDir(const std::filesystem::path& dir) {
   return Status();
 }
 
+namespace {
+
+std::string XmlEscape(std::string_view in) {
+  std::string out;
+  for (char c : in) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string JUnitXml(const std::vector<ScenarioResult>& results) {
+  std::size_t tests = 0, failures = 0;
+  std::string suites;
+  for (const auto& r : results) {
+    std::size_t suite_failures = 0;
+    std::string cases;
+    for (const auto& g : r.gates) {
+      ++tests;
+      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"{}\">", XmlEscape(r.spec.name),
+                           XmlEscape(g.spec.name));
+      if (!g.passed) {
+        ++suite_failures;
+        cases += fmt::format("<failure message=\"{}\"/>", XmlEscape(g.Describe()));
+      }
+      cases += "</testcase>\n";
+    }
+    if (r.invalid) {
+      ++tests;
+      ++suite_failures;
+      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"valid_measurement\"><failure message=\"INVALID: {}\"/></testcase>\n",
+                           XmlEscape(r.spec.name), XmlEscape(r.invalid_reason));
+    }
+    failures += suite_failures;
+    suites += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n",
+                          XmlEscape(r.spec.name), r.gates.size() + (r.invalid ? 1 : 0), suite_failures, r.wall_s, cases);
+  }
+  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agentload\" tests=\"{}\" failures=\"{}\">\n{}</testsuites>\n",
+                     tests, failures, suites);
+}
+
+Status WriteTextFile(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (out) out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}", path.string()));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}: {}", path.string(), ec.message()));
+  }
+  return Status();
+}
+
 std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_gates) {
   std::string out;
   std::size_t passed = 0;
   for (const auto& r : results) {
     const Metrics& m = r.metrics;
-    passed += r.passed() ? 1 : 0;
+    passed += r.passed() && !r.invalid ? 1 : 0;
     std::size_t failed = 0;
     for (const auto& g : r.gates) failed += g.passed ? 0 : 1;
     out += fmt::format("{:<4} {:<36} {:>5.0f}/{:<5.0f} ok  p50 {:>7.2f} ms  p99 {:>7.2f} ms  {:>8.1f} agents/s  {:>5.1f}s  {}\n",
-                       r.passed() ? "PASS" : "FAIL", r.spec.name, Get(m, "succeeded"), Get(m, "executed"),
+                       r.invalid ? "INV" : r.passed() ? "PASS" : "FAIL", r.spec.name, Get(m, "succeeded"), Get(m, "executed"),
                        Get(m, "p50_ms"), Get(m, "p99_ms"), Get(m, "throughput_agents_per_s"), r.wall_s,
                        failed ? fmt::format("{} of {} gates failed", failed, r.gates.size())
                               : fmt::format("{} gates held", r.gates.size()));
+    if (r.invalid) out += fmt::format("       INVALID {}: the numbers above measure the generator, not the store\n", r.invalid_reason);
     for (const auto& g : r.gates) {
       if (all_gates || !g.passed) out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
     }

@@ -25,8 +25,13 @@ struct RunInfo {
 nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);
 nlohmann::json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run);
 
-// Writes `doc` to `path` atomically. kUnavailable naming the path when it cannot.
+// Writes to `path` atomically (a temporary file, then rename). kUnavailable naming the path.
+Status WriteTextFile(const std::filesystem::path& path, const std::string& text);
 Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc);
+
+// JUnit XML: one testsuite per scenario, one testcase per gate (a failure carries the
+// measured value against the limit), plus a failing `valid_measurement` case when INVALID.
+std::string JUnitXml(const std::vector<ScenarioResult>& results);
 
 // Creates the directory if needed and proves a file can be written there; kUnavailable
 // with a message naming the directory otherwise. Nothing is left behind.

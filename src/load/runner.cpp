@@ -1,6 +1,8 @@
 #include "load/runner.hpp"
 
 #include <fmt/format.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ostream>
@@ -77,6 +79,7 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
     ScenarioSpec spec = e->build(profile);
     spec.description = e->description;
     for (auto& n : ApplyOverrides(spec.gates, o.gate_overrides)) used.insert(std::move(n));
+    if (Status s = ValidateScenario(spec); !s.ok()) return fail(s.message());
     specs.push_back(std::move(spec));
   }
   for (const auto& g : o.gate_overrides) {
@@ -115,8 +118,9 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
           }
         }
         if (!healthy) co_return;
-        co_await RunAll(std::move(specs), RunContext{**store, generator, o.verbose}, o.parallel,
-                        results);
+        RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
+                       static_cast<int>(::syscall(SYS_gettid))};
+        co_await RunAll(std::move(specs), ctx, o.parallel, results);
       },
       asio::detached);
   io.run();
@@ -129,10 +133,15 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
     if (Status s = WriteJsonFile(path, ScenarioReport(r, run)); !s.ok()) return fail(s.message());
   }
   if (Status s = WriteJsonFile(dir / "summary.json", RunSummary(results, run)); !s.ok()) return fail(s.message());
+  if (Status s = WriteTextFile(dir / "junit.xml", JUnitXml(results)); !s.ok()) return fail(s.message());
 
   out << fmt::format("agentload {} on {} (profile {}, seed {})\n", kVersion, run.store, run.profile, o.seed);
   out << ConsoleSummary(results, /*all_gates=*/true);
   out << fmt::format("reports: {}\n", dir.string());
+  // INVALID outranks a gate failure: numbers the generator limited prove nothing either way.
+  if (std::any_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.invalid; })) {
+    return kExitInvalid;
+  }
   bool all = std::all_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.passed(); });
   return all ? kExitPass : kExitGateFailed;
 }

@@ -1,5 +1,6 @@
 // The agentload run: select scenarios, open the store, run, write reports, decide the exit
-// status (0 all gates held, 1 a gate failed, 2 the run could not be carried out).
+// status (0 all gates held, 1 a gate failed, 2 the run could not be carried out, 3 the run
+// is INVALID because the generator itself was the bottleneck).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@ namespace agentstate::load {
 inline constexpr int kExitPass = 0;
 inline constexpr int kExitGateFailed = 1;
 inline constexpr int kExitSetup = 2;
+inline constexpr int kExitInvalid = 3;  // the generator itself was the bottleneck
 
 struct RunOptions {
   std::vector<std::string> tests;  // empty = every scenario in the catalogue

@@ -17,8 +17,11 @@ double ResourceSampler::CurrentRssMb() {
   return static_cast<double>(pages_rss) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
-double ResourceSampler::ProcessCpuSeconds() {
-  std::ifstream f("/proc/self/stat");
+namespace {
+
+// utime + stime of a /proc stat file, in seconds.
+double StatCpuSeconds(const std::string& path) {
+  std::ifstream f(path);
   std::string line;
   std::getline(f, line);
   // Fields after the command name (which may hold spaces) start after the last ')'.
@@ -34,6 +37,14 @@ double ResourceSampler::ProcessCpuSeconds() {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+}  // namespace
+
+double ResourceSampler::ProcessCpuSeconds() { return StatCpuSeconds("/proc/self/stat"); }
+
+double ResourceSampler::ThreadCpuSeconds(int tid) {
+  return StatCpuSeconds("/proc/self/task/" + std::to_string(tid) + "/stat");
+}
+
 ResourceSampler::ResourceSampler(std::chrono::milliseconds interval) : interval_(interval) {}
 
 ResourceSampler::~ResourceSampler() { Stop(); }
@@ -44,6 +55,7 @@ void ResourceSampler::Start() {
   stop_ = false;
   start_ = last_t_ = std::chrono::steady_clock::now();
   last_cpu_s_ = ProcessCpuSeconds();
+  if (watched_tid_) last_thread_cpu_s_ = ThreadCpuSeconds(watched_tid_);
   peak_rss_mb_ = CurrentRssMb();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -73,14 +85,17 @@ void ResourceSampler::TakeSample() {
   auto now = std::chrono::steady_clock::now();
   double rss = CurrentRssMb();
   double cpu = ProcessCpuSeconds();
+  double thread_cpu = watched_tid_ ? ThreadCpuSeconds(watched_tid_) : 0;
   std::lock_guard lock(mu_);
   double dt = std::chrono::duration<double>(now - last_t_).count();
   ResourceSample s;
   s.t_s = std::chrono::duration<double>(now - start_).count();
   s.rss_mb = rss;
   s.cpu_percent = dt > 0 ? 100.0 * (cpu - last_cpu_s_) / dt : 0;
+  s.thread_cpu_percent = dt > 0 && watched_tid_ ? 100.0 * (thread_cpu - last_thread_cpu_s_) / dt : 0;
   last_t_ = now;
   last_cpu_s_ = cpu;
+  last_thread_cpu_s_ = thread_cpu;
   peak_rss_mb_ = std::max(peak_rss_mb_, rss);
   samples_.push_back(s);
   if (samples_.size() >= kMaxSamples) {
@@ -107,6 +122,14 @@ double ResourceSampler::MeanCpuPercent() const {
   if (samples_.empty()) return 0;
   double sum = 0;
   for (const auto& s : samples_) sum += s.cpu_percent;
+  return sum / static_cast<double>(samples_.size());
+}
+
+double ResourceSampler::MeanThreadCpuPercent() const {
+  std::lock_guard lock(mu_);
+  if (samples_.empty()) return 0;
+  double sum = 0;
+  for (const auto& s : samples_) sum += s.thread_cpu_percent;
   return sum / static_cast<double>(samples_.size());
 }
 

@@ -15,6 +15,7 @@ struct ResourceSample {
   double t_s = 0;          // seconds since Start()
   double rss_mb = 0;
   double cpu_percent = 0;  // of one core, over the preceding interval
+  double thread_cpu_percent = 0;  // the watched thread's share of one core (see WatchThread)
 };
 
 // Least-squares slope of RSS over time with its standard error, for leak detection.
@@ -34,15 +35,21 @@ class ResourceSampler {
   ResourceSampler(const ResourceSampler&) = delete;
   ResourceSampler& operator=(const ResourceSampler&) = delete;
 
+  // Also samples this thread's CPU (a Linux tid): the harness's executor thread, whose
+  // saturation means the generator, not the store, set the pace. Call before Start().
+  void WatchThread(int tid) { watched_tid_ = tid; }
+
   void Start();
   void Stop();  // takes a last sample; idempotent
 
   std::vector<ResourceSample> Samples() const;
   double PeakRssMb() const;
   double MeanCpuPercent() const;
+  double MeanThreadCpuPercent() const;
 
   static double CurrentRssMb();     // /proc/self/statm
   static double ProcessCpuSeconds();  // /proc/self/stat utime + stime
+  static double ThreadCpuSeconds(int tid);  // /proc/self/task/<tid>/stat
 
  private:
   void Loop();
@@ -57,6 +64,8 @@ class ResourceSampler {
   double peak_rss_mb_ = 0;
   std::chrono::steady_clock::time_point start_{}, last_t_{};
   double last_cpu_s_ = 0;
+  int watched_tid_ = 0;
+  double last_thread_cpu_s_ = 0;
 };
 
 }  // namespace agentstate::load
