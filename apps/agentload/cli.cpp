@@ -39,6 +39,9 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   std::string store, redis, postgres, clickhouse, seed_text = "1";
   std::vector<std::string> gates;
   int agents = 0;
+  std::string shard;
+  std::vector<std::string> merge_dirs;
+  std::string merge_out = "test_reports/merged";
 
   CLI::App app{"agentload: production load scenarios for agentstate, gated on the SLA", "agentload"};
   app.set_help_flag("-h,--help", "print this help and exit");
@@ -62,6 +65,13 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   app.add_option("--postgres", postgres, "durable tier URI (env AGENTSTATE_POSTGRES_URL)")->type_name("URI");
   app.add_option("--clickhouse", clickhouse, "analytics tier URI (env AGENTSTATE_CLICKHOUSE_URL)")
       ->type_name("URI");
+  app.add_option("--shard", shard, "run this shard's share of every scenario's agents, e.g. 0/2; "
+                                   "combine the shards with agentload merge")
+      ->type_name("I/N");
+  CLI::App* merge = app.add_subcommand("merge", "combine the report directories of a sharded run into one report");
+  merge->add_option("dirs", merge_dirs, "each shard's report directory")->required()->type_name("DIR...");
+  merge->add_option("--report-dir", merge_out, "where the merged reports go (default test_reports/merged)")
+      ->type_name("DIR");
 
   std::vector<std::string> argv_rev(args.rbegin(), args.rend());
   try {
@@ -72,6 +82,8 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   } catch (const CLI::ParseError& e) {
     return fail(fmt::format("{}; see agentload --help", e.what()));
   }
+
+  if (merge->parsed()) return load::MergeLoad(merge_dirs, merge_out, out, err);
 
   if (list) {
     for (const auto& e : load::Catalogue()) out << fmt::format("{:<36} {}\n", e.name, e.description);
@@ -86,6 +98,11 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     return fail(fmt::format("--seed '{}' is not a non-negative whole number", seed_text));
   }
   if (app.count("--agents")) o.agents = agents;
+  if (!shard.empty()) {
+    auto parsed = load::ParseShard(shard);
+    if (!parsed) return fail(parsed.error().message());
+    std::tie(o.shard_index, o.shard_count) = *parsed;
+  }
   for (const auto& g : gates) {
     auto parsed = load::ParseGateOverride(g);
     if (!parsed) return fail(parsed.error().message());

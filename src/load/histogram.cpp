@@ -159,4 +159,65 @@ nlohmann::json Histogram::Summary() const {
           {"mean_us", Mean()}, {"percentiles_us", pct}};
 }
 
+HistogramSnapshot Histogram::Snapshot() const {
+  HistogramSnapshot s;
+  for (std::size_t i = 0; i < kLength; ++i) {
+    uint64_t c = counts_[i].load(std::memory_order_relaxed);
+    if (c) s.buckets.emplace_back(static_cast<uint32_t>(i), c);
+  }
+  s.sum = sum_.load(std::memory_order_relaxed);
+  s.clamped = Clamped();
+  s.min = Min();
+  s.max = Max();
+  return s;
+}
+
+Histogram Histogram::FromSnapshot(const HistogramSnapshot& s) {
+  Histogram h;
+  uint64_t total = 0;
+  for (auto [i, c] : s.buckets) {
+    if (i >= kLength) continue;
+    h.counts_[i].store(c, std::memory_order_relaxed);
+    total += c;
+  }
+  h.total_ = total;
+  h.sum_ = s.sum;
+  h.clamped_ = s.clamped;
+  if (total) {
+    h.min_ = s.min;
+    h.max_ = s.max;
+  }
+  return h;
+}
+
+nlohmann::json Histogram::ToJson() const { return ToJson(Snapshot()); }
+
+nlohmann::json Histogram::ToJson(const HistogramSnapshot& s) {
+  nlohmann::json buckets = nlohmann::json::array();
+  for (auto [i, c] : s.buckets) buckets.push_back({i, c});
+  return {{"layout", "log-linear-2048-us"}, {"buckets", std::move(buckets)}, {"sum", s.sum},
+          {"min", s.min}, {"max", s.max}, {"clamped", s.clamped}};
+}
+
+Result<HistogramSnapshot> Histogram::SnapshotFromJson(const nlohmann::json& j) {
+  HistogramSnapshot s;
+  try {
+    if (j.at("layout").get<std::string>() != "log-linear-2048-us") {
+      return Error(StatusCode::kInvalidArgument, "histogram has another bucket layout");
+    }
+    for (const auto& b : j.at("buckets")) {
+      auto i = b.at(0).get<uint32_t>();
+      if (i >= kLength) return Error(StatusCode::kInvalidArgument, "histogram bucket index out of range");
+      s.buckets.emplace_back(i, b.at(1).get<uint64_t>());
+    }
+    s.sum = j.at("sum").get<uint64_t>();
+    s.clamped = j.at("clamped").get<uint64_t>();
+    s.min = j.at("min").get<int64_t>();
+    s.max = j.at("max").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return Error(StatusCode::kInvalidArgument, std::string("malformed histogram: ") + e.what());
+  }
+  return s;
+}
+
 }  // namespace agentstate::load

@@ -15,7 +15,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agentstate/status.hpp"
+
 namespace agentstate::load {
+
+// A histogram's exact contents in compact form: its non-empty buckets and its extremes.
+// What shards' reports carry, and what interval windows keep when gates need them merged.
+struct HistogramSnapshot {
+  std::vector<std::pair<uint32_t, uint64_t>> buckets;  // (bucket index, count), ascending
+  uint64_t sum = 0;
+  uint64_t clamped = 0;
+  int64_t min = 0;
+  int64_t max = 0;
+};
 
 class Histogram {
  public:
@@ -43,6 +55,16 @@ class Histogram {
 
   // {count, min_us, max_us, mean_us, percentiles: {"50": us, ...}} for reports.
   nlohmann::json Summary() const;
+
+  HistogramSnapshot Snapshot() const;
+  static Histogram FromSnapshot(const HistogramSnapshot& s);
+
+  // A snapshot as JSON: {"layout", "buckets": [[index, count], ...], "sum", "min", "max",
+  // "clamped"}. Merging histograms rebuilt from these gives the percentiles of the union.
+  nlohmann::json ToJson() const;
+  static nlohmann::json ToJson(const HistogramSnapshot& s);
+  // kInvalidArgument when the JSON is not a histogram of this layout.
+  static Result<HistogramSnapshot> SnapshotFromJson(const nlohmann::json& j);
 
   // Bucket arithmetic, exposed for tests.
   static std::size_t IndexOf(int64_t value);

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <fstream>
 
+#include "load/merge.hpp"
+
 namespace agentstate::load {
 namespace {
 
@@ -102,10 +104,14 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
           {"data_integrity_issues", Get(m, "data_integrity_issues")}}}}},
       {"raw_metrics", m},
       {"gates", Gates(r.gates)},
+      {"raw", RawJson(r)},
       {"additional_data",
        {{"store", run.store},
         {"profile", run.profile},
         {"seed", run.seed},
+        {"agents_override", run.agents},
+        {"shard", fmt::format("{}/{}", run.shard_index, run.shard_count)},
+        {"merged_shards", run.merged_shards},
         {"agentstate_version", run.version},
         {"wall_s", r.wall_s},
         {"truncated", r.truncated},
@@ -150,6 +156,8 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
   }
   return {{"generated_at", IsoUtc(std::time(nullptr))},
           {"store", run.store},
+          {"shard", fmt::format("{}/{}", run.shard_index, run.shard_count)},
+          {"merged_shards", run.merged_shards},
           {"profile", run.profile},
           {"seed", run.seed},
           {"agentstate_version", run.version},

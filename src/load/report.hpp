@@ -20,6 +20,10 @@ struct RunInfo {
   std::string profile;     // "quick" | "full"
   uint64_t seed = 0;
   std::string version;     // agentstate version
+  int agents = 0;          // --agents, 0 when the profile's counts were used
+  int shard_index = 0;     // --shard i/N; a merged report says 0/1 and how many it merged
+  int shard_count = 1;
+  int merged_shards = 0;
 };
 
 nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);

@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <ostream>
+#include <cstdio>
+#include <fstream>
+#include <map>
 #include <set>
 
 #include "agentstate/registry.hpp"
 #include "core/uri.hpp"
 #include "load/report.hpp"
 #include "load/scenarios.hpp"
+#include "load/merge.hpp"
 #include "load/wait_group.hpp"
 
 namespace agentstate::load {
@@ -43,7 +47,136 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, int para
   }
 }
 
+
+// Writes every report of a finished (or merged) run, prints the summary, and returns the
+// exit status.
+int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const std::string& report_dir,
+           std::ostream& out, std::ostream& err) {
+  const std::filesystem::path dir(report_dir);
+  auto fail = [&](const std::string& msg) {
+    err << "agentload: error: " << msg << '\n';
+    return kExitSetup;
+  };
+  for (const auto& r : results) {
+    const auto path = dir / fmt::format("{}_{}.json", r.spec.name, r.started_unix);
+    if (Status s = WriteJsonFile(path, ScenarioReport(r, run)); !s.ok()) return fail(s.message());
+  }
+  if (Status s = WriteJsonFile(dir / "summary.json", RunSummary(results, run)); !s.ok()) return fail(s.message());
+  if (Status s = WriteTextFile(dir / "junit.xml", JUnitXml(results)); !s.ok()) return fail(s.message());
+
+  std::string shard = run.shard_count > 1 ? fmt::format(", shard {}/{}", run.shard_index, run.shard_count)
+                      : run.merged_shards ? fmt::format(", {} shards merged", run.merged_shards)
+                                          : "";
+  out << fmt::format("agentload {} on {} (profile {}, seed {}{})\n", kVersion, run.store, run.profile, run.seed, shard);
+  out << ConsoleSummary(results, /*all_gates=*/true);
+  out << fmt::format("reports: {}\n", dir.string());
+  // INVALID outranks a gate failure: numbers the generator limited prove nothing either way.
+  if (std::any_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.invalid; })) {
+    return kExitInvalid;
+  }
+  if (run.shard_count > 1) {
+    // A shard's gates judge its share only (e.g. 50 of 100 agents); the verdict is the merge's.
+    out << "gates above judge this shard's share only; the verdict comes from agentload merge\n";
+    return kExitPass;
+  }
+  bool all = std::all_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.passed(); });
+  return all ? kExitPass : kExitGateFailed;
+}
+
 }  // namespace
+
+Result<std::pair<int, int>> ParseShard(const std::string& text) {
+  int i = -1, n = -1;
+  char slash = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &i, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || n > 1024 ||
+      i < 0 || i >= n) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("bad --shard '{}': use I/N with 0 <= I < N <= 1024, e.g. --shard 0/2", text));
+  }
+  return std::pair<int, int>(i, n);
+}
+
+int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
+              std::ostream& err) {
+  auto fail = [&](const std::string& msg) {
+    err << "agentload: error: " << msg << '\n';
+    return kExitSetup;
+  };
+  if (dirs.empty()) return fail("merge needs the report directories of the shards: agentload merge DIR...");
+  // Per shard directory: the newest report of each scenario.
+  struct Shard {
+    std::string dir;
+    std::map<std::string, nlohmann::json> reports;
+  };
+  std::vector<Shard> shards;
+  for (const auto& d : dirs) {
+    Shard sh{d, {}};
+    std::error_code ec;
+    if (!std::filesystem::is_directory(d, ec)) return fail(fmt::format("{} is not a report directory", d));
+    for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
+      const auto name = e.path().filename().string();
+      if (e.path().extension() != ".json" || name == "summary.json") continue;
+      std::ifstream in(e.path());
+      auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded() || !j.contains("test_name") || !j.contains("raw")) {
+        return fail(fmt::format("{} is not an agentload scenario report", e.path().string()));
+      }
+      const std::string test = j["test_name"].get<std::string>();
+      auto& slot = sh.reports[test];
+      if (slot.is_null() || slot["timestamp"].get<int64_t>() < j["timestamp"].get<int64_t>()) slot = std::move(j);
+    }
+    if (sh.reports.empty()) return fail(fmt::format("{} holds no scenario reports", d));
+    shards.push_back(std::move(sh));
+  }
+  // The shards must be the N parts of one run.
+  const nlohmann::json& first = shards[0].reports.begin()->second["additional_data"];
+  const auto seed = first["seed"].get<uint64_t>();
+  const auto profile = first["profile"].get<std::string>();
+  const auto agents = first["agents_override"].get<int>();
+  int count = 0;
+  std::set<int> seen;
+  for (const auto& sh : shards) {
+    for (const auto& [test, j] : sh.reports) {
+      const auto& ad = j["additional_data"];
+      auto shard = ParseShard(ad["shard"].get<std::string>());
+      if (!shard) return fail(fmt::format("{}: report of {} has a bad shard field", sh.dir, test));
+      if (ad["seed"].get<uint64_t>() != seed || ad["profile"].get<std::string>() != profile ||
+          ad["agents_override"].get<int>() != agents) {
+        return fail(fmt::format("{}: report of {} is from another run (seed, profile or --agents differ)", sh.dir, test));
+      }
+      if (count == 0) count = shard->second;
+      if (shard->second != count) return fail(fmt::format("{}: shard {}/{} does not belong to a run of {} shards", sh.dir, shard->first, shard->second, count));
+    }
+    const auto& any = sh.reports.begin()->second["additional_data"];
+    const int index = ParseShard(any["shard"].get<std::string>())->first;
+    if (!seen.insert(index).second) return fail(fmt::format("shard {}/{} is given twice ({})", index, count, sh.dir));
+  }
+  if (static_cast<int>(seen.size()) != count) {
+    return fail(fmt::format("{} of {} shards given; pass the report directory of every shard", seen.size(), count));
+  }
+  if (Status s = CheckReportDir(report_dir); !s.ok()) return fail(s.message());
+
+  std::vector<ScenarioResult> merged;
+  for (const auto& [test, j0] : shards[0].reports) {
+    const ScenarioEntry* entry = FindScenario(test);
+    if (!entry) return fail(fmt::format("report of unknown scenario '{}'", test));
+    ScenarioSpec spec = entry->build(Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt});
+    spec.description = entry->description;
+    std::vector<ScenarioResult> parts;
+    for (const auto& sh : shards) {
+      auto it = sh.reports.find(test);
+      if (it == sh.reports.end()) return fail(fmt::format("{} has no report of {}", sh.dir, test));
+      auto r = ResultFromReport(it->second, spec);
+      if (!r) return fail(fmt::format("{}: {}", sh.dir, r.error().message()));
+      parts.push_back(std::move(*r));
+    }
+    auto m = MergeResults(std::move(parts));
+    if (!m) return fail(m.error().message());
+    merged.push_back(std::move(*m));
+  }
+  RunInfo run{first["store"].get<std::string>(), profile, seed, kVersion, agents, 0, 1, count};
+  return Report(merged, run, report_dir, out, err);
+}
 
 int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   auto fail = [&](const std::string& msg) {
@@ -119,31 +252,16 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
         }
         if (!healthy) co_return;
         RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
-                       static_cast<int>(::syscall(SYS_gettid))};
+                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count};
         co_await RunAll(std::move(specs), ctx, o.parallel, results);
       },
       asio::detached);
   io.run();
   if (!healthy) return fail(fmt::format("store {} is not healthy: {}", (*store)->Describe(), health_detail));
 
-  RunInfo run{core::RedactUri(o.store_uri), o.quick ? "quick" : "full", o.seed, kVersion};
-  const std::filesystem::path dir(o.report_dir);
-  for (const auto& r : results) {
-    const auto path = dir / fmt::format("{}_{}.json", r.spec.name, r.started_unix);
-    if (Status s = WriteJsonFile(path, ScenarioReport(r, run)); !s.ok()) return fail(s.message());
-  }
-  if (Status s = WriteJsonFile(dir / "summary.json", RunSummary(results, run)); !s.ok()) return fail(s.message());
-  if (Status s = WriteTextFile(dir / "junit.xml", JUnitXml(results)); !s.ok()) return fail(s.message());
-
-  out << fmt::format("agentload {} on {} (profile {}, seed {})\n", kVersion, run.store, run.profile, o.seed);
-  out << ConsoleSummary(results, /*all_gates=*/true);
-  out << fmt::format("reports: {}\n", dir.string());
-  // INVALID outranks a gate failure: numbers the generator limited prove nothing either way.
-  if (std::any_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.invalid; })) {
-    return kExitInvalid;
-  }
-  bool all = std::all_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.passed(); });
-  return all ? kExitPass : kExitGateFailed;
+  RunInfo run{core::RedactUri(o.store_uri), o.quick ? "quick" : "full", o.seed, kVersion, o.agents.value_or(0),
+              o.shard_index, o.shard_count, 0};
+  return Report(results, run, o.report_dir, out, err);
 }
 
 }  // namespace agentstate::load

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agentstate/status.hpp"
 #include "load/gates.hpp"
 
 namespace agentstate::load {
@@ -28,9 +29,20 @@ struct RunOptions {
   std::optional<int> agents;
   std::string store_uri;  // resolved by the CLI: --store, flags, environment, default
   std::vector<GateOverride> gate_overrides;
+  int shard_index = 0;  // --shard i/N: run the agents whose index % N == i
+  int shard_count = 1;
 };
+
+// --shard "i/N" -> {i, N}; kInvalidArgument unless 0 <= i < N <= 1024.
+Result<std::pair<int, int>> ParseShard(const std::string& text);
 
 // Runs and reports; writes the summary to `out` and errors (one line each) to `err`.
 int RunLoad(const RunOptions& options, std::ostream& out, std::ostream& err);
+
+// `agentload merge DIR...`: each DIR holds one shard's reports of the same run (same seed,
+// profile and scenario versions). Writes the merged reports to `report_dir` and returns
+// the exit status the unsharded run would have had.
+int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
+              std::ostream& err);
 
 }  // namespace agentstate::load

@@ -48,6 +48,8 @@ struct State {
   std::string phase;
 
   double Elapsed() const { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
+  // Whether agent (or arrival) i is this shard's.
+  bool Mine(int i) const { return i % ctx.shard_count == ctx.shard_index; }
   void Record(int64_t us, bool ok) {
     for (auto& r : recorders) r.Record(us, ok);
   }
@@ -108,6 +110,7 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
   std::vector<std::pair<AgentSpec, std::string>> agents;
   agents.reserve(static_cast<std::size_t>(p.agents));
   for (int i = 0; i < p.agents; ++i) {
+    if (!st.Mine(i)) continue;
     AgentSpec a = MakeAgent(st, p, i);
     std::string doc = st.ctx.generator.StateDocument(a);
     agents.emplace_back(std::move(a), std::move(doc));
@@ -133,8 +136,9 @@ Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
   const uint64_t per_agent = std::max<uint64_t>(1, p.max_operations / static_cast<uint64_t>(p.agents));
   auto ex = co_await asio::this_coro::executor;
   WaitGroup group(ex);
-  group.Add(static_cast<std::size_t>(p.agents));
   for (int i = 0; i < p.agents; ++i) {
+    if (!st.Mine(i)) continue;
+    group.Add(1);
     asio::co_spawn(
         ex,
         [&st, &p, &out, &group, i, end, per_agent]() -> Awaitable<void> {
@@ -165,9 +169,9 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
   asio::steady_timer slot(ex);  // cancelled whenever an agent finishes
   std::size_t in_flight = 0;
   WaitGroup group(ex);
-  int index = 0;
   TimePoint freed{};  // when the dispatcher last got a slot back after waiting for one
-  while (auto offset = schedule.Next()) {
+  for (int k = 0; auto offset = schedule.Next(); ++k) {
+    if (!st.Mine(k)) continue;  // another shard's arrival
     const TimePoint due = start + *offset;
     boost::system::error_code ec;
     if (due > SteadyClock::now()) {
@@ -194,7 +198,7 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
     group.Add(1);
     asio::co_spawn(
         ex,
-        [&st, &p, &out, &group, &slot, &in_flight, i = index++, due]() -> Awaitable<void> {
+        [&st, &p, &out, &group, &slot, &in_flight, i = k, due]() -> Awaitable<void> {
           AgentSpec agent = MakeAgent(st, p, i);
           std::string doc = st.ctx.generator.StateDocument(agent);
           co_await UnitOfWork(st, out, agent, std::move(doc), due);
@@ -343,6 +347,40 @@ Metrics BaseMetrics(const ScenarioResult& r) {
   return m;
 }
 
+void FinishScenario(ScenarioResult& result) {
+  result.metrics = BaseMetrics(result);
+  result.metrics["harness_thread_cpu_percent"] = result.harness_thread_cpu_percent;
+  // INVALID: the generator, not the store, set the pace.
+  const double lag = result.metrics["generator_lag_p99_ms"];
+  const double max_lag = static_cast<double>(result.spec.max_generator_lag.count());
+  if (lag > max_lag) {
+    result.invalid = true;
+    result.invalid_reason = fmt::format("generator schedule lag p99 {:.1f} ms > {:.0f} ms", lag, max_lag);
+  } else if (result.resources.size() >= 3 && result.harness_thread_cpu_percent >= 95) {
+    result.invalid = true;
+    result.invalid_reason =
+        fmt::format("the harness thread was saturated ({:.0f} % of a core)", result.harness_thread_cpu_percent);
+  }
+  if (result.spec.derive) result.spec.derive(result);
+  result.gates = EvaluateGates(result.spec.gates, result.metrics, result.windows);
+}
+
+std::string ScenarioVersion(const ScenarioSpec& spec) {
+  std::string shape = spec.name + "|" + spec.user_id;
+  for (const auto& p : spec.phases) {
+    shape += fmt::format("|{}:{}:{}:{}:{}:{}:{}:{}:{}", p.name, Name(p.executor), p.agents, p.duration.count(),
+                         p.rate_per_s, p.rate_end_per_s, static_cast<int>(p.arrival), p.pause_after.count(),
+                         p.max_operations);
+    for (auto z : p.sizes) shape += std::string(",") + std::string(Name(z));
+    for (auto x : p.patterns) shape += std::string(",") + std::string(Name(x));
+  }
+  for (const auto& g : spec.gates) {
+    shape += fmt::format("|{}:{}:{}:{}", g.name, g.metric, static_cast<int>(g.compare),
+                         g.interval ? fmt::format("{}s>={}", g.interval->window.count(), g.interval->min_percent) : "");
+  }
+  return fmt::format("{:016x}", HashScope(0, shape, 0));
+}
+
 Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   ScenarioResult result;
   result.started_unix = static_cast<int64_t>(std::time(nullptr));
@@ -351,12 +389,13 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   sampler.WatchThread(ctx.harness_tid);
   sampler.Start();
   State st{spec, ctx, SteadyClock::now(), {}, {}, {}};
-  st.recorders.emplace_back(std::chrono::seconds(1));
-  std::set<int64_t> widths{1000};
+  std::set<int64_t> gate_widths;
   for (const auto& g : spec.gates) {
-    if (!g.interval) continue;
-    const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(g.interval->window).count();
-    if (widths.insert(ms).second) st.recorders.emplace_back(std::chrono::milliseconds(ms));
+    if (g.interval) gate_widths.insert(std::chrono::duration_cast<std::chrono::milliseconds>(g.interval->window).count());
+  }
+  st.recorders.emplace_back(std::chrono::seconds(1), gate_widths.count(1000) > 0);
+  for (int64_t ms : gate_widths) {
+    if (ms != 1000) st.recorders.emplace_back(std::chrono::milliseconds(ms), true);
   }
   auto ex = co_await asio::this_coro::executor;
   bool done = false;
@@ -417,27 +456,17 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   for (auto& r : st.recorders) r.Close(result.wall_s);
   sampler.Stop();
   result.series = st.recorders[0].rows();
-  for (const auto& r : st.recorders) result.windows[r.width().count()] = r.rows();
+  for (const auto& r : st.recorders) {
+    if (!gate_widths.count(r.width().count())) continue;
+    result.windows[r.width().count()] = r.rows();
+    result.window_histograms[r.width().count()] = r.histograms();
+  }
   result.resources = sampler.Samples();
   result.peak_rss_mb = sampler.PeakRssMb();
   result.avg_cpu_percent = sampler.MeanCpuPercent();
-  result.metrics = BaseMetrics(result);
-  result.metrics["harness_thread_cpu_percent"] = sampler.MeanThreadCpuPercent();
-
-  // INVALID: the generator, not the store, set the pace.
-  const double lag = result.metrics["generator_lag_p99_ms"];
-  const double max_lag = static_cast<double>(spec.max_generator_lag.count());
-  if (lag > max_lag) {
-    result.invalid = true;
-    result.invalid_reason = fmt::format("generator schedule lag p99 {:.1f} ms > {:.0f} ms", lag, max_lag);
-  } else if (result.resources.size() >= 3 && result.metrics["harness_thread_cpu_percent"] >= 95) {
-    result.invalid = true;
-    result.invalid_reason = fmt::format("the harness thread was saturated ({:.0f} % of a core)",
-                                        result.metrics["harness_thread_cpu_percent"]);
-  }
+  result.harness_thread_cpu_percent = sampler.MeanThreadCpuPercent();
   result.spec = std::move(spec);
-  if (result.spec.derive) result.spec.derive(result);
-  result.gates = EvaluateGates(result.spec.gates, result.metrics, result.windows);
+  FinishScenario(result);
   co_return result;
 }
 

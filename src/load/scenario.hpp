@@ -107,6 +107,9 @@ struct ScenarioResult {
   bool truncated = false;  // max_duration cut the scenario short
   std::vector<IntervalRow> series;  // 1 s rows over the whole scenario
   WindowRows windows;               // rows per interval-gate window width
+  // The windows' histograms, for interval-gate widths only, so shards merge exactly.
+  std::map<int64_t, std::vector<HistogramSnapshot>> window_histograms;
+  double harness_thread_cpu_percent = 0;
   bool invalid = false;             // the generator was the bottleneck: do not trust the numbers
   std::string invalid_reason;
   Metrics metrics;
@@ -121,6 +124,10 @@ struct RunContext {
   bool verbose = false;
   bool progress = false;  // live one-line progress on stderr (a TTY)
   int harness_tid = 0;    // the thread running the executor, for its CPU share; 0 = the caller
+  // This process runs agents whose index % shard_count == shard_index (--shard i/N); the
+  // shards' reports merge into the report of the whole run (agentload merge).
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 // Runs every phase in order, verifies the ledger, computes metrics and evaluates gates.
@@ -130,5 +137,13 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx);
 // The metrics every scenario has (see docs/architecture.md for the list); used by
 // RunScenario and exposed for tests.
 Metrics BaseMetrics(const ScenarioResult& result);
+
+// From measurements to verdicts: metrics, the INVALID check, the scenario's derive hook,
+// gates. RunScenario ends with it; merging shards runs it on the merged measurements.
+void FinishScenario(ScenarioResult& result);
+
+// A stable fingerprint of a declaration's shape (phases, executors, mixes, gate names and
+// metrics; not gate limits). Shards' reports must agree on it to be merged.
+std::string ScenarioVersion(const ScenarioSpec& spec);
 
 }  // namespace agentstate::load

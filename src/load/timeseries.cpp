@@ -19,19 +19,24 @@ double IntervalRow::Metric(const std::string& name, double width_s) const {
   return std::nan("");
 }
 
-void IntervalRecorder::Close(double t_s) {
+IntervalRow MakeRow(double t_s, const Histogram& h, uint64_t errors) {
   IntervalRow r;
   r.t_s = t_s;
-  r.count = current_.Count();
-  r.errors = errors_;
+  r.count = h.Count();
+  r.errors = errors;
   if (r.count) {
-    r.mean_ms = current_.Mean() / 1000.0;
-    r.p50_ms = static_cast<double>(current_.ValueAtPercentile(50)) / 1000.0;
-    r.p95_ms = static_cast<double>(current_.ValueAtPercentile(95)) / 1000.0;
-    r.p99_ms = static_cast<double>(current_.ValueAtPercentile(99)) / 1000.0;
-    r.max_ms = static_cast<double>(current_.Max()) / 1000.0;
+    r.mean_ms = h.Mean() / 1000.0;
+    r.p50_ms = static_cast<double>(h.ValueAtPercentile(50)) / 1000.0;
+    r.p95_ms = static_cast<double>(h.ValueAtPercentile(95)) / 1000.0;
+    r.p99_ms = static_cast<double>(h.ValueAtPercentile(99)) / 1000.0;
+    r.max_ms = static_cast<double>(h.Max()) / 1000.0;
   }
-  rows_.push_back(r);
+  return r;
+}
+
+void IntervalRecorder::Close(double t_s) {
+  rows_.push_back(MakeRow(t_s, current_, errors_));
+  if (keep_) histograms_.push_back(current_.Snapshot());
   current_.Reset();
   errors_ = 0;
 }

@@ -30,7 +30,10 @@ struct IntervalRow {
 
 class IntervalRecorder {
  public:
-  explicit IntervalRecorder(std::chrono::milliseconds width) : width_(width) {}
+  // With `keep_histograms`, each closed window also keeps its histogram's snapshot (~16
+  // bytes per non-empty bucket), so windows of several shards can be merged exactly.
+  explicit IntervalRecorder(std::chrono::milliseconds width, bool keep_histograms = false)
+      : width_(width), keep_(keep_histograms) {}
 
   void Record(int64_t latency_us, bool ok) {
     current_.Record(latency_us);
@@ -42,16 +45,22 @@ class IntervalRecorder {
 
   std::chrono::milliseconds width() const { return width_; }
   const std::vector<IntervalRow>& rows() const { return rows_; }
+  const std::vector<HistogramSnapshot>& histograms() const { return histograms_; }
   // The row being filled, for live progress.
   const Histogram& current() const { return current_; }
   uint64_t current_errors() const { return errors_; }
 
  private:
   std::chrono::milliseconds width_;
+  bool keep_ = false;
+  std::vector<HistogramSnapshot> histograms_;
   Histogram current_;
   uint64_t errors_ = 0;
   std::vector<IntervalRow> rows_;
 };
+
+// A row from a window's histogram and error count (what Close computes).
+IntervalRow MakeRow(double t_s, const Histogram& h, uint64_t errors);
 
 nlohmann::json SeriesJson(const std::vector<IntervalRow>& rows, std::chrono::milliseconds width);
 

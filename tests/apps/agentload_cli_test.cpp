@@ -70,6 +70,9 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
   ExpectSetupError(Run({"--gate", "p99_ms=-3"}), "non-negative");
   ExpectSetupError(Run({"--gate", "no_such_gate=1", "--store", "memory://", "--report-dir", Reports()}),
                    "no selected scenario has a gate of that name");
+  ExpectSetupError(Run({"--shard", "3/2"}), "bad --shard '3/2'");
+  ExpectSetupError(Run({"--shard", "1"}), "bad --shard '1'");
+  ExpectSetupError(Run({"merge"}), "dirs is required");
   EXPECT_TRUE(NoReports());
 }
 
@@ -136,6 +139,13 @@ TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   EXPECT_EQ(j["additional_data"]["ledger"]["acked_writes"], 100);
   EXPECT_EQ(j["additional_data"]["seed"], 7);
   EXPECT_TRUE(j.contains("raw_metrics"));
+  EXPECT_EQ(j["additional_data"]["time_series"]["columns"][6], "p99_ms");
+  EXPECT_GE(j["additional_data"]["time_series"]["rows"].size(), 1u);
+  EXPECT_EQ(j["raw"]["phases"][0]["executed"], 100);
+  std::ifstream junit(fs::path(Reports()) / "junit.xml");
+  std::string xml((std::istreambuf_iterator<char>(junit)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"100_concurrent_agents_baseline\" tests=\"10\" failures=\"0\""));
+  EXPECT_THAT(xml, HasSubstr("name=\"lost_writes\""));
   auto summary = nlohmann::json::parse(std::ifstream(fs::path(Reports()) / "summary.json"));
   EXPECT_EQ(summary["passed"], true);
   for (const auto& e : fs::directory_iterator(Reports())) {
@@ -149,6 +159,29 @@ TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
   EXPECT_THAT(o.out, HasSubstr("FAIL 100_concurrent_agents_baseline"));
   EXPECT_THAT(o.out, HasSubstr("FAIL throughput_agents_per_s:"));
   EXPECT_THAT(o.out, HasSubstr(">= 1e+12 agents/s"));
+}
+
+TEST_F(AgentloadCli, ShardsMergeIntoTheVerdictOfTheWholeRun) {
+  const std::string s0 = (dir_ / "s0").string(), s1 = (dir_ / "s1").string(), merged = (dir_ / "m").string();
+  auto a = Run({"--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0});
+  auto b = Run({"--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1});
+  ASSERT_EQ(a.code, 0) << a.out << a.err;  // a shard's own gates are not the verdict
+  ASSERT_EQ(b.code, 0) << b.out << b.err;
+  EXPECT_THAT(a.out, HasSubstr("50/50"));
+  auto m = Run({"merge", s0, s1, "--report-dir", merged});
+  ASSERT_EQ(m.code, 0) << m.out << m.err;
+  EXPECT_THAT(m.out, HasSubstr("2 shards merged"));
+  EXPECT_THAT(m.out, HasSubstr("100/100"));
+  ExpectSetupError(Run({"merge", s0, "--report-dir", merged}), "1 of 2 shards given");
+  ExpectSetupError(Run({"merge", s0, s0, "--report-dir", merged}), "given twice");
+  // A shard written by another version of the scenario cannot be merged.
+  for (const auto& e : fs::directory_iterator(s1)) {
+    if (e.path().filename().string().rfind("100_", 0) != 0) continue;
+    auto j = nlohmann::json::parse(std::ifstream(e.path()));
+    j["raw"]["scenario_version"] = "0000000000000000";
+    std::ofstream(e.path()) << j.dump();
+  }
+  ExpectSetupError(Run({"merge", s0, s1, "--report-dir", merged}), "another version of the scenario");
 }
 
 }  // namespace
