@@ -69,7 +69,16 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
     phases.push_back(std::move(phase));
   }
   json series = json::array();
-  for (const auto& s : r.resources) series.push_back({s.t_s, s.rss_mb, s.cpu_percent, s.thread_cpu_percent});
+  json store_series = json::object();  // one column per store figure, aligned with `samples`
+  for (std::size_t i = 0; i < r.resources.size(); ++i) {
+    const auto& s = r.resources[i];
+    series.push_back({s.t_s, s.rss_mb, s.cpu_percent, s.thread_cpu_percent});
+    for (const auto& [k, v] : s.store) {
+      if (!store_series.contains(k)) store_series[k] = json::array();
+      while (store_series[k].size() < i) store_series[k].push_back(nullptr);
+      store_series[k].push_back(v);
+    }
+  }
   const Trend trend = RssTrend(r.resources);
   return {
       {"test_name", r.spec.name},
@@ -130,6 +139,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
         {"resources",
          {{"columns", {"t_s", "rss_mb", "cpu_percent", "harness_thread_cpu_percent"}},
           {"samples", series},
+          {"store", store_series},
           {"rss_trend_mb_per_hour", trend.mb_per_hour},
           {"rss_trend_stderr_mb_per_hour", trend.stderr_mb_per_hour}}},
         {"tables", r.tables}}},

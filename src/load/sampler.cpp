@@ -86,6 +86,7 @@ void ResourceSampler::TakeSample() {
   double rss = CurrentRssMb();
   double cpu = ProcessCpuSeconds();
   double thread_cpu = watched_tid_ ? ThreadCpuSeconds(watched_tid_) : 0;
+  std::map<std::string, double> store = store_probe_ ? store_probe_() : std::map<std::string, double>();
   std::lock_guard lock(mu_);
   double dt = std::chrono::duration<double>(now - last_t_).count();
   ResourceSample s;
@@ -93,6 +94,7 @@ void ResourceSampler::TakeSample() {
   s.rss_mb = rss;
   s.cpu_percent = dt > 0 ? 100.0 * (cpu - last_cpu_s_) / dt : 0;
   s.thread_cpu_percent = dt > 0 && watched_tid_ ? 100.0 * (thread_cpu - last_thread_cpu_s_) / dt : 0;
+  s.store = std::move(store);
   last_t_ = now;
   last_cpu_s_ = cpu;
   last_thread_cpu_s_ = thread_cpu;

@@ -5,6 +5,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <map>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -16,6 +19,9 @@ struct ResourceSample {
   double rss_mb = 0;
   double cpu_percent = 0;  // of one core, over the preceding interval
   double thread_cpu_percent = 0;  // the watched thread's share of one core (see WatchThread)
+  // Store-side figures at the same instant (see WatchStore): queue depths, connections,
+  // and for server backends the server's RSS, CPU and counters.
+  std::map<std::string, double> store;
 };
 
 // Least-squares slope of RSS over time with its standard error, for leak detection.
@@ -38,6 +44,9 @@ class ResourceSampler {
   // Also samples this thread's CPU (a Linux tid): the harness's executor thread, whose
   // saturation means the generator, not the store, set the pace. Call before Start().
   void WatchThread(int tid) { watched_tid_ = tid; }
+  // Also records what `probe` returns with every sample: backends fill it through
+  // StateStore::Stats(), which must be cheap and non-blocking. Call before Start().
+  void WatchStore(std::function<std::map<std::string, double>()> probe) { store_probe_ = std::move(probe); }
 
   void Start();
   void Stop();  // takes a last sample; idempotent
@@ -65,6 +74,7 @@ class ResourceSampler {
   std::chrono::steady_clock::time_point start_{}, last_t_{};
   double last_cpu_s_ = 0;
   int watched_tid_ = 0;
+  std::function<std::map<std::string, double>()> store_probe_;
   double last_thread_cpu_s_ = 0;
 };
 

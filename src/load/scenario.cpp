@@ -46,6 +46,7 @@ struct State {
   Ledger ledger;
   std::vector<IntervalRecorder> recorders;  // [0] is the 1 s series; then one per gate window
   std::string phase;
+  const PhaseResult* current = nullptr;  // the running phase, for the progress line
 
   double Elapsed() const { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
   // Whether agent (or arrival) i is this shard's.
@@ -229,9 +230,11 @@ Awaitable<void> Ticker(State& st, const bool& done, asio::steady_timer& timer) {
     }
     if (st.ctx.progress && !st.recorders[0].rows().empty()) {
       const IntervalRow& r = st.recorders[0].rows().back();
-      std::cerr << fmt::format("\r\x1b[K{} [{}] {:.0f}s  {:.0f} ops/s  p50 {:.2f} ms  p99 {:.2f} ms  errors {}",
-                               st.spec.name, st.phase, st.Elapsed(), static_cast<double>(r.count), r.p50_ms,
-                               r.p99_ms, r.errors)
+      const uint64_t done_n = st.current ? st.current->executed : 0;
+      const uint64_t failed = st.current ? st.current->failed : 0;
+      std::cerr << fmt::format("\r\x1b[K{} [{}] {:.0f}s  {} done  {:.0f}/s  p50 {:.2f} ms  p99 {:.2f} ms  errors {}",
+                               st.spec.name, st.phase, st.Elapsed(), done_n, static_cast<double>(r.count), r.p50_ms,
+                               r.p99_ms, failed)
                 << std::flush;
     }
   }
@@ -387,6 +390,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   if (!ctx.harness_tid) ctx.harness_tid = static_cast<int>(::syscall(SYS_gettid));
   ResourceSampler sampler;
   sampler.WatchThread(ctx.harness_tid);
+  sampler.WatchStore([&store = ctx.store] { return store.Stats().values; });
   sampler.Start();
   State st{spec, ctx, SteadyClock::now(), {}, {}, {}};
   std::set<int64_t> gate_widths;
@@ -419,6 +423,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     }
     st.phase = p.name;
     PhaseResult& pr = result.phases.emplace_back();
+    st.current = &pr;
     pr.name = p.name;
     pr.executor = p.executor;
     pr.start_s = st.Elapsed();
@@ -446,6 +451,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     }
   }
   st.phase = "verify";
+  st.current = nullptr;
   result.ledger = co_await st.ledger.Verify(ctx.store, spec.op_timeout, 64);
   done = true;
   tick.cancel();
