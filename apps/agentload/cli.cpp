@@ -39,7 +39,7 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   std::string store, redis, postgres, clickhouse, seed_text = "1";
   std::vector<std::string> gates;
   int agents = 0;
-  std::string shard;
+  std::string shard, duration;
   std::vector<std::string> merge_dirs;
   std::string merge_out = "test_reports/merged";
 
@@ -65,6 +65,9 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   app.add_option("--postgres", postgres, "durable tier URI (env AGENTSTATE_POSTGRES_URL)")->type_name("URI");
   app.add_option("--clickhouse", clickhouse, "analytics tier URI (env AGENTSTATE_CLICKHOUSE_URL)")
       ->type_name("URI");
+  app.add_option("--duration", duration,
+                 "a real soak for sustained_load_24h_simulation: 24 hours of duration/24 each, e.g. 10m or 24h")
+      ->type_name("D");
   app.add_option("--shard", shard, "run this shard's share of every scenario's agents, e.g. 0/2; "
                                    "combine the shards with agentload merge")
       ->type_name("I/N");
@@ -98,6 +101,14 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     return fail(fmt::format("--seed '{}' is not a non-negative whole number", seed_text));
   }
   if (app.count("--agents")) o.agents = agents;
+  if (!duration.empty()) {
+    auto d = core::ParseDuration(duration);
+    if (!d) return fail(fmt::format("--duration: {}", d.error().message()));
+    if (*d < std::chrono::seconds(24) || *d > std::chrono::hours(24)) {
+      return fail(fmt::format("--duration {} is outside 24s..24h (the soak's 24 hours need a second each at least)", duration));
+    }
+    o.duration = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
   if (!shard.empty()) {
     auto parsed = load::ParseShard(shard);
     if (!parsed) return fail(parsed.error().message());

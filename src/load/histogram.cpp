@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include <fmt/format.h>
+
 namespace agentstate::load {
 namespace {
 
@@ -150,10 +152,7 @@ uint64_t Histogram::CountAbove(int64_t value_us) const {
 nlohmann::json Histogram::Summary() const {
   nlohmann::json pct = nlohmann::json::object();
   for (double p : {50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0}) {
-    std::string key = p == std::floor(p) ? std::to_string(static_cast<int>(p)) : std::to_string(p);
-    key.erase(key.find_last_not_of('0') + 1);
-    if (key.back() == '.') key.pop_back();
-    pct[key] = ValueAtPercentile(p);
+    pct[fmt::format("{:g}", p)] = ValueAtPercentile(p);  // "50", "99.9", "99.99"
   }
   return {{"count", Count()},   {"min_us", Min()}, {"max_us", Max()},
           {"mean_us", Mean()}, {"percentiles_us", pct}};

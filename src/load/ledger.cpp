@@ -98,6 +98,13 @@ Awaitable<LedgerVerdict> Ledger::Verify(StateStore& store, std::chrono::millisec
   co_return verdict;
 }
 
+std::optional<std::pair<int64_t, uint64_t>> Ledger::LastAck(const std::string& run_id) const {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end() || it->second.acked == 0) return std::nullopt;
+  return std::pair<int64_t, uint64_t>(it->second.acked_version, it->second.acked_checksum);
+}
+
 std::size_t Ledger::runs() const {
   std::lock_guard lock(mu_);
   return runs_.size();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -38,6 +39,9 @@ class Ledger {
  public:
   void Record(const std::string& run_id, WriteOutcome outcome, int64_t version, uint64_t checksum,
               CheckpointType durability);
+
+  // The newest acknowledged (version, checksum) of a run, if any: what a read must see.
+  std::optional<std::pair<int64_t, uint64_t>> LastAck(const std::string& run_id) const;
 
   // What the harness found when it read a run back; Verify calls this per run, tests may too.
   void Judge(const std::string& run_id, const Result<std::optional<StateRecord>>& read,

@@ -9,6 +9,14 @@ namespace {
 
 using nlohmann::json;
 
+json Kinds(const PhaseResult& p) {
+  json kinds = json::object();
+  for (const auto& [name, k] : p.kinds) {
+    kinds[name] = {{"executed", k.executed}, {"succeeded", k.succeeded}, {"latency", k.latency.ToJson()}};
+  }
+  return kinds;
+}
+
 json PhaseRaw(const PhaseResult& p) {
   return {{"name", p.name},
           {"executor", Name(p.executor)},
@@ -25,7 +33,14 @@ json PhaseRaw(const PhaseResult& p) {
           {"uncorrected", p.uncorrected.ToJson()},
           {"save", p.save.ToJson()},
           {"load", p.load.ToJson()},
-          {"start_lag", p.start_lag.ToJson()}};
+          {"start_lag", p.start_lag.ToJson()},
+          {"ok_latency", p.ok_latency.ToJson()},
+          {"retries", p.retries},
+          {"pool_waits", p.pool_waits},
+          {"pool_timeouts", p.pool_timeouts},
+          {"pool_rejections", p.pool_rejections},
+          {"pool_wait", p.pool_wait.ToJson()},
+          {"kinds", Kinds(p)}};
 }
 
 Result<Histogram> Hist(const json& j) {
@@ -48,6 +63,15 @@ IntervalRow RowFromJson(const json& r) {
 }
 
 }  // namespace
+
+json Faults(const std::vector<FaultWindow>& faults) {
+  json out = json::array();
+  for (const auto& f : faults) {
+    out.push_back({{"phase", f.phase}, {"fault", f.fault}, {"start_s", f.start_s}, {"end_s", f.end_s},
+                   {"injected", f.injected}, {"error", f.error}});
+  }
+  return out;
+}
 
 json RawJson(const ScenarioResult& r) {
   json phases = json::array();
@@ -83,6 +107,8 @@ json RawJson(const ScenarioResult& r) {
             {"unverifiable", r.ledger.unverifiable}}},
           {"phases", std::move(phases)},
           {"windows", std::move(windows)},
+          {"faults", Faults(r.faults)},
+          {"stopped_early", r.stopped_early},
           {"gate_limits", std::move(limits)}};
 }
 
@@ -127,11 +153,25 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
       p.late_starts = pj.at("late_starts").get<uint64_t>();
       p.dropped_starts = pj.at("dropped_starts").get<uint64_t>();
       p.errors = pj.at("errors").get<std::map<std::string, uint64_t>>();
+      p.retries = pj.at("retries").get<uint64_t>();
+      p.pool_waits = pj.at("pool_waits").get<uint64_t>();
+      p.pool_timeouts = pj.at("pool_timeouts").get<uint64_t>();
+      p.pool_rejections = pj.at("pool_rejections").get<uint64_t>();
+      for (const auto& [kname, kj] : pj.at("kinds").items()) {
+        auto& k = p.kinds[kname];
+        k.executed = kj.at("executed").get<uint64_t>();
+        k.succeeded = kj.at("succeeded").get<uint64_t>();
+        auto h = Hist(kj.at("latency"));
+        if (!h) return Error(h.error());
+        k.latency = *h;
+      }
       for (auto [field, hist] : {std::pair<const char*, Histogram*>{"latency", &p.latency},
                                  {"uncorrected", &p.uncorrected},
                                  {"save", &p.save},
                                  {"load", &p.load},
-                                 {"start_lag", &p.start_lag}}) {
+                                 {"start_lag", &p.start_lag},
+                                 {"ok_latency", &p.ok_latency},
+                                 {"pool_wait", &p.pool_wait}}) {
         auto h = Hist(pj.at(field));
         if (!h) return Error(h.error());
         *hist = *h;
@@ -151,6 +191,10 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
                                Histogram::FromSnapshot(*s), errors.at(i).get<uint64_t>()));
       }
     }
+    for (const json& f : raw.at("faults")) {
+      r.faults.push_back({f.at("phase"), f.at("fault"), f.at("start_s"), f.at("end_s"), f.at("injected"), f.at("error")});
+    }
+    r.stopped_early = raw.at("stopped_early").get<std::string>();
     for (const json& row : report.at("additional_data").at("time_series").at("rows")) {
       r.series.push_back(RowFromJson(row));
     }
@@ -203,6 +247,22 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
       a.save.Merge(b.save);
       a.load.Merge(b.load);
       a.start_lag.Merge(b.start_lag);
+      a.ok_latency.Merge(b.ok_latency);
+      a.pool_wait.Merge(b.pool_wait);
+      a.retries += b.retries;
+      a.pool_waits += b.pool_waits;
+      a.pool_timeouts += b.pool_timeouts;
+      a.pool_rejections += b.pool_rejections;
+      for (const auto& [kname, k] : b.kinds) {
+        auto& mine = a.kinds[kname];
+        mine.executed += k.executed;
+        mine.succeeded += k.succeeded;
+        mine.latency.Merge(k.latency);
+      }
+    }
+    if (m.stopped_early.empty()) m.stopped_early = o.stopped_early;
+    if (o.faults.size() == m.faults.size()) {
+      for (std::size_t f = 0; f < o.faults.size(); ++f) m.faults[f].injected = m.faults[f].injected && o.faults[f].injected;
     }
     LedgerVerdict& l = m.ledger;
     const LedgerVerdict& k = o.ledger;

@@ -13,6 +13,9 @@
 
 namespace agentstate::load {
 
+// The fault windows as report JSON.
+nlohmann::json Faults(const std::vector<FaultWindow>& faults);
+
 // The "raw" section of a scenario report.
 nlohmann::json RawJson(const ScenarioResult& result);
 

@@ -47,8 +47,15 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
   const Metrics& m = r.metrics;
   json phases = json::array();
   for (const auto& p : r.phases) {
+    nlohmann::json kinds = nlohmann::json::object();
+    for (const auto& [kname, k] : p.kinds) {
+      kinds[kname] = {{"executed", k.executed}, {"succeeded", k.succeeded}, {"latency", k.latency.Summary()}};
+    }
     nlohmann::json phase = {{"name", p.name},
                       {"executor", Name(p.executor)},
+                      {"kinds", kinds},
+                      {"retries", p.retries},
+                      {"ok_latency", p.ok_latency.Summary()},
                       {"start_s", p.start_s},
                       {"end_s", p.end_s},
                       {"executed", p.executed},
@@ -60,6 +67,12 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
                       {"latency", p.latency.Summary()},
                       {"save", p.save.Summary()},
                       {"load", p.load.Summary()}};
+    if (p.pool_waits + p.pool_timeouts + p.pool_rejections > 0) {
+      phase["pool"] = {{"waits", p.pool_waits},
+                       {"timeouts", p.pool_timeouts},
+                       {"rejections", p.pool_rejections},
+                       {"wait", p.pool_wait.Summary()}};
+    }
     if (p.executor == Executor::kArrivals) {
       phase["uncorrected_latency"] = p.uncorrected.Summary();
       phase["start_lag"] = p.start_lag.Summary();
@@ -119,6 +132,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
         {"profile", run.profile},
         {"seed", run.seed},
         {"agents_override", run.agents},
+        {"duration_s", run.duration_s},
         {"shard", fmt::format("{}/{}", run.shard_index, run.shard_count)},
         {"merged_shards", run.merged_shards},
         {"agentstate_version", run.version},
@@ -142,6 +156,8 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
           {"store", store_series},
           {"rss_trend_mb_per_hour", trend.mb_per_hour},
           {"rss_trend_stderr_mb_per_hour", trend.stderr_mb_per_hour}}},
+        {"faults", Faults(r.faults)},
+        {"stopped_early", r.stopped_early},
         {"tables", r.tables}}},
   };
 }

@@ -21,6 +21,7 @@ struct RunInfo {
   uint64_t seed = 0;
   std::string version;     // agentstate version
   int agents = 0;          // --agents, 0 when the profile's counts were used
+  int64_t duration_s = 0;  // --duration, 0 when not given
   int shard_index = 0;     // --shard i/N; a merged report says 0/1 and how many it merged
   int shard_count = 1;
   int merged_shards = 0;

@@ -15,6 +15,7 @@
 #include "core/uri.hpp"
 #include "load/report.hpp"
 #include "load/scenarios.hpp"
+#include "load/faults.hpp"
 #include "load/merge.hpp"
 #include "load/wait_group.hpp"
 
@@ -160,7 +161,10 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
   for (const auto& [test, j0] : shards[0].reports) {
     const ScenarioEntry* entry = FindScenario(test);
     if (!entry) return fail(fmt::format("report of unknown scenario '{}'", test));
-    ScenarioSpec spec = entry->build(Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt});
+    std::optional<std::chrono::seconds> soak;
+    if (auto d = j0["additional_data"].value("duration_s", 0); d > 0) soak = std::chrono::seconds(d);
+    ScenarioSpec spec =
+        entry->build(Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt, soak});
     spec.description = entry->description;
     std::vector<ScenarioResult> parts;
     for (const auto& sh : shards) {
@@ -174,7 +178,13 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     if (!m) return fail(m.error().message());
     merged.push_back(std::move(*m));
   }
-  RunInfo run{first["store"].get<std::string>(), profile, seed, kVersion, agents, 0, 1, count};
+  RunInfo run{.store = first["store"].get<std::string>(),
+              .profile = profile,
+              .seed = seed,
+              .version = kVersion,
+              .agents = agents,
+              .duration_s = first.value("duration_s", int64_t{0}),
+              .merged_shards = count};
   return Report(merged, run, report_dir, out, err);
 }
 
@@ -205,7 +215,7 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
     return fail(fmt::format("--agents {} is outside 1..100000", *o.agents));
   }
 
-  Profile profile{o.quick, o.agents};
+  Profile profile{o.quick, o.agents, o.duration};
   std::vector<ScenarioSpec> specs;
   std::set<std::string> used;
   for (const ScenarioEntry* e : selected) {
@@ -233,6 +243,8 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   auto store = OpenStore(o.store_uri, store_options);
   if (!store) return fail(store.error().message());
 
+  auto fault = MakeFault(o.store_uri);
+  if (!fault) return fail(fault.error().message());
   asio::io_context io(1);
   const WorkloadGenerator generator(o.seed);
   std::vector<ScenarioResult> results;
@@ -252,15 +264,21 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
         }
         if (!healthy) co_return;
         RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
-                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count};
+                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, fault->get()};
         co_await RunAll(std::move(specs), ctx, o.parallel, results);
       },
       asio::detached);
   io.run();
   if (!healthy) return fail(fmt::format("store {} is not healthy: {}", (*store)->Describe(), health_detail));
 
-  RunInfo run{core::RedactUri(o.store_uri), o.quick ? "quick" : "full", o.seed, kVersion, o.agents.value_or(0),
-              o.shard_index, o.shard_count, 0};
+  RunInfo run{.store = core::RedactUri(o.store_uri),
+              .profile = o.quick ? "quick" : "full",
+              .seed = o.seed,
+              .version = kVersion,
+              .agents = o.agents.value_or(0),
+              .duration_s = o.duration ? o.duration->count() : 0,
+              .shard_index = o.shard_index,
+              .shard_count = o.shard_count};
   return Report(results, run, o.report_dir, out, err);
 }
 

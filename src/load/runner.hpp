@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ struct RunOptions {
   int parallel = 1;  // scenarios run at once
   uint64_t seed = 1;
   std::optional<int> agents;
+  std::optional<std::chrono::seconds> duration;  // --duration: the sustained scenario's real soak
   std::string store_uri;  // resolved by the CLI: --store, flags, environment, default
   std::vector<GateOverride> gate_overrides;
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i

@@ -6,11 +6,24 @@
 
 #include <ctime>
 #include <iostream>
+#include <deque>
+#include <numeric>
 #include <set>
 
 #include "load/wait_group.hpp"
 
 namespace agentstate::load {
+
+std::string_view Name(Work w) {
+  switch (w) {
+    case Work::kAgent: return "agent";
+    case Work::kRead: return "read";
+    case Work::kSaveLoadUpdate: return "save_load_update";
+    case Work::kCriticalCheckpoint: return "critical_checkpoint";
+    case Work::kLargeSaves: return "large_save";
+  }
+  return "agent";
+}
 
 std::string_view Name(Executor e) {
   switch (e) {
@@ -37,6 +50,65 @@ bool InDoubt(const Status& s) {
          s.code() == StatusCode::kInternal;
 }
 
+// The harness pool for stores without one: at most `slots` calls in flight; a caller waits
+// up to `wait` for a slot, and is turned away at once when `max_waiters` callers already wait.
+// Single-threaded, like everything on the harness executor.
+class Pool {
+ public:
+  Pool(asio::any_io_executor ex, int slots, std::size_t max_waiters, std::chrono::milliseconds wait,
+       PhaseResult& stats)
+      : ex_(std::move(ex)), free_(slots), max_waiters_(max_waiters), wait_(wait), stats_(stats) {}
+
+  Awaitable<Status> Acquire() {
+    if (free_ > 0) {
+      --free_;
+      co_return Status();
+    }
+    if (waiters_.size() >= max_waiters_) {
+      ++stats_.pool_rejections;
+      co_return Status(StatusCode::kPoolExhausted,
+                       fmt::format("every pool slot busy and {} callers already waiting", waiters_.size()));
+    }
+    ++stats_.pool_waits;
+    const auto t0 = SteadyClock::now();
+    auto w = std::make_shared<Waiter>(ex_, t0 + wait_);
+    waiters_.push_back(w);
+    boost::system::error_code ec;
+    co_await w->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    stats_.pool_wait.Record(MicrosBetween(t0, SteadyClock::now()));
+    if (w->granted) co_return Status();  // Release handed us its slot
+    std::erase(waiters_, w);
+    ++stats_.pool_timeouts;
+    co_return Status(StatusCode::kPoolExhausted,
+                     fmt::format("no pool slot within {} ms", wait_.count()));
+  }
+
+  void Release() {
+    while (!waiters_.empty()) {
+      auto w = waiters_.front();
+      waiters_.pop_front();
+      if (w->timer.expiry() <= SteadyClock::now()) continue;  // already timing out
+      w->granted = true;
+      w->timer.cancel();
+      return;
+    }
+    ++free_;
+  }
+
+ private:
+  struct Waiter {
+    Waiter(const asio::any_io_executor& ex, TimePoint until) : timer(ex, until) {}
+    asio::steady_timer timer;
+    bool granted = false;
+  };
+  asio::any_io_executor ex_;
+  int free_;
+  std::size_t max_waiters_;
+  std::chrono::milliseconds wait_;
+  PhaseResult& stats_;
+  std::deque<std::shared_ptr<Waiter>> waiters_;
+};
+
 // Everything one running scenario shares: the ledger, the interval recorders and what the
 // progress line shows. Lives in RunScenario's frame; used only on its executor's thread.
 struct State {
@@ -47,6 +119,7 @@ struct State {
   std::vector<IntervalRecorder> recorders;  // [0] is the 1 s series; then one per gate window
   std::string phase;
   const PhaseResult* current = nullptr;  // the running phase, for the progress line
+  std::unique_ptr<Pool> pool;            // the running phase's harness pool, if any
 
   double Elapsed() const { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
   // Whether agent (or arrival) i is this shard's.
@@ -56,48 +129,166 @@ struct State {
   }
 };
 
-// The original unit of work: save the state, load it back, check it survived. Its latency
-// is the whole of it, from `due` (when the agent should have started; for closed phases,
-// when it did start). Document building happens before the clock starts.
-Awaitable<void> UnitOfWork(State& st, PhaseResult& phase, const AgentSpec& agent, std::string payload,
-                           std::optional<TimePoint> due) {
-  SaveRequest req = st.ctx.generator.Request(agent, std::move(payload));
+// One unit's context: where it records, its deadline per call.
+struct Unit {
+  State& st;
+  PhaseResult& phase;
+  const PhaseSpec& spec;
+  std::chrono::milliseconds timeout() const {
+    return spec.op_timeout.count() > 0 ? spec.op_timeout : st.spec.op_timeout;
+  }
+};
+
+// Store calls through the harness pool when the phase has one. Named functions, not a
+// generic wrapper: g++ 12 mishandles lambdas turned into temporaries inside co_await.
+Awaitable<Result<SaveAck>> Save(Unit& u, SaveRequest req) {
+  if (u.st.pool) {
+    if (Status s = co_await u.st.pool->Acquire(); !s.ok()) co_return Error(s);
+  }
+  const auto t0 = SteadyClock::now();
+  auto r = co_await u.st.ctx.store.Save(std::move(req), DeadlineIn(u.timeout()));
+  u.phase.save.Record(MicrosBetween(t0, SteadyClock::now()));
+  if (u.st.pool) u.st.pool->Release();
+  co_return r;
+}
+
+Awaitable<Result<std::optional<StateRecord>>> Load(Unit& u, std::string run_id) {
+  if (u.st.pool) {
+    if (Status s = co_await u.st.pool->Acquire(); !s.ok()) co_return Error(s);
+  }
+  const auto t0 = SteadyClock::now();
+  auto r = co_await u.st.ctx.store.Load(std::move(run_id), DeadlineIn(u.timeout()));
+  u.phase.load.Record(MicrosBetween(t0, SteadyClock::now()));
+  if (u.st.pool) u.st.pool->Release();
+  co_return r;
+}
+
+Awaitable<Result<std::vector<CheckpointInfo>>> Checkpoints(Unit& u, std::string run_id) {
+  if (u.st.pool) {
+    if (Status s = co_await u.st.pool->Acquire(); !s.ok()) co_return Error(s);
+  }
+  auto r = co_await u.st.ctx.store.ListCheckpoints(std::move(run_id), DeadlineIn(u.timeout()));
+  if (u.st.pool) u.st.pool->Release();
+  co_return r;
+}
+
+// Saves and records the outcome in the ledger: acknowledged, refused, or in doubt.
+Awaitable<Result<SaveAck>> LedgeredSave(Unit& u, SaveRequest req) {
+  const std::string run_id = req.run_id;
+  const CheckpointType durability = req.checkpoint_type;
+  auto ack = co_await Save(u, std::move(req));
+  if (ack) {
+    u.st.ledger.Record(run_id, WriteOutcome::kAcked, ack->version, ack->checksum, durability);
+  } else {
+    // Refused before reaching the store (the harness pool) is a definite "not written".
+    const bool doubt = InDoubt(ack.error()) && ack.error().code() != StatusCode::kPoolExhausted;
+    u.st.ledger.Record(run_id, doubt ? WriteOutcome::kUnknown : WriteOutcome::kFailed, 0, 0, durability);
+  }
+  co_return ack;
+}
+
+// A read-your-write: the latest record is the acknowledged one, byte for byte. On failure
+// returns the error class name for the phase's error table.
+std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpec& agent, const SaveAck& ack,
+                   PhaseResult& phase) {
+  if (!rec) {
+    if (rec.error().code() == StatusCode::kCorruption) ++phase.corrupted;
+    return std::string(CodeName(rec.error().code()));
+  }
+  if (!*rec || (*rec)->run_id != agent.run_id || (*rec)->user_id != agent.user_id ||
+      (*rec)->version != ack.version || (*rec)->checksum != ack.checksum) {
+    ++phase.corrupted;
+    return "verify_failed";
+  }
+  return "";
+}
+
+// One attempt at a unit; "" on success, else the error class.
+Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::string& payload) {
+  const WorkloadGenerator& gen = u.st.ctx.generator;
+  auto code = [](const Status& s) { return std::string(CodeName(s.code())); };
+  switch (u.spec.work) {
+    case Work::kAgent: {
+      auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
+      if (!ack) co_return code(ack.error());
+      auto rec = co_await Load(u, agent.run_id);
+      co_return Verify(rec, agent, *ack, u.phase);
+    }
+    case Work::kRead: {
+      auto want = u.st.ledger.LastAck(agent.run_id);
+      auto rec = co_await Load(u, agent.run_id);
+      if (!want) co_return "nothing_to_read";  // its writer failed: not a read error
+      co_return Verify(rec, agent, SaveAck{want->first, want->second}, u.phase);
+    }
+    case Work::kSaveLoadUpdate: {
+      auto first = co_await LedgeredSave(u, gen.Request(agent, payload));
+      if (!first) co_return code(first.error());
+      auto rec = co_await Load(u, agent.run_id);
+      if (std::string e = Verify(rec, agent, *first, u.phase); !e.empty()) co_return e;
+      // The update goes in at the version just read: a lost update would be a conflict.
+      SaveRequest next = gen.Request(agent, payload);
+      next.step_count = (*rec)->step_count + 1;
+      next.expected_version = first->version;
+      auto second = co_await LedgeredSave(u, std::move(next));
+      co_return second ? "" : code(second.error());
+    }
+    case Work::kCriticalCheckpoint: {
+      SaveRequest req = gen.Request(agent, payload);
+      req.checkpoint_type = CheckpointType::kCritical;
+      req.is_recovery_point = true;
+      req.phase = "recovery_point";
+      auto ack = co_await LedgeredSave(u, std::move(req));
+      if (!ack) co_return code(ack.error());
+      auto history = co_await Checkpoints(u, agent.run_id);
+      if (!history) co_return code(history.error());
+      for (const auto& c : *history) {
+        if (c.version == ack->version && c.checksum == ack->checksum && c.is_recovery_point) co_return "";
+      }
+      ++u.phase.corrupted;
+      co_return "checkpoint_missing";
+    }
+    case Work::kLargeSaves: {
+      auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
+      co_return ack ? "" : code(ack.error());
+    }
+  }
+  co_return "internal";
+}
+
+bool Retryable(const std::string& error) {
+  return error == "timeout" || error == "unavailable" || error == "pool_exhausted";
+}
+
+// A unit with its retries, recorded as one outcome. Latency runs from `due` (when the unit
+// should have started; for closed phases, when it did) to its end, retries included.
+Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& payload, std::optional<TimePoint> due) {
   const auto t0 = SteadyClock::now();
   const auto from = due.value_or(t0);
-  auto finish = [&](bool ok) {
-    const auto end = SteadyClock::now();
-    phase.latency.Record(MicrosBetween(from, end));
-    if (due) phase.uncorrected.Record(MicrosBetween(t0, end));
-    st.Record(MicrosBetween(from, end), ok);
-    ++(ok ? phase.succeeded : phase.failed);
-  };
-  auto ack = co_await st.ctx.store.Save(std::move(req), DeadlineIn(st.spec.op_timeout));
-  phase.save.Record(MicrosBetween(t0, SteadyClock::now()));
-  ++phase.executed;
-  if (!ack) {
-    st.ledger.Record(agent.run_id, InDoubt(ack.error()) ? WriteOutcome::kUnknown : WriteOutcome::kFailed, 0, 0,
-                     CheckpointType::kAuto);
-    ++phase.errors[std::string(CodeName(ack.error().code()))];
-    finish(false);
-    co_return;
+  std::string error;
+  for (int attempt = 0;; ++attempt) {
+    error = co_await Attempt(u, agent, payload);
+    if (error.empty() || attempt >= u.spec.max_retries || !Retryable(error)) break;
+    ++u.phase.retries;
+    asio::steady_timer backoff(co_await asio::this_coro::executor, u.spec.retry_backoff * (attempt + 1));
+    boost::system::error_code ec;
+    co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  st.ledger.Record(agent.run_id, WriteOutcome::kAcked, ack->version, ack->checksum, CheckpointType::kAuto);
-  const auto t1 = SteadyClock::now();
-  auto rec = co_await st.ctx.store.Load(agent.run_id, DeadlineIn(st.spec.op_timeout));
-  phase.load.Record(MicrosBetween(t1, SteadyClock::now()));
-  bool ok = false;
-  if (!rec) {
-    ++phase.errors[std::string(CodeName(rec.error().code()))];
-    if (rec.error().code() == StatusCode::kCorruption) ++phase.corrupted;
-  } else if (!*rec || (*rec)->run_id != agent.run_id || (*rec)->user_id != agent.user_id ||
-             (*rec)->version != ack->version || (*rec)->checksum != ack->checksum) {
-    // Read-your-write failed: a missing record or other bytes than acknowledged.
-    ++phase.corrupted;
-    ++phase.errors["verify_failed"];
-  } else {
-    ok = true;
-  }
-  finish(ok);
+  const bool ok = error.empty();
+  const auto end = SteadyClock::now();
+  const int64_t us = MicrosBetween(from, end);
+  PhaseResult& p = u.phase;
+  ++p.executed;
+  ++(ok ? p.succeeded : p.failed);
+  if (!ok) ++p.errors[error];
+  p.latency.Record(us);
+  if (ok) p.ok_latency.Record(us);
+  if (due) p.uncorrected.Record(MicrosBetween(t0, end));
+  auto& kind = p.kinds[std::string(Name(u.spec.work))];
+  ++kind.executed;
+  kind.succeeded += ok ? 1 : 0;
+  kind.latency.Record(us);
+  u.st.Record(us, ok);
+  co_return ok;
 }
 
 AgentSpec MakeAgent(const State& st, const PhaseSpec& p, int i) {
@@ -106,25 +297,77 @@ AgentSpec MakeAgent(const State& st, const PhaseSpec& p, int i) {
                                 p.patterns[idx % p.patterns.size()]);
 }
 
+// What agent i of a phase does and on which run; reads take the runs of another phase.
+struct Assignment {
+  AgentSpec agent;
+  std::string payload;
+  Work work;
+};
+
+Awaitable<void> RunAgent(State& st, const PhaseSpec& p, PhaseResult& out, Assignment a) {
+  if (a.work == Work::kLargeSaves) {
+    // Distinct runs per save, save_interval apart; each save is a unit of its own.
+    PhaseSpec as_unit = p;
+    const std::string base = a.agent.run_id;
+    for (int k = 0; k < p.saves_per_agent; ++k) {
+      AgentSpec one = a.agent;
+      one.run_id = fmt::format("{}_s{}", base, k);
+      co_await RunUnit(Unit{st, out, as_unit}, one, a.payload, std::nullopt);
+      if (k + 1 < p.saves_per_agent && p.save_interval.count() > 0) {
+        asio::steady_timer pause(co_await asio::this_coro::executor, p.save_interval);
+        boost::system::error_code ec;
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+    co_return;
+  }
+  PhaseSpec as_unit = p;
+  as_unit.work = a.work;
+  co_await RunUnit(Unit{st, out, as_unit}, a.agent, a.payload, std::nullopt);
+}
+
 Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
   // Every document first: the wave then starts together, as the original's gather did.
-  std::vector<std::pair<AgentSpec, std::string>> agents;
-  agents.reserve(static_cast<std::size_t>(p.agents));
+  std::vector<Assignment> wave;
+  wave.reserve(static_cast<std::size_t>(p.agents + p.reads));
   for (int i = 0; i < p.agents; ++i) {
     if (!st.Mine(i)) continue;
     AgentSpec a = MakeAgent(st, p, i);
-    std::string doc = st.ctx.generator.StateDocument(a);
-    agents.emplace_back(std::move(a), std::move(doc));
+    std::string doc = st.ctx.generator.StateDocument(a, p.extra_strings);
+    wave.push_back({std::move(a), std::move(doc), p.work});
+  }
+  if (p.reads > 0) {
+    // A sample without replacement of the other phase's agents, the same for every seed.
+    const PhaseSpec* from = nullptr;
+    for (const auto& q : st.spec.phases) {
+      if (q.name == p.read_from) from = &q;
+    }
+    std::vector<int> pool(static_cast<std::size_t>(from->agents));
+    std::iota(pool.begin(), pool.end(), 0);
+    uint64_t rng = HashScope(st.ctx.generator.seed(), st.spec.name + "/" + p.name + "/reads", 0);
+    for (std::size_t k = pool.size(); k > 1; --k) {
+      rng = Mix(rng);
+      std::swap(pool[k - 1], pool[rng % k]);
+    }
+    for (int r = 0; r < p.reads; ++r) {
+      if (!st.Mine(p.agents + r)) continue;
+      wave.push_back({MakeAgent(st, *from, pool[static_cast<std::size_t>(r) % pool.size()]), "", Work::kRead});
+    }
+    // Shuffled, so reads and writes interleave as they would in production.
+    for (std::size_t k = wave.size(); k > 1; --k) {
+      rng = Mix(rng);
+      std::swap(wave[k - 1], wave[rng % k]);
+    }
   }
   out.start_s = st.Elapsed();  // building documents is set-up, not the wave's time
   auto ex = co_await asio::this_coro::executor;
   WaitGroup group(ex);
-  group.Add(agents.size());
-  for (auto& [agent, doc] : agents) {
+  group.Add(wave.size());
+  for (auto& a : wave) {
     asio::co_spawn(
         ex,
-        [&st, &out, &group, a = &agent, d = std::move(doc)]() mutable -> Awaitable<void> {
-          co_await UnitOfWork(st, out, *a, std::move(d), std::nullopt);
+        [&st, &p, &out, &group, a = std::move(a)]() mutable -> Awaitable<void> {
+          co_await RunAgent(st, p, out, std::move(a));
           group.Done();
         },
         asio::detached);
@@ -144,9 +387,9 @@ Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
         ex,
         [&st, &p, &out, &group, i, end, per_agent]() -> Awaitable<void> {
           const AgentSpec agent = MakeAgent(st, p, i);
-          const std::string doc = st.ctx.generator.StateDocument(agent);
+          const std::string doc = st.ctx.generator.StateDocument(agent, p.extra_strings);
           for (uint64_t n = 0; n < per_agent && SteadyClock::now() < end; ++n) {
-            co_await UnitOfWork(st, out, agent, doc, std::nullopt);
+            co_await RunUnit(Unit{st, out, p}, agent, doc, std::nullopt);
             // A store that completes inline (memory://) never suspends us: yield, or the
             // first agent would run the whole duration alone.
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
@@ -201,8 +444,8 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
         ex,
         [&st, &p, &out, &group, &slot, &in_flight, i = k, due]() -> Awaitable<void> {
           AgentSpec agent = MakeAgent(st, p, i);
-          std::string doc = st.ctx.generator.StateDocument(agent);
-          co_await UnitOfWork(st, out, agent, std::move(doc), due);
+          std::string doc = st.ctx.generator.StateDocument(agent, p.extra_strings);
+          co_await RunUnit(Unit{st, out, p}, agent, doc, due);
           --in_flight;
           slot.cancel();
           group.Done();
@@ -314,8 +557,10 @@ Status ValidateScenario(const ScenarioSpec& spec) {
 Metrics BaseMetrics(const ScenarioResult& r) {
   Metrics m;
   uint64_t executed = 0, succeeded = 0, failed = 0, corrupted = 0, late = 0, dropped = 0;
+  uint64_t retries = 0, pool_waits = 0, pool_timeouts = 0, pool_rejections = 0;
+  std::map<std::string, uint64_t> errors;
   double wall = 0;
-  Histogram lag;
+  Histogram lag, ok;
   for (const auto& p : r.phases) {
     executed += p.executed;
     succeeded += p.succeeded;
@@ -329,10 +574,35 @@ Metrics BaseMetrics(const ScenarioResult& r) {
     const std::string prefix = "phase." + p.name + ".";
     AddCounts(m, prefix, p.executed, p.succeeded, p.failed, p.end_s - p.start_s);
     AddLatencyMetrics(m, prefix, p.latency);
+    AddLatencyMetrics(m, prefix + "ok_", p.ok_latency);
+    m[prefix + "retries"] = static_cast<double>(p.retries);
+    m[prefix + "mean_retries"] = p.executed ? static_cast<double>(p.retries) / static_cast<double>(p.executed) : 0;
+    for (const auto& [kind, k] : p.kinds) {
+      const std::string kp = prefix + kind + ".";
+      m[kp + "executed"] = static_cast<double>(k.executed);
+      m[kp + "succeeded"] = static_cast<double>(k.succeeded);
+      AddLatencyMetrics(m, kp, k.latency);
+    }
+    ok.Merge(p.ok_latency);
+    retries += p.retries;
+    pool_waits += p.pool_waits;
+    pool_timeouts += p.pool_timeouts;
+    pool_rejections += p.pool_rejections;
+    for (const auto& [code, n] : p.errors) errors[code] += n;
     if (p.executor == Executor::kArrivals) AddLatencyMetrics(m, prefix + "uncorrected_", p.uncorrected);
   }
   AddCounts(m, "", executed, succeeded, failed, wall);
   AddLatencyMetrics(m, "", r.latency);
+  AddLatencyMetrics(m, "ok_", ok);
+  m["retries"] = static_cast<double>(retries);
+  m["mean_retries"] = executed ? static_cast<double>(retries) / static_cast<double>(executed) : 0;
+  m["pool_waits"] = static_cast<double>(pool_waits);
+  m["pool_timeouts"] = static_cast<double>(pool_timeouts);
+  m["pool_rejections"] = static_cast<double>(pool_rejections);
+  for (const auto& [code, n] : errors) m["errors." + code] = static_cast<double>(n);
+  double injected = 0;
+  for (const auto& f : r.faults) injected += f.injected ? 1 : 0;
+  m["faults_injected"] = injected;
   m["sla_violations"] = static_cast<double>(r.latency.CountAbove(200000));
   m["peak_memory_mb"] = r.peak_rss_mb;
   m["avg_cpu_percent"] = r.avg_cpu_percent;
@@ -352,6 +622,7 @@ Metrics BaseMetrics(const ScenarioResult& r) {
 
 void FinishScenario(ScenarioResult& result) {
   result.metrics = BaseMetrics(result);
+  result.metrics["wall_s"] = result.wall_s;
   result.metrics["harness_thread_cpu_percent"] = result.harness_thread_cpu_percent;
   // INVALID: the generator, not the store, set the pace.
   const double lag = result.metrics["generator_lag_p99_ms"];
@@ -388,7 +659,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   ScenarioResult result;
   result.started_unix = static_cast<int64_t>(std::time(nullptr));
   if (!ctx.harness_tid) ctx.harness_tid = static_cast<int>(::syscall(SYS_gettid));
-  ResourceSampler sampler;
+  ResourceSampler sampler(spec.sample_interval);
   sampler.WatchThread(ctx.harness_tid);
   sampler.WatchStore([&store = ctx.store] { return store.Stats().values; });
   sampler.Start();
@@ -427,11 +698,34 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     pr.name = p.name;
     pr.executor = p.executor;
     pr.start_s = st.Elapsed();
+    // The harness pool stands in for a client pool only where the store has none.
+    const bool store_has_pool = ctx.store.Stats().values.count("pool_size") > 0;
+    if (p.pool_slots > 0 && !store_has_pool) st.pool = std::make_unique<Pool>(ex, p.pool_slots, p.pool_max_waiters, p.pool_wait, pr);
+    FaultWindow* window = nullptr;
+    if (p.under_fault) {
+      window = &result.faults.emplace_back();
+      window->phase = p.name;
+      window->start_s = st.Elapsed();
+      if (!ctx.fault) {
+        window->fault = "none";
+        window->error = fmt::format("{} offers no fault the harness can inject", ctx.store.Describe());
+      } else {
+        window->fault = ctx.fault->Describe();
+        Status s = ctx.fault->Begin();
+        window->injected = s.ok();
+        window->error = s.ok() ? "" : s.ToString();
+      }
+    }
     switch (p.executor) {
       case Executor::kWave: co_await RunWave(st, p, pr); break;
       case Executor::kConstant: co_await RunConstant(st, p, pr); break;
       case Executor::kArrivals: co_await RunArrivals(st, p, pr); break;
     }
+    if (window) {
+      if (window->injected) ctx.fault->End();
+      window->end_s = st.Elapsed();
+    }
+    st.pool.reset();
     pr.end_s = st.Elapsed();
     result.latency.Merge(pr.latency);
     if (ctx.verbose) {
@@ -440,6 +734,12 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
                                pr.name, Name(pr.executor), pr.executed, pr.succeeded,
                                Ms(pr.latency.ValueAtPercentile(50)), Ms(pr.latency.ValueAtPercentile(99)),
                                pr.end_s - pr.start_s);
+    }
+    if (spec.stop_early) {
+      if (std::string why = spec.stop_early(result); !why.empty()) {
+        result.stopped_early = why;
+        break;
+      }
     }
     // The pause between phases is part of the scenario's shape (idle time the store sees),
     // never counted as work.

@@ -37,6 +37,16 @@ enum class Executor {
 };
 std::string_view Name(Executor e);
 
+// What one agent does; each is a "unit" with one latency and one outcome.
+enum class Work {
+  kAgent,               // the original unit: save an auto state, load it, verify it
+  kRead,                // load a run another phase wrote and verify it against the ledger
+  kSaveLoadUpdate,      // save, load + verify, save again with step_count + 1 at the expected version
+  kCriticalCheckpoint,  // save a critical recovery point; verify it is in the checkpoint history
+  kLargeSaves,          // saves_per_agent saves of distinct runs, save_interval apart; each save a unit
+};
+std::string_view Name(Work w);
+
 struct PhaseSpec {
   std::string name;
   int agents = 0;
@@ -49,6 +59,28 @@ struct PhaseSpec {
   double rate_end_per_s = 0;              // kArrivals: 0 = constant rate
   Arrival arrival = Arrival::kPoisson;    // kArrivals
   uint64_t max_operations = 10'000'000;   // bound on units of work in kConstant / kArrivals
+
+  Work work = Work::kAgent;
+  // kWave: this many extra agents do Work::kRead on runs that phase `read_from` wrote
+  // (sampled without replacement, deterministic per seed), shuffled among the writers.
+  int reads = 0;
+  std::string read_from;
+  int saves_per_agent = 1;                     // Work::kLargeSaves
+  std::chrono::milliseconds save_interval{0};  // Work::kLargeSaves: pause between one agent's saves
+  int extra_strings = 0;                       // Work::kLargeSaves: strings in `large_dataset`
+  // A unit that fails with kTimeout, kUnavailable or kPoolExhausted is retried up to this
+  // many times, after retry_backoff x attempt; its latency includes the retries.
+  int max_retries = 0;
+  std::chrono::milliseconds retry_backoff{100};
+  std::chrono::milliseconds op_timeout{0};  // this phase's per-call deadline; 0 = the scenario's
+  bool under_fault = false;                 // the run's fault is active during this phase
+  // > 0: at most this many store calls in flight, as a client connection pool would allow,
+  // for stores without a pool of their own. A call waits up to pool_wait for a slot, then
+  // fails with kPoolExhausted; with pool_max_waiters callers already waiting it is rejected
+  // at once.
+  int pool_slots = 0;
+  std::chrono::milliseconds pool_wait{1000};
+  std::size_t pool_max_waiters = 1000;
 };
 
 
@@ -67,6 +99,9 @@ struct ScenarioSpec {
   std::chrono::milliseconds max_generator_lag{50};
   // Adds scenario-specific metrics (and report tables) after the base metrics exist.
   std::function<void(ScenarioResult&)> derive;
+  // Called after each phase; a non-empty reason stops the scenario there.
+  std::function<std::string(const ScenarioResult&)> stop_early;
+  std::chrono::milliseconds sample_interval{1000};  // resource sampling
 };
 
 // Checks a declaration before anything runs: kInvalidArgument naming the scenario, phase
@@ -92,6 +127,27 @@ struct PhaseResult {
   uint64_t late_starts = 0;     // open phases: started > 10 ms after they were due
   uint64_t dropped_starts = 0;  // open phases: never started before the duration ended
   std::map<std::string, uint64_t> errors;  // by status code name
+  Histogram ok_latency;  // successful units only, µs
+  uint64_t retries = 0;
+  // Per kind of unit ("agent", "read", ...): executed, succeeded, latency.
+  struct Kind {
+    uint64_t executed = 0;
+    uint64_t succeeded = 0;
+    Histogram latency;
+  };
+  std::map<std::string, Kind> kinds;
+  // The harness pool (pool_slots > 0): calls that waited, waited too long, were turned away.
+  uint64_t pool_waits = 0, pool_timeouts = 0, pool_rejections = 0;
+  Histogram pool_wait;  // µs, calls that waited
+};
+
+// A window during which the run's fault was active.
+struct FaultWindow {
+  std::string phase;
+  std::string fault;  // what ran, e.g. "sqlite write lock held 400 ms on / 400 ms off"
+  double start_s = 0, end_s = 0;
+  bool injected = false;
+  std::string error;  // why it could not be injected, when not
 };
 
 struct ScenarioResult {
@@ -112,10 +168,21 @@ struct ScenarioResult {
   double harness_thread_cpu_percent = 0;
   bool invalid = false;             // the generator was the bottleneck: do not trust the numbers
   std::string invalid_reason;
+  std::vector<FaultWindow> faults;
+  std::string stopped_early;  // why the scenario stopped before its last phase, if it did
   Metrics metrics;
   std::vector<GateResult> gates;
   nlohmann::json tables = nlohmann::json::object();  // scenario-specific report tables
   bool passed() const { return AllPassed(gates); }
+};
+
+// A real fault in the path to the store, switched on for the phases marked under_fault.
+class Fault {
+ public:
+  virtual ~Fault() = default;
+  virtual std::string Describe() const = 0;
+  virtual Status Begin() = 0;  // idempotent per window
+  virtual void End() = 0;
 };
 
 struct RunContext {
@@ -128,6 +195,7 @@ struct RunContext {
   // shards' reports merge into the report of the whole run (agentload merge).
   int shard_index = 0;
   int shard_count = 1;
+  Fault* fault = nullptr;  // null: the store has no fault the harness can inject
 };
 
 // Runs every phase in order, verifies the ledger, computes metrics and evaluates gates.

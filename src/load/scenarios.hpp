@@ -14,6 +14,9 @@ namespace agentstate::load {
 struct Profile {
   bool quick = false;
   std::optional<int> agents;  // --agents: overrides the per-wave agent count
+  // --duration: a real soak for sustained_load_24h_simulation (its 24 "hours" then last
+  // duration / 24 each, under constant load); other scenarios ignore it.
+  std::optional<std::chrono::seconds> duration;
 };
 
 struct ScenarioEntry {
@@ -22,7 +25,7 @@ struct ScenarioEntry {
   std::function<ScenarioSpec(const Profile&)> build;
 };
 
-// In the order SCENARIOS.md lists them. Scenarios not yet declared are absent, not stubbed.
+// The ten scenarios, in the order SCENARIOS.md lists them.
 const std::vector<ScenarioEntry>& Catalogue();
 const ScenarioEntry* FindScenario(const std::string& name);
 

@@ -24,7 +24,8 @@ ScenarioResult RunShard(const ScenarioSpec& spec, int shard, int shards) {
 ScenarioResult ThroughReports(const ScenarioSpec& spec, std::vector<ScenarioResult> shards) {
   std::vector<ScenarioResult> parsed;
   for (std::size_t i = 0; i < shards.size(); ++i) {
-    RunInfo info{"memory://", "quick", 9, "test", 0, static_cast<int>(i), static_cast<int>(shards.size()), 0};
+    RunInfo info{.store = "memory://", .profile = "quick", .seed = 9, .version = "test",
+                 .shard_index = static_cast<int>(i), .shard_count = static_cast<int>(shards.size())};
     auto json = nlohmann::json::parse(ScenarioReport(shards[i], info).dump());  // as written to disk
     auto r = ResultFromReport(json, spec);
     EXPECT_TRUE(r) << r.error().ToString();

@@ -1,0 +1,25 @@
+// Real faults the harness can inject in the path to a store. Which one depends on the store:
+//   sqlite://PATH  another connection takes the database's write lock in bursts, as a
+//                  long-running writer in another process would: saves wait and time out,
+//                  reads carry on (WAL).
+//   memory://      none: it runs in-process, and nothing real can stand between us and it.
+// The TCP fault proxy and process faults for the server backends come with those backends.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string_view>
+
+#include "agentstate/status.hpp"
+#include "load/scenario.hpp"
+
+namespace agentstate::load {
+
+// Null when the store offers no fault (the scenario then reports that none ran).
+Result<std::unique_ptr<Fault>> MakeFault(std::string_view store_uri);
+
+// The sqlite write-lock fault, with its rhythm: hold `on`, release for `off`, repeat.
+std::unique_ptr<Fault> SqliteWriteLockFault(std::string path, std::chrono::milliseconds on,
+                                            std::chrono::milliseconds off);
+
+}  // namespace agentstate::load
