@@ -34,11 +34,17 @@ class WriteLockFault final : public Fault {
     }
     // Our own store's writer holds the lock for milliseconds at a time; wait for it.
     sqlite3_busy_timeout(db, 2000);
+    // Take the lock before returning, so the phase starts with the fault in force.
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      std::string msg = sqlite3_errmsg(db);
+      sqlite3_close(db);
+      return Status(StatusCode::kUnavailable, fmt::format("cannot take the write lock of {}: {}", path_, msg));
+    }
     {
       std::lock_guard lock(mu_);
       stop_ = false;
     }
-    thread_ = std::thread([this, db] { Loop(db); });
+    thread_ = std::thread([this, db] { Loop(db, /*held=*/true); });
     return Status();
   }
 
@@ -53,14 +59,17 @@ class WriteLockFault final : public Fault {
 
  private:
   // Holding and releasing the lock on a schedule is the fault itself, not measured work.
-  void Loop(sqlite3* db) {
+  void Loop(sqlite3* db, bool held) {
     std::unique_lock lock(mu_);
     while (!stop_) {
-      lock.unlock();
-      const bool held = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-      lock.lock();
+      if (!held) {
+        lock.unlock();
+        held = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+        lock.lock();
+      }
       cv_.wait_for(lock, on_, [this] { return stop_; });
       if (held) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      held = false;
       if (stop_) break;
       cv_.wait_for(lock, off_, [this] { return stop_; });
     }

@@ -54,6 +54,8 @@ TEST_F(AgentloadCli, ListAndHelp) {
   auto list = Run({"--list"});
   EXPECT_EQ(list.code, 0);
   EXPECT_THAT(list.out, HasSubstr("100_concurrent_agents_baseline"));
+  EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '\n'), 10) << list.out;
+  EXPECT_THAT(list.out, HasSubstr("failure_recovery_under_load"));
   auto help = Run({"--help"});
   EXPECT_EQ(help.code, 0);
   EXPECT_THAT(help.out, HasSubstr("--report-dir"));
@@ -73,6 +75,8 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
   ExpectSetupError(Run({"--shard", "3/2"}), "bad --shard '3/2'");
   ExpectSetupError(Run({"--shard", "1"}), "bad --shard '1'");
   ExpectSetupError(Run({"merge"}), "dirs is required");
+  ExpectSetupError(Run({"--duration", "5x"}), "bad duration '5x'");
+  ExpectSetupError(Run({"--duration", "2d"}), "outside 24s..24h");
   EXPECT_TRUE(NoReports());
 }
 
@@ -112,8 +116,8 @@ TEST_F(AgentloadCli, AnUnwritableReportDirectoryExitsTwo) {
 TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   // Latency is the benchmarks' business, not this test's: the latency gates are opened wide
   // so the test asserts the reports whatever the build (sanitizers, debug) or machine load.
-  auto o = Run({"--store", "sqlite://" + (dir_ / "s.db").string(), "--report-dir", Reports(), "--seed", "7",
-                "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"});
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "sqlite://" + (dir_ / "s.db").string(),
+                "--report-dir", Reports(), "--seed", "7", "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("PASS 100_concurrent_agents_baseline"));
   for (const char* gate : {"succeeded", "availability_percent", "p50_ms", "p99_ms", "peak_memory_mb", "corruption",
@@ -154,7 +158,8 @@ TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
 }
 
 TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
-  auto o = Run({"--store", "memory://", "--report-dir", Reports(), "--gate", "throughput_agents_per_s=1e12"});
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(),
+                "--gate", "throughput_agents_per_s=1e12"});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("FAIL 100_concurrent_agents_baseline"));
   EXPECT_THAT(o.out, HasSubstr("FAIL throughput_agents_per_s:"));
@@ -163,8 +168,9 @@ TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
 
 TEST_F(AgentloadCli, ShardsMergeIntoTheVerdictOfTheWholeRun) {
   const std::string s0 = (dir_ / "s0").string(), s1 = (dir_ / "s1").string(), merged = (dir_ / "m").string();
-  auto a = Run({"--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0});
-  auto b = Run({"--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1});
+  const std::string t = "--test=100_concurrent_agents_baseline";
+  auto a = Run({t, "--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0});
+  auto b = Run({t, "--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1});
   ASSERT_EQ(a.code, 0) << a.out << a.err;  // a shard's own gates are not the verdict
   ASSERT_EQ(b.code, 0) << b.out << b.err;
   EXPECT_THAT(a.out, HasSubstr("50/50"));

@@ -1,0 +1,223 @@
+// The catalogue: every scenario declared, valid in both profiles, and the mechanisms the
+// scenarios lean on (reads, updates, checkpoints, the harness pool, faults, early stop).
+#include "load/scenarios.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "agentstate/registry.hpp"
+#include "load/faults.hpp"
+#include "support/run.hpp"
+
+namespace agentstate::load {
+namespace {
+
+using namespace std::chrono_literals;
+
+ScenarioResult RunOn(StateStore& store, const ScenarioSpec& spec, Fault* fault = nullptr) {
+  WorkloadGenerator gen(2);
+  EXPECT_TRUE(ValidateScenario(spec).ok()) << ValidateScenario(spec).ToString();
+  return testing::RunSync([&]() -> Awaitable<ScenarioResult> {
+    RunContext ctx{store, gen, false};
+    ctx.fault = fault;
+    co_return co_await RunScenario(spec, ctx);
+  });
+}
+
+TEST(Catalogue, HasTheTenScenariosOfTheSeedSuiteInOrder) {
+  const std::vector<std::string> names = {
+      "100_concurrent_agents_baseline", "mixed_workload_read_write_patterns", "state_size_scalability",
+      "sustained_load_24h_simulation",  "burst_traffic_handling",             "redis_connection_pool_exhaustion",
+      "postgres_checkpoint_under_load", "memory_usage_under_load",            "latency_sla_compliance",
+      "failure_recovery_under_load"};
+  ASSERT_EQ(Catalogue().size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(Catalogue()[i].name, names[i]);
+    EXPECT_FALSE(Catalogue()[i].description.empty());
+    EXPECT_EQ(Catalogue()[i].description.find('\n'), std::string::npos);
+  }
+}
+
+TEST(Catalogue, EveryScenarioIsValidInBothProfilesAndCarriesTheIntegrityGates) {
+  for (const auto& e : Catalogue()) {
+    for (bool quick : {false, true}) {
+      ScenarioSpec s = e.build(Profile{quick, {}, {}});
+      EXPECT_EQ(s.name, e.name);
+      EXPECT_TRUE(ValidateScenario(s).ok()) << e.name << ": " << ValidateScenario(s).ToString();
+      std::set<std::string> gates;
+      for (const auto& g : s.gates) EXPECT_TRUE(gates.insert(g.name).second) << e.name << " repeats gate " << g.name;
+      for (const char* ours : {"lost_writes", "corruption", "peak_memory_mb", "phantom_writes"}) {
+        EXPECT_TRUE(gates.count(ours)) << e.name << " lacks " << ours;
+      }
+    }
+    // Quick keeps the shape: the same phases' kinds, fewer agents.
+    ScenarioSpec full = e.build(Profile{false, {}, {}}), quick = e.build(Profile{true, {}, {}});
+    int full_agents = 0, quick_agents = 0;
+    for (const auto& p : full.phases) full_agents += p.agents + p.reads;
+    for (const auto& p : quick.phases) quick_agents += p.agents + p.reads;
+    EXPECT_LE(quick_agents, full_agents) << e.name;
+  }
+}
+
+TEST(Catalogue, TheOriginalParametersAreTheFullProfile) {
+  ScenarioSpec burst = FindScenario("burst_traffic_handling")->build(Profile{});
+  ASSERT_EQ(burst.phases.size(), 3u);
+  EXPECT_EQ(burst.phases[0].agents, 20);
+  EXPECT_EQ(burst.phases[1].agents, 80);
+  EXPECT_EQ(burst.phases[2].agents, 30);
+  EXPECT_EQ(burst.phases[0].pause_after, 2000ms);
+  ScenarioSpec ckpt = FindScenario("postgres_checkpoint_under_load")->build(Profile{});
+  EXPECT_EQ(ckpt.phases.size(), 15u);
+  EXPECT_EQ(ckpt.phases[0].agents, 50);
+  EXPECT_EQ(ckpt.phases[0].work, Work::kCriticalCheckpoint);
+  ScenarioSpec sla = FindScenario("latency_sla_compliance")->build(Profile{});
+  EXPECT_EQ(sla.phases.size(), 6u);
+  EXPECT_EQ(sla.phases[0].agents, 60);
+  ScenarioSpec soak = FindScenario("sustained_load_24h_simulation")->build(Profile{false, {}, 48s});
+  EXPECT_EQ(soak.phases.size(), 24u);
+  EXPECT_EQ(soak.phases[0].executor, Executor::kConstant);
+  EXPECT_EQ(soak.phases[0].duration, 2000ms);
+}
+
+TEST(Units, ReadsCheckRunsAnotherPhaseWroteAgainstTheLedger) {
+  auto store = std::move(*OpenStore("memory://", {}));
+  ScenarioResult r = RunOn(*store, FindScenario("mixed_workload_read_write_patterns")->build(Profile{true, {}, {}}));
+  const auto& mixed = r.phases.at(1);
+  EXPECT_EQ(mixed.kinds.at("read").executed, 15u);
+  EXPECT_EQ(mixed.kinds.at("read").succeeded, 15u);
+  EXPECT_EQ(mixed.kinds.at("agent").executed, 10u);
+  EXPECT_TRUE(r.passed()) << r.gates[4].Describe();
+}
+
+TEST(Units, UpdatesGoInAtTheVersionJustRead) {
+  auto store = std::move(*OpenStore("memory://", {}));
+  ScenarioResult r = RunOn(*store, FindScenario("redis_connection_pool_exhaustion")->build(Profile{true, 20, {}}));
+  EXPECT_EQ(r.metrics.at("succeeded"), 20);
+  EXPECT_EQ(r.ledger.acked_writes, 40u) << "two saves per unit";
+  EXPECT_TRUE(r.ledger.clean());
+}
+
+TEST(Units, CriticalCheckpointsLandInTheHistory) {
+  auto store = std::move(*OpenStore("memory://", {}));
+  ScenarioSpec s = FindScenario("postgres_checkpoint_under_load")->build(Profile{true, 5, {}});
+  ScenarioResult r = RunOn(*store, s);
+  EXPECT_EQ(r.metrics.at("succeeded"), 25);
+  EXPECT_EQ(r.metrics.at("corruption"), 0);
+  WorkloadGenerator gen(2);
+  AgentSpec a = gen.Agent(s.name + "/wave_01", 0, s.user_id, StateSize::kLarge, ExecutionPattern::kSustained);
+  auto history = testing::RunSync([&]() -> Awaitable<Result<std::vector<CheckpointInfo>>> {
+    co_return co_await store->ListCheckpoints(a.run_id, DeadlineIn(1s));
+  });
+  ASSERT_TRUE(history);
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ((*history)[0].type, CheckpointType::kCritical);
+  EXPECT_TRUE((*history)[0].is_recovery_point);
+}
+
+TEST(HarnessPool, WaitsTimeoutsAndRejectionsAreCountedApart) {
+  // A store whose saves take 300 ms, behind a pool of 2 slots with 3 waiters at most and a
+  // 400 ms wait: of 8 agents, 2 run, 3 wait (2 get a slot after 300 ms, 1 times out), 3 are
+  // turned away at once.
+  class Slow final : public StateStore {
+   public:
+    Slow() : inner_(std::move(*OpenStore("memory://", {}))) {}
+    std::string Describe() const override { return "slow"; }
+    Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
+      asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+      co_await t.async_wait(asio::use_awaitable);
+      co_return co_await inner_->Save(std::move(r), d);
+    }
+    Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override { return inner_->Load(id, d); }
+    Awaitable<Result<bool>> Delete(std::string id, Deadline d) override { return inner_->Delete(id, d); }
+    Awaitable<Done> Complete(std::string id, Deadline d) override { return inner_->Complete(id, d); }
+    Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t, Deadline d) override {
+      return inner_->Checkpoint(id, t, d);
+    }
+    Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id, Deadline d) override {
+      return inner_->ListCheckpoints(id, d);
+    }
+    Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c, Deadline d) override {
+      return inner_->Restore(id, c, d);
+    }
+    Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id, Deadline d) override {
+      return inner_->ThreadContext(id, d);
+    }
+    Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override {
+      return inner_->ActiveRuns(q, d);
+    }
+    Awaitable<Result<HealthReport>> Health(Deadline d) override { return inner_->Health(d); }
+    StoreStats Stats() const override { return inner_->Stats(); }
+
+   private:
+    std::unique_ptr<StateStore> inner_;
+  } store;
+  ScenarioSpec s;
+  s.name = "pool";
+  s.user_id = "u";
+  PhaseSpec p;
+  p.name = "crowd";
+  p.agents = 8;
+  p.work = Work::kLargeSaves;  // one store call per unit
+  p.saves_per_agent = 1;
+  p.pool_slots = 2;
+  p.pool_max_waiters = 3;
+  p.pool_wait = 400ms;
+  s.phases = {p};
+  ScenarioResult r = RunOn(store, s);
+  const PhaseResult& ph = r.phases[0];
+  EXPECT_EQ(ph.pool_rejections, 3u);
+  EXPECT_EQ(ph.pool_waits, 3u);
+  EXPECT_EQ(ph.pool_timeouts, 1u);
+  EXPECT_EQ(ph.succeeded, 4u);
+  EXPECT_EQ(ph.errors.at("pool_exhausted"), 4u);
+  EXPECT_EQ(r.ledger.unknown_writes, 0u) << "a call the pool refused never reached the store";
+  EXPECT_TRUE(r.ledger.clean());
+}
+
+TEST(Faults, TheSqliteWriteLockMakesSavesRetryAndTheScenarioRecover) {
+  const auto dir = std::filesystem::temp_directory_path() / ("agentstate-fault-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string uri = "sqlite://" + (dir / "s.db").string();
+  auto store = std::move(*OpenStore(uri, {}));
+  auto fault = MakeFault(uri);
+  ASSERT_TRUE(fault && *fault);
+  EXPECT_NE((*fault)->Describe().find("write lock"), std::string::npos);
+  ScenarioResult r = RunOn(*store, FindScenario("failure_recovery_under_load")->build(Profile{true, 10, {}}), fault->get());
+  ASSERT_EQ(r.faults.size(), 1u);
+  EXPECT_TRUE(r.faults[0].injected) << r.faults[0].error;
+  EXPECT_EQ(r.faults[0].phase, "during_failure");
+  const PhaseResult& during = r.phases.at(1);
+  EXPECT_GT(during.retries, 0u) << "the held lock must have made saves time out";
+  EXPECT_GT(during.errors.size() + during.retries, 0u);
+  EXPECT_EQ(r.phases.at(0).retries, 0u);
+  EXPECT_TRUE(r.ledger.clean()) << "timed-out saves are unknown, never lost";
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Faults, AStoreWithoutAFaultSaysSoAndFailsTheFaultGate) {
+  auto store = std::move(*OpenStore("memory://", {}));
+  auto none = MakeFault("memory://");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->get(), nullptr);
+  ScenarioResult r = RunOn(*store, FindScenario("failure_recovery_under_load")->build(Profile{true, 5, {}}));
+  ASSERT_EQ(r.faults.size(), 1u);
+  EXPECT_FALSE(r.faults[0].injected);
+  EXPECT_NE(r.faults[0].error.find("no fault"), std::string::npos);
+  EXPECT_FALSE(r.gates[0].passed) << r.gates[0].Describe();
+}
+
+TEST(EarlyStop, TheSustainedScenarioStopsWhenAnHourFallsBelowEightyPercent) {
+  // Every save fails validation: hour 3 is at 0 % and the scenario stops there.
+  auto store = std::move(*OpenStore("memory://", StoreOptions{.max_payload_bytes = 10}));
+  ScenarioResult r = RunOn(*store, FindScenario("sustained_load_24h_simulation")->build(Profile{true, 2, {}}));
+  EXPECT_EQ(r.phases.size(), 3u);
+  EXPECT_NE(r.stopped_early.find("hour_03"), std::string::npos) << r.stopped_early;
+  EXPECT_FALSE(r.passed());
+}
+
+}  // namespace
+}  // namespace agentstate::load
