@@ -99,8 +99,8 @@ struct ScenarioSpec {
   std::chrono::milliseconds max_generator_lag{50};
   // Adds scenario-specific metrics (and report tables) after the base metrics exist.
   std::function<void(ScenarioResult&)> derive;
-  // Called after each phase; a non-empty reason stops the scenario there.
-  std::function<std::string(const ScenarioResult&)> stop_early;
+  // Called after phase `index` ends; a non-empty reason stops the scenario there.
+  std::function<std::string(const ScenarioResult&, std::size_t index)> stop_early;
   std::chrono::milliseconds sample_interval{1000};  // resource sampling
 };
 

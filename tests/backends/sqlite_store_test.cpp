@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "agentstate/registry.hpp"
@@ -80,6 +81,22 @@ TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedInPlace) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_by_expiry'"), "3");
   auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_m"), DeadlineIn(5s)); });
   EXPECT_TRUE(ack) << ack.error().ToString();
+}
+
+// Regression: the first checkpointer's connection had read nothing, so it did not know the
+// file was in WAL mode and every checkpoint was a silent no-op; the WAL grew without end.
+TEST_F(SqliteStoreTest, WalCheckpointsRunOffTheWritePath) {
+  auto store = OpenStore(Uri(), {});
+  ASSERT_TRUE(store);
+  std::string big = "{\"pad\":\"" + std::string(60000, 'x') + "\"}";  // ~15 pages a save
+  for (int i = 0; i < 120; ++i) {
+    auto r = SaveRequest{"run_" + std::to_string(i), "t", "u", "a", 1, "p", CheckpointType::kAuto, false, big, {}};
+    ASSERT_TRUE(testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(r, DeadlineIn(5s)); }));
+  }
+  // Past 1000 WAL pages the checkpointer is woken; give it a moment.
+  for (int i = 0; i < 50 && (*store)->Stats().values.at("wal_checkpoints") == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_GE((*store)->Stats().values.at("wal_checkpoints"), 1);
+  EXPECT_LT(fs::file_size(Path() + "-wal"), 64u << 20);
 }
 
 TEST_F(SqliteStoreTest, DataSurvivesReopening) {

@@ -752,6 +752,11 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   }
   auto ck = OpenConn(path, false);
   if (!ck) return Error(ck.error());
+  // A connection that has read nothing does not know the file is in WAL mode, and its
+  // checkpoints are silent no-ops (the first version's never ran: the WAL only grew).
+  if (auto mode = Pragma(**ck, "PRAGMA journal_mode"); !mode || *mode != "wal") {
+    return Error(StatusCode::kUnavailable, fmt::format("{}: checkpoint connection is not in WAL mode", where));
+  }
   impl->checkpoint_conn = std::move(*ck);
   if (auto r = Pragma(*impl->writer_conn, "PRAGMA wal_autocheckpoint=0"); !r) return fail(r.error(), "check the file");
   Impl* raw = impl.get();
