@@ -42,8 +42,8 @@ std::string JUnitXml(const std::vector<ScenarioResult>& results);
 // with a message naming the directory otherwise. Nothing is left behind.
 Status CheckReportDir(const std::filesystem::path& dir);
 
-// One line per scenario; under it one line per failed gate, measured against its limit;
-// with `all_gates`, every gate.
+// One line per scenario; under it one line per failed gate, measured against its limit
+// (and an INVALID line); with `all_gates` (--verbose), every gate.
 std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_gates);
 
 }  // namespace agentstate::load

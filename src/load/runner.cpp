@@ -52,7 +52,7 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, int para
 // Writes every report of a finished (or merged) run, prints the summary, and returns the
 // exit status.
 int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const std::string& report_dir,
-           std::ostream& out, std::ostream& err) {
+           bool verbose, std::ostream& out, std::ostream& err) {
   const std::filesystem::path dir(report_dir);
   auto fail = [&](const std::string& msg) {
     err << "agentload: error: " << msg << '\n';
@@ -69,8 +69,8 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
                       : run.merged_shards ? fmt::format(", {} shards merged", run.merged_shards)
                                           : "";
   out << fmt::format("agentload {} on {} (profile {}, seed {}{})\n", kVersion, run.store, run.profile, run.seed, shard);
-  out << ConsoleSummary(results, /*all_gates=*/true);
-  out << fmt::format("reports: {}\n", dir.string());
+  out << ConsoleSummary(results, /*all_gates=*/verbose);
+  out << fmt::format("reports: {} (every gate with its measured value: summary.json, or --verbose)\n", dir.string());
   // INVALID outranks a gate failure: numbers the generator limited prove nothing either way.
   if (std::any_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.invalid; })) {
     return kExitInvalid;
@@ -185,7 +185,7 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
               .agents = agents,
               .duration_s = first.value("duration_s", int64_t{0}),
               .merged_shards = count};
-  return Report(merged, run, report_dir, out, err);
+  return Report(merged, run, report_dir, /*verbose=*/true, out, err);
 }
 
 int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
@@ -279,7 +279,7 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
               .duration_s = o.duration ? o.duration->count() : 0,
               .shard_index = o.shard_index,
               .shard_count = o.shard_count};
-  return Report(results, run, o.report_dir, out, err);
+  return Report(results, run, o.report_dir, o.verbose, out, err);
 }
 
 }  // namespace agentstate::load

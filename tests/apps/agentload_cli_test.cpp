@@ -117,7 +117,7 @@ TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   // Latency is the benchmarks' business, not this test's: the latency gates are opened wide
   // so the test asserts the reports whatever the build (sanitizers, debug) or machine load.
   auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "sqlite://" + (dir_ / "s.db").string(),
-                "--report-dir", Reports(), "--seed", "7", "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"});
+                "--report-dir", Reports(), "--seed", "7", "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6", "--verbose"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("PASS 100_concurrent_agents_baseline"));
   for (const char* gate : {"succeeded", "availability_percent", "p50_ms", "p99_ms", "peak_memory_mb", "corruption",
@@ -155,6 +155,15 @@ TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   for (const auto& e : fs::directory_iterator(Reports())) {
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "temporary file left: " << e.path();
   }
+}
+
+TEST_F(AgentloadCli, WithoutVerboseOnlyFailedGatesAreListed) {
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(),
+                "--gate", "corruption=0", "--gate", "p99_ms=0"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_THAT(o.out, HasSubstr("FAIL p99_ms:"));
+  EXPECT_THAT(o.out, ::testing::Not(HasSubstr("corruption:")));
+  EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 5) << o.out;  // header, scenario, gate, total, reports
 }
 
 TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
