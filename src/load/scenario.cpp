@@ -283,7 +283,9 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
   p.latency.Record(us);
   if (ok) p.ok_latency.Record(us);
   if (due) p.uncorrected.Record(MicrosBetween(t0, end));
-  auto& kind = p.kinds[std::string(Name(u.spec.work))];
+  // Every kind a phase runs was created with the phase: look it up without allocating.
+  auto it = p.kinds.find(Name(u.spec.work));
+  auto& kind = it != p.kinds.end() ? it->second : p.kinds[std::string(Name(u.spec.work))];
   ++kind.executed;
   kind.succeeded += ok ? 1 : 0;
   kind.latency.Record(us);

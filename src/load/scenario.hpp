@@ -135,7 +135,7 @@ struct PhaseResult {
     uint64_t succeeded = 0;
     Histogram latency;
   };
-  std::map<std::string, Kind> kinds;
+  std::map<std::string, Kind, std::less<>> kinds;
   // The harness pool (pool_slots > 0): calls that waited, waited too long, were turned away.
   uint64_t pool_waits = 0, pool_timeouts = 0, pool_rejections = 0;
   Histogram pool_wait;  // µs, calls that waited
