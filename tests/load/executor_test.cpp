@@ -6,6 +6,7 @@
 
 #include "agentstate/registry.hpp"
 #include "load/scenario.hpp"
+#include "support/forwarding_store.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {
@@ -56,43 +57,18 @@ TEST(ArrivalSchedule, ARampRaisesTheRate) {
 
 // Forwards to a memory store; the `stall_at`-th save waits `stall` first (without
 // blocking the thread), as a store pausing for a checkpoint or a failover would.
-class StallingStore final : public StateStore {
+class StallingStore final : public testing::ForwardingStore {
  public:
-  StallingStore(int stall_at, std::chrono::milliseconds stall) : stall_at_(stall_at), stall_(stall) {
-    inner_ = std::move(*OpenStore("memory://", {}));
-  }
-  std::string Describe() const override { return "stalling"; }
+  StallingStore(int stall_at, std::chrono::milliseconds stall) : stall_at_(stall_at), stall_(stall) {}
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
     if (++saves_ == stall_at_) {
       asio::steady_timer t(co_await asio::this_coro::executor, stall_);
       co_await t.async_wait(asio::use_awaitable);
     }
-    co_return co_await inner_->Save(std::move(r), d);
+    co_return co_await inner().Save(std::move(r), d);
   }
-  Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override { return inner_->Load(id, d); }
-  Awaitable<Result<bool>> Delete(std::string id, Deadline d) override { return inner_->Delete(id, d); }
-  Awaitable<Done> Complete(std::string id, Deadline d) override { return inner_->Complete(id, d); }
-  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t, Deadline d) override {
-    return inner_->Checkpoint(id, t, d);
-  }
-  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id, Deadline d) override {
-    return inner_->ListCheckpoints(id, d);
-  }
-  Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c, Deadline d) override {
-    return inner_->Restore(id, c, d);
-  }
-  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id, Deadline d) override {
-    return inner_->ThreadContext(id, d);
-  }
-  Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override { return inner_->ActiveRuns(q, d); }
-  Awaitable<Result<HealthReport>> Health(Deadline d) override { return inner_->Health(d); }
-  StoreStats Stats() const override { return inner_->Stats(); }
-
-  // Blocks the calling thread on every save: a generator that cannot keep its schedule.
-  bool block_thread = false;
 
  private:
-  std::unique_ptr<StateStore> inner_;
   int stall_at_;
   std::chrono::milliseconds stall_;
   int saves_ = 0;
@@ -148,37 +124,12 @@ TEST(OpenModel, ArrivalsThatFindNoSlotBeforeTheEndAreDropped) {
 TEST(OpenModel, AGeneratorThatCannotKeepItsScheduleMakesTheRunInvalid) {
   // A store that blocks the harness thread 30 ms per save at 100 arrivals/s: the
   // generator itself falls behind, so the run says so instead of reporting latencies.
-  class Blocking final : public StateStore {
+  class Blocking final : public testing::ForwardingStore {
    public:
-    Blocking() : inner_(std::move(*OpenStore("memory://", {}))) {}
-    std::string Describe() const override { return "blocking"; }
     Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
       std::this_thread::sleep_for(30ms);  // the fault under test: a blocked event loop
-      return inner_->Save(std::move(r), d);
+      return inner().Save(std::move(r), d);
     }
-    Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override { return inner_->Load(id, d); }
-    Awaitable<Result<bool>> Delete(std::string id, Deadline d) override { return inner_->Delete(id, d); }
-    Awaitable<Done> Complete(std::string id, Deadline d) override { return inner_->Complete(id, d); }
-    Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t, Deadline d) override {
-      return inner_->Checkpoint(id, t, d);
-    }
-    Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id, Deadline d) override {
-      return inner_->ListCheckpoints(id, d);
-    }
-    Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c, Deadline d) override {
-      return inner_->Restore(id, c, d);
-    }
-    Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id, Deadline d) override {
-      return inner_->ThreadContext(id, d);
-    }
-    Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override {
-      return inner_->ActiveRuns(q, d);
-    }
-    Awaitable<Result<HealthReport>> Health(Deadline d) override { return inner_->Health(d); }
-    StoreStats Stats() const override { return inner_->Stats(); }
-
-   private:
-    std::unique_ptr<StateStore> inner_;
   } store;
   ScenarioResult r = RunOn(store, OpenPhase(100, 1000ms, 0));
   EXPECT_TRUE(r.invalid);

@@ -5,6 +5,7 @@
 #include "agentstate/registry.hpp"
 #include "backends/memory/memory_store.hpp"
 #include "load/scenarios.hpp"
+#include "support/forwarding_store.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {
@@ -33,44 +34,17 @@ TEST(RunScenario, BaselineOnTheMemoryStoreHoldsEveryGate) {
 }
 
 // A store that damages what it returns must fail the corruption gates, not pass quietly.
-class BitRotStore final : public StateStore {
+class BitRotStore final : public testing::ForwardingStore {
  public:
-  explicit BitRotStore(std::unique_ptr<StateStore> inner) : inner_(std::move(inner)) {}
-  std::string Describe() const override { return "bitrot"; }
-  Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override { return inner_->Save(std::move(r), d); }
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override {
-    auto r = co_await inner_->Load(id, d);
+    auto r = co_await inner().Load(id, d);
     if (r && *r && (*r)->version % 2 == 1 && id.back() == '3') (*r)->checksum ^= 1;  // every run ending in 3
     co_return r;
   }
-  Awaitable<Result<bool>> Delete(std::string id, Deadline d) override { return inner_->Delete(id, d); }
-  Awaitable<Done> Complete(std::string id, Deadline d) override { return inner_->Complete(id, d); }
-  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t, Deadline d) override {
-    return inner_->Checkpoint(id, t, d);
-  }
-  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id, Deadline d) override {
-    return inner_->ListCheckpoints(id, d);
-  }
-  Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c, Deadline d) override {
-    return inner_->Restore(id, c, d);
-  }
-  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id, Deadline d) override {
-    return inner_->ThreadContext(id, d);
-  }
-  Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override {
-    return inner_->ActiveRuns(q, d);
-  }
-  Awaitable<Result<HealthReport>> Health(Deadline d) override { return inner_->Health(d); }
-  StoreStats Stats() const override { return inner_->Stats(); }
-
- private:
-  std::unique_ptr<StateStore> inner_;
 };
 
 TEST(RunScenario, CorruptReadsFailTheScenario) {
-  auto inner = OpenStore("memory://", {});
-  ASSERT_TRUE(inner);
-  BitRotStore store(std::move(*inner));
+  BitRotStore store;
   ScenarioResult r = RunOn(store, FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}}));
   EXPECT_GT(r.metrics.at("corruption"), 0);
   EXPECT_LT(r.metrics.at("succeeded"), 100);

@@ -10,6 +10,7 @@
 
 #include "agentstate/registry.hpp"
 #include "load/faults.hpp"
+#include "support/forwarding_store.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {
@@ -121,38 +122,13 @@ TEST(HarnessPool, WaitsTimeoutsAndRejectionsAreCountedApart) {
   // A store whose saves take 300 ms, behind a pool of 2 slots with 3 waiters at most and a
   // 400 ms wait: of 8 agents, 2 run, 3 wait (2 get a slot after 300 ms, 1 times out), 3 are
   // turned away at once.
-  class Slow final : public StateStore {
+  class Slow final : public testing::ForwardingStore {
    public:
-    Slow() : inner_(std::move(*OpenStore("memory://", {}))) {}
-    std::string Describe() const override { return "slow"; }
     Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
       asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
       co_await t.async_wait(asio::use_awaitable);
-      co_return co_await inner_->Save(std::move(r), d);
+      co_return co_await inner().Save(std::move(r), d);
     }
-    Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override { return inner_->Load(id, d); }
-    Awaitable<Result<bool>> Delete(std::string id, Deadline d) override { return inner_->Delete(id, d); }
-    Awaitable<Done> Complete(std::string id, Deadline d) override { return inner_->Complete(id, d); }
-    Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t, Deadline d) override {
-      return inner_->Checkpoint(id, t, d);
-    }
-    Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id, Deadline d) override {
-      return inner_->ListCheckpoints(id, d);
-    }
-    Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c, Deadline d) override {
-      return inner_->Restore(id, c, d);
-    }
-    Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id, Deadline d) override {
-      return inner_->ThreadContext(id, d);
-    }
-    Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override {
-      return inner_->ActiveRuns(q, d);
-    }
-    Awaitable<Result<HealthReport>> Health(Deadline d) override { return inner_->Health(d); }
-    StoreStats Stats() const override { return inner_->Stats(); }
-
-   private:
-    std::unique_ptr<StateStore> inner_;
   } store;
   ScenarioSpec s;
   s.name = "pool";
