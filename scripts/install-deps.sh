@@ -2,7 +2,8 @@
 # Installs every build, test and service dependency from Debian 12's archive.
 # Idempotent: packages already present are left alone. Must run as root.
 #   scripts/install-deps.sh            build + unit tests
-#   scripts/install-deps.sh --services also Redis, PostgreSQL and ClickHouse servers
+#   scripts/install-deps.sh --services also Redis, PostgreSQL and ClickHouse servers, and
+#                                      Chromium with Node.js for the HTML report's browser test
 set -euo pipefail
 
 build_pkgs=(
@@ -11,7 +12,8 @@ build_pkgs=(
   libfmt-dev libzstd-dev libxxhash-dev libhiredis-dev libpq-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
-service_pkgs=(redis-server redis-tools postgresql postgresql-client clickhouse-server clickhouse-client curl procps)
+service_pkgs=(redis-server redis-tools postgresql postgresql-client clickhouse-server clickhouse-client curl procps
+              chromium)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--services" ]]; then want+=("${service_pkgs[@]}"); fi

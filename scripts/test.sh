@@ -17,6 +17,10 @@ else
 fi
 eval "$(scripts/services.sh env)"
 
+# The browser test drives Debian's Chromium through playwright-core, pinned in the lock file.
+command -v npm >/dev/null || { echo "test: npm is missing (Node.js); the browser test needs it" >&2; exit 2; }
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_dir"
 ctest --test-dir "$build_dir" --output-on-failure -j2

@@ -71,6 +71,9 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   app.add_option("--shard", shard, "run this shard's share of every scenario's agents, e.g. 0/2; "
                                    "combine the shards with agentload merge")
       ->type_name("I/N");
+  std::string report_dir_arg;
+  CLI::App* report = app.add_subcommand("report", "regenerate DIR/index.html from the JSON reports in DIR");
+  report->add_option("dir", report_dir_arg, "a report directory")->required()->type_name("DIR");
   CLI::App* merge = app.add_subcommand("merge", "combine the report directories of a sharded run into one report");
   merge->add_option("dirs", merge_dirs, "each shard's report directory")->required()->type_name("DIR...");
   merge->add_option("--report-dir", merge_out, "where the merged reports go (default test_reports/merged)")
@@ -87,6 +90,7 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   }
 
   if (merge->parsed()) return load::MergeLoad(merge_dirs, merge_out, out, err);
+  if (report->parsed()) return load::ReportLoad(report_dir_arg, out, err);
 
   if (list) {
     for (const auto& e : load::Catalogue()) out << fmt::format("{:<36} {}\n", e.name, e.description);

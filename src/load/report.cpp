@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "load/html_report.hpp"
 #include "load/merge.hpp"
 
 namespace agentstate::load {
@@ -95,6 +96,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
   const Trend trend = RssTrend(r.resources);
   return {
       {"test_name", r.spec.name},
+      {"description", r.spec.description},
       {"timestamp", r.started_unix},
       {"generated_at", IsoUtc(std::time(nullptr))},
       {"passed", r.passed() && !r.invalid},
@@ -129,6 +131,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
       {"raw", RawJson(r)},
       {"additional_data",
        {{"store", run.store},
+        {"durability", DurabilityContract(run.store)},
         {"profile", run.profile},
         {"seed", run.seed},
         {"agents_override", run.agents},
@@ -182,6 +185,7 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
   }
   return {{"generated_at", IsoUtc(std::time(nullptr))},
           {"store", run.store},
+          {"durability", DurabilityContract(run.store)},
           {"shard", fmt::format("{}/{}", run.shard_index, run.shard_count)},
           {"merged_shards", run.merged_shards},
           {"profile", run.profile},

@@ -16,6 +16,7 @@
 #include "load/report.hpp"
 #include "load/scenarios.hpp"
 #include "load/faults.hpp"
+#include "load/html_report.hpp"
 #include "load/merge.hpp"
 #include "load/wait_group.hpp"
 
@@ -64,6 +65,8 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
   }
   if (Status s = WriteJsonFile(dir / "summary.json", RunSummary(results, run)); !s.ok()) return fail(s.message());
   if (Status s = WriteTextFile(dir / "junit.xml", JUnitXml(results)); !s.ok()) return fail(s.message());
+  // index.html is made from the files just written, exactly as `agentload report` makes it.
+  if (Status s = WriteHtmlReport(dir); !s.ok()) return fail(s.message());
 
   std::string shard = run.shard_count > 1 ? fmt::format(", shard {}/{}", run.shard_index, run.shard_count)
                       : run.merged_shards ? fmt::format(", {} shards merged", run.merged_shards)
@@ -186,6 +189,15 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
               .duration_s = first.value("duration_s", int64_t{0}),
               .merged_shards = count};
   return Report(merged, run, report_dir, /*verbose=*/true, out, err);
+}
+
+int ReportLoad(const std::string& dir, std::ostream& out, std::ostream& err) {
+  if (Status s = WriteHtmlReport(dir); !s.ok()) {
+    err << "agentload: error: " << s.message() << '\n';
+    return kExitSetup;
+  }
+  out << fmt::format("wrote {}\n", (std::filesystem::path(dir) / "index.html").string());
+  return kExitPass;
 }
 
 int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {

@@ -44,6 +44,9 @@ int RunLoad(const RunOptions& options, std::ostream& out, std::ostream& err);
 // `agentload merge DIR...`: each DIR holds one shard's reports of the same run (same seed,
 // profile and scenario versions). Writes the merged reports to `report_dir` and returns
 // the exit status the unsharded run would have had.
+// `agentload report DIR`: regenerates DIR/index.html from the JSON reports in DIR.
+int ReportLoad(const std::string& dir, std::ostream& out, std::ostream& err);
+
 int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
               std::ostream& err);
 

@@ -1,0 +1,77 @@
+#include "load/html_report.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "agentstate/registry.hpp"
+#include "load/report.hpp"
+#include "load/scenarios.hpp"
+#include "support/run.hpp"
+
+namespace agentstate::load {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::pair<nlohmann::json, std::vector<nlohmann::json>> ReportsOf(std::vector<GateOverride> overrides) {
+  auto store = std::move(*OpenStore("memory://", {}));
+  ScenarioSpec spec = FindScenario("burst_traffic_handling")->build(Profile{true, 4, {}});
+  ApplyOverrides(spec.gates, overrides);
+  WorkloadGenerator gen(1);
+  ScenarioResult r = testing::RunSync([&]() -> Awaitable<ScenarioResult> {
+    co_return co_await RunScenario(spec, RunContext{*store, gen, false});
+  });
+  RunInfo run{.store = "memory://", .profile = "quick", .seed = 1, .version = "test"};
+  std::vector<ScenarioResult> results{r};
+  return {RunSummary(results, run), {ScenarioReport(r, run)}};
+}
+
+TEST(HtmlReport, IsOneSelfContainedPageWithFiveChartsPerScenario) {
+  auto [summary, reports] = ReportsOf({});
+  const std::string html = HtmlReport(summary, reports);
+  EXPECT_THAT(html, ::testing::StartsWith("<!doctype html>"));
+  EXPECT_THAT(html, HasSubstr("Every gate held."));
+  std::size_t charts = 0;
+  for (auto at = html.find("<svg class=\"chart\""); at != std::string::npos; at = html.find("<svg class=\"chart\"", at + 1)) {
+    ++charts;
+  }
+  EXPECT_EQ(charts, 5u);
+  for (const char* id : {"-latency", "-throughput", "-spectrum", "-memory", "-cpu"}) {
+    EXPECT_THAT(html, HasSubstr(std::string("id=\"burst_traffic_handling") + id + "\""));
+  }
+  // Nothing fetched: no script, no stylesheet or image from elsewhere.
+  for (const char* outside : {"<script", "http://", "https://", "<link", "<img"}) {
+    EXPECT_EQ(html.find(outside), std::string::npos) << outside;
+  }
+  EXPECT_THAT(html, HasSubstr("per_phase"));
+  EXPECT_THAT(html, HasSubstr("Ledger"));
+  EXPECT_THAT(html, HasSubstr("in-process memory"));  // the durability contract in force
+}
+
+TEST(HtmlReport, AFailedGateIsRedAtTheTopWithItsMeasuredValueAndLimit) {
+  auto [summary, reports] = ReportsOf({{"spike_p95_ms", 0}});
+  const std::string html = HtmlReport(summary, reports);
+  const auto top = html.find("<section id=\"failures\">");
+  ASSERT_NE(top, std::string::npos);
+  EXPECT_LT(top, html.find("Run overview"));
+  const std::string failures = html.substr(top, html.find("</section>", top) - top);
+  EXPECT_THAT(failures, HasSubstr("<tr class=\"bad\">"));
+  EXPECT_THAT(failures, HasSubstr("spike_p95_ms"));
+  EXPECT_THAT(failures, HasSubstr("&lt;= 0 ms"));
+  EXPECT_THAT(failures, HasSubstr("FAILED"));
+}
+
+TEST(HtmlReport, LongSeriesAreDownsampledKeepingTheirPeaks) {
+  auto [summary, reports] = ReportsOf({});
+  // A 24 h soak's worth of 1 s rows, flat but for one spike.
+  nlohmann::json rows = nlohmann::json::array();
+  for (int t = 1; t <= 86400; ++t) rows.push_back({t, 100, 0, 1.0, 1.0, 2.0, t == 40000 ? 950.0 : 3.0, 4.0});
+  reports[0]["additional_data"]["time_series"]["rows"] = rows;
+  const std::string html = HtmlReport(summary, reports);
+  EXPECT_LT(html.size(), 3u << 20) << "a soak's page must stay a few MB";
+  EXPECT_THAT(html, HasSubstr("data-points=\"1500\""));
+  EXPECT_THAT(html, HasSubstr(">997.5<")) << "the spike (950 ms, axis top 5 % above) was kept";
+}
+
+}  // namespace
+}  // namespace agentstate::load
