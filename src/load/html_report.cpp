@@ -16,19 +16,7 @@ namespace {
 using nlohmann::json;
 using Points = std::vector<std::pair<double, double>>;
 
-std::string Esc(std::string_view in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string Esc(std::string_view in) { return EscapeMarkup(in); }
 
 double Num(const json& j, double fallback = std::nan("")) { return j.is_number() ? j.get<double>() : fallback; }
 

@@ -222,9 +222,37 @@ Status CheckReportDir(const std::filesystem::path& dir) {
   return Status();
 }
 
-namespace {
+std::string JUnitXml(const std::vector<ScenarioResult>& results) {
+  std::size_t tests = 0, failures = 0;
+  std::string suites;
+  for (const auto& r : results) {
+    std::size_t suite_failures = 0;
+    std::string cases;
+    for (const auto& g : r.gates) {
+      ++tests;
+      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"{}\">", EscapeMarkup(r.spec.name),
+                           EscapeMarkup(g.spec.name));
+      if (!g.passed) {
+        ++suite_failures;
+        cases += fmt::format("<failure message=\"{}\"/>", EscapeMarkup(g.Describe()));
+      }
+      cases += "</testcase>\n";
+    }
+    if (r.invalid) {
+      ++tests;
+      ++suite_failures;
+      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"valid_measurement\"><failure message=\"INVALID: {}\"/></testcase>\n",
+                           EscapeMarkup(r.spec.name), EscapeMarkup(r.invalid_reason));
+    }
+    failures += suite_failures;
+    suites += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n",
+                          EscapeMarkup(r.spec.name), r.gates.size() + (r.invalid ? 1 : 0), suite_failures, r.wall_s, cases);
+  }
+  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agentload\" tests=\"{}\" failures=\"{}\">\n{}</testsuites>\n",
+                     tests, failures, suites);
+}
 
-std::string XmlEscape(std::string_view in) {
+std::string EscapeMarkup(std::string_view in) {
   std::string out;
   for (char c : in) {
     switch (c) {
@@ -236,38 +264,6 @@ std::string XmlEscape(std::string_view in) {
     }
   }
   return out;
-}
-
-}  // namespace
-
-std::string JUnitXml(const std::vector<ScenarioResult>& results) {
-  std::size_t tests = 0, failures = 0;
-  std::string suites;
-  for (const auto& r : results) {
-    std::size_t suite_failures = 0;
-    std::string cases;
-    for (const auto& g : r.gates) {
-      ++tests;
-      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"{}\">", XmlEscape(r.spec.name),
-                           XmlEscape(g.spec.name));
-      if (!g.passed) {
-        ++suite_failures;
-        cases += fmt::format("<failure message=\"{}\"/>", XmlEscape(g.Describe()));
-      }
-      cases += "</testcase>\n";
-    }
-    if (r.invalid) {
-      ++tests;
-      ++suite_failures;
-      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"valid_measurement\"><failure message=\"INVALID: {}\"/></testcase>\n",
-                           XmlEscape(r.spec.name), XmlEscape(r.invalid_reason));
-    }
-    failures += suite_failures;
-    suites += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n",
-                          XmlEscape(r.spec.name), r.gates.size() + (r.invalid ? 1 : 0), suite_failures, r.wall_s, cases);
-  }
-  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agentload\" tests=\"{}\" failures=\"{}\">\n{}</testsuites>\n",
-                     tests, failures, suites);
 }
 
 Status WriteTextFile(const std::filesystem::path& path, const std::string& text) {

@@ -30,6 +30,9 @@ struct RunInfo {
 nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);
 nlohmann::json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run);
 
+// `in` with & < > " escaped, for XML and HTML text and attributes.
+std::string EscapeMarkup(std::string_view in);
+
 // Writes to `path` atomically (a temporary file, then rename). kUnavailable naming the path.
 Status WriteTextFile(const std::filesystem::path& path, const std::string& text);
 Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc);
