@@ -54,8 +54,8 @@ void ResourceSampler::Start() {
   if (thread_.joinable()) return;
   stop_ = false;
   start_ = last_t_ = std::chrono::steady_clock::now();
-  last_cpu_s_ = ProcessCpuSeconds();
-  if (watched_tid_) last_thread_cpu_s_ = ThreadCpuSeconds(watched_tid_);
+  last_cpu_s_ = start_cpu_s_ = ProcessCpuSeconds();
+  if (watched_tid_) last_thread_cpu_s_ = start_thread_cpu_s_ = ThreadCpuSeconds(watched_tid_);
   peak_rss_mb_ = CurrentRssMb();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -89,6 +89,10 @@ void ResourceSampler::TakeSample() {
   std::map<std::string, double> store = store_probe_ ? store_probe_() : std::map<std::string, double>();
   std::lock_guard lock(mu_);
   double dt = std::chrono::duration<double>(now - last_t_).count();
+  peak_rss_mb_ = std::max(peak_rss_mb_, rss);
+  // The sample at Stop can come milliseconds after the last one: too short for /proc's
+  // 10 ms CPU ticks to mean anything, so it adds its RSS to the peak and nothing else.
+  if (!samples_.empty() && dt < std::chrono::duration<double>(interval_).count() / 4) return;
   ResourceSample s;
   s.t_s = std::chrono::duration<double>(now - start_).count();
   s.rss_mb = rss;
@@ -119,20 +123,19 @@ double ResourceSampler::PeakRssMb() const {
   return peak_rss_mb_;
 }
 
+// Means over the whole span (CPU seconds used / seconds elapsed), not means of the
+// samples: /proc counts in 10 ms ticks, so a sample over a few milliseconds (the last one,
+// taken at Stop) can read several hundred percent.
 double ResourceSampler::MeanCpuPercent() const {
   std::lock_guard lock(mu_);
-  if (samples_.empty()) return 0;
-  double sum = 0;
-  for (const auto& s : samples_) sum += s.cpu_percent;
-  return sum / static_cast<double>(samples_.size());
+  const double elapsed = std::chrono::duration<double>(last_t_ - start_).count();
+  return elapsed > 0 ? 100.0 * (last_cpu_s_ - start_cpu_s_) / elapsed : 0;
 }
 
 double ResourceSampler::MeanThreadCpuPercent() const {
   std::lock_guard lock(mu_);
-  if (samples_.empty()) return 0;
-  double sum = 0;
-  for (const auto& s : samples_) sum += s.thread_cpu_percent;
-  return sum / static_cast<double>(samples_.size());
+  const double elapsed = std::chrono::duration<double>(last_t_ - start_).count();
+  return elapsed > 0 && watched_tid_ ? 100.0 * (last_thread_cpu_s_ - start_thread_cpu_s_) / elapsed : 0;
 }
 
 Trend RssTrend(const std::vector<ResourceSample>& samples) {

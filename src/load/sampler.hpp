@@ -72,7 +72,8 @@ class ResourceSampler {
   std::vector<ResourceSample> samples_;
   double peak_rss_mb_ = 0;
   std::chrono::steady_clock::time_point start_{}, last_t_{};
-  double last_cpu_s_ = 0;
+  double last_cpu_s_ = 0, start_cpu_s_ = 0;
+  double start_thread_cpu_s_ = 0;
   int watched_tid_ = 0;
   std::function<std::map<std::string, double>()> store_probe_;
   double last_thread_cpu_s_ = 0;

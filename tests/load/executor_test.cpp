@@ -2,6 +2,9 @@
 // coordinated-omission correction, constant concurrency, interval gates, INVALID runs.
 #include <gtest/gtest.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "agentstate/registry.hpp"
@@ -174,6 +177,23 @@ TEST(IntervalGates, JudgeEachWindowThatSawOperations) {
   EXPECT_NE(gr.Describe().find("of 1s intervals"), std::string::npos) << gr.Describe();
   EXPECT_GE(r.series.size(), 3u);
   EXPECT_EQ(r.windows.at(1000).size(), r.series.size());
+}
+
+// Regression: the mean CPU was a mean of per-sample percentages, and the last sample (at
+// Stop, milliseconds after the one before) read 599 % from /proc's 10 ms ticks, marking a
+// healthy run INVALID.
+TEST(ResourceSampler, MeanCpuIsCpuTimeOverElapsedTime) {
+  ResourceSampler s(std::chrono::milliseconds(100));
+  s.WatchThread(static_cast<int>(::syscall(SYS_gettid)));
+  s.Start();
+  const auto end = std::chrono::steady_clock::now() + 350ms;
+  volatile uint64_t spin = 0;
+  while (std::chrono::steady_clock::now() < end) spin = spin + 1;  // this thread busy throughout
+  s.Stop();
+  EXPECT_GE(s.Samples().size(), 3u);
+  EXPECT_GT(s.MeanThreadCpuPercent(), 50);
+  EXPECT_LE(s.MeanThreadCpuPercent(), 110);
+  EXPECT_LE(s.MeanCpuPercent(), 210);  // two cores at most
 }
 
 TEST(ValidateScenario, NonsensicalDeclarationsAreRefused) {
