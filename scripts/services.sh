@@ -27,9 +27,17 @@ redis_url="redis://127.0.0.1:${redis_port}/0"
 pg_url="postgresql://agentstate@127.0.0.1:${pg_port}/agentstate"
 ch_url="clickhouse://127.0.0.1:${ch_http_port}/default"
 
-# Each service's pid file. ClickHouse rewrites its own, so it sits in a directory it owns.
-pidfile() { case $1 in clickhouse) echo "$dir/clickhouse/clickhouse.pid" ;; *) echo "$dir/$1.pid" ;; esac; }
-alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Each service's pid file, written by the service itself (its first line is the PID), so
+# it stays right across a restart. ClickHouse's sits in a directory it owns; PostgreSQL's
+# is postmaster.pid. `up` records each path in <name>.pidfile for the harness.
+pidfile() {
+  case $1 in
+    clickhouse) echo "$dir/clickhouse/clickhouse.pid" ;;
+    postgres) echo "$dir/pg/data/postmaster.pid" ;;
+    *) echo "$dir/$1.pid" ;;
+  esac
+}
+alive() { [[ -s "$1" ]] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
 
 # Polls a check command until it succeeds or the deadline passes.
 wait_for() {
@@ -48,7 +56,7 @@ start_recorded() {  # name, then the command; records the command for restarts
 }
 
 redis_up() {
-  if alive "$dir/redis.pid"; then log "redis already running (pid $(cat "$dir/redis.pid"))"; return; fi
+  if alive "$(pidfile redis)"; then log "redis already running (pid $(head -1 "$(pidfile redis)"))"; return; fi
   mkdir -p "$dir/redis"
   # AOF everysec is the durability contract the reports state; with AOF on, RDB
   # snapshots are off so a loaded server never forks for BGSAVE.
@@ -59,7 +67,7 @@ redis_up() {
 }
 
 pg_up() {
-  if alive "$dir/postgres.pid"; then log "postgres already running (pid $(cat "$dir/postgres.pid"))"; return; fi
+  if alive "$(pidfile postgres)"; then log "postgres already running (pid $(head -1 "$(pidfile postgres)"))"; return; fi
   # Everything PostgreSQL writes sits in one directory its own user owns.
   local pg=$dir/pg data=$dir/pg/data
   mkdir -p "$data" "$pg/sock"
@@ -73,7 +81,6 @@ pg_up() {
   printf '%s\n' "su postgres -s /bin/sh -c \"$pg_bin/pg_ctl -D '$data' -l '$pg/postgres.log' -o '$opts' -w start\"" > "$dir/postgres.cmd"
   su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$data' -l '$pg/postgres.log' -o '$opts' -w -t 60 start >/dev/null" \
     || die "postgres did not start; see $pg/postgres.log"
-  head -1 "$data/postmaster.pid" > "$dir/postgres.pid"
   local psql=(su postgres -s /bin/sh -c)
   "${psql[@]}" "psql -h 127.0.0.1 -p $pg_port -U postgres -tAc \"SELECT 1 FROM pg_roles WHERE rolname='agentstate'\" | grep -q 1 || psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'CREATE ROLE agentstate LOGIN SUPERUSER'" \
     || die "could not create role agentstate"
@@ -82,7 +89,7 @@ pg_up() {
 }
 
 ch_up() {
-  if alive "$(pidfile clickhouse)"; then log "clickhouse already running (pid $(cat "$(pidfile clickhouse)"))"; return; fi
+  if alive "$(pidfile clickhouse)"; then log "clickhouse already running (pid $(head -1 "$(pidfile clickhouse)"))"; return; fi
   local ch=$dir/clickhouse
   mkdir -p "$ch/data/tmp" "$ch/data/user_files" "$ch/data/format_schemas" "$ch/log"
   # Our own copy of the package's config: every path under our dir, all three ports ours
@@ -108,7 +115,7 @@ ch_up() {
 stop_pid() {  # name, pidfile, seconds
   local name=$1 pidfile=$2 seconds=${3:-30}
   if ! alive "$pidfile"; then rm -f "$pidfile"; return; fi
-  local pid; pid=$(cat "$pidfile")
+  local pid; pid=$(head -1 "$pidfile")
   kill -TERM "$pid"
   local end=$((SECONDS + seconds))
   while kill -0 "$pid" 2>/dev/null; do
@@ -131,22 +138,23 @@ case "${1:-}" in
     "$here/install-deps.sh" --services >&2
     mkdir -p "$dir"; chmod 755 "$dir"
     redis_up; pg_up; ch_up
+    for s in redis postgres clickhouse; do pidfile "$s" > "$dir/$s.pidfile"; done
     print_env > "$dir/env"
     log "up; URIs (also in $dir/env):"
     print_env
     ;;
   down)
     stop_pid clickhouse "$(pidfile clickhouse)" 60
-    if alive "$dir/postgres.pid"; then
-      su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$dir/pg/data' -m fast -w stop >/dev/null" || stop_pid postgres "$dir/postgres.pid"
-      rm -f "$dir/postgres.pid"; log "stopped postgres"
+    if alive "$(pidfile postgres)"; then
+      su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$dir/pg/data' -m fast -w stop >/dev/null" || stop_pid postgres "$(pidfile postgres)"
+      log "stopped postgres"
     fi
     stop_pid redis "$dir/redis.pid"
     ;;
   status)
     rc=0
     for s in redis postgres clickhouse; do
-      if alive "$(pidfile $s)"; then echo "$s: running (pid $(cat "$(pidfile $s)"))"; else echo "$s: stopped"; rc=1; fi
+      if alive "$(pidfile $s)"; then echo "$s: running (pid $(head -1 "$(pidfile $s)"))"; else echo "$s: stopped"; rc=1; fi
     done
     exit $rc
     ;;

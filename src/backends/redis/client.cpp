@@ -270,6 +270,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       auto p = std::move(in_flight_.front());
       in_flight_.pop_front();
+      if (reply->is_error() && reply->str.rfind("LOADING", 0) == 0) {
+        // A restarted server answers before its data is back: not an answer, an outage.
+        p->Complete(Error(StatusCode::kUnavailable, fmt::format("{} is loading its dataset: {}", o_.redacted_uri, reply->str)));
+        continue;
+      }
       p->Complete(std::move(*reply));  // a no-op for a command that already timed out
     }
   }

@@ -47,8 +47,9 @@ class RedisClient {
   RedisClient& operator=(const RedisClient&) = delete;
 
   // Sends one command; the reply may be a Redis error reply (Reply::is_error), which is a
-  // successful round trip. Errors: kTimeout, kUnavailable (connection down or dropped with
-  // the command in flight), kInternal (the server's bytes were not RESP2).
+  // successful round trip, except -LOADING (a restarted server still reading its data),
+  // which is kUnavailable. Errors: kTimeout, kUnavailable (connection down or dropped with
+  // the command in flight, or LOADING), kInternal (the server's bytes were not RESP2).
   Awaitable<Result<Reply>> Command(std::vector<std::string> args, Deadline deadline);
 
   const RedisOptions& options() const { return options_; }

@@ -1,0 +1,156 @@
+#include "load/services.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace agentstate::load {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ReadFirstLine(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// /proc/<pid>/cmdline with NULs as spaces; empty when the process is gone.
+std::string CmdLine(int pid) {
+  std::string s = ReadAll(fmt::format("/proc/{}/cmdline", pid));
+  for (char& c : s) {
+    if (c == '\0') c = ' ';
+  }
+  return s;
+}
+
+// "T (stopped)" and friends: the state letter from /proc/<pid>/stat.
+char State(int pid) {
+  const std::string stat = ReadAll(fmt::format("/proc/{}/stat", pid));
+  auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+}
+
+bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0 && State(pid) != 'Z'; }
+
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
+  const auto end = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling the process table
+  }
+  return true;
+}
+
+std::chrono::microseconds Since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+}
+
+}  // namespace
+
+ServiceControl::ServiceControl(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+std::filesystem::path ServiceControl::DefaultDir() {
+  const char* d = std::getenv("AGENTSTATE_SERVICES_DIR");
+  return d && *d ? d : "/tmp/agentstate-services";
+}
+
+Result<LocalService> ServiceControl::Find(std::string_view name) const {
+  static constexpr std::pair<std::string_view, std::string_view> kPrograms[] = {
+      {"redis", "redis-server"}, {"postgres", "postgres"}, {"clickhouse", "clickhouse-server"}};
+  LocalService s;
+  s.name = std::string(name);
+  for (auto [n, program] : kPrograms) {
+    if (n == name) s.program = std::string(program);
+  }
+  if (s.program.empty()) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("'{}' is not a service scripts/services.sh manages (redis, postgres, clickhouse)", name));
+  }
+  const auto record = dir_ / (s.name + ".pidfile");
+  s.pidfile = ReadFirstLine(record);
+  s.start_command = ReadAll(dir_ / (s.name + ".cmd"));
+  if (s.pidfile.empty() || s.start_command.empty()) {
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} was not started by scripts/services.sh in {} (no {}); run: scripts/services.sh up",
+                             s.name, dir_.string(), record.filename().string()));
+  }
+  s.pid = std::atoi(ReadFirstLine(s.pidfile).c_str());
+  if (!Alive(s.pid)) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} is not running (pid file {}); run: scripts/services.sh up",
+                                                       s.name, s.pidfile.string()));
+  }
+  // The PID must run the program the script started: a recycled PID is someone else's.
+  if (CmdLine(s.pid).find(s.program) == std::string::npos ||
+      s.start_command.find(s.program == "postgres" ? "pg_ctl" : s.program) == std::string::npos) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("refused: pid {} in {} is not the {} scripts/services.sh started", s.pid,
+                             s.pidfile.string(), s.program));
+  }
+  return s;
+}
+
+Result<std::chrono::microseconds> ServiceControl::Pause(std::string_view name) {
+  auto s = Find(name);
+  if (!s) return Error(s.error());
+  const auto t0 = Clock::now();
+  if (::kill(s->pid, SIGSTOP) != 0) return Error(StatusCode::kUnavailable, fmt::format("SIGSTOP {}: failed", s->pid));
+  if (!WaitFor([&] { return State(s->pid) == 'T'; }, std::chrono::milliseconds(2000))) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) did not stop", s->name, s->pid));
+  }
+  return Since(t0);
+}
+
+Result<std::chrono::microseconds> ServiceControl::Resume(std::string_view name) {
+  auto s = Find(name);
+  if (!s) return Error(s.error());
+  const auto t0 = Clock::now();
+  if (::kill(s->pid, SIGCONT) != 0) return Error(StatusCode::kUnavailable, fmt::format("SIGCONT {}: failed", s->pid));
+  if (!WaitFor([&] { return State(s->pid) != 'T'; }, std::chrono::milliseconds(2000))) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) did not resume", s->name, s->pid));
+  }
+  return Since(t0);
+}
+
+Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_view name, std::chrono::seconds timeout) {
+  auto s = Find(name);
+  if (!s) return Error(s.error());
+  const auto t0 = Clock::now();
+  ::kill(s->pid, SIGCONT);  // a paused process must be able to die
+  if (::kill(s->pid, SIGKILL) != 0) return Error(StatusCode::kUnavailable, fmt::format("SIGKILL {}: failed", s->pid));
+  if (!WaitFor([&] { return !Alive(s->pid); }, timeout)) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) survived SIGKILL", s->name, s->pid));
+  }
+  // The exact command the script ran; it daemonizes (or waits, for pg_ctl -w) and returns.
+  const int rc = std::system((s->start_command + " >/dev/null 2>&1").c_str());
+  if (rc != 0) {
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("restarting {} failed (exit {}): {}", s->name, WEXITSTATUS(rc), s->start_command));
+  }
+  const int old = s->pid;
+  if (!WaitFor(
+          [&] {
+            const int pid = std::atoi(ReadFirstLine(s->pidfile).c_str());
+            return pid != old && Alive(pid);
+          },
+          timeout)) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} did not come back within {} s", s->name, timeout.count()));
+  }
+  return Since(t0);
+}
+
+}  // namespace agentstate::load

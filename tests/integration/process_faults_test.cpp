@@ -1,0 +1,97 @@
+// Process faults on the real local services (label integration, run alone: they stop and
+// kill the shared redis-server). A missing service is a failure, never a skip.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "backends/redis/client.hpp"
+#include "load/services.hpp"
+#include "support/run.hpp"
+
+namespace agentstate::load {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+Result<redis::Reply> Call(redis::RedisClient& c, std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> { co_return co_await c.Command(args, DeadlineIn(timeout)); });
+}
+
+std::unique_ptr<redis::RedisClient> Client() {
+  const char* url = std::getenv("AGENTSTATE_REDIS_URL");
+  EXPECT_TRUE(url) << "AGENTSTATE_REDIS_URL is not set: scripts/services.sh up";
+  auto o = redis::ParseRedisUri(url ? url : "redis://127.0.0.1:16379/0");
+  o->connections = 1;
+  return std::make_unique<redis::RedisClient>(*o);
+}
+
+TEST(ServiceControl, RefusesWhatTheScriptsDidNotStart) {
+  ServiceControl real(ServiceControl::DefaultDir());
+  auto unknown = real.Find("mysql");
+  ASSERT_FALSE(unknown);
+  EXPECT_THAT(unknown.error().message(), HasSubstr("not a service"));
+  // A services dir whose redis pid file names this test process, not a redis-server.
+  const auto dir = std::filesystem::temp_directory_path() / ("agentstate-fake-services-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "redis.pid") << ::getpid() << "\n";
+  std::ofstream(dir / "redis.pidfile") << (dir / "redis.pid").string() << "\n";
+  std::ofstream(dir / "redis.cmd") << "redis-server --port 1\n";
+  ServiceControl fake(dir);
+  auto refused = fake.KillAndRestart("redis", 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message(), HasSubstr("refused"));
+  EXPECT_TRUE(::kill(::getpid(), 0) == 0) << "we are still alive";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ServiceControl, APausedRedisTimesCommandsOutAndAResumedOneAnswers) {
+  ServiceControl services(ServiceControl::DefaultDir());
+  ASSERT_TRUE(services.Find("redis")) << services.Find("redis").error().ToString();
+  auto c = Client();
+  ASSERT_TRUE(Call(*c, {"PING"}, 2s));
+  auto paused = services.Pause("redis");
+  ASSERT_TRUE(paused) << paused.error().ToString();
+  auto stalled = Call(*c, {"PING"}, 200ms);
+  auto resumed = services.Resume("redis");  // before asserting: never leave redis stopped
+  ASSERT_TRUE(resumed) << resumed.error().ToString();
+  ASSERT_FALSE(stalled);
+  EXPECT_EQ(stalled.error().code(), StatusCode::kTimeout);
+  auto pong = Call(*c, {"PING"}, 2s);
+  ASSERT_TRUE(pong) << pong.error().ToString();
+  EXPECT_EQ(pong->str, "PONG");
+}
+
+// Issue 5's "server restart": the client recovers without a process restart, and with AOF
+// everysec a write older than a second survives kill -9.
+TEST(ServiceControl, RedisKilledAndRestartedComesBackWithItsDataAndTheClientReconnects) {
+  ServiceControl services(ServiceControl::DefaultDir());
+  auto before = services.Find("redis");
+  ASSERT_TRUE(before) << before.error().ToString();
+  auto c = Client();
+  ASSERT_TRUE(Call(*c, {"SET", "test:survives", "yes"}, 2s));
+  std::this_thread::sleep_for(1200ms);  // past AOF everysec's window: the write is on disk
+  auto outage = services.KillAndRestart("redis", 20s);
+  ASSERT_TRUE(outage) << outage.error().ToString();
+  auto after = services.Find("redis");
+  ASSERT_TRUE(after);
+  EXPECT_NE(after->pid, before->pid);
+  // The client reconnects by itself; a command may meet the old, dead connection first, or
+  // the new server still loading its AOF (kUnavailable, LOADING).
+  Result<redis::Reply> got = Error(StatusCode::kInternal, "not tried");
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    got = Call(*c, {"GET", "test:survives"}, 500ms);
+    if (got) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(got->str, "yes");
+  EXPECT_GE(c->reconnects(), 1u);
+  std::cout << "redis kill -9 + restart took " << outage->count() / 1000 << " ms\n";
+}
+
+}  // namespace
+}  // namespace agentstate::load
