@@ -75,7 +75,7 @@ TEST(ReplyParser, BytesThatAreNotResp2AreInternalWithTheBytesShown) {
 }
 
 TEST(ParseRedisUri, ReadsAuthorityDatabaseAndOptions) {
-  auto o = ParseRedisUri("redis://:s3cret@127.0.0.1:16379/2?connect_timeout=250ms&connections=4");
+  auto o = ParseRedisUri("redis://:s3cret@127.0.0.1:16379/2?connect_timeout=250ms&connections=4&max_in_flight=64&pool_wait=50ms");
   ASSERT_TRUE(o) << o.error().ToString();
   EXPECT_EQ(o->host, "127.0.0.1");
   EXPECT_EQ(o->port, 16379);
@@ -83,13 +83,15 @@ TEST(ParseRedisUri, ReadsAuthorityDatabaseAndOptions) {
   EXPECT_EQ(o->db, 2);
   EXPECT_EQ(o->connect_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(o->connections, 4);
+  EXPECT_EQ(o->max_in_flight, 64u);
+  EXPECT_EQ(o->pool_wait, std::chrono::milliseconds(50));
   EXPECT_EQ(o->redacted_uri.find("s3cret"), std::string::npos);
   auto d = ParseRedisUri("redis://localhost");
   ASSERT_TRUE(d);
   EXPECT_EQ(d->port, 6379);
   EXPECT_EQ(d->db, 0);
   for (const char* bad : {"redis://", "redis://h:0", "redis://h:99999", "redis://h/x", "redis://h?connections=0",
-                          "redis://h?pool=3", "redis://:pw@h/1?connect_timeout=fast"}) {
+                          "redis://h?pool=3", "redis://h?max_in_flight=0", "redis://h?pool_wait=soon", "redis://:pw@h/1?connect_timeout=fast"}) {
     auto r = ParseRedisUri(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);

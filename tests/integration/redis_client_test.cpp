@@ -158,6 +158,51 @@ TEST_F(RedisClientTest, AnUnreachableServerOrAWrongPasswordIsUnavailableNamingTh
   EXPECT_THAT(a.error().message(), ::testing::Not(HasSubstr("not-the-password")));
 }
 
+TEST_F(RedisClientTest, BeyondMaxInFlightCommandsWaitForASlotThenArePoolExhausted) {
+  RedisOptions o = options_;
+  o.connections = 1;
+  o.max_in_flight = 2;
+  o.pool_wait = 150ms;
+  RedisClient c(o);
+  // Two commands hold both slots for 1 s on the server.
+  std::vector<std::thread> holders;
+  for (int i = 0; i < 2; ++i) holders.emplace_back([&] { (void)Call(c, {"BLPOP", "test:never", "1"}, 3s); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(c.stats().in_flight, 2u);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto turned_away = Call(c, {"PING"}, 2s);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(turned_away);
+  EXPECT_EQ(turned_away.error().code(), StatusCode::kPoolExhausted) << turned_away.error().ToString();
+  EXPECT_GE(waited, 140ms);
+  EXPECT_LT(waited, 900ms) << "it waited for pool_wait, not for its own deadline";
+  for (auto& t : holders) t.join();
+  const auto s = c.stats();
+  EXPECT_EQ(s.waits, 1u);
+  EXPECT_EQ(s.wait_timeouts, 1u);
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_TRUE(Call(c, {"PING"}, 2s)) << "slots come back";
+}
+
+TEST_F(RedisClientTest, AWaitingCommandGetsTheSlotAFinishedOneGivesBack) {
+  RedisOptions o = options_;
+  o.connections = 1;
+  o.max_in_flight = 1;
+  o.pool_wait = 2s;
+  RedisClient c(o);
+  std::thread holder([&] { (void)Call(c, {"BLPOP", "test:never", "1"}, 3s); });
+  std::this_thread::sleep_for(100ms);
+  auto pong = Call(c, {"PING"}, 3s);
+  holder.join();
+  ASSERT_TRUE(pong) << pong.error().ToString();
+  EXPECT_EQ(pong->str, "PONG");
+  const auto s = c.stats();
+  EXPECT_EQ(s.waits, 1u);
+  EXPECT_EQ(s.wait_timeouts, 0u);
+  EXPECT_GE(s.wait_us_total, 500000u) << "it waited for the BLPOP's slot";
+  EXPECT_EQ(s.in_flight, 0u);
+}
+
 TEST_F(RedisClientTest, TheDatabaseIndexFromTheUriIsSelected) {
   auto o = ParseRedisUri("redis://" + options_.host + ":" + std::to_string(options_.port) + "/3");
   ASSERT_TRUE(o);

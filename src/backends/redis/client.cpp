@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <charconv>
 #include <deque>
+#include <functional>
 #include <random>
 
 #include "core/uri.hpp"
@@ -27,7 +28,9 @@ Result<RedisOptions> ParseRedisUri(std::string_view text) {
     return Error(StatusCode::kInvalidArgument, fmt::format("malformed redis URI '{}': {}", o.redacted_uri, why));
   };
   if (uri->scheme != "redis") return bad("the scheme must be redis://");
-  if (Status s = core::CheckKnownParams(*uri, {"connect_timeout", "connections"}); !s.ok()) return Error(s);
+  if (Status s = core::CheckKnownParams(*uri, {"connect_timeout", "connections", "max_in_flight", "pool_wait"}); !s.ok()) {
+    return Error(s);
+  }
   std::string body = uri->body;
   if (auto at = body.rfind('@'); at != std::string::npos) {
     std::string userinfo = body.substr(0, at);
@@ -59,10 +62,16 @@ Result<RedisOptions> ParseRedisUri(std::string_view text) {
   auto n = core::UintParam(*uri, "connections", 2, 1, 64);
   if (!n) return Error(n.error());
   o.connections = static_cast<int>(*n);
+  auto limit = core::UintParam(*uri, "max_in_flight", o.max_in_flight, 1, 1000000);
+  if (!limit) return Error(limit.error());
+  o.max_in_flight = static_cast<std::size_t>(*limit);
+  if (auto it = uri->params.find("pool_wait"); it != uri->params.end()) {
+    auto d = core::ParseDuration(it->second);
+    if (!d) return bad("pool_wait must be a duration, e.g. 100ms");
+    o.pool_wait = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
   return o;
 }
-
-namespace {
 
 // A command waiting for its reply. Complete runs once, on the client's thread.
 struct Pending {
@@ -73,13 +82,17 @@ struct Pending {
     if (done) return;
     done = true;
     if (timer) timer->cancel();
+    if (on_done) on_done();  // gives its admission slot back
     Deliver(std::move(r));
   }
   std::string bytes;
   Deadline deadline;
   bool done = false;
   std::unique_ptr<asio::steady_timer> timer;
+  std::function<void()> on_done;
 };
+
+namespace {
 
 template <typename Handler>
 struct TypedPending final : Pending {
@@ -320,6 +333,68 @@ RedisClient::~RedisClient() {
   thread_.join();
 }
 
+// Admission control, on the client's thread: at most max_in_flight commands between Command
+// and their completion; beyond that a command waits up to pool_wait (never past its own
+// deadline) for a slot, then fails with kPoolExhausted.
+void RedisClient::Admit(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
+  if (in_flight_ < options_.max_in_flight) {
+    Send(std::move(conn), std::move(p));
+    return;
+  }
+  ++waits_;
+  auto w = std::make_shared<Waiter>(Waiter{std::move(conn), std::move(p), SteadyClock::now(),
+                                           std::make_unique<asio::steady_timer>(io_)});
+  w->timer->expires_at(std::min(w->pending->deadline, SteadyClock::now() + options_.pool_wait));
+  w->timer->async_wait([this, weak = std::weak_ptr<Waiter>(w)](boost::system::error_code ec) {
+    auto w = weak.lock();
+    if (ec || !w || w->admitted) return;
+    std::erase(waiting_, w);
+    ++wait_timeouts_;
+    waiting_now_ = waiting_.size();
+    w->pending->Complete(Error(StatusCode::kPoolExhausted,
+                               fmt::format("{}: {} commands in flight and none finished within {} ms; raise "
+                                           "max_in_flight or slow down",
+                                           options_.redacted_uri, options_.max_in_flight, options_.pool_wait.count())));
+  });
+  waiting_.push_back(std::move(w));
+  waiting_now_ = waiting_.size();
+}
+
+void RedisClient::Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
+  ++in_flight_;
+  in_flight_now_ = in_flight_;
+  Dispatch(std::move(conn), std::move(p));
+}
+
+void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
+  p->on_done = [this] { Release(); };
+  conn->Enqueue(std::move(p));
+}
+
+// A command finished: its slot goes straight to the longest waiter still waiting, or back.
+void RedisClient::Release() {
+  while (!waiting_.empty()) {
+    auto w = std::move(waiting_.front());
+    waiting_.pop_front();
+    waiting_now_ = waiting_.size();
+    if (w->pending->done) continue;
+    w->admitted = true;
+    w->timer->cancel();
+    wait_us_total_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - w->since).count());
+    // Posted, not called: this runs inside another command's completion.
+    asio::post(io_, [this, w] { Dispatch(w->conn, w->pending); });
+    return;
+  }
+  --in_flight_;
+  in_flight_now_ = in_flight_;
+}
+
+RedisClient::Stats RedisClient::stats() const {
+  return {static_cast<uint64_t>(options_.connections), in_flight_now_.load(), waiting_now_.load(), waits_.load(),
+          wait_timeouts_.load(), wait_us_total_.load(), reconnects()};
+}
+
 uint64_t RedisClient::reconnects() const {
   uint64_t n = 0;
   for (const auto& c : connections_) n += c->reconnects();
@@ -334,7 +409,7 @@ Awaitable<Result<Reply>> RedisClient::Command(std::vector<std::string> args, Dea
   auto initiate = [this, conn, bytes = std::move(bytes), deadline](auto handler) mutable {
     using Handler = decltype(handler);
     auto p = std::make_shared<TypedPending<Handler>>(std::move(bytes), deadline, std::move(handler));
-    asio::post(io_, [conn, p]() mutable { conn->Enqueue(std::move(p)); });
+    asio::post(io_, [this, conn, p]() mutable { Admit(std::move(conn), std::move(p)); });
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<Reply>)>(std::move(initiate),
                                                                                   asio::use_awaitable);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,7 +26,7 @@
 
 namespace agentstate::redis {
 
-// redis://[:PASSWORD@]HOST[:PORT][/DB][?connect_timeout=1s&connections=4]
+// redis://[:PASSWORD@]HOST[:PORT][/DB][?connect_timeout=1s&connections=4&max_in_flight=N&pool_wait=1s]
 struct RedisOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
@@ -33,11 +34,17 @@ struct RedisOptions {
   int db = 0;            // SELECT after connecting when > 0
   std::chrono::milliseconds connect_timeout{1000};
   int connections = 2;   // multiplexed connections, 1..64
+  // Admission control: at most this many commands in flight (sent or queued on a
+  // connection); beyond it a command waits up to pool_wait for a slot, then fails with
+  // kPoolExhausted. URI: max_in_flight=N (default 10000), pool_wait=100ms (default 1s).
+  std::size_t max_in_flight = 10000;
+  std::chrono::milliseconds pool_wait{1000};
   std::string redacted_uri;  // for messages: the URI with the password replaced by ***
 };
 Result<RedisOptions> ParseRedisUri(std::string_view uri);
 
 class Connection;
+struct Pending;
 
 class RedisClient {
  public:
@@ -55,12 +62,40 @@ class RedisClient {
   const RedisOptions& options() const { return options_; }
   uint64_t reconnects() const;
 
+  // A snapshot of the counters; callable from any thread.
+  struct Stats {
+    uint64_t connections = 0;
+    uint64_t in_flight = 0;       // commands holding an admission slot now
+    uint64_t waiting = 0;         // commands waiting for a slot now
+    uint64_t waits = 0;           // commands that had to wait, ever
+    uint64_t wait_timeouts = 0;   // of those, failed with kPoolExhausted
+    uint64_t wait_us_total = 0;   // time the admitted waiters waited, summed
+    uint64_t reconnects = 0;
+  };
+  Stats stats() const;
+
  private:
+  struct Waiter {
+    std::shared_ptr<Connection> conn;
+    std::shared_ptr<Pending> pending;
+    std::chrono::steady_clock::time_point since;
+    std::unique_ptr<asio::steady_timer> timer;
+    bool admitted = false;
+  };
+  // On the client's thread only.
+  void Admit(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
+  void Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
+  void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
+  void Release();
+
   RedisOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::shared_ptr<Connection>> connections_;
   std::atomic<uint64_t> next_{0};
+  std::size_t in_flight_ = 0;                      // client thread only
+  std::deque<std::shared_ptr<Waiter>> waiting_;    // client thread only
+  std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0}, wait_us_total_{0};
   std::thread thread_;
 };
 
