@@ -147,6 +147,14 @@ TEST_F(RedisClientTest, AnUnreachableServerOrAWrongPasswordIsUnavailableNamingTh
   EXPECT_EQ(r.error().code(), StatusCode::kUnavailable) << r.error().ToString();
   EXPECT_THAT(r.error().message(), HasSubstr("redis://127.0.0.1:1/0"));
 
+  // The failures opened the endpoint's breaker: now calls fail fast, saying so.
+  for (int i = 0; i < 6; ++i) (void)Call(dead, {"PING"}, 1s);
+  auto fast = Call(dead, {"PING"}, 1s);
+  ASSERT_FALSE(fast);
+  EXPECT_THAT(fast.error().message(), HasSubstr("circuit open"));
+  EXPECT_GE(dead.stats().breaker_trips, 1u);
+  EXPECT_GE(dead.stats().breaker_rejections, 1u);
+
   auto wrong = ParseRedisUri("redis://:not-the-password@" + options_.host + ":" + std::to_string(options_.port) + "/0");
   ASSERT_TRUE(wrong);
   RedisClient refused(*wrong);

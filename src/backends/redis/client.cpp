@@ -82,14 +82,14 @@ struct Pending {
     if (done) return;
     done = true;
     if (timer) timer->cancel();
-    if (on_done) on_done();  // gives its admission slot back
+    if (on_done) on_done(r);  // gives its admission slot back; tells the breaker
     Deliver(std::move(r));
   }
   std::string bytes;
   Deadline deadline;
   bool done = false;
   std::unique_ptr<asio::steady_timer> timer;
-  std::function<void()> on_done;
+  std::function<void(const Result<Reply>&)> on_done;
 };
 
 namespace {
@@ -337,6 +337,14 @@ RedisClient::~RedisClient() {
 // and their completion; beyond that a command waits up to pool_wait (never past its own
 // deadline) for a slot, then fails with kPoolExhausted.
 void RedisClient::Admit(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
+  if (!breaker_.Allow(SteadyClock::now())) {
+    ++breaker_rejections_;
+    p->Complete(Error(StatusCode::kUnavailable,
+                      fmt::format("{}: circuit open after {} consecutive failures; the next call after {} ms "
+                                  "probes the server",
+                                  options_.redacted_uri, kBreakerFailures, kBreakerCooldown.count())));
+    return;
+  }
   if (in_flight_ < options_.max_in_flight) {
     Send(std::move(conn), std::move(p));
     return;
@@ -367,7 +375,17 @@ void RedisClient::Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending
 }
 
 void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
-  p->on_done = [this] { Release(); };
+  p->on_done = [this](const Result<Reply>& r) {
+    // Any reply, error replies included, proves the server answers; no reply does not.
+    if (r) {
+      breaker_.RecordSuccess();
+    } else if (r.error().code() != StatusCode::kPoolExhausted) {
+      breaker_.RecordFailure(SteadyClock::now());
+    }
+    breaker_state_ = static_cast<uint64_t>(breaker_.state());
+    breaker_trips_ = breaker_.trips();
+    Release();
+  };
   conn->Enqueue(std::move(p));
 }
 
@@ -392,7 +410,8 @@ void RedisClient::Release() {
 
 RedisClient::Stats RedisClient::stats() const {
   return {static_cast<uint64_t>(options_.connections), in_flight_now_.load(), waiting_now_.load(), waits_.load(),
-          wait_timeouts_.load(), wait_us_total_.load(), reconnects()};
+          wait_timeouts_.load(), wait_us_total_.load(), reconnects(), breaker_state_.load(), breaker_trips_.load(),
+          breaker_rejections_.load()};
 }
 
 uint64_t RedisClient::reconnects() const {

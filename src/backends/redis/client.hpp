@@ -6,6 +6,9 @@
 // discarded). A dropped connection fails every command in flight on it with kUnavailable,
 // never with another command's reply, and reconnects with jittered exponential backoff.
 //
+// A circuit breaker guards the endpoint: after 5 consecutive transport failures (no reply:
+// timeout, unavailable), calls fail fast with kUnavailable for 1 s, then one probe decides.
+//
 // Thread-safety: Command() may be called from any thread; completions resume on the
 // caller's executor. The client owns one I/O thread; it must outlive the calls it started.
 #pragma once
@@ -23,6 +26,7 @@
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
 #include "backends/redis/resp.hpp"
+#include "core/circuit_breaker.hpp"
 
 namespace agentstate::redis {
 
@@ -71,6 +75,9 @@ class RedisClient {
     uint64_t wait_timeouts = 0;   // of those, failed with kPoolExhausted
     uint64_t wait_us_total = 0;   // time the admitted waiters waited, summed
     uint64_t reconnects = 0;
+    uint64_t breaker_state = 0;       // 0 closed, 1 open, 2 half-open
+    uint64_t breaker_trips = 0;       // times it opened
+    uint64_t breaker_rejections = 0;  // calls failed fast while open
   };
   Stats stats() const;
 
@@ -96,6 +103,11 @@ class RedisClient {
   std::size_t in_flight_ = 0;                      // client thread only
   std::deque<std::shared_ptr<Waiter>> waiting_;    // client thread only
   std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0}, wait_us_total_{0};
+  // One breaker for the endpoint: 5 consecutive transport failures open it for 1 s.
+  static constexpr int kBreakerFailures = 5;
+  static constexpr std::chrono::milliseconds kBreakerCooldown{1000};
+  core::CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown};  // client thread only
+  std::atomic<uint64_t> breaker_state_{0}, breaker_trips_{0}, breaker_rejections_{0};
   std::thread thread_;
 };
 
