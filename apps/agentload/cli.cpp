@@ -29,10 +29,7 @@ std::string Lookup(const std::map<std::string, std::string>& env, const std::str
 
 int AgentloadMain(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
                   std::ostream& out, std::ostream& err) {
-  auto fail = [&](const std::string& msg) {
-    err << "agentload: error: " << OneLine(msg) << '\n';
-    return load::kExitSetup;
-  };
+  auto fail = [&](const std::string& msg) { return load::SetupError(err, OneLine(msg)); };
 
   load::RunOptions o;
   bool list = false;

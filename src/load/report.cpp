@@ -63,7 +63,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
                       {"succeeded", p.succeeded},
                       {"failed", p.failed},
                       {"corrupted", p.corrupted},
-                      {"wall_s", p.wall_s},
+                      {"wall_s", p.end_s - p.start_s},
                       {"errors", p.errors},
                       {"latency", p.latency.Summary()},
                       {"save", p.save.Summary()},

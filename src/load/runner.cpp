@@ -55,10 +55,7 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, int para
 int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const std::string& report_dir,
            bool verbose, std::ostream& out, std::ostream& err) {
   const std::filesystem::path dir(report_dir);
-  auto fail = [&](const std::string& msg) {
-    err << "agentload: error: " << msg << '\n';
-    return kExitSetup;
-  };
+  auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
   for (const auto& r : results) {
     const auto path = dir / fmt::format("{}_{}.json", r.spec.name, r.started_unix);
     if (Status s = WriteJsonFile(path, ScenarioReport(r, run)); !s.ok()) return fail(s.message());
@@ -89,6 +86,11 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
 
 }  // namespace
 
+int SetupError(std::ostream& err, std::string_view message) {
+  err << "agentload: error: " << message << '\n';
+  return kExitSetup;
+}
+
 Result<std::pair<int, int>> ParseShard(const std::string& text) {
   int i = -1, n = -1;
   char slash = 0, extra = 0;
@@ -102,10 +104,7 @@ Result<std::pair<int, int>> ParseShard(const std::string& text) {
 
 int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
               std::ostream& err) {
-  auto fail = [&](const std::string& msg) {
-    err << "agentload: error: " << msg << '\n';
-    return kExitSetup;
-  };
+  auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
   if (dirs.empty()) return fail("merge needs the report directories of the shards: agentload merge DIR...");
   // Per shard directory: the newest report of each scenario.
   struct Shard {
@@ -192,19 +191,13 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
 }
 
 int ReportLoad(const std::string& dir, std::ostream& out, std::ostream& err) {
-  if (Status s = WriteHtmlReport(dir); !s.ok()) {
-    err << "agentload: error: " << s.message() << '\n';
-    return kExitSetup;
-  }
+  if (Status s = WriteHtmlReport(dir); !s.ok()) return SetupError(err, s.message());
   out << fmt::format("wrote {}\n", (std::filesystem::path(dir) / "index.html").string());
   return kExitPass;
 }
 
 int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
-  auto fail = [&](const std::string& msg) {
-    err << "agentload: error: " << msg << '\n';
-    return kExitSetup;
-  };
+  auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
 
   // Everything that can be checked before touching the store or the disk, is.
   std::vector<const ScenarioEntry*> selected;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agentstate/status.hpp"
@@ -34,6 +35,9 @@ struct RunOptions {
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i
   int shard_count = 1;
 };
+
+// Prints the one-line "agentload: error: ..." and returns kExitSetup.
+int SetupError(std::ostream& err, std::string_view message);
 
 // --shard "i/N" -> {i, N}; kInvalidArgument unless 0 <= i < N <= 1024.
 Result<std::pair<int, int>> ParseShard(const std::string& text);

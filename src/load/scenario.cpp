@@ -129,11 +129,13 @@ struct State {
   }
 };
 
-// One unit's context: where it records, its deadline per call.
+// One unit's context: where it records, its deadline per call, and what it does (a read
+// in a writers' phase does Work::kRead; the phase's own spec is shared, never copied).
 struct Unit {
   State& st;
   PhaseResult& phase;
   const PhaseSpec& spec;
+  Work work;
   std::chrono::milliseconds timeout() const {
     return spec.op_timeout.count() > 0 ? spec.op_timeout : st.spec.op_timeout;
   }
@@ -207,7 +209,7 @@ std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpe
 Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::string& payload) {
   const WorkloadGenerator& gen = u.st.ctx.generator;
   auto code = [](const Status& s) { return std::string(CodeName(s.code())); };
-  switch (u.spec.work) {
+  switch (u.work) {
     case Work::kAgent: {
       auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!ack) co_return code(ack.error());
@@ -284,8 +286,8 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
   if (ok) p.ok_latency.Record(us);
   if (due) p.uncorrected.Record(MicrosBetween(t0, end));
   // Every kind a phase runs was created with the phase: look it up without allocating.
-  auto it = p.kinds.find(Name(u.spec.work));
-  auto& kind = it != p.kinds.end() ? it->second : p.kinds[std::string(Name(u.spec.work))];
+  auto it = p.kinds.find(Name(u.work));
+  auto& kind = it != p.kinds.end() ? it->second : p.kinds[std::string(Name(u.work))];
   ++kind.executed;
   kind.succeeded += ok ? 1 : 0;
   kind.latency.Record(us);
@@ -309,12 +311,11 @@ struct Assignment {
 Awaitable<void> RunAgent(State& st, const PhaseSpec& p, PhaseResult& out, Assignment a) {
   if (a.work == Work::kLargeSaves) {
     // Distinct runs per save, save_interval apart; each save is a unit of its own.
-    PhaseSpec as_unit = p;
     const std::string base = a.agent.run_id;
     for (int k = 0; k < p.saves_per_agent; ++k) {
       AgentSpec one = a.agent;
       one.run_id = fmt::format("{}_s{}", base, k);
-      co_await RunUnit(Unit{st, out, as_unit}, one, a.payload, std::nullopt);
+      co_await RunUnit(Unit{st, out, p, Work::kLargeSaves}, one, a.payload, std::nullopt);
       if (k + 1 < p.saves_per_agent && p.save_interval.count() > 0) {
         asio::steady_timer pause(co_await asio::this_coro::executor, p.save_interval);
         boost::system::error_code ec;
@@ -323,9 +324,7 @@ Awaitable<void> RunAgent(State& st, const PhaseSpec& p, PhaseResult& out, Assign
     }
     co_return;
   }
-  PhaseSpec as_unit = p;
-  as_unit.work = a.work;
-  co_await RunUnit(Unit{st, out, as_unit}, a.agent, a.payload, std::nullopt);
+  co_await RunUnit(Unit{st, out, p, a.work}, a.agent, a.payload, std::nullopt);
 }
 
 Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
@@ -391,7 +390,7 @@ Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
           const AgentSpec agent = MakeAgent(st, p, i);
           const std::string doc = st.ctx.generator.StateDocument(agent, p.extra_strings);
           for (uint64_t n = 0; n < per_agent && SteadyClock::now() < end; ++n) {
-            co_await RunUnit(Unit{st, out, p}, agent, doc, std::nullopt);
+            co_await RunUnit(Unit{st, out, p, p.work}, agent, doc, std::nullopt);
             // A store that completes inline (memory://) never suspends us: yield, or the
             // first agent would run the whole duration alone.
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
@@ -447,7 +446,7 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
         [&st, &p, &out, &group, &slot, &in_flight, i = k, due]() -> Awaitable<void> {
           AgentSpec agent = MakeAgent(st, p, i);
           std::string doc = st.ctx.generator.StateDocument(agent, p.extra_strings);
-          co_await RunUnit(Unit{st, out, p}, agent, doc, due);
+          co_await RunUnit(Unit{st, out, p, p.work}, agent, doc, due);
           --in_flight;
           slot.cancel();
           group.Done();

@@ -117,7 +117,6 @@ struct PhaseResult {
   uint64_t succeeded = 0;
   uint64_t failed = 0;
   uint64_t corrupted = 0;  // the read-back did not return what was acknowledged
-  double wall_s = 0;
   Histogram latency;      // whole agent unit of work: save + load + verify, µs; for open
                           // phases measured from the intended start (corrected)
   Histogram uncorrected;  // open phases: from the actual start (what a naive tool reports)

@@ -945,9 +945,7 @@ Awaitable<Result<CheckpointInfo>> SqliteStore::Checkpoint(std::string run_id, Ch
     auto row = (*st)->Step("checkpoint");
     if (!row) return Error(row.error());
     if (!*row) return Error(StatusCode::kInternal, fmt::format("checkpoint of run {} vanished inside its transaction", run_id));
-    CheckpointInfo info = ReadInfo(**st, run_id);
-    st->reset();
-    return info;
+    return ReadInfo(**st, run_id);
   };
   co_return co_await im.Write<CheckpointInfo>(deadline, "checkpoint", std::move(work));
 }
@@ -1015,7 +1013,6 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::opt
     body.bytes = std::string((*st)->ColBlob(12));
     body.payload_bytes = U64((*st)->ColInt(13));
     body.checksum = rec->checksum;
-    st->reset();
     StateRecord& r = *rec;
     r.version = cur->first + 1;
     r.status = RunStatus::kActive;
