@@ -100,6 +100,10 @@ Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_
 }
 
 Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known) {
+  return CheckKnownParams(uri, std::vector<std::string_view>(known));
+}
+
+Status CheckKnownParams(const ParsedUri& uri, const std::vector<std::string_view>& known) {
   for (const auto& [key, value] : uri.params) {
     bool ok = false;
     for (auto k : known) ok = ok || k == key;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "agentstate/status.hpp"
@@ -34,5 +35,6 @@ Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_
 
 // Fails with kInvalidArgument naming the first parameter not in `known`.
 Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known);
+Status CheckKnownParams(const ParsedUri& uri, const std::vector<std::string_view>& known);
 
 }  // namespace agentstate::core

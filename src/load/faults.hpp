@@ -2,8 +2,11 @@
 //   sqlite://PATH  another connection takes the database's write lock in bursts, as a
 //                  long-running writer in another process would: saves wait and time out,
 //                  reads carry on (WAL).
+//   redis://       the server holds every write for 400 ms, then lets writes through for
+//                  400 ms (CLIENT PAUSE WRITE), repeated: saves wait and time out, reads
+//                  carry on. It pauses every client of that server: use a server of your own.
 //   memory://      none: it runs in-process, and nothing real can stand between us and it.
-// The TCP fault proxy and process faults for the server backends come with those backends.
+// The TCP fault proxy and chaos mode are issue 7's.
 #pragma once
 
 #include <chrono>

@@ -43,5 +43,19 @@ TEST(CircuitBreaker, AFailedProbeOpensItForAnotherCooldown) {
   EXPECT_EQ(CircuitBreaker::Name(b.state()), "half_open");
 }
 
+TEST(CircuitBreaker, AShortStallIsNotAnOutageALongOneIs) {
+  CircuitBreaker b(5, 1000ms, 500ms);
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  for (int i = 0; i < 50; ++i) b.RecordFailure(t0 + std::chrono::milliseconds(i * 8));  // 50 failures in 400 ms
+  EXPECT_EQ(b.state(), State::kClosed) << "a 400 ms stall opened it";
+  b.RecordSuccess();
+  b.RecordFailure(t0 + 1s);
+  for (int i = 0; i < 4; ++i) b.RecordFailure(t0 + 1s + 499ms);
+  EXPECT_EQ(b.state(), State::kClosed);
+  b.RecordFailure(t0 + 1s + 500ms);  // failing for 500 ms, 6 in a row
+  EXPECT_EQ(b.state(), State::kOpen);
+  EXPECT_EQ(b.trips(), 1u);
+}
+
 }  // namespace
 }  // namespace agentstate::core

@@ -6,7 +6,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cmath>
 #include <deque>
 #include <functional>
 #include <random>
@@ -19,18 +22,25 @@ namespace agentstate::redis {
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
-Result<RedisOptions> ParseRedisUri(std::string_view text) {
+Result<RedisOptions> ParseRedisUri(std::string_view text, std::initializer_list<std::string_view> extra) {
   auto uri = core::ParseUri(text);
   if (!uri) return Error(uri.error());
+  return ParseRedisUri(*uri, extra);
+}
+
+Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed, std::initializer_list<std::string_view> extra) {
+  const core::ParsedUri* uri = &parsed;
   RedisOptions o;
-  o.redacted_uri = core::RedactUri(text);
+  std::string query;
+  for (const auto& [k, v] : uri->params) query += (query.empty() ? "?" : "&") + k + "=" + v;
+  o.redacted_uri = core::RedactUri(uri->scheme + "://" + uri->body) + query;
   auto bad = [&](const std::string& why) {
     return Error(StatusCode::kInvalidArgument, fmt::format("malformed redis URI '{}': {}", o.redacted_uri, why));
   };
   if (uri->scheme != "redis") return bad("the scheme must be redis://");
-  if (Status s = core::CheckKnownParams(*uri, {"connect_timeout", "connections", "max_in_flight", "pool_wait"}); !s.ok()) {
-    return Error(s);
-  }
+  std::vector<std::string_view> known = {"connect_timeout", "timeout", "connections", "max_in_flight", "pool_wait"};
+  known.insert(known.end(), extra.begin(), extra.end());
+  if (Status s = core::CheckKnownParams(*uri, known); !s.ok()) return Error(s);
   std::string body = uri->body;
   if (auto at = body.rfind('@'); at != std::string::npos) {
     std::string userinfo = body.substr(0, at);
@@ -58,6 +68,11 @@ Result<RedisOptions> ParseRedisUri(std::string_view text) {
     auto d = core::ParseDuration(it->second);
     if (!d || d->count() == 0) return bad("connect_timeout must be a duration > 0, e.g. 500ms");
     o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  if (auto it = uri->params.find("timeout"); it != uri->params.end()) {
+    auto d = core::ParseDuration(it->second);
+    if (!d || d->count() == 0) return bad("timeout must be a duration > 0, e.g. 200ms");
+    o.command_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
   auto n = core::UintParam(*uri, "connections", 2, 1, 64);
   if (!n) return Error(n.error());
@@ -88,6 +103,9 @@ struct Pending {
   std::string bytes;
   Deadline deadline;
   bool done = false;
+  // A dropped connection fails everything in flight on it at once: that is one failure for
+  // the circuit breaker, not one per command (400 commands would otherwise trip it).
+  bool counts_for_breaker = true;
   std::unique_ptr<asio::steady_timer> timer;
   std::function<void(const Result<Reply>&)> on_done;
 };
@@ -296,7 +314,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const Status unavailable(StatusCode::kUnavailable,
                              why.code() == StatusCode::kUnavailable ? why.message()
                                                                     : fmt::format("{} (connection dropped)", why.ToString()));
-    for (auto& p : in_flight_) p->Complete(Error(unavailable));
+    bool first = true;
+    for (auto& p : in_flight_) {
+      p->counts_for_breaker = std::exchange(first, false);
+      p->Complete(Error(unavailable));
+    }
     in_flight_.clear();
     if (fail_fast_ || stopped_ || attempts_ >= 1) {
       for (auto& p : queued_) p->Complete(Error(unavailable));
@@ -340,9 +362,9 @@ void RedisClient::Admit(std::shared_ptr<Connection> conn, std::shared_ptr<Pendin
   if (!breaker_.Allow(SteadyClock::now())) {
     ++breaker_rejections_;
     p->Complete(Error(StatusCode::kUnavailable,
-                      fmt::format("{}: circuit open after {} consecutive failures; the next call after {} ms "
+                      fmt::format("{}: circuit open: every call failed for {} ms or more; the next call after {} ms "
                                   "probes the server",
-                                  options_.redacted_uri, kBreakerFailures, kBreakerCooldown.count())));
+                                  options_.redacted_uri, kBreakerMinOutage.count(), kBreakerCooldown.count())));
     return;
   }
   if (in_flight_ < options_.max_in_flight) {
@@ -375,11 +397,11 @@ void RedisClient::Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending
 }
 
 void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
-  p->on_done = [this](const Result<Reply>& r) {
+  p->on_done = [this, raw = p.get()](const Result<Reply>& r) {
     // Any reply, error replies included, proves the server answers; no reply does not.
     if (r) {
       breaker_.RecordSuccess();
-    } else if (r.error().code() != StatusCode::kPoolExhausted) {
+    } else if (r.error().code() != StatusCode::kPoolExhausted && raw->counts_for_breaker) {
       breaker_.RecordFailure(SteadyClock::now());
     }
     breaker_state_ = static_cast<uint64_t>(breaker_.state());
@@ -398,8 +420,11 @@ void RedisClient::Release() {
     if (w->pending->done) continue;
     w->admitted = true;
     w->timer->cancel();
-    wait_us_total_ += static_cast<uint64_t>(
+    const auto waited = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - w->since).count());
+    wait_us_total_ += waited;
+    wait_hist_[std::min<std::size_t>(std::bit_width(waited), kWaitBuckets - 1)]++;
+    if (waited > wait_max_us_) wait_max_us_ = waited;
     // Posted, not called: this runs inside another command's completion.
     asio::post(io_, [this, w] { Dispatch(w->conn, w->pending); });
     return;
@@ -409,9 +434,34 @@ void RedisClient::Release() {
 }
 
 RedisClient::Stats RedisClient::stats() const {
-  return {static_cast<uint64_t>(options_.connections), in_flight_now_.load(), waiting_now_.load(), waits_.load(),
-          wait_timeouts_.load(), wait_us_total_.load(), reconnects(), breaker_state_.load(), breaker_trips_.load(),
-          breaker_rejections_.load()};
+  Stats s;
+  s.connections = static_cast<uint64_t>(options_.connections);
+  s.in_flight = in_flight_now_.load();
+  s.waiting = waiting_now_.load();
+  s.waits = waits_.load();
+  s.wait_timeouts = wait_timeouts_.load();
+  s.wait_us_total = wait_us_total_.load();
+  s.reconnects = reconnects();
+  s.breaker_state = breaker_state_.load();
+  s.breaker_trips = breaker_trips_.load();
+  s.breaker_rejections = breaker_rejections_.load();
+  // Percentiles of the admitted waits, each reported as its bucket's upper bound.
+  std::array<uint64_t, kWaitBuckets> counts{};
+  uint64_t total = 0;
+  for (int i = 0; i < kWaitBuckets; ++i) total += counts[i] = wait_hist_[i].load();
+  auto percentile = [&](double q) -> uint64_t {
+    if (total == 0) return 0;
+    const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total)));
+    uint64_t seen = 0;
+    for (int i = 0; i < kWaitBuckets; ++i) {
+      if ((seen += counts[i]) >= rank) return i == 0 ? 0 : (uint64_t{1} << i) - 1;
+    }
+    return wait_max_us_.load();
+  };
+  s.wait_p50_us = percentile(0.50);
+  s.wait_p99_us = percentile(0.99);
+  s.wait_max_us = wait_max_us_.load();
+  return s;
 }
 
 uint64_t RedisClient::reconnects() const {
@@ -422,8 +472,17 @@ uint64_t RedisClient::reconnects() const {
 
 Awaitable<Result<Reply>> RedisClient::Command(std::vector<std::string> args, Deadline deadline) {
   std::vector<std::string_view> views(args.begin(), args.end());
+  return Command(views, deadline);
+}
+
+Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view>& args, Deadline deadline) {
   std::string bytes;
-  EncodeCommand(bytes, views);
+  EncodeCommand(bytes, args);
+  if (options_.command_timeout.count() > 0) deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
+  return Submit(std::move(bytes), deadline);
+}
+
+Awaitable<Result<Reply>> RedisClient::Submit(std::string bytes, Deadline deadline) {
   auto conn = connections_[next_++ % connections_.size()];
   auto initiate = [this, conn, bytes = std::move(bytes), deadline](auto handler) mutable {
     using Handler = decltype(handler);

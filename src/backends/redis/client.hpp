@@ -7,12 +7,14 @@
 // never with another command's reply, and reconnects with jittered exponential backoff.
 //
 // A circuit breaker guards the endpoint: after 5 consecutive transport failures (no reply:
-// timeout, unavailable), calls fail fast with kUnavailable for 1 s, then one probe decides.
+// timeout, unavailable) spanning at least 500 ms, calls fail fast with kUnavailable for 1 s,
+// then one probe decides.
 //
 // Thread-safety: Command() may be called from any thread; completions resume on the
 // caller's executor. The client owns one I/O thread; it must outlive the calls it started.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -27,16 +29,21 @@
 #include "agentstate/status.hpp"
 #include "backends/redis/resp.hpp"
 #include "core/circuit_breaker.hpp"
+#include "core/uri.hpp"
 
 namespace agentstate::redis {
 
-// redis://[:PASSWORD@]HOST[:PORT][/DB][?connect_timeout=1s&connections=4&max_in_flight=N&pool_wait=1s]
+// redis://[:PASSWORD@]HOST[:PORT][/DB][?connect_timeout=1s&timeout=200ms&connections=4&max_in_flight=N&pool_wait=1s]
+// Parameters a layer above the client reads (the store's key prefix) are passed in `extra`.
 struct RedisOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   std::string password;  // empty: no AUTH
   int db = 0;            // SELECT after connecting when > 0
   std::chrono::milliseconds connect_timeout{1000};
+  // Upper bound on any one command's wait for its reply, on top of the caller's deadline.
+  // URI: timeout=200ms. 0 (default) = the caller's deadline alone.
+  std::chrono::milliseconds command_timeout{0};
   int connections = 2;   // multiplexed connections, 1..64
   // Admission control: at most this many commands in flight (sent or queued on a
   // connection); beyond it a command waits up to pool_wait for a slot, then fails with
@@ -45,7 +52,8 @@ struct RedisOptions {
   std::chrono::milliseconds pool_wait{1000};
   std::string redacted_uri;  // for messages: the URI with the password replaced by ***
 };
-Result<RedisOptions> ParseRedisUri(std::string_view uri);
+Result<RedisOptions> ParseRedisUri(std::string_view uri, std::initializer_list<std::string_view> extra = {});
+Result<RedisOptions> ParseRedisUri(const core::ParsedUri& uri, std::initializer_list<std::string_view> extra = {});
 
 class Connection;
 struct Pending;
@@ -62,6 +70,12 @@ class RedisClient {
   // which is kUnavailable. Errors: kTimeout, kUnavailable (connection down or dropped with
   // the command in flight, or LOADING), kInternal (the server's bytes were not RESP2).
   Awaitable<Result<Reply>> Command(std::vector<std::string> args, Deadline deadline);
+  // The same with borrowed arguments: they are encoded before this returns, so they need
+  // only outlive the call expression (name the vector; never a braced temporary in co_await).
+  Awaitable<Result<Reply>> Command(const std::vector<std::string_view>& args, Deadline deadline);
+
+  // The client's own executor (its I/O thread), for background work bound to its lifetime.
+  asio::io_context::executor_type executor() { return io_.get_executor(); }
 
   const RedisOptions& options() const { return options_; }
   uint64_t reconnects() const;
@@ -74,6 +88,7 @@ class RedisClient {
     uint64_t waits = 0;           // commands that had to wait, ever
     uint64_t wait_timeouts = 0;   // of those, failed with kPoolExhausted
     uint64_t wait_us_total = 0;   // time the admitted waiters waited, summed
+    uint64_t wait_p50_us = 0, wait_p99_us = 0, wait_max_us = 0;  // of admitted waits (log2 buckets)
     uint64_t reconnects = 0;
     uint64_t breaker_state = 0;       // 0 closed, 1 open, 2 half-open
     uint64_t breaker_trips = 0;       // times it opened
@@ -94,6 +109,11 @@ class RedisClient {
   void Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
   void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
   void Release();
+  Awaitable<Result<Reply>> Submit(std::string bytes, Deadline deadline);
+  // Admitted waits by duration: bucket i holds waits of [2^(i-1), 2^i) µs. Fixed memory.
+  static constexpr int kWaitBuckets = 32;
+  std::array<std::atomic<uint64_t>, kWaitBuckets> wait_hist_{};
+  std::atomic<uint64_t> wait_max_us_{0};
 
   RedisOptions options_;
   asio::io_context io_;
@@ -103,10 +123,12 @@ class RedisClient {
   std::size_t in_flight_ = 0;                      // client thread only
   std::deque<std::shared_ptr<Waiter>> waiting_;    // client thread only
   std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0}, wait_us_total_{0};
-  // One breaker for the endpoint: 5 consecutive transport failures open it for 1 s.
+  // One breaker for the endpoint: 5 consecutive transport failures over at least 500 ms
+  // open it for 1 s. A shorter stall (a paused server, a fork) fails calls but is no outage.
   static constexpr int kBreakerFailures = 5;
   static constexpr std::chrono::milliseconds kBreakerCooldown{1000};
-  core::CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown};  // client thread only
+  static constexpr std::chrono::milliseconds kBreakerMinOutage{500};
+  core::CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown, kBreakerMinOutage};  // client thread only
   std::atomic<uint64_t> breaker_state_{0}, breaker_trips_{0}, breaker_rejections_{0};
   std::thread thread_;
 };

@@ -1,0 +1,840 @@
+#include "backends/redis/redis_store.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <mutex>
+
+#include "core/codec.hpp"
+#include "core/validate.hpp"
+
+namespace agentstate::redis {
+
+using core::CheckDeadline;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------------------
+// The Lua scripts. Times are Unix ms on the store's clock (ARGV), TTLs are ms (0 = never).
+
+struct RedisStore::Script {
+  const char* name;
+  std::string source;
+};
+
+namespace {
+
+// Helpers every script shares.
+constexpr const char* kPrelude = R"lua(
+local function set_ttl(key, ttl)
+  if tonumber(ttl) == 0 then redis.call('PERSIST', key) else redis.call('PEXPIRE', key, ttl) end
+end
+-- At least ttl ms from now: never shortens a longer TTL (a run's version outlives its record
+-- while a recovery checkpoint lives).
+local function extend(key, ttl)
+  if tonumber(ttl) == 0 then redis.call('PERSIST', key) return end
+  redis.call('PEXPIRE', key, ttl, 'NX')
+  redis.call('PEXPIRE', key, ttl, 'GT')
+end
+-- Drops expired checkpoints, then returns the run's current version (its live record's, or
+-- the last one assigned while checkpoints live, else 0) and the record's status or false.
+local function current(rec, ver, cpz, now)
+  local dead = redis.call('ZRANGEBYSCORE', cpz, '-inf', now)
+  for _, id in ipairs(dead) do redis.call('DEL', cpz .. ':' .. id) end
+  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', cpz, '-inf', now) end
+  local r = redis.call('HMGET', rec, 'v', 'ex', 'st')
+  if r[1] and tonumber(r[2]) > tonumber(now) then return tonumber(r[1]), r[3] end
+  if redis.call('ZCARD', cpz) == 0 then return 0, false end
+  local v = tonumber(redis.call('GET', ver) or '0')
+  for _, id in ipairs(redis.call('ZRANGE', cpz, 0, -1)) do
+    v = math.max(v, tonumber(string.sub(id, 2)))
+  end
+  return v, false
+end
+-- Copies the record into the run's history as checkpoint v (one per version).
+local function snapshot(rec, ver, cpz, v, ctype, crp, ttl, ex, now)
+  local id = string.format('v%012d', v)
+  local k = cpz .. ':' .. id
+  redis.call('COPY', rec, k, 'REPLACE')
+  redis.call('HSET', k, 'cid', id, 'cty', ctype, 'crp', crp, 'cts', now, 'cex', ex)
+  set_ttl(k, ttl)
+  redis.call('ZADD', cpz, ex, id)
+  extend(cpz, ttl)
+  extend(ver, ttl)
+  return id
+end
+)lua";
+
+// KEYS rec ver cpz thread. ARGV now expected thread user agent_type step phase ctype rp
+// checksum enc bytes payload rec_ttl rec_ex keep cp_ttl cp_ex crp thread_ttl thread_ex run
+constexpr const char* kSave = R"lua(
+local now = ARGV[1]
+local v, st = current(KEYS[1], KEYS[2], KEYS[3], now)
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= v then
+  return redis.error_reply('CONFLICT ' .. string.format('%d', v))
+end
+if st == 'c' then return redis.error_reply('COMPLETED the run is completed') end
+v = v + 1
+local vs = string.format('%d', v)
+redis.call('HSET', KEYS[1], 'v', vs, 'th', ARGV[3], 'u', ARGV[4], 'at', ARGV[5], 'sc', ARGV[6],
+  'ph', ARGV[7], 'ct', ARGV[8], 'rp', ARGV[9], 'st', 'a', 'ts', now, 'ex', ARGV[15],
+  'cs', ARGV[10], 'enc', ARGV[11], 'n', ARGV[12], 'p', ARGV[13])
+set_ttl(KEYS[1], ARGV[14])
+redis.call('SET', KEYS[2], vs, 'KEEPTTL')
+extend(KEYS[2], ARGV[14])
+if ARGV[16] == '1' then snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[8], ARGV[19], ARGV[17], ARGV[18], now) end
+redis.call('HSET', KEYS[4], 'run', ARGV[22], 'v', vs, 'ts', now, 'ex', ARGV[21])
+set_ttl(KEYS[4], ARGV[20])
+return v
+)lua";
+
+// KEYS rec ver cpz. ARGV now expected_version ctype crp cp_ttl cp_ex
+constexpr const char* kCheckpoint = R"lua(
+local v, st = current(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+if not st then return redis.error_reply('NOTFOUND no such run or checkpoint') end
+if v ~= tonumber(ARGV[2]) then return redis.error_reply('CHANGED a newer version landed') end
+local id = string.format('v%012d', v)
+if not redis.call('ZSCORE', KEYS[3], id) then
+  snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[1])
+end
+return redis.call('HMGET', KEYS[3] .. ':' .. id, 'cid', 'v', 'cty', 'crp', 'cts', 'n', 'cs')
+)lua";
+
+// KEYS cpz. ARGV now. Live checkpoints (any order; the caller sorts by id).
+constexpr const char* kList = R"lua(
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')) do
+  out[#out + 1] = redis.call('HMGET', KEYS[1] .. ':' .. id, 'cid', 'v', 'cty', 'crp', 'cts', 'n', 'cs')
+end
+return out
+)lua";
+
+// KEYS cpz. ARGV now checkpoint_id ('' = the newest). The snapshot's record fields + cid crp.
+constexpr const char* kRestoreRead = R"lua(
+local chosen = false
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')) do
+  if ARGV[2] == '' then
+    if (not chosen) or id > chosen then chosen = id end
+  elseif id == ARGV[2] then
+    chosen = id
+  end
+end
+if not chosen then return redis.error_reply('NOTFOUND no such run or checkpoint') end
+return redis.call('HMGET', KEYS[1] .. ':' .. chosen,
+  'v', 'th', 'u', 'at', 'sc', 'ph', 'ct', 'rp', 'st', 'ts', 'ex', 'cs', 'enc', 'n', 'p', 'cid', 'crp')
+)lua";
+
+// KEYS rec ver cpz. ARGV now checkpoint_id rec_ttl rec_ex thread_prefix thread_ttl thread_ex run
+constexpr const char* kRestoreWrite = R"lua(
+local now = ARGV[1]
+local v = current(KEYS[1], KEYS[2], KEYS[3], now)
+local k = KEYS[3] .. ':' .. ARGV[2]
+local cex = redis.call('HGET', k, 'cex')
+if (not cex) or tonumber(cex) <= tonumber(now) then return redis.error_reply('NOTFOUND no such run or checkpoint') end
+v = v + 1
+local vs = string.format('%d', v)
+redis.call('COPY', k, KEYS[1], 'REPLACE')
+local crp = redis.call('HGET', KEYS[1], 'crp')
+redis.call('HDEL', KEYS[1], 'cid', 'cty', 'crp', 'cts', 'cex')
+redis.call('HSET', KEYS[1], 'v', vs, 'st', 'a', 'ct', 'recovery', 'rp', crp, 'ts', now, 'ex', ARGV[4])
+set_ttl(KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], vs, 'KEEPTTL')
+extend(KEYS[2], ARGV[3])
+local tk = ARGV[5] .. redis.call('HGET', KEYS[1], 'th') .. '}'
+redis.call('HSET', tk, 'run', ARGV[8], 'v', vs, 'ts', now, 'ex', ARGV[7])
+set_ttl(tk, ARGV[6])
+return v
+)lua";
+
+// KEYS rec. ARGV now ttl ex. 1 when it completed the run, 0 when it already was.
+constexpr const char* kComplete = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'ex', 'st')
+if (not r[1]) or tonumber(r[1]) <= tonumber(ARGV[1]) then return redis.error_reply('NOTFOUND no such run or checkpoint') end
+if r[2] == 'c' then return 0 end
+redis.call('HSET', KEYS[1], 'st', 'c', 'ex', ARGV[3])
+set_ttl(KEYS[1], ARGV[2])
+return 1
+)lua";
+
+// KEYS rec ver cpz. ARGV now thread_prefix run. 1 when a live record existed.
+constexpr const char* kDelete = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'ex', 'th')
+local existed = r[1] and tonumber(r[1]) > tonumber(ARGV[1])
+for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do redis.call('DEL', KEYS[3] .. ':' .. id) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if not existed then return 0 end
+local tk = ARGV[2] .. r[2] .. '}'
+if redis.call('HGET', tk, 'run') == ARGV[3] then redis.call('DEL', tk) end
+return 1
+)lua";
+
+// KEYS: record keys from one SCAN batch. ARGV now thread ('' = any). One row per key, empty
+// when the run is not an active, live match.
+constexpr const char* kActiveRows = R"lua(
+local out = {}
+for i, k in ipairs(KEYS) do
+  local r = redis.call('HMGET', k, 'v', 'th', 'u', 'at', 'ts', 'ex', 'st')
+  if r[1] and r[7] == 'a' and tonumber(r[6]) > tonumber(ARGV[1]) and (ARGV[2] == '' or r[2] == ARGV[2]) then
+    out[i] = r
+  else
+    out[i] = {}
+  end
+end
+return out
+)lua";
+
+const RedisStore::Script& ScriptOf(const char* name, const char* body) {
+  // Each script is the prelude plus its body; built once.
+  static std::mutex mu;
+  static std::map<const char*, std::unique_ptr<RedisStore::Script>> all;
+  std::lock_guard lock(mu);
+  auto& s = all[body];
+  if (!s) s = std::make_unique<RedisStore::Script>(RedisStore::Script{name, std::string(kPrelude) + body});
+  return *s;
+}
+
+const RedisStore::Script& SaveScript() { return ScriptOf("save", kSave); }
+const RedisStore::Script& CheckpointScript() { return ScriptOf("checkpoint", kCheckpoint); }
+const RedisStore::Script& ListScript() { return ScriptOf("list_checkpoints", kList); }
+const RedisStore::Script& RestoreReadScript() { return ScriptOf("restore_read", kRestoreRead); }
+const RedisStore::Script& RestoreWriteScript() { return ScriptOf("restore_write", kRestoreWrite); }
+const RedisStore::Script& CompleteScript() { return ScriptOf("complete", kComplete); }
+const RedisStore::Script& DeleteScript() { return ScriptOf("delete", kDelete); }
+const RedisStore::Script& ActiveRowsScript() { return ScriptOf("active_rows", kActiveRows); }
+
+const RedisStore::Script* AllScripts[] = {&SaveScript(),        &CheckpointScript(),   &ListScript(),
+                                          &RestoreReadScript(), &RestoreWriteScript(), &CompleteScript(),
+                                          &DeleteScript(),      &ActiveRowsScript()};
+
+// ---------------------------------------------------------------------------------------
+// Replies to values.
+
+std::optional<int64_t> ToInt(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+std::optional<uint64_t> ToUint(std::string_view s) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string Ms(std::chrono::seconds ttl) { return std::to_string(std::chrono::milliseconds(ttl).count()); }
+
+std::chrono::seconds TtlOf(const TtlPolicy& ttl, RunStatus status, bool recovery) {
+  if (status == RunStatus::kCompleted) return ttl.completed;
+  return recovery ? ttl.recovery_point : ttl.active;
+}
+
+// A server error reply as a Status: the server out of memory or read-only is an outage;
+// anything else we did not expect is kInternal.
+Status ServerError(const Reply& r, std::string_view what) {
+  const bool outage = r.str.rfind("OOM", 0) == 0 || r.str.rfind("READONLY", 0) == 0 ||
+                      r.str.rfind("MASTERDOWN", 0) == 0 || r.str.rfind("BUSY", 0) == 0;
+  return Status(outage ? StatusCode::kUnavailable : StatusCode::kInternal, fmt::format("redis {}: {}", what, r.str));
+}
+
+// Our scripts' error replies start with a code word ("NOTFOUND ...", "CONFLICT 3").
+bool IsCode(const Reply& r, std::string_view code) {
+  return r.is_error() && r.str.size() > code.size() && r.str.compare(0, code.size(), code) == 0 &&
+         r.str[code.size()] == ' ';
+}
+
+// The 15 record fields, in the order kRestoreRead and Load ask for them.
+constexpr std::string_view kRecordFields[] = {"v",  "th", "u",  "at", "sc",  "ph", "ct", "rp",
+                                              "st", "ts", "ex", "cs", "enc", "n",  "p"};
+constexpr std::size_t kFieldCount = std::size(kRecordFields);
+
+// Parses a record's fields (from element `first` of an HMGET-shaped array) and verifies the
+// payload. nullopt when the record is absent; kCorruption when a field or the payload is bad.
+Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first, const std::string& run_id,
+                                               std::size_t max_payload, std::string* raw_expiry = nullptr) {
+  if (r.type != Reply::Type::kArray || r.elements.size() < first + kFieldCount) {
+    return Error(StatusCode::kInternal, fmt::format("redis: unexpected reply shape reading run {}", run_id));
+  }
+  const auto& e = r.elements;
+  auto f = [&](std::size_t i) -> const std::string& { return e[first + i].str; };
+  if (e[first].type == Reply::Type::kNil) return std::optional<StateRecord>();
+  auto bad = [&](std::string_view field) {
+    return Error(StatusCode::kCorruption, fmt::format("run {}: stored field '{}' is unreadable", run_id, field));
+  };
+  for (std::size_t i = 0; i < kFieldCount; ++i) {
+    if (e[first + i].type != Reply::Type::kString) return bad(kRecordFields[i]);
+  }
+  StateRecord rec;
+  rec.run_id = run_id;
+  auto v = ToInt(f(0)), sc = ToInt(f(4)), ts = ToInt(f(9));
+  auto cs = ToUint(f(11));
+  auto enc = ToInt(f(12));
+  auto ct = ParseCheckpointType(f(6));
+  if (!v) return bad("v");
+  if (!sc) return bad("sc");
+  if (!ts) return bad("ts");
+  if (!cs) return bad("cs");
+  if (!enc || (*enc != 0 && *enc != 1)) return bad("enc");
+  if (!ct) return bad("ct");
+  rec.version = *v;
+  rec.thread_id = f(1);
+  rec.user_id = f(2);
+  rec.agent_type = f(3);
+  rec.step_count = *sc;
+  rec.phase = f(5);
+  rec.checkpoint_type = *ct;
+  rec.is_recovery_point = f(7) == "1";
+  rec.status = f(8) == "c" ? RunStatus::kCompleted : RunStatus::kActive;
+  rec.saved_at = core::FromUnixMillis(*ts);
+  rec.checksum = *cs;
+  if (raw_expiry) *raw_expiry = f(10);
+  auto payload = core::DecodeVerified(static_cast<core::Encoding>(*enc), f(14), rec.checksum, max_payload,
+                                      fmt::format("run {}", run_id));
+  if (!payload) return Error(payload.error());
+  rec.payload = std::move(*payload);
+  return std::optional<StateRecord>(std::move(rec));
+}
+
+Result<CheckpointInfo> ParseCheckpoint(const Reply& r, const std::string& run_id) {
+  // cid v cty crp cts n cs
+  auto bad = [&] {
+    return Error(StatusCode::kCorruption, fmt::format("run {}: a checkpoint's stored fields are unreadable", run_id));
+  };
+  if (r.type != Reply::Type::kArray || r.elements.size() != 7) return bad();
+  for (const auto& e : r.elements) {
+    if (e.type != Reply::Type::kString) return bad();
+  }
+  const auto& e = r.elements;
+  auto v = ToInt(e[1].str), ts = ToInt(e[4].str);
+  auto n = ToUint(e[5].str);
+  auto cs = ToUint(e[6].str);
+  auto type = ParseCheckpointType(e[2].str);
+  if (!v || !ts || !n || !cs || !type) return bad();
+  CheckpointInfo c;
+  c.checkpoint_id = e[0].str;
+  c.run_id = run_id;
+  c.version = *v;
+  c.type = *type;
+  c.is_recovery_point = e[3].str == "1";
+  c.created_at = core::FromUnixMillis(*ts);
+  c.payload_bytes = *n;
+  c.checksum = *cs;
+  return c;
+}
+
+// A glob pattern matching `text` literally (SCAN MATCH).
+std::string GlobEscape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+template <typename T>
+T Block(asio::io_context::executor_type ex, Awaitable<T> op) {
+  return asio::co_spawn(ex, std::move(op), asio::use_future).get();
+}
+
+}  // namespace
+
+// The server's INFO figures, refreshed in the background; shared with the refresh coroutine
+// so that a refresh finishing after the store is gone touches nothing freed.
+struct RedisStore::ServerInfo {
+  std::mutex mu;
+  std::map<std::string, double> values;
+  std::chrono::steady_clock::time_point last{};
+  bool refreshing = false;
+  std::map<std::string, std::string> shas;  // script name -> SHA1, written once by Init
+};
+
+RedisStore::RedisStore(RedisOptions client_options, std::string prefix, StoreOptions options)
+    : client_(std::make_unique<RedisClient>(std::move(client_options))),
+      prefix_(std::move(prefix)),
+      options_(std::move(options)),
+      info_(std::make_shared<ServerInfo>()) {}
+
+RedisStore::~RedisStore() = default;
+
+Result<std::unique_ptr<StateStore>> RedisStore::Open(const core::ParsedUri& uri, const StoreOptions& options) {
+  auto o = ParseRedisUri(uri, {"prefix"});
+  if (!o) return Error(o.error());
+  std::string prefix;
+  if (auto it = uri.params.find("prefix"); it != uri.params.end()) prefix = it->second;
+  auto store = std::make_unique<RedisStore>(std::move(*o), std::move(prefix), options);
+  if (Status s = store->Init(); !s.ok()) return Error(s);
+  return std::unique_ptr<StateStore>(std::move(store));
+}
+
+Status RedisStore::Init() {
+  const auto& uri = client_->options().redacted_uri;
+  const Deadline deadline = DeadlineIn(client_->options().connect_timeout + 2s);
+  auto call = [&](std::vector<std::string> args) {
+    return Block(client_->executor(), client_->Command(std::move(args), deadline));
+  };
+  auto info = call({"INFO", "server"});
+  if (!info) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("cannot use redis at {}: {}; is it running? Local services start with "
+                              "`bash scripts/services.sh up`",
+                              uri, info.error().message()));
+  }
+  if (info->is_error()) {
+    return Status(StatusCode::kUnavailable, fmt::format("redis at {} refused INFO: {}", uri, info->str));
+  }
+  // COPY and PEXPIRE NX/GT need Redis 7.0.
+  const auto at = info->str.find("redis_version:");
+  int major = 0;
+  if (at != std::string::npos) std::from_chars(info->str.data() + at + 14, info->str.data() + info->str.size(), major);
+  if (major < 7) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("redis at {} is version {}; agentstate needs Redis 7.0 or newer", uri,
+                              at == std::string::npos ? "unknown" : info->str.substr(at + 14, info->str.find('\r', at) - at - 14)));
+  }
+  for (const Script* s : AllScripts) {
+    auto r = call({"SCRIPT", "LOAD", s->source});
+    if (!r) return Status(StatusCode::kUnavailable, fmt::format("redis at {}: loading scripts: {}", uri, r.error().message()));
+    if (r->is_error() || r->type != Reply::Type::kString) {
+      return Status(StatusCode::kInternal, fmt::format("redis at {} rejected the {} script: {}", uri, s->name, r->str));
+    }
+    info_->shas[s->name] = r->str;
+  }
+  return Status();
+}
+
+std::string RedisStore::Describe() const {
+  const auto& u = client_->options().redacted_uri;
+  return u;
+}
+
+std::string RedisStore::Key(std::string_view kind, std::string_view id) const {
+  std::string k;
+  k.reserve(prefix_.size() + kind.size() + id.size() + 3);
+  k += prefix_;
+  k += kind;
+  k += ":{";
+  k += id;
+  k += '}';
+  return k;
+}
+
+std::string RedisStore::RecordKey(const std::string& run_id) const { return Key("agent_state", run_id); }
+
+Awaitable<Result<Reply>> RedisStore::Call(const std::vector<std::string_view>& args, Deadline deadline) {
+  return client_->Command(args, deadline);
+}
+
+Awaitable<Result<Reply>> RedisStore::Eval(const Script& script, const std::vector<std::string_view>& keys,
+                                          const std::vector<std::string_view>& args, Deadline deadline) {
+  const std::string& sha = info_->shas.at(script.name);
+  const std::string nkeys = std::to_string(keys.size());
+  std::vector<std::string_view> cmd;
+  cmd.reserve(3 + keys.size() + args.size());
+  cmd.push_back("EVALSHA");
+  cmd.push_back(sha);
+  cmd.push_back(nkeys);
+  cmd.insert(cmd.end(), keys.begin(), keys.end());
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  auto r = co_await client_->Command(cmd, deadline);
+  if (r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {
+    // A restarted or flushed server forgot the script: send it whole (which caches it again).
+    ++noscript_reloads_;
+    cmd[0] = "EVAL";
+    cmd[1] = script.source;
+    r = co_await client_->Command(cmd, deadline);
+  }
+  co_return r;
+}
+
+Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
+  const uint64_t checksum = core::Checksum(req.payload);
+  const core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes);
+  const SystemTime now = core::Now(options_);
+  const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
+  const bool cp_recovery = req.is_recovery_point || req.checkpoint_type == CheckpointType::kRecovery;
+  const std::string rec = Key("agent_state", req.run_id), ver = Key("agent_state_version", req.run_id),
+                    cpz = Key("checkpoint", req.run_id), thr = Key("thread_context", req.thread_id);
+  const std::string now_ms = std::to_string(core::ToUnixMillis(now));
+  const std::string expected = req.expected_version ? std::to_string(*req.expected_version) : "";
+  const std::string step = std::to_string(req.step_count), cs = std::to_string(checksum),
+                    enc = std::to_string(static_cast<int>(body.encoding)), n = std::to_string(req.payload.size());
+  const std::string rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, req.is_recovery_point));
+  const std::string rec_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, req.is_recovery_point, now));
+  const std::string cp_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, cp_recovery));
+  const std::string cp_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_recovery, now));
+  const std::string th_ttl = Ms(options_.ttl.active);
+  const std::string th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
+  const std::vector<std::string_view> keys = {rec, ver, cpz, thr};
+  const std::vector<std::string_view> args = {now_ms, expected, req.thread_id, req.user_id, req.agent_type, step,
+                                              req.phase, Name(req.checkpoint_type), req.is_recovery_point ? "1" : "0",
+                                              cs, enc, n, body.bytes, rec_ttl, rec_ex, keep ? "1" : "0", cp_ttl, cp_ex,
+                                              cp_recovery ? "1" : "0", th_ttl, th_ex, req.run_id};
+  auto r = co_await Eval(SaveScript(), keys, args, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) {
+    if (IsCode(*r, "CONFLICT")) {
+      ++conflicts_;
+      co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}", req.run_id,
+                                                         r->str.substr(9), expected));
+    }
+    if (IsCode(*r, "COMPLETED")) {
+      ++conflicts_;
+      co_return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", req.run_id));
+    }
+    co_return Error(ServerError(*r, "save"));
+  }
+  if (r->type != Reply::Type::kInteger) co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
+  ++saves_;
+  co_return SaveAck{r->integer, checksum};
+}
+
+Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "load"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const std::string rec = Key("agent_state", run_id);
+  std::vector<std::string_view> cmd = {"HMGET", rec};
+  cmd.insert(cmd.end(), std::begin(kRecordFields), std::end(kRecordFields));
+  auto r = co_await Call(cmd, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) co_return Error(ServerError(*r, "load"));
+  ++loads_;
+  std::string expiry;
+  auto parsed = ParseRecord(*r, 0, run_id, options_.max_payload_bytes, &expiry);
+  if (!parsed) {
+    if (parsed.error().code() == StatusCode::kCorruption) ++corruptions_;
+    co_return Error(parsed.error());
+  }
+  if (*parsed) {
+    auto ex = ToInt(expiry);
+    if (!ex) {
+      ++corruptions_;
+      co_return Error(StatusCode::kCorruption, fmt::format("run {}: stored field 'ex' is unreadable", run_id));
+    }
+    if (*ex <= core::ToUnixMillis(core::Now(options_))) co_return std::optional<StateRecord>();
+  }
+  co_return parsed;
+}
+
+Awaitable<Result<bool>> RedisStore::Delete(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "delete"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const std::string rec = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
+                    cpz = Key("checkpoint", run_id), th_prefix = prefix_ + "thread_context:{";
+  const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
+  const std::vector<std::string_view> keys = {rec, ver, cpz};
+  const std::vector<std::string_view> args = {now_ms, th_prefix, run_id};
+  auto r = co_await Eval(DeleteScript(), keys, args, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) co_return Error(ServerError(*r, "delete"));
+  co_return r->integer == 1;
+}
+
+Awaitable<Done> RedisStore::Complete(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "complete"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const SystemTime now = core::Now(options_);
+  const std::string rec = Key("agent_state", run_id);
+  const std::string now_ms = std::to_string(core::ToUnixMillis(now)), ttl = Ms(options_.ttl.completed),
+                    ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now));
+  const std::vector<std::string_view> keys = {rec};
+  const std::vector<std::string_view> args = {now_ms, ttl, ex};
+  auto r = co_await Eval(CompleteScript(), keys, args, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) {
+    if (IsCode(*r, "NOTFOUND")) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+    co_return Error(ServerError(*r, "complete"));
+  }
+  co_return Done();
+}
+
+Awaitable<Result<CheckpointInfo>> RedisStore::Checkpoint(std::string run_id, CheckpointType type,
+                                                         Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "checkpoint"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  // Verify the bytes first (never snapshot damaged bytes as if they were good), then copy
+  // that version; if a save landed in between, verify the newer one. Bounded: 3 tries.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto cur = co_await Load(run_id, deadline);
+    if (!cur) co_return Error(cur.error());
+    if (!*cur) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+    const StateRecord& rec = **cur;
+    const SystemTime now = core::Now(options_);
+    const bool rp = rec.is_recovery_point || type == CheckpointType::kRecovery;
+    const std::string rk = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
+                      cpz = Key("checkpoint", run_id);
+    const std::string now_ms = std::to_string(core::ToUnixMillis(now)), v = std::to_string(rec.version),
+                      ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, rp)),
+                      ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now));
+    const std::vector<std::string_view> keys = {rk, ver, cpz};
+    const std::vector<std::string_view> args = {now_ms, v, Name(type), rp ? "1" : "0", ttl, ex};
+    auto r = co_await Eval(CheckpointScript(), keys, args, deadline);
+    if (!r) co_return Error(r.error());
+    if (r->is_error()) {
+      if (IsCode(*r, "CHANGED")) continue;
+      if (IsCode(*r, "NOTFOUND")) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+      co_return Error(ServerError(*r, "checkpoint"));
+    }
+    co_return ParseCheckpoint(*r, run_id);
+  }
+  co_return Error(StatusCode::kConflict,
+                  fmt::format("run {} changed during each of 3 checkpoint attempts; retry", run_id));
+}
+
+Awaitable<Result<std::vector<CheckpointInfo>>> RedisStore::ListCheckpoints(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "list_checkpoints"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const std::string cpz = Key("checkpoint", run_id);
+  const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
+  const std::vector<std::string_view> keys = {cpz};
+  const std::vector<std::string_view> args = {now_ms};
+  auto r = co_await Eval(ListScript(), keys, args, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) co_return Error(ServerError(*r, "list_checkpoints"));
+  std::vector<CheckpointInfo> out;
+  for (const auto& e : r->elements) {
+    auto c = ParseCheckpoint(e, run_id);
+    if (!c) co_return Error(c.error());
+    out.push_back(std::move(*c));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+  co_return out;
+}
+
+Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                                   Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "restore"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const std::string rk = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
+                    cpz = Key("checkpoint", run_id);
+  auto not_found = [&] {
+    return Error(StatusCode::kNotFound, checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                                                      : fmt::format("run {} has no checkpoints", run_id));
+  };
+  // 1. Read and verify the snapshot: checkpoints never change once written.
+  const std::string read_now = std::to_string(core::ToUnixMillis(core::Now(options_)));
+  const std::string wanted = checkpoint_id.value_or("");
+  const std::vector<std::string_view> read_keys = {cpz};
+  const std::vector<std::string_view> read_args = {read_now, wanted};
+  auto snap = co_await Eval(RestoreReadScript(), read_keys, read_args, deadline);
+  if (!snap) co_return Error(snap.error());
+  if (snap->is_error()) {
+    if (IsCode(*snap, "NOTFOUND")) co_return not_found();
+    co_return Error(ServerError(*snap, "restore"));
+  }
+  auto parsed = ParseRecord(*snap, 0, run_id, options_.max_payload_bytes);
+  if (!parsed) {
+    if (parsed.error().code() == StatusCode::kCorruption) ++corruptions_;
+    co_return Error(parsed.error());
+  }
+  if (!*parsed || snap->elements.size() != kFieldCount + 2) co_return not_found();
+  StateRecord out = std::move(**parsed);
+  const std::string cid = snap->elements[kFieldCount].str;
+  const bool rp = snap->elements[kFieldCount + 1].str == "1";
+  // 2. Make it the latest version, atomically with the version bump and thread context.
+  const SystemTime now = core::Now(options_);
+  const std::string now_ms = std::to_string(core::ToUnixMillis(now)),
+                    rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, rp)),
+                    rec_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now)),
+                    th_prefix = prefix_ + "thread_context:{", th_ttl = Ms(options_.ttl.active),
+                    th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
+  const std::vector<std::string_view> keys = {rk, ver, cpz};
+  const std::vector<std::string_view> args = {now_ms, cid, rec_ttl, rec_ex, th_prefix, th_ttl, th_ex, run_id};
+  auto r = co_await Eval(RestoreWriteScript(), keys, args, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) {
+    if (IsCode(*r, "NOTFOUND")) co_return not_found();
+    co_return Error(ServerError(*r, "restore"));
+  }
+  out.version = r->integer;
+  out.status = RunStatus::kActive;
+  out.checkpoint_type = CheckpointType::kRecovery;
+  out.is_recovery_point = rp;
+  out.saved_at = now;
+  co_return out;
+}
+
+Awaitable<Result<std::optional<ThreadContextRecord>>> RedisStore::ThreadContext(std::string thread_id,
+                                                                                Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "thread_context"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const std::string key = Key("thread_context", thread_id);
+  const std::vector<std::string_view> cmd = {"HMGET", key, "run", "v", "ts", "ex"};
+  auto r = co_await Call(cmd, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) co_return Error(ServerError(*r, "thread_context"));
+  if (r->type != Reply::Type::kArray || r->elements.size() != 4 || r->elements[0].type == Reply::Type::kNil) {
+    co_return std::optional<ThreadContextRecord>();
+  }
+  const auto& e = r->elements;
+  auto v = ToInt(e[1].str), ts = ToInt(e[2].str), ex = ToInt(e[3].str);
+  if (!v || !ts || !ex) {
+    co_return Error(StatusCode::kCorruption, fmt::format("thread {}: stored context is unreadable", thread_id));
+  }
+  if (*ex <= core::ToUnixMillis(core::Now(options_))) co_return std::optional<ThreadContextRecord>();
+  co_return std::optional<ThreadContextRecord>(ThreadContextRecord{thread_id, e[0].str, *v, core::FromUnixMillis(*ts)});
+}
+
+Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  // The cursor is "<scan cursor>:<matched keys of that batch already returned>".
+  uint64_t scan = 0, skip = 0;
+  if (!query.cursor.empty()) {
+    const auto colon = query.cursor.find(':');
+    auto a = ToUint(std::string_view(query.cursor).substr(0, colon));
+    auto b = colon == std::string::npos ? std::nullopt : ToUint(std::string_view(query.cursor).substr(colon + 1));
+    if (!a || !b) {
+      co_return Error(StatusCode::kInvalidArgument,
+                      fmt::format("malformed active-runs cursor '{}'; pass back next_cursor as returned", query.cursor));
+    }
+    scan = *a;
+    skip = *b;
+  }
+  const std::string head = prefix_ + "agent_state:{";
+  const std::string pattern = GlobEscape(head) + "*";
+  const std::string count = std::to_string(std::max<uint32_t>(query.limit, 100));
+  const std::string thread = query.thread_id.value_or("");
+  ActiveRunsPage page;
+  // Bounded work per page: at most 64 SCAN steps, then a partial page and a cursor.
+  for (int step = 0; step < 64; ++step) {
+    const std::string cur = std::to_string(scan);
+    const std::vector<std::string_view> cmd = {"SCAN", cur, "MATCH", pattern, "COUNT", count};
+    auto r = co_await Call(cmd, deadline);
+    if (!r) co_return Error(r.error());
+    if (r->is_error()) co_return Error(ServerError(*r, "scan"));
+    if (r->type != Reply::Type::kArray || r->elements.size() != 2) {
+      co_return Error(StatusCode::kInternal, "redis scan: unexpected reply shape");
+    }
+    auto next = ToUint(r->elements[0].str);
+    if (!next) co_return Error(StatusCode::kInternal, "redis scan: unreadable cursor");
+    const auto& batch = r->elements[1].elements;
+    std::vector<std::string_view> keys;
+    for (std::size_t i = skip; i < batch.size(); ++i) keys.push_back(batch[i].str);
+    if (!keys.empty()) {
+      const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
+      const std::vector<std::string_view> args = {now_ms, thread};
+      auto rows = co_await Eval(ActiveRowsScript(), keys, args, deadline);
+      if (!rows) co_return Error(rows.error());
+      if (rows->is_error()) co_return Error(ServerError(*rows, "active_runs"));
+      for (std::size_t i = 0; i < rows->elements.size() && i < keys.size(); ++i) {
+        const auto& row = rows->elements[i].elements;  // v th u at ts ex st
+        if (row.size() != 7) continue;
+        if (page.runs.size() == query.limit) {
+          page.next_cursor = fmt::format("{}:{}", scan, skip + i);
+          co_return page;
+        }
+        auto v = ToInt(row[0].str);
+        auto ts = ToInt(row[4].str);
+        if (!v || !ts) continue;
+        std::string_view key = keys[i];
+        std::string run(key.substr(head.size(), key.size() - head.size() - 1));
+        page.runs.push_back({std::move(run), row[1].str, row[2].str, row[3].str, *v, core::FromUnixMillis(*ts)});
+      }
+    }
+    if (*next == 0) co_return page;  // the end of the keyspace
+    scan = *next;
+    skip = 0;
+    if (page.runs.size() == query.limit) break;
+  }
+  page.next_cursor = fmt::format("{}:0", scan);
+  co_return page;
+}
+
+Awaitable<Result<HealthReport>> RedisStore::Health(Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "health"); !s.ok()) co_return Error(s);
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string_view> cmd = {"PING"};
+  auto r = co_await Call(cmd, deadline);
+  TierHealth t;
+  t.tier = "hot";
+  t.backend = Describe();
+  t.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  if (!r) {
+    t.detail = r.error().message();
+  } else if (r->is_error()) {
+    t.detail = r->str;
+  } else {
+    t.healthy = true;
+  }
+  HealthReport h;
+  h.tiers.push_back(std::move(t));
+  co_return h;
+}
+
+void RedisStore::RefreshInfo() const {
+  {
+    std::lock_guard lock(info_->mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (info_->refreshing || now - info_->last < 1s) return;
+    info_->refreshing = true;
+    info_->last = now;
+  }
+  // Started here, it needs no thread of its own; it holds the shared figures, not the store.
+  auto op = [](std::shared_ptr<ServerInfo> info, RedisClient* client) -> Awaitable<void> {
+    const std::vector<std::string_view> cmd = {"INFO"};
+    auto r = co_await client->Command(cmd, DeadlineIn(500ms));
+    std::map<std::string, double> parsed;
+    if (r && !r->is_error()) {
+      static const std::map<std::string_view, std::string_view> kWanted = {
+          {"used_memory", "server_used_memory_bytes"},
+          {"used_memory_rss", "server_rss_bytes"},
+          {"connected_clients", "server_connected_clients"},
+          {"instantaneous_ops_per_sec", "server_ops_per_sec"},
+          {"used_cpu_sys", "server_cpu_sys_seconds"},
+          {"used_cpu_user", "server_cpu_user_seconds"},
+          {"aof_enabled", "server_aof_enabled"},
+          {"total_commands_processed", "server_commands_processed"},
+      };
+      std::string_view text = r->str;
+      while (!text.empty()) {
+        const auto eol = text.find("\r\n");
+        std::string_view line = text.substr(0, eol);
+        text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        auto it = kWanted.find(line.substr(0, colon));
+        if (it == kWanted.end()) continue;
+        try {
+          parsed[std::string(it->second)] = std::stod(std::string(line.substr(colon + 1)));
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    std::lock_guard lock(info->mu);
+    for (auto& [k, v] : parsed) info->values[k] = v;
+    info->refreshing = false;
+  };
+  asio::co_spawn(client_->executor(), op(info_, client_.get()), asio::detached);
+}
+
+StoreStats RedisStore::Stats() const {
+  RefreshInfo();
+  StoreStats s;
+  s.backend = Describe();
+  s.values["saves"] = static_cast<double>(saves_.load());
+  s.values["loads"] = static_cast<double>(loads_.load());
+  s.values["conflicts"] = static_cast<double>(conflicts_.load());
+  s.values["corruptions"] = static_cast<double>(corruptions_.load());
+  s.values["noscript_reloads"] = static_cast<double>(noscript_reloads_.load());
+  const auto c = client_->stats();
+  s.values["connections"] = static_cast<double>(c.connections);
+  s.values["in_flight"] = static_cast<double>(c.in_flight);
+  s.values["pool_waiting"] = static_cast<double>(c.waiting);
+  s.values["pool_waits"] = static_cast<double>(c.waits);
+  s.values["pool_wait_timeouts"] = static_cast<double>(c.wait_timeouts);
+  s.values["pool_wait_ms_total"] = static_cast<double>(c.wait_us_total) / 1000.0;
+  s.values["pool_wait_p50_ms"] = static_cast<double>(c.wait_p50_us) / 1000.0;
+  s.values["pool_wait_p99_ms"] = static_cast<double>(c.wait_p99_us) / 1000.0;
+  s.values["pool_wait_max_ms"] = static_cast<double>(c.wait_max_us) / 1000.0;
+  s.values["reconnects"] = static_cast<double>(c.reconnects);
+  s.values["breaker_state"] = static_cast<double>(c.breaker_state);
+  s.values["breaker_trips"] = static_cast<double>(c.breaker_trips);
+  s.values["breaker_rejections"] = static_cast<double>(c.breaker_rejections);
+  std::lock_guard lock(info_->mu);
+  for (const auto& [k, v] : info_->values) s.values[k] = v;
+  return s;
+}
+
+}  // namespace agentstate::redis

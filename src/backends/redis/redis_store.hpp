@@ -1,0 +1,91 @@
+// redis://: the hot tier (DESIGN §5) on a real redis-server, through RedisClient.
+//
+// Keys, one set per run, all carrying the run id as a hash tag so that a run's keys share a
+// Redis Cluster slot (the original schema, with an optional prefix for namespacing):
+//   <prefix>agent_state:{run}            HASH  the latest record (fields below)
+//   <prefix>agent_state_version:{run}    STRING the last version assigned
+//   <prefix>checkpoint:{run}             ZSET  checkpoint ids scored by their expiry (ms)
+//   <prefix>checkpoint:{run}:<id>        HASH  a copy of the record at that version
+//   <prefix>thread_context:{thread}      HASH  the thread's current run and version
+// Every write is one Lua script (EVALSHA, with EVAL when the server answers NOSCRIPT), so a
+// save checks the expected version, writes the record, bumps the version, sets the TTLs,
+// appends the checkpoint and moves the thread context atomically, in one round trip.
+//
+// TTLs: each key gets its TTL from the store's TtlPolicy (server clock), and each record
+// also carries its expiry in Unix ms on the store's Clock, checked on every read. The two
+// agree on a real clock; the second lets tests drive expiry with a manual clock.
+//
+// ActiveRuns walks the keyspace with SCAN (never KEYS). Pages hold at most `limit` runs but
+// come in SCAN's order, not by run_id, and SCAN's guarantee applies: a run that stays active
+// for the whole listing is returned at least once (twice only if the keyspace shrinks
+// mid-listing). The cursor is "<scan cursor>:<keys to skip in that batch>".
+//
+// Cluster note: Restore and Delete touch the thread-context key named inside the record,
+// which Lua builds itself; that is fine on a standalone server (what DESIGN §5 asks for
+// now) and must become a second step for Redis Cluster.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "agentstate/options.hpp"
+#include "agentstate/state_store.hpp"
+#include "backends/redis/client.hpp"
+#include "core/uri.hpp"
+
+namespace agentstate::redis {
+
+class RedisStore final : public StateStore {
+ public:
+  // Connects, checks the server (reachable, credentials, database, version >= 6.2 for COPY)
+  // and loads the scripts. kUnavailable names the URI without its password.
+  // URI: the client's parameters (client.hpp) and prefix=NAME (keys start with NAME).
+  static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri, const StoreOptions& options);
+
+  RedisStore(RedisOptions client_options, std::string prefix, StoreOptions options);
+  ~RedisStore() override;
+
+  std::string Describe() const override;
+  Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
+  Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
+                                               Deadline deadline) override;
+  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
+                                                                Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                         Deadline deadline) override;
+  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
+                                                                      Deadline deadline) override;
+  Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
+  // Counters, the client's pool and breaker, and the server's INFO figures (used_memory,
+  // connected_clients, instantaneous_ops_per_sec, RSS, CPU seconds, AOF), refreshed in the
+  // background at most once a second.
+  StoreStats Stats() const override;
+
+  // The key holding a run's latest record, for tests that damage it behind the store.
+  std::string RecordKey(const std::string& run_id) const;
+  RedisClient& client() { return *client_; }
+
+  struct Script;
+  struct ServerInfo;
+
+ private:
+  Status Init();
+  Awaitable<Result<Reply>> Eval(const Script& script, const std::vector<std::string_view>& keys,
+                                const std::vector<std::string_view>& args, Deadline deadline);
+  Awaitable<Result<Reply>> Call(const std::vector<std::string_view>& args, Deadline deadline);
+  std::string Key(std::string_view kind, std::string_view id) const;
+  void RefreshInfo() const;
+
+  std::unique_ptr<RedisClient> client_;
+  std::string prefix_;
+  StoreOptions options_;
+  std::shared_ptr<ServerInfo> info_;
+  mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0}, noscript_reloads_{0};
+};
+
+}  // namespace agentstate::redis

@@ -1,0 +1,515 @@
+// The StateStore contract, one type-parameterized suite for every backend. A backend joins
+// with a Traits struct (kName; Uri(); Corrupt(store, run) damages a stored payload behind
+// the store's back; kSortedActiveRuns: whether ActiveRuns pages come ordered by run_id) and
+// an INSTANTIATE_TYPED_TEST_SUITE_P line: store_contract_test.cpp for the embedded stores,
+// tests/integration/ for the ones on real servers.
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "agentstate/registry.hpp"
+#include "support/run.hpp"
+
+namespace agentstate {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunSync;
+
+class ManualClock final : public Clock {
+ public:
+  SystemTime Now() const override { return SystemTime(std::chrono::milliseconds(now_ms_.load())); }
+  void Advance(std::chrono::milliseconds d) { now_ms_ += d.count(); }
+
+ private:
+  std::atomic<int64_t> now_ms_{1'800'000'000'000};
+};
+
+template <typename Traits>
+class StoreContractTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open(std::function<void(StoreOptions&)> tweak = {}) {
+    store_.reset();
+    StoreOptions o;
+    o.clock = clock_;
+    if (tweak) tweak(o);
+    auto s = OpenStore(traits_.Uri(), o);
+    ASSERT_TRUE(s) << s.error().ToString();
+    store_ = std::move(*s);
+  }
+
+  static SaveRequest Req(std::string run, std::string thread = "thread_1", std::string payload = R"({"step":1})") {
+    SaveRequest r;
+    r.run_id = std::move(run);
+    r.thread_id = std::move(thread);
+    r.user_id = "user_1";
+    r.agent_type = "triage_agent";
+    r.step_count = 1;
+    r.phase = "planning";
+    r.payload = std::move(payload);
+    return r;
+  }
+
+  Result<SaveAck> Save(SaveRequest r) {
+    return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await store_->Save(r, DeadlineIn(5s)); });
+  }
+  Result<std::optional<StateRecord>> Load(const std::string& run) {
+    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+      co_return co_await store_->Load(run, DeadlineIn(5s));
+    });
+  }
+  Result<std::vector<CheckpointInfo>> List(const std::string& run) {
+    return RunSync([&]() -> Awaitable<Result<std::vector<CheckpointInfo>>> {
+      co_return co_await store_->ListCheckpoints(run, DeadlineIn(5s));
+    });
+  }
+  Result<StateRecord> Restore(const std::string& run, std::optional<std::string> id) {
+    return RunSync([&]() -> Awaitable<Result<StateRecord>> {
+      co_return co_await store_->Restore(run, id, DeadlineIn(5s));
+    });
+  }
+  Result<CheckpointInfo> Checkpoint(const std::string& run, CheckpointType type = CheckpointType::kManual) {
+    return RunSync([&]() -> Awaitable<Result<CheckpointInfo>> {
+      co_return co_await store_->Checkpoint(run, type, DeadlineIn(5s));
+    });
+  }
+  Done Complete(const std::string& run) {
+    return RunSync([&]() -> Awaitable<Done> { co_return co_await store_->Complete(run, DeadlineIn(5s)); });
+  }
+  Result<bool> Delete(const std::string& run) {
+    return RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await store_->Delete(run, DeadlineIn(5s)); });
+  }
+  Result<std::optional<ThreadContextRecord>> Thread(const std::string& thread) {
+    return RunSync([&]() -> Awaitable<Result<std::optional<ThreadContextRecord>>> {
+      co_return co_await store_->ThreadContext(thread, DeadlineIn(5s));
+    });
+  }
+  Result<ActiveRunsPage> Active(ActiveRunsQuery q) {
+    return RunSync([&]() -> Awaitable<Result<ActiveRunsPage>> {
+      co_return co_await store_->ActiveRuns(q, DeadlineIn(5s));
+    });
+  }
+  // Every page of a listing, concatenated (a backend may return partial pages).
+  std::vector<RunSummary> ActiveAll(ActiveRunsQuery q) {
+    std::vector<RunSummary> all;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = Active(q);
+      EXPECT_TRUE(page) << page.error().ToString();
+      if (!page) break;
+      all.insert(all.end(), page->runs.begin(), page->runs.end());
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    return all;
+  }
+  int64_t VersionOf(const std::string& run) {
+    auto r = Load(run);
+    return r && *r ? (*r)->version : -1;
+  }
+
+  Traits traits_;
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
+  std::unique_ptr<StateStore> store_;
+};
+
+struct TraitsName {
+  template <typename T>
+  static std::string GetName(int) {
+    return T::kName;
+  }
+};
+TYPED_TEST_SUITE_P(StoreContractTest);
+
+TYPED_TEST_P(StoreContractTest, SaveAssignsVersionsFromOneAndLoadReturnsTheLatest) {
+  auto a = this->Save(this->Req("run_a", "thread_1", R"({"step":1})"));
+  ASSERT_TRUE(a) << a.error().ToString();
+  EXPECT_EQ(a->version, 1);
+  auto b = this->Save(this->Req("run_a", "thread_1", R"({"step":2})"));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->version, 2);
+  auto rec = this->Load("run_a");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->version, 2);
+  EXPECT_EQ((*rec)->payload, R"({"step":2})");
+  EXPECT_EQ((*rec)->checksum, b->checksum);
+  EXPECT_EQ((*rec)->user_id, "user_1");
+  EXPECT_EQ((*rec)->agent_type, "triage_agent");
+  EXPECT_EQ((*rec)->phase, "planning");
+  EXPECT_EQ((*rec)->status, RunStatus::kActive);
+  EXPECT_EQ((*rec)->saved_at, this->clock_->Now());
+}
+
+TYPED_TEST_P(StoreContractTest, LoadOfAnUnknownRunIsEmptyNotAnError) {
+  auto rec = this->Load("run_missing");
+  ASSERT_TRUE(rec);
+  EXPECT_FALSE(rec->has_value());
+}
+
+TYPED_TEST_P(StoreContractTest, StaleExpectedVersionIsAConflictAndWritesNothing) {
+  auto r = this->Req("run_c");
+  r.expected_version = 0;  // must not exist yet
+  ASSERT_TRUE(this->Save(r));
+  auto again = this->Save(r);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), StatusCode::kConflict);
+  r.expected_version = 1;
+  r.payload = R"({"step":2})";
+  ASSERT_TRUE(this->Save(r));
+  r.expected_version = 5;
+  r.payload = R"({"step":99})";
+  auto stale = this->Save(r);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code(), StatusCode::kConflict);
+  EXPECT_THAT(stale.error().message(), ::testing::HasSubstr("version 2"));
+  auto rec = this->Load("run_c");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->version, 2);
+  EXPECT_EQ((*rec)->payload, R"({"step":2})");
+}
+
+// Many writers race on one run with optimistic concurrency: each version is won exactly once.
+TYPED_TEST_P(StoreContractTest, ConcurrentWritersNeverWinTheSameVersion) {
+  constexpr int kWriters = 16, kAttempts = 10;
+  std::mutex mu;
+  std::vector<int64_t> won;
+  std::atomic<int> conflicts{0};
+  StateStore& store = *this->store_;
+  asio::io_context io(4);
+  for (int w = 0; w < kWriters; ++w) {
+    asio::co_spawn(
+        io,
+        [&, w]() -> Awaitable<void> {
+          for (int i = 0; i < kAttempts; ++i) {
+            auto cur = co_await store.Load("run_race", DeadlineIn(5s));
+            int64_t v = cur && *cur ? (*cur)->version : 0;
+            auto r = StoreContractTest<TypeParam>::Req("run_race", "thread_race",
+                                                       "{\"writer\":" + std::to_string(w) + "}");
+            r.expected_version = v;
+            auto ack = co_await store.Save(r, DeadlineIn(5s));
+            if (ack) {
+              EXPECT_EQ(ack->version, v + 1);
+              std::lock_guard lock(mu);
+              won.push_back(ack->version);
+            } else {
+              EXPECT_EQ(ack.error().code(), StatusCode::kConflict) << ack.error().ToString();
+              ++conflicts;
+            }
+          }
+        },
+        asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
+  for (auto& t : threads) t.join();
+  std::set<int64_t> unique(won.begin(), won.end());
+  EXPECT_EQ(unique.size(), won.size()) << "two writers won the same version";
+  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()), std::size_t{kWriters * kAttempts});
+  ASSERT_FALSE(won.empty());
+  EXPECT_EQ(*unique.begin(), 1);
+  EXPECT_EQ(*unique.rbegin(), static_cast<int64_t>(won.size()));  // no gaps, no forks
+  EXPECT_EQ(this->VersionOf("run_race"), static_cast<int64_t>(won.size()));
+}
+
+TYPED_TEST_P(StoreContractTest, CheckpointHistoryAndRestore) {
+  ASSERT_TRUE(this->Save(this->Req("run_h", "t", R"({"v":1})")));
+  auto cp1 = this->Checkpoint("run_h");
+  ASSERT_TRUE(cp1) << cp1.error().ToString();
+  EXPECT_EQ(cp1->version, 1);
+  EXPECT_EQ(cp1->type, CheckpointType::kManual);
+  auto same = this->Checkpoint("run_h");  // unchanged run: the same checkpoint
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->checkpoint_id, cp1->checkpoint_id);
+
+  auto crit = this->Req("run_h", "t", R"({"v":2})");
+  crit.checkpoint_type = CheckpointType::kCritical;
+  crit.is_recovery_point = true;
+  ASSERT_TRUE(this->Save(crit));  // keeps a checkpoint in the same commit
+  ASSERT_TRUE(this->Save(this->Req("run_h", "t", R"({"v":3})")));  // auto: latest only
+
+  auto list = this->List("run_h");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].version, 1);
+  EXPECT_EQ((*list)[1].version, 2);
+  EXPECT_EQ((*list)[1].type, CheckpointType::kCritical);
+  EXPECT_TRUE((*list)[1].is_recovery_point);
+  EXPECT_EQ((*list)[1].payload_bytes, std::string(R"({"v":2})").size());
+
+  auto back = this->Restore("run_h", cp1->checkpoint_id);
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->version, 4);  // a restore is a new version, never a rewrite of history
+  EXPECT_EQ(back->payload, R"({"v":1})");
+  auto rec = this->Load("run_h");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->payload, R"({"v":1})");
+  EXPECT_EQ((*rec)->version, 4);
+
+  auto newest = this->Restore("run_h", std::nullopt);
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(newest->version, 5);
+  EXPECT_EQ(newest->payload, R"({"v":2})");
+
+  auto missing = this->Restore("run_h", "v000000000099");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), StatusCode::kNotFound);
+  auto garbage = this->Restore("run_h", "not-an-id");
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error().code(), StatusCode::kNotFound);
+  auto none = this->Checkpoint("run_nobody");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(StoreContractTest, CompleteEndsARunUntilRestored) {
+  auto r = this->Req("run_done");
+  r.checkpoint_type = CheckpointType::kManual;
+  ASSERT_TRUE(this->Save(r));
+  ASSERT_TRUE(this->Complete("run_done"));
+  ASSERT_TRUE(this->Complete("run_done"));  // idempotent
+  auto rec = this->Load("run_done");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->status, RunStatus::kCompleted);
+  EXPECT_TRUE(this->ActiveAll({}).empty());
+  auto late = this->Save(this->Req("run_done"));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code(), StatusCode::kConflict);
+  auto missing = this->Complete("run_nobody");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), StatusCode::kNotFound);
+  auto back = this->Restore("run_done", std::nullopt);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, RunStatus::kActive);
+  EXPECT_TRUE(this->Save(this->Req("run_done")));
+}
+
+TYPED_TEST_P(StoreContractTest, ThreadContextFollowsTheLatestSaveAndDelete) {
+  ASSERT_TRUE(this->Save(this->Req("run_1", "thread_x")));
+  auto ctx = this->Thread("thread_x");
+  ASSERT_TRUE(ctx && *ctx);
+  EXPECT_EQ((*ctx)->run_id, "run_1");
+  EXPECT_EQ((*ctx)->version, 1);
+  ASSERT_TRUE(this->Save(this->Req("run_2", "thread_x")));
+  ASSERT_TRUE(this->Save(this->Req("run_2", "thread_x")));
+  ctx = this->Thread("thread_x");
+  ASSERT_TRUE(ctx && *ctx);
+  EXPECT_EQ((*ctx)->run_id, "run_2");
+  EXPECT_EQ((*ctx)->version, 2);
+
+  auto del = this->Delete("run_2");
+  ASSERT_TRUE(del);
+  EXPECT_TRUE(*del);
+  del = this->Delete("run_2");
+  ASSERT_TRUE(del);
+  EXPECT_FALSE(*del);
+  ctx = this->Thread("thread_x");
+  ASSERT_TRUE(ctx);
+  EXPECT_FALSE(ctx->has_value());
+  auto gone = this->Load("run_2");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+  auto list = this->List("run_2");
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->empty());
+}
+
+TYPED_TEST_P(StoreContractTest, ActiveRunsPagesThroughEveryRunOnceWithACursor) {
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(this->Save(this->Req(fmt::format("run_{:02}", i), i % 2 ? "thread_odd" : "thread_even")));
+  }
+  ASSERT_TRUE(this->Complete("run_07"));
+  std::vector<std::string> seen;
+  ActiveRunsQuery q;
+  q.limit = 10;
+  int pages = 0;
+  do {
+    auto page = this->Active(q);
+    ASSERT_TRUE(page) << page.error().ToString();
+    EXPECT_LE(page->runs.size(), 10u);
+    for (const auto& r : page->runs) seen.push_back(r.run_id);
+    q.cursor = page->next_cursor;
+    ASSERT_LT(++pages, 10);
+  } while (!q.cursor.empty());
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "run_07"), 0);
+  if constexpr (TypeParam::kSortedActiveRuns) {
+    EXPECT_EQ(pages, 3);
+    ASSERT_EQ(seen.size(), 24u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  } else {
+    // SCAN order, SCAN's guarantee: every run active throughout is listed, at least once
+    // (here exactly once: nothing shrinks the keyspace during the listing).
+    EXPECT_GE(pages, 3);
+    std::set<std::string> unique(seen.begin(), seen.end());
+    EXPECT_EQ(unique.size(), 24u);
+    EXPECT_EQ(seen.size(), 24u);
+  }
+
+  ActiveRunsQuery odd;
+  odd.thread_id = "thread_odd";
+  auto odd_runs = this->ActiveAll(odd);
+  EXPECT_EQ(odd_runs.size(), 11u);  // 12 odd runs, one completed
+  for (const auto& r : odd_runs) EXPECT_EQ(r.thread_id, "thread_odd");
+
+  ActiveRunsQuery bad;
+  bad.limit = 0;
+  auto err = this->Active(bad);
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(StoreContractTest, ExpiredRecordsAreNotReturned) {
+  this->Open([](StoreOptions& o) {
+    o.ttl.active = 60s;
+    o.ttl.completed = 10s;
+    o.ttl.recovery_point = 600s;
+  });
+  ASSERT_TRUE(this->Save(this->Req("run_short", "thread_a")));
+  ASSERT_TRUE(this->Save(this->Req("run_done", "thread_b")));
+  ASSERT_TRUE(this->Complete("run_done"));
+  auto rp = this->Req("run_rp", "thread_c", R"({"rp":1})");
+  rp.checkpoint_type = CheckpointType::kRecovery;
+  rp.is_recovery_point = true;
+  ASSERT_TRUE(this->Save(rp));
+
+  this->clock_->Advance(11s);
+  EXPECT_FALSE(*this->Load("run_done")) << "completed TTL not applied";
+  EXPECT_TRUE(*this->Load("run_short"));
+
+  this->clock_->Advance(50s);  // 61 s: past the active TTL
+  EXPECT_FALSE(*this->Load("run_short"));
+  EXPECT_FALSE(*this->Thread("thread_a"));
+  auto active = this->ActiveAll({});
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].run_id, "run_rp");
+
+  this->clock_->Advance(600s);  // the recovery point's record is gone too ...
+  EXPECT_FALSE(*this->Load("run_rp"));
+  EXPECT_TRUE(this->List("run_rp")->empty());
+
+  // ... and a saved-over run whose record expired keeps its version sequence while its
+  // recovery checkpoints live, so a restore never reuses a version.
+  this->Open([](StoreOptions& o) {
+    o.ttl.active = 60s;
+    o.ttl.recovery_point = 600s;
+  });
+  auto keep = this->Req("run_k", "thread_k", R"({"k":1})");
+  keep.checkpoint_type = CheckpointType::kRecovery;
+  ASSERT_TRUE(this->Save(keep));  // record v1 (active TTL) + checkpoint v1 (recovery TTL)
+  this->clock_->Advance(61s);
+  EXPECT_FALSE(*this->Load("run_k"));
+  auto restored = this->Restore("run_k", std::nullopt);
+  ASSERT_TRUE(restored) << restored.error().ToString();
+  EXPECT_EQ(restored->version, 2);
+  EXPECT_EQ(restored->payload, R"({"k":1})");
+}
+
+TYPED_TEST_P(StoreContractTest, DamagedPayloadsAreCorruptionNeverData) {
+  ASSERT_TRUE(this->Save(this->Req("run_bad", "t", R"({"some":"state","n":12345})")));
+  ASSERT_TRUE(this->traits_.Corrupt(*this->store_, "run_bad"));
+  auto rec = this->Load("run_bad");
+  ASSERT_FALSE(rec);
+  EXPECT_EQ(rec.error().code(), StatusCode::kCorruption);
+  EXPECT_THAT(rec.error().message(), ::testing::HasSubstr("run_bad"));
+  auto cp = this->Checkpoint("run_bad");
+  ASSERT_FALSE(cp);
+  EXPECT_EQ(cp.error().code(), StatusCode::kCorruption);
+
+  // The same for a payload large enough to be stored compressed.
+  std::string big = "{\"items\":[";
+  for (int i = 0; i < 20000; ++i) big += (i ? "," : "") + std::to_string(i);
+  big += "]}";
+  ASSERT_TRUE(this->Save(this->Req("run_big", "t", big)));
+  auto ok = this->Load("run_big");
+  ASSERT_TRUE(ok && *ok);
+  EXPECT_EQ((*ok)->payload, big);
+  ASSERT_TRUE(this->traits_.Corrupt(*this->store_, "run_big"));
+  auto bad = this->Load("run_big");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), StatusCode::kCorruption);
+}
+
+TYPED_TEST_P(StoreContractTest, BadRequestsAreRejectedAndWriteNothing) {
+  this->Open([](StoreOptions& o) { o.max_payload_bytes = 1024; });
+  auto expect_invalid = [&](SaveRequest r, const char* needle) {
+    auto res = this->Save(std::move(r));
+    ASSERT_FALSE(res) << needle;
+    EXPECT_EQ(res.error().code(), StatusCode::kInvalidArgument) << res.error().ToString();
+    EXPECT_THAT(res.error().message(), ::testing::HasSubstr(needle));
+  };
+  expect_invalid(this->Req(""), "run_id is empty");
+  expect_invalid(this->Req(std::string(300, 'r')), "limit is 256");
+  expect_invalid(this->Req(std::string("run\0x", 5)), "control byte");
+  expect_invalid(this->Req("run_j", "t", "{not json"), "not well-formed JSON");
+  expect_invalid(this->Req("run_j", "t", ""), "not well-formed JSON");
+  expect_invalid(this->Req("run_j", "t", "[" + std::string(2000, ' ') + "]"), "limit is 1024");
+  auto neg = this->Req("run_j");
+  neg.expected_version = -1;
+  expect_invalid(neg, "negative");
+  EXPECT_FALSE(*this->Load("run_j"));
+  auto load = this->Load("");
+  ASSERT_FALSE(load);
+  EXPECT_EQ(load.error().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(StoreContractTest, APassedDeadlineIsATimeout) {
+  auto r = RunSync([&]() -> Awaitable<Result<SaveAck>> {
+    co_return co_await this->store_->Save(this->Req("run_late"), DeadlineIn(-1ms));
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), StatusCode::kTimeout);
+  auto l = RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+    co_return co_await this->store_->Load("run_late", DeadlineIn(-1ms));
+  });
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), StatusCode::kTimeout);
+}
+
+TYPED_TEST_P(StoreContractTest, MegabytePayloadRoundTripsByteForByte) {
+  std::string doc = "{\"blob\":\"";
+  for (std::size_t i = 0; doc.size() < (1u << 20); ++i) doc += static_cast<char>('a' + (i * 7919) % 26);
+  doc += "\"}";
+  auto ack = this->Save(this->Req("run_mb", "t", doc));
+  ASSERT_TRUE(ack) << ack.error().ToString();
+  auto rec = this->Load("run_mb");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->payload, doc);
+}
+
+TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
+  auto h = RunSync([&]() -> Awaitable<Result<HealthReport>> { co_return co_await this->store_->Health(DeadlineIn(5s)); });
+  ASSERT_TRUE(h);
+  EXPECT_TRUE(h->healthy());
+  ASSERT_TRUE(this->Save(this->Req("run_s")));
+  StoreStats s = this->store_->Stats();
+  EXPECT_EQ(s.values["saves"], 1);
+  EXPECT_FALSE(s.backend.empty());
+}
+
+REGISTER_TYPED_TEST_SUITE_P(StoreContractTest,
+                            SaveAssignsVersionsFromOneAndLoadReturnsTheLatest,
+                            LoadOfAnUnknownRunIsEmptyNotAnError,
+                            StaleExpectedVersionIsAConflictAndWritesNothing,
+                            ConcurrentWritersNeverWinTheSameVersion,
+                            CheckpointHistoryAndRestore,
+                            CompleteEndsARunUntilRestored,
+                            ThreadContextFollowsTheLatestSaveAndDelete,
+                            ActiveRunsPagesThroughEveryRunOnceWithACursor,
+                            ExpiredRecordsAreNotReturned,
+                            DamagedPayloadsAreCorruptionNeverData,
+                            BadRequestsAreRejectedAndWriteNothing,
+                            APassedDeadlineIsATimeout,
+                            MegabytePayloadRoundTripsByteForByte,
+                            HealthReportsTheStoreAndStatsCountWork);
+
+}  // namespace
+}  // namespace agentstate
