@@ -1,14 +1,20 @@
-// The Redis client's own throughput: N concurrent callers each doing SET then GET of a
-// value, on 2 multiplexed connections. Needs a server: AGENTSTATE_REDIS_URL (from
-// `scripts/services.sh env`); without it the benchmark reports an error and skips.
+// Redis, two levels. Both need a server: AGENTSTATE_REDIS_URL (from `scripts/services.sh
+// env`); without it they report an error.
+//   BM_RedisSetGet     the client alone: N concurrent callers each doing SET then GET.
+//   BM_RedisAgentWave  the redis:// store doing the original unit of work (build the state,
+//                      save, load, verify) for waves of N concurrent agents, with the
+//                      small/medium/large mix; reports agent-ops/s and per-agent P50/P99.
 // The anchor is redis-benchmark on the same server with the same value size and client
-// count (docs/benchmarks.md gives the command); its rate is this machine's limit.
+// count; bench/redis_anchor.sh runs both side by side and prints the ratios.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 
+#include "agentstate/registry.hpp"
 #include "backends/redis/client.hpp"
+#include "load/histogram.hpp"
 #include "load/wait_group.hpp"
+#include "load/workload.hpp"
 
 namespace {
 
@@ -63,5 +69,70 @@ void BM_RedisSetGet(benchmark::State& state) {
   state.counters["failures"] = static_cast<double>(failures);
 }
 BENCHMARK(BM_RedisSetGet)->Args({100, 4096})->Args({1000, 4096})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The baseline scenario's unit of work on the redis:// store, in waves of N agents. Every
+// agent builds its state document (the generator), saves it, loads it back and verifies the
+// checksum; its latency runs from the build to the verify.
+void BM_RedisAgentWave(benchmark::State& state) {
+  const char* url = std::getenv("AGENTSTATE_REDIS_URL");
+  if (!url) {
+    state.SkipWithError("AGENTSTATE_REDIS_URL is not set (scripts/services.sh up)");
+    return;
+  }
+  const std::string uri = std::string(url) + (std::string(url).find('?') == std::string::npos ? "?" : "&") +
+                          "prefix=bench:&connections=" + std::to_string(state.range(1));
+  auto store = OpenStore(uri, {});
+  if (!store) {
+    state.SkipWithError(store.error().ToString().c_str());
+    return;
+  }
+  const int agents = static_cast<int>(state.range(0));
+  load::WorkloadGenerator g(1);
+  const load::StateSize sizes[] = {load::StateSize::kSmall, load::StateSize::kMedium, load::StateSize::kLarge};
+  std::vector<load::AgentSpec> wave;
+  uint64_t payload_bytes = 0;
+  for (int i = 0; i < agents; ++i) {
+    wave.push_back(g.Agent("bench", i, "bench_user", sizes[i % 3], load::ExecutionPattern::kQuick));
+    payload_bytes += g.StateDocument(wave.back()).size();
+  }
+  load::Histogram latency;
+  uint64_t failures = 0;
+  for (auto _ : state) {
+    asio::io_context io(1);
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          auto ex = co_await asio::this_coro::executor;
+          load::WaitGroup group(ex);
+          group.Add(wave.size());
+          for (const auto& agent : wave) {
+            asio::co_spawn(
+                ex,
+                [&, a = &agent]() -> Awaitable<void> {
+                  const auto t0 = std::chrono::steady_clock::now();
+                  SaveRequest req = g.Request(*a, g.StateDocument(*a));
+                  auto ack = co_await (*store)->Save(std::move(req), DeadlineIn(10s));
+                  auto rec = co_await (*store)->Load(a->run_id, DeadlineIn(10s));
+                  if (!ack || !rec || !*rec || (*rec)->checksum != ack->checksum) ++failures;
+                  latency.Record(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - t0).count());
+                  group.Done();
+                },
+                asio::detached);
+          }
+          co_await group.Wait();
+        },
+        asio::detached);
+    io.run();
+  }
+  state.counters["agent_ops_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * agents), benchmark::Counter::kIsRate);
+  state.counters["p50_ms"] = static_cast<double>(latency.ValueAtPercentile(50)) / 1000.0;
+  state.counters["p99_ms"] = static_cast<double>(latency.ValueAtPercentile(99)) / 1000.0;
+  state.counters["mean_payload_bytes"] = static_cast<double>(payload_bytes) / agents;
+  state.counters["failures"] = static_cast<double>(failures);
+}
+// {agents per wave, connections}
+BENCHMARK(BM_RedisAgentWave)->Args({100, 2})->Args({1000, 2})->Args({1000, 4})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

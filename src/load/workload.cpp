@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <iterator>
+#include <vector>
 
 namespace agentstate::load {
 
@@ -46,7 +48,14 @@ class Stream {
   explicit Stream(uint64_t s) : s_(s) {}
   uint64_t Next() { return s_ = Mix(s_); }
   uint64_t Below(uint64_t n) { return Next() % n; }
-  std::string Hex(int digits) { return fmt::format("{:0{}x}", Next() >> (64 - 4 * digits), digits); }
+  // The top `digits` nibbles of the next value, as lower-case hex.
+  std::string Hex(int digits) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    const uint64_t v = Next();
+    std::string out(static_cast<std::size_t>(digits), '0');
+    for (int i = 0; i < digits; ++i) out[static_cast<std::size_t>(i)] = kDigits[(v >> (60 - 4 * i)) & 0xF];
+    return out;
+  }
 
  private:
   uint64_t s_;
@@ -90,68 +99,171 @@ AgentSpec WorkloadGenerator::Agent(std::string_view scope, int index, std::strin
   return a;
 }
 
+namespace {
+
+// Appends JSON straight to a string: the generator runs once per agent-op, and building a
+// nlohmann tree and dumping it was over half of a Redis agent-op's client CPU. The output
+// is byte for byte what nlohmann's dump() gives for the same document (keys in sorted
+// order, shortest round-trip doubles with a ".0" for whole numbers), which the tests check.
+class JsonOut {
+ public:
+  explicit JsonOut(std::string& out) : out_(out) {}
+  JsonOut& Key(std::string_view k) {
+    Comma();
+    Quoted(k);
+    out_ += ':';
+    fresh_ = true;  // the value follows without a comma
+    return *this;
+  }
+  void Open(char c) {
+    Comma();
+    out_ += c;
+    fresh_ = true;
+  }
+  void Close(char c) {
+    out_ += c;
+    fresh_ = false;
+  }
+  void Str(std::string_view v) {
+    Comma();
+    Quoted(v);
+  }
+  void Int(int64_t v) {
+    Comma();
+    fmt::format_to(std::back_inserter(out_), "{}", v);
+  }
+  void Double(double v) {
+    Comma();
+    const std::size_t at = out_.size();
+    fmt::format_to(std::back_inserter(out_), "{}", v);
+    if (out_.find_first_of(".eE", at) == std::string::npos) out_ += ".0";
+  }
+  void Bool(bool v) {
+    Comma();
+    out_ += v ? "true" : "false";
+  }
+
+ private:
+  void Comma() {
+    if (!fresh_) out_ += ',';
+    fresh_ = false;
+  }
+  // Runs that need no escape are appended whole; only the rare escaped byte is written alone.
+  void Quoted(std::string_view v) {
+    out_ += '"';
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const auto c = static_cast<unsigned char>(v[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(v.data() + run, i - run);
+      run = i + 1;
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default: fmt::format_to(std::back_inserter(out_), "\\u{:04x}", c);
+      }
+    }
+    out_.append(v.data() + run, v.size() - run);
+    out_ += '"';
+  }
+
+  std::string& out_;
+  bool fresh_ = true;
+};
+
+}  // namespace
+
 std::string WorkloadGenerator::StateDocument(const AgentSpec& a, int extra_strings) const {
   Stream s(Mix(a.seed ^ 0x5eedULL));
-  using nlohmann::json;
-  json meta;
-  auto results = [&](int n) {
-    json arr = json::array();
-    for (int i = 0; i < n; ++i) {
-      arr.push_back(fmt::format("result_{}: {} rows scanned, {} matched, checksum {}", i, s.Below(100000),
-                                s.Below(1000), s.Hex(16)));
-    }
-    return arr;
-  };
-  auto history = [&](int n) {
-    json arr = json::array();
-    for (int i = 0; i < n; ++i) arr.push_back({{"step", i}, {"duration", static_cast<double>(s.Below(5000)) / 1000.0}});
-    return arr;
-  };
-  auto strings = [&](std::string_view prefix, int n) {
-    json obj = json::object();
-    for (int i = 0; i < n; ++i) obj[fmt::format("{}_{}", prefix, i)] = fmt::format("cached value {} {}", i, s.Hex(16));
-    return obj;
-  };
-  switch (a.size) {
-    case StateSize::kSmall:
-      meta = {{"simple", true}, {"data_points", 100}};
-      break;
-    case StateSize::kMedium:
-      meta = {{"results", results(50)}, {"history", history(10)}, {"data_points", 1000}};
-      break;
-    case StateSize::kLarge:
-      meta = {{"results", results(200)}, {"history", history(50)}, {"cache", strings("key", 100)},
-              {"data_points", 10000}};
-      break;
-    case StateSize::kEnterprise: {
-      json metrics = json::array();
-      for (int i = 0; i < 200; ++i) {
-        metrics.push_back({{"metric", fmt::format("metric_{}", i)}, {"value", static_cast<double>(s.Below(1000000)) / 100.0}});
-      }
-      meta = {{"results", results(500)}, {"history", history(100)}, {"cache", strings("key", 300)},
-              {"metrics", metrics},      {"data_points", 50000}};
-      break;
-    }
+  // Values are drawn from the stream in the order the original generator drew them
+  // (metrics, results, history, cache, then the request, then the extra dataset), then
+  // written out with keys in sorted order.
+  const int n_results = a.size == StateSize::kMedium ? 50 : a.size == StateSize::kLarge ? 200 : a.size == StateSize::kEnterprise ? 500 : 0;
+  const int n_history = a.size == StateSize::kMedium ? 10 : a.size == StateSize::kLarge ? 50 : a.size == StateSize::kEnterprise ? 100 : 0;
+  const int n_cache = a.size == StateSize::kLarge ? 100 : a.size == StateSize::kEnterprise ? 300 : 0;
+  const int n_metrics = a.size == StateSize::kEnterprise ? 200 : 0;
+  std::vector<std::string> results, cache;
+  std::vector<double> history, metrics;
+  results.reserve(static_cast<std::size_t>(n_results));
+  for (int i = 0; i < n_metrics; ++i) metrics.push_back(static_cast<double>(s.Below(1000000)) / 100.0);
+  for (int i = 0; i < n_results; ++i) {
+    // The original drew these as one call's arguments, which g++ evaluates right to left.
+    const std::string hex = s.Hex(16);
+    const uint64_t matched = s.Below(1000);
+    const uint64_t rows = s.Below(100000);
+    results.push_back(fmt::format("result_{}: {} rows scanned, {} matched, checksum {}", i, rows, matched, hex));
   }
-  meta["execution_pattern"] = Name(a.pattern);
-  meta["state_size"] = Name(a.size);
-  json doc = {
-      {"user_request", kRequests[s.Below(std::size(kRequests))]},
-      {"chat_thread_id", a.thread_id},
-      {"user_id", a.user_id},
-      {"run_id", a.run_id},
-      {"step_count", a.step_count},
-      {"agent_type", a.agent_type},
-      {"created_at", LogicalTime(static_cast<uint64_t>(a.index))},
-      {"updated_at", LogicalTime(static_cast<uint64_t>(a.index) + static_cast<uint64_t>(a.step_count))},
-      {"metadata", std::move(meta)},
-  };
+  for (int i = 0; i < n_history; ++i) history.push_back(static_cast<double>(s.Below(5000)) / 1000.0);
+  cache.reserve(static_cast<std::size_t>(n_cache));
+  for (int i = 0; i < n_cache; ++i) cache.push_back(fmt::format("cached value {} {}", i, s.Hex(16)));
+  const std::string_view request = kRequests[s.Below(std::size(kRequests))];
+
+  std::string out;
+  out.reserve(256 + results.size() * 72 + cache.size() * 52 + history.size() * 32 + metrics.size() * 40 +
+              static_cast<std::size_t>(extra_strings) * 40);
+  JsonOut j(out);
+  j.Open('{');
+  j.Key("agent_type").Str(a.agent_type);
+  j.Key("chat_thread_id").Str(a.thread_id);
+  j.Key("created_at").Str(LogicalTime(static_cast<uint64_t>(a.index)));
   if (extra_strings > 0) {
-    json big = json::array();
-    for (int i = 0; i < extra_strings; ++i) big.push_back(fmt::format("dataset row {} {}", i, s.Hex(16)));
-    doc["large_dataset"] = std::move(big);
+    j.Key("large_dataset").Open('[');
+    for (int i = 0; i < extra_strings; ++i) j.Str(fmt::format("dataset row {} {}", i, s.Hex(16)));
+    j.Close(']');
   }
-  return doc.dump();
+  j.Key("metadata").Open('{');
+  if (n_cache > 0) {
+    // nlohmann orders object keys as strings: key_0, key_1, key_10, ..., key_2.
+    std::vector<std::pair<std::string, int>> keys;
+    for (int i = 0; i < n_cache; ++i) keys.emplace_back(fmt::format("key_{}", i), i);
+    std::sort(keys.begin(), keys.end());
+    j.Key("cache").Open('{');
+    for (const auto& [k, i] : keys) j.Key(k).Str(cache[static_cast<std::size_t>(i)]);
+    j.Close('}');
+  }
+  const int data_points = a.size == StateSize::kSmall ? 100 : a.size == StateSize::kMedium ? 1000 : a.size == StateSize::kLarge ? 10000 : 50000;
+  j.Key("data_points").Int(data_points);
+  j.Key("execution_pattern").Str(Name(a.pattern));
+  if (n_history > 0) {
+    j.Key("history").Open('[');
+    for (int i = 0; i < n_history; ++i) {
+      j.Open('{');
+      j.Key("duration").Double(history[static_cast<std::size_t>(i)]);
+      j.Key("step").Int(i);
+      j.Close('}');
+    }
+    j.Close(']');
+  }
+  if (n_metrics > 0) {
+    j.Key("metrics").Open('[');
+    for (int i = 0; i < n_metrics; ++i) {
+      j.Open('{');
+      j.Key("metric").Str(fmt::format("metric_{}", i));
+      j.Key("value").Double(metrics[static_cast<std::size_t>(i)]);
+      j.Close('}');
+    }
+    j.Close(']');
+  }
+  if (n_results > 0) {
+    j.Key("results").Open('[');
+    for (const auto& r : results) j.Str(r);
+    j.Close(']');
+  }
+  if (a.size == StateSize::kSmall) j.Key("simple").Bool(true);
+  j.Key("state_size").Str(Name(a.size));
+  j.Close('}');
+  j.Key("run_id").Str(a.run_id);
+  j.Key("step_count").Int(a.step_count);
+  j.Key("updated_at").Str(LogicalTime(static_cast<uint64_t>(a.index) + static_cast<uint64_t>(a.step_count)));
+  j.Key("user_id").Str(a.user_id);
+  j.Key("user_request").Str(request);
+  j.Close('}');
+  return out;
 }
 
 SaveRequest WorkloadGenerator::Request(const AgentSpec& a, std::string payload) const {

@@ -25,6 +25,22 @@ TEST(WorkloadGenerator, IdsFollowTheOriginalFormats) {
   }
 }
 
+// The generator writes JSON directly; what it writes must be the canonical form a JSON
+// library gives the same document (sorted keys, its number formatting, its escapes), with
+// ids that need escaping among them.
+TEST(WorkloadGenerator, DocumentsAreCanonicalJson) {
+  WorkloadGenerator g(5);
+  const StateSize sizes[] = {StateSize::kSmall, StateSize::kMedium, StateSize::kLarge, StateSize::kEnterprise};
+  for (int i = 0; i < 40; ++i) {
+    auto a = g.Agent("canon", i, std::string("user \"quoted\" \\ tab\t nl\n \x01"), sizes[i % 4],
+                     ExecutionPattern::kBurst);
+    const std::string doc = g.StateDocument(a, i % 5 == 0 ? 30 : 0);
+    json parsed = json::parse(doc);
+    EXPECT_EQ(doc, parsed.dump()) << "agent " << i;
+    EXPECT_EQ(parsed["user_id"], a.user_id);
+  }
+}
+
 TEST(WorkloadGenerator, DocumentsHaveTheShapeOfEachSize) {
   WorkloadGenerator g(3);
   auto doc = [&](StateSize s) {

@@ -31,9 +31,12 @@ end
 -- At least ttl ms from now: never shortens a longer TTL (a run's version outlives its record
 -- while a recovery checkpoint lives).
 local function extend(key, ttl)
-  if tonumber(ttl) == 0 then redis.call('PERSIST', key) return end
-  redis.call('PEXPIRE', key, ttl, 'NX')
-  redis.call('PEXPIRE', key, ttl, 'GT')
+  local left = redis.call('PTTL', key)
+  if tonumber(ttl) == 0 then
+    if left >= 0 then redis.call('PERSIST', key) end
+  elseif left == -1 or left < tonumber(ttl) then
+    redis.call('PEXPIRE', key, ttl)
+  end
 end
 -- Drops expired checkpoints, then returns the run's current version (its live record's, or
 -- the last one assigned while checkpoints live, else 0) and the record's status or false.
