@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace agentstate::load {
 namespace {
@@ -44,7 +45,18 @@ char State(int pid) {
   return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
 }
 
-bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0 && State(pid) != 'Z'; }
+// Tasks (threads) still listed for the process: a zombie main thread whose other threads
+// still run (unmapping a big heap, holding the process's sockets) keeps more than itself.
+std::size_t Tasks(int pid) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) ++n;
+  return n;
+}
+
+// Alive until every thread is gone. A zombie (exited, not yet reaped: no init reaps it in
+// some containers) counts as gone only once it is the last of its threads.
+bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0 && (State(pid) != 'Z' || Tasks(pid) > 1); }
 
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {

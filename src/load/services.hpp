@@ -36,8 +36,9 @@ class ServiceControl {
   // How long the signal took to take effect.
   Result<std::chrono::microseconds> Pause(std::string_view name);
   Result<std::chrono::microseconds> Resume(std::string_view name);
-  // SIGKILL, wait for the process to go, run the recorded start command, wait until a new
-  // process is running; returns the whole outage as the harness caused it.
+  // SIGKILL the process and its forked children (they hold its port), wait for them to go,
+  // run the recorded start command, wait until a new process is running; returns the
+  // whole outage as the harness caused it.
   Result<std::chrono::microseconds> KillAndRestart(std::string_view name, std::chrono::seconds timeout);
 
  private:
