@@ -1,6 +1,7 @@
 // The backend table behind OpenStore: one line per backend this library links.
 #include "agentstate/registry.hpp"
 #include "backends/memory/memory_store.hpp"
+#include "backends/postgres/pg_store.hpp"
 #include "backends/redis/redis_store.hpp"
 #include "backends/sqlite/sqlite_store.hpp"
 #include "core/registry.hpp"
@@ -14,6 +15,7 @@ const core::BackendRegistry& Registry() {
     r.Add("memory", &backends::MemoryStore::Open);
     r.Add("sqlite", &backends::SqliteStore::Open);
     r.Add("redis", &redis::RedisStore::Open);
+    r.Add("postgresql", &pg::PgStore::Open);
     return r;
   }();
   return registry;

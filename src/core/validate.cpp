@@ -39,6 +39,14 @@ Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
                           {"agent_type", r.agent_type}}) {
     if (Status s = ValidateId(what, id, options.max_id_bytes); !s.ok()) return s;
   }
+  // Free text, but text every store can keep: PostgreSQL's text type refuses NUL.
+  if (r.phase.size() > kMaxPhaseBytes) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("phase of run {} is {} bytes; the limit is {}", r.run_id, r.phase.size(), kMaxPhaseBytes));
+  }
+  if (r.phase.find('\0') != std::string::npos) {
+    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} holds a NUL byte", r.run_id));
+  }
   if (options.max_payload_bytes != 0 && r.payload.size() > options.max_payload_bytes) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("payload of run {} is {} bytes; the limit is {} bytes", r.run_id,

@@ -19,7 +19,11 @@ Status ValidateId(std::string_view what, std::string_view id, std::size_t max_by
 // True when `text` is one well-formed JSON document (RFC 8259, valid UTF-8).
 bool IsWellFormedJson(std::string_view text);
 
-// Ids, payload size, JSON well-formedness (when enabled) and expected_version >= 0.
+// The longest phase a save may carry, in bytes.
+inline constexpr std::size_t kMaxPhaseBytes = 1024;
+
+// Ids, phase (at most kMaxPhaseBytes, no NUL), payload size, JSON well-formedness (when
+// enabled) and expected_version >= 0.
 Status ValidateSave(const SaveRequest& request, const StoreOptions& options);
 
 // The store's notion of now (options.clock, or the system clock).

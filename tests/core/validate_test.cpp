@@ -28,6 +28,18 @@ TEST(ValidateSave, JsonCheckCanBeTurnedOff) {
   EXPECT_TRUE(ValidateSave(r, o).ok());
 }
 
+TEST(ValidateSave, APhaseEveryStoreCanKeep) {
+  SaveRequest r{"run", "thread", "user", "agent", 1, std::string("tool\0call", 9), CheckpointType::kAuto, false, "{}", {}};
+  StoreOptions o;
+  Status nul = ValidateSave(r, o);
+  EXPECT_EQ(nul.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(nul.message().find("NUL"), std::string::npos) << nul.message();
+  r.phase = std::string(kMaxPhaseBytes + 1, 'p');
+  EXPECT_EQ(ValidateSave(r, o).code(), StatusCode::kInvalidArgument);
+  r.phase = std::string(kMaxPhaseBytes, 'p');
+  EXPECT_TRUE(ValidateSave(r, o).ok());
+}
+
 }  // namespace
 }  // namespace agentstate::core
 

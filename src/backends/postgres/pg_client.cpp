@@ -1,0 +1,496 @@
+#include "backends/postgres/pg_client.hpp"
+
+#include <endian.h>
+#include <fmt/format.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+
+#include "load/wait_group.hpp"
+
+namespace agentstate::pg {
+
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kTextOid = 25;
+}  // namespace
+
+Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
+  PgOptions o;
+  std::string query;
+  for (const auto& [k, v] : uri.params) query += (query.empty() ? "?" : "&") + k + "=" + v;
+  o.redacted_uri = core::RedactUri(uri.scheme + "://" + uri.body) + query;
+  auto bad = [&](const std::string& why) {
+    return Error(StatusCode::kInvalidArgument, fmt::format("malformed postgresql URI '{}': {}", o.redacted_uri, why));
+  };
+  if (uri.scheme != "postgresql" && uri.scheme != "postgres") return bad("the scheme must be postgresql://");
+  if (uri.body.empty()) return bad("no host");
+  std::string passthrough;
+  for (const auto& [k, v] : uri.params) {
+    if (k == "connections" || k == "max_in_flight" || k == "pool_wait" || k == "timeout" || k == "connect_timeout" ||
+        k == "schema") {
+      continue;
+    }
+    passthrough += (passthrough.empty() ? "?" : "&") + k + "=" + v;
+  }
+  auto n = core::UintParam(uri, "connections", 2, 1, 64);
+  if (!n) return Error(n.error());
+  o.connections = static_cast<int>(*n);
+  auto limit = core::UintParam(uri, "max_in_flight", o.max_in_flight, 1, 1000000);
+  if (!limit) return Error(limit.error());
+  o.max_in_flight = static_cast<std::size_t>(*limit);
+  for (auto [key, field, positive] : {std::tuple{"pool_wait", &o.pool_wait, false},
+                                      std::tuple{"timeout", &o.command_timeout, true},
+                                      std::tuple{"connect_timeout", &o.connect_timeout, true}}) {
+    auto it = uri.params.find(key);
+    if (it == uri.params.end()) continue;
+    auto d = core::ParseDuration(it->second);
+    if (!d || (positive && d->count() == 0)) return bad(fmt::format("{} must be a duration, e.g. 500ms", key));
+    *field = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  if (auto it = uri.params.find("schema"); it != uri.params.end()) {
+    const std::string& s = it->second;
+    const bool ok = !s.empty() && s.size() <= 63 && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
+                    s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+    if (!ok) return bad("schema must be 1..63 lower-case letters, digits or _, starting with a letter");
+    o.schema = s;
+  }
+  // libpq parses the URI itself; the scheme must be one it knows.
+  o.conninfo = "postgresql://" + uri.body + passthrough;
+  return o;
+}
+
+Param Text(std::string_view v) { return {kTextOid, std::string(v), false}; }
+Param Bytea(std::string_view v) { return {kByteaOid, std::string(v), false}; }
+Param Int8(int64_t v) {
+  const uint64_t be = htobe64(static_cast<uint64_t>(v));
+  return {kInt8Oid, std::string(reinterpret_cast<const char*>(&be), 8), false};
+}
+Param Bool(bool v) { return {kBoolOid, std::string(1, v ? '\1' : '\0'), false}; }
+Param NullInt8() { return {kInt8Oid, {}, true}; }
+
+int64_t GetInt8(const PGresult* r, int row, int col) {
+  uint64_t be = 0;
+  if (PQgetlength(r, row, col) == 8) std::memcpy(&be, PQgetvalue(r, row, col), 8);
+  return static_cast<int64_t>(be64toh(be));
+}
+bool GetBool(const PGresult* r, int row, int col) {
+  return PQgetlength(r, row, col) == 1 && PQgetvalue(r, row, col)[0] != 0;
+}
+std::string_view GetBytes(const PGresult* r, int row, int col) {
+  return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};
+}
+std::string_view SqlState(const PGresult* r) {
+  const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return s ? s : "";
+}
+std::string_view ErrorMessage(const PGresult* r) {
+  const char* s = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  return s ? s : PQresultErrorMessage(r);
+}
+
+// A query waiting for its result. Complete runs once, on the client's thread.
+struct PgPending {
+  PgPending(std::string q, std::vector<Param> p, Deadline d) : sql(std::move(q)), params(std::move(p)), deadline(d) {}
+  virtual ~PgPending() = default;
+  virtual void Deliver(Result<PgResult> r) = 0;
+  void Complete(Result<PgResult> r) {
+    if (done) return;
+    done = true;
+    if (timer) timer->cancel();
+    if (on_done) on_done(r);
+    Deliver(std::move(r));
+  }
+  std::string sql;
+  std::vector<Param> params;
+  Deadline deadline;
+  bool done = false;
+  bool counts_for_breaker = true;
+  PgResult result;  // the statement's first result, kept until its pipeline sync arrives
+  std::unique_ptr<asio::steady_timer> timer;
+  std::function<void(const Result<PgResult>&)> on_done;
+};
+
+namespace {
+
+template <typename Handler>
+struct TypedPending final : PgPending {
+  TypedPending(std::string q, std::vector<Param> p, Deadline d, Handler h)
+      : PgPending(std::move(q), std::move(p), d), handler(std::move(h)) {}
+  void Deliver(Result<PgResult> r) override {
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(ex, [h = std::move(handler), r = std::move(r)]() mutable { h(std::move(r)); });
+  }
+  Handler handler;
+};
+
+}  // namespace
+
+// One libpq connection in pipeline mode. Everything here runs on the client's one thread.
+class PgConnection : public std::enable_shared_from_this<PgConnection> {
+ public:
+  PgConnection(asio::io_context& io, const PgOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
+  ~PgConnection() { Close(); }
+
+  void Start() {
+    asio::co_spawn(io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); }, asio::detached);
+  }
+  void Stop() {
+    stopped_ = true;
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+    wake_.cancel();
+  }
+  uint64_t reconnects() const { return reconnects_; }
+
+  void Enqueue(std::shared_ptr<PgPending> p) {
+    if (SteadyClock::now() >= p->deadline) {
+      p->Complete(Error(StatusCode::kTimeout, "postgresql query: deadline passed before it was sent"));
+      return;
+    }
+    if (!connected_ && !last_error_.empty() && attempts_ >= 2) {
+      p->Complete(Error(StatusCode::kUnavailable, last_error_));
+      return;
+    }
+    p->timer = std::make_unique<asio::steady_timer>(io_, p->deadline);
+    p->timer->async_wait([w = std::weak_ptr<PgPending>(p)](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto q = w.lock()) q->Complete(Error(StatusCode::kTimeout, "postgresql query: deadline passed waiting for the result"));
+    });
+    queued_.push_back(std::move(p));
+    wake_.cancel();
+  }
+
+ private:
+  Awaitable<void> Run() {
+    std::mt19937_64 rng(std::random_device{}());
+    while (!stopped_) {
+      Status s = co_await Connect();
+      if (s.ok()) {
+        connected_ = true;
+        attempts_ = 0;
+        last_error_.clear();
+        s = co_await Serve();
+        connected_ = false;
+        ++reconnects_;
+      }
+      last_error_ = s.message();
+      Drop(s);
+      Close();
+      if (stopped_) break;
+      const double cap = std::min(2000.0, 50.0 * std::pow(2.0, std::min(attempts_, 6)));
+      ++attempts_;
+      const auto wait = std::chrono::milliseconds(
+          static_cast<int64_t>(cap * (0.5 + 0.5 * std::uniform_real_distribution<>(0, 1)(rng))));
+      asio::steady_timer t(io_, wait);
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    Drop(Status(StatusCode::kUnavailable, fmt::format("{}: client stopped", o_.redacted_uri)));
+    Close();
+  }
+
+  // The descriptor is libpq's: release it from Asio, then let PQfinish close it.
+  void Close() {
+    if (socket_.is_open()) socket_.release();
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+  }
+
+  Status Failed(std::string_view what) const {
+    std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Status(StatusCode::kUnavailable, fmt::format("{}: {}: {}", o_.redacted_uri, what, msg));
+  }
+
+  // Wraps libpq's current descriptor (it may change while connecting).
+  void Adopt() {
+    const int fd = PQsocket(conn_);
+    if (socket_.is_open() && socket_.native_handle() == fd) return;
+    if (socket_.is_open()) socket_.release();
+    if (fd >= 0) socket_.assign(fd);
+  }
+
+  Awaitable<Status> Connect() {
+    const std::string timeout_s = std::to_string(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o_.connect_timeout).count()));
+    // Every session: our schema first on the search path, and a server-side bound on any
+    // one statement so that a discarded query cannot run on for ever.
+    const std::string options = fmt::format("-c search_path={},public -c statement_timeout=30000", o_.schema);
+    const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
+    const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate", nullptr};
+    conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
+    if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return Failed("cannot connect");
+    asio::steady_timer watchdog(io_, o_.connect_timeout);
+    bool timed_out = false;
+    watchdog.async_wait([&](boost::system::error_code e) {
+      if (e) return;
+      timed_out = true;
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+    });
+    PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
+    while (poll != PGRES_POLLING_OK) {
+      if (poll == PGRES_POLLING_FAILED) {
+        watchdog.cancel();
+        co_return Failed("cannot connect");
+      }
+      Adopt();
+      boost::system::error_code ec;
+      co_await socket_.async_wait(poll == PGRES_POLLING_READING ? asio::posix::stream_descriptor::wait_read
+                                                                : asio::posix::stream_descriptor::wait_write,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (timed_out || stopped_) {
+        co_return Status(StatusCode::kUnavailable,
+                         fmt::format("cannot connect to {}: no answer within {} ms", o_.redacted_uri, o_.connect_timeout.count()));
+      }
+      poll = PQconnectPoll(conn_);
+    }
+    watchdog.cancel();
+    Adopt();
+    if (PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1) co_return Failed("pipeline mode");
+    co_return Status();
+  }
+
+  Awaitable<Status> Serve() {
+    Status reason;
+    load::WaitGroup group(io_.get_executor());
+    group.Add(2);
+    auto self = shared_from_this();
+    auto end = [&](Status s) {
+      if (reason.ok()) reason = std::move(s);
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+      wake_.cancel();
+      ending_ = true;
+    };
+    ending_ = false;
+    asio::co_spawn(io_, [&, self]() -> Awaitable<void> { end(co_await Writer()); group.Done(); }, asio::detached);
+    asio::co_spawn(io_, [&, self]() -> Awaitable<void> { end(co_await Reader()); group.Done(); }, asio::detached);
+    co_await group.Wait();
+    co_return reason;
+  }
+
+  Awaitable<Status> Writer() {
+    while (!stopped_ && !ending_) {
+      if (queued_.empty()) {
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        boost::system::error_code ec;
+        co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      // Everything queued is handed to libpq, one statement and one sync each, then flushed.
+      while (!queued_.empty()) {
+        auto p = std::move(queued_.front());
+        queued_.pop_front();
+        if (p->done) continue;  // timed out before it was sent: never send it
+        std::vector<Oid> types;
+        std::vector<const char*> values;
+        std::vector<int> lengths, formats;
+        for (const auto& param : p->params) {
+          types.push_back(param.type);
+          values.push_back(param.null ? nullptr : param.bytes.data());
+          lengths.push_back(static_cast<int>(param.bytes.size()));
+          formats.push_back(1);
+        }
+        if (PQsendQueryParams(conn_, p->sql.c_str(), static_cast<int>(p->params.size()), types.data(), values.data(),
+                              lengths.data(), formats.data(), /*resultFormat=*/1) != 1 ||
+            PQpipelineSync(conn_) != 1) {
+          in_flight_.push_back(std::move(p));
+          co_return Failed("sending a query");
+        }
+        in_flight_.push_back(std::move(p));
+      }
+      while (true) {
+        const int r = PQflush(conn_);
+        if (r < 0) co_return Failed("sending");
+        if (Status s = Drain(); !s.ok()) co_return s;
+        if (r == 0) break;
+        boost::system::error_code ec;
+        co_await socket_.async_wait(asio::posix::stream_descriptor::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || ending_) co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection lost", o_.redacted_uri));
+      }
+    }
+    co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection closed", o_.redacted_uri));
+  }
+
+  Awaitable<Status> Reader() {
+    while (!stopped_ && !ending_) {
+      boost::system::error_code ec;
+      co_await socket_.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || ending_) co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection lost", o_.redacted_uri));
+      if (PQconsumeInput(conn_) != 1) co_return Failed("connection lost");
+      if (Status s = Drain(); !s.ok()) co_return s;
+    }
+    co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection closed", o_.redacted_uri));
+  }
+
+  // Hands out every complete result libpq holds. Called after reading, and after flushing
+  // too: a flush that would block reads what the server sent meanwhile into libpq's buffer,
+  // where no readable socket would announce it.
+  Status Drain() {
+    // Results in order: the statement's result(s), a null, then PGRES_PIPELINE_SYNC.
+    int nulls = 0;
+    while (!in_flight_.empty() && PQisBusy(conn_) == 0) {
+      PGresult* raw = PQgetResult(conn_);
+      if (!raw) {
+        if (++nulls > 1) break;  // nothing more until more bytes arrive
+        continue;
+      }
+      nulls = 0;
+      PgResult res(raw);
+      if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) {
+        auto p = std::move(in_flight_.front());
+        in_flight_.pop_front();
+        if (!p->result) {
+          p->Complete(Error(StatusCode::kInternal, fmt::format("{}: a query ended with no result", o_.redacted_uri)));
+        } else {
+          p->Complete(std::move(p->result));  // a no-op for a query that already timed out
+        }
+        continue;
+      }
+      if (!in_flight_.front()->result) in_flight_.front()->result = std::move(res);
+    }
+    if (PQstatus(conn_) == CONNECTION_BAD) return Failed("connection lost");
+    return Status();
+  }
+
+  void Drop(const Status& why) {
+    const Status unavailable(StatusCode::kUnavailable, why.message());
+    bool first = true;
+    for (auto& p : in_flight_) {
+      p->counts_for_breaker = std::exchange(first, false);
+      p->Complete(Error(unavailable));
+    }
+    in_flight_.clear();
+    if (stopped_ || attempts_ >= 1) {
+      for (auto& p : queued_) p->Complete(Error(unavailable));
+      queued_.clear();
+    }
+  }
+
+  asio::io_context& io_;
+  const PgOptions& o_;
+  PGconn* conn_ = nullptr;
+  asio::posix::stream_descriptor socket_;
+  asio::steady_timer wake_;
+  std::deque<std::shared_ptr<PgPending>> queued_, in_flight_;
+  std::string last_error_;
+  bool connected_ = false, stopped_ = false, ending_ = false;
+  int attempts_ = 0;
+  uint64_t reconnects_ = 0;
+};
+
+struct PgClient::Waiter {
+  std::shared_ptr<PgConnection> conn;
+  std::shared_ptr<PgPending> pending;
+  std::unique_ptr<asio::steady_timer> timer;
+  bool admitted = false;
+};
+
+PgClient::PgClient(PgOptions options) : options_(std::move(options)), io_(1), work_(asio::make_work_guard(io_)) {
+  for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<PgConnection>(io_, options_));
+  for (auto& c : connections_) c->Start();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+PgClient::~PgClient() {
+  asio::post(io_, [this] {
+    for (auto& c : connections_) c->Stop();
+  });
+  work_.reset();
+  thread_.join();
+}
+
+void PgClient::Admit(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
+  if (!breaker_.Allow(SteadyClock::now())) {
+    ++breaker_rejections_;
+    p->Complete(Error(StatusCode::kUnavailable,
+                      fmt::format("{}: circuit open: every query failed for {} ms or more; the next after {} ms "
+                                  "probes the server",
+                                  options_.redacted_uri, kBreakerMinOutage.count(), kBreakerCooldown.count())));
+    return;
+  }
+  if (in_flight_ < options_.max_in_flight) {
+    ++in_flight_;
+    in_flight_now_ = in_flight_;
+    Dispatch(std::move(conn), std::move(p));
+    return;
+  }
+  ++waits_;
+  auto w = std::make_shared<Waiter>(Waiter{std::move(conn), std::move(p), std::make_unique<asio::steady_timer>(io_)});
+  w->timer->expires_at(std::min(w->pending->deadline, SteadyClock::now() + options_.pool_wait));
+  w->timer->async_wait([this, weak = std::weak_ptr<Waiter>(w)](boost::system::error_code ec) {
+    auto w = weak.lock();
+    if (ec || !w || w->admitted) return;
+    std::erase(waiting_, w);
+    ++wait_timeouts_;
+    waiting_now_ = waiting_.size();
+    w->pending->Complete(Error(StatusCode::kPoolExhausted,
+                               fmt::format("{}: {} queries in flight and none finished within {} ms; raise "
+                                           "max_in_flight or slow down",
+                                           options_.redacted_uri, options_.max_in_flight, options_.pool_wait.count())));
+  });
+  waiting_.push_back(std::move(w));
+  waiting_now_ = waiting_.size();
+}
+
+void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
+  p->on_done = [this, raw = p.get()](const Result<PgResult>& r) {
+    if (r) {
+      breaker_.RecordSuccess();
+    } else if (r.error().code() != StatusCode::kPoolExhausted && raw->counts_for_breaker) {
+      breaker_.RecordFailure(SteadyClock::now());
+    }
+    breaker_state_ = static_cast<uint64_t>(breaker_.state());
+    breaker_trips_ = breaker_.trips();
+    Release();
+  };
+  conn->Enqueue(std::move(p));
+}
+
+void PgClient::Release() {
+  while (!waiting_.empty()) {
+    auto w = std::move(waiting_.front());
+    waiting_.pop_front();
+    waiting_now_ = waiting_.size();
+    if (w->pending->done) continue;
+    w->admitted = true;
+    w->timer->cancel();
+    asio::post(io_, [this, w] { Dispatch(w->conn, w->pending); });
+    return;
+  }
+  --in_flight_;
+  in_flight_now_ = in_flight_;
+}
+
+PgClient::Stats PgClient::stats() const {
+  Stats s;
+  s.connections = static_cast<uint64_t>(options_.connections);
+  s.in_flight = in_flight_now_.load();
+  s.waiting = waiting_now_.load();
+  s.waits = waits_.load();
+  s.wait_timeouts = wait_timeouts_.load();
+  for (const auto& c : connections_) s.reconnects += c->reconnects();
+  s.breaker_state = breaker_state_.load();
+  s.breaker_trips = breaker_trips_.load();
+  s.breaker_rejections = breaker_rejections_.load();
+  return s;
+}
+
+Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> params, Deadline deadline) {
+  if (options_.command_timeout.count() > 0) deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
+  auto conn = connections_[next_++ % connections_.size()];
+  auto initiate = [this, conn, sql = std::move(sql), params = std::move(params), deadline](auto handler) mutable {
+    using Handler = decltype(handler);
+    auto p = std::make_shared<TypedPending<Handler>>(std::move(sql), std::move(params), deadline, std::move(handler));
+    asio::post(io_, [this, conn, p]() mutable { Admit(std::move(conn), std::move(p)); });
+  };
+  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<PgResult>)>(std::move(initiate),
+                                                                                     asio::use_awaitable);
+}
+
+}  // namespace agentstate::pg

@@ -1,0 +1,122 @@
+// The PostgreSQL client on Boost.Asio: libpq 15 in nonblocking pipeline mode, a few
+// connections that many agents share.
+//
+// Each connection's socket is driven by Asio (an async wait on libpq's descriptor, which is
+// released before PQfinish: libpq owns it). Queries queued on a connection go out back to
+// back, each followed by a pipeline sync, so each is its own implicit transaction and many
+// are in flight at once; results come back in order. Every query has a deadline; one that
+// passes completes with kTimeout and its late result is discarded. A dropped connection
+// fails every query in flight on it with kUnavailable and reconnects with jittered
+// exponential backoff. Admission control and the circuit breaker work as in the Redis
+// client: at most max_in_flight queries, waits up to pool_wait, then kPoolExhausted.
+//
+// Thread-safety: Query() may be called from any thread; completions resume on the caller's
+// executor. The client owns one I/O thread; it must outlive the calls it started.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "agentstate/asio.hpp"
+#include "agentstate/model.hpp"
+#include "agentstate/status.hpp"
+#include "core/circuit_breaker.hpp"
+#include "core/uri.hpp"
+
+namespace agentstate::pg {
+
+// postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB[?connections=4&max_in_flight=N&pool_wait=1s
+//   &timeout=5s&connect_timeout=2s&schema=NAME]; other parameters go to libpq as they are
+// (sslmode=..., application_name=...).
+struct PgOptions {
+  std::string conninfo;  // what libpq gets: the URI without our parameters
+  std::string schema = "public";
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds command_timeout{0};  // 0 = the caller's deadline alone
+  int connections = 2;                            // 1..64
+  std::size_t max_in_flight = 10000;
+  std::chrono::milliseconds pool_wait{1000};
+  std::string redacted_uri;
+};
+Result<PgOptions> ParsePgUri(const core::ParsedUri& uri);
+
+// Owns one PGresult.
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+
+// One parameter, sent in binary form with its type.
+struct Param {
+  Oid type = 0;
+  std::string bytes;
+  bool null = false;
+};
+Param Text(std::string_view v);
+Param Bytea(std::string_view v);
+Param Int8(int64_t v);
+Param Bool(bool v);
+Param NullInt8();
+
+// Column readers for binary-format results. The caller checks the column's type.
+int64_t GetInt8(const PGresult* r, int row, int col);
+bool GetBool(const PGresult* r, int row, int col);
+std::string_view GetBytes(const PGresult* r, int row, int col);  // text or bytea, raw
+// SQLSTATE of an error result ("" otherwise), and its primary message.
+std::string_view SqlState(const PGresult* r);
+std::string_view ErrorMessage(const PGresult* r);
+
+class PgConnection;
+struct PgPending;
+
+class PgClient {
+ public:
+  explicit PgClient(PgOptions options);
+  ~PgClient();
+  PgClient(const PgClient&) = delete;
+  PgClient& operator=(const PgClient&) = delete;
+
+  // Runs one statement (parameterized, binary results) as its own transaction. The result
+  // may be an error result (SQLSTATE set), which is a successful round trip. Errors:
+  // kTimeout, kUnavailable (no connection, dropped with the query in flight),
+  // kPoolExhausted, kInternal.
+  Awaitable<Result<PgResult>> Query(std::string sql, std::vector<Param> params, Deadline deadline);
+
+  const PgOptions& options() const { return options_; }
+  struct Stats {
+    uint64_t connections = 0, in_flight = 0, waiting = 0, waits = 0, wait_timeouts = 0, reconnects = 0;
+    uint64_t breaker_state = 0, breaker_trips = 0, breaker_rejections = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Waiter;
+  void Admit(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);
+  void Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);
+  void Release();
+
+  PgOptions options_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::shared_ptr<PgConnection>> connections_;
+  std::atomic<uint64_t> next_{0};
+  std::size_t in_flight_ = 0;                    // client thread only
+  std::deque<std::shared_ptr<Waiter>> waiting_;  // client thread only
+  std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0};
+  static constexpr int kBreakerFailures = 5;
+  static constexpr std::chrono::milliseconds kBreakerCooldown{1000};
+  static constexpr std::chrono::milliseconds kBreakerMinOutage{500};
+  core::CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown, kBreakerMinOutage};  // client thread only
+  std::atomic<uint64_t> breaker_state_{0}, breaker_trips_{0}, breaker_rejections_{0};
+  std::thread thread_;
+};
+
+}  // namespace agentstate::pg

@@ -1,0 +1,572 @@
+#include "backends/postgres/pg_store.hpp"
+
+#include <fmt/format.h>
+
+#include "core/codec.hpp"
+#include "core/validate.hpp"
+
+namespace agentstate::pg {
+
+using core::CheckDeadline;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Migration N (1-based) brings the schema from version N-1 to N. Each runs in one
+// transaction with the version bump. Functions are CREATE OR REPLACE: re-running is safe.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE runs (
+  run_id text COLLATE "C" PRIMARY KEY, thread_id text COLLATE "C" NOT NULL, user_id text NOT NULL,
+  agent_type text NOT NULL, version bigint NOT NULL, step_count bigint NOT NULL, phase text NOT NULL,
+  checkpoint_type text NOT NULL, is_recovery_point boolean NOT NULL, status text NOT NULL,
+  saved_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL, checksum bigint NOT NULL,
+  encoding smallint NOT NULL, payload_bytes bigint NOT NULL, payload bytea NOT NULL);
+ALTER TABLE runs ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE INDEX runs_by_thread ON runs(thread_id, run_id);
+CREATE INDEX runs_by_expiry ON runs(expires_at_ms);
+
+CREATE TABLE checkpoints (
+  run_id text COLLATE "C" NOT NULL, version bigint NOT NULL, checkpoint_id text NOT NULL, type text NOT NULL,
+  is_recovery_point boolean NOT NULL, created_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL,
+  thread_id text NOT NULL, user_id text NOT NULL, agent_type text NOT NULL, step_count bigint NOT NULL,
+  phase text NOT NULL, checksum bigint NOT NULL, encoding smallint NOT NULL, payload_bytes bigint NOT NULL,
+  payload bytea NOT NULL, PRIMARY KEY (run_id, version));
+ALTER TABLE checkpoints ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE INDEX checkpoints_by_expiry ON checkpoints(expires_at_ms);
+
+CREATE TABLE threads (
+  thread_id text COLLATE "C" PRIMARY KEY, run_id text NOT NULL, version bigint NOT NULL,
+  updated_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL);
+CREATE INDEX threads_by_expiry ON threads(expires_at_ms);
+
+-- The run's current version: its live record's, else its newest live checkpoint's, else 0.
+CREATE OR REPLACE FUNCTION agentstate_current(p_run text, p_now bigint, OUT cur bigint, OUT live boolean,
+                                              OUT st text) AS $$
+BEGIN
+  SELECT r.version, r.status INTO cur, st FROM runs r WHERE r.run_id = p_run AND r.expires_at_ms > p_now;
+  live := FOUND;
+  IF NOT live THEN
+    SELECT coalesce(max(c.version), 0) INTO cur FROM checkpoints c
+     WHERE c.run_id = p_run AND c.expires_at_ms > p_now;
+  END IF;
+END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION agentstate_save(
+  p_run text, p_thread text, p_user text, p_agent text, p_step bigint, p_phase text, p_ctype text,
+  p_rp boolean, p_expected bigint, p_now bigint, p_rec_ex bigint, p_keep boolean, p_cp_rp boolean,
+  p_cp_ex bigint, p_th_ex bigint, p_checksum bigint, p_encoding bigint, p_bytes bigint, p_payload bytea)
+RETURNS bigint AS $$
+DECLARE c record; v bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
+  c := agentstate_current(p_run, p_now);
+  IF p_expected IS NOT NULL AND p_expected <> c.cur THEN
+    RAISE EXCEPTION 'run % is at version %, expected %', p_run, c.cur, p_expected USING ERRCODE = 'AS409';
+  END IF;
+  IF c.live AND c.st = 'completed' THEN
+    RAISE EXCEPTION 'run % is completed; restore it or start a new run', p_run USING ERRCODE = 'AS410';
+  END IF;
+  v := c.cur + 1;
+  INSERT INTO runs VALUES (p_run, p_thread, p_user, p_agent, v, p_step, p_phase, p_ctype, p_rp, 'active',
+                           p_now, p_rec_ex, p_checksum, p_encoding, p_bytes, p_payload)
+  ON CONFLICT (run_id) DO UPDATE SET thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
+    agent_type = EXCLUDED.agent_type, version = EXCLUDED.version, step_count = EXCLUDED.step_count,
+    phase = EXCLUDED.phase, checkpoint_type = EXCLUDED.checkpoint_type,
+    is_recovery_point = EXCLUDED.is_recovery_point, status = EXCLUDED.status, saved_at_ms = EXCLUDED.saved_at_ms,
+    expires_at_ms = EXCLUDED.expires_at_ms, checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding,
+    payload_bytes = EXCLUDED.payload_bytes, payload = EXCLUDED.payload;
+  IF p_keep THEN
+    INSERT INTO checkpoints VALUES (p_run, v, 'v' || lpad(v::text, 12, '0'), p_ctype, p_cp_rp, p_now, p_cp_ex,
+                                    p_thread, p_user, p_agent, p_step, p_phase, p_checksum, p_encoding, p_bytes,
+                                    p_payload)
+    ON CONFLICT (run_id, version) DO UPDATE SET type = EXCLUDED.type,
+      is_recovery_point = EXCLUDED.is_recovery_point, created_at_ms = EXCLUDED.created_at_ms,
+      expires_at_ms = EXCLUDED.expires_at_ms, thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
+      agent_type = EXCLUDED.agent_type, step_count = EXCLUDED.step_count, phase = EXCLUDED.phase,
+      checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding, payload_bytes = EXCLUDED.payload_bytes,
+      payload = EXCLUDED.payload;
+  END IF;
+  INSERT INTO threads VALUES (p_thread, p_run, v, p_now, p_th_ex)
+  ON CONFLICT (thread_id) DO UPDATE SET run_id = EXCLUDED.run_id, version = EXCLUDED.version,
+    updated_at_ms = EXCLUDED.updated_at_ms, expires_at_ms = EXCLUDED.expires_at_ms;
+  RETURN v;
+END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION agentstate_complete(p_run text, p_now bigint, p_ex bigint) RETURNS integer AS $$
+DECLARE s text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
+  SELECT r.status INTO s FROM runs r WHERE r.run_id = p_run AND r.expires_at_ms > p_now;
+  IF NOT FOUND THEN RAISE EXCEPTION 'run % does not exist', p_run USING ERRCODE = 'AS404'; END IF;
+  IF s = 'completed' THEN RETURN 0; END IF;
+  UPDATE runs SET status = 'completed', expires_at_ms = p_ex WHERE run_id = p_run;
+  RETURN 1;
+END $$ LANGUAGE plpgsql;
+
+-- Snapshots the run's record at p_version (the version the caller verified); AS412 when a
+-- newer save landed meanwhile. A live checkpoint of that version is returned as it is.
+CREATE OR REPLACE FUNCTION agentstate_checkpoint(p_run text, p_version bigint, p_type text, p_now bigint,
+                                                 p_ex bigint, p_ex_rp bigint)
+RETURNS TABLE(o_id text, o_version bigint, o_type text, o_rp boolean, o_created bigint, o_bytes bigint,
+              o_checksum bigint) AS $$
+DECLARE r runs%ROWTYPE; rp boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
+  SELECT * INTO r FROM runs x WHERE x.run_id = p_run AND x.expires_at_ms > p_now;
+  IF NOT FOUND THEN RAISE EXCEPTION 'run % does not exist', p_run USING ERRCODE = 'AS404'; END IF;
+  IF r.version <> p_version THEN
+    RAISE EXCEPTION 'run % moved to version %', p_run, r.version USING ERRCODE = 'AS412';
+  END IF;
+  rp := r.is_recovery_point OR p_type = 'recovery';
+  INSERT INTO checkpoints VALUES (p_run, r.version, 'v' || lpad(r.version::text, 12, '0'), p_type, rp, p_now,
+                                  CASE WHEN rp THEN p_ex_rp ELSE p_ex END, r.thread_id, r.user_id, r.agent_type,
+                                  r.step_count, r.phase, r.checksum, r.encoding, r.payload_bytes, r.payload)
+  ON CONFLICT (run_id, version) DO UPDATE SET type = EXCLUDED.type,
+    is_recovery_point = EXCLUDED.is_recovery_point, created_at_ms = EXCLUDED.created_at_ms,
+    expires_at_ms = EXCLUDED.expires_at_ms, thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
+    agent_type = EXCLUDED.agent_type, step_count = EXCLUDED.step_count, phase = EXCLUDED.phase,
+    checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding, payload_bytes = EXCLUDED.payload_bytes,
+    payload = EXCLUDED.payload
+  WHERE checkpoints.expires_at_ms <= p_now;
+  RETURN QUERY SELECT c.checkpoint_id, c.version, c.type, c.is_recovery_point, c.created_at_ms, c.payload_bytes,
+                      c.checksum
+                 FROM checkpoints c WHERE c.run_id = p_run AND c.version = r.version;
+END $$ LANGUAGE plpgsql;
+
+-- Makes the checkpoint at p_version the run's latest state again, as a new version.
+CREATE OR REPLACE FUNCTION agentstate_restore(p_run text, p_version bigint, p_now bigint, p_ex bigint,
+                                              p_ex_rp bigint, p_th_ex bigint) RETURNS bigint AS $$
+DECLARE cp checkpoints%ROWTYPE; c record; v bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
+  SELECT * INTO cp FROM checkpoints x WHERE x.run_id = p_run AND x.version = p_version AND x.expires_at_ms > p_now;
+  IF NOT FOUND THEN RAISE EXCEPTION 'run % has no live checkpoint at version %', p_run, p_version USING ERRCODE = 'AS404'; END IF;
+  c := agentstate_current(p_run, p_now);
+  v := c.cur + 1;
+  INSERT INTO runs VALUES (p_run, cp.thread_id, cp.user_id, cp.agent_type, v, cp.step_count, cp.phase, 'recovery',
+                           cp.is_recovery_point, 'active', p_now, CASE WHEN cp.is_recovery_point THEN p_ex_rp ELSE p_ex END,
+                           cp.checksum, cp.encoding, cp.payload_bytes, cp.payload)
+  ON CONFLICT (run_id) DO UPDATE SET thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
+    agent_type = EXCLUDED.agent_type, version = EXCLUDED.version, step_count = EXCLUDED.step_count,
+    phase = EXCLUDED.phase, checkpoint_type = EXCLUDED.checkpoint_type,
+    is_recovery_point = EXCLUDED.is_recovery_point, status = EXCLUDED.status, saved_at_ms = EXCLUDED.saved_at_ms,
+    expires_at_ms = EXCLUDED.expires_at_ms, checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding,
+    payload_bytes = EXCLUDED.payload_bytes, payload = EXCLUDED.payload;
+  INSERT INTO threads VALUES (cp.thread_id, p_run, v, p_now, p_th_ex)
+  ON CONFLICT (thread_id) DO UPDATE SET run_id = EXCLUDED.run_id, version = EXCLUDED.version,
+    updated_at_ms = EXCLUDED.updated_at_ms, expires_at_ms = EXCLUDED.expires_at_ms;
+  RETURN v;
+END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION agentstate_delete(p_run text, p_now bigint) RETURNS boolean AS $$
+DECLARE t text; existed boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
+  SELECT r.thread_id INTO t FROM runs r WHERE r.run_id = p_run AND r.expires_at_ms > p_now;
+  existed := FOUND;
+  DELETE FROM checkpoints WHERE run_id = p_run;
+  IF existed THEN DELETE FROM threads WHERE thread_id = t AND run_id = p_run; END IF;
+  DELETE FROM runs WHERE run_id = p_run;
+  RETURN existed;
+END $$ LANGUAGE plpgsql;
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+std::string TrimmedError(PGconn* c) {
+  std::string msg = c ? PQerrorMessage(c) : "out of memory";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
+// The Status an error result stands for: our functions' SQLSTATEs, then the server's.
+Status StatusOf(const PGresult* r, std::string_view what) {
+  const std::string_view state = SqlState(r);
+  const std::string msg(ErrorMessage(r));
+  if (state == "AS409" || state == "AS410") return Status(StatusCode::kConflict, msg);
+  if (state == "AS404") return Status(StatusCode::kNotFound, msg);
+  if (state == "57014") return Status(StatusCode::kTimeout, fmt::format("postgresql {}: {}", what, msg));
+  // Connection trouble, shutdown, too many clients, serialization: try again later.
+  if (state.starts_with("08") || state.starts_with("57P") || state == "53300" || state == "40001" || state == "40P01") {
+    return Status(StatusCode::kUnavailable, fmt::format("postgresql {}: {} ({})", what, msg, state));
+  }
+  return Status(StatusCode::kInternal, fmt::format("postgresql {}: {} ({})", what, msg, state));
+}
+
+
+Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& run_id, std::size_t max_payload) {
+  // version thread user agent step phase ctype rp status saved checksum encoding payload
+  StateRecord rec;
+  rec.run_id = run_id;
+  rec.version = GetInt8(r, row, 0);
+  rec.thread_id = GetBytes(r, row, 1);
+  rec.user_id = GetBytes(r, row, 2);
+  rec.agent_type = GetBytes(r, row, 3);
+  rec.step_count = GetInt8(r, row, 4);
+  rec.phase = GetBytes(r, row, 5);
+  auto type = ParseCheckpointType(GetBytes(r, row, 6));
+  if (!type) return Error(StatusCode::kCorruption, fmt::format("run {}: stored checkpoint type is unreadable", run_id));
+  rec.checkpoint_type = *type;
+  rec.is_recovery_point = GetBool(r, row, 7);
+  rec.status = GetBytes(r, row, 8) == "completed" ? RunStatus::kCompleted : RunStatus::kActive;
+  rec.saved_at = core::FromUnixMillis(GetInt8(r, row, 9));
+  rec.checksum = static_cast<uint64_t>(GetInt8(r, row, 10));
+  const int64_t enc = GetInt8(r, row, 11);
+  if (enc != 0 && enc != 1) return Error(StatusCode::kCorruption, fmt::format("run {}: unknown encoding {}", run_id, enc));
+  auto payload = core::DecodeVerified(static_cast<core::Encoding>(enc), GetBytes(r, row, 12), rec.checksum, max_payload,
+                                      fmt::format("run {}", run_id));
+  if (!payload) return Error(payload.error());
+  rec.payload = std::move(*payload);
+  return rec;
+}
+
+constexpr const char* kRecordColumns =
+    "version, thread_id, user_id, agent_type, step_count, phase, checkpoint_type, is_recovery_point, status, "
+    "saved_at_ms, checksum, encoding::bigint, payload";
+
+CheckpointInfo CheckpointFrom(const PGresult* r, int row, const std::string& run_id) {
+  // id version type rp created bytes checksum
+  CheckpointInfo c;
+  c.checkpoint_id = GetBytes(r, row, 0);
+  c.run_id = run_id;
+  c.version = GetInt8(r, row, 1);
+  c.type = ParseCheckpointType(GetBytes(r, row, 2)).value_or(CheckpointType::kManual);
+  c.is_recovery_point = GetBool(r, row, 3);
+  c.created_at = core::FromUnixMillis(GetInt8(r, row, 4));
+  c.payload_bytes = static_cast<uint64_t>(GetInt8(r, row, 5));
+  c.checksum = static_cast<uint64_t>(GetInt8(r, row, 6));
+  return c;
+}
+
+}  // namespace
+
+Status Migrate(const PgOptions& o) {
+  const std::string timeout_s =
+      std::to_string(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o.connect_timeout).count()));
+  const std::string options = fmt::format("-c search_path={},public -c client_min_messages=warning", o.schema);
+  const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
+  const char* values[] = {o.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate-migrate", nullptr};
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
+  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("cannot use postgresql at {}: {}; is it running? Local services start with "
+                              "`bash scripts/services.sh up`",
+                              o.redacted_uri, TrimmedError(c.get())));
+  }
+  auto exec = [&](const std::string& sql, std::vector<std::string> params = {}) -> Result<PgResult> {
+    std::vector<const char*> v;
+    for (const auto& p : params) v.push_back(p.c_str());
+    PgResult r(PQexecParams(c.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr, 0));
+    const auto st = PQresultStatus(r.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: migrating schema {}: {}", o.redacted_uri,
+                                                         o.schema, PQresultErrorMessage(r.get())));
+    }
+    return r;
+  };
+  // One migrator at a time per schema, across processes; the lock goes with the session.
+  const std::string lock_key = "agentstate:" + o.schema;
+  if (auto r = exec("SELECT pg_advisory_lock(hashtextextended($1, 0))", {lock_key}); !r) return r.error();
+  auto body = [&]() -> Status {
+    if (auto r = exec(fmt::format("CREATE SCHEMA IF NOT EXISTS \"{}\"", o.schema)); !r) return r.error();
+    if (auto r = exec("CREATE TABLE IF NOT EXISTS agentstate_schema (version integer NOT NULL)"); !r) return r.error();
+    auto cur = exec("SELECT version FROM agentstate_schema");
+    if (!cur) return cur.error();
+    int version = PQntuples(cur->get()) > 0 ? std::atoi(PQgetvalue(cur->get(), 0, 0)) : 0;
+    if (PQntuples(cur->get()) == 0) {
+      if (auto r = exec("INSERT INTO agentstate_schema VALUES (0)"); !r) return r.error();
+    }
+    if (version > kSchemaVersion) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("postgresql at {}: schema {} is at version {}, newer than this build's {}; use a "
+                                "newer agentstate (the schema is never downgraded)",
+                                o.redacted_uri, o.schema, version, kSchemaVersion));
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      const std::string tx = fmt::format("BEGIN; {} UPDATE agentstate_schema SET version = {}; COMMIT;",
+                                         kMigrations[v], v + 1);
+      PgResult r(PQexec(c.get(), tx.c_str()));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        const std::string why = PQresultErrorMessage(r.get());
+        PgResult rollback(PQexec(c.get(), "ROLLBACK"));
+        return Status(StatusCode::kUnavailable, fmt::format("postgresql at {}: migration {} of schema {} failed: {}",
+                                                            o.redacted_uri, v + 1, o.schema, why));
+      }
+    }
+    return Status();
+  };
+  Status s = body();
+  exec("SELECT pg_advisory_unlock(hashtextextended($1, 0))", {lock_key});
+  return s;
+}
+
+PgStore::PgStore(PgOptions client_options, StoreOptions options)
+    : client_(std::make_unique<PgClient>(std::move(client_options))), options_(std::move(options)) {}
+
+Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri, const StoreOptions& options) {
+  auto o = ParsePgUri(uri);
+  if (!o) return Error(o.error());
+  if (Status s = Migrate(*o); !s.ok()) return Error(s);
+  return std::unique_ptr<StateStore>(std::make_unique<PgStore>(std::move(*o), options));
+}
+
+Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> params, Deadline deadline,
+                                         std::string_view what) {
+  auto r = co_await client_->Query(std::move(sql), std::move(params), deadline);
+  if (!r) co_return Error(r.error());
+  const auto st = PQresultStatus(r->get());
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) co_return Error(StatusOf(r->get(), what));
+  co_return std::move(*r);
+}
+
+Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
+  const uint64_t checksum = core::Checksum(req.payload);
+  core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes);
+  const SystemTime now = core::Now(options_);
+  const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
+  const bool cp_rp = req.is_recovery_point || req.checkpoint_type == CheckpointType::kRecovery;
+  std::vector<Param> p;
+  p.reserve(19);
+  p.push_back(Text(req.run_id));
+  p.push_back(Text(req.thread_id));
+  p.push_back(Text(req.user_id));
+  p.push_back(Text(req.agent_type));
+  p.push_back(Int8(req.step_count));
+  p.push_back(Text(req.phase));
+  p.push_back(Text(Name(req.checkpoint_type)));
+  p.push_back(Bool(req.is_recovery_point));
+  p.push_back(req.expected_version ? Int8(*req.expected_version) : NullInt8());
+  p.push_back(Int8(core::ToUnixMillis(now)));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, req.is_recovery_point, now)));
+  p.push_back(Bool(keep));
+  p.push_back(Bool(cp_rp));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_rp, now)));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
+  p.push_back(Int8(static_cast<int64_t>(checksum)));
+  p.push_back(Int8(static_cast<int64_t>(body.encoding)));
+  p.push_back(Int8(static_cast<int64_t>(req.payload.size())));
+  p.push_back(Param{17, std::move(body.bytes), false});
+  auto r = co_await Run("SELECT agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+                        std::move(p), deadline, "save");
+  if (!r) {
+    if (r.error().code() == StatusCode::kConflict) ++conflicts_;
+    co_return Error(r.error());
+  }
+  if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
+  ++saves_;
+  co_return SaveAck{GetInt8(r->get(), 0, 0), checksum};
+}
+
+Awaitable<Result<std::optional<StateRecord>>> PgStore::Load(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "load"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  std::vector<Param> p;
+  p.push_back(Text(run_id));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  auto r = co_await Run(fmt::format("SELECT {} FROM runs WHERE run_id = $1 AND expires_at_ms > $2", kRecordColumns),
+                        std::move(p), deadline, "load");
+  if (!r) co_return Error(r.error());
+  ++loads_;
+  if (PQntuples(r->get()) == 0) co_return std::optional<StateRecord>();
+  auto rec = RecordFrom(r->get(), 0, run_id, options_.max_payload_bytes);
+  if (!rec) {
+    if (rec.error().code() == StatusCode::kCorruption) ++corruptions_;
+    co_return Error(rec.error());
+  }
+  co_return std::optional<StateRecord>(std::move(*rec));
+}
+
+Awaitable<Result<bool>> PgStore::Delete(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "delete"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  std::vector<Param> p;
+  p.push_back(Text(run_id));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  auto r = co_await Run("SELECT agentstate_delete($1, $2)", std::move(p), deadline, "delete");
+  if (!r) co_return Error(r.error());
+  co_return PQntuples(r->get()) == 1 && GetBool(r->get(), 0, 0);
+}
+
+Awaitable<Done> PgStore::Complete(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "complete"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  const SystemTime now = core::Now(options_);
+  std::vector<Param> p;
+  p.push_back(Text(run_id));
+  p.push_back(Int8(core::ToUnixMillis(now)));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now)));
+  auto r = co_await Run("SELECT agentstate_complete($1, $2, $3)", std::move(p), deadline, "complete");
+  if (!r) co_return Error(r.error());
+  co_return Done();
+}
+
+Awaitable<Result<CheckpointInfo>> PgStore::Checkpoint(std::string run_id, CheckpointType type, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "checkpoint"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  // Verify the bytes first, then snapshot exactly that version (3 tries if saves race it).
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto cur = co_await Load(run_id, deadline);
+    if (!cur) co_return Error(cur.error());
+    if (!*cur) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+    const SystemTime now = core::Now(options_);
+    std::vector<Param> p;
+    p.push_back(Text(run_id));
+    p.push_back(Int8((*cur)->version));
+    p.push_back(Text(Name(type)));
+    p.push_back(Int8(core::ToUnixMillis(now)));
+    p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
+    p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, true, now)));
+    auto r = co_await client_->Query("SELECT * FROM agentstate_checkpoint($1, $2, $3, $4, $5, $6)", std::move(p), deadline);
+    if (!r) co_return Error(r.error());
+    if (PQresultStatus(r->get()) != PGRES_TUPLES_OK) {
+      if (SqlState(r->get()) == "AS412") continue;
+      co_return Error(StatusOf(r->get(), "checkpoint"));
+    }
+    if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql checkpoint: no row returned");
+    co_return CheckpointFrom(r->get(), 0, run_id);
+  }
+  co_return Error(StatusCode::kConflict, fmt::format("run {} changed during each of 3 checkpoint attempts; retry", run_id));
+}
+
+Awaitable<Result<std::vector<CheckpointInfo>>> PgStore::ListCheckpoints(std::string run_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "list_checkpoints"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  std::vector<Param> p;
+  p.push_back(Text(run_id));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  auto r = co_await Run(
+      "SELECT checkpoint_id, version, type, is_recovery_point, created_at_ms, payload_bytes, checksum "
+      "FROM checkpoints WHERE run_id = $1 AND expires_at_ms > $2 ORDER BY version",
+      std::move(p), deadline, "list_checkpoints");
+  if (!r) co_return Error(r.error());
+  std::vector<CheckpointInfo> out;
+  for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(CheckpointFrom(r->get(), i, run_id));
+  co_return out;
+}
+
+Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                                Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "restore"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  auto not_found = [&] {
+    return Error(StatusCode::kNotFound, checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                                                      : fmt::format("run {} has no checkpoints", run_id));
+  };
+  // 1. Read and verify the checkpoint (rows never change once written).
+  std::vector<Param> p;
+  p.push_back(Text(run_id));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  p.push_back(checkpoint_id ? Text(*checkpoint_id) : Param{25, {}, true});
+  auto snap = co_await Run(
+      "SELECT version, thread_id, user_id, agent_type, step_count, phase, 'recovery', is_recovery_point, 'active', "
+      "created_at_ms, checksum, encoding::bigint, payload FROM checkpoints "
+      "WHERE run_id = $1 AND expires_at_ms > $2 AND ($3::text IS NULL OR checkpoint_id = $3) "
+      "ORDER BY version DESC LIMIT 1",
+      std::move(p), deadline, "restore");
+  if (!snap) co_return Error(snap.error());
+  if (PQntuples(snap->get()) == 0) co_return not_found();
+  auto rec = RecordFrom(snap->get(), 0, run_id, options_.max_payload_bytes);
+  if (!rec) {
+    if (rec.error().code() == StatusCode::kCorruption) ++corruptions_;
+    co_return Error(rec.error());
+  }
+  StateRecord out = std::move(*rec);
+  // 2. Make it the latest version.
+  const SystemTime now = core::Now(options_);
+  std::vector<Param> w;
+  w.push_back(Text(run_id));
+  w.push_back(Int8(out.version));
+  w.push_back(Int8(core::ToUnixMillis(now)));
+  w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
+  w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, true, now)));
+  w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
+  auto r = co_await Run("SELECT agentstate_restore($1, $2, $3, $4, $5, $6)", std::move(w), deadline, "restore");
+  if (!r) {
+    if (r.error().code() == StatusCode::kNotFound) co_return not_found();
+    co_return Error(r.error());
+  }
+  out.version = GetInt8(r->get(), 0, 0);
+  out.status = RunStatus::kActive;
+  out.checkpoint_type = CheckpointType::kRecovery;
+  out.saved_at = now;
+  co_return out;
+}
+
+Awaitable<Result<std::optional<ThreadContextRecord>>> PgStore::ThreadContext(std::string thread_id, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "thread_context"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  std::vector<Param> p;
+  p.push_back(Text(thread_id));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  auto r = co_await Run("SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = $1 AND expires_at_ms > $2",
+                        std::move(p), deadline, "thread_context");
+  if (!r) co_return Error(r.error());
+  if (PQntuples(r->get()) == 0) co_return std::optional<ThreadContextRecord>();
+  co_return std::optional<ThreadContextRecord>(ThreadContextRecord{
+      thread_id, std::string(GetBytes(r->get(), 0, 0)), GetInt8(r->get(), 0, 1), core::FromUnixMillis(GetInt8(r->get(), 0, 2))});
+}
+
+Awaitable<Result<ActiveRunsPage>> PgStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  std::vector<Param> p;
+  p.push_back(Text(query.cursor));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  p.push_back(query.thread_id ? Text(*query.thread_id) : Param{25, {}, true});
+  p.push_back(Int8(static_cast<int64_t>(query.limit) + 1));
+  auto r = co_await Run(
+      "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
+      "WHERE run_id > $1 AND status = 'active' AND expires_at_ms > $2 AND ($3::text IS NULL OR thread_id = $3) "
+      "ORDER BY run_id LIMIT $4",
+      std::move(p), deadline, "active_runs");
+  if (!r) co_return Error(r.error());
+  ActiveRunsPage page;
+  const int rows = PQntuples(r->get());
+  for (int i = 0; i < rows && page.runs.size() < query.limit; ++i) {
+    page.runs.push_back({std::string(GetBytes(r->get(), i, 0)), std::string(GetBytes(r->get(), i, 1)),
+                         std::string(GetBytes(r->get(), i, 2)), std::string(GetBytes(r->get(), i, 3)),
+                         GetInt8(r->get(), i, 4), core::FromUnixMillis(GetInt8(r->get(), i, 5))});
+  }
+  if (rows > static_cast<int>(query.limit)) page.next_cursor = page.runs.back().run_id;
+  co_return page;
+}
+
+Awaitable<Result<HealthReport>> PgStore::Health(Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "health"); !s.ok()) co_return Error(s);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = co_await Run("SELECT 1", {}, deadline, "health");
+  TierHealth t;
+  t.tier = "durable";
+  t.backend = Describe();
+  t.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  t.healthy = r.has_value();
+  if (!r) t.detail = r.error().message();
+  HealthReport h;
+  h.tiers.push_back(std::move(t));
+  co_return h;
+}
+
+StoreStats PgStore::Stats() const {
+  StoreStats s;
+  s.backend = Describe();
+  s.values["saves"] = static_cast<double>(saves_.load());
+  s.values["loads"] = static_cast<double>(loads_.load());
+  s.values["conflicts"] = static_cast<double>(conflicts_.load());
+  s.values["corruptions"] = static_cast<double>(corruptions_.load());
+  const auto c = client_->stats();
+  s.values["connections"] = static_cast<double>(c.connections);
+  s.values["in_flight"] = static_cast<double>(c.in_flight);
+  s.values["pool_waiting"] = static_cast<double>(c.waiting);
+  s.values["pool_waits"] = static_cast<double>(c.waits);
+  s.values["pool_wait_timeouts"] = static_cast<double>(c.wait_timeouts);
+  s.values["reconnects"] = static_cast<double>(c.reconnects);
+  s.values["breaker_state"] = static_cast<double>(c.breaker_state);
+  s.values["breaker_trips"] = static_cast<double>(c.breaker_trips);
+  s.values["breaker_rejections"] = static_cast<double>(c.breaker_rejections);
+  return s;
+}
+
+}  // namespace agentstate::pg

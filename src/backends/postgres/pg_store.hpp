@@ -1,0 +1,75 @@
+// postgresql://: the durable tier (DESIGN §5) on a real PostgreSQL, through PgClient.
+//
+// Tables (in the URI's schema, default public): runs (the latest record per run), checkpoints
+// (history, one row per run and version) and threads (each thread's current run). Payloads
+// are bytea with STORAGE EXTERNAL: the client compresses large ones with zstd, the server
+// never compresses them again. Ids are text COLLATE "C", so ActiveRuns pages in byte order.
+//
+// Every write is one call of a PL/pgSQL function (agentstate_save, _complete, _checkpoint,
+// _restore, _delete): it takes a transaction-scoped advisory lock on the run, checks the
+// expected version and writes the record, the checkpoint and the thread context in one
+// implicit transaction and one round trip. Reads are single parameterized SELECTs. Every
+// statement has parameters; nothing is spliced into SQL text.
+//
+// Schema versions: migrations run at open on a connection of their own, under a session
+// advisory lock, so concurrent opens are safe and a second run is a no-op. A schema newer
+// than this build knows makes the open fail; it is never downgraded.
+//
+// TTLs: rows carry their expiry in Unix ms on the store's Clock; reads filter on it.
+// Expired rows stay until a purge removes them (not yet: see the issue notes).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "agentstate/options.hpp"
+#include "agentstate/state_store.hpp"
+#include "backends/postgres/pg_client.hpp"
+#include "core/uri.hpp"
+
+namespace agentstate::pg {
+
+// The schema version this build creates and understands.
+inline constexpr int kSchemaVersion = 1;
+
+// Creates or upgrades the store's schema in `o.schema`, on a blocking connection of its own.
+// kUnavailable when the server cannot be reached; kFailedPrecondition-like kInvalidArgument
+// when the schema is newer than this build.
+Status Migrate(const PgOptions& o);
+
+class PgStore final : public StateStore {
+ public:
+  static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri, const StoreOptions& options);
+
+  PgStore(PgOptions client_options, StoreOptions options);
+
+  std::string Describe() const override { return client_->options().redacted_uri; }
+  Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
+  Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
+                                               Deadline deadline) override;
+  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
+                                                                Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                         Deadline deadline) override;
+  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
+                                                                      Deadline deadline) override;
+  Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
+  StoreStats Stats() const override;
+
+  PgClient& client() { return *client_; }
+
+ private:
+  // The statement's result, or the Status its error result stands for.
+  Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline, std::string_view what);
+
+  std::unique_ptr<PgClient> client_;
+  StoreOptions options_;
+  mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0};
+};
+
+}  // namespace agentstate::pg

@@ -1,0 +1,248 @@
+// postgresql:// against a real PostgreSQL (scripts/services.sh up; label integration): the
+// shared contract suite, migrations, and what only a real server shows. A missing server is
+// a failure, never a skip.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
+#include "backends/postgres/pg_store.hpp"
+#include "backends/store_contract.hpp"
+
+namespace agentstate {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string PgUrl() {
+  const char* v = std::getenv("AGENTSTATE_POSTGRES_URL");
+  return v ? v : "";
+}
+
+std::string WithParams(const std::string& url, const std::string& params) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + params;
+}
+
+// A blocking connection of the test's own, to act on the server behind the store's back.
+struct Side {
+  PGconn* c = Connect();
+  static PGconn* Connect() {
+    PGconn* c = PQconnectdb(PgUrl().c_str());
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    return c;
+  }
+  ~Side() { PQfinish(c); }
+  std::string Exec(const std::string& sql, std::vector<std::string> params = {}) {
+    std::vector<const char*> v;
+    for (const auto& p : params) v.push_back(p.c_str());
+    PGresult* r = PQexecParams(c, sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr, 0);
+    std::string out;
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) out = std::string("ERROR: ") + PQresultErrorMessage(r);
+    PQclear(r);
+    return out;
+  }
+};
+
+// Each test gets its own schema, dropped afterwards.
+struct PgTraits {
+  static constexpr const char* kName = "postgresql";
+  static constexpr bool kSortedActiveRuns = true;
+  static inline std::atomic<int> counter{0};
+  std::string schema = fmt::format("contract_{}_{}", ::getpid(), counter++);
+
+  PgTraits() {
+    if (PgUrl().empty()) {
+      ADD_FAILURE() << "AGENTSTATE_POSTGRES_URL is not set: start the services with `scripts/services.sh up` "
+                       "and `eval \"$(scripts/services.sh env)\"`";
+    }
+  }
+  ~PgTraits() { Side().Exec(fmt::format("DROP SCHEMA IF EXISTS {} CASCADE", schema)); }
+  std::string Uri() { return WithParams(PgUrl(), "schema=" + schema); }
+  // Damage at rest: flip one bit of the stored payload.
+  bool Corrupt(StateStore&, const std::string& run_id) {
+    const std::string r = Side().Exec(
+        fmt::format("UPDATE {}.runs SET payload = set_byte(payload, length(payload) / 2, "
+                    "get_byte(payload, length(payload) / 2) # 1) WHERE run_id = $1 RETURNING 1",
+                    schema),
+        {run_id});
+    return r == "1";
+  }
+};
+
+using PgStores = ::testing::Types<PgTraits>;
+INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, PgStores, TraitsName);
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(PgUrl().empty()) << "AGENTSTATE_POSTGRES_URL is not set: start the services with "
+                                     "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
+  }
+  std::string Uri(const std::string& extra = "") {
+    return WithParams(PgUrl(), "schema=" + traits_.schema + (extra.empty() ? "" : "&" + extra));
+  }
+  static SaveRequest Req(std::string run, std::string payload) {
+    SaveRequest r;
+    r.run_id = std::move(run);
+    r.thread_id = "thread_1";
+    r.user_id = "user_1";
+    r.agent_type = "triage_agent";
+    r.phase = "tool_call";
+    r.payload = std::move(payload);
+    return r;
+  }
+  static Result<SaveAck> Save(StateStore& s, SaveRequest r) {
+    return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });
+  }
+  static Result<std::optional<StateRecord>> Load(StateStore& s, const std::string& run) {
+    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> { co_return co_await s.Load(run, DeadlineIn(10s)); });
+  }
+  PgTraits traits_;
+  Side side_;
+};
+
+TEST_F(PgStoreTest, MigrationsRunTwiceAndConcurrentlyAndANewerSchemaIsRefused) {
+  // Eight opens at once on a fresh schema: one migrates, the others wait and find it done.
+  std::vector<std::thread> threads;
+  std::atomic<int> opened{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto s = OpenStore(Uri(), {});
+      EXPECT_TRUE(s) << s.error().ToString();
+      if (s) ++opened;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(opened.load(), 8);
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
+            std::to_string(pg::kSchemaVersion));
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.agentstate_schema", traits_.schema)), "1");
+  auto again = OpenStore(Uri(), {});  // a second run is a no-op
+  ASSERT_TRUE(again) << again.error().ToString();
+  ASSERT_TRUE(Save(**again, Req("run_m", R"({"m":1})")));
+  // The payload column is stored EXTERNAL: the server does not compress it again.
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT attstorage FROM pg_attribute WHERE attrelid = '{}.runs'::regclass "
+                                   "AND attname = 'payload'",
+                                   traits_.schema)),
+            "e");
+
+  side_.Exec(fmt::format("UPDATE {}.agentstate_schema SET version = {}", traits_.schema, pg::kSchemaVersion + 1));
+  auto newer = OpenStore(Uri(), {});
+  ASSERT_FALSE(newer);
+  EXPECT_THAT(newer.error().message(), HasSubstr("newer than this build"));
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
+            std::to_string(pg::kSchemaVersion + 1))
+      << "the schema was downgraded";
+}
+
+TEST_F(PgStoreTest, BinaryPayloadsFromEmptyToSixteenMegabytesWithNulBytes) {
+  StoreOptions o;
+  o.validate_json = false;
+  auto store = OpenStore(Uri(), o);
+  ASSERT_TRUE(store) << store.error().ToString();
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20,
+                           (std::size_t{16} << 20) - 1}) {
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131) % 256);
+    auto ack = Save(**store, Req(fmt::format("run_bin_{}", size), bytes));
+    ASSERT_TRUE(ack) << size << ": " << ack.error().ToString();
+    auto rec = Load(**store, fmt::format("run_bin_{}", size));
+    ASSERT_TRUE(rec && *rec) << size;
+    EXPECT_TRUE((*rec)->payload == bytes) << "payload of " << size << " bytes changed";
+  }
+}
+
+TEST_F(PgStoreTest, TwoHundredWritersOnOneRunEachVersionWonExactlyOnce) {
+  auto opened = OpenStore(Uri("connections=4"), {});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  StateStore& store = **opened;
+  constexpr int kWriters = 200, kAttempts = 3;
+  std::mutex mu;
+  std::vector<int64_t> won;
+  std::atomic<int> conflicts{0}, other{0};
+  asio::io_context io(4);
+  for (int w = 0; w < kWriters; ++w) {
+    asio::co_spawn(
+        io,
+        [&, w]() -> Awaitable<void> {
+          for (int i = 0; i < kAttempts; ++i) {
+            auto cur = co_await store.Load("run_hot", DeadlineIn(20s));
+            auto r = Req("run_hot", fmt::format(R"({{"writer":{},"i":{}}})", w, i));
+            r.expected_version = cur && *cur ? (*cur)->version : 0;
+            auto ack = co_await store.Save(r, DeadlineIn(20s));
+            if (ack) {
+              std::lock_guard lock(mu);
+              won.push_back(ack->version);
+            } else if (ack.error().code() == StatusCode::kConflict) {
+              ++conflicts;
+            } else {
+              ADD_FAILURE() << ack.error().ToString();
+              ++other;
+            }
+          }
+        },
+        asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  std::set<int64_t> unique(won.begin(), won.end());
+  EXPECT_EQ(unique.size(), won.size()) << "two writers won the same version";
+  ASSERT_FALSE(won.empty());
+  EXPECT_EQ(*unique.rbegin(), static_cast<int64_t>(won.size()));
+  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()), std::size_t{kWriters * kAttempts});
+}
+
+TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucceed) {
+  auto opened = OpenStore(Uri("connections=1"), {});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  StateStore& store = **opened;
+  ASSERT_TRUE(Save(store, Req("run_before", R"({"n":1})")));
+  // pg_sleep holds the one connection; the server then terminates that backend.
+  auto& client = dynamic_cast<pg::PgStore&>(store).client();
+  std::atomic<bool> slept_failed{false};
+  std::thread sleeper([&] {
+    auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> {
+      co_return co_await client.Query("SELECT pg_sleep(5)", {}, DeadlineIn(10s));
+    });
+    slept_failed = !r && r.error().code() == StatusCode::kUnavailable;
+  });
+  std::string killed;
+  for (int i = 0; i < 100 && killed != "t"; ++i) {
+    std::this_thread::sleep_for(20ms);
+    killed = side_.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'");
+  }
+  sleeper.join();
+  EXPECT_EQ(killed, "t");
+  EXPECT_TRUE(slept_failed) << "the query on the killed backend did not fail with kUnavailable";
+  Result<std::optional<StateRecord>> rec = Error(StatusCode::kInternal, "not tried");
+  for (int i = 0; i < 50 && !rec; ++i) {
+    rec = Load(store, "run_before");
+    if (!rec) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(rec && *rec) << (rec ? "missing" : rec.error().ToString());
+  EXPECT_GE(store.Stats().values["reconnects"], 1);
+}
+
+TEST_F(PgStoreTest, BadServerSettingsAreClearSetupErrorsWithoutThePassword) {
+  auto unreachable = OpenStore("postgresql://agentstate:s3cret@127.0.0.1:1/agentstate?connect_timeout=1s", {});
+  ASSERT_FALSE(unreachable);
+  EXPECT_EQ(unreachable.error().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(unreachable.error().message(), HasSubstr("127.0.0.1:1"));
+  EXPECT_THAT(unreachable.error().message(), HasSubstr("scripts/services.sh up"));
+  EXPECT_THAT(unreachable.error().message(), Not(HasSubstr("s3cret")));
+  auto no_db = OpenStore(WithParams(PgUrl().substr(0, PgUrl().rfind('/')) + "/no_such_database", "connect_timeout=2s"), {});
+  ASSERT_FALSE(no_db);
+  EXPECT_THAT(no_db.error().message(), HasSubstr("no_such_database"));
+  auto bad_schema = OpenStore(WithParams(PgUrl(), "schema=Robert'); DROP TABLE runs;--"), {});
+  ASSERT_FALSE(bad_schema);
+  EXPECT_EQ(bad_schema.error().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace agentstate
