@@ -54,13 +54,15 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   app.add_option("--gate", gates, "override a gate's limit, e.g. --gate p99_ms=150 (repeatable)")
       ->type_name("NAME=LIMIT");
   app.add_option("--store", store,
-                 fmt::format("one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB] or memory:// "
+                 fmt::format("one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB], "
+                             "postgresql://USER@HOST:PORT/DB or memory:// "
                              "(env AGENTSTATE_STORE_URL; default {})",
                              kDefaultStore))
       ->type_name("URI");
   app.add_option("--redis", redis, "hot tier URI; alone, the run uses Redis alone (env AGENTSTATE_REDIS_URL)")
       ->type_name("URI");
-  app.add_option("--postgres", postgres, "durable tier URI (env AGENTSTATE_POSTGRES_URL)")->type_name("URI");
+  app.add_option("--postgres", postgres, "durable tier URI; alone, the run uses PostgreSQL alone (env AGENTSTATE_POSTGRES_URL)")
+      ->type_name("URI");
   app.add_option("--clickhouse", clickhouse, "analytics tier URI (env AGENTSTATE_CLICKHOUSE_URL)")
       ->type_name("URI");
   app.add_option("--duration", duration,
@@ -130,19 +132,23 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     store = Lookup(env, "AGENTSTATE_STORE_URL");
   }
   if (store.empty()) {
-    // --redis alone runs on the hot tier alone; the durable and analytics tiers need the
-    // tiered store, which is not in this build yet.
-    for (const auto& [flag, uri] : {std::pair<std::string, std::string>{"--postgres", postgres},
+    // One tier URI alone runs on that store alone. Two or more need the tiered store,
+    // which is not in this build yet.
+    std::vector<std::pair<std::string, std::string>> given;
+    for (const auto& [flag, uri] : {std::pair<std::string, std::string>{"--redis", redis},
+                                    {"--postgres", postgres},
                                     {"--clickhouse", clickhouse}}) {
       if (uri.empty()) continue;
       if (auto p = core::ParseUri(uri); !p) return fail(fmt::format("{}: {}", flag, p.error().message()));
-      return fail(fmt::format(
-          "{} {}: the tiered store (Redis + PostgreSQL + ClickHouse) is not in this build yet; run on one "
-          "store with --store sqlite://PATH or --store redis://HOST:PORT (or unset AGENTSTATE_POSTGRES_URL and "
-          "AGENTSTATE_CLICKHOUSE_URL)",
-          flag, core::RedactUri(uri)));
+      given.emplace_back(flag, uri);
     }
-    store = redis.empty() ? std::string(kDefaultStore) : redis;
+    if (given.size() > 1 || (given.size() == 1 && given[0].first == "--clickhouse")) {
+      return fail(fmt::format(
+          "{} {}: the tiered store (Redis + PostgreSQL + ClickHouse) is not in this build yet; run on one store "
+          "with --store sqlite://PATH, --redis URI or --postgres URI alone (unset the other AGENTSTATE_*_URL)",
+          given.back().first, core::RedactUri(given.back().second)));
+    }
+    store = given.empty() ? std::string(kDefaultStore) : given[0].second;
   }
   o.store_uri = store;
   return load::RunLoad(o, out, err);

@@ -5,161 +5,147 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "backends/postgres/pg_client.hpp"
 #include "backends/redis/client.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::load {
 namespace {
 
-class WriteLockFault final : public Fault {
+// A lock on the path to a store that another client takes and gives back: what blocks the
+// store's writes while held.
+class Lock {
  public:
-  WriteLockFault(std::string path, std::chrono::milliseconds on, std::chrono::milliseconds off)
-      : path_(std::move(path)), on_(on), off_(off) {}
-  ~WriteLockFault() override { End(); }
-
-  std::string Describe() const override {
-    return fmt::format("sqlite write lock on {} held by another connection, {} ms on / {} ms off", path_,
-                       on_.count(), off_.count());
-  }
-
-  Status Begin() override {
-    if (thread_.joinable()) return Status();
-    sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-      std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-      sqlite3_close(db);
-      return Status(StatusCode::kUnavailable, fmt::format("cannot open {} to lock it: {}", path_, msg));
-    }
-    // Our own store's writer holds the lock for milliseconds at a time; wait for it.
-    sqlite3_busy_timeout(db, 2000);
-    // Take the lock before returning, so the phase starts with the fault in force.
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      std::string msg = sqlite3_errmsg(db);
-      sqlite3_close(db);
-      return Status(StatusCode::kUnavailable, fmt::format("cannot take the write lock of {}: {}", path_, msg));
-    }
-    {
-      std::lock_guard lock(mu_);
-      stop_ = false;
-    }
-    thread_ = std::thread([this, db] { Loop(db, /*held=*/true); });
-    return Status();
-  }
-
-  void End() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  // Holding and releasing the lock on a schedule is the fault itself, not measured work.
-  void Loop(sqlite3* db, bool held) {
-    std::unique_lock lock(mu_);
-    while (!stop_) {
-      if (!held) {
-        lock.unlock();
-        held = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-        lock.lock();
-      }
-      cv_.wait_for(lock, on_, [this] { return stop_; });
-      if (held) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      held = false;
-      if (stop_) break;
-      cv_.wait_for(lock, off_, [this] { return stop_; });
-    }
-    lock.unlock();
-    sqlite3_close(db);
-  }
-
-  std::string path_;
-  std::chrono::milliseconds on_, off_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  virtual ~Lock() = default;
+  virtual Status Take() = 0;
+  virtual void Release() = 0;
 };
 
-// redis-server holds every client's writes for `on`, then lets them through for `off`
-// (CLIENT PAUSE WRITE): what a server stalled by a fork, a slow disk or a big DEL looks like
-// to its clients. Reads carry on. Sent on a connection of its own (hiredis, blocking).
-class RedisPauseFault final : public Fault {
+// Another SQLite connection's write transaction (BEGIN IMMEDIATE).
+class SqliteLock final : public Lock {
  public:
-  RedisPauseFault(redis::RedisOptions o, std::chrono::milliseconds on, std::chrono::milliseconds off)
-      : o_(std::move(o)), on_(on), off_(off) {}
-  ~RedisPauseFault() override { End(); }
-
-  std::string Describe() const override {
-    return fmt::format("redis-server at {} holds all writes (CLIENT PAUSE WRITE), {} ms on / {} ms off", o_.redacted_uri,
-                       on_.count(), off_.count());
+  explicit SqliteLock(sqlite3* db) : db_(db) {}
+  ~SqliteLock() override { sqlite3_close(db_); }
+  Status Take() override {
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK) return Status();
+    return Status(StatusCode::kUnavailable, fmt::format("cannot take the write lock: {}", sqlite3_errmsg(db_)));
   }
-
-  Status Begin() override {
-    if (thread_.joinable()) return Status();
-    const timeval tv{1, 0};
-    redisContext* c = redisConnectWithTimeout(o_.host.c_str(), o_.port, tv);
-    auto fail = [&](std::string why) {
-      if (c) redisFree(c);
-      return Status(StatusCode::kUnavailable, fmt::format("cannot reach {} to pause it: {}", o_.redacted_uri, why));
-    };
-    if (!c || c->err) return fail(c ? c->errstr : "out of memory");
-    redisSetTimeout(c, tv);
-    if (!o_.password.empty() && !Ok(c, {"AUTH", o_.password})) return fail("AUTH refused");
-    if (!Ok(c, {"CLIENT", "PAUSE", std::to_string(on_.count()), "WRITE"})) return fail("CLIENT PAUSE refused");
-    {
-      std::lock_guard lock(mu_);
-      stop_ = false;
-    }
-    thread_ = std::thread([this, c] { Loop(c); });
-    return Status();
-  }
-
-  void End() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  void Release() override { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
 
  private:
-  static bool Ok(redisContext* c, std::vector<std::string> args) {
+  sqlite3* db_;
+};
+
+// CLIENT PAUSE WRITE on the server: every client's writes wait, reads carry on. The pause
+// is given a lifetime of its own too, so a harness that dies cannot leave it in force.
+class RedisPauseLock final : public Lock {
+ public:
+  RedisPauseLock(redisContext* c, std::chrono::milliseconds on) : c_(c), on_(on) {}
+  ~RedisPauseLock() override { redisFree(c_); }
+  Status Take() override {
+    if (Ok({"CLIENT", "PAUSE", std::to_string(on_.count() + 1000), "WRITE"})) return Status();
+    return Status(StatusCode::kUnavailable, "CLIENT PAUSE refused");
+  }
+  void Release() override { Ok({"CLIENT", "UNPAUSE"}); }
+  bool Ok(std::vector<std::string> args) {
     std::vector<const char*> argv;
     std::vector<std::size_t> lens;
     for (const auto& a : args) {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+    auto* r = static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
     const bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (r) freeReplyObject(r);
     return ok;
   }
 
-  // The pause expires by itself after `on`; the loop re-arms it after `off`.
-  void Loop(redisContext* c) {
-    std::unique_lock lock(mu_);
-    while (!stop_) {
-      cv_.wait_for(lock, on_ + off_, [this] { return stop_; });
-      if (stop_) break;
-      lock.unlock();
-      Ok(c, {"CLIENT", "PAUSE", std::to_string(on_.count()), "WRITE"});
-      lock.lock();
-    }
-    lock.unlock();
-    Ok(c, {"CLIENT", "UNPAUSE"});
-    redisFree(c);
+ private:
+  redisContext* c_;
+  std::chrono::milliseconds on_;
+};
+
+// Another PostgreSQL session's LOCK TABLE runs IN EXCLUSIVE MODE: writes wait, reads carry on.
+class PgTableLock final : public Lock {
+ public:
+  explicit PgTableLock(PGconn* c) : c_(c) {}
+  ~PgTableLock() override { PQfinish(c_); }
+  Status Take() override {
+    PGresult* r = PQexec(c_, "BEGIN; LOCK TABLE runs IN EXCLUSIVE MODE");
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    const std::string why = PQresultErrorMessage(r);
+    PQclear(r);
+    if (ok) return Status();
+    PQclear(PQexec(c_, "ROLLBACK"));
+    return Status(StatusCode::kUnavailable, fmt::format("cannot lock the runs table: {}", why));
+  }
+  void Release() override { PQclear(PQexec(c_, "COMMIT")); }
+
+ private:
+  PGconn* c_;
+};
+
+// Holds the lock for `on`, releases it for `off`, repeats, from a thread of its own. Holding
+// and releasing on a schedule is the fault itself, not measured work.
+class OnOffFault final : public Fault {
+ public:
+  using Opener = std::function<Result<std::unique_ptr<Lock>>()>;
+  OnOffFault(std::string what, Opener open, std::chrono::milliseconds on, std::chrono::milliseconds off)
+      : what_(std::move(what)), open_(std::move(open)), on_(on), off_(off) {}
+  ~OnOffFault() override { End(); }
+
+  std::string Describe() const override {
+    return fmt::format("{}, {} ms on / {} ms off", what_, on_.count(), off_.count());
   }
 
-  redis::RedisOptions o_;
+  Status Begin() override {
+    if (thread_.joinable()) return Status();
+    auto lock = open_();
+    if (!lock) return lock.error();
+    // Taken before returning, so the phase starts with the fault in force.
+    if (Status s = (*lock)->Take(); !s.ok()) return s;
+    {
+      std::lock_guard guard(mu_);
+      stop_ = false;
+    }
+    thread_ = std::thread([this, l = std::move(*lock)]() mutable { Loop(std::move(l)); });
+    return Status();
+  }
+
+  void End() override {
+    {
+      std::lock_guard guard(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop(std::unique_ptr<Lock> lock) {
+    std::unique_lock guard(mu_);
+    bool held = true;
+    while (!stop_) {
+      if (!held) {
+        guard.unlock();
+        held = lock->Take().ok();
+        guard.lock();
+      }
+      cv_.wait_for(guard, on_, [this] { return stop_; });
+      if (held) lock->Release();
+      held = false;
+      if (stop_) break;
+      cv_.wait_for(guard, off_, [this] { return stop_; });
+    }
+  }
+
+  std::string what_;
+  Opener open_;
   std::chrono::milliseconds on_, off_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -167,24 +153,74 @@ class RedisPauseFault final : public Fault {
   std::thread thread_;
 };
 
+Result<std::unique_ptr<Lock>> OpenSqliteLock(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Error(StatusCode::kUnavailable, fmt::format("cannot open {} to lock it: {}", path, msg));
+  }
+  sqlite3_busy_timeout(db, 2000);  // our own store's writer holds the lock for milliseconds at a time
+  return std::unique_ptr<Lock>(std::make_unique<SqliteLock>(db));
+}
+
+Result<std::unique_ptr<Lock>> OpenRedisLock(const redis::RedisOptions& o, std::chrono::milliseconds on) {
+  const timeval tv{1, 0};
+  redisContext* c = redisConnectWithTimeout(o.host.c_str(), o.port, tv);
+  if (!c || c->err) {
+    std::string why = c ? c->errstr : "out of memory";
+    if (c) redisFree(c);
+    return Error(StatusCode::kUnavailable, fmt::format("cannot reach {} to pause it: {}", o.redacted_uri, why));
+  }
+  redisSetTimeout(c, tv);
+  auto lock = std::make_unique<RedisPauseLock>(c, on);
+  if (!o.password.empty() && !lock->Ok({"AUTH", o.password})) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} refused AUTH", o.redacted_uri));
+  }
+  return std::unique_ptr<Lock>(std::move(lock));
+}
+
+Result<std::unique_ptr<Lock>> OpenPgLock(const pg::PgOptions& o) {
+  const std::string options = fmt::format("-c search_path={},public -c lock_timeout=2000", o.schema);
+  const char* keys[] = {"dbname", "options", "application_name", nullptr};
+  const char* values[] = {o.conninfo.c_str(), options.c_str(), "agentstate-fault", nullptr};
+  PGconn* c = PQconnectdbParams(keys, values, 1);
+  if (!c || PQstatus(c) != CONNECTION_OK) {
+    std::string why = c ? PQerrorMessage(c) : "out of memory";
+    PQfinish(c);
+    return Error(StatusCode::kUnavailable, fmt::format("cannot reach {} to lock it: {}", o.redacted_uri, why));
+  }
+  return std::unique_ptr<Lock>(std::make_unique<PgTableLock>(c));
+}
+
 }  // namespace
 
 std::unique_ptr<Fault> SqliteWriteLockFault(std::string path, std::chrono::milliseconds on,
                                             std::chrono::milliseconds off) {
-  return std::make_unique<WriteLockFault>(std::move(path), on, off);
+  std::string what = fmt::format("sqlite write lock on {} held by another connection", path);
+  return std::make_unique<OnOffFault>(std::move(what), [path] { return OpenSqliteLock(path); }, on, off);
 }
 
 Result<std::unique_ptr<Fault>> MakeFault(std::string_view store_uri) {
   auto uri = core::ParseUri(store_uri);
   if (!uri) return Error(uri.error());
   using std::chrono::milliseconds;
-  if (uri->scheme == "sqlite") {
-    return SqliteWriteLockFault(uri->body, milliseconds(400), milliseconds(400));
-  }
+  const milliseconds on(400), off(400);
+  if (uri->scheme == "sqlite") return SqliteWriteLockFault(uri->body, on, off);
   if (uri->scheme == "redis") {
     auto o = redis::ParseRedisUri(*uri, {"prefix"});
     if (!o) return Error(o.error());
-    return std::unique_ptr<Fault>(std::make_unique<RedisPauseFault>(std::move(*o), milliseconds(400), milliseconds(400)));
+    std::string what = fmt::format("redis-server at {} holds all writes (CLIENT PAUSE WRITE)", o->redacted_uri);
+    return std::unique_ptr<Fault>(std::make_unique<OnOffFault>(
+        std::move(what), [o = *o, on] { return OpenRedisLock(o, on); }, on, off));
+  }
+  if (uri->scheme == "postgresql") {
+    auto o = pg::ParsePgUri(*uri);
+    if (!o) return Error(o.error());
+    std::string what = fmt::format("postgresql at {}: another session holds LOCK TABLE runs IN EXCLUSIVE MODE",
+                                   o->redacted_uri);
+    return std::unique_ptr<Fault>(
+        std::make_unique<OnOffFault>(std::move(what), [o = *o] { return OpenPgLock(o); }, on, off));
   }
   return std::unique_ptr<Fault>();
 }

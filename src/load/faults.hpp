@@ -5,7 +5,11 @@
 //   redis://       the server holds every write for 400 ms, then lets writes through for
 //                  400 ms (CLIENT PAUSE WRITE), repeated: saves wait and time out, reads
 //                  carry on. It pauses every client of that server: use a server of your own.
+//   postgresql://  another session holds LOCK TABLE runs IN EXCLUSIVE MODE for 400 ms, then
+//                  lets go for 400 ms, repeated: saves wait and time out, reads carry on.
 //   memory://      none: it runs in-process, and nothing real can stand between us and it.
+// All three are one mechanism: another client takes a lock on the store's write path and
+// gives it back on a schedule.
 // The TCP fault proxy and chaos mode are issue 7's.
 #pragma once
 

@@ -49,7 +49,7 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
 
 TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   ExpectSetupError(Run({"--store", "state.db", "--report-dir", Reports()}), "expected scheme://");
-  ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}), "known schemes: memory://, redis://, sqlite://");
+  ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}), "known schemes: memory://, postgresql://, redis://, sqlite://");
   ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
                    "/proc/agentstate");
   ExpectSetupError(Run({"--redis", "redis://:pw@127.0.0.1:1/0", "--postgres", "postgresql://x@127.0.0.1:1/x",
@@ -59,6 +59,9 @@ TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   auto down = Run({"--redis", "redis://:pw@127.0.0.1:1/0?connect_timeout=200ms", "--report-dir", Reports()});
   ExpectSetupError(down, "scripts/services.sh up");
   EXPECT_THAT(down.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
+  auto pg_down = Run({"--postgres", "postgresql://u:pw@127.0.0.1:1/x?connect_timeout=1s", "--report-dir", Reports()});
+  ExpectSetupError(pg_down, "scripts/services.sh up");
+  EXPECT_THAT(pg_down.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
   auto env = Run({"--report-dir", Reports()}, {{"AGENTSTATE_REDIS_URL", "redis://:pw@127.0.0.1:1/0"}});
   ExpectSetupError(env, "redis://:***@127.0.0.1:1/0");
   EXPECT_THAT(env.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
