@@ -78,7 +78,7 @@ class PgTableLock final : public Lock {
   Status Take() override {
     PGresult* r = PQexec(c_, "BEGIN; LOCK TABLE runs IN EXCLUSIVE MODE");
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    const std::string why = PQresultErrorMessage(r);
+    const std::string why = pg::OneLine(PQresultErrorMessage(r));
     PQclear(r);
     if (ok) return Status();
     PQclear(PQexec(c_, "ROLLBACK"));
@@ -186,7 +186,7 @@ Result<std::unique_ptr<Lock>> OpenPgLock(const pg::PgOptions& o) {
   const char* values[] = {o.conninfo.c_str(), options.c_str(), "agentstate-fault", nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (!c || PQstatus(c) != CONNECTION_OK) {
-    std::string why = c ? PQerrorMessage(c) : "out of memory";
+    std::string why = pg::OneLine(c ? PQerrorMessage(c) : "out of memory");
     PQfinish(c);
     return Error(StatusCode::kUnavailable, fmt::format("cannot reach {} to lock it: {}", o.redacted_uri, why));
   }

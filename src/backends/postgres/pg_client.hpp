@@ -70,6 +70,10 @@ Param NullInt8();
 int64_t GetInt8(const PGresult* r, int row, int col);
 bool GetBool(const PGresult* r, int row, int col);
 std::string_view GetBytes(const PGresult* r, int row, int col);  // text or bytea, raw
+// libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...");
+// errors here are one line: line breaks become "; ", trailing space goes.
+std::string OneLine(std::string_view message);
+
 // SQLSTATE of an error result ("" otherwise), and its primary message.
 std::string_view SqlState(const PGresult* r);
 std::string_view ErrorMessage(const PGresult* r);

@@ -174,16 +174,12 @@ END $$ LANGUAGE plpgsql;
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
-std::string TrimmedError(PGconn* c) {
-  std::string msg = c ? PQerrorMessage(c) : "out of memory";
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  return msg;
-}
+std::string TrimmedError(PGconn* c) { return OneLine(c ? PQerrorMessage(c) : "out of memory"); }
 
 // The Status an error result stands for: our functions' SQLSTATEs, then the server's.
 Status StatusOf(const PGresult* r, std::string_view what) {
   const std::string_view state = SqlState(r);
-  const std::string msg(ErrorMessage(r));
+  const std::string msg = OneLine(ErrorMessage(r));
   if (state == "AS409" || state == "AS410") return Status(StatusCode::kConflict, msg);
   if (state == "AS404") return Status(StatusCode::kNotFound, msg);
   if (state == "57014") return Status(StatusCode::kTimeout, fmt::format("postgresql {}: {}", what, msg));
@@ -261,7 +257,7 @@ Status Migrate(const PgOptions& o) {
     const auto st = PQresultStatus(r.get());
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
       return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: migrating schema {}: {}", o.redacted_uri,
-                                                         o.schema, PQresultErrorMessage(r.get())));
+                                                         o.schema, OneLine(PQresultErrorMessage(r.get()))));
     }
     return r;
   };
@@ -288,7 +284,7 @@ Status Migrate(const PgOptions& o) {
                                          kMigrations[v], v + 1);
       PgResult r(PQexec(c.get(), tx.c_str()));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        const std::string why = PQresultErrorMessage(r.get());
+        const std::string why = OneLine(PQresultErrorMessage(r.get()));
         PgResult rollback(PQexec(c.get(), "ROLLBACK"));
         return Status(StatusCode::kUnavailable, fmt::format("postgresql at {}: migration {} of schema {} failed: {}",
                                                             o.redacted_uri, v + 1, o.schema, why));
