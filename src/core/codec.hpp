@@ -22,6 +22,9 @@ struct Encoded {
   std::string bytes;
 };
 
+// The compression threshold of backends that keep payloads in memory or local files.
+inline constexpr std::size_t kDefaultCompressThreshold = 64 * 1024;
+
 // Compresses with zstd when the payload is at least `threshold` bytes (0 = never) and
 // compression actually saves space; otherwise keeps the bytes as they are.
 Encoded Encode(std::string_view payload, std::size_t threshold);

@@ -89,7 +89,7 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
   Stored next;
   next.meta.checksum = core::Checksum(req.payload);
   next.payload_bytes = req.payload.size();
-  next.body = core::Encode(req.payload, options_.compress_threshold_bytes);
+  next.body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const SystemTime now = core::Now(options_);
   std::lock_guard lock(mu_);
   const int64_t now_ms = core::ToUnixMillis(now);

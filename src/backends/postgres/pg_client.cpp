@@ -37,7 +37,7 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
     }
     passthrough += (passthrough.empty() ? "?" : "&") + k + "=" + v;
   }
-  auto n = core::UintParam(uri, "connections", 2, 1, 64);
+  auto n = core::UintParam(uri, "connections", static_cast<uint64_t>(o.connections), 1, 64);
   if (!n) return Error(n.error());
   o.connections = static_cast<int>(*n);
   auto limit = core::UintParam(uri, "max_in_flight", o.max_in_flight, 1, 1000000);

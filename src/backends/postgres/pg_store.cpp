@@ -10,6 +10,10 @@ namespace agentstate::pg {
 using core::CheckDeadline;
 using namespace std::chrono_literals;
 
+// WAL volume limits PostgreSQL's commits: compressing from 1 KiB up raised 50 agents'
+// critical saves of 30 KB states from 2.3 k/s to 4.0 k/s (bench/pg_anchor.sh).
+constexpr std::size_t kPgCompressThreshold = 1024;
+
 namespace {
 
 // Migration N (1-based) brings the schema from version N-1 to N. Each runs in one
@@ -21,10 +25,9 @@ CREATE TABLE runs (
   agent_type text NOT NULL, version bigint NOT NULL, step_count bigint NOT NULL, phase text NOT NULL,
   checkpoint_type text NOT NULL, is_recovery_point boolean NOT NULL, status text NOT NULL,
   saved_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL, checksum bigint NOT NULL,
-  encoding smallint NOT NULL, payload_bytes bigint NOT NULL, payload bytea NOT NULL);
+  encoding smallint NOT NULL, payload_bytes bigint NOT NULL, payload bytea NOT NULL) WITH (fillfactor = 70);
 ALTER TABLE runs ALTER COLUMN payload SET STORAGE EXTERNAL;
 CREATE INDEX runs_by_thread ON runs(thread_id, run_id);
-CREATE INDEX runs_by_expiry ON runs(expires_at_ms);
 
 CREATE TABLE checkpoints (
   run_id text COLLATE "C" NOT NULL, version bigint NOT NULL, checkpoint_id text NOT NULL, type text NOT NULL,
@@ -35,10 +38,11 @@ CREATE TABLE checkpoints (
 ALTER TABLE checkpoints ALTER COLUMN payload SET STORAGE EXTERNAL;
 CREATE INDEX checkpoints_by_expiry ON checkpoints(expires_at_ms);
 
+-- runs and threads are updated in place on every save: no index on a column that changes
+-- (expires_at_ms, version), and room on each page, so updates stay HOT.
 CREATE TABLE threads (
   thread_id text COLLATE "C" PRIMARY KEY, run_id text NOT NULL, version bigint NOT NULL,
-  updated_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL);
-CREATE INDEX threads_by_expiry ON threads(expires_at_ms);
+  updated_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL) WITH (fillfactor = 70);
 
 -- The run's current version: its live record's, else its newest live checkpoint's, else 0.
 CREATE OR REPLACE FUNCTION agentstate_current(p_run text, p_now bigint, OUT cur bigint, OUT live boolean,
@@ -246,7 +250,7 @@ Status Migrate(const PgOptions& o) {
   std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
   if (!c || PQstatus(c.get()) != CONNECTION_OK) {
     return Status(StatusCode::kUnavailable,
-                  fmt::format("cannot use postgresql at {}: {}; is it running? Local services start with "
+                  fmt::format("cannot use postgresql at {}: {}; local services start with "
                               "`bash scripts/services.sh up`",
                               o.redacted_uri, TrimmedError(c.get())));
   }
@@ -320,7 +324,7 @@ Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const uint64_t checksum = core::Checksum(req.payload);
-  core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes);
+  core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
   const SystemTime now = core::Now(options_);
   const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
   const bool cp_rp = req.is_recovery_point || req.checkpoint_type == CheckpointType::kRecovery;

@@ -453,7 +453,7 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const uint64_t checksum = core::Checksum(req.payload);
-  const core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes);
+  const core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const SystemTime now = core::Now(options_);
   const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
   const bool cp_recovery = req.is_recovery_point || req.checkpoint_type == CheckpointType::kRecovery;

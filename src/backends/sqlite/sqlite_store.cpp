@@ -772,7 +772,7 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
   auto body = std::make_shared<Body>();
   body->checksum = core::Checksum(req.payload);
   body->payload_bytes = req.payload.size();
-  core::Encoded enc = core::Encode(req.payload, impl_->options.compress_threshold_bytes);
+  core::Encoded enc = core::Encode(req.payload, impl_->options.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   body->encoding = enc.encoding;
   body->bytes = std::move(enc.bytes);
   req.payload.clear();
