@@ -37,6 +37,15 @@ class StateStore {
   // not at request.expected_version, or it is completed). Nothing is written on error.
   virtual Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) = 0;
 
+  // Replication, for the tiered store: writes `record`, an active run's state as another tier
+  // acknowledged it, at exactly record.version and stamped record.saved_at, when that is
+  // newer than the run's current version. An older or equal version is ignored and returns
+  // false, so replays and reordered write-behind are harmless. A save kind that keeps a
+  // checkpoint (KeepsCheckpoint of the record's type) appends one, as Save would. The
+  // thread context moves with it. The payload is verified against record.checksum first.
+  // Errors: kInvalidArgument (bad ids), kCorruption (payload does not match its checksum).
+  virtual Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) = 0;
+
   // The latest record of a run, or nullopt when there is none (or it expired).
   // Errors: kCorruption when the stored payload fails its checksum or cannot be decoded.
   virtual Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,

@@ -1,5 +1,7 @@
 #include "core/validate.hpp"
 
+#include "core/codec.hpp"
+
 #include <fmt/format.h>
 
 #include <simdjson.h>
@@ -59,6 +61,23 @@ Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
   if (options.validate_json && !IsWellFormedJson(r.payload)) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("payload of run {} is not well-formed JSON", r.run_id));
+  }
+  return Status();
+}
+
+Status ValidatePut(const StateRecord& r, const StoreOptions& options) {
+  for (auto [what, id] : {std::pair<std::string_view, std::string_view>{"run_id", r.run_id},
+                          {"thread_id", r.thread_id},
+                          {"user_id", r.user_id},
+                          {"agent_type", r.agent_type}}) {
+    if (Status s = ValidateId(what, id, options.max_id_bytes); !s.ok()) return s;
+  }
+  if (r.phase.size() > kMaxPhaseBytes || r.phase.find('\0') != std::string::npos) {
+    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} is not storable text", r.run_id));
+  }
+  if (r.version < 1) return Status(StatusCode::kInvalidArgument, fmt::format("run {}: version {} < 1", r.run_id, r.version));
+  if (Checksum(r.payload) != r.checksum) {
+    return Status(StatusCode::kCorruption, fmt::format("run {} v{}: payload does not match its checksum", r.run_id, r.version));
   }
   return Status();
 }

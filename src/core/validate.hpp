@@ -26,6 +26,10 @@ inline constexpr std::size_t kMaxPhaseBytes = 1024;
 // enabled) and expected_version >= 0.
 Status ValidateSave(const SaveRequest& request, const StoreOptions& options);
 
+// What Put checks before it writes: the ids, the phase, and that the payload matches the
+// record's checksum (a replica never stores bytes its source did not acknowledge).
+Status ValidatePut(const StateRecord& record, const StoreOptions& options);
+
 // The store's notion of now (options.clock, or the system clock).
 SystemTime Now(const StoreOptions& options);
 

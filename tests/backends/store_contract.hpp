@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "agentstate/registry.hpp"
+#include "core/codec.hpp"
 #include "support/run.hpp"
 
 namespace agentstate {
@@ -485,6 +486,67 @@ TYPED_TEST_P(StoreContractTest, MegabytePayloadRoundTripsByteForByte) {
   EXPECT_EQ((*rec)->payload, doc);
 }
 
+// Put is replication: the exact version when it is newer, nothing when it is not.
+TYPED_TEST_P(StoreContractTest, PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise) {
+  ASSERT_TRUE(this->Save(this->Req("run_p", "thread_p", R"({"v":1})")));
+  auto put = [&](StateRecord r) {
+    return RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await this->store_->Put(r, DeadlineIn(5s)); });
+  };
+  StateRecord r = **this->Load("run_p");
+  r.version = 5;
+  r.payload = R"({"v":5})";
+  r.checksum = core::Checksum(r.payload);
+  r.saved_at = this->clock_->Now() - 1s;
+  auto applied = put(r);
+  ASSERT_TRUE(applied) << applied.error().ToString();
+  EXPECT_TRUE(*applied);
+  auto got = this->Load("run_p");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->version, 5);
+  EXPECT_EQ((*got)->payload, R"({"v":5})");
+  EXPECT_EQ((*got)->saved_at, r.saved_at);
+
+  StateRecord older = r;
+  older.version = 3;
+  older.payload = R"({"v":3})";
+  older.checksum = core::Checksum(older.payload);
+  auto ignored = put(older);
+  ASSERT_TRUE(ignored);
+  EXPECT_FALSE(*ignored);
+  EXPECT_EQ(this->VersionOf("run_p"), 5);
+
+  StateRecord bad = r;
+  bad.version = 9;
+  bad.checksum ^= 1;
+  auto refused = put(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), StatusCode::kCorruption);
+  EXPECT_EQ(this->VersionOf("run_p"), 5);
+
+  StateRecord critical = r;
+  critical.version = 6;
+  critical.checkpoint_type = CheckpointType::kCritical;
+  ASSERT_TRUE(put(critical));
+  auto history = this->List("run_p");
+  ASSERT_TRUE(history);
+  ASSERT_FALSE(history->empty());
+  EXPECT_EQ(history->back().version, 6);
+  EXPECT_EQ(history->back().type, CheckpointType::kCritical);
+
+  auto next = this->Save(this->Req("run_p", "thread_p", R"({"v":7})"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->version, 7);
+  auto ctx = this->Thread("thread_p");
+  ASSERT_TRUE(ctx && *ctx);
+  EXPECT_EQ((*ctx)->version, 7);
+  // A put of a run the store has never seen creates it.
+  StateRecord fresh = r;
+  fresh.run_id = "run_p_new";
+  fresh.version = 3;
+  ASSERT_TRUE(*put(fresh));
+  EXPECT_EQ(this->VersionOf("run_p_new"), 3);
+}
+
 TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
   auto h = RunSync([&]() -> Awaitable<Result<HealthReport>> { co_return co_await this->store_->Health(DeadlineIn(5s)); });
   ASSERT_TRUE(h);
@@ -509,6 +571,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContractTest,
                             BadRequestsAreRejectedAndWriteNothing,
                             APassedDeadlineIsATimeout,
                             MegabytePayloadRoundTripsByteForByte,
+                            PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise,
                             HealthReportsTheStoreAndStatsCountWork);
 
 }  // namespace

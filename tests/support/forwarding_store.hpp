@@ -17,6 +17,7 @@ class ForwardingStore : public StateStore {
 
   std::string Describe() const override { return "forwarding(" + inner_->Describe() + ")"; }
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override { return inner_->Save(std::move(r), d); }
+  Awaitable<Result<bool>> Put(StateRecord r, Deadline d) override { return inner_->Put(std::move(r), d); }
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override {
     return inner_->Load(std::move(id), d);
   }

@@ -124,6 +124,27 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
                   req.checkpoint_type, now);
 }
 
+Awaitable<Result<bool>> MemoryStore::Put(StateRecord record, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "put"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidatePut(record, options_); !s.ok()) co_return Error(s);
+  Stored next;
+  next.payload_bytes = record.payload.size();
+  next.body = core::Encode(record.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  record.payload.clear();
+  const SystemTime at = record.saved_at;
+  std::lock_guard lock(mu_);
+  const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
+  if (record.version <= CurrentVersion(record.run_id, now_ms)) co_return false;
+  record.status = RunStatus::kActive;
+  next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, record.is_recovery_point, at);
+  next.meta = std::move(record);
+  const bool keep = KeepsCheckpoint(next.meta.checkpoint_type, next.meta.is_recovery_point);
+  const CheckpointType type = next.meta.checkpoint_type;
+  ++saves_;
+  Write(std::move(next), keep, type, at);
+  co_return true;
+}
+
 Awaitable<Result<std::optional<StateRecord>>> MemoryStore::Load(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "load"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);

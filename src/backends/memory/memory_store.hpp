@@ -26,6 +26,7 @@ class MemoryStore final : public StateStore {
 
   std::string Describe() const override { return "memory://"; }
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;

@@ -59,21 +59,28 @@ END $$ LANGUAGE plpgsql;
 CREATE OR REPLACE FUNCTION agentstate_save(
   p_run text, p_thread text, p_user text, p_agent text, p_step bigint, p_phase text, p_ctype text,
   p_rp boolean, p_expected bigint, p_now bigint, p_rec_ex bigint, p_keep boolean, p_cp_rp boolean,
-  p_cp_ex bigint, p_th_ex bigint, p_checksum bigint, p_encoding bigint, p_bytes bigint, p_payload bytea)
+  p_cp_ex bigint, p_th_ex bigint, p_checksum bigint, p_encoding bigint, p_bytes bigint, p_payload bytea,
+  p_force bigint, p_at bigint)
 RETURNS bigint AS $$
 DECLARE c record; v bigint;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
   c := agentstate_current(p_run, p_now);
-  IF p_expected IS NOT NULL AND p_expected <> c.cur THEN
-    RAISE EXCEPTION 'run % is at version %, expected %', p_run, c.cur, p_expected USING ERRCODE = 'AS409';
+  IF p_force IS NOT NULL THEN
+    -- a put (replication): exactly this version when it is newer, else nothing
+    IF p_force <= c.cur THEN RETURN 0; END IF;
+    v := p_force;
+  ELSE
+    IF p_expected IS NOT NULL AND p_expected <> c.cur THEN
+      RAISE EXCEPTION 'run % is at version %, expected %', p_run, c.cur, p_expected USING ERRCODE = 'AS409';
+    END IF;
+    IF c.live AND c.st = 'completed' THEN
+      RAISE EXCEPTION 'run % is completed; restore it or start a new run', p_run USING ERRCODE = 'AS410';
+    END IF;
+    v := c.cur + 1;
   END IF;
-  IF c.live AND c.st = 'completed' THEN
-    RAISE EXCEPTION 'run % is completed; restore it or start a new run', p_run USING ERRCODE = 'AS410';
-  END IF;
-  v := c.cur + 1;
   INSERT INTO runs VALUES (p_run, p_thread, p_user, p_agent, v, p_step, p_phase, p_ctype, p_rp, 'active',
-                           p_now, p_rec_ex, p_checksum, p_encoding, p_bytes, p_payload)
+                           p_at, p_rec_ex, p_checksum, p_encoding, p_bytes, p_payload)
   ON CONFLICT (run_id) DO UPDATE SET thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
     agent_type = EXCLUDED.agent_type, version = EXCLUDED.version, step_count = EXCLUDED.step_count,
     phase = EXCLUDED.phase, checkpoint_type = EXCLUDED.checkpoint_type,
@@ -81,7 +88,7 @@ BEGIN
     expires_at_ms = EXCLUDED.expires_at_ms, checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding,
     payload_bytes = EXCLUDED.payload_bytes, payload = EXCLUDED.payload;
   IF p_keep THEN
-    INSERT INTO checkpoints VALUES (p_run, v, 'v' || lpad(v::text, 12, '0'), p_ctype, p_cp_rp, p_now, p_cp_ex,
+    INSERT INTO checkpoints VALUES (p_run, v, 'v' || lpad(v::text, 12, '0'), p_ctype, p_cp_rp, p_at, p_cp_ex,
                                     p_thread, p_user, p_agent, p_step, p_phase, p_checksum, p_encoding, p_bytes,
                                     p_payload)
     ON CONFLICT (run_id, version) DO UPDATE SET type = EXCLUDED.type,
@@ -91,7 +98,7 @@ BEGIN
       checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding, payload_bytes = EXCLUDED.payload_bytes,
       payload = EXCLUDED.payload;
   END IF;
-  INSERT INTO threads VALUES (p_thread, p_run, v, p_now, p_th_ex)
+  INSERT INTO threads VALUES (p_thread, p_run, v, p_at, p_th_ex)
   ON CONFLICT (thread_id) DO UPDATE SET run_id = EXCLUDED.run_id, version = EXCLUDED.version,
     updated_at_ms = EXCLUDED.updated_at_ms, expires_at_ms = EXCLUDED.expires_at_ms;
   RETURN v;
@@ -320,44 +327,75 @@ Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> par
   co_return std::move(*r);
 }
 
+// One call of agentstate_save for `m` (payload in `payload`, unencoded). A save assigns the
+// next version (checking `expected`); a put writes m.version when it is newer (0 if not).
+Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::string_view payload,
+                                                 std::optional<int64_t> expected, bool put, Deadline deadline) {
+  core::Encoded body = core::Encode(payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
+  const SystemTime now = core::Now(options_);
+  const SystemTime at = put ? m.saved_at : now;
+  const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
+  const bool cp_rp = m.is_recovery_point || m.checkpoint_type == CheckpointType::kRecovery;
+  std::vector<Param> p;
+  p.reserve(21);
+  p.push_back(Text(m.run_id));
+  p.push_back(Text(m.thread_id));
+  p.push_back(Text(m.user_id));
+  p.push_back(Text(m.agent_type));
+  p.push_back(Int8(m.step_count));
+  p.push_back(Text(m.phase));
+  p.push_back(Text(Name(m.checkpoint_type)));
+  p.push_back(Bool(m.is_recovery_point));
+  p.push_back(expected ? Int8(*expected) : NullInt8());
+  p.push_back(Int8(core::ToUnixMillis(now)));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, m.is_recovery_point, at)));
+  p.push_back(Bool(keep));
+  p.push_back(Bool(cp_rp));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_rp, at)));
+  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at)));
+  p.push_back(Int8(static_cast<int64_t>(m.checksum)));
+  p.push_back(Int8(static_cast<int64_t>(body.encoding)));
+  p.push_back(Int8(static_cast<int64_t>(payload.size())));
+  p.push_back(Param{17, std::move(body.bytes), false});
+  p.push_back(put ? Int8(m.version) : NullInt8());
+  p.push_back(Int8(core::ToUnixMillis(at)));
+  co_return co_await Run(
+      "SELECT agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+      std::move(p), deadline, put ? "put" : "save");
+}
+
 Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
-  const uint64_t checksum = core::Checksum(req.payload);
-  core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
-  const SystemTime now = core::Now(options_);
-  const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
-  const bool cp_rp = req.is_recovery_point || req.checkpoint_type == CheckpointType::kRecovery;
-  std::vector<Param> p;
-  p.reserve(19);
-  p.push_back(Text(req.run_id));
-  p.push_back(Text(req.thread_id));
-  p.push_back(Text(req.user_id));
-  p.push_back(Text(req.agent_type));
-  p.push_back(Int8(req.step_count));
-  p.push_back(Text(req.phase));
-  p.push_back(Text(Name(req.checkpoint_type)));
-  p.push_back(Bool(req.is_recovery_point));
-  p.push_back(req.expected_version ? Int8(*req.expected_version) : NullInt8());
-  p.push_back(Int8(core::ToUnixMillis(now)));
-  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, req.is_recovery_point, now)));
-  p.push_back(Bool(keep));
-  p.push_back(Bool(cp_rp));
-  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_rp, now)));
-  p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
-  p.push_back(Int8(static_cast<int64_t>(checksum)));
-  p.push_back(Int8(static_cast<int64_t>(body.encoding)));
-  p.push_back(Int8(static_cast<int64_t>(req.payload.size())));
-  p.push_back(Param{17, std::move(body.bytes), false});
-  auto r = co_await Run("SELECT agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-                        std::move(p), deadline, "save");
+  StateRecord m;
+  m.run_id = std::move(req.run_id);
+  m.thread_id = std::move(req.thread_id);
+  m.user_id = std::move(req.user_id);
+  m.agent_type = std::move(req.agent_type);
+  m.step_count = req.step_count;
+  m.phase = std::move(req.phase);
+  m.checkpoint_type = req.checkpoint_type;
+  m.is_recovery_point = req.is_recovery_point;
+  m.checksum = core::Checksum(req.payload);
+  auto r = co_await WriteRecord(m, req.payload, req.expected_version, /*put=*/false, deadline);
   if (!r) {
     if (r.error().code() == StatusCode::kConflict) ++conflicts_;
     co_return Error(r.error());
   }
   if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
   ++saves_;
-  co_return SaveAck{GetInt8(r->get(), 0, 0), checksum};
+  co_return SaveAck{GetInt8(r->get(), 0, 0), m.checksum};
+}
+
+Awaitable<Result<bool>> PgStore::Put(StateRecord record, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "put"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidatePut(record, options_); !s.ok()) co_return Error(s);
+  auto r = co_await WriteRecord(record, record.payload, std::nullopt, /*put=*/true, deadline);
+  if (!r) co_return Error(r.error());
+  if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql put: no version returned");
+  const bool applied = GetInt8(r->get(), 0, 0) > 0;
+  if (applied) ++saves_;
+  co_return applied;
 }
 
 Awaitable<Result<std::optional<StateRecord>>> PgStore::Load(std::string run_id, Deadline deadline) {

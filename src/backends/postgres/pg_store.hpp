@@ -46,6 +46,7 @@ class PgStore final : public StateStore {
 
   std::string Describe() const override { return client_->options().redacted_uri; }
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
@@ -64,6 +65,8 @@ class PgStore final : public StateStore {
   PgClient& client() { return *client_; }
 
  private:
+  Awaitable<Result<PgResult>> WriteRecord(const StateRecord& m, std::string_view payload,
+                                          std::optional<int64_t> expected, bool put, Deadline deadline);
   // The statement's result, or the Status its error result stands for.
   Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline, std::string_view what);
 

@@ -69,23 +69,32 @@ end
 
 // KEYS rec ver cpz thread. ARGV now expected thread user agent_type step phase ctype rp
 // checksum enc bytes payload rec_ttl rec_ex keep cp_ttl cp_ex crp thread_ttl thread_ex run
+// forced_version ('' for a save; a put's version) saved_at
 constexpr const char* kSave = R"lua(
 local now = ARGV[1]
 local v, st = current(KEYS[1], KEYS[2], KEYS[3], now)
-if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= v then
-  return redis.error_reply('CONFLICT ' .. string.format('%d', v))
+if ARGV[23] ~= '' then
+  -- a put: exactly this version, when it is newer; else nothing
+  local want = tonumber(ARGV[23])
+  if want <= v then return 0 end
+  v = want - 1
+else
+  if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= v then
+    return redis.error_reply('CONFLICT ' .. string.format('%d', v))
+  end
+  if st == 'c' then return redis.error_reply('COMPLETED the run is completed') end
 end
-if st == 'c' then return redis.error_reply('COMPLETED the run is completed') end
 v = v + 1
 local vs = string.format('%d', v)
+local ts = ARGV[24]
 redis.call('HSET', KEYS[1], 'v', vs, 'th', ARGV[3], 'u', ARGV[4], 'at', ARGV[5], 'sc', ARGV[6],
-  'ph', ARGV[7], 'ct', ARGV[8], 'rp', ARGV[9], 'st', 'a', 'ts', now, 'ex', ARGV[15],
+  'ph', ARGV[7], 'ct', ARGV[8], 'rp', ARGV[9], 'st', 'a', 'ts', ts, 'ex', ARGV[15],
   'cs', ARGV[10], 'enc', ARGV[11], 'n', ARGV[12], 'p', ARGV[13])
 set_ttl(KEYS[1], ARGV[14])
 redis.call('SET', KEYS[2], vs, 'KEEPTTL')
 extend(KEYS[2], ARGV[14])
-if ARGV[16] == '1' then snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[8], ARGV[19], ARGV[17], ARGV[18], now) end
-redis.call('HSET', KEYS[4], 'run', ARGV[22], 'v', vs, 'ts', now, 'ex', ARGV[21])
+if ARGV[16] == '1' then snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[8], ARGV[19], ARGV[17], ARGV[18], ts) end
+redis.call('HSET', KEYS[4], 'run', ARGV[22], 'v', vs, 'ts', ts, 'ex', ARGV[21])
 set_ttl(KEYS[4], ARGV[20])
 return v
 )lua";
@@ -449,48 +458,82 @@ Awaitable<Result<Reply>> RedisStore::Eval(const Script& script, const std::vecto
   co_return r;
 }
 
+// The save script's arguments for `m` (its payload already encoded as `body`; m.version is
+// ignored for a save, and is the version to write for a put).
+Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size_t payload_bytes,
+                                                 const core::Encoded& body, std::string expected, bool put,
+                                                 Deadline deadline) {
+  const SystemTime now = core::Now(options_);
+  const SystemTime at = put ? m.saved_at : now;
+  const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
+  const bool cp_recovery = m.is_recovery_point || m.checkpoint_type == CheckpointType::kRecovery;
+  const std::string rec = Key("agent_state", m.run_id), ver = Key("agent_state_version", m.run_id),
+                    cpz = Key("checkpoint", m.run_id), thr = Key("thread_context", m.thread_id);
+  const std::string now_ms = std::to_string(core::ToUnixMillis(now)), at_ms = std::to_string(core::ToUnixMillis(at));
+  const std::string step = std::to_string(m.step_count), cs = std::to_string(m.checksum),
+                    enc = std::to_string(static_cast<int>(body.encoding)), n = std::to_string(payload_bytes);
+  const std::string rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, m.is_recovery_point));
+  const std::string rec_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, m.is_recovery_point, at));
+  const std::string cp_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, cp_recovery));
+  const std::string cp_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_recovery, at));
+  const std::string th_ttl = Ms(options_.ttl.active);
+  const std::string th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at));
+  const std::string forced = put ? std::to_string(m.version) : "";
+  const std::vector<std::string_view> keys = {rec, ver, cpz, thr};
+  const std::vector<std::string_view> args = {now_ms, expected, m.thread_id, m.user_id, m.agent_type, step,
+                                              m.phase, Name(m.checkpoint_type), m.is_recovery_point ? "1" : "0",
+                                              cs, enc, n, body.bytes, rec_ttl, rec_ex, keep ? "1" : "0", cp_ttl, cp_ex,
+                                              cp_recovery ? "1" : "0", th_ttl, th_ex, m.run_id, forced, at_ms};
+  co_return co_await Eval(SaveScript(), keys, args, deadline);
+}
+
 Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const uint64_t checksum = core::Checksum(req.payload);
   const core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
-  const SystemTime now = core::Now(options_);
-  const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
-  const bool cp_recovery = req.is_recovery_point || req.checkpoint_type == CheckpointType::kRecovery;
-  const std::string rec = Key("agent_state", req.run_id), ver = Key("agent_state_version", req.run_id),
-                    cpz = Key("checkpoint", req.run_id), thr = Key("thread_context", req.thread_id);
-  const std::string now_ms = std::to_string(core::ToUnixMillis(now));
+  const std::size_t payload_bytes = req.payload.size();
   const std::string expected = req.expected_version ? std::to_string(*req.expected_version) : "";
-  const std::string step = std::to_string(req.step_count), cs = std::to_string(checksum),
-                    enc = std::to_string(static_cast<int>(body.encoding)), n = std::to_string(req.payload.size());
-  const std::string rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, req.is_recovery_point));
-  const std::string rec_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, req.is_recovery_point, now));
-  const std::string cp_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, cp_recovery));
-  const std::string cp_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_recovery, now));
-  const std::string th_ttl = Ms(options_.ttl.active);
-  const std::string th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
-  const std::vector<std::string_view> keys = {rec, ver, cpz, thr};
-  const std::vector<std::string_view> args = {now_ms, expected, req.thread_id, req.user_id, req.agent_type, step,
-                                              req.phase, Name(req.checkpoint_type), req.is_recovery_point ? "1" : "0",
-                                              cs, enc, n, body.bytes, rec_ttl, rec_ex, keep ? "1" : "0", cp_ttl, cp_ex,
-                                              cp_recovery ? "1" : "0", th_ttl, th_ex, req.run_id};
-  auto r = co_await Eval(SaveScript(), keys, args, deadline);
+  StateRecord m;
+  m.run_id = std::move(req.run_id);
+  m.thread_id = std::move(req.thread_id);
+  m.user_id = std::move(req.user_id);
+  m.agent_type = std::move(req.agent_type);
+  m.step_count = req.step_count;
+  m.phase = std::move(req.phase);
+  m.checkpoint_type = req.checkpoint_type;
+  m.is_recovery_point = req.is_recovery_point;
+  m.checksum = checksum;
+  auto r = co_await WriteRecord(m, payload_bytes, body, expected, /*put=*/false, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
     if (IsCode(*r, "CONFLICT")) {
       ++conflicts_;
-      co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}", req.run_id,
+      co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}", m.run_id,
                                                          r->str.substr(9), expected));
     }
     if (IsCode(*r, "COMPLETED")) {
       ++conflicts_;
-      co_return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", req.run_id));
+      co_return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", m.run_id));
     }
     co_return Error(ServerError(*r, "save"));
   }
   if (r->type != Reply::Type::kInteger) co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
   ++saves_;
   co_return SaveAck{r->integer, checksum};
+}
+
+Awaitable<Result<bool>> RedisStore::Put(StateRecord record, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "put"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidatePut(record, options_); !s.ok()) co_return Error(s);
+  const core::Encoded body = core::Encode(record.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  const std::size_t payload_bytes = record.payload.size();
+  auto r = co_await WriteRecord(record, payload_bytes, body, "", /*put=*/true, deadline);
+  if (!r) co_return Error(r.error());
+  if (r->is_error()) co_return Error(ServerError(*r, "put"));
+  if (r->type != Reply::Type::kInteger) co_return Error(StatusCode::kInternal, "redis put: the script returned no version");
+  if (r->integer > 0) ++saves_;
+  co_return r->integer > 0;
 }
 
 Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_id, Deadline deadline) {

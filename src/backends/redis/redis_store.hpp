@@ -32,6 +32,7 @@
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
 #include "backends/redis/client.hpp"
+#include "core/codec.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::redis {
@@ -48,6 +49,7 @@ class RedisStore final : public StateStore {
 
   std::string Describe() const override;
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
@@ -75,6 +77,8 @@ class RedisStore final : public StateStore {
 
  private:
   Status Init();
+  Awaitable<Result<Reply>> WriteRecord(const StateRecord& m, std::size_t payload_bytes, const core::Encoded& body,
+                                       std::string expected, bool put, Deadline deadline);
   Awaitable<Result<Reply>> Eval(const Script& script, const std::vector<std::string_view>& keys,
                                 const std::vector<std::string_view>& args, Deadline deadline);
   Awaitable<Result<Reply>> Call(const std::vector<std::string_view>& args, Deadline deadline);

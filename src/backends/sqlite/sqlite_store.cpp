@@ -813,6 +813,33 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
   co_return co_await im.Write<SaveAck>(deadline, "save", std::move(work));
 }
 
+Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) {
+  if (Status s = core::ValidatePut(record, impl_->options); !s.ok()) co_return Error(s);
+  auto body = std::make_shared<Body>();
+  body->checksum = record.checksum;
+  body->payload_bytes = record.payload.size();
+  core::Encoded enc = core::Encode(record.payload, impl_->options.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  body->encoding = enc.encoding;
+  body->bytes = std::move(enc.bytes);
+  record.payload.clear();
+  Impl& im = *impl_;
+  std::function<Result<bool>(Conn&)> work = [&im, m = std::move(record), body](Conn& c) -> Result<bool> {
+    const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
+    auto cur = im.Current(c, m.run_id, now_ms);
+    if (!cur) return Error(cur.error());
+    if (m.version <= cur->first) return false;
+    const int64_t at_ms = core::ToUnixMillis(m.saved_at);
+    const int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, m.is_recovery_point, m.saved_at);
+    if (Status s = im.UpsertRun(c, m, *body, at_ms, expires); !s.ok()) return Error(s);
+    if (KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point)) {
+      if (Status s = im.SnapshotRun(c, m.run_id, m.checkpoint_type, at_ms); !s.ok()) return Error(s);
+    }
+    ++im.saves;
+    return true;
+  };
+  co_return co_await im.Write<bool>(deadline, "put", std::move(work));
+}
+
 Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_id, Deadline deadline) {
   if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
   Impl& im = *impl_;

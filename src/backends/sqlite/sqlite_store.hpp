@@ -29,6 +29,7 @@ class SqliteStore final : public StateStore {
 
   std::string Describe() const override;
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
