@@ -1,9 +1,13 @@
 // Opening a store by URI. The scheme picks the backend:
 //   memory://                      in-process, for tests and benchmarks
 //   sqlite://PATH[?readers=N]      the embedded default: one file, WAL mode
+//   redis://HOST:PORT[/DB]         the hot tier (src/backends/redis/redis_store.hpp)
+//   postgresql://USER@HOST/DB      the durable tier (src/backends/postgres/pg_store.hpp)
+// and OpenTieredStore composes a hot and a durable store (src/tiered/tiered_store.hpp).
 // An unknown scheme is an error that lists the known ones.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +25,13 @@ namespace agentstate {
 // bad option), kUnavailable (the file or server cannot be opened, is locked or read-only).
 // The store's own I/O threads, if any, are owned by the returned object.
 Result<std::unique_ptr<StateStore>> OpenStore(std::string_view uri, const StoreOptions& options);
+
+// A hot store (redis://, memory://) in front of a durable one (postgresql://, sqlite://):
+// auto saves are acknowledged by the hot tier and written behind within `flush_window`;
+// saves that keep a checkpoint are acknowledged after the durable commit.
+Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, std::string_view durable_uri,
+                                                    std::chrono::milliseconds flush_window,
+                                                    const StoreOptions& options);
 
 // The schemes OpenStore accepts, sorted ("memory", "sqlite").
 std::vector<std::string> KnownSchemes();

@@ -5,6 +5,7 @@
 #include "backends/redis/redis_store.hpp"
 #include "backends/sqlite/sqlite_store.hpp"
 #include "core/registry.hpp"
+#include "tiered/tiered_store.hpp"
 
 namespace agentstate {
 namespace {
@@ -28,5 +29,21 @@ Result<std::unique_ptr<StateStore>> OpenStore(std::string_view uri, const StoreO
 }
 
 std::vector<std::string> KnownSchemes() { return Registry().Schemes(); }
+
+Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, std::string_view durable_uri,
+                                                    std::chrono::milliseconds flush_window,
+                                                    const StoreOptions& options) {
+  if (flush_window.count() <= 0) {
+    return Error(StatusCode::kInvalidArgument, "the tiered store's flush window must be > 0, e.g. 100ms");
+  }
+  auto hot = OpenStore(hot_uri, options);
+  if (!hot) return Error(hot.error());
+  auto durable = OpenStore(durable_uri, options);
+  if (!durable) return Error(durable.error());
+  tiered::TieredOptions t;
+  t.flush_window = flush_window;
+  return std::unique_ptr<StateStore>(
+      std::make_unique<tiered::TieredStore>(std::move(*hot), std::move(*durable), t, options));
+}
 
 }  // namespace agentstate

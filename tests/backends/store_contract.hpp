@@ -1,6 +1,7 @@
 // The StateStore contract, one type-parameterized suite for every backend. A backend joins
-// with a Traits struct (kName; Uri(); Corrupt(store, run) damages a stored payload behind
-// the store's back; kSortedActiveRuns: whether ActiveRuns pages come ordered by run_id) and
+// with a Traits struct (kName; Uri() or Open(options); Corrupt(store, run) damages a stored
+// payload behind the store's back; kSortedActiveRuns: whether ActiveRuns pages come ordered
+// by run_id) and
 // an INSTANTIATE_TYPED_TEST_SUITE_P line: store_contract_test.cpp for the embedded stores,
 // tests/integration/ for the ones on real servers.
 #pragma once
@@ -45,9 +46,18 @@ class StoreContractTest : public ::testing::Test {
     StoreOptions o;
     o.clock = clock_;
     if (tweak) tweak(o);
-    auto s = OpenStore(traits_.Uri(), o);
+    auto s = OpenWith(o);
     ASSERT_TRUE(s) << s.error().ToString();
     store_ = std::move(*s);
+  }
+
+  // A Traits may open its store itself (a tiered store has no single URI).
+  Result<std::unique_ptr<StateStore>> OpenWith(const StoreOptions& o) {
+    if constexpr (requires { traits_.Open(o); }) {
+      return traits_.Open(o);
+    } else {
+      return OpenStore(traits_.Uri(), o);
+    }
   }
 
   static SaveRequest Req(std::string run, std::string thread = "thread_1", std::string payload = R"({"step":1})") {

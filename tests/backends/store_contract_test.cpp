@@ -6,6 +6,7 @@
 
 #include "backends/memory/memory_store.hpp"
 #include "backends/store_contract.hpp"
+#include "tiered/tiered_store.hpp"
 
 namespace agentstate {
 namespace {
@@ -28,10 +29,11 @@ struct SqliteTraits {
   static inline std::atomic<int> counter{0};
   ~SqliteTraits() { std::filesystem::remove_all(dir); }
   std::string Uri() { return "sqlite://" + (dir / "state.db").string(); }
+  bool Corrupt(StateStore&, const std::string& run_id) { return CorruptFile(dir / "state.db", run_id); }
   // Damage at rest: flip one bit of the stored payload behind the store's back.
-  bool Corrupt(StateStore&, const std::string& run_id) {
+  static bool CorruptFile(const std::filesystem::path& path, const std::string& run_id) {
     sqlite3* db = nullptr;
-    if (sqlite3_open((dir / "state.db").c_str(), &db) != SQLITE_OK) return false;
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return false;
     sqlite3_busy_timeout(db, 2000);
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db, "SELECT payload FROM runs WHERE run_id = ?1", -1, &st, nullptr);
@@ -55,7 +57,24 @@ struct SqliteTraits {
   }
 };
 
-using EmbeddedStores = ::testing::Types<MemoryTraits, SqliteTraits>;
+// The tiered store, hermetic: memory:// in front of sqlite://.
+struct TieredTraits {
+  static constexpr const char* kName = "tiered_memory_sqlite";
+  static constexpr bool kSortedActiveRuns = true;  // the hot tier's order
+  SqliteTraits durable;
+  Result<std::unique_ptr<StateStore>> Open(const StoreOptions& o) {
+    return OpenTieredStore("memory://", durable.Uri(), std::chrono::milliseconds(20), o);
+  }
+  // Damage in both tiers, once the durable one has the run.
+  bool Corrupt(StateStore& store, const std::string& run_id) {
+    auto& t = dynamic_cast<tiered::TieredStore&>(store);
+    Status flushed = RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
+    return flushed.ok() && dynamic_cast<backends::MemoryStore&>(t.hot()).CorruptForTest(run_id) &&
+           SqliteTraits::CorruptFile(durable.dir / "state.db", run_id);
+  }
+};
+
+using EmbeddedStores = ::testing::Types<MemoryTraits, SqliteTraits, TieredTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Embedded, StoreContractTest, EmbeddedStores, TraitsName);
 
 }  // namespace

@@ -423,8 +423,7 @@ void RedisClient::Release() {
     const auto waited = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - w->since).count());
     wait_us_total_ += waited;
-    wait_hist_[std::min<std::size_t>(std::bit_width(waited), kWaitBuckets - 1)]++;
-    if (waited > wait_max_us_) wait_max_us_ = waited;
+    wait_hist_.Record(waited);
     // Posted, not called: this runs inside another command's completion.
     asio::post(io_, [this, w] { Dispatch(w->conn, w->pending); });
     return;
@@ -445,22 +444,9 @@ RedisClient::Stats RedisClient::stats() const {
   s.breaker_state = breaker_state_.load();
   s.breaker_trips = breaker_trips_.load();
   s.breaker_rejections = breaker_rejections_.load();
-  // Percentiles of the admitted waits, each reported as its bucket's upper bound.
-  std::array<uint64_t, kWaitBuckets> counts{};
-  uint64_t total = 0;
-  for (int i = 0; i < kWaitBuckets; ++i) total += counts[i] = wait_hist_[i].load();
-  auto percentile = [&](double q) -> uint64_t {
-    if (total == 0) return 0;
-    const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total)));
-    uint64_t seen = 0;
-    for (int i = 0; i < kWaitBuckets; ++i) {
-      if ((seen += counts[i]) >= rank) return i == 0 ? 0 : (uint64_t{1} << i) - 1;
-    }
-    return wait_max_us_.load();
-  };
-  s.wait_p50_us = percentile(0.50);
-  s.wait_p99_us = percentile(0.99);
-  s.wait_max_us = wait_max_us_.load();
+  s.wait_p50_us = wait_hist_.Percentile(0.50);
+  s.wait_p99_us = wait_hist_.Percentile(0.99);
+  s.wait_max_us = wait_hist_.Max();
   return s;
 }
 

@@ -29,6 +29,7 @@
 #include "agentstate/status.hpp"
 #include "backends/redis/resp.hpp"
 #include "core/circuit_breaker.hpp"
+#include "core/log2_histogram.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::redis {
@@ -110,10 +111,7 @@ class RedisClient {
   void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
   void Release();
   Awaitable<Result<Reply>> Submit(std::string bytes, Deadline deadline);
-  // Admitted waits by duration: bucket i holds waits of [2^(i-1), 2^i) µs. Fixed memory.
-  static constexpr int kWaitBuckets = 32;
-  std::array<std::atomic<uint64_t>, kWaitBuckets> wait_hist_{};
-  std::atomic<uint64_t> wait_max_us_{0};
+  core::Log2Histogram wait_hist_;  // admitted waits, µs
 
   RedisOptions options_;
   asio::io_context io_;

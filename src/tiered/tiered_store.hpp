@@ -1,0 +1,123 @@
+// TieredStore: a hot tier (redis://, memory://) in front of a durable tier (postgresql://,
+// sqlite://), composed by the policy of DESIGN §5.
+//
+// Versions are assigned once, by the hot tier; the durable tier takes them as given (Put).
+//   - `auto` saves are acknowledged once the hot tier has them, then written behind to the
+//     durable tier, coalesced per run: only the newest version of a run inside the flush
+//     window is written. The queue of dirty runs is bounded; when it is full a save writes
+//     through to the durable tier itself before it is acknowledged.
+//   - saves that keep a checkpoint (manual, critical, recovery points) are acknowledged only
+//     after the durable commit. While the durable tier is failing they fail fast with
+//     kUnavailable, without touching the hot tier.
+//   - reads go to the hot tier; on a miss they read the write-behind queue, then the durable
+//     tier, and re-hydrate the hot tier.
+//   - history (Checkpoint, ListCheckpoints, Restore) lives in the durable tier; the run's
+//     pending write is flushed first so that it works on the latest version.
+//   - hot tier down (kUnavailable): reads and writes go to the durable tier, after flushing
+//     the run's pending write; the run's hot copy is then stale and is bypassed until a read
+//     re-hydrates it.
+//   - a hot tier that lost a run (FLUSHALL, eviction, a restart without AOF) answers a save
+//     with version 1: the store then checks the durable tier and, if it knows the run,
+//     re-bases the save onto the durable version instead of going back to 1.
+//
+// Stats(): the tiers' figures prefixed hot_ and durable_, the queue depth, the lag from hot
+// acknowledgement to durable commit (P50/P99/max), flushes, failures, write-throughs,
+// fallbacks.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agentstate/options.hpp"
+#include "agentstate/state_store.hpp"
+
+namespace agentstate::tiered {
+
+struct TieredOptions {
+  // The write-behind flush window: the stated recovery point objective of `auto` saves.
+  std::chrono::milliseconds flush_window{100};
+  // Dirty runs the write-behind queue holds at most; beyond, saves write through.
+  std::size_t max_pending_runs = 100000;
+  // Deadline of one write-behind Put.
+  std::chrono::milliseconds put_timeout{5000};
+};
+
+class TieredStore final : public StateStore {
+ public:
+  TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable, TieredOptions tiered,
+              StoreOptions options);
+  // Flushes what is pending (bounded by put_timeout), then stops the flusher.
+  ~TieredStore() override;
+
+  std::string Describe() const override;
+  Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
+  Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type, Deadline deadline) override;
+  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                         Deadline deadline) override;
+  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
+                                                                      Deadline deadline) override;
+  Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
+  StoreStats Stats() const override;
+
+  // Writes every pending run to the durable tier now; kUnavailable naming how many are left
+  // when the durable tier refuses. For tests and for the harness's tier check.
+  Awaitable<Status> Flush(Deadline deadline);
+
+  StateStore& hot() { return *hot_; }
+  StateStore& durable() { return *durable_; }
+  const TieredOptions& tiered_options() const { return tiered_; }
+
+ private:
+  struct Pending {
+    StateRecord record;
+    std::chrono::steady_clock::time_point since;  // when the run became dirty
+  };
+  class Lag;
+
+  void Enqueue(StateRecord record);
+  // Everything pending, moved to inflight_ in the same step.
+  std::vector<Pending> TakeAll();
+  void Finished(const std::string& run_id, int64_t version);
+  // The run's pending write, taken off the queue (nullopt when there is none).
+  std::optional<Pending> Take(const std::string& run_id);
+  // Puts it durable; on failure puts it back unless a newer version arrived meanwhile.
+  Awaitable<Status> FlushOne(Pending p, Deadline deadline);
+  Awaitable<Status> FlushRun(const std::string& run_id, Deadline deadline);
+  Awaitable<void> FlushLoop();
+  bool DurableFailing() const;
+  void NoteDurable(const Status& s);
+  bool IsStale(const std::string& run_id) const;
+  void SetStale(const std::string& run_id, bool stale);
+
+  std::unique_ptr<StateStore> hot_, durable_;
+  TieredOptions tiered_;
+  StoreOptions options_;
+  mutable std::mutex mu_;
+  std::map<std::string, Pending> pending_;  // guarded by mu_
+  // Runs the flusher is writing now (taken off pending_, Put not yet done): a FlushRun meanwhile
+  // writes the same record itself rather than return before the durable tier has it.
+  std::map<std::string, StateRecord> inflight_;  // guarded by mu_
+  std::set<std::string> stale_;             // guarded by mu_: runs whose hot copy is behind
+  std::chrono::steady_clock::time_point durable_failing_until_{};  // guarded by mu_
+  std::unique_ptr<Lag> lag_;
+  std::atomic<uint64_t> flushed_{0}, flush_failures_{0}, write_throughs_{0}, hot_fallbacks_{0},
+      rebased_{0}, rehydrated_{0}, coalesced_{0};
+  asio::io_context io_;
+  asio::steady_timer wake_;
+  bool stopping_ = false;  // io_ thread only
+  std::thread thread_;
+};
+
+}  // namespace agentstate::tiered
