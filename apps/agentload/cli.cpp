@@ -33,7 +33,7 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
 
   load::RunOptions o;
   bool list = false;
-  std::string store, redis, postgres, clickhouse, seed_text = "1";
+  std::string store, redis, postgres, clickhouse, flush_window_text, seed_text = "1";
   std::vector<std::string> gates;
   int agents = 0;
   std::string shard, duration;
@@ -59,10 +59,15 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
                              "(env AGENTSTATE_STORE_URL; default {})",
                              kDefaultStore))
       ->type_name("URI");
-  app.add_option("--redis", redis, "hot tier URI; alone, the run uses Redis alone (env AGENTSTATE_REDIS_URL)")
+  app.add_option("--redis", redis,
+                 "hot tier URI; with --postgres the run uses the tiered store, alone Redis alone "
+                 "(env AGENTSTATE_REDIS_URL)")
       ->type_name("URI");
   app.add_option("--postgres", postgres, "durable tier URI; alone, the run uses PostgreSQL alone (env AGENTSTATE_POSTGRES_URL)")
       ->type_name("URI");
+  app.add_option("--flush-window", flush_window_text,
+                 "the tiered store's write-behind window for auto saves (default 100ms)")
+      ->type_name("D");
   app.add_option("--clickhouse", clickhouse, "analytics tier URI (env AGENTSTATE_CLICKHOUSE_URL)")
       ->type_name("URI");
   app.add_option("--duration", duration,
@@ -132,23 +137,35 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     store = Lookup(env, "AGENTSTATE_STORE_URL");
   }
   if (store.empty()) {
-    // One tier URI alone runs on that store alone. Two or more need the tiered store,
-    // which is not in this build yet.
-    std::vector<std::pair<std::string, std::string>> given;
+    // One tier URI alone runs on that store alone; --redis with --postgres is the tiered
+    // store. ClickHouse (analytics) is not in this build yet.
     for (const auto& [flag, uri] : {std::pair<std::string, std::string>{"--redis", redis},
                                     {"--postgres", postgres},
                                     {"--clickhouse", clickhouse}}) {
       if (uri.empty()) continue;
       if (auto p = core::ParseUri(uri); !p) return fail(fmt::format("{}: {}", flag, p.error().message()));
-      given.emplace_back(flag, uri);
     }
-    if (given.size() > 1 || (given.size() == 1 && given[0].first == "--clickhouse")) {
+    if (!clickhouse.empty()) {
       return fail(fmt::format(
-          "{} {}: the tiered store (Redis + PostgreSQL + ClickHouse) is not in this build yet; run on one store "
-          "with --store sqlite://PATH, --redis URI or --postgres URI alone (unset the other AGENTSTATE_*_URL)",
-          given.back().first, core::RedactUri(given.back().second)));
+          "--clickhouse {}: the ClickHouse analytics tier is not in this build yet; run without it (unset "
+          "AGENTSTATE_CLICKHOUSE_URL)",
+          core::RedactUri(clickhouse)));
     }
-    store = given.empty() ? std::string(kDefaultStore) : given[0].second;
+    if (!redis.empty() && !postgres.empty()) {
+      o.hot_uri = redis;
+      o.durable_uri = postgres;
+      store = "tiered";
+    } else {
+      store = !redis.empty() ? redis : !postgres.empty() ? postgres : std::string(kDefaultStore);
+    }
+  }
+  if (!flush_window_text.empty()) {
+    auto d = core::ParseDuration(flush_window_text);
+    if (!d || d->count() <= 0 || *d > std::chrono::minutes(10)) {
+      return fail(fmt::format("bad --flush-window '{}': a duration in 1ms..10m, e.g. 100ms", flush_window_text));
+    }
+    if (o.hot_uri.empty()) return fail("--flush-window applies to the tiered store: give --redis and --postgres");
+    o.flush_window = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
   o.store_uri = store;
   return load::RunLoad(o, out, err);

@@ -324,7 +324,28 @@ std::string DurabilityContract(const std::string& store_uri) {
            "same transaction.";
   }
   if (store_uri.rfind("memory://", 0) == 0) return "in-process memory: nothing survives the process.";
+  if (store_uri.rfind("redis://", 0) == 0) {
+    return "Redis alone: a save is acknowledged when the server has applied it in memory; what survives a server "
+           "crash depends on its persistence (scripts/services.sh runs AOF with appendfsync everysec: up to 1 s).";
+  }
+  if (store_uri.rfind("postgresql://", 0) == 0) {
+    return "PostgreSQL alone: a save is acknowledged after its transaction commits (synchronous_commit as the "
+           "server sets it; on in scripts/services.sh): nothing acknowledged is lost in a crash.";
+  }
   return "unknown";
+}
+
+std::string DurabilityContract(const std::string& hot, const std::string& durable, std::chrono::milliseconds window,
+                               std::optional<bool> aof) {
+  return fmt::format(
+      "tiered: hot {} in front of durable {}. auto saves are acknowledged by the hot tier and written behind within "
+      "a {} ms flush window (coalesced per run): a hot-tier loss loses at most the last {} ms of them{}. manual, "
+      "critical and recovery saves are acknowledged only after the durable commit.",
+      hot, durable, window.count(), window.count(),
+      aof ? (*aof ? "; Redis AOF is on (everysec here), so a Redis restart loses at most ~1 s more of what was not "
+                    "yet flushed"
+                  : "; Redis AOF is off: a Redis restart loses everything not yet flushed")
+          : "; Redis AOF state unknown");
 }
 
 std::string HtmlReport(const json& summary, const std::vector<json>& scenarios) {

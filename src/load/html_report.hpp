@@ -4,6 +4,8 @@
 #pragma once
 
 #include <filesystem>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,5 +27,9 @@ inline constexpr std::size_t kMaxChartPoints = 1500;
 
 // What a store's acknowledgement means, by URI scheme, for the reports' "durability".
 std::string DurabilityContract(const std::string& store_uri);
+// The tiered store's: its tiers (passwords removed), its flush window, and whether the Redis
+// hot tier persists (its INFO aof_enabled; nullopt when unknown).
+std::string DurabilityContract(const std::string& hot, const std::string& durable, std::chrono::milliseconds window,
+                               std::optional<bool> aof);
 
 }  // namespace agentstate::load

@@ -25,6 +25,7 @@ struct RunInfo {
   int shard_index = 0;     // --shard i/N; a merged report says 0/1 and how many it merged
   int shard_count = 1;
   int merged_shards = 0;
+  std::string durability;  // the durability contract in force; empty = from the store URI
 };
 
 nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);

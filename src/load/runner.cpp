@@ -1,5 +1,7 @@
 #include "load/runner.hpp"
 
+#include "tiered/tiered_store.hpp"
+
 #include <fmt/format.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -245,11 +247,15 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   if (Status s = CheckReportDir(o.report_dir); !s.ok()) return fail(s.message());
 
   StoreOptions store_options;
-  auto store = OpenStore(o.store_uri, store_options);
+  const bool tiered = !o.hot_uri.empty() && !o.durable_uri.empty();
+  auto store = tiered ? OpenTieredStore(o.hot_uri, o.durable_uri, o.flush_window, store_options)
+                      : OpenStore(o.store_uri, store_options);
   if (!store) return fail(store.error().message());
 
-  auto fault = MakeFault(o.store_uri);
+  // On the tiered store the fault is the hot tier's: the one every save goes through.
+  auto fault = MakeFault(tiered ? o.hot_uri : o.store_uri);
   if (!fault) return fail(fault.error().message());
+  auto* tiered_store = dynamic_cast<tiered::TieredStore*>(store->get());
   asio::io_context io(1);
   const WorkloadGenerator generator(o.seed);
   std::vector<ScenarioResult> results;
@@ -269,21 +275,30 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
         }
         if (!healthy) co_return;
         RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
-                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, fault->get()};
+                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, fault->get(),
+                       tiered_store};
         co_await RunAll(std::move(specs), ctx, o.parallel, results);
       },
       asio::detached);
   io.run();
   if (!healthy) return fail(fmt::format("store {} is not healthy: {}", (*store)->Describe(), health_detail));
 
-  RunInfo run{.store = core::RedactUri(o.store_uri),
+  std::string durability;
+  if (tiered_store) {
+    const auto stats = tiered_store->Stats().values;
+    auto aof = stats.find("hot_server_aof_enabled");
+    durability = DurabilityContract(tiered_store->hot().Describe(), tiered_store->durable().Describe(), o.flush_window,
+                                    aof == stats.end() ? std::nullopt : std::optional<bool>(aof->second > 0));
+  }
+  RunInfo run{.store = tiered ? (*store)->Describe() : core::RedactUri(o.store_uri),
               .profile = o.quick ? "quick" : "full",
               .seed = o.seed,
               .version = kVersion,
               .agents = o.agents.value_or(0),
               .duration_s = o.duration ? o.duration->count() : 0,
               .shard_index = o.shard_index,
-              .shard_count = o.shard_count};
+              .shard_count = o.shard_count,
+              .durability = durability};
   return Report(results, run, o.report_dir, o.verbose, out, err);
 }
 

@@ -31,6 +31,9 @@ struct RunOptions {
   std::optional<int> agents;
   std::optional<std::chrono::seconds> duration;  // --duration: the sustained scenario's real soak
   std::string store_uri;  // resolved by the CLI: --store, flags, environment, default
+  // A tiered store instead of store_uri: hot (redis://) in front of durable (postgresql://).
+  std::string hot_uri, durable_uri;
+  std::chrono::milliseconds flush_window{100};  // --flush-window: the tiered write-behind window
   std::vector<GateOverride> gate_overrides;
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i
   int shard_count = 1;

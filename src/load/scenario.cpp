@@ -1,5 +1,7 @@
 #include "load/scenario.hpp"
 
+#include "tiered/tiered_store.hpp"
+
 #include <fmt/format.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -623,6 +625,10 @@ Metrics BaseMetrics(const ScenarioResult& r) {
 
 void FinishScenario(ScenarioResult& result) {
   result.metrics = BaseMetrics(result);
+  if (result.durable_ledger) {
+    result.metrics["durable_lost_writes"] = static_cast<double>(result.durable_ledger->lost);
+    result.metrics["durable_corrupted"] = static_cast<double>(result.durable_ledger->corrupted);
+  }
   result.metrics["wall_s"] = result.wall_s;
   result.metrics["harness_thread_cpu_percent"] = result.harness_thread_cpu_percent;
   // INVALID: the generator, not the store, set the pace.
@@ -764,6 +770,13 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   st.phase = "verify";
   st.current = nullptr;
   result.ledger = co_await st.ledger.Verify(ctx.store, spec.op_timeout, 64);
+  if (ctx.tiered) {
+    // The durable tier on its own, once the write-behind queue is empty: every acknowledged
+    // write must be there (a flush failure shows as lost writes, not as a skipped check).
+    co_await ctx.tiered->Flush(DeadlineIn(spec.op_timeout * 10));
+    result.durable_ledger = co_await st.ledger.Verify(ctx.tiered->durable(), spec.op_timeout, 64);
+    spec.gates.push_back({"durable_lost_writes", "durable_lost_writes", Compare::kAtMost, 0, ""});
+  }
   done = true;
   tick.cancel();
   co_await ticker.Wait();

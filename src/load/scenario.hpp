@@ -19,6 +19,10 @@
 #include "load/timeseries.hpp"
 #include "load/workload.hpp"
 
+namespace agentstate::tiered {
+class TieredStore;
+}
+
 namespace agentstate::load {
 
 // How a phase drives agents. Every agent does the original unit of work (save, load,
@@ -154,6 +158,9 @@ struct ScenarioResult {
   std::vector<PhaseResult> phases;
   Histogram latency;  // all phases merged
   LedgerVerdict ledger;
+  // On a tiered store: the same ledger checked against the durable tier alone, after the
+  // write-behind queue was flushed (every acknowledged write must be there).
+  std::optional<LedgerVerdict> durable_ledger;
   std::vector<ResourceSample> resources;
   double peak_rss_mb = 0;
   double avg_cpu_percent = 0;
@@ -195,6 +202,8 @@ struct RunContext {
   int shard_index = 0;
   int shard_count = 1;
   Fault* fault = nullptr;  // null: the store has no fault the harness can inject
+  // Set when `store` is a tiered store: each scenario also verifies its durable tier.
+  tiered::TieredStore* tiered = nullptr;
 };
 
 // Runs every phase in order, verifies the ledger, computes metrics and evaluates gates.

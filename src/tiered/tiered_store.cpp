@@ -178,7 +178,17 @@ Awaitable<Status> TieredStore::FlushRun(const std::string& run_id, Deadline dead
 }
 
 Awaitable<Status> TieredStore::Flush(Deadline deadline) {
+  // What the flusher is writing right now is written here too (Put is idempotent), so that
+  // the durable tier has everything when this returns, not when the flusher's Puts land.
+  std::vector<Pending> writing;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [run, record] : inflight_) {
+      if (!pending_.count(run)) writing.push_back(Pending{record, SteadyClock::now()});
+    }
+  }
   std::vector<Pending> items = TakeAll();
+  for (auto& p : writing) items.push_back(std::move(p));
   Status first;
   std::size_t failed = 0;
   for (auto& p : items) {

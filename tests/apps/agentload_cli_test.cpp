@@ -52,9 +52,16 @@ TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}), "known schemes: memory://, postgresql://, redis://, sqlite://");
   ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
                    "/proc/agentstate");
-  ExpectSetupError(Run({"--redis", "redis://:pw@127.0.0.1:1/0", "--postgres", "postgresql://x@127.0.0.1:1/x",
-                        "--report-dir", Reports()}),
+  ExpectSetupError(Run({"--clickhouse", "clickhouse://127.0.0.1:1/default", "--report-dir", Reports()}),
                    "not in this build yet");
+  ExpectSetupError(Run({"--flush-window", "5x", "--report-dir", Reports()}), "bad --flush-window '5x'");
+  ExpectSetupError(Run({"--flush-window", "50ms", "--store", "memory://", "--report-dir", Reports()}),
+                   "applies to the tiered store");
+  // --redis with --postgres is the tiered store: its tiers are checked when it opens.
+  auto tiers_down = Run({"--redis", "redis://:pw@127.0.0.1:1/0?connect_timeout=200ms", "--postgres",
+                         "postgresql://x@127.0.0.1:1/x", "--report-dir", Reports()});
+  ExpectSetupError(tiers_down, "scripts/services.sh up");
+  EXPECT_THAT(tiers_down.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
   // --redis alone is the Redis store: nothing listens on port 1.
   auto down = Run({"--redis", "redis://:pw@127.0.0.1:1/0?connect_timeout=200ms", "--report-dir", Reports()});
   ExpectSetupError(down, "scripts/services.sh up");
