@@ -70,22 +70,10 @@ void BM_RedisSetGet(benchmark::State& state) {
 }
 BENCHMARK(BM_RedisSetGet)->Args({100, 4096})->Args({1000, 4096})->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// The baseline scenario's unit of work on the redis:// store, in waves of N agents. Every
-// agent builds its state document (the generator), saves it, loads it back and verifies the
-// checksum; its latency runs from the build to the verify.
-void BM_RedisAgentWave(benchmark::State& state) {
-  const char* url = std::getenv("AGENTSTATE_REDIS_URL");
-  if (!url) {
-    state.SkipWithError("AGENTSTATE_REDIS_URL is not set (scripts/services.sh up)");
-    return;
-  }
-  const std::string uri = std::string(url) + (std::string(url).find('?') == std::string::npos ? "?" : "&") +
-                          "prefix=bench:&connections=" + std::to_string(state.range(1));
-  auto store = OpenStore(uri, {});
-  if (!store) {
-    state.SkipWithError(store.error().ToString().c_str());
-    return;
-  }
+// The baseline scenario's unit of work in waves of N agents. Every agent builds its state
+// document (the generator), saves it, loads it back and verifies the checksum; its latency
+// runs from the build to the verify.
+void AgentWave(benchmark::State& state, StateStore& store) {
   const int agents = static_cast<int>(state.range(0));
   load::WorkloadGenerator g(1);
   const load::StateSize sizes[] = {load::StateSize::kSmall, load::StateSize::kMedium, load::StateSize::kLarge};
@@ -111,8 +99,8 @@ void BM_RedisAgentWave(benchmark::State& state) {
                 [&, a = &agent]() -> Awaitable<void> {
                   const auto t0 = std::chrono::steady_clock::now();
                   SaveRequest req = g.Request(*a, g.StateDocument(*a));
-                  auto ack = co_await (*store)->Save(std::move(req), DeadlineIn(10s));
-                  auto rec = co_await (*store)->Load(a->run_id, DeadlineIn(10s));
+                  auto ack = co_await store.Save(std::move(req), DeadlineIn(10s));
+                  auto rec = co_await store.Load(a->run_id, DeadlineIn(10s));
                   if (!ack || !rec || !*rec || (*rec)->checksum != ack->checksum) ++failures;
                   latency.Record(std::chrono::duration_cast<std::chrono::microseconds>(
                                      std::chrono::steady_clock::now() - t0).count());
@@ -132,7 +120,46 @@ void BM_RedisAgentWave(benchmark::State& state) {
   state.counters["mean_payload_bytes"] = static_cast<double>(payload_bytes) / agents;
   state.counters["failures"] = static_cast<double>(failures);
 }
+
+std::string WithParams(const char* url, const std::string& params) {
+  const std::string u(url);
+  return u + (u.find('?') == std::string::npos ? "?" : "&") + params;
+}
+
+// On the redis:// store alone.
+void BM_RedisAgentWave(benchmark::State& state) {
+  const char* url = std::getenv("AGENTSTATE_REDIS_URL");
+  if (!url) {
+    state.SkipWithError("AGENTSTATE_REDIS_URL is not set (scripts/services.sh up)");
+    return;
+  }
+  auto store = OpenStore(WithParams(url, "prefix=bench:&connections=" + std::to_string(state.range(1))), {});
+  if (!store) {
+    state.SkipWithError(store.error().ToString().c_str());
+    return;
+  }
+  AgentWave(state, **store);
+}
 // {agents per wave, connections}
 BENCHMARK(BM_RedisAgentWave)->Args({100, 2})->Args({1000, 2})->Args({1000, 4})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// On the tiered store: the same Redis in front of PostgreSQL, auto saves written behind
+// within 100 ms. Issue 6 asks for this within 20 % of the Redis-only rate.
+void BM_TieredAgentWave(benchmark::State& state) {
+  const char* redis = std::getenv("AGENTSTATE_REDIS_URL");
+  const char* pg = std::getenv("AGENTSTATE_POSTGRES_URL");
+  if (!redis || !pg) {
+    state.SkipWithError("AGENTSTATE_REDIS_URL / AGENTSTATE_POSTGRES_URL are not set (scripts/services.sh up)");
+    return;
+  }
+  auto store = OpenTieredStore(WithParams(redis, "prefix=bench-tiered:&connections=" + std::to_string(state.range(1))),
+                               WithParams(pg, "schema=bench_tiered"), 100ms, {});
+  if (!store) {
+    state.SkipWithError(store.error().ToString().c_str());
+    return;
+  }
+  AgentWave(state, **store);
+}
+BENCHMARK(BM_TieredAgentWave)->Args({100, 2})->Args({1000, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
