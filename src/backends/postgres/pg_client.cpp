@@ -397,14 +397,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   uint64_t reconnects_ = 0;
 };
 
-struct PgClient::Waiter {
-  std::shared_ptr<PgConnection> conn;
-  std::shared_ptr<PgPending> pending;
-  std::unique_ptr<asio::steady_timer> timer;
-  bool admitted = false;
-};
-
-PgClient::PgClient(PgOptions options) : options_(std::move(options)), io_(1), work_(asio::make_work_guard(io_)) {
+PgClient::PgClient(PgOptions options)
+    : options_(std::move(options)),
+      io_(1),
+      work_(asio::make_work_guard(io_)),
+      gate_(io_, options_.max_in_flight, options_.pool_wait, options_.redacted_uri, "queries") {
   for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<PgConnection>(io_, options_));
   for (auto& c : connections_) c->Start();
   thread_ = std::thread([this] { io_.run(); });
@@ -418,79 +415,25 @@ PgClient::~PgClient() {
   thread_.join();
 }
 
-void PgClient::Admit(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
-  if (!breaker_.Allow(SteadyClock::now())) {
-    ++breaker_rejections_;
-    p->Complete(Error(StatusCode::kUnavailable,
-                      fmt::format("{}: circuit open: every query failed for {} ms or more; the next after {} ms "
-                                  "probes the server",
-                                  options_.redacted_uri, kBreakerMinOutage.count(), kBreakerCooldown.count())));
-    return;
-  }
-  if (in_flight_ < options_.max_in_flight) {
-    ++in_flight_;
-    in_flight_now_ = in_flight_;
-    Dispatch(std::move(conn), std::move(p));
-    return;
-  }
-  ++waits_;
-  auto w = std::make_shared<Waiter>(Waiter{std::move(conn), std::move(p), std::make_unique<asio::steady_timer>(io_)});
-  w->timer->expires_at(std::min(w->pending->deadline, SteadyClock::now() + options_.pool_wait));
-  w->timer->async_wait([this, weak = std::weak_ptr<Waiter>(w)](boost::system::error_code ec) {
-    auto w = weak.lock();
-    if (ec || !w || w->admitted) return;
-    std::erase(waiting_, w);
-    ++wait_timeouts_;
-    waiting_now_ = waiting_.size();
-    w->pending->Complete(Error(StatusCode::kPoolExhausted,
-                               fmt::format("{}: {} queries in flight and none finished within {} ms; raise "
-                                           "max_in_flight or slow down",
-                                           options_.redacted_uri, options_.max_in_flight, options_.pool_wait.count())));
-  });
-  waiting_.push_back(std::move(w));
-  waiting_now_ = waiting_.size();
-}
-
 void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
   p->on_done = [this, raw = p.get()](const Result<PgResult>& r) {
-    if (r) {
-      breaker_.RecordSuccess();
-    } else if (r.error().code() != StatusCode::kPoolExhausted && raw->counts_for_breaker) {
-      breaker_.RecordFailure(SteadyClock::now());
-    }
-    breaker_state_ = static_cast<uint64_t>(breaker_.state());
-    breaker_trips_ = breaker_.trips();
-    Release();
+    gate_.Finished(r.has_value(), !r && raw->counts_for_breaker);
   };
   conn->Enqueue(std::move(p));
 }
 
-void PgClient::Release() {
-  while (!waiting_.empty()) {
-    auto w = std::move(waiting_.front());
-    waiting_.pop_front();
-    waiting_now_ = waiting_.size();
-    if (w->pending->done) continue;
-    w->admitted = true;
-    w->timer->cancel();
-    asio::post(io_, [this, w] { Dispatch(w->conn, w->pending); });
-    return;
-  }
-  --in_flight_;
-  in_flight_now_ = in_flight_;
-}
-
 PgClient::Stats PgClient::stats() const {
+  const auto c = gate_.counters();
   Stats s;
   s.connections = static_cast<uint64_t>(options_.connections);
-  s.in_flight = in_flight_now_.load();
-  s.waiting = waiting_now_.load();
-  s.waits = waits_.load();
-  s.wait_timeouts = wait_timeouts_.load();
-  for (const auto& c : connections_) s.reconnects += c->reconnects();
-  s.breaker_state = breaker_state_.load();
-  s.breaker_trips = breaker_trips_.load();
-  s.breaker_rejections = breaker_rejections_.load();
+  s.in_flight = c.in_flight;
+  s.waiting = c.waiting;
+  s.waits = c.waits;
+  s.wait_timeouts = c.wait_timeouts;
+  for (const auto& conn : connections_) s.reconnects += conn->reconnects();
+  s.breaker_state = c.breaker_state;
+  s.breaker_trips = c.breaker_trips;
+  s.breaker_rejections = c.breaker_rejections;
   return s;
 }
 
@@ -500,7 +443,9 @@ Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> 
   auto initiate = [this, conn, sql = std::move(sql), params = std::move(params), deadline](auto handler) mutable {
     using Handler = decltype(handler);
     auto p = std::make_shared<TypedPending<Handler>>(std::move(sql), std::move(params), deadline, std::move(handler));
-    asio::post(io_, [this, conn, p]() mutable { Admit(std::move(conn), std::move(p)); });
+    asio::post(io_, [this, conn, p]() mutable {
+      gate_.Admit(p->deadline, [this, conn, p] { Dispatch(conn, p); }, [p](Status why) { p->Complete(Error(why)); });
+    });
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<PgResult>)>(std::move(initiate),
                                                                                      asio::use_awaitable);

@@ -28,7 +28,7 @@
 #include "agentstate/asio.hpp"
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
-#include "core/circuit_breaker.hpp"
+#include "core/admission.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::pg {
@@ -105,24 +105,14 @@ class PgClient {
   Stats stats() const;
 
  private:
-  struct Waiter;
-  void Admit(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);
   void Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);
-  void Release();
 
   PgOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::shared_ptr<PgConnection>> connections_;
   std::atomic<uint64_t> next_{0};
-  std::size_t in_flight_ = 0;                    // client thread only
-  std::deque<std::shared_ptr<Waiter>> waiting_;  // client thread only
-  std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0};
-  static constexpr int kBreakerFailures = 5;
-  static constexpr std::chrono::milliseconds kBreakerCooldown{1000};
-  static constexpr std::chrono::milliseconds kBreakerMinOutage{500};
-  core::CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown, kBreakerMinOutage};  // client thread only
-  std::atomic<uint64_t> breaker_state_{0}, breaker_trips_{0}, breaker_rejections_{0};
+  core::Admission gate_;  // admission control and the breaker, on io_
   std::thread thread_;
 };
 

@@ -341,7 +341,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 RedisClient::RedisClient(RedisOptions options)
-    : options_(std::move(options)), io_(1), work_(asio::make_work_guard(io_)) {
+    : options_(std::move(options)),
+      io_(1),
+      work_(asio::make_work_guard(io_)),
+      gate_(io_, options_.max_in_flight, options_.pool_wait, options_.redacted_uri, "commands") {
   for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<Connection>(io_, options_));
   for (auto& c : connections_) c->Start();
   thread_ = std::thread([this] { io_.run(); });
@@ -355,98 +358,30 @@ RedisClient::~RedisClient() {
   thread_.join();
 }
 
-// Admission control, on the client's thread: at most max_in_flight commands between Command
-// and their completion; beyond that a command waits up to pool_wait (never past its own
-// deadline) for a slot, then fails with kPoolExhausted.
-void RedisClient::Admit(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
-  if (!breaker_.Allow(SteadyClock::now())) {
-    ++breaker_rejections_;
-    p->Complete(Error(StatusCode::kUnavailable,
-                      fmt::format("{}: circuit open: every call failed for {} ms or more; the next call after {} ms "
-                                  "probes the server",
-                                  options_.redacted_uri, kBreakerMinOutage.count(), kBreakerCooldown.count())));
-    return;
-  }
-  if (in_flight_ < options_.max_in_flight) {
-    Send(std::move(conn), std::move(p));
-    return;
-  }
-  ++waits_;
-  auto w = std::make_shared<Waiter>(Waiter{std::move(conn), std::move(p), SteadyClock::now(),
-                                           std::make_unique<asio::steady_timer>(io_)});
-  w->timer->expires_at(std::min(w->pending->deadline, SteadyClock::now() + options_.pool_wait));
-  w->timer->async_wait([this, weak = std::weak_ptr<Waiter>(w)](boost::system::error_code ec) {
-    auto w = weak.lock();
-    if (ec || !w || w->admitted) return;
-    std::erase(waiting_, w);
-    ++wait_timeouts_;
-    waiting_now_ = waiting_.size();
-    w->pending->Complete(Error(StatusCode::kPoolExhausted,
-                               fmt::format("{}: {} commands in flight and none finished within {} ms; raise "
-                                           "max_in_flight or slow down",
-                                           options_.redacted_uri, options_.max_in_flight, options_.pool_wait.count())));
-  });
-  waiting_.push_back(std::move(w));
-  waiting_now_ = waiting_.size();
-}
-
-void RedisClient::Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
-  ++in_flight_;
-  in_flight_now_ = in_flight_;
-  Dispatch(std::move(conn), std::move(p));
-}
-
 void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
   p->on_done = [this, raw = p.get()](const Result<Reply>& r) {
     // Any reply, error replies included, proves the server answers; no reply does not.
-    if (r) {
-      breaker_.RecordSuccess();
-    } else if (r.error().code() != StatusCode::kPoolExhausted && raw->counts_for_breaker) {
-      breaker_.RecordFailure(SteadyClock::now());
-    }
-    breaker_state_ = static_cast<uint64_t>(breaker_.state());
-    breaker_trips_ = breaker_.trips();
-    Release();
+    gate_.Finished(r.has_value(), !r && raw->counts_for_breaker);
   };
   conn->Enqueue(std::move(p));
 }
 
-// A command finished: its slot goes straight to the longest waiter still waiting, or back.
-void RedisClient::Release() {
-  while (!waiting_.empty()) {
-    auto w = std::move(waiting_.front());
-    waiting_.pop_front();
-    waiting_now_ = waiting_.size();
-    if (w->pending->done) continue;
-    w->admitted = true;
-    w->timer->cancel();
-    const auto waited = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - w->since).count());
-    wait_us_total_ += waited;
-    wait_hist_.Record(waited);
-    // Posted, not called: this runs inside another command's completion.
-    asio::post(io_, [this, w] { Dispatch(w->conn, w->pending); });
-    return;
-  }
-  --in_flight_;
-  in_flight_now_ = in_flight_;
-}
-
 RedisClient::Stats RedisClient::stats() const {
+  const auto c = gate_.counters();
   Stats s;
   s.connections = static_cast<uint64_t>(options_.connections);
-  s.in_flight = in_flight_now_.load();
-  s.waiting = waiting_now_.load();
-  s.waits = waits_.load();
-  s.wait_timeouts = wait_timeouts_.load();
-  s.wait_us_total = wait_us_total_.load();
+  s.in_flight = c.in_flight;
+  s.waiting = c.waiting;
+  s.waits = c.waits;
+  s.wait_timeouts = c.wait_timeouts;
+  s.wait_us_total = c.wait_us_total;
+  s.wait_p50_us = c.wait_p50_us;
+  s.wait_p99_us = c.wait_p99_us;
+  s.wait_max_us = c.wait_max_us;
   s.reconnects = reconnects();
-  s.breaker_state = breaker_state_.load();
-  s.breaker_trips = breaker_trips_.load();
-  s.breaker_rejections = breaker_rejections_.load();
-  s.wait_p50_us = wait_hist_.Percentile(0.50);
-  s.wait_p99_us = wait_hist_.Percentile(0.99);
-  s.wait_max_us = wait_hist_.Max();
+  s.breaker_state = c.breaker_state;
+  s.breaker_trips = c.breaker_trips;
+  s.breaker_rejections = c.breaker_rejections;
   return s;
 }
 
@@ -473,7 +408,9 @@ Awaitable<Result<Reply>> RedisClient::Submit(std::string bytes, Deadline deadlin
   auto initiate = [this, conn, bytes = std::move(bytes), deadline](auto handler) mutable {
     using Handler = decltype(handler);
     auto p = std::make_shared<TypedPending<Handler>>(std::move(bytes), deadline, std::move(handler));
-    asio::post(io_, [this, conn, p]() mutable { Admit(std::move(conn), std::move(p)); });
+    asio::post(io_, [this, conn, p]() mutable {
+      gate_.Admit(p->deadline, [this, conn, p] { Dispatch(conn, p); }, [p](Status why) { p->Complete(Error(why)); });
+    });
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<Reply>)>(std::move(initiate),
                                                                                   asio::use_awaitable);

@@ -17,7 +17,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,8 +27,7 @@
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
 #include "backends/redis/resp.hpp"
-#include "core/circuit_breaker.hpp"
-#include "core/log2_histogram.hpp"
+#include "core/admission.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::redis {
@@ -98,36 +96,15 @@ class RedisClient {
   Stats stats() const;
 
  private:
-  struct Waiter {
-    std::shared_ptr<Connection> conn;
-    std::shared_ptr<Pending> pending;
-    std::chrono::steady_clock::time_point since;
-    std::unique_ptr<asio::steady_timer> timer;
-    bool admitted = false;
-  };
-  // On the client's thread only.
-  void Admit(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
-  void Send(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
   void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
-  void Release();
   Awaitable<Result<Reply>> Submit(std::string bytes, Deadline deadline);
-  core::Log2Histogram wait_hist_;  // admitted waits, µs
 
   RedisOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::shared_ptr<Connection>> connections_;
   std::atomic<uint64_t> next_{0};
-  std::size_t in_flight_ = 0;                      // client thread only
-  std::deque<std::shared_ptr<Waiter>> waiting_;    // client thread only
-  std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0}, wait_us_total_{0};
-  // One breaker for the endpoint: 5 consecutive transport failures over at least 500 ms
-  // open it for 1 s. A shorter stall (a paused server, a fork) fails calls but is no outage.
-  static constexpr int kBreakerFailures = 5;
-  static constexpr std::chrono::milliseconds kBreakerCooldown{1000};
-  static constexpr std::chrono::milliseconds kBreakerMinOutage{500};
-  core::CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown, kBreakerMinOutage};  // client thread only
-  std::atomic<uint64_t> breaker_state_{0}, breaker_trips_{0}, breaker_rejections_{0};
+  core::Admission gate_;  // admission control and the breaker, on io_
   std::thread thread_;
 };
 
