@@ -138,22 +138,22 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   }
   if (store.empty()) {
     // One tier URI alone runs on that store alone; --redis with --postgres is the tiered
-    // store. ClickHouse (analytics) is not in this build yet.
+    // store, with --clickhouse as its analytics tier.
     for (const auto& [flag, uri] : {std::pair<std::string, std::string>{"--redis", redis},
                                     {"--postgres", postgres},
                                     {"--clickhouse", clickhouse}}) {
       if (uri.empty()) continue;
       if (auto p = core::ParseUri(uri); !p) return fail(fmt::format("{}: {}", flag, p.error().message()));
     }
-    if (!clickhouse.empty()) {
+    if (!clickhouse.empty() && (redis.empty() || postgres.empty())) {
       return fail(fmt::format(
-          "--clickhouse {}: the ClickHouse analytics tier is not in this build yet; run without it (unset "
-          "AGENTSTATE_CLICKHOUSE_URL)",
+          "--clickhouse {}: the analytics tier sits behind the tiered store; give --redis and --postgres too",
           core::RedactUri(clickhouse)));
     }
     if (!redis.empty() && !postgres.empty()) {
       o.hot_uri = redis;
       o.durable_uri = postgres;
+      o.analytics_uri = clickhouse;
       store = "tiered";
     } else {
       store = !redis.empty() ? redis : !postgres.empty() ? postgres : std::string(kDefaultStore);

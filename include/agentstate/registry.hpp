@@ -28,10 +28,12 @@ Result<std::unique_ptr<StateStore>> OpenStore(std::string_view uri, const StoreO
 
 // A hot store (redis://, memory://) in front of a durable one (postgresql://, sqlite://):
 // auto saves are acknowledged by the hot tier and written behind within `flush_window`;
-// saves that keep a checkpoint are acknowledged after the durable commit.
+// saves that keep a checkpoint are acknowledged after the durable commit. `analytics_uri`
+// (clickhouse://, or empty for none) receives one event per operation and the archive of
+// completed runs.
 Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, std::string_view durable_uri,
                                                     std::chrono::milliseconds flush_window,
-                                                    const StoreOptions& options);
+                                                    const StoreOptions& options, std::string_view analytics_uri = {});
 
 // The schemes OpenStore accepts, sorted ("memory", "sqlite").
 std::vector<std::string> KnownSchemes();

@@ -32,7 +32,7 @@ std::vector<std::string> KnownSchemes() { return Registry().Schemes(); }
 
 Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, std::string_view durable_uri,
                                                     std::chrono::milliseconds flush_window,
-                                                    const StoreOptions& options) {
+                                                    const StoreOptions& options, std::string_view analytics_uri) {
   if (flush_window.count() <= 0) {
     return Error(StatusCode::kInvalidArgument, "the tiered store's flush window must be > 0, e.g. 100ms");
   }
@@ -40,10 +40,16 @@ Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, st
   if (!hot) return Error(hot.error());
   auto durable = OpenStore(durable_uri, options);
   if (!durable) return Error(durable.error());
+  std::unique_ptr<clickhouse::AnalyticsSink> analytics;
+  if (!analytics_uri.empty()) {
+    auto sink = clickhouse::AnalyticsSink::Open(analytics_uri);
+    if (!sink) return Error(sink.error());
+    analytics = std::move(*sink);
+  }
   tiered::TieredOptions t;
   t.flush_window = flush_window;
-  return std::unique_ptr<StateStore>(
-      std::make_unique<tiered::TieredStore>(std::move(*hot), std::move(*durable), t, options));
+  return std::unique_ptr<StateStore>(std::make_unique<tiered::TieredStore>(std::move(*hot), std::move(*durable),
+                                                                           std::move(analytics), t, options));
 }
 
 }  // namespace agentstate

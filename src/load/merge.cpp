@@ -96,6 +96,7 @@ json RawJson(const ScenarioResult& r) {
           {"peak_rss_mb", r.peak_rss_mb},
           {"avg_cpu_percent", r.avg_cpu_percent},
           {"harness_thread_cpu_percent", r.harness_thread_cpu_percent},
+          {"harness_thread_busy_percent", r.harness_thread_busy_percent},
           {"ledger",
            {{"runs_checked", r.ledger.runs_checked},
             {"acked_writes", r.ledger.acked_writes},
@@ -136,6 +137,7 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
     r.peak_rss_mb = raw.at("peak_rss_mb").get<double>();
     r.avg_cpu_percent = raw.at("avg_cpu_percent").get<double>();
     r.harness_thread_cpu_percent = raw.at("harness_thread_cpu_percent").get<double>();
+    r.harness_thread_busy_percent = raw.value("harness_thread_busy_percent", r.harness_thread_cpu_percent);
     const json& l = raw.at("ledger");
     r.ledger = {l.at("runs_checked"), l.at("acked_writes"), l.at("unknown_writes"), l.at("lost"),
                 l.at("corrupted"),    l.at("phantom"),      l.at("out_of_order"),   l.at("unverifiable")};
@@ -317,6 +319,7 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
     m.peak_rss_mb = std::max(m.peak_rss_mb, o.peak_rss_mb);  // per generator process: the worst
     m.avg_cpu_percent = (m.avg_cpu_percent * static_cast<double>(s) + o.avg_cpu_percent) / static_cast<double>(s + 1);
     m.harness_thread_cpu_percent = std::max(m.harness_thread_cpu_percent, o.harness_thread_cpu_percent);
+    m.harness_thread_busy_percent = std::max(m.harness_thread_busy_percent, o.harness_thread_busy_percent);
     if (o.invalid && !m.invalid) {
       m.invalid = true;
       m.invalid_reason = fmt::format("a shard: {}", o.invalid_reason);

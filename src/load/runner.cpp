@@ -248,7 +248,7 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
 
   StoreOptions store_options;
   const bool tiered = !o.hot_uri.empty() && !o.durable_uri.empty();
-  auto store = tiered ? OpenTieredStore(o.hot_uri, o.durable_uri, o.flush_window, store_options)
+  auto store = tiered ? OpenTieredStore(o.hot_uri, o.durable_uri, o.flush_window, store_options, o.analytics_uri)
                       : OpenStore(o.store_uri, store_options);
   if (!store) return fail(store.error().message());
 

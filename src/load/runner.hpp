@@ -33,6 +33,7 @@ struct RunOptions {
   std::string store_uri;  // resolved by the CLI: --store, flags, environment, default
   // A tiered store instead of store_uri: hot (redis://) in front of durable (postgresql://).
   std::string hot_uri, durable_uri;
+  std::string analytics_uri;  // optional: clickhouse:// behind the tiered store
   std::chrono::milliseconds flush_window{100};  // --flush-window: the tiered write-behind window
   std::vector<GateOverride> gate_overrides;
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i

@@ -45,6 +45,17 @@ double ResourceSampler::ThreadCpuSeconds(int tid) {
   return StatCpuSeconds("/proc/self/task/" + std::to_string(tid) + "/stat");
 }
 
+// Time the thread ran plus time it waited in the run queue for a core (schedstat, in ns):
+// how long it wanted a core. Unlike CPU time alone it reaches 100 % of the elapsed time for
+// a thread that is never idle even when other processes take the cores. Falls back to CPU
+// time where the kernel has no schedstat.
+double ResourceSampler::ThreadBusySeconds(int tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  double run_ns = 0, wait_ns = 0;
+  if (in >> run_ns >> wait_ns) return (run_ns + wait_ns) / 1e9;
+  return ThreadCpuSeconds(tid);
+}
+
 ResourceSampler::ResourceSampler(std::chrono::milliseconds interval) : interval_(interval) {}
 
 ResourceSampler::~ResourceSampler() { Stop(); }
@@ -55,7 +66,10 @@ void ResourceSampler::Start() {
   stop_ = false;
   start_ = last_t_ = std::chrono::steady_clock::now();
   last_cpu_s_ = start_cpu_s_ = ProcessCpuSeconds();
-  if (watched_tid_) last_thread_cpu_s_ = start_thread_cpu_s_ = ThreadCpuSeconds(watched_tid_);
+  if (watched_tid_) {
+    last_thread_cpu_s_ = start_thread_cpu_s_ = ThreadCpuSeconds(watched_tid_);
+    last_thread_busy_s_ = start_thread_busy_s_ = ThreadBusySeconds(watched_tid_);
+  }
   peak_rss_mb_ = CurrentRssMb();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -86,6 +100,7 @@ void ResourceSampler::TakeSample() {
   double rss = CurrentRssMb();
   double cpu = ProcessCpuSeconds();
   double thread_cpu = watched_tid_ ? ThreadCpuSeconds(watched_tid_) : 0;
+  double thread_busy = watched_tid_ ? ThreadBusySeconds(watched_tid_) : 0;
   std::map<std::string, double> store = store_probe_ ? store_probe_() : std::map<std::string, double>();
   std::lock_guard lock(mu_);
   double dt = std::chrono::duration<double>(now - last_t_).count();
@@ -102,6 +117,7 @@ void ResourceSampler::TakeSample() {
   last_t_ = now;
   last_cpu_s_ = cpu;
   last_thread_cpu_s_ = thread_cpu;
+  last_thread_busy_s_ = thread_busy;
   peak_rss_mb_ = std::max(peak_rss_mb_, rss);
   samples_.push_back(s);
   if (samples_.size() >= kMaxSamples) {
@@ -130,6 +146,12 @@ double ResourceSampler::MeanCpuPercent() const {
   std::lock_guard lock(mu_);
   const double elapsed = std::chrono::duration<double>(last_t_ - start_).count();
   return elapsed > 0 ? 100.0 * (last_cpu_s_ - start_cpu_s_) / elapsed : 0;
+}
+
+double ResourceSampler::MeanThreadBusyPercent() const {
+  std::lock_guard lock(mu_);
+  const double elapsed = std::chrono::duration<double>(last_t_ - start_).count();
+  return elapsed > 0 && watched_tid_ ? 100.0 * (last_thread_busy_s_ - start_thread_busy_s_) / elapsed : 0;
 }
 
 double ResourceSampler::MeanThreadCpuPercent() const {

@@ -55,10 +55,14 @@ class ResourceSampler {
   double PeakRssMb() const;
   double MeanCpuPercent() const;
   double MeanThreadCpuPercent() const;
+  // The watched thread's run time plus run-queue wait over the elapsed time: 100 % means it
+  // was never idle, whether or not it got a core (other processes may have had them).
+  double MeanThreadBusyPercent() const;
 
   static double CurrentRssMb();     // /proc/self/statm
   static double ProcessCpuSeconds();  // /proc/self/stat utime + stime
-  static double ThreadCpuSeconds(int tid);  // /proc/self/task/<tid>/stat
+  static double ThreadCpuSeconds(int tid);   // /proc/self/task/<tid>/stat
+  static double ThreadBusySeconds(int tid);  // /proc/self/task/<tid>/schedstat: run + run-queue wait
 
  private:
   void Loop();
@@ -77,6 +81,7 @@ class ResourceSampler {
   int watched_tid_ = 0;
   std::function<std::map<std::string, double>()> store_probe_;
   double last_thread_cpu_s_ = 0;
+  double start_thread_busy_s_ = 0, last_thread_busy_s_ = 0;
 };
 
 }  // namespace agentstate::load

@@ -25,6 +25,15 @@ class TieredStore;
 
 namespace agentstate::load {
 
+// What the analytics tier holds after a scenario, as ClickHouse itself answers.
+struct AnalyticsCheck {
+  bool reachable = false;    // the flush and the count query succeeded
+  uint64_t recorded = 0;     // events the store handed to the sink (this run, so far)
+  uint64_t dropped = 0;      // of those, dropped and counted
+  uint64_t on_server = 0;    // events the server has for this run's session
+  std::map<std::string, double> server_p99_ms, server_ops_per_min;  // per op, as the server computes them
+};
+
 // How a phase drives agents. Every agent does the original unit of work (save, load,
 // verify); agent i gets sizes[i % sizes.size()] and patterns[i % patterns.size()].
 enum class Executor {
@@ -161,6 +170,8 @@ struct ScenarioResult {
   // On a tiered store: the same ledger checked against the durable tier alone, after the
   // write-behind queue was flushed (every acknowledged write must be there).
   std::optional<LedgerVerdict> durable_ledger;
+  // With an analytics tier: its events against the operations performed.
+  std::optional<AnalyticsCheck> analytics;
   std::vector<ResourceSample> resources;
   double peak_rss_mb = 0;
   double avg_cpu_percent = 0;
@@ -172,6 +183,7 @@ struct ScenarioResult {
   // The windows' histograms, for interval-gate widths only, so shards merge exactly.
   std::map<int64_t, std::vector<HistogramSnapshot>> window_histograms;
   double harness_thread_cpu_percent = 0;
+  double harness_thread_busy_percent = 0;  // run + run-queue wait: never idle = 100
   bool invalid = false;             // the generator was the bottleneck: do not trust the numbers
   std::string invalid_reason;
   std::vector<FaultWindow> faults;

@@ -147,6 +147,14 @@ Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_vie
   if (!WaitFor([&] { return !Alive(s->pid); }, timeout)) {
     return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) survived SIGKILL", s->name, s->pid));
   }
+  // A zombie still answers kill(pid, 0), and servers that check their pid file that way
+  // (ClickHouse, PostgreSQL) refuse to start while it does. Wait a little for it to be
+  // reaped, then remove a pid file that still names it: that process is dead.
+  WaitFor([&] { return ::kill(s->pid, 0) != 0; }, std::chrono::seconds(5));
+  if (std::atoi(ReadFirstLine(s->pidfile).c_str()) == s->pid) {
+    std::error_code ec;
+    std::filesystem::remove(s->pidfile, ec);
+  }
   // The exact command the script ran; it daemonizes (or waits, for pg_ctl -w) and returns.
   const int rc = std::system((s->start_command + " >/dev/null 2>&1").c_str());
   if (rc != 0) {

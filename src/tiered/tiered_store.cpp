@@ -46,10 +46,11 @@ StateRecord RecordOf(const SaveRequest& req, int64_t version, uint64_t checksum,
 
 }  // namespace
 
-TieredStore::TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable, TieredOptions tiered,
-                         StoreOptions options)
+TieredStore::TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
+                         std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered, StoreOptions options)
     : hot_(std::move(hot)),
       durable_(std::move(durable)),
+      analytics_(std::move(analytics)),
       tiered_(tiered),
       options_(std::move(options)),
       lag_(std::make_unique<Lag>()),
@@ -68,8 +69,22 @@ TieredStore::~TieredStore() {
 }
 
 std::string TieredStore::Describe() const {
-  return fmt::format("tiered(hot={}, durable={}, flush_window={}ms)", hot_->Describe(), durable_->Describe(),
-                     tiered_.flush_window.count());
+  return fmt::format("tiered(hot={}, durable={}{}, flush_window={}ms)", hot_->Describe(), durable_->Describe(),
+                     analytics_ ? ", analytics=" + analytics_->Describe() : "", tiered_.flush_window.count());
+}
+
+void TieredStore::Note(std::string_view op, const std::string& run_id, const std::string& user_id, uint64_t bytes,
+                       SteadyClock::time_point t0, const Status& outcome) {
+  if (!analytics_) return;
+  clickhouse::Event e;
+  e.at_ms = core::ToUnixMillis(core::Now(options_));
+  e.op = std::string(op);
+  e.run_id = run_id;
+  e.user_id = user_id;
+  e.bytes = bytes;
+  e.latency_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0).count());
+  e.outcome = outcome.ok() ? "ok" : std::string(CodeName(outcome.code()));
+  analytics_->Record(std::move(e));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -243,10 +258,45 @@ Awaitable<void> TieredStore::FlushLoop() {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// The operations with an analytics event each.
+
+Awaitable<Result<SaveAck>> TieredStore::Save(SaveRequest req, Deadline deadline) {
+  const auto t0 = SteadyClock::now();
+  const std::string run_id = req.run_id, user_id = req.user_id;
+  const uint64_t bytes = req.payload.size();
+  const bool durable_class = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
+  auto r = co_await SaveImpl(std::move(req), deadline);
+  Note(durable_class ? "save_durable" : "save", run_id, user_id, bytes, t0, r ? Status() : r.error());
+  co_return r;
+}
+
+Awaitable<Result<std::optional<StateRecord>>> TieredStore::Load(std::string run_id, Deadline deadline) {
+  const auto t0 = SteadyClock::now();
+  const std::string run = run_id;
+  auto r = co_await LoadImpl(std::move(run_id), deadline);
+  Note("load", run, r && *r ? (*r)->user_id : "", r && *r ? (*r)->payload.size() : 0, t0, r ? Status() : r.error());
+  co_return r;
+}
+
+Awaitable<Done> TieredStore::Complete(std::string run_id, Deadline deadline) {
+  const auto t0 = SteadyClock::now();
+  const std::string run = run_id;
+  auto r = co_await CompleteImpl(std::move(run_id), deadline);
+  Note("complete", run, "", 0, t0, r ? Status() : r.error());
+  if (r && analytics_) {
+    // The archive of the completed run: its final state, from the durable tier.
+    auto rec = co_await durable_->Load(run, deadline);
+    if (rec && *rec) analytics_->Archive(**rec, core::ToUnixMillis(core::Now(options_)));
+  }
+  co_return r;
+}
+
 // ---------------------------------------------------------------------------------------
 // Writes.
 
-Awaitable<Result<SaveAck>> TieredStore::Save(SaveRequest req, Deadline deadline) {
+Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadline) {
   if (Status s = core::CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const bool durable_class = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
@@ -353,7 +403,7 @@ Awaitable<Result<bool>> TieredStore::Delete(std::string run_id, Deadline deadlin
   co_return (hot && *hot) || *durable;
 }
 
-Awaitable<Done> TieredStore::Complete(std::string run_id, Deadline deadline) {
+Awaitable<Done> TieredStore::CompleteImpl(std::string run_id, Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   auto durable = co_await durable_->Complete(run_id, deadline);
   if (!durable) co_return durable;
@@ -388,7 +438,7 @@ Awaitable<Result<StateRecord>> TieredStore::Restore(std::string run_id, std::opt
 // ---------------------------------------------------------------------------------------
 // Reads.
 
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::Load(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id, Deadline deadline) {
   if (!IsStale(run_id)) {
     auto hot = co_await hot_->Load(run_id, deadline);
     if (hot && *hot) co_return hot;
@@ -462,6 +512,17 @@ StoreStats TieredStore::Stats() const {
     s.values["durable_failing"] = SteadyClock::now() < durable_failing_until_ ? 1 : 0;
   }
   s.values["flush_window_ms"] = static_cast<double>(tiered_.flush_window.count());
+  if (analytics_) {
+    const auto a = analytics_->stats();
+    s.values["analytics_recorded"] = static_cast<double>(a.recorded);
+    s.values["analytics_sent"] = static_cast<double>(a.sent);
+    s.values["analytics_dropped_events"] = static_cast<double>(a.dropped_events);
+    s.values["analytics_dropped_rows"] = static_cast<double>(a.dropped);
+    s.values["analytics_buffered"] = static_cast<double>(a.buffered);
+    s.values["analytics_batches"] = static_cast<double>(a.batches);
+    s.values["analytics_retries"] = static_cast<double>(a.retries);
+    s.values["analytics_archived"] = static_cast<double>(a.archived);
+  }
   s.values["write_behind_flushed"] = static_cast<double>(flushed_.load());
   s.values["write_behind_failures"] = static_cast<double>(flush_failures_.load());
   s.values["write_behind_coalesced"] = static_cast<double>(coalesced_.load());

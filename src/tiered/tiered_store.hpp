@@ -20,7 +20,10 @@
 //     with version 1: the store then checks the durable tier and, if it knows the run,
 //     re-bases the save onto the durable version instead of going back to 1.
 //
-// Stats(): the tiers' figures prefixed hot_ and durable_, the queue depth, the lag from hot
+// Analytics (optional, clickhouse://): one event per operation, sent in the background; a
+// completed run is archived.
+//
+// Stats(): the tiers' figures prefixed hot_ and durable_, the analytics sink's analytics_, the queue depth, the lag from hot
 // acknowledgement to durable commit (P50/P99/max), flushes, failures, write-throughs,
 // fallbacks.
 #pragma once
@@ -36,6 +39,7 @@
 
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
+#include "backends/clickhouse/ch_sink.hpp"
 
 namespace agentstate::tiered {
 
@@ -50,8 +54,10 @@ struct TieredOptions {
 
 class TieredStore final : public StateStore {
  public:
-  TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable, TieredOptions tiered,
-              StoreOptions options);
+  // `analytics` may be null: no analytics tier. With one, every operation records an event
+  // (never waiting for ClickHouse) and Complete archives the run.
+  TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
+              std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered, StoreOptions options);
   // Flushes what is pending (bounded by put_timeout), then stops the flusher.
   ~TieredStore() override;
 
@@ -77,6 +83,7 @@ class TieredStore final : public StateStore {
 
   StateStore& hot() { return *hot_; }
   StateStore& durable() { return *durable_; }
+  clickhouse::AnalyticsSink* analytics() { return analytics_.get(); }
   const TieredOptions& tiered_options() const { return tiered_; }
 
  private:
@@ -86,6 +93,9 @@ class TieredStore final : public StateStore {
   };
   class Lag;
 
+  Awaitable<Result<SaveAck>> SaveImpl(SaveRequest request, Deadline deadline);
+  Awaitable<Result<std::optional<StateRecord>>> LoadImpl(std::string run_id, Deadline deadline);
+  Awaitable<Done> CompleteImpl(std::string run_id, Deadline deadline);
   void Enqueue(StateRecord record);
   // Everything pending, moved to inflight_ in the same step.
   std::vector<Pending> TakeAll();
@@ -101,7 +111,12 @@ class TieredStore final : public StateStore {
   bool IsStale(const std::string& run_id) const;
   void SetStale(const std::string& run_id, bool stale);
 
+  // One analytics event for an operation that started at `t0`.
+  void Note(std::string_view op, const std::string& run_id, const std::string& user_id, uint64_t bytes,
+            std::chrono::steady_clock::time_point t0, const Status& outcome);
+
   std::unique_ptr<StateStore> hot_, durable_;
+  std::unique_ptr<clickhouse::AnalyticsSink> analytics_;
   TieredOptions tiered_;
   StoreOptions options_;
   mutable std::mutex mu_;

@@ -53,7 +53,7 @@ TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
                    "/proc/agentstate");
   ExpectSetupError(Run({"--clickhouse", "clickhouse://127.0.0.1:1/default", "--report-dir", Reports()}),
-                   "not in this build yet");
+                   "sits behind the tiered store");
   ExpectSetupError(Run({"--flush-window", "5x", "--report-dir", Reports()}), "bad --flush-window '5x'");
   ExpectSetupError(Run({"--flush-window", "50ms", "--store", "memory://", "--report-dir", Reports()}),
                    "applies to the tiered store");

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agentstate/registry.hpp"
+#include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/client.hpp"
 #include "load/services.hpp"
 #include "support/run.hpp"
@@ -175,6 +176,50 @@ TEST(ServiceControl, TheRedisStoreOutlivesAServerRestartWithItsAcknowledgedSaves
   for (const auto& [run, checksum] : acked) {
     testing::RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await (*store)->Delete(run, DeadlineIn(2s)); });
   }
+}
+
+// ClickHouse killed and restarted under a stream of events: what the sink could not send is
+// dropped and counted, never lost silently, and sending resumes without reopening it.
+TEST(ServiceControl, AnalyticsSurvivesAClickHouseRestartWithDropsCounted) {
+  const char* url = std::getenv("AGENTSTATE_CLICKHOUSE_URL");
+  ASSERT_TRUE(url) << "AGENTSTATE_CLICKHOUSE_URL is not set: scripts/services.sh up";
+  auto opened = clickhouse::AnalyticsSink::Open(std::string(url) + "?prefix=restart_test_&flush=100ms&timeout=1s");
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  auto& sink = **opened;
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    for (int i = 0; !stop && i < 100000; ++i) {  // bounded in count and time
+      clickhouse::Event e;
+      e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      e.op = "save";
+      e.run_id = "run_" + std::to_string(i);
+      e.outcome = "ok";
+      sink.Record(std::move(e));
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  ServiceControl services(ServiceControl::DefaultDir());
+  auto outage = services.KillAndRestart("clickhouse", 60s);
+  ASSERT_TRUE(outage) << outage.error().ToString();
+  // Bounded wait for the server to answer again, then a little more traffic.
+  Result<std::map<std::string, uint64_t>> counts = Error(StatusCode::kInternal, "not tried");
+  for (int i = 0; i < 100 && !counts; ++i) {
+    std::this_thread::sleep_for(200ms);
+    counts = sink.EventsByOp();
+  }
+  ASSERT_TRUE(counts) << "clickhouse did not come back: " << counts.error().ToString();
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  producer.join();
+  ASSERT_TRUE(sink.Flush().ok());
+  counts = sink.EventsByOp();
+  ASSERT_TRUE(counts) << counts.error().ToString();
+  const auto st = sink.stats();
+  EXPECT_EQ(st.recorded - st.dropped_events, (*counts)["save"]) << "events neither on the server nor counted as dropped";
+  EXPECT_GT(st.sent, 0u);
+  std::cout << "clickhouse kill -9 + restart took " << outage->count() / 1000 << " ms; " << st.recorded << " events, "
+            << st.dropped_events << " dropped (counted), " << st.retries << " retries\n";
 }
 
 }  // namespace

@@ -208,5 +208,53 @@ TEST_F(TieredLiveTest, AFlushAllOfTheHotTierLosesNothingOlderThanTheWindow) {
   ASSERT_TRUE(back && *back) << "a read did not re-hydrate the hot tier";
 }
 
+// With ClickHouse behind it: one event per operation on the server, and completed runs
+// archived. (A ClickHouse restart, with drops counted, is in process_faults_test.)
+TEST_F(TieredLiveTest, EveryOperationIsAnEventInClickHouseAndCompletedRunsAreArchived) {
+  const std::string ch = Env("AGENTSTATE_CLICKHOUSE_URL");
+  ASSERT_FALSE(ch.empty()) << "AGENTSTATE_CLICKHOUSE_URL is not set: scripts/services.sh up";
+  auto opened = OpenTieredStore(traits_.HotUri(), traits_.DurableUri(), 100ms, {},
+                                WithParams(ch, "prefix=test_" + traits_.ns + "_&flush=200ms"));
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  auto& t = dynamic_cast<tiered::TieredStore&>(**opened);
+  for (int i = 0; i < 30; ++i) {
+    const std::string run = fmt::format("run_{}", i);
+    auto ack = RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await t.Save(Req(run, R"({"n":1})"), DeadlineIn(10s)); });
+    ASSERT_TRUE(ack) << ack.error().ToString();
+    ASSERT_TRUE(LoadFrom(t, run));
+  }
+  for (int i = 0; i < 5; ++i) {
+    auto done = RunSync([&]() -> Awaitable<Done> { co_return co_await t.Complete(fmt::format("run_{}", i), DeadlineIn(10s)); });
+    ASSERT_TRUE(done) << done.error().ToString();
+  }
+  auto* sink = t.analytics();
+  ASSERT_NE(sink, nullptr);
+  ASSERT_TRUE(sink->Flush().ok());
+  auto counts = sink->EventsByOp();
+  ASSERT_TRUE(counts) << counts.error().ToString();
+  EXPECT_EQ((*counts)["save"], 30u);
+  EXPECT_EQ((*counts)["load"], 30u);
+  EXPECT_EQ((*counts)["complete"], 5u);
+  EXPECT_EQ(sink->stats().dropped_events, 0u);
+  auto archived = sink->ArchivedRuns();
+  ASSERT_TRUE(archived) << archived.error().ToString();
+  EXPECT_EQ(*archived, 5u);
+  auto p99 = sink->P99MsByOp();
+  ASSERT_TRUE(p99);
+  EXPECT_GT((*p99)["save"], 0);
+  EXPECT_TRUE(t.Stats().values.count("analytics_sent"));
+}
+
+TEST(AnalyticsSink, ABadUriOrADeadServerIsAClearSetupError) {
+  auto unreachable = clickhouse::AnalyticsSink::Open("clickhouse://user:s3cret@127.0.0.1:1/default?timeout=300ms");
+  ASSERT_FALSE(unreachable);
+  EXPECT_EQ(unreachable.error().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(unreachable.error().message(), ::testing::HasSubstr("scripts/services.sh up"));
+  EXPECT_THAT(unreachable.error().message(), ::testing::Not(::testing::HasSubstr("s3cret")));
+  auto bad = clickhouse::AnalyticsSink::Open("clickhouse://127.0.0.1:18123/default?prefix=Robert');--");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace agentstate
