@@ -151,9 +151,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     p->timer = std::make_unique<asio::steady_timer>(io_, p->deadline);
-    p->timer->async_wait([w = std::weak_ptr<Pending>(p)](boost::system::error_code ec) {
+    p->timer->async_wait([w = std::weak_ptr<Pending>(p), self = weak_from_this()](boost::system::error_code ec) {
       if (ec) return;
-      if (auto q = w.lock()) q->Complete(Error(StatusCode::kTimeout, "redis command: deadline passed waiting for the reply"));
+      auto q = w.lock();
+      if (!q || q->done) return;
+      q->Complete(Error(StatusCode::kTimeout, "redis command: deadline passed waiting for the reply"));
+      if (auto c = self.lock()) c->OnTimeout();
     });
     queued_.push_back(std::move(p));
     wake_.cancel();
@@ -161,7 +164,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   uint64_t reconnects() const { return reconnects_; }
 
+  // A command timed out. Several in a row with no reply at all in between: the connection is
+  // presumed dead (a half-open TCP connection, whose peer vanished without a FIN or RST,
+  // never fails by itself) and is dropped, so the next commands go to a fresh one.
+  void OnTimeout() {
+    if (!connected_ || ++silent_timeouts_ < kDeadAfterTimeouts) return;
+    silent_timeouts_ = 0;
+    last_error_ = fmt::format("{}: no reply to {} commands in a row; connection presumed dead", o_.redacted_uri,
+                              kDeadAfterTimeouts);
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    wake_.cancel();
+  }
+
  private:
+  static constexpr int kDeadAfterTimeouts = 3;
   Awaitable<void> Run() {
     std::mt19937_64 rng(std::random_device{}());
     while (!stopped_) {
@@ -306,6 +323,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         p->Complete(Error(StatusCode::kUnavailable, fmt::format("{} is loading its dataset: {}", o_.redacted_uri, reply->str)));
         continue;
       }
+      silent_timeouts_ = 0;  // the server answers on this connection
       p->Complete(std::move(*reply));  // a no-op for a command that already timed out
     }
   }
@@ -337,6 +355,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string last_error_;
   bool connected_ = false, stopped_ = false, fail_fast_ = false;
   int attempts_ = 0;
+  int silent_timeouts_ = 0;  // commands timed out since the last reply
   uint64_t reconnects_ = 0;
 };
 
