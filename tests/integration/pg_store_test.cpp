@@ -229,6 +229,36 @@ TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucc
   EXPECT_GE(store.Stats().values["reconnects"], 1);
 }
 
+TEST_F(PgStoreTest, RetentionKeepsTheNewestCheckpointsAndExpiredRowsArePurged) {
+  auto clock = std::make_shared<ManualClock>();
+  StoreOptions o;
+  o.clock = clock;
+  o.ttl.active = 60s;
+  o.ttl.recovery_point = 60s;
+  auto opened = OpenStore(Uri("keep_checkpoints=3"), o);
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  StateStore& store = **opened;
+  for (int v = 1; v <= 10; ++v) {
+    auto r = Req("run_keep", fmt::format(R"({{"v":{}}})", v));
+    r.checkpoint_type = CheckpointType::kCritical;
+    ASSERT_TRUE(Save(store, r));
+  }
+  auto kept = RunSync([&]() -> Awaitable<Result<std::vector<CheckpointInfo>>> {
+    co_return co_await store.ListCheckpoints("run_keep", DeadlineIn(5s));
+  });
+  ASSERT_TRUE(kept) << kept.error().ToString();
+  ASSERT_EQ(kept->size(), 3u);
+  EXPECT_EQ(kept->front().version, 8);
+  EXPECT_EQ(kept->back().version, 10);
+  // Past every TTL (and the once-a-minute purge cadence, on the store's clock), the next
+  // save removes the expired rows for good.
+  clock->Advance(120s);
+  ASSERT_TRUE(Save(store, Req("run_after", R"({"late":true})")));
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.runs WHERE run_id = 'run_keep'", traits_.schema)), "0");
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.checkpoints", traits_.schema)), "0");
+  EXPECT_GE(store.Stats().values["purged_rows"], 4);
+}
+
 TEST_F(PgStoreTest, BadServerSettingsAreClearSetupErrorsWithoutThePassword) {
   auto unreachable = OpenStore("postgresql://agentstate:s3cret@127.0.0.1:1/agentstate?connect_timeout=1s", {});
   ASSERT_FALSE(unreachable);

@@ -32,7 +32,7 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   std::string passthrough;
   for (const auto& [k, v] : uri.params) {
     if (k == "connections" || k == "max_in_flight" || k == "pool_wait" || k == "timeout" || k == "connect_timeout" ||
-        k == "schema") {
+        k == "schema" || k == "keep_checkpoints") {
       continue;
     }
     passthrough += (passthrough.empty() ? "?" : "&") + k + "=" + v;
@@ -40,6 +40,9 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   auto n = core::UintParam(uri, "connections", static_cast<uint64_t>(o.connections), 1, 64);
   if (!n) return Error(n.error());
   o.connections = static_cast<int>(*n);
+  auto keep = core::UintParam(uri, "keep_checkpoints", 0, 0, 1000000);
+  if (!keep) return Error(keep.error());
+  o.keep_checkpoints = *keep;
   auto limit = core::UintParam(uri, "max_in_flight", o.max_in_flight, 1, 1000000);
   if (!limit) return Error(limit.error());
   o.max_in_flight = static_cast<std::size_t>(*limit);
@@ -232,7 +235,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     const std::string timeout_s = std::to_string(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o_.connect_timeout).count()));
     // Every session: our schema first on the search path, and a server-side bound on any
     // one statement so that a discarded query cannot run on for ever.
-    const std::string options = fmt::format("-c search_path={},public -c statement_timeout=30000", o_.schema);
+    const std::string options = fmt::format("-c search_path={},public -c statement_timeout=30000 "
+                                            "-c agentstate.keep_checkpoints={}",
+                                            o_.schema, o_.keep_checkpoints);
     const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
     const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate", nullptr};
     conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);

@@ -34,11 +34,15 @@
 namespace agentstate::pg {
 
 // postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB[?connections=8&max_in_flight=N&pool_wait=1s
-//   &timeout=5s&connect_timeout=2s&schema=NAME]; other parameters go to libpq as they are
+//   &timeout=5s&connect_timeout=2s&schema=NAME&keep_checkpoints=N]; other parameters go to libpq
+//   as they are
 // (sslmode=..., application_name=...).
 struct PgOptions {
   std::string conninfo;  // what libpq gets: the URI without our parameters
   std::string schema = "public";
+  // Retention: each run keeps at most this many checkpoints, the newest (0 = all). Set per
+  // session as agentstate.keep_checkpoints, which the save and checkpoint functions read.
+  uint64_t keep_checkpoints = 0;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{0};  // 0 = the caller's deadline alone
   // 1..64. Commits run one at a time per connection (one backend each), and concurrent

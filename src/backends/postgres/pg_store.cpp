@@ -97,6 +97,7 @@ BEGIN
       agent_type = EXCLUDED.agent_type, step_count = EXCLUDED.step_count, phase = EXCLUDED.phase,
       checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding, payload_bytes = EXCLUDED.payload_bytes,
       payload = EXCLUDED.payload;
+    PERFORM agentstate_retain(p_run);
   END IF;
   INSERT INTO threads VALUES (p_thread, p_run, v, p_at, p_th_ex)
   ON CONFLICT (thread_id) DO UPDATE SET run_id = EXCLUDED.run_id, version = EXCLUDED.version,
@@ -140,6 +141,7 @@ BEGIN
     checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding, payload_bytes = EXCLUDED.payload_bytes,
     payload = EXCLUDED.payload
   WHERE checkpoints.expires_at_ms <= p_now;
+  PERFORM agentstate_retain(p_run);
   RETURN QUERY SELECT c.checkpoint_id, c.version, c.type, c.is_recovery_point, c.created_at_ms, c.payload_bytes,
                       c.checksum
                  FROM checkpoints c WHERE c.run_id = p_run AND c.version = r.version;
@@ -168,6 +170,30 @@ BEGIN
   ON CONFLICT (thread_id) DO UPDATE SET run_id = EXCLUDED.run_id, version = EXCLUDED.version,
     updated_at_ms = EXCLUDED.updated_at_ms, expires_at_ms = EXCLUDED.expires_at_ms;
   RETURN v;
+END $$ LANGUAGE plpgsql;
+
+-- Retention: a run keeps its newest N checkpoints (agentstate.keep_checkpoints, 0 = all).
+CREATE OR REPLACE FUNCTION agentstate_retain(p_run text) RETURNS void AS $$
+DECLARE n bigint := coalesce(nullif(current_setting('agentstate.keep_checkpoints', true), '')::bigint, 0);
+BEGIN
+  IF n > 0 THEN
+    DELETE FROM checkpoints c WHERE c.run_id = p_run AND c.version < (
+      SELECT min(k.version) FROM (SELECT x.version FROM checkpoints x WHERE x.run_id = p_run
+                                  ORDER BY x.version DESC LIMIT n) k);
+  END IF;
+END $$ LANGUAGE plpgsql;
+
+-- Removes up to p_limit expired rows from each table; returns how many went.
+CREATE OR REPLACE FUNCTION agentstate_purge(p_now bigint, p_limit bigint) RETURNS bigint AS $$
+DECLARE a bigint; b bigint; c bigint;
+BEGIN
+  DELETE FROM runs WHERE ctid = ANY(ARRAY(SELECT ctid FROM runs WHERE expires_at_ms <= p_now LIMIT p_limit));
+  GET DIAGNOSTICS a = ROW_COUNT;
+  DELETE FROM checkpoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM checkpoints WHERE expires_at_ms <= p_now LIMIT p_limit));
+  GET DIAGNOSTICS b = ROW_COUNT;
+  DELETE FROM threads WHERE ctid = ANY(ARRAY(SELECT ctid FROM threads WHERE expires_at_ms <= p_now LIMIT p_limit));
+  GET DIAGNOSTICS c = ROW_COUNT;
+  RETURN a + b + c;
 END $$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION agentstate_delete(p_run text, p_now bigint) RETURNS boolean AS $$
@@ -384,7 +410,22 @@ Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
   }
   if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
   ++saves_;
-  co_return SaveAck{GetInt8(r->get(), 0, 0), m.checksum};
+  const SaveAck ack{GetInt8(r->get(), 0, 0), m.checksum};
+  co_await MaybePurge(deadline);
+  co_return ack;
+}
+
+// Expired rows are invisible at once and removed here: at most once a minute (by the
+// store's clock), by whichever save comes along, at most 1000 rows per table.
+Awaitable<void> PgStore::MaybePurge(Deadline deadline) {
+  const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
+  int64_t due = next_purge_ms_.load();
+  if (now_ms < due || !next_purge_ms_.compare_exchange_strong(due, now_ms + 60000)) co_return;
+  std::vector<Param> p;
+  p.push_back(Int8(now_ms));
+  p.push_back(Int8(1000));
+  auto r = co_await Run("SELECT agentstate_purge($1, $2)", std::move(p), deadline, "purge");
+  if (r && PQntuples(r->get()) == 1) purged_ += static_cast<uint64_t>(GetInt8(r->get(), 0, 0));
 }
 
 Awaitable<Result<bool>> PgStore::Put(StateRecord record, Deadline deadline) {
@@ -594,6 +635,7 @@ StoreStats PgStore::Stats() const {
   s.values["loads"] = static_cast<double>(loads_.load());
   s.values["conflicts"] = static_cast<double>(conflicts_.load());
   s.values["corruptions"] = static_cast<double>(corruptions_.load());
+  s.values["purged_rows"] = static_cast<double>(purged_.load());
   const auto c = client_->stats();
   s.values["connections"] = static_cast<double>(c.connections);
   s.values["in_flight"] = static_cast<double>(c.in_flight);

@@ -15,8 +15,10 @@
 // advisory lock, so concurrent opens are safe and a second run is a no-op. A schema newer
 // than this build knows makes the open fail; it is never downgraded.
 //
-// TTLs: rows carry their expiry in Unix ms on the store's Clock; reads filter on it.
-// Expired rows stay until a purge removes them (not yet: see the issue notes).
+// TTLs: rows carry their expiry in Unix ms on the store's Clock; reads filter on it, and a
+// save at most once a minute purges up to 1000 expired rows per table.
+// Retention: ?keep_checkpoints=N keeps each run's newest N checkpoints (0 = all, the
+// default); pruning by age is the TTL policy (recovery points 7 d, others 24 h).
 #pragma once
 
 #include <atomic>
@@ -72,7 +74,10 @@ class PgStore final : public StateStore {
 
   std::unique_ptr<PgClient> client_;
   StoreOptions options_;
-  mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0};
+  Awaitable<void> MaybePurge(Deadline deadline);
+
+  mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0}, purged_{0};
+  std::atomic<int64_t> next_purge_ms_{0};  // store clock
 };
 
 }  // namespace agentstate::pg
