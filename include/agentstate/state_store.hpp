@@ -46,6 +46,11 @@ class StateStore {
   // Errors: kInvalidArgument (bad ids), kCorruption (payload does not match its checksum).
   virtual Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) = 0;
 
+  // Put for many records (the tiered store's write-behind). Returns how many were applied.
+  // The default is one Put after another; a backend may write them in one transaction (all
+  // or none). On error some may have been applied: Put is idempotent, so retrying is safe.
+  virtual Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records, Deadline deadline);
+
   // The latest record of a run, or nullopt when there is none (or it expired).
   // Errors: kCorruption when the stored payload fails its checksum or cannot be decoded.
   virtual Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,

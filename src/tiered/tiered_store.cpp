@@ -21,8 +21,9 @@ namespace {
 // How long the durable tier counts as failing after an error: critical saves fail fast
 // meanwhile instead of waiting out a deadline each.
 constexpr auto kDurableBackoff = 1s;
-// Write-behind Puts in flight at once.
-constexpr std::size_t kFlushParallelism = 64;
+// Write-behind: runs per PutMany (one durable transaction), and PutMany calls at once.
+constexpr std::size_t kPutBatch = 64;
+constexpr std::size_t kParallelChunks = 4;
 
 bool Outage(const Status& s) { return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout; }
 
@@ -180,6 +181,30 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
   co_return r.error();
 }
 
+Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline deadline) {
+  std::vector<StateRecord> records;
+  records.reserve(chunk.size());
+  for (const auto& p : chunk) records.push_back(p.record);
+  auto r = co_await durable_->PutMany(std::move(records), deadline);
+  if (r) {
+    const auto now = SteadyClock::now();
+    for (const auto& p : chunk) {
+      lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count()));
+      Finished(p.record.run_id, p.record.version);
+    }
+    flushed_ += chunk.size();
+    ++batches_;
+    co_return;
+  }
+  NoteDurable(r.error());
+  for (auto& p : chunk) {
+    const std::string run = p.record.run_id;
+    const int64_t version = p.record.version;
+    co_await FlushOne(std::move(p), deadline);
+    Finished(run, version);
+  }
+}
+
 Awaitable<Status> TieredStore::FlushRun(const std::string& run_id, Deadline deadline) {
   auto p = Take(run_id);
   if (!p) {
@@ -222,7 +247,7 @@ Awaitable<Status> TieredStore::Flush(Deadline deadline) {
                                first.message()));
 }
 
-// Every flush window: everything pending goes to the durable tier, kFlushParallelism at a
+// Every flush window: everything pending goes to the durable tier, in chunks of kPutBatch a
 // time. A failing durable tier is retried at the next window; the queue holds the newest
 // version of each run, so a retry never writes an older one.
 Awaitable<void> TieredStore::FlushLoop() {
@@ -232,18 +257,19 @@ Awaitable<void> TieredStore::FlushLoop() {
     boost::system::error_code ec;
     co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     std::vector<Pending> items = TakeAll();
-    for (std::size_t at = 0; at < items.size(); at += kFlushParallelism) {
+    // Chunks of kPutBatch runs, each one PutMany (one durable transaction for backends
+    // that batch), kParallelChunks at a time. A chunk that fails is retried run by run, so
+    // one bad record cannot hold back the others.
+    for (std::size_t at = 0; at < items.size(); at += kPutBatch * kParallelChunks) {
       load::WaitGroup group(ex);
-      const std::size_t end = std::min(items.size(), at + kFlushParallelism);
-      group.Add(end - at);
-      for (std::size_t i = at; i < end; ++i) {
+      for (std::size_t c = at; c < items.size() && c < at + kPutBatch * kParallelChunks; c += kPutBatch) {
+        std::vector<Pending> chunk;
+        for (std::size_t i = c; i < std::min(items.size(), c + kPutBatch); ++i) chunk.push_back(std::move(items[i]));
+        group.Add(1);
         asio::co_spawn(
             ex,
-            [this, &group, p = std::move(items[i])]() mutable -> Awaitable<void> {
-              const std::string run = p.record.run_id;
-              const int64_t version = p.record.version;
-              co_await FlushOne(std::move(p), DeadlineIn(tiered_.put_timeout));
-              Finished(run, version);
+            [this, &group, chunk = std::move(chunk)]() mutable -> Awaitable<void> {
+              co_await FlushChunk(std::move(chunk), DeadlineIn(tiered_.put_timeout));
               group.Done();
             },
             asio::detached);
@@ -387,6 +413,8 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
 }
 
 Awaitable<Result<bool>> TieredStore::Put(StateRecord record, Deadline deadline) {
+  // The durable tier first catches up with the run, so both tiers judge "newer" alike.
+  if (Status s = co_await FlushRun(record.run_id, deadline); !s.ok()) co_return Error(s);
   StateRecord copy = record;
   auto hot = co_await hot_->Put(std::move(copy), deadline);
   auto durable = co_await durable_->Put(std::move(record), deadline);
@@ -524,6 +552,7 @@ StoreStats TieredStore::Stats() const {
     s.values["analytics_archived"] = static_cast<double>(a.archived);
   }
   s.values["write_behind_flushed"] = static_cast<double>(flushed_.load());
+  s.values["write_behind_batches"] = static_cast<double>(batches_.load());
   s.values["write_behind_failures"] = static_cast<double>(flush_failures_.load());
   s.values["write_behind_coalesced"] = static_cast<double>(coalesced_.load());
   s.values["write_throughs"] = static_cast<double>(write_throughs_.load());

@@ -105,6 +105,8 @@ class TieredStore final : public StateStore {
   // Puts it durable; on failure puts it back unless a newer version arrived meanwhile.
   Awaitable<Status> FlushOne(Pending p, Deadline deadline);
   Awaitable<Status> FlushRun(const std::string& run_id, Deadline deadline);
+  // One PutMany for the chunk; on failure, the runs one by one (FlushOne re-queues).
+  Awaitable<void> FlushChunk(std::vector<Pending> chunk, Deadline deadline);
   Awaitable<void> FlushLoop();
   bool DurableFailing() const;
   void NoteDurable(const Status& s);
@@ -127,6 +129,7 @@ class TieredStore final : public StateStore {
   std::set<std::string> stale_;             // guarded by mu_: runs whose hot copy is behind
   std::chrono::steady_clock::time_point durable_failing_until_{};  // guarded by mu_
   std::unique_ptr<Lag> lag_;
+  std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> flushed_{0}, flush_failures_{0}, write_throughs_{0}, hot_fallbacks_{0},
       rebased_{0}, rehydrated_{0}, coalesced_{0};
   asio::io_context io_;

@@ -557,6 +557,29 @@ TYPED_TEST_P(StoreContractTest, PutWritesExactlyItsVersionWhenNewerAndNothingOth
   EXPECT_EQ(this->VersionOf("run_p_new"), 3);
 }
 
+TYPED_TEST_P(StoreContractTest, PutManyAppliesWhatIsNewerAndCountsIt) {
+  ASSERT_TRUE(this->Save(this->Req("run_m1", "t", R"({"v":1})")));
+  ASSERT_TRUE(this->Save(this->Req("run_m1", "t", R"({"v":2})")));
+  StateRecord base = **this->Load("run_m1");
+  std::vector<StateRecord> batch;
+  for (auto [run, version] : {std::pair<std::string, int64_t>{"run_m1", 1}, {"run_m1", 4}, {"run_m2", 2}, {"run_m3", 1}}) {
+    StateRecord r = base;
+    r.run_id = run;
+    r.version = version;
+    r.payload = fmt::format(R"({{"run":"{}","v":{}}})", run, version);
+    r.checksum = core::Checksum(r.payload);
+    batch.push_back(std::move(r));
+  }
+  auto applied = RunSync([&]() -> Awaitable<Result<std::size_t>> {
+    co_return co_await this->store_->PutMany(batch, DeadlineIn(5s));
+  });
+  ASSERT_TRUE(applied) << applied.error().ToString();
+  EXPECT_EQ(*applied, 3u) << "run_m1 v1 is older than what the store has";
+  EXPECT_EQ(this->VersionOf("run_m1"), 4);
+  EXPECT_EQ(this->VersionOf("run_m2"), 2);
+  EXPECT_EQ((*this->Load("run_m3"))->payload, R"({"run":"run_m3","v":1})");
+}
+
 TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
   auto h = RunSync([&]() -> Awaitable<Result<HealthReport>> { co_return co_await this->store_->Health(DeadlineIn(5s)); });
   ASSERT_TRUE(h);
@@ -582,6 +605,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContractTest,
                             APassedDeadlineIsATimeout,
                             MegabytePayloadRoundTripsByteForByte,
                             PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise,
+                            PutManyAppliesWhatIsNewerAndCountsIt,
                             HealthReportsTheStoreAndStatsCountWork);
 
 }  // namespace

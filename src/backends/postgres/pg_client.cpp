@@ -112,33 +112,34 @@ std::string_view ErrorMessage(const PGresult* r) {
 
 // A query waiting for its result. Complete runs once, on the client's thread.
 struct PgPending {
-  PgPending(std::string q, std::vector<Param> p, Deadline d) : sql(std::move(q)), params(std::move(p)), deadline(d) {}
+  PgPending(std::vector<PgClient::Statement> s, Deadline d) : stmts(std::move(s)), deadline(d) {}
   virtual ~PgPending() = default;
-  virtual void Deliver(Result<PgResult> r) = 0;
-  void Complete(Result<PgResult> r) {
+  virtual void Deliver(Result<std::vector<PgResult>> r) = 0;
+  void Complete(Result<std::vector<PgResult>> r) {
     if (done) return;
     done = true;
     if (timer) timer->cancel();
-    if (on_done) on_done(r);
+    if (on_done) on_done(r.has_value());
     Deliver(std::move(r));
   }
-  std::string sql;
-  std::vector<Param> params;
+  std::vector<PgClient::Statement> stmts;
   Deadline deadline;
   bool done = false;
   bool counts_for_breaker = true;
-  PgResult result;  // the statement's first result, kept until its pipeline sync arrives
+  // Each statement's first result, kept until the pipeline sync arrives.
+  std::vector<PgResult> results;
+  bool have_result = false;  // the current statement's result is in `results`
   std::unique_ptr<asio::steady_timer> timer;
-  std::function<void(const Result<PgResult>&)> on_done;
+  std::function<void(bool answered)> on_done;
 };
 
 namespace {
 
 template <typename Handler>
 struct TypedPending final : PgPending {
-  TypedPending(std::string q, std::vector<Param> p, Deadline d, Handler h)
-      : PgPending(std::move(q), std::move(p), d), handler(std::move(h)) {}
-  void Deliver(Result<PgResult> r) override {
+  TypedPending(std::vector<PgClient::Statement> s, Deadline d, Handler h)
+      : PgPending(std::move(s), d), handler(std::move(h)) {}
+  void Deliver(Result<std::vector<PgResult>> r) override {
     auto ex = asio::get_associated_executor(handler);
     asio::post(ex, [h = std::move(handler), r = std::move(r)]() mutable { h(std::move(r)); });
   }
@@ -305,18 +306,22 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
         auto p = std::move(queued_.front());
         queued_.pop_front();
         if (p->done) continue;  // timed out before it was sent: never send it
-        std::vector<Oid> types;
-        std::vector<const char*> values;
-        std::vector<int> lengths, formats;
-        for (const auto& param : p->params) {
-          types.push_back(param.type);
-          values.push_back(param.null ? nullptr : param.bytes.data());
-          lengths.push_back(static_cast<int>(param.bytes.size()));
-          formats.push_back(1);
+        bool sent = true;
+        for (const auto& st : p->stmts) {
+          std::vector<Oid> types;
+          std::vector<const char*> values;
+          std::vector<int> lengths, formats;
+          for (const auto& param : st.params) {
+            types.push_back(param.type);
+            values.push_back(param.null ? nullptr : param.bytes.data());
+            lengths.push_back(static_cast<int>(param.bytes.size()));
+            formats.push_back(1);
+          }
+          sent = sent && PQsendQueryParams(conn_, st.sql.c_str(), static_cast<int>(st.params.size()), types.data(),
+                                           values.data(), lengths.data(), formats.data(), /*resultFormat=*/1) == 1;
         }
-        if (PQsendQueryParams(conn_, p->sql.c_str(), static_cast<int>(p->params.size()), types.data(), values.data(),
-                              lengths.data(), formats.data(), /*resultFormat=*/1) != 1 ||
-            PQpipelineSync(conn_) != 1) {
+        // One sync for all of them: one implicit transaction.
+        if (!sent || PQpipelineSync(conn_) != 1) {
           in_flight_.push_back(std::move(p));
           co_return Failed("sending a query");
         }
@@ -355,22 +360,28 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     while (!in_flight_.empty() && PQisBusy(conn_) == 0) {
       PGresult* raw = PQgetResult(conn_);
       if (!raw) {
-        if (++nulls > 1) break;  // nothing more until more bytes arrive
+        in_flight_.front()->have_result = false;  // the next result is the next statement's
+        if (++nulls > 1) break;                   // nothing more until more bytes arrive
         continue;
       }
       nulls = 0;
       PgResult res(raw);
+      auto& front = in_flight_.front();
       if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) {
-        auto p = std::move(in_flight_.front());
+        auto p = std::move(front);
         in_flight_.pop_front();
-        if (!p->result) {
-          p->Complete(Error(StatusCode::kInternal, fmt::format("{}: a query ended with no result", o_.redacted_uri)));
+        if (p->results.size() != p->stmts.size()) {
+          p->Complete(Error(StatusCode::kInternal, fmt::format("{}: {} results for {} statements", o_.redacted_uri,
+                                                               p->results.size(), p->stmts.size())));
         } else {
-          p->Complete(std::move(p->result));  // a no-op for a query that already timed out
+          p->Complete(std::move(p->results));  // a no-op for a query that already timed out
         }
         continue;
       }
-      if (!in_flight_.front()->result) in_flight_.front()->result = std::move(res);
+      if (!front->have_result) {
+        front->results.push_back(std::move(res));
+        front->have_result = true;
+      }
     }
     if (PQstatus(conn_) == CONNECTION_BAD) return Failed("connection lost");
     return Status();
@@ -421,9 +432,7 @@ PgClient::~PgClient() {
 }
 
 void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
-  p->on_done = [this, raw = p.get()](const Result<PgResult>& r) {
-    gate_.Finished(r.has_value(), !r && raw->counts_for_breaker);
-  };
+  p->on_done = [this, raw = p.get()](bool answered) { gate_.Finished(answered, !answered && raw->counts_for_breaker); };
   conn->Enqueue(std::move(p));
 }
 
@@ -442,18 +451,26 @@ PgClient::Stats PgClient::stats() const {
   return s;
 }
 
-Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> params, Deadline deadline) {
+Awaitable<Result<std::vector<PgResult>>> PgClient::Batch(std::vector<Statement> statements, Deadline deadline) {
   if (options_.command_timeout.count() > 0) deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
   auto conn = connections_[next_++ % connections_.size()];
-  auto initiate = [this, conn, sql = std::move(sql), params = std::move(params), deadline](auto handler) mutable {
+  auto initiate = [this, conn, stmts = std::move(statements), deadline](auto handler) mutable {
     using Handler = decltype(handler);
-    auto p = std::make_shared<TypedPending<Handler>>(std::move(sql), std::move(params), deadline, std::move(handler));
+    auto p = std::make_shared<TypedPending<Handler>>(std::move(stmts), deadline, std::move(handler));
     asio::post(io_, [this, conn, p]() mutable {
       gate_.Admit(p->deadline, [this, conn, p] { Dispatch(conn, p); }, [p](Status why) { p->Complete(Error(why)); });
     });
   };
-  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<PgResult>)>(std::move(initiate),
-                                                                                     asio::use_awaitable);
+  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::vector<PgResult>>)>(
+      std::move(initiate), asio::use_awaitable);
+}
+
+Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> params, Deadline deadline) {
+  std::vector<Statement> one;
+  one.push_back(Statement{std::move(sql), std::move(params)});
+  auto r = co_await Batch(std::move(one), deadline);
+  if (!r) co_return Error(r.error());
+  co_return std::move(r->front());
 }
 
 }  // namespace agentstate::pg

@@ -101,6 +101,15 @@ class PgClient {
   // kPoolExhausted, kInternal.
   Awaitable<Result<PgResult>> Query(std::string sql, std::vector<Param> params, Deadline deadline);
 
+  // Several statements in one implicit transaction (one pipeline sync, so one commit):
+  // either all of them take effect or none. One result per statement, in order; after the
+  // first error the rest are PGRES_PIPELINE_ABORTED.
+  struct Statement {
+    std::string sql;
+    std::vector<Param> params;
+  };
+  Awaitable<Result<std::vector<PgResult>>> Batch(std::vector<Statement> statements, Deadline deadline);
+
   const PgOptions& options() const { return options_; }
   struct Stats {
     uint64_t connections = 0, in_flight = 0, waiting = 0, waits = 0, wait_timeouts = 0, reconnects = 0;

@@ -355,8 +355,8 @@ Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> par
 
 // One call of agentstate_save for `m` (payload in `payload`, unencoded). A save assigns the
 // next version (checking `expected`); a put writes m.version when it is newer (0 if not).
-Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::string_view payload,
-                                                 std::optional<int64_t> expected, bool put, Deadline deadline) {
+PgClient::Statement PgStore::WriteStatement(const StateRecord& m, std::string_view payload,
+                                            std::optional<int64_t> expected, bool put) const {
   core::Encoded body = core::Encode(payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
   const SystemTime now = core::Now(options_);
   const SystemTime at = put ? m.saved_at : now;
@@ -385,9 +385,14 @@ Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::stri
   p.push_back(Param{17, std::move(body.bytes), false});
   p.push_back(put ? Int8(m.version) : NullInt8());
   p.push_back(Int8(core::ToUnixMillis(at)));
-  co_return co_await Run(
-      "SELECT agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
-      std::move(p), deadline, put ? "put" : "save");
+  return {"SELECT agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+          std::move(p)};
+}
+
+Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::string_view payload,
+                                                 std::optional<int64_t> expected, bool put, Deadline deadline) {
+  PgClient::Statement st = WriteStatement(m, payload, expected, put);
+  co_return co_await Run(std::move(st.sql), std::move(st.params), deadline, put ? "put" : "save");
 }
 
 Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
@@ -436,6 +441,27 @@ Awaitable<Result<bool>> PgStore::Put(StateRecord record, Deadline deadline) {
   if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql put: no version returned");
   const bool applied = GetInt8(r->get(), 0, 0) > 0;
   if (applied) ++saves_;
+  co_return applied;
+}
+
+Awaitable<Result<std::size_t>> PgStore::PutMany(std::vector<StateRecord> records, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "put"); !s.ok()) co_return Error(s);
+  if (records.empty()) co_return std::size_t{0};
+  std::vector<PgClient::Statement> stmts;
+  stmts.reserve(records.size());
+  for (const auto& r : records) {
+    if (Status s = core::ValidatePut(r, options_); !s.ok()) co_return Error(s);
+    stmts.push_back(WriteStatement(r, r.payload, std::nullopt, /*put=*/true));
+  }
+  auto results = co_await client_->Batch(std::move(stmts), deadline);
+  if (!results) co_return Error(results.error());
+  std::size_t applied = 0;
+  for (const auto& res : *results) {
+    const auto st = PQresultStatus(res.get());
+    if (st != PGRES_TUPLES_OK) co_return Error(StatusOf(res.get(), "put"));
+    if (PQntuples(res.get()) == 1 && GetInt8(res.get(), 0, 0) > 0) ++applied;
+  }
+  saves_ += applied;
   co_return applied;
 }
 

@@ -49,6 +49,8 @@ class PgStore final : public StateStore {
   std::string Describe() const override { return client_->options().redacted_uri; }
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
   Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
+  // All of them in one transaction: one pipeline sync, one commit.
+  Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records, Deadline deadline) override;
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
@@ -67,6 +69,8 @@ class PgStore final : public StateStore {
   PgClient& client() { return *client_; }
 
  private:
+  PgClient::Statement WriteStatement(const StateRecord& m, std::string_view payload, std::optional<int64_t> expected,
+                                     bool put) const;
   Awaitable<Result<PgResult>> WriteRecord(const StateRecord& m, std::string_view payload,
                                           std::optional<int64_t> expected, bool put, Deadline deadline);
   // The statement's result, or the Status its error result stands for.
