@@ -71,6 +71,20 @@ void Admission::Finished(bool answered, bool failure) {
   in_flight_now_ = --in_flight_;
 }
 
+void Admission::Counters::AppendTo(std::map<std::string, double>& v) const {
+  v["in_flight"] = static_cast<double>(in_flight);
+  v["pool_waiting"] = static_cast<double>(waiting);
+  v["pool_waits"] = static_cast<double>(waits);
+  v["pool_wait_timeouts"] = static_cast<double>(wait_timeouts);
+  v["pool_wait_ms_total"] = static_cast<double>(wait_us_total) / 1000.0;
+  v["pool_wait_p50_ms"] = static_cast<double>(wait_p50_us) / 1000.0;
+  v["pool_wait_p99_ms"] = static_cast<double>(wait_p99_us) / 1000.0;
+  v["pool_wait_max_ms"] = static_cast<double>(wait_max_us) / 1000.0;
+  v["breaker_state"] = static_cast<double>(breaker_state);
+  v["breaker_trips"] = static_cast<double>(breaker_trips);
+  v["breaker_rejections"] = static_cast<double>(breaker_rejections);
+}
+
 Admission::Counters Admission::counters() const {
   Counters c;
   c.in_flight = in_flight_now_.load();

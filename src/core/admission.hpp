@@ -11,6 +11,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,9 @@ class Admission {
     uint64_t in_flight = 0, waiting = 0, waits = 0, wait_timeouts = 0, wait_us_total = 0;
     uint64_t wait_p50_us = 0, wait_p99_us = 0, wait_max_us = 0;
     uint64_t breaker_state = 0, breaker_trips = 0, breaker_rejections = 0;
+    // As StoreStats values: in_flight, pool_waiting, pool_waits, pool_wait_timeouts,
+    // pool_wait_{ms_total,p50_ms,p99_ms,max_ms}, breaker_{state,trips,rejections}.
+    void AppendTo(std::map<std::string, double>& values) const;
   };
   Counters counters() const;
 

@@ -116,6 +116,8 @@ class PgClient {
     uint64_t breaker_state = 0, breaker_trips = 0, breaker_rejections = 0;
   };
   Stats stats() const;
+  // Admission control and the breaker, as counters.
+  core::Admission::Counters admission() const { return gate_.counters(); }
 
  private:
   void Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);

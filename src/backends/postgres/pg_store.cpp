@@ -664,14 +664,8 @@ StoreStats PgStore::Stats() const {
   s.values["purged_rows"] = static_cast<double>(purged_.load());
   const auto c = client_->stats();
   s.values["connections"] = static_cast<double>(c.connections);
-  s.values["in_flight"] = static_cast<double>(c.in_flight);
-  s.values["pool_waiting"] = static_cast<double>(c.waiting);
-  s.values["pool_waits"] = static_cast<double>(c.waits);
-  s.values["pool_wait_timeouts"] = static_cast<double>(c.wait_timeouts);
   s.values["reconnects"] = static_cast<double>(c.reconnects);
-  s.values["breaker_state"] = static_cast<double>(c.breaker_state);
-  s.values["breaker_trips"] = static_cast<double>(c.breaker_trips);
-  s.values["breaker_rejections"] = static_cast<double>(c.breaker_rejections);
+  client_->admission().AppendTo(s.values);
   return s;
 }
 

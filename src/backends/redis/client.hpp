@@ -94,6 +94,8 @@ class RedisClient {
     uint64_t breaker_rejections = 0;  // calls failed fast while open
   };
   Stats stats() const;
+  // Admission control and the breaker, as counters.
+  core::Admission::Counters admission() const { return gate_.counters(); }
 
  private:
   void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
