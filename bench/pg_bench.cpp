@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "agentstate/registry.hpp"
+#include "core/uri.hpp"
 #include "load/histogram.hpp"
 #include "load/wait_group.hpp"
 #include "load/workload.hpp"
@@ -28,8 +29,7 @@ void BM_PgCriticalSaves(benchmark::State& state) {
     state.SkipWithError("AGENTSTATE_POSTGRES_URL is not set (scripts/services.sh up)");
     return;
   }
-  const std::string uri = std::string(url) + (std::string(url).find('?') == std::string::npos ? "?" : "&") +
-                          "schema=bench&connections=" + std::to_string(state.range(1));
+  const std::string uri = core::WithParams(url, "schema=bench&connections=" + std::to_string(state.range(1)));
   StoreOptions options;
   // AGENTSTATE_BENCH_COMPRESS=N overrides the store's threshold, to measure the trade-off.
   if (const char* t = std::getenv("AGENTSTATE_BENCH_COMPRESS")) options.compress_threshold_bytes = std::strtoull(t, nullptr, 10);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "agentstate/registry.hpp"
+#include "core/uri.hpp"
 #include "backends/redis/client.hpp"
 #include "load/histogram.hpp"
 #include "load/wait_group.hpp"
@@ -121,11 +122,6 @@ void AgentWave(benchmark::State& state, StateStore& store) {
   state.counters["failures"] = static_cast<double>(failures);
 }
 
-std::string WithParams(const char* url, const std::string& params) {
-  const std::string u(url);
-  return u + (u.find('?') == std::string::npos ? "?" : "&") + params;
-}
-
 // On the redis:// store alone.
 void BM_RedisAgentWave(benchmark::State& state) {
   const char* url = std::getenv("AGENTSTATE_REDIS_URL");
@@ -133,7 +129,7 @@ void BM_RedisAgentWave(benchmark::State& state) {
     state.SkipWithError("AGENTSTATE_REDIS_URL is not set (scripts/services.sh up)");
     return;
   }
-  auto store = OpenStore(WithParams(url, "prefix=bench:&connections=" + std::to_string(state.range(1))), {});
+  auto store = OpenStore(core::WithParams(url, "prefix=bench:&connections=" + std::to_string(state.range(1))), {});
   if (!store) {
     state.SkipWithError(store.error().ToString().c_str());
     return;
@@ -152,8 +148,8 @@ void BM_TieredAgentWave(benchmark::State& state) {
     state.SkipWithError("AGENTSTATE_REDIS_URL / AGENTSTATE_POSTGRES_URL are not set (scripts/services.sh up)");
     return;
   }
-  auto store = OpenTieredStore(WithParams(redis, "prefix=bench-tiered:&connections=" + std::to_string(state.range(1))),
-                               WithParams(pg, "schema=bench_tiered"), 100ms, {});
+  auto store = OpenTieredStore(core::WithParams(redis, "prefix=bench-tiered:&connections=" + std::to_string(state.range(1))),
+                               core::WithParams(pg, "schema=bench_tiered"), 100ms, {});
   if (!store) {
     state.SkipWithError(store.error().ToString().c_str());
     return;

@@ -99,6 +99,59 @@ Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_
   return n;
 }
 
+Result<Authority> ParseAuthority(std::string_view body) {
+  Authority a;
+  if (auto at = body.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = body.substr(0, at);
+    body = body.substr(at + 1);
+    const auto colon = userinfo.find(':');
+    a.user = std::string(userinfo.substr(0, colon));
+    if (colon != std::string_view::npos) a.password = std::string(userinfo.substr(colon + 1));
+  }
+  const auto slash = body.find('/');
+  std::string_view hostport = body.substr(0, slash);
+  if (slash != std::string_view::npos) a.path = std::string(body.substr(slash + 1));
+  if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    const std::string_view port = hostport.substr(colon + 1);
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535) {
+      return Error(StatusCode::kInvalidArgument, "port must be 1..65535");
+    }
+    a.port = static_cast<uint16_t>(p);
+    hostport = hostport.substr(0, colon);
+  }
+  if (hostport.empty()) return Error(StatusCode::kInvalidArgument, "no host");
+  a.host = std::string(hostport);
+  return a;
+}
+
+Result<std::chrono::milliseconds> DurationParam(const ParsedUri& uri, const std::string& key,
+                                                std::chrono::milliseconds fallback, bool positive) {
+  auto it = uri.params.find(key);
+  if (it == uri.params.end()) return fallback;
+  auto d = ParseDuration(it->second);
+  if (!d || (positive && d->count() == 0)) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("URI parameter {}={} must be a duration{}, e.g. 500ms", key, it->second,
+                             positive ? " > 0" : ""));
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+std::string WithParams(std::string_view uri, std::string_view params) {
+  std::string out(uri);
+  out += uri.find('?') == std::string_view::npos ? '?' : '&';
+  out += params;
+  return out;
+}
+
+std::string RedactUri(const ParsedUri& uri) {
+  std::string query;
+  for (const auto& [k, v] : uri.params) query += (query.empty() ? "?" : "&") + k + "=" + v;
+  return RedactUri(uri.scheme + "://" + uri.body) + query;
+}
+
 Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known) {
   return CheckKnownParams(uri, std::vector<std::string_view>(known));
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -32,6 +33,26 @@ Result<std::chrono::microseconds> ParseDuration(std::string_view text);
 // A parameter as an unsigned integer in [min, max]; `fallback` when absent.
 Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_t fallback,
                            uint64_t min, uint64_t max);
+
+// A network URI's body, "[USER[:PASSWORD]@]HOST[:PORT][/PATH]", split. kInvalidArgument
+// (the reason alone, never the password) for an empty host or a port outside 1..65535.
+struct Authority {
+  std::string user, password, host;
+  std::optional<uint16_t> port;
+  std::string path;  // after the first '/', may be empty
+};
+Result<Authority> ParseAuthority(std::string_view body);
+
+// A duration parameter ("250ms", "5s"); `fallback` when absent. kInvalidArgument when it is
+// malformed, or zero while `positive`.
+Result<std::chrono::milliseconds> DurationParam(const ParsedUri& uri, const std::string& key,
+                                                std::chrono::milliseconds fallback, bool positive);
+
+// `uri` with "key=value&..." `params` appended after '?' or '&', whichever it needs.
+std::string WithParams(std::string_view uri, std::string_view params);
+
+// The URI, parameters included, with any password in its authority replaced by "***".
+std::string RedactUri(const ParsedUri& uri);
 
 // Fails with kInvalidArgument naming the first parameter not in `known`.
 Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known);

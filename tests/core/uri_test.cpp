@@ -70,3 +70,26 @@ TEST(OpenStore, BackendParametersAreChecked) {
 
 }  // namespace
 }  // namespace agentstate::core
+
+namespace agentstate::core {
+namespace {
+
+TEST(ParseAuthority, SplitsUserPasswordHostPortAndPath) {
+  auto a = ParseAuthority("user:pw@127.0.0.1:6379/3");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->user, "user");
+  EXPECT_EQ(a->password, "pw");
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 6379);
+  EXPECT_EQ(a->path, "3");
+  auto bare = ParseAuthority("localhost");
+  ASSERT_TRUE(bare);
+  EXPECT_FALSE(bare->port);
+  EXPECT_EQ(ParseAuthority("host:0").error().message(), "port must be 1..65535");
+  EXPECT_EQ(ParseAuthority(":pw@:80/x").error().message(), "no host");
+  EXPECT_EQ(WithParams("redis://h/0", "a=1"), "redis://h/0?a=1");
+  EXPECT_EQ(WithParams("redis://h/0?a=1", "b=2"), "redis://h/0?a=1&b=2");
+}
+
+}  // namespace
+}  // namespace agentstate::core

@@ -9,9 +9,12 @@
 
 #include "backends/postgres/pg_store.hpp"
 #include "backends/store_contract.hpp"
+#include "core/uri.hpp"
 
 namespace agentstate {
 namespace {
+
+using core::WithParams;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -19,10 +22,6 @@ using ::testing::Not;
 std::string PgUrl() {
   const char* v = std::getenv("AGENTSTATE_POSTGRES_URL");
   return v ? v : "";
-}
-
-std::string WithParams(const std::string& url, const std::string& params) {
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + params;
 }
 
 // A blocking connection of the test's own, to act on the server behind the store's back.

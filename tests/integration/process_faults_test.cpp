@@ -11,6 +11,7 @@
 #include "agentstate/registry.hpp"
 #include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/client.hpp"
+#include "core/uri.hpp"
 #include "load/services.hpp"
 #include "support/run.hpp"
 
@@ -126,7 +127,7 @@ TEST(ServiceControl, TheRedisStoreOutlivesAServerRestartWithItsAcknowledgedSaves
   const char* url = std::getenv("AGENTSTATE_REDIS_URL");
   ASSERT_TRUE(url) << "AGENTSTATE_REDIS_URL is not set: scripts/services.sh up";
   const std::string prefix = "restart-" + std::to_string(::getpid()) + ":";
-  auto store = OpenStore(std::string(url) + (std::string(url).find('?') == std::string::npos ? "?" : "&") + "prefix=" + prefix, {});
+  auto store = OpenStore(core::WithParams(url, "prefix=" + prefix), {});
   ASSERT_TRUE(store) << store.error().ToString();
   auto save = [&](const std::string& run, int n) {
     SaveRequest r;

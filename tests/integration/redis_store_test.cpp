@@ -8,9 +8,12 @@
 
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
+#include "core/uri.hpp"
 
 namespace agentstate {
 namespace {
+
+using core::WithParams;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -18,11 +21,6 @@ using ::testing::Not;
 std::string RedisUrl() {
   const char* v = std::getenv("AGENTSTATE_REDIS_URL");
   return v ? v : "";
-}
-
-// The URL with extra parameters appended.
-std::string WithParams(const std::string& url, const std::string& params) {
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + params;
 }
 
 Result<redis::Reply> Side(redis::RedisClient& c, std::vector<std::string> args) {

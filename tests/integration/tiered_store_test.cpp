@@ -11,19 +11,18 @@
 
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
+#include "core/uri.hpp"
 #include "tiered/tiered_store.hpp"
 
 namespace agentstate {
 namespace {
 
+using core::WithParams;
+
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
 }
-std::string WithParams(const std::string& url, const std::string& params) {
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + params;
-}
-
 // One namespace per test in each tier: a Redis key prefix and a PostgreSQL schema.
 struct LiveTieredTraits {
   static constexpr const char* kName = "tiered_redis_postgresql";

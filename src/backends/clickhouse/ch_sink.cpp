@@ -4,7 +4,6 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <charconv>
 #include <random>
 
 #include "agentstate/asio.hpp"
@@ -60,27 +59,14 @@ Result<ChOptions> ParseChUri(std::string_view text) {
   };
   if (uri->scheme != "clickhouse") return bad("the scheme must be clickhouse://");
   if (Status s = core::CheckKnownParams(*uri, {"prefix", "batch", "flush", "buffer", "timeout"}); !s.ok()) return Error(s);
-  std::string body = uri->body;
-  if (auto at = body.rfind('@'); at != std::string::npos) {
-    const std::string userinfo = body.substr(0, at);
-    body = body.substr(at + 1);
-    const auto colon = userinfo.find(':');
-    o.user = userinfo.substr(0, colon);
-    if (colon != std::string::npos) o.password = userinfo.substr(colon + 1);
-  }
-  std::string hostport = body.substr(0, body.find('/'));
-  if (auto slash = body.find('/'); slash != std::string::npos && slash + 1 < body.size()) o.database = body.substr(slash + 1);
+  auto authority = core::ParseAuthority(uri->body);
+  if (!authority) return bad(authority.error().message());
+  o.user = authority->user;
+  o.password = authority->password;
+  o.host = authority->host;
+  if (authority->port) o.port = *authority->port;
+  if (!authority->path.empty()) o.database = authority->path;
   if (!IsIdentifier(o.database)) return bad("the database must be lower-case letters, digits and _");
-  if (auto colon = hostport.rfind(':'); colon != std::string::npos) {
-    unsigned p = 0;
-    const std::string port = hostport.substr(colon + 1);
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535) return bad("port must be 1..65535");
-    o.port = static_cast<uint16_t>(p);
-    hostport = hostport.substr(0, colon);
-  }
-  if (hostport.empty()) return bad("no host");
-  o.host = hostport;
   if (auto it = uri->params.find("prefix"); it != uri->params.end()) {
     if (!IsIdentifier(it->second)) return bad("prefix must be lower-case letters, digits and _");
     o.prefix = it->second;
@@ -92,11 +78,9 @@ Result<ChOptions> ParseChUri(std::string_view text) {
   if (!buffer) return Error(buffer.error());
   o.max_buffer = *buffer;
   for (auto [key, field] : {std::pair{"flush", &o.flush_interval}, std::pair{"timeout", &o.timeout}}) {
-    auto it = uri->params.find(key);
-    if (it == uri->params.end()) continue;
-    auto d = core::ParseDuration(it->second);
-    if (!d || d->count() == 0) return bad(fmt::format("{} must be a duration > 0, e.g. 1s", key));
-    *field = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    auto d = core::DurationParam(*uri, key, *field, true);
+    if (!d) return bad(d.error().message());
+    *field = *d;
   }
   return o;
 }
@@ -319,15 +303,12 @@ void AnalyticsSink::Loop() {
     const bool last = stop_;
     lock.unlock();
     SendBatch();
-    lock.lock();
-    if (last && (events_.empty() && archive_.empty())) return;
+    // Stopping: one more pass for what arrived meanwhile, then go (a dead server cannot hold us).
     if (last) {
-      // Stopping: one more pass for what is left, then go (a dead server cannot hold us).
-      lock.unlock();
       SendBatch();
-      lock.lock();
       return;
     }
+    lock.lock();
   }
 }
 

@@ -21,9 +21,7 @@ constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kTextOid = 25;
 
 Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   PgOptions o;
-  std::string query;
-  for (const auto& [k, v] : uri.params) query += (query.empty() ? "?" : "&") + k + "=" + v;
-  o.redacted_uri = core::RedactUri(uri.scheme + "://" + uri.body) + query;
+  o.redacted_uri = core::RedactUri(uri);
   auto bad = [&](const std::string& why) {
     return Error(StatusCode::kInvalidArgument, fmt::format("malformed postgresql URI '{}': {}", o.redacted_uri, why));
   };
@@ -49,11 +47,9 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   for (auto [key, field, positive] : {std::tuple{"pool_wait", &o.pool_wait, false},
                                       std::tuple{"timeout", &o.command_timeout, true},
                                       std::tuple{"connect_timeout", &o.connect_timeout, true}}) {
-    auto it = uri.params.find(key);
-    if (it == uri.params.end()) continue;
-    auto d = core::ParseDuration(it->second);
-    if (!d || (positive && d->count() == 0)) return bad(fmt::format("{} must be a duration, e.g. 500ms", key));
-    *field = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    auto d = core::DurationParam(uri, key, *field, positive);
+    if (!d) return bad(d.error().message());
+    *field = *d;
   }
   if (auto it = uri.params.find("schema"); it != uri.params.end()) {
     const std::string& s = it->second;
@@ -437,17 +433,10 @@ void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPe
 }
 
 PgClient::Stats PgClient::stats() const {
-  const auto c = gate_.counters();
   Stats s;
+  static_cast<core::Admission::Counters&>(s) = gate_.counters();
   s.connections = static_cast<uint64_t>(options_.connections);
-  s.in_flight = c.in_flight;
-  s.waiting = c.waiting;
-  s.waits = c.waits;
-  s.wait_timeouts = c.wait_timeouts;
   for (const auto& conn : connections_) s.reconnects += conn->reconnects();
-  s.breaker_state = c.breaker_state;
-  s.breaker_trips = c.breaker_trips;
-  s.breaker_rejections = c.breaker_rejections;
   return s;
 }
 

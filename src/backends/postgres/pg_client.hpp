@@ -111,13 +111,12 @@ class PgClient {
   Awaitable<Result<std::vector<PgResult>>> Batch(std::vector<Statement> statements, Deadline deadline);
 
   const PgOptions& options() const { return options_; }
-  struct Stats {
-    uint64_t connections = 0, in_flight = 0, waiting = 0, waits = 0, wait_timeouts = 0, reconnects = 0;
-    uint64_t breaker_state = 0, breaker_trips = 0, breaker_rejections = 0;
+  // Admission control and the breaker (in_flight, waits, breaker_trips, ...), plus these.
+  struct Stats : core::Admission::Counters {
+    uint64_t connections = 0;
+    uint64_t reconnects = 0;
   };
   Stats stats() const;
-  // Admission control and the breaker, as counters.
-  core::Admission::Counters admission() const { return gate_.counters(); }
 
  private:
   void Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);

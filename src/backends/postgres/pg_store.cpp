@@ -665,7 +665,7 @@ StoreStats PgStore::Stats() const {
   const auto c = client_->stats();
   s.values["connections"] = static_cast<double>(c.connections);
   s.values["reconnects"] = static_cast<double>(c.reconnects);
-  client_->admission().AppendTo(s.values);
+  c.AppendTo(s.values);
   return s;
 }
 

@@ -31,9 +31,7 @@ Result<RedisOptions> ParseRedisUri(std::string_view text, std::initializer_list<
 Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed, std::initializer_list<std::string_view> extra) {
   const core::ParsedUri* uri = &parsed;
   RedisOptions o;
-  std::string query;
-  for (const auto& [k, v] : uri->params) query += (query.empty() ? "?" : "&") + k + "=" + v;
-  o.redacted_uri = core::RedactUri(uri->scheme + "://" + uri->body) + query;
+  o.redacted_uri = core::RedactUri(parsed);
   auto bad = [&](const std::string& why) {
     return Error(StatusCode::kInvalidArgument, fmt::format("malformed redis URI '{}': {}", o.redacted_uri, why));
   };
@@ -41,50 +39,31 @@ Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed, std::initializ
   std::vector<std::string_view> known = {"connect_timeout", "timeout", "connections", "max_in_flight", "pool_wait"};
   known.insert(known.end(), extra.begin(), extra.end());
   if (Status s = core::CheckKnownParams(*uri, known); !s.ok()) return Error(s);
-  std::string body = uri->body;
-  if (auto at = body.rfind('@'); at != std::string::npos) {
-    std::string userinfo = body.substr(0, at);
-    body = body.substr(at + 1);
-    auto colon = userinfo.find(':');
-    o.password = colon == std::string::npos ? userinfo : userinfo.substr(colon + 1);
-  }
-  std::string hostport = body.substr(0, body.find('/'));
-  if (auto slash = body.find('/'); slash != std::string::npos && slash + 1 < body.size()) {
-    const std::string db = body.substr(slash + 1);
+  auto authority = core::ParseAuthority(uri->body);
+  if (!authority) return bad(authority.error().message());
+  // redis://PASSWORD@host and redis://:PASSWORD@host both name the password.
+  o.password = authority->password.empty() ? authority->user : authority->password;
+  o.host = authority->host;
+  if (authority->port) o.port = *authority->port;
+  if (const std::string& db = authority->path; !db.empty()) {
     auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), o.db);
     if (ec != std::errc() || end != db.data() + db.size() || o.db < 0 || o.db > 1000) return bad("database must be 0..1000");
   }
-  if (auto colon = hostport.rfind(':'); colon != std::string::npos) {
-    const std::string port = hostport.substr(colon + 1);
-    unsigned p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535) return bad("port must be 1..65535");
-    o.port = static_cast<uint16_t>(p);
-    hostport = hostport.substr(0, colon);
-  }
-  if (hostport.empty()) return bad("no host");
-  o.host = hostport;
-  if (auto it = uri->params.find("connect_timeout"); it != uri->params.end()) {
-    auto d = core::ParseDuration(it->second);
-    if (!d || d->count() == 0) return bad("connect_timeout must be a duration > 0, e.g. 500ms");
-    o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  }
-  if (auto it = uri->params.find("timeout"); it != uri->params.end()) {
-    auto d = core::ParseDuration(it->second);
-    if (!d || d->count() == 0) return bad("timeout must be a duration > 0, e.g. 200ms");
-    o.command_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  }
+  auto connect_timeout = core::DurationParam(*uri, "connect_timeout", o.connect_timeout, true);
+  if (!connect_timeout) return bad(connect_timeout.error().message());
+  o.connect_timeout = *connect_timeout;
+  auto timeout = core::DurationParam(*uri, "timeout", o.command_timeout, true);
+  if (!timeout) return bad(timeout.error().message());
+  o.command_timeout = *timeout;
+  auto pool_wait = core::DurationParam(*uri, "pool_wait", o.pool_wait, false);
+  if (!pool_wait) return bad(pool_wait.error().message());
+  o.pool_wait = *pool_wait;
   auto n = core::UintParam(*uri, "connections", 2, 1, 64);
   if (!n) return Error(n.error());
   o.connections = static_cast<int>(*n);
   auto limit = core::UintParam(*uri, "max_in_flight", o.max_in_flight, 1, 1000000);
   if (!limit) return Error(limit.error());
   o.max_in_flight = static_cast<std::size_t>(*limit);
-  if (auto it = uri->params.find("pool_wait"); it != uri->params.end()) {
-    auto d = core::ParseDuration(it->second);
-    if (!d) return bad("pool_wait must be a duration, e.g. 100ms");
-    o.pool_wait = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  }
   return o;
 }
 
@@ -386,21 +365,10 @@ void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pen
 }
 
 RedisClient::Stats RedisClient::stats() const {
-  const auto c = gate_.counters();
   Stats s;
+  static_cast<core::Admission::Counters&>(s) = gate_.counters();
   s.connections = static_cast<uint64_t>(options_.connections);
-  s.in_flight = c.in_flight;
-  s.waiting = c.waiting;
-  s.waits = c.waits;
-  s.wait_timeouts = c.wait_timeouts;
-  s.wait_us_total = c.wait_us_total;
-  s.wait_p50_us = c.wait_p50_us;
-  s.wait_p99_us = c.wait_p99_us;
-  s.wait_max_us = c.wait_max_us;
   s.reconnects = reconnects();
-  s.breaker_state = c.breaker_state;
-  s.breaker_trips = c.breaker_trips;
-  s.breaker_rejections = c.breaker_rejections;
   return s;
 }
 

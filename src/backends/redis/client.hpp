@@ -80,22 +80,12 @@ class RedisClient {
   uint64_t reconnects() const;
 
   // A snapshot of the counters; callable from any thread.
-  struct Stats {
+  // Admission control and the breaker (in_flight, waits, breaker_trips, ...), plus these.
+  struct Stats : core::Admission::Counters {
     uint64_t connections = 0;
-    uint64_t in_flight = 0;       // commands holding an admission slot now
-    uint64_t waiting = 0;         // commands waiting for a slot now
-    uint64_t waits = 0;           // commands that had to wait, ever
-    uint64_t wait_timeouts = 0;   // of those, failed with kPoolExhausted
-    uint64_t wait_us_total = 0;   // time the admitted waiters waited, summed
-    uint64_t wait_p50_us = 0, wait_p99_us = 0, wait_max_us = 0;  // of admitted waits (log2 buckets)
     uint64_t reconnects = 0;
-    uint64_t breaker_state = 0;       // 0 closed, 1 open, 2 half-open
-    uint64_t breaker_trips = 0;       // times it opened
-    uint64_t breaker_rejections = 0;  // calls failed fast while open
   };
   Stats stats() const;
-  // Admission control and the breaker, as counters.
-  core::Admission::Counters admission() const { return gate_.counters(); }
 
  private:
   void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);

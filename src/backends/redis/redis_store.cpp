@@ -17,8 +17,9 @@ using namespace std::chrono_literals;
 // The Lua scripts. Times are Unix ms on the store's clock (ARGV), TTLs are ms (0 = never).
 
 struct RedisStore::Script {
+  std::size_t index;  // into the store's SHA1s
   const char* name;
-  std::string source;
+  std::string source;  // the prelude, then the script's own body
 };
 
 namespace {
@@ -194,28 +195,25 @@ end
 return out
 )lua";
 
-const RedisStore::Script& ScriptOf(const char* name, const char* body) {
-  // Each script is the prelude plus its body; built once.
-  static std::mutex mu;
-  static std::map<const char*, std::unique_ptr<RedisStore::Script>> all;
-  std::lock_guard lock(mu);
-  auto& s = all[body];
-  if (!s) s = std::make_unique<RedisStore::Script>(RedisStore::Script{name, std::string(kPrelude) + body});
-  return *s;
+enum ScriptId : std::size_t {
+  kSaveScript, kCheckpointScript, kListScript, kRestoreReadScript, kRestoreWriteScript, kCompleteScript,
+  kDeleteScript, kActiveRowsScript
+};
+
+// Every script, built once: the prelude plus its body.
+const std::array<RedisStore::Script, RedisStore::kScriptCount>& Scripts() {
+  static const std::array<RedisStore::Script, RedisStore::kScriptCount> all = {{
+      {kSaveScript, "save", std::string(kPrelude) + kSave},
+      {kCheckpointScript, "checkpoint", std::string(kPrelude) + kCheckpoint},
+      {kListScript, "list_checkpoints", std::string(kPrelude) + kList},
+      {kRestoreReadScript, "restore_read", std::string(kPrelude) + kRestoreRead},
+      {kRestoreWriteScript, "restore_write", std::string(kPrelude) + kRestoreWrite},
+      {kCompleteScript, "complete", std::string(kPrelude) + kComplete},
+      {kDeleteScript, "delete", std::string(kPrelude) + kDelete},
+      {kActiveRowsScript, "active_rows", std::string(kPrelude) + kActiveRows},
+  }};
+  return all;
 }
-
-const RedisStore::Script& SaveScript() { return ScriptOf("save", kSave); }
-const RedisStore::Script& CheckpointScript() { return ScriptOf("checkpoint", kCheckpoint); }
-const RedisStore::Script& ListScript() { return ScriptOf("list_checkpoints", kList); }
-const RedisStore::Script& RestoreReadScript() { return ScriptOf("restore_read", kRestoreRead); }
-const RedisStore::Script& RestoreWriteScript() { return ScriptOf("restore_write", kRestoreWrite); }
-const RedisStore::Script& CompleteScript() { return ScriptOf("complete", kComplete); }
-const RedisStore::Script& DeleteScript() { return ScriptOf("delete", kDelete); }
-const RedisStore::Script& ActiveRowsScript() { return ScriptOf("active_rows", kActiveRows); }
-
-const RedisStore::Script* AllScripts[] = {&SaveScript(),        &CheckpointScript(),   &ListScript(),
-                                          &RestoreReadScript(), &RestoreWriteScript(), &CompleteScript(),
-                                          &DeleteScript(),      &ActiveRowsScript()};
 
 // ---------------------------------------------------------------------------------------
 // Replies to values.
@@ -357,7 +355,6 @@ struct RedisStore::ServerInfo {
   std::map<std::string, double> values;
   std::chrono::steady_clock::time_point last{};
   bool refreshing = false;
-  std::map<std::string, std::string> shas;  // script name -> SHA1, written once by Init
 };
 
 RedisStore::RedisStore(RedisOptions client_options, std::string prefix, StoreOptions options)
@@ -403,21 +400,18 @@ Status RedisStore::Init() {
                   fmt::format("redis at {} is version {}; agentstate needs Redis 7.0 or newer", uri,
                               at == std::string::npos ? "unknown" : info->str.substr(at + 14, info->str.find('\r', at) - at - 14)));
   }
-  for (const Script* s : AllScripts) {
-    auto r = call({"SCRIPT", "LOAD", s->source});
+  for (const Script& s : Scripts()) {
+    auto r = call({"SCRIPT", "LOAD", s.source});
     if (!r) return Status(StatusCode::kUnavailable, fmt::format("redis at {}: loading scripts: {}", uri, r.error().message()));
     if (r->is_error() || r->type != Reply::Type::kString) {
-      return Status(StatusCode::kInternal, fmt::format("redis at {} rejected the {} script: {}", uri, s->name, r->str));
+      return Status(StatusCode::kInternal, fmt::format("redis at {} rejected the {} script: {}", uri, s.name, r->str));
     }
-    info_->shas[s->name] = r->str;
+    shas_[s.index] = r->str;
   }
   return Status();
 }
 
-std::string RedisStore::Describe() const {
-  const auto& u = client_->options().redacted_uri;
-  return u;
-}
+std::string RedisStore::Describe() const { return client_->options().redacted_uri; }
 
 std::string RedisStore::Key(std::string_view kind, std::string_view id) const {
   std::string k;
@@ -438,7 +432,7 @@ Awaitable<Result<Reply>> RedisStore::Call(const std::vector<std::string_view>& a
 
 Awaitable<Result<Reply>> RedisStore::Eval(const Script& script, const std::vector<std::string_view>& keys,
                                           const std::vector<std::string_view>& args, Deadline deadline) {
-  const std::string& sha = info_->shas.at(script.name);
+  const std::string& sha = shas_[script.index];
   const std::string nkeys = std::to_string(keys.size());
   std::vector<std::string_view> cmd;
   cmd.reserve(3 + keys.size() + args.size());
@@ -484,7 +478,7 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
                                               m.phase, Name(m.checkpoint_type), m.is_recovery_point ? "1" : "0",
                                               cs, enc, n, body.bytes, rec_ttl, rec_ex, keep ? "1" : "0", cp_ttl, cp_ex,
                                               cp_recovery ? "1" : "0", th_ttl, th_ex, m.run_id, forced, at_ms};
-  co_return co_await Eval(SaveScript(), keys, args, deadline);
+  co_return co_await Eval(Scripts()[kSaveScript], keys, args, deadline);
 }
 
 Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) {
@@ -571,7 +565,7 @@ Awaitable<Result<bool>> RedisStore::Delete(std::string run_id, Deadline deadline
   const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
   const std::vector<std::string_view> keys = {rec, ver, cpz};
   const std::vector<std::string_view> args = {now_ms, th_prefix, run_id};
-  auto r = co_await Eval(DeleteScript(), keys, args, deadline);
+  auto r = co_await Eval(Scripts()[kDeleteScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "delete"));
   co_return r->integer == 1;
@@ -586,7 +580,7 @@ Awaitable<Done> RedisStore::Complete(std::string run_id, Deadline deadline) {
                     ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now));
   const std::vector<std::string_view> keys = {rec};
   const std::vector<std::string_view> args = {now_ms, ttl, ex};
-  auto r = co_await Eval(CompleteScript(), keys, args, deadline);
+  auto r = co_await Eval(Scripts()[kCompleteScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
     if (IsCode(*r, "NOTFOUND")) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
@@ -615,7 +609,7 @@ Awaitable<Result<CheckpointInfo>> RedisStore::Checkpoint(std::string run_id, Che
                       ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now));
     const std::vector<std::string_view> keys = {rk, ver, cpz};
     const std::vector<std::string_view> args = {now_ms, v, Name(type), rp ? "1" : "0", ttl, ex};
-    auto r = co_await Eval(CheckpointScript(), keys, args, deadline);
+    auto r = co_await Eval(Scripts()[kCheckpointScript], keys, args, deadline);
     if (!r) co_return Error(r.error());
     if (r->is_error()) {
       if (IsCode(*r, "CHANGED")) continue;
@@ -635,7 +629,7 @@ Awaitable<Result<std::vector<CheckpointInfo>>> RedisStore::ListCheckpoints(std::
   const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
   const std::vector<std::string_view> keys = {cpz};
   const std::vector<std::string_view> args = {now_ms};
-  auto r = co_await Eval(ListScript(), keys, args, deadline);
+  auto r = co_await Eval(Scripts()[kListScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "list_checkpoints"));
   std::vector<CheckpointInfo> out;
@@ -663,7 +657,7 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id, std::opti
   const std::string wanted = checkpoint_id.value_or("");
   const std::vector<std::string_view> read_keys = {cpz};
   const std::vector<std::string_view> read_args = {read_now, wanted};
-  auto snap = co_await Eval(RestoreReadScript(), read_keys, read_args, deadline);
+  auto snap = co_await Eval(Scripts()[kRestoreReadScript], read_keys, read_args, deadline);
   if (!snap) co_return Error(snap.error());
   if (snap->is_error()) {
     if (IsCode(*snap, "NOTFOUND")) co_return not_found();
@@ -687,7 +681,7 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id, std::opti
                     th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
   const std::vector<std::string_view> keys = {rk, ver, cpz};
   const std::vector<std::string_view> args = {now_ms, cid, rec_ttl, rec_ex, th_prefix, th_ttl, th_ex, run_id};
-  auto r = co_await Eval(RestoreWriteScript(), keys, args, deadline);
+  auto r = co_await Eval(Scripts()[kRestoreWriteScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
     if (IsCode(*r, "NOTFOUND")) co_return not_found();
@@ -761,7 +755,7 @@ Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, 
     if (!keys.empty()) {
       const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
       const std::vector<std::string_view> args = {now_ms, thread};
-      auto rows = co_await Eval(ActiveRowsScript(), keys, args, deadline);
+      auto rows = co_await Eval(Scripts()[kActiveRowsScript], keys, args, deadline);
       if (!rows) co_return Error(rows.error());
       if (rows->is_error()) co_return Error(ServerError(*rows, "active_runs"));
       for (std::size_t i = 0; i < rows->elements.size() && i < keys.size(); ++i) {
@@ -867,7 +861,7 @@ StoreStats RedisStore::Stats() const {
   const auto c = client_->stats();
   s.values["connections"] = static_cast<double>(c.connections);
   s.values["reconnects"] = static_cast<double>(c.reconnects);
-  client_->admission().AppendTo(s.values);
+  c.AppendTo(s.values);
   std::lock_guard lock(info_->mu);
   for (const auto& [k, v] : info_->values) s.values[k] = v;
   return s;

@@ -25,6 +25,7 @@
 // now) and must become a second step for Redis Cluster.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -73,6 +74,7 @@ class RedisStore final : public StateStore {
   RedisClient& client() { return *client_; }
 
   struct Script;
+  static constexpr std::size_t kScriptCount = 8;
   struct ServerInfo;
 
  private:
@@ -89,6 +91,7 @@ class RedisStore final : public StateStore {
   std::string prefix_;
   StoreOptions options_;
   std::shared_ptr<ServerInfo> info_;
+  std::array<std::string, kScriptCount> shas_;  // SCRIPT LOAD's answers, written once by Init
   mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0}, noscript_reloads_{0};
 };
 
