@@ -84,6 +84,11 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   merge->add_option("--report-dir", merge_out, "where the merged reports go (default test_reports/merged)")
       ->type_name("DIR");
 
+  CLI::App* chaos = app.add_subcommand(
+      "chaos", "inject the run's faults on a random schedule (the same --seed, the same schedule) under mixed load "
+               "for --duration (default 60s), then verify every acknowledged write");
+  chaos->fallthrough();  // the store flags, --seed and --duration are the main command's
+
   std::vector<std::string> argv_rev(args.rbegin(), args.rend());
   try {
     app.parse(argv_rev);
@@ -110,10 +115,14 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     return fail(fmt::format("--seed '{}' is not a non-negative whole number", seed_text));
   }
   if (app.count("--agents")) o.agents = agents;
+  o.chaos = chaos->parsed();
   if (!duration.empty()) {
     auto d = core::ParseDuration(duration);
     if (!d) return fail(fmt::format("--duration: {}", d.error().message()));
-    if (*d < std::chrono::seconds(24) || *d > std::chrono::hours(24)) {
+    if (o.chaos && (*d < std::chrono::seconds(10) || *d > std::chrono::hours(24))) {
+      return fail(fmt::format("--duration {} is outside 10s..24h (chaos needs time for a fault and its recovery)", duration));
+    }
+    if (!o.chaos && (*d < std::chrono::seconds(24) || *d > std::chrono::hours(24))) {
       return fail(fmt::format("--duration {} is outside 24s..24h (the soak's 24 hours need a second each at least)", duration));
     }
     o.duration = std::chrono::duration_cast<std::chrono::seconds>(*d);

@@ -13,6 +13,8 @@
 #include "backends/postgres/pg_client.hpp"
 #include "backends/redis/client.hpp"
 #include "core/uri.hpp"
+#include "load/fault_proxy.hpp"
+#include "load/services.hpp"
 
 namespace agentstate::load {
 namespace {
@@ -97,7 +99,7 @@ class OnOffFault final : public Fault {
   using Opener = std::function<Result<std::unique_ptr<Lock>>()>;
   OnOffFault(std::string what, Opener open, std::chrono::milliseconds on, std::chrono::milliseconds off)
       : what_(std::move(what)), open_(std::move(open)), on_(on), off_(off) {}
-  ~OnOffFault() override { End(); }
+  ~OnOffFault() override { (void)End(); }
 
   std::string Describe() const override {
     return fmt::format("{}, {} ms on / {} ms off", what_, on_.count(), off_.count());
@@ -117,13 +119,14 @@ class OnOffFault final : public Fault {
     return Status();
   }
 
-  void End() override {
+  Status End() override {
     {
       std::lock_guard guard(mu_);
       stop_ = true;
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    return Status();
   }
 
  private:
@@ -193,7 +196,145 @@ Result<std::unique_ptr<Lock>> OpenPgLock(const pg::PgOptions& o) {
   return std::unique_ptr<Lock>(std::make_unique<PgTableLock>(c));
 }
 
+// A local service killed as a crash would, then restarted with its recorded command.
+class ProcessFault final : public Fault {
+ public:
+  ProcessFault(std::filesystem::path dir, std::string service, std::string what)
+      : control_(std::move(dir)), service_(std::move(service)), what_(std::move(what)) {}
+  std::string Describe() const override { return what_; }
+  Status Begin() override {
+    auto r = control_.Kill(service_, std::chrono::seconds(30));
+    return r ? Status() : r.error();
+  }
+  Status End() override {
+    if (control_.Find(service_)) return Status();  // running: nothing to heal
+    auto r = control_.Restart(service_, std::chrono::seconds(60));
+    return r ? Status() : r.error();
+  }
+
+ private:
+  ServiceControl control_;
+  std::string service_, what_;
+};
+
+// Every connection through the proxy reset, and every new one reset on arrival, while on.
+class ResetStorm final : public Fault {
+ public:
+  ResetStorm(FaultProxy& proxy, std::string what) : proxy_(proxy), what_(std::move(what)) {}
+  std::string Describe() const override { return what_; }
+  Status Begin() override {
+    FaultSpec spec = proxy_.spec();
+    spec.reset_probability = 1.0;
+    proxy_.set(spec);
+    proxy_.reset_now();
+    return Status();
+  }
+  Status End() override {
+    FaultSpec spec = proxy_.spec();
+    spec.reset_probability = 0;
+    proxy_.set(spec);
+    return Status();
+  }
+
+ private:
+  FaultProxy& proxy_;
+  std::string what_;
+};
+
+// "host:port" of a URI, or "" when it has none.
+std::string AuthorityOf(std::string_view uri) {
+  auto parsed = core::ParseUri(uri);
+  if (!parsed) return "";
+  auto a = core::ParseAuthority(parsed->body);
+  if (!a || !a->port) return "";
+  return fmt::format("{}:{}", a->host, *a->port);
+}
+
+// `uri` with its host:port replaced by 127.0.0.1:port (credentials, path and parameters kept).
+std::string ThroughPort(std::string_view uri, uint16_t port) {
+  const std::string u(uri);
+  const auto scheme_end = u.find("://") + 3;
+  auto path = u.find_first_of("/?", scheme_end);
+  if (path == std::string::npos) path = u.size();
+  const auto at = u.rfind('@', path);
+  const std::size_t host = at != std::string::npos && at >= scheme_end ? at + 1 : scheme_end;
+  return u.substr(0, host) + fmt::format("127.0.0.1:{}", port) + u.substr(path);
+}
+
 }  // namespace
+
+RunFaults::RunFaults() = default;
+RunFaults::RunFaults(RunFaults&&) noexcept = default;
+RunFaults& RunFaults::operator=(RunFaults&&) noexcept = default;
+// The faults (a ResetStorm holds the proxy) go before the proxy.
+RunFaults::~RunFaults() { faults.clear(); }
+
+std::vector<std::string> RunFaults::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, f] : faults) out.push_back(name);
+  return out;
+}
+
+std::vector<NamedFault> RunFaults::view() const {
+  std::vector<NamedFault> out;
+  for (const auto& [name, f] : faults) out.push_back({name, f.get()});
+  return out;
+}
+
+Result<RunFaults> MakeStoreFaults(std::string_view store_uri) {
+  auto fault = MakeFault(store_uri);
+  if (!fault) return Error(fault.error());
+  RunFaults out;
+  if (*fault) out.faults.emplace_back(core::ParseUri(store_uri)->scheme + "_write_lock", std::move(*fault));
+  return out;
+}
+
+Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view durable_uri,
+                                   std::string_view analytics_uri, const std::filesystem::path& services_dir) {
+  RunFaults out;
+  const std::string hot = AuthorityOf(hot_uri);
+  auto colon = hot.rfind(':');
+  if (!hot.empty() && IsLoopback(hot.substr(0, colon))) {
+    const std::string host = hot.substr(0, colon);
+    auto proxy = FaultProxy::Start("127.0.0.1", host, static_cast<uint16_t>(std::stoi(hot.substr(colon + 1))));
+    if (!proxy) return Error(proxy.error());
+    out.proxied_hot_uri = ThroughPort(hot_uri, (*proxy)->port());
+    out.faults.emplace_back("redis_reset_storm",
+                            std::make_unique<ResetStorm>(**proxy, fmt::format("TCP proxy 127.0.0.1:{} in front of {} resets "
+                                                                              "every connection, open and new",
+                                                                              (*proxy)->port(), hot)));
+    out.proxy = std::move(*proxy);
+  } else {
+    out.skipped.push_back(fmt::format("redis_reset_storm: {} is not a loopback address the proxy may front", hot));
+  }
+  const ServiceControl control(services_dir);
+  struct Process {
+    const char* name;
+    const char* service;
+    std::string_view uri;
+    const char* what;
+  };
+  const Process processes[] = {
+      {"redis_kill", "redis", hot_uri, "redis-server at {} killed (SIGKILL), then restarted"},
+      {"postgres_restart", "postgres", durable_uri, "postgresql at {} stopped at once (SIGQUIT), then restarted"},
+      {"clickhouse_down", "clickhouse", analytics_uri, "clickhouse-server at {} killed (SIGKILL), then restarted"},
+  };
+  for (const auto& p : processes) {
+    if (p.uri.empty()) continue;
+    const std::string at = AuthorityOf(p.uri);
+    auto running = control.Find(p.service);
+    if (!running) {
+      out.skipped.push_back(fmt::format("{}: {}", p.name, running.error().message()));
+    } else if (!control.Serves(p.service, at)) {
+      out.skipped.push_back(fmt::format("{}: {} is not the {} scripts/services.sh started (see {}/env)", p.name, at,
+                                        p.service, services_dir.string()));
+    } else {
+      out.faults.emplace_back(p.name, std::make_unique<ProcessFault>(services_dir, p.service,
+                                                                     fmt::format(fmt::runtime(p.what), at)));
+    }
+  }
+  return out;
+}
 
 std::unique_ptr<Fault> SqliteWriteLockFault(std::string path, std::chrono::milliseconds on,
                                             std::chrono::milliseconds off) {

@@ -14,6 +14,9 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <string_view>
 
@@ -21,6 +24,33 @@
 #include "load/scenario.hpp"
 
 namespace agentstate::load {
+
+class FaultProxy;
+
+// The faults one run can inject, owned, by name.
+struct RunFaults {
+  std::vector<std::pair<std::string, std::unique_ptr<Fault>>> faults;
+  std::vector<std::string> skipped;  // "redis_kill: why", for faults this run cannot inject
+  // Tiered: the proxy in front of the hot tier, and the hot URI that goes through it. The
+  // scenarios that inject faults use a store opened on that URI.
+  std::unique_ptr<FaultProxy> proxy;
+  std::string proxied_hot_uri;
+
+  RunFaults();
+  RunFaults(RunFaults&&) noexcept;
+  RunFaults& operator=(RunFaults&&) noexcept;
+  ~RunFaults();
+  std::vector<std::string> names() const;
+  std::vector<NamedFault> view() const;
+};
+
+// A single store's fault (named "<scheme>_write_lock"); none for memory://.
+Result<RunFaults> MakeStoreFaults(std::string_view store_uri);
+
+// The tiered store's faults (see above). `services_dir` is where scripts/services.sh keeps
+// its pid files and start commands.
+Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view durable_uri,
+                                   std::string_view analytics_uri, const std::filesystem::path& services_dir);
 
 // Null when the store offers no fault (the scenario then reports that none ran).
 Result<std::unique_ptr<Fault>> MakeFault(std::string_view store_uri);

@@ -19,6 +19,7 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
         e.acked_version = version;
         e.acked_checksum = checksum;
         e.durability = durability;
+        e.acked_at = std::chrono::steady_clock::now();
       }
       break;
     case WriteOutcome::kUnknown:
@@ -50,13 +51,18 @@ void Ledger::Judge(const std::string& run_id, const Result<std::optional<StateRe
     }
     return;
   }
+  auto lost = [&] {
+    ++v.lost;
+    ++(e.durability == CheckpointType::kAuto ? v.lost_auto : v.lost_durable_class);
+    if (v.lost_writes.size() < LedgerVerdict::kMaxLostListed) v.lost_writes.push_back({run_id, e.durability, e.acked_at});
+  };
   const auto& rec = *read;
   if (!rec) {
-    if (e.acked > 0) ++v.lost;
+    if (e.acked > 0) lost();
     return;
   }
   if (rec->version < e.acked_version) {
-    ++v.lost;
+    lost();
   } else if (rec->version == e.acked_version) {
     if (e.acked > 0 && rec->checksum != e.acked_checksum) ++v.corrupted;
   } else if (e.unknown == 0) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "agentstate/model.hpp"
 #include "agentstate/state_store.hpp"
@@ -23,6 +24,14 @@ enum class WriteOutcome {
   kUnknown,  // timeout / connection lost mid-call: it may or may not be there
 };
 
+// An acknowledged write the read-back did not find: which run, its durability class, and
+// when the store acknowledged it (so a report can tell which fault window lost it).
+struct LostWrite {
+  std::string run_id;
+  CheckpointType durability = CheckpointType::kAuto;
+  std::chrono::steady_clock::time_point acked_at;
+};
+
 struct LedgerVerdict {
   uint64_t runs_checked = 0;
   uint64_t acked_writes = 0;
@@ -32,6 +41,11 @@ struct LedgerVerdict {
   uint64_t phantom = 0;       // a version newer than anything acked, with no unknown write to explain it
   uint64_t out_of_order = 0;  // acknowledgements whose versions went backwards for one run
   uint64_t unverifiable = 0;  // runs whose read-back itself failed (timeout, unavailable)
+  // Of `lost`: runs whose newest acknowledged write was `auto`, and those written with a
+  // durable class (manual, critical: acknowledged only after the durable commit).
+  uint64_t lost_auto = 0, lost_durable_class = 0;
+  std::vector<LostWrite> lost_writes;  // the first kMaxLostListed of `lost`
+  static constexpr std::size_t kMaxLostListed = 1000;
   bool clean() const { return lost == 0 && corrupted == 0 && phantom == 0 && out_of_order == 0; }
 };
 
@@ -62,6 +76,7 @@ class Ledger {
     uint32_t unknown = 0;
     uint32_t out_of_order = 0;
     CheckpointType durability = CheckpointType::kAuto;
+    std::chrono::steady_clock::time_point acked_at{};  // of the highest acknowledged version
   };
   mutable std::mutex mu_;
   std::unordered_map<std::string, RunEntry> runs_;

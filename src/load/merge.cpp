@@ -67,8 +67,24 @@ IntervalRow RowFromJson(const json& r) {
 json Faults(const std::vector<FaultWindow>& faults) {
   json out = json::array();
   for (const auto& f : faults) {
-    out.push_back({{"phase", f.phase}, {"fault", f.fault}, {"start_s", f.start_s}, {"end_s", f.end_s},
-                   {"injected", f.injected}, {"error", f.error}});
+    out.push_back({{"phase", f.phase},
+                   {"name", f.name},
+                   {"fault", f.fault},
+                   {"start_s", f.start_s},
+                   {"end_s", f.end_s},
+                   {"until_s", f.until_s},
+                   {"injected", f.injected},
+                   {"error", f.error},
+                   {"inject_ms", f.inject_ms},
+                   {"heal_ms", f.heal_ms},
+                   {"detect_ms", f.detect_ms ? json(*f.detect_ms) : json(nullptr)},
+                   {"recover_ms", f.recover_ms},
+                   {"recovered", f.recovered},
+                   {"units", f.units},
+                   {"failed_units", f.failed_units},
+                   {"error_budget_spent_percent", f.budget_spent_percent},
+                   {"lost_auto_writes", f.lost_auto},
+                   {"lost_critical_writes", f.lost_critical}});
   }
   return out;
 }
@@ -194,7 +210,26 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
       }
     }
     for (const json& f : raw.at("faults")) {
-      r.faults.push_back({f.at("phase"), f.at("fault"), f.at("start_s"), f.at("end_s"), f.at("injected"), f.at("error")});
+      FaultWindow w;
+      w.phase = f.at("phase");
+      w.name = f.value("name", "");
+      w.fault = f.at("fault");
+      w.start_s = f.at("start_s");
+      w.end_s = f.at("end_s");
+      w.until_s = f.value("until_s", w.end_s);
+      w.injected = f.at("injected");
+      w.error = f.at("error");
+      w.inject_ms = f.value("inject_ms", 0.0);
+      w.heal_ms = f.value("heal_ms", 0.0);
+      if (f.contains("detect_ms") && f["detect_ms"].is_number()) w.detect_ms = f["detect_ms"].get<double>();
+      w.recover_ms = f.value("recover_ms", 0.0);
+      w.recovered = f.value("recovered", false);
+      w.units = f.value("units", uint64_t{0});
+      w.failed_units = f.value("failed_units", uint64_t{0});
+      w.budget_spent_percent = f.value("error_budget_spent_percent", 0.0);
+      w.lost_auto = f.value("lost_auto_writes", uint64_t{0});
+      w.lost_critical = f.value("lost_critical_writes", uint64_t{0});
+      r.faults.push_back(std::move(w));
     }
     r.stopped_early = raw.at("stopped_early").get<std::string>();
     for (const json& row : report.at("additional_data").at("time_series").at("rows")) {

@@ -294,6 +294,26 @@ Status WriteTextFile(const std::filesystem::path& path, const std::string& text)
   return Status();
 }
 
+std::string FaultTableText(const std::vector<FaultWindow>& faults) {
+  if (faults.empty()) return "";
+  std::string out = fmt::format("       {:<20} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>7} {:>7}  {}\n", "fault", "inject",
+                                "heal", "detect", "recover", "recovered", "units", "failed", "budget",
+                                "lost auto/critical");
+  auto ms = [](double v) { return fmt::format("{:.0f} ms", v); };
+  for (const auto& f : faults) {
+    const std::string name = f.name.empty() ? f.fault : f.name;
+    if (!f.injected) {
+      out += fmt::format("       {:<20} not injected: {}\n", name, f.error);
+      continue;
+    }
+    out += fmt::format("       {:<20} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>7} {:>6.0f}%  {}/{}{}\n", name,
+                       ms(f.inject_ms), ms(f.heal_ms), f.detect_ms ? ms(*f.detect_ms) : "unseen", ms(f.recover_ms),
+                       f.recovered ? "yes" : "NO", f.units, f.failed_units, f.budget_spent_percent, f.lost_auto,
+                       f.lost_critical, f.error.empty() ? "" : "  " + f.error);
+  }
+  return out;
+}
+
 std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_gates) {
   std::string out;
   std::size_t passed = 0;
@@ -311,6 +331,7 @@ std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_
     for (const auto& g : r.gates) {
       if (all_gates || !g.passed) out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
     }
+    out += FaultTableText(r.faults);
   }
   out += fmt::format("{} of {} scenarios passed\n", passed, results.size());
   return out;

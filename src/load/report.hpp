@@ -49,5 +49,9 @@ Status CheckReportDir(const std::filesystem::path& dir);
 // One line per scenario; under it one line per failed gate, measured against its limit
 // (and an INVALID line); with `all_gates` (--verbose), every gate.
 std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_gates);
+// The fault table: per fault, the time to inject and heal it, to detect it and recover from
+// it, the units and failures in its window, the error budget spent, and the lost
+// acknowledged writes per durability class. Empty when no fault ran.
+std::string FaultTableText(const std::vector<FaultWindow>& faults);
 
 }  // namespace agentstate::load

@@ -20,6 +20,7 @@
 #include "load/faults.hpp"
 #include "load/html_report.hpp"
 #include "load/merge.hpp"
+#include "load/services.hpp"
 #include "load/wait_group.hpp"
 
 namespace agentstate::load {
@@ -27,7 +28,7 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
-Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, int parallel,
+Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateStore* fault_store, int parallel,
                        std::vector<ScenarioResult>& results) {
   auto ex = co_await asio::this_coro::executor;
   results.resize(specs.size());
@@ -42,7 +43,14 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, int para
       asio::co_spawn(
           ex,
           [&, j]() -> Awaitable<void> {
-            results[j] = co_await RunScenario(std::move(specs[j]), ctx);
+            // Scenarios that inject faults run on the store opened through the fault proxy.
+            const bool faults = std::any_of(specs[j].phases.begin(), specs[j].phases.end(),
+                                            [](const PhaseSpec& p) { return !p.fault_events.empty(); });
+            RunContext c = faults && fault_store ? RunContext{*fault_store, ctx.generator, ctx.verbose, ctx.progress,
+                                                              ctx.harness_tid, ctx.shard_index, ctx.shard_count,
+                                                              ctx.faults, dynamic_cast<tiered::TieredStore*>(fault_store)}
+                                                 : ctx;
+            results[j] = co_await RunScenario(std::move(specs[j]), c);
             group.Done();
           },
           asio::detached);
@@ -167,8 +175,12 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     if (!entry) return fail(fmt::format("report of unknown scenario '{}'", test));
     std::optional<std::chrono::seconds> soak;
     if (auto d = j0["additional_data"].value("duration_s", 0); d > 0) soak = std::chrono::seconds(d);
-    ScenarioSpec spec =
-        entry->build(Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt, soak});
+    std::vector<std::string> fault_names;
+    for (const auto& f : j0["additional_data"].value("faults", nlohmann::json::array())) {
+      if (!f.value("name", std::string()).empty()) fault_names.push_back(f["name"].get<std::string>());
+    }
+    ScenarioSpec spec = entry->build(
+        Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt, soak, fault_names});
     spec.description = entry->description;
     std::vector<ScenarioResult> parts;
     for (const auto& sh : shards) {
@@ -203,7 +215,9 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
 
   // Everything that can be checked before touching the store or the disk, is.
   std::vector<const ScenarioEntry*> selected;
-  if (o.tests.empty()) {
+  if (o.chaos) {
+    if (!o.tests.empty()) return fail("chaos runs its own schedule: leave out --test");
+  } else if (o.tests.empty()) {
     for (const auto& e : Catalogue()) selected.push_back(&e);
   } else {
     std::set<std::string> seen;
@@ -222,15 +236,40 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
     return fail(fmt::format("--agents {} is outside 1..100000", *o.agents));
   }
 
-  Profile profile{o.quick, o.agents, o.duration};
+  const bool tiered = !o.hot_uri.empty() && !o.durable_uri.empty();
+  // The faults: only when a selected scenario injects them (the tiered set starts a proxy).
+  RunFaults faults;
+  if (o.chaos || std::any_of(selected.begin(), selected.end(), [](const ScenarioEntry* e) { return e->injects_faults; })) {
+    auto made = tiered ? MakeTieredFaults(o.hot_uri, o.durable_uri, o.analytics_uri, ServiceControl::DefaultDir())
+                       : MakeStoreFaults(o.store_uri);
+    if (!made) return fail(made.error().message());
+    faults = std::move(*made);
+    if (o.shard_count > 1 && !faults.faults.empty()) {
+      return fail("--shard: the fault scenarios kill and restart shared services; run them without --shard, or leave "
+                  "them out with --test");
+    }
+  }
+
+  Profile profile{o.quick, o.agents, o.duration, faults.names()};
   std::vector<ScenarioSpec> specs;
   std::set<std::string> used;
+  auto add = [&](ScenarioSpec spec) -> Status {
+    for (auto& n : ApplyOverrides(spec.gates, o.gate_overrides)) used.insert(std::move(n));
+    if (Status s = ValidateScenario(spec); !s.ok()) return s;
+    specs.push_back(std::move(spec));
+    return Status();
+  };
+  if (o.chaos) {
+    if (faults.faults.empty()) {
+      return fail("chaos needs faults to inject, and this store offers none: run it on sqlite://, redis://, "
+                  "postgresql:// or the tiered store (start the local services with: scripts/services.sh up)");
+    }
+    if (Status s = add(ChaosScenario(profile, o.seed)); !s.ok()) return fail(s.message());
+  }
   for (const ScenarioEntry* e : selected) {
     ScenarioSpec spec = e->build(profile);
     spec.description = e->description;
-    for (auto& n : ApplyOverrides(spec.gates, o.gate_overrides)) used.insert(std::move(n));
-    if (Status s = ValidateScenario(spec); !s.ok()) return fail(s.message());
-    specs.push_back(std::move(spec));
+    if (Status s = add(std::move(spec)); !s.ok()) return fail(s.message());
   }
   for (const auto& g : o.gate_overrides) {
     if (!used.count(g.name)) {
@@ -247,14 +286,19 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   if (Status s = CheckReportDir(o.report_dir); !s.ok()) return fail(s.message());
 
   StoreOptions store_options;
-  const bool tiered = !o.hot_uri.empty() && !o.durable_uri.empty();
   auto store = tiered ? OpenTieredStore(o.hot_uri, o.durable_uri, o.flush_window, store_options, o.analytics_uri)
                       : OpenStore(o.store_uri, store_options);
   if (!store) return fail(store.error().message());
-
-  // On the tiered store the fault is the hot tier's: the one every save goes through.
-  auto fault = MakeFault(tiered ? o.hot_uri : o.store_uri);
-  if (!fault) return fail(fault.error().message());
+  // The fault scenarios' own tiered store, whose hot tier is reached through the proxy.
+  std::unique_ptr<StateStore> fault_store;
+  if (!faults.proxied_hot_uri.empty()) {
+    auto opened = OpenTieredStore(faults.proxied_hot_uri, o.durable_uri, o.flush_window, store_options, o.analytics_uri);
+    if (!opened) return fail(opened.error().message());
+    fault_store = std::move(*opened);
+  }
+  for (const auto& why : faults.skipped) {
+    err << "agentload: note: fault skipped: " << why << '\n';
+  }
   auto* tiered_store = dynamic_cast<tiered::TieredStore*>(store->get());
   asio::io_context io(1);
   const WorkloadGenerator generator(o.seed);
@@ -275,9 +319,9 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
         }
         if (!healthy) co_return;
         RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
-                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, fault->get(),
+                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, faults.view(),
                        tiered_store};
-        co_await RunAll(std::move(specs), ctx, o.parallel, results);
+        co_await RunAll(std::move(specs), ctx, fault_store.get(), o.parallel, results);
       },
       asio::detached);
   io.run();

@@ -36,6 +36,8 @@ struct RunOptions {
   std::string analytics_uri;  // optional: clickhouse:// behind the tiered store
   std::chrono::milliseconds flush_window{100};  // --flush-window: the tiered write-behind window
   std::vector<GateOverride> gate_overrides;
+  // `agentload chaos`: the chaos scenario alone (seed = the schedule's, duration = its length).
+  bool chaos = false;
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i
   int shard_count = 1;
 };

@@ -10,6 +10,8 @@
 #include <iostream>
 #include <deque>
 #include <numeric>
+#include <optional>
+#include <boost/asio/thread_pool.hpp>
 #include <set>
 
 #include "load/wait_group.hpp"
@@ -122,12 +124,29 @@ struct State {
   std::string phase;
   const PhaseResult* current = nullptr;  // the running phase, for the progress line
   std::unique_ptr<Pool> pool;            // the running phase's harness pool, if any
+  // kConstant phases run until then; a phase's fault driver pushes it out until the last
+  // fault is healed and observed.
+  TimePoint phase_end{};
+  // During fault phases: when each unit ended and whether it succeeded; and signs of a
+  // fault: the store's Health() polls and every failed attempt (one a retry then hid).
+  // Offsets from t0, bounded; what they show is read per fault window.
+  struct Mark {
+    float t_s;
+    bool ok;
+  };
+  static constexpr std::size_t kMaxMarks = 1'000'000;
+  bool marking = false;
+  std::vector<Mark> unit_marks, sign_marks;
 
   double Elapsed() const { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
   // Whether agent (or arrival) i is this shard's.
   bool Mine(int i) const { return i % ctx.shard_count == ctx.shard_index; }
   void Record(int64_t us, bool ok) {
     for (auto& r : recorders) r.Record(us, ok);
+    if (marking && unit_marks.size() < kMaxMarks) unit_marks.push_back({static_cast<float>(Elapsed()), ok});
+  }
+  void Sign(bool ok) {
+    if (marking && sign_marks.size() < kMaxMarks) sign_marks.push_back({static_cast<float>(Elapsed()), ok});
   }
 };
 
@@ -273,6 +292,7 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
     error = co_await Attempt(u, agent, payload);
     if (error.empty() || attempt >= u.spec.max_retries || !Retryable(error)) break;
     ++u.phase.retries;
+    u.st.Sign(false);
     asio::steady_timer backoff(co_await asio::this_coro::executor, u.spec.retry_backoff * (attempt + 1));
     boost::system::error_code ec;
     co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -295,6 +315,12 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
   kind.latency.Record(us);
   u.st.Record(us, ok);
   co_return ok;
+}
+
+// What agent i of a phase does: the phase's work, or a critical checkpoint for every
+// critical_every-th agent.
+Work WorkOf(const PhaseSpec& p, int i) {
+  return p.critical_every > 0 && i % p.critical_every == p.critical_every - 1 ? Work::kCriticalCheckpoint : p.work;
 }
 
 AgentSpec MakeAgent(const State& st, const PhaseSpec& p, int i) {
@@ -337,7 +363,7 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
     if (!st.Mine(i)) continue;
     AgentSpec a = MakeAgent(st, p, i);
     std::string doc = st.ctx.generator.StateDocument(a, p.extra_strings);
-    wave.push_back({std::move(a), std::move(doc), p.work});
+    wave.push_back({std::move(a), std::move(doc), WorkOf(p, i)});
   }
   if (p.reads > 0) {
     // A sample without replacement of the other phase's agents, the same for every seed.
@@ -379,7 +405,6 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
 }
 
 Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
-  const TimePoint end = SteadyClock::now() + p.duration;
   const uint64_t per_agent = std::max<uint64_t>(1, p.max_operations / static_cast<uint64_t>(p.agents));
   auto ex = co_await asio::this_coro::executor;
   WaitGroup group(ex);
@@ -388,11 +413,12 @@ Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
     group.Add(1);
     asio::co_spawn(
         ex,
-        [&st, &p, &out, &group, i, end, per_agent]() -> Awaitable<void> {
+        [&st, &p, &out, &group, i, per_agent]() -> Awaitable<void> {
           const AgentSpec agent = MakeAgent(st, p, i);
           const std::string doc = st.ctx.generator.StateDocument(agent, p.extra_strings);
-          for (uint64_t n = 0; n < per_agent && SteadyClock::now() < end; ++n) {
-            co_await RunUnit(Unit{st, out, p, p.work}, agent, doc, std::nullopt);
+          const Work work = WorkOf(p, i);
+          for (uint64_t n = 0; n < per_agent && SteadyClock::now() < st.phase_end; ++n) {
+            co_await RunUnit(Unit{st, out, p, work}, agent, doc, std::nullopt);
             // A store that completes inline (memory://) never suspends us: yield, or the
             // first agent would run the whole duration alone.
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
@@ -448,7 +474,7 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
         [&st, &p, &out, &group, &slot, &in_flight, i = k, due]() -> Awaitable<void> {
           AgentSpec agent = MakeAgent(st, p, i);
           std::string doc = st.ctx.generator.StateDocument(agent, p.extra_strings);
-          co_await RunUnit(Unit{st, out, p, p.work}, agent, doc, due);
+          co_await RunUnit(Unit{st, out, p, WorkOf(p, i)}, agent, doc, due);
           --in_flight;
           slot.cancel();
           group.Done();
@@ -456,6 +482,130 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
         asio::detached);
   }
   co_await group.Wait();
+}
+
+// A fault phase runs at most this long, whatever its faults take to heal.
+constexpr auto kFaultPhaseMax = std::chrono::minutes(10);
+constexpr auto kHealthEvery = std::chrono::milliseconds(100);
+constexpr auto kHealthDeadline = std::chrono::milliseconds(250);
+// A during phase may fail 40 % of its units (its success gate is 60 %): its error budget.
+constexpr double kFaultErrorBudget = 0.40;
+
+double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+// Runs a blocking fault call (a kill, a restart) on `worker` and resumes here once it has
+// returned: the load goes on meanwhile.
+Awaitable<Status> OffThread(asio::thread_pool& worker, Fault* fault, bool begin) {
+  auto call = [fault, begin]() -> Awaitable<Status> { co_return begin ? fault->Begin() : fault->End(); };
+  co_return co_await asio::co_spawn(worker.get_executor(), call, asio::use_awaitable);
+}
+
+// A phase's fault events, in order: inject, hold, heal; each timed.
+Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std::vector<FaultWindow>& windows,
+                            asio::thread_pool& worker) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  boost::system::error_code ec;
+  TimePoint quiet_until = start;  // each fault's recovery is observed before the next begins
+  for (const FaultEvent& ev : p.fault_events) {
+    timer.expires_at(std::max(start + ev.at, quiet_until));
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    FaultWindow w;
+    w.phase = p.name;
+    w.name = ev.fault;
+    w.start_s = st.Elapsed();
+    Fault* fault = nullptr;
+    for (const auto& f : st.ctx.faults) {
+      if (f.name == ev.fault) fault = f.fault;
+    }
+    if (!fault) {
+      w.fault = "none";
+      w.error = st.ctx.faults.empty()
+                    ? fmt::format("{} offers no fault the harness can inject", st.ctx.store.Describe())
+                    : fmt::format("this run has no fault named {}", ev.fault);
+      w.end_s = w.start_s;
+      windows.push_back(std::move(w));
+      continue;
+    }
+    w.fault = fault->Describe();
+    const auto t0 = SteadyClock::now();
+    const Status in = co_await OffThread(worker, fault, true);
+    w.inject_ms = Ms(MicrosBetween(t0, SteadyClock::now()));
+    w.injected = in.ok();
+    if (in.ok()) {
+      timer.expires_after(ev.hold);
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      w.error = in.ToString();
+    }
+    const auto t1 = SteadyClock::now();
+    const Status out = co_await OffThread(worker, fault, false);  // also undoes a half-done injection
+    w.heal_ms = Ms(MicrosBetween(t1, SteadyClock::now()));
+    if (in.ok() && !out.ok()) w.error = "healing failed: " + out.ToString();
+    w.end_s = st.Elapsed();
+    windows.push_back(std::move(w));
+    quiet_until = SteadyClock::now() + p.observe;
+  }
+}
+
+// Polls the store's Health() while `stop` is false: a tier reported down is a sign of the
+// fault even when no unit of work failed (a write-behind or analytics outage).
+Awaitable<void> PollHealth(State& st, const bool& stop) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  boost::system::error_code ec;
+  while (!stop) {
+    auto h = co_await st.ctx.store.Health(DeadlineIn(kHealthDeadline));
+    st.Sign(h && h->healthy());
+    timer.expires_after(kHealthEvery);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+// Each window's figures from the marks between its injection and the next one (or the end
+// of its phase).
+void AssessFaults(const State& st, std::vector<FaultWindow>& windows, double phase_end_s) {
+  for (std::size_t k = 0; k < windows.size(); ++k) {
+    FaultWindow& w = windows[k];
+    w.until_s = k + 1 < windows.size() ? windows[k + 1].start_s : phase_end_s;
+    double first_bad = INFINITY, last_bad = -INFINITY;
+    auto scan = [&](const std::vector<State::Mark>& marks, bool units) {
+      for (const auto& m : marks) {
+        if (m.t_s < w.start_s || m.t_s >= w.until_s) continue;
+        if (units) {
+          ++w.units;
+          w.failed_units += m.ok ? 0 : 1;
+        }
+        if (!m.ok) {
+          first_bad = std::min(first_bad, static_cast<double>(m.t_s));
+          last_bad = std::max(last_bad, static_cast<double>(m.t_s));
+        }
+      }
+    };
+    scan(st.unit_marks, true);
+    scan(st.sign_marks, false);
+    if (std::isfinite(first_bad)) w.detect_ms = (first_bad - w.start_s) * 1000.0;
+    w.recover_ms = std::isfinite(last_bad) ? std::max(0.0, last_bad - w.end_s) * 1000.0 : 0;
+    // Recovered: healed, and no sign of the fault in the last stretch of the window.
+    const double settle = std::min(0.5, std::max(0.0, w.until_s - w.end_s) / 2);
+    w.recovered = w.injected && w.error.empty() && (!std::isfinite(last_bad) || last_bad < w.until_s - settle);
+    w.budget_spent_percent =
+        w.units ? 100.0 * static_cast<double>(w.failed_units) / static_cast<double>(w.units) / kFaultErrorBudget : 0;
+  }
+}
+
+// Acknowledged writes the ledger found lost (through the store, or on a tiered store's
+// durable tier alone; a run lost in both counts once), charged to the fault window they
+// were acknowledged in.
+void ChargeLosses(const std::vector<const LedgerVerdict*>& verdicts, TimePoint t0, std::vector<FaultWindow>& windows) {
+  std::map<std::string, const LostWrite*> lost;
+  for (const LedgerVerdict* v : verdicts) {
+    for (const auto& l : v->lost_writes) lost.emplace(l.run_id, &l);
+  }
+  for (const auto& [run, l] : lost) {
+    const double at = std::chrono::duration<double>(l->acked_at - t0).count();
+    for (auto& w : windows) {
+      if (at >= w.start_s && at < w.until_s) ++(l->durability == CheckpointType::kAuto ? w.lost_auto : w.lost_critical);
+    }
+  }
 }
 
 // Closes interval rows on time and draws the progress line, until `done`.
@@ -485,8 +635,6 @@ Awaitable<void> Ticker(State& st, const bool& done, asio::steady_timer& timer) {
     }
   }
 }
-
-double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
 
 void AddLatencyMetrics(Metrics& m, const std::string& prefix, const Histogram& h) {
   m[prefix + "mean_ms"] = h.Mean() / 1000.0;
@@ -542,6 +690,13 @@ Status ValidateScenario(const ScenarioSpec& spec) {
         break;
     }
     if (p.max_operations == 0) return bad(p, "max_operations must be > 0");
+    if (!p.fault_events.empty() && p.executor != Executor::kConstant) {
+      return bad(p, "fault events need constant concurrency (the phase runs until the faults are healed)");
+    }
+    for (const auto& ev : p.fault_events) {
+      if (ev.at.count() < 0 || ev.hold.count() < 0) return bad(p, "fault times must not be negative");
+    }
+    if (p.critical_every < 0) return bad(p, "critical_every must not be negative");
   }
   for (const auto& g : spec.gates) {
     if (!std::isfinite(g.limit) || g.limit < 0) {
@@ -603,9 +758,18 @@ Metrics BaseMetrics(const ScenarioResult& r) {
   m["pool_timeouts"] = static_cast<double>(pool_timeouts);
   m["pool_rejections"] = static_cast<double>(pool_rejections);
   for (const auto& [code, n] : errors) m["errors." + code] = static_cast<double>(n);
-  double injected = 0;
-  for (const auto& f : r.faults) injected += f.injected ? 1 : 0;
+  double injected = 0, unrecovered = 0;
+  for (const auto& f : r.faults) {
+    injected += f.injected ? 1 : 0;
+    unrecovered += f.injected && !f.recovered ? 1 : 0;
+  }
   m["faults_injected"] = injected;
+  m["faults_unrecovered"] = unrecovered;
+  // Lost acknowledged writes per durability class (through the store; a tiered store's
+  // durable tier is gated on its own as durable_lost_writes).
+  m["lost_auto_writes"] = static_cast<double>(r.ledger.lost_auto);
+  m["lost_critical_writes"] = static_cast<double>(r.ledger.lost_durable_class);
+
   m["sla_violations"] = static_cast<double>(r.latency.CountAbove(200000));
   m["peak_memory_mb"] = r.peak_rss_mb;
   m["avg_cpu_percent"] = r.avg_cpu_percent;
@@ -628,6 +792,9 @@ void FinishScenario(ScenarioResult& result) {
   if (result.durable_ledger) {
     result.metrics["durable_lost_writes"] = static_cast<double>(result.durable_ledger->lost);
     result.metrics["durable_corrupted"] = static_cast<double>(result.durable_ledger->corrupted);
+    // Every acknowledged critical write must be in the durable tier, whatever the hot one says.
+    result.metrics["lost_critical_writes"] =
+        std::max(result.metrics["lost_critical_writes"], static_cast<double>(result.durable_ledger->lost_durable_class));
   }
   if (result.analytics && result.analytics->reachable) {
     const auto& a = *result.analytics;
@@ -665,6 +832,8 @@ std::string ScenarioVersion(const ScenarioSpec& spec) {
     shape += fmt::format("|{}:{}:{}:{}:{}:{}:{}:{}:{}", p.name, Name(p.executor), p.agents, p.duration.count(),
                          p.rate_per_s, p.rate_end_per_s, static_cast<int>(p.arrival), p.pause_after.count(),
                          p.max_operations);
+    for (const auto& ev : p.fault_events) shape += fmt::format(",fault:{}@{}+{}", ev.fault, ev.at.count(), ev.hold.count());
+    if (p.critical_every > 0) shape += fmt::format(",critical/{}", p.critical_every);
     for (auto z : p.sizes) shape += std::string(",") + std::string(Name(z));
     for (auto x : p.patterns) shape += std::string(",") + std::string(Name(x));
   }
@@ -713,6 +882,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     result.phases[i].executor = spec.phases[i].executor;
     result.phases[i].kinds[std::string(Name(spec.phases[i].work))];
     if (spec.phases[i].reads > 0) result.phases[i].kinds[std::string(Name(Work::kRead))];
+    if (spec.phases[i].critical_every > 0) result.phases[i].kinds[std::string(Name(Work::kCriticalCheckpoint))];
   }
   std::size_t ran = 0;
   const auto end_by = st.t0 + spec.max_duration;
@@ -730,29 +900,46 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     // The harness pool stands in for a client pool only where the store has none.
     const bool store_has_pool = ctx.store.Stats().values.count("pool_size") > 0;
     if (p.pool_slots > 0 && !store_has_pool) st.pool = std::make_unique<Pool>(ex, p.pool_slots, p.pool_max_waiters, p.pool_wait, pr);
-    FaultWindow* window = nullptr;
-    if (p.under_fault) {
-      window = &result.faults.emplace_back();
-      window->phase = p.name;
-      window->start_s = st.Elapsed();
-      if (!ctx.fault) {
-        window->fault = "none";
-        window->error = fmt::format("{} offers no fault the harness can inject", ctx.store.Describe());
-      } else {
-        window->fault = ctx.fault->Describe();
-        Status s = ctx.fault->Begin();
-        window->injected = s.ok();
-        window->error = s.ok() ? "" : s.ToString();
-      }
+    st.phase_end = std::min(end_by, SteadyClock::now() + p.duration);
+    // A fault phase: its driver injects and heals on a worker thread, the health poller
+    // watches the store, and the load goes on until the last fault has been observed healed.
+    std::vector<FaultWindow> windows;
+    bool stop_polling = false;
+    WaitGroup fault_tasks(ex);
+    std::optional<asio::thread_pool> worker;
+    if (!p.fault_events.empty()) {
+      st.marking = true;
+      st.phase_end = std::min(end_by, SteadyClock::now() + kFaultPhaseMax);
+      worker.emplace(1);
+      fault_tasks.Add(2);
+      const TimePoint start = SteadyClock::now();
+      asio::co_spawn(
+          ex,
+          [&, start]() -> Awaitable<void> {
+            co_await DriveFaults(st, p, start, windows, *worker);
+            st.phase_end = std::min(end_by, std::max(start + p.duration, SteadyClock::now() + p.observe));
+            fault_tasks.Done();
+          },
+          asio::detached);
+      asio::co_spawn(
+          ex,
+          [&]() -> Awaitable<void> {
+            co_await PollHealth(st, stop_polling);
+            fault_tasks.Done();
+          },
+          asio::detached);
     }
     switch (p.executor) {
       case Executor::kWave: co_await RunWave(st, p, pr); break;
       case Executor::kConstant: co_await RunConstant(st, p, pr); break;
       case Executor::kArrivals: co_await RunArrivals(st, p, pr); break;
     }
-    if (window) {
-      if (window->injected) ctx.fault->End();
-      window->end_s = st.Elapsed();
+    if (!p.fault_events.empty()) {
+      stop_polling = true;
+      co_await fault_tasks.Wait();
+      st.marking = false;
+      AssessFaults(st, windows, st.Elapsed());
+      for (auto& w : windows) result.faults.push_back(std::move(w));
     }
     st.pool.reset();
     pr.end_s = st.Elapsed();
@@ -783,11 +970,13 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   st.phase = "verify";
   st.current = nullptr;
   result.ledger = co_await st.ledger.Verify(ctx.store, spec.op_timeout, 64);
+  if (!ctx.tiered) ChargeLosses({&result.ledger}, st.t0, result.faults);
   if (ctx.tiered) {
     // The durable tier on its own, once the write-behind queue is empty: every acknowledged
     // write must be there (a flush failure shows as lost writes, not as a skipped check).
     co_await ctx.tiered->Flush(DeadlineIn(spec.op_timeout * 10));
     result.durable_ledger = co_await st.ledger.Verify(ctx.tiered->durable(), spec.op_timeout, 64);
+    ChargeLosses({&result.ledger, &*result.durable_ledger}, st.t0, result.faults);
     spec.gates.push_back({"durable_lost_writes", "durable_lost_writes", Compare::kAtMost, 0, ""});
     if (auto* sink = ctx.tiered->analytics()) {
       // Every operation the store performed is an event on the server, or a counted drop.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,13 @@ enum class Work {
 };
 std::string_view Name(Work w);
 
+// One fault in a phase: which of the run's faults (by name), when, and for how long.
+struct FaultEvent {
+  std::string fault;
+  std::chrono::milliseconds at{0};    // after the phase starts
+  std::chrono::milliseconds hold{0};  // from when it is in force until it is healed
+};
+
 struct PhaseSpec {
   std::string name;
   int agents = 0;
@@ -86,7 +94,15 @@ struct PhaseSpec {
   int max_retries = 0;
   std::chrono::milliseconds retry_backoff{100};
   std::chrono::milliseconds op_timeout{0};  // this phase's per-call deadline; 0 = the scenario's
-  bool under_fault = false;                 // the run's fault is active during this phase
+  // Faults injected during this phase, in order, at offsets from its start; the phase then
+  // runs until `observe` after the last one was healed (kConstant), so that recovery is
+  // measured. An event starts at its time, but never sooner than `observe` after the
+  // previous one was healed: each fault's recovery is watched on its own.
+  std::vector<FaultEvent> fault_events;
+  std::chrono::milliseconds observe{1000};
+  // > 0: every critical_every-th agent (i % n == n - 1) does Work::kCriticalCheckpoint
+  // instead of `work`, so the phase writes both durability classes.
+  int critical_every = 0;
   // > 0: at most this many store calls in flight, as a client connection pool would allow,
   // for stores without a pool of their own. A call waits up to pool_wait for a slot, then
   // fails with kPoolExhausted; with pool_max_waiters callers already waiting it is rejected
@@ -153,13 +169,31 @@ struct PhaseResult {
   Histogram pool_wait;  // µs, calls that waited
 };
 
-// A window during which the run's fault was active.
+// One fault as it happened, and what the store did about it. Times are offsets from the
+// scenario start, in seconds.
 struct FaultWindow {
   std::string phase;
   std::string fault;  // what ran, e.g. "sqlite write lock held 400 ms on / 400 ms off"
-  double start_s = 0, end_s = 0;
+  double start_s = 0, end_s = 0;  // injection began .. healing returned
+  double until_s = 0;             // the figures below cover start_s .. until_s (next fault or phase end)
   bool injected = false;
-  std::string error;  // why it could not be injected, when not
+  std::string error;  // why it could not be injected (or healed), when not
+  std::string name;   // the run's name for it: redis_kill, postgres_restart, ...
+  double inject_ms = 0, heal_ms = 0;  // how long injecting (kill) and healing (restart) took
+  // From injection to the first sign the store saw it: a failed unit of work, or its
+  // Health() reporting a tier down. NaN: nothing ever showed (the fault was absorbed).
+  std::optional<double> detect_ms;
+  // From healing to the last sign of it (a failed unit, an unhealthy tier); 0 when none
+  // remained. `recovered` is false when signs lasted to the end of the phase.
+  double recover_ms = 0;
+  bool recovered = false;
+  // Units of work that ended between injection and the end of the phase, and those that
+  // failed; budget_spent_percent is the failed share against the phase's error budget
+  // (the 40 % a during phase may fail: its success gate is 60 %).
+  uint64_t units = 0, failed_units = 0;
+  double budget_spent_percent = 0;
+  // Acknowledged writes of this phase the ledger found missing, per durability class.
+  uint64_t lost_auto = 0, lost_critical = 0;
 };
 
 struct ScenarioResult {
@@ -194,13 +228,21 @@ struct ScenarioResult {
   bool passed() const { return AllPassed(gates); }
 };
 
-// A real fault in the path to the store, switched on for the phases marked under_fault.
+// A real fault in the path to a store, switched on and off at a phase's fault events.
 class Fault {
  public:
   virtual ~Fault() = default;
   virtual std::string Describe() const = 0;
-  virtual Status Begin() = 0;  // idempotent per window
-  virtual void End() = 0;
+  // Injects the fault; returns once it is in force (for a kill: once the process is gone).
+  virtual Status Begin() = 0;
+  // Heals it; returns once it is over (for a kill: once the restarted process runs).
+  virtual Status End() = 0;
+};
+
+// One of the run's faults, by the name phases use for it.
+struct NamedFault {
+  std::string name;
+  Fault* fault = nullptr;
 };
 
 struct RunContext {
@@ -213,7 +255,7 @@ struct RunContext {
   // shards' reports merge into the report of the whole run (agentload merge).
   int shard_index = 0;
   int shard_count = 1;
-  Fault* fault = nullptr;  // null: the store has no fault the harness can inject
+  std::vector<NamedFault> faults;  // empty: the store has no fault the harness can inject
   // Set when `store` is a tiered store: each scenario also verifies its durable tier.
   tiered::TieredStore* tiered = nullptr;
 };

@@ -17,16 +17,28 @@ struct Profile {
   // --duration: a real soak for sustained_load_24h_simulation (its 24 "hours" then last
   // duration / 24 each, under constant load); other scenarios ignore it.
   std::optional<std::chrono::seconds> duration;
+  // The faults the run can inject, by name (RunContext::faults): failure_recovery_under_load
+  // has one during phase per fault; none gives one during phase that reports no fault.
+  std::vector<std::string> faults;
 };
 
 struct ScenarioEntry {
   std::string name;
   std::string description;  // one line, for --list
   std::function<ScenarioSpec(const Profile&)> build;
+  bool injects_faults = false;  // needs the run's faults (Profile::faults)
 };
 
 // The ten scenarios, in the order SCENARIOS.md lists them.
 const std::vector<ScenarioEntry>& Catalogue();
 const ScenarioEntry* FindScenario(const std::string& name);
+
+// `agentload chaos`: one phase of mixed load (save, read back, update; every fifth agent
+// critical checkpoints) for profile.duration (default 60 s), with the run's faults injected
+// on ChaosSchedule(profile.faults, duration, seed); it ends with the full ledger check.
+ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed);
+// The same seed and faults give the same schedule: which fault, when, held how long.
+std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, std::chrono::milliseconds duration,
+                                      uint64_t seed);
 
 }  // namespace agentstate::load

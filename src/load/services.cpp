@@ -1,5 +1,7 @@
 #include "load/services.hpp"
 
+#include "core/uri.hpp"
+
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -27,6 +29,14 @@ std::string ReadAll(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The recorded start command, without the newline the script ends it with (a redirection
+// appended after it would otherwise be a command of its own).
+std::string ReadCommand(const std::filesystem::path& p) {
+  std::string s = ReadAll(p);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 // /proc/<pid>/cmdline with NULs as spaces; empty when the process is gone.
@@ -95,7 +105,7 @@ Result<LocalService> ServiceControl::Find(std::string_view name) const {
   }
   const auto record = dir_ / (s.name + ".pidfile");
   s.pidfile = ReadFirstLine(record);
-  s.start_command = ReadAll(dir_ / (s.name + ".cmd"));
+  s.start_command = ReadCommand(dir_ / (s.name + ".cmd"));
   if (s.pidfile.empty() || s.start_command.empty()) {
     return Error(StatusCode::kUnavailable,
                  fmt::format("{} was not started by scripts/services.sh in {} (no {}); run: scripts/services.sh up",
@@ -138,14 +148,17 @@ Result<std::chrono::microseconds> ServiceControl::Resume(std::string_view name) 
   return Since(t0);
 }
 
-Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_view name, std::chrono::seconds timeout) {
+Result<std::chrono::microseconds> ServiceControl::Kill(std::string_view name, std::chrono::seconds timeout) {
   auto s = Find(name);
   if (!s) return Error(s.error());
   const auto t0 = Clock::now();
   ::kill(s->pid, SIGCONT);  // a paused process must be able to die
-  if (::kill(s->pid, SIGKILL) != 0) return Error(StatusCode::kUnavailable, fmt::format("SIGKILL {}: failed", s->pid));
+  const int sig = s->name == "postgres" ? SIGQUIT : SIGKILL;
+  if (::kill(s->pid, sig) != 0) {
+    return Error(StatusCode::kUnavailable, fmt::format("{} {}: failed", sig == SIGQUIT ? "SIGQUIT" : "SIGKILL", s->pid));
+  }
   if (!WaitFor([&] { return !Alive(s->pid); }, timeout)) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) survived SIGKILL", s->name, s->pid));
+    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) survived signal {}", s->name, s->pid, sig));
   }
   // A zombie still answers kill(pid, 0), and servers that check their pid file that way
   // (ClickHouse, PostgreSQL) refuse to start while it does. Wait a little for it to be
@@ -155,22 +168,62 @@ Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_vie
     std::error_code ec;
     std::filesystem::remove(s->pidfile, ec);
   }
-  // The exact command the script ran; it daemonizes (or waits, for pg_ctl -w) and returns.
-  const int rc = std::system((s->start_command + " >/dev/null 2>&1").c_str());
-  if (rc != 0) {
-    return Error(StatusCode::kUnavailable,
-                 fmt::format("restarting {} failed (exit {}): {}", s->name, WEXITSTATUS(rc), s->start_command));
+  return Since(t0);
+}
+
+Result<std::chrono::microseconds> ServiceControl::Restart(std::string_view name, std::chrono::seconds timeout) {
+  auto running = Find(name);
+  if (running) {
+    return Error(StatusCode::kInvalidArgument, fmt::format("{} is running (pid {}); kill it first", name, running->pid));
   }
-  const int old = s->pid;
+  if (running.error().code() != StatusCode::kUnavailable) return Error(running.error());
+  const std::filesystem::path record = dir_ / (std::string(name) + ".pidfile");
+  const std::filesystem::path pidfile = ReadFirstLine(record);
+  const std::string command = ReadCommand(dir_ / (std::string(name) + ".cmd"));
+  if (pidfile.empty() || command.empty()) return Error(running.error());  // never started by the script
+  const int old = std::atoi(ReadFirstLine(pidfile).c_str());
+  const auto t0 = Clock::now();
+  // The exact command the script ran; it daemonizes (or waits, for pg_ctl -w) and returns.
+  const int rc = std::system((command + " >/dev/null 2>&1").c_str());
+  if (rc != 0) {
+    return Error(StatusCode::kUnavailable, fmt::format("restarting {} failed (exit {}): {}", name, WEXITSTATUS(rc), command));
+  }
   if (!WaitFor(
           [&] {
-            const int pid = std::atoi(ReadFirstLine(s->pidfile).c_str());
+            const int pid = std::atoi(ReadFirstLine(pidfile).c_str());
             return pid != old && Alive(pid);
           },
           timeout)) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} did not come back within {} s", s->name, timeout.count()));
+    return Error(StatusCode::kUnavailable, fmt::format("{} did not come back within {} s", name, timeout.count()));
   }
   return Since(t0);
+}
+
+Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_view name, std::chrono::seconds timeout) {
+  auto down = Kill(name, timeout);
+  if (!down) return down;
+  auto up = Restart(name, timeout);
+  if (!up) return up;
+  return *down + *up;
+}
+
+bool ServiceControl::Serves(std::string_view name, std::string_view authority) const {
+  static constexpr std::pair<std::string_view, std::string_view> kVars[] = {
+      {"redis", "AGENTSTATE_REDIS_URL="}, {"postgres", "AGENTSTATE_POSTGRES_URL="},
+      {"clickhouse", "AGENTSTATE_CLICKHOUSE_URL="}};
+  std::ifstream in(dir_ / "env");
+  for (std::string line; std::getline(in, line);) {
+    for (auto [n, var] : kVars) {
+      if (n != name) continue;
+      const auto at = line.find(var);
+      if (at == std::string::npos) continue;
+      auto uri = core::ParseUri(line.substr(at + var.size()));
+      if (!uri) continue;
+      auto a = core::ParseAuthority(uri->body);
+      if (a && a->port && fmt::format("{}:{}", a->host, *a->port) == authority) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace agentstate::load

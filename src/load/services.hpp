@@ -36,10 +36,19 @@ class ServiceControl {
   // How long the signal took to take effect.
   Result<std::chrono::microseconds> Pause(std::string_view name);
   Result<std::chrono::microseconds> Resume(std::string_view name);
-  // SIGKILL the process and its forked children (they hold its port), wait for them to go,
-  // run the recorded start command, wait until a new process is running; returns the
-  // whole outage as the harness caused it.
+  // Kills the service as a crash would and waits until it is gone: SIGKILL for redis and
+  // clickhouse; for postgres SIGQUIT, its immediate shutdown (the postmaster kills every
+  // backend at once, without a checkpoint; the next start runs crash recovery). A SIGKILLed
+  // postmaster would leave its backends holding the shared memory, and no new one could start.
+  Result<std::chrono::microseconds> Kill(std::string_view name, std::chrono::seconds timeout);
+  // Runs the recorded start command of a service that is not running and waits until a new
+  // process runs; kInvalidArgument when it is still running.
+  Result<std::chrono::microseconds> Restart(std::string_view name, std::chrono::seconds timeout);
+  // Kill, then Restart; returns the whole outage as the harness caused it.
   Result<std::chrono::microseconds> KillAndRestart(std::string_view name, std::chrono::seconds timeout);
+  // Whether `authority` ("host:port") is the address of the service scripts/services.sh
+  // started (its env file names it): faults are injected only into the service a store uses.
+  bool Serves(std::string_view name, std::string_view authority) const;
 
  private:
   std::filesystem::path dir_;

@@ -135,9 +135,10 @@ bool TieredStore::DurableFailing() const {
 }
 
 void TieredStore::NoteDurable(const Status& s) {
-  if (!Outage(s)) return;
+  if (!s.ok() && !Outage(s)) return;
   std::lock_guard lock(mu_);
-  durable_failing_until_ = SteadyClock::now() + kDurableBackoff;
+  // A success ends the fail-fast at once: the flusher's retries are what find the tier back.
+  durable_failing_until_ = s.ok() ? SteadyClock::time_point{} : SteadyClock::now() + kDurableBackoff;
 }
 
 bool TieredStore::IsStale(const std::string& run_id) const {
@@ -158,6 +159,7 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
   StateRecord copy = p.record;
   auto r = co_await durable_->Put(std::move(copy), deadline);
   if (r) {
+    NoteDurable(Status());
     lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - p.since).count()));
     ++flushed_;
     co_return Status();
@@ -187,6 +189,7 @@ Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline dea
   for (const auto& p : chunk) records.push_back(p.record);
   auto r = co_await durable_->PutMany(std::move(records), deadline);
   if (r) {
+    NoteDurable(Status());
     const auto now = SteadyClock::now();
     for (const auto& p : chunk) {
       lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count()));
@@ -525,6 +528,15 @@ Awaitable<Result<HealthReport>> TieredStore::Health(Deadline deadline) {
     out.tiers[0].tier = "hot";
     out.tiers[1].tier = "durable";
   }
+  if (analytics_) {
+    // The sink never blocks the store; its health is how its last batch went.
+    TierHealth a;
+    a.tier = "analytics";
+    a.backend = analytics_->Describe();
+    a.healthy = !analytics_->stats().failing;
+    if (!a.healthy) a.detail = "the last batch was refused after its retries; events are dropped and counted";
+    out.tiers.push_back(std::move(a));
+  }
   co_return out;
 }
 
@@ -550,6 +562,7 @@ StoreStats TieredStore::Stats() const {
     s.values["analytics_batches"] = static_cast<double>(a.batches);
     s.values["analytics_retries"] = static_cast<double>(a.retries);
     s.values["analytics_archived"] = static_cast<double>(a.archived);
+    s.values["analytics_failing"] = a.failing ? 1 : 0;
   }
   s.values["write_behind_flushed"] = static_cast<double>(flushed_.load());
   s.values["write_behind_batches"] = static_cast<double>(batches_.load());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <thread>
 
@@ -12,7 +13,9 @@
 #include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/client.hpp"
 #include "core/uri.hpp"
+#include "load/faults.hpp"
 #include "load/services.hpp"
+#include <libpq-fe.h>
 #include "support/run.hpp"
 
 namespace agentstate::load {
@@ -221,6 +224,79 @@ TEST(ServiceControl, AnalyticsSurvivesAClickHouseRestartWithDropsCounted) {
   EXPECT_GT(st.sent, 0u);
   std::cout << "clickhouse kill -9 + restart took " << outage->count() / 1000 << " ms; " << st.recorded << " events, "
             << st.dropped_events << " dropped (counted), " << st.retries << " retries\n";
+}
+
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  EXPECT_TRUE(v && *v) << name << " is not set: scripts/services.sh up, then eval \"$(scripts/services.sh env)\"";
+  return v ? v : "";
+}
+
+TEST(ServiceControl, PostgresStoppedAtOnceRestartsAndAnswers) {
+  ServiceControl services(ServiceControl::DefaultDir());
+  ASSERT_TRUE(services.Find("postgres")) << services.Find("postgres").error().ToString();
+  auto running = services.Restart("postgres", 5s);
+  ASSERT_FALSE(running) << "a running service is never started twice";
+  EXPECT_THAT(running.error().message(), HasSubstr("is running"));
+  auto down = services.Kill("postgres", 30s);
+  ASSERT_TRUE(down) << down.error().ToString();
+  EXPECT_FALSE(services.Find("postgres")) << "gone once Kill returns";
+  auto up = services.Restart("postgres", 60s);
+  ASSERT_TRUE(up) << up.error().ToString();
+  // It answers queries again (crash recovery done: pg_ctl -w waits for it).
+  const std::string url = Env("AGENTSTATE_POSTGRES_URL");
+  const auto conninfo = "postgresql" + url.substr(url.find("://"));
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PGresult* r = PQexec(c, "SELECT 1");
+  EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  PQfinish(c);
+  std::cout << "postgres: immediate shutdown " << down->count() / 1000 << " ms, restart " << up->count() / 1000 << " ms\n";
+}
+
+TEST(TieredFaults, EveryFaultOnTheScriptsServicesAndTheRedisProxyReachesTheServer) {
+  const std::string redis = Env("AGENTSTATE_REDIS_URL"), pg = Env("AGENTSTATE_POSTGRES_URL"),
+                    ch = Env("AGENTSTATE_CLICKHOUSE_URL");
+  auto faults = MakeTieredFaults(redis, pg, ch, ServiceControl::DefaultDir());
+  ASSERT_TRUE(faults) << faults.error().ToString();
+  EXPECT_EQ(faults->names(),
+            (std::vector<std::string>{"redis_reset_storm", "redis_kill", "postgres_restart", "clickhouse_down"}));
+  EXPECT_TRUE(faults->skipped.empty()) << faults->skipped.front();
+  ASSERT_NE(faults->proxied_hot_uri, redis);
+  auto o = redis::ParseRedisUri(faults->proxied_hot_uri);
+  ASSERT_TRUE(o) << o.error().ToString();
+  redis::RedisClient through(*o);
+  EXPECT_TRUE(Call(through, {"PING"}, 2s)) << "the proxy forwards to the real server";
+  // The storm resets what goes through the proxy, and healing it lets clients back in.
+  Fault* storm = faults->faults[0].second.get();
+  ASSERT_TRUE(storm->Begin().ok());
+  EXPECT_FALSE(Call(through, {"PING"}, 500ms));
+  ASSERT_TRUE(storm->End().ok());
+  bool back = false;
+  for (int i = 0; i < 40 && !back; ++i) {
+    back = Call(through, {"PING"}, 500ms).has_value();
+    if (!back) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(back) << "the client reconnects once the storm is over";
+}
+
+TEST(TieredFaults, ServicesTheScriptsDidNotStartAreSkippedWithTheReason) {
+  // Another port than the script's redis, and a host the proxy may not front.
+  auto other = MakeTieredFaults("redis://127.0.0.1:1/0", "postgresql://agentstate@127.0.0.1:2/agentstate", "",
+                                ServiceControl::DefaultDir());
+  ASSERT_TRUE(other) << other.error().ToString();
+  EXPECT_EQ(other->names(), std::vector<std::string>{"redis_reset_storm"});
+  ASSERT_EQ(other->skipped.size(), 2u);
+  EXPECT_THAT(other->skipped[0], HasSubstr("redis_kill: 127.0.0.1:1 is not the redis scripts/services.sh started"));
+  EXPECT_THAT(other->skipped[1], HasSubstr("postgres_restart"));
+  auto remote = MakeTieredFaults("redis://10.1.2.3:6379/0", "postgresql://u@10.1.2.3:5432/db", "", "/nonexistent");
+  ASSERT_TRUE(remote) << remote.error().ToString();
+  EXPECT_TRUE(remote->names().empty());
+  EXPECT_EQ(remote->proxy, nullptr);
+  ASSERT_EQ(remote->skipped.size(), 3u);
+  EXPECT_THAT(remote->skipped[0], HasSubstr("not a loopback address"));
 }
 
 }  // namespace

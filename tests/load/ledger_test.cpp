@@ -44,6 +44,16 @@ TEST(Ledger, VerdictsForEveryKindOfOutcome) {
   EXPECT_EQ(v.out_of_order, 1u);
   EXPECT_EQ(v.unknown_writes, 1u);
   EXPECT_FALSE(v.clean());
+  // Per durability class, and listed with when they were acknowledged.
+  EXPECT_EQ(v.lost_durable_class, 1u);
+  EXPECT_EQ(v.lost_auto, 1u);
+  ASSERT_EQ(v.lost_writes.size(), 2u);
+  for (const auto& w : v.lost_writes) {
+    EXPECT_TRUE(w.run_id == "lost" || w.run_id == "rolled_back") << w.run_id;
+    EXPECT_EQ(w.durability, w.run_id == "lost" ? CheckpointType::kCritical : CheckpointType::kAuto);
+    EXPECT_LE(w.acked_at, std::chrono::steady_clock::now());
+    EXPECT_GT(w.acked_at.time_since_epoch().count(), 0);
+  }
 
   LedgerVerdict same_version_other_bytes;
   l.Judge("ok", std::optional<StateRecord>(At(3, 0xAB)), same_version_other_bytes);

@@ -18,12 +18,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ScenarioResult RunOn(StateStore& store, const ScenarioSpec& spec, Fault* fault = nullptr) {
+ScenarioResult RunOn(StateStore& store, const ScenarioSpec& spec, std::vector<NamedFault> faults = {}) {
   WorkloadGenerator gen(2);
   EXPECT_TRUE(ValidateScenario(spec).ok()) << ValidateScenario(spec).ToString();
   return testing::RunSync([&]() -> Awaitable<ScenarioResult> {
     RunContext ctx{store, gen, false};
-    ctx.fault = fault;
+    ctx.faults = faults;
     co_return co_await RunScenario(spec, ctx);
   });
 }
@@ -158,13 +158,27 @@ TEST(Faults, TheSqliteWriteLockMakesSavesRetryAndTheScenarioRecover) {
   std::filesystem::remove_all(dir);
   const std::string uri = "sqlite://" + (dir / "s.db").string();
   auto store = std::move(*OpenStore(uri, {}));
-  auto fault = MakeFault(uri);
-  ASSERT_TRUE(fault && *fault);
-  EXPECT_NE((*fault)->Describe().find("write lock"), std::string::npos);
-  ScenarioResult r = RunOn(*store, FindScenario("failure_recovery_under_load")->build(Profile{true, 10, {}}), fault->get());
+  auto faults = MakeStoreFaults(uri);
+  ASSERT_TRUE(faults);
+  ASSERT_EQ(faults->names(), std::vector<std::string>{"sqlite_write_lock"});
+  EXPECT_NE(faults->faults[0].second->Describe().find("write lock"), std::string::npos);
+  ScenarioResult r = RunOn(
+      *store, FindScenario("failure_recovery_under_load")->build(Profile{true, 10, {}, faults->names()}), faults->view());
   ASSERT_EQ(r.faults.size(), 1u);
-  EXPECT_TRUE(r.faults[0].injected) << r.faults[0].error;
-  EXPECT_EQ(r.faults[0].phase, "during_failure");
+  const FaultWindow& w = r.faults[0];
+  EXPECT_TRUE(w.injected) << w.error;
+  EXPECT_EQ(w.phase, "during_sqlite_write_lock");
+  EXPECT_EQ(w.name, "sqlite_write_lock");
+  // The held lock shows as failed (timed-out) saves soon after it is taken, and is gone
+  // within the phase once it is released.
+  ASSERT_TRUE(w.detect_ms.has_value());
+  EXPECT_LT(*w.detect_ms, 1000);
+  EXPECT_TRUE(w.recovered);
+  EXPECT_GT(w.units, 0u);
+  EXPECT_EQ(w.lost_auto + w.lost_critical, 0u);
+  EXPECT_GT(r.metrics.at("phase.during_sqlite_write_lock.critical_checkpoint.executed"), 0)
+      << "every fifth agent writes critical checkpoints through the fault";
+  EXPECT_EQ(r.metrics.at("faults_unrecovered"), 0);
   const PhaseResult& during = r.phases.at(1);
   EXPECT_GT(during.retries, 0u) << "the held lock must have made saves time out";
   EXPECT_GT(during.errors.size() + during.retries, 0u);
@@ -176,14 +190,68 @@ TEST(Faults, TheSqliteWriteLockMakesSavesRetryAndTheScenarioRecover) {
 
 TEST(Faults, AStoreWithoutAFaultSaysSoAndFailsTheFaultGate) {
   auto store = std::move(*OpenStore("memory://", {}));
-  auto none = MakeFault("memory://");
+  auto none = MakeStoreFaults("memory://");
   ASSERT_TRUE(none);
-  EXPECT_EQ(none->get(), nullptr);
+  EXPECT_TRUE(none->faults.empty());
   ScenarioResult r = RunOn(*store, FindScenario("failure_recovery_under_load")->build(Profile{true, 5, {}}));
   ASSERT_EQ(r.faults.size(), 1u);
   EXPECT_FALSE(r.faults[0].injected);
   EXPECT_NE(r.faults[0].error.find("no fault"), std::string::npos);
   EXPECT_FALSE(r.gates[0].passed) << r.gates[0].Describe();
+}
+
+TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
+  const std::vector<std::string> faults = {"redis_reset_storm", "redis_kill", "postgres_restart", "clickhouse_down"};
+  const auto a = ChaosSchedule(faults, 10min, 42);
+  const auto b = ChaosSchedule(faults, 10min, 42);
+  const auto c = ChaosSchedule(faults, 10min, 43);
+  ASSERT_GT(a.size(), 50u);  // ~10 s per fault over 10 minutes
+  ASSERT_EQ(a.size(), b.size());
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].fault, b[i].fault);
+    EXPECT_EQ(a[i].at, b[i].at);
+    EXPECT_EQ(a[i].hold, b[i].hold);
+    EXPECT_GE(a[i].hold, 500ms);
+    EXPECT_LE(a[i].hold, 2500ms);
+    EXPECT_LE(a[i].at + a[i].hold, 10min - 3s) << "the last fault is healed before the end, under load";
+    if (i > 0) {
+      EXPECT_GE(a[i].at, a[i - 1].at + a[i - 1].hold + 1500ms);
+    }
+    seen.insert(a[i].fault);
+  }
+  EXPECT_EQ(seen.size(), faults.size()) << "every fault is drawn over a long schedule";
+  bool differs = c.size() != a.size();
+  for (std::size_t i = 0; !differs && i < a.size(); ++i) differs = a[i].fault != c[i].fault || a[i].at != c[i].at;
+  EXPECT_TRUE(differs) << "another seed, another schedule";
+  EXPECT_TRUE(ChaosSchedule({}, 10min, 42).empty());
+  EXPECT_TRUE(ChaosSchedule(faults, 4s, 42).empty()) << "too short for a fault and its recovery";
+}
+
+TEST(Chaos, RunsTheScheduleOnTheSqliteWriteLockAndEndsWithACleanLedger) {
+  const auto dir = std::filesystem::temp_directory_path() / ("agentstate-chaos-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string uri = "sqlite://" + (dir / "s.db").string();
+  auto store = std::move(*OpenStore(uri, {}));
+  auto faults = MakeStoreFaults(uri);
+  ASSERT_TRUE(faults);
+  ScenarioSpec spec = ChaosScenario(Profile{true, 6, 12s, faults->names()}, 5);
+  ASSERT_EQ(spec.phases.size(), 1u);
+  const auto planned = spec.phases[0].fault_events.size();
+  ASSERT_GE(planned, 1u);
+  ScenarioResult r = RunOn(*store, spec, faults->view());
+  EXPECT_EQ(r.faults.size(), planned);
+  for (const auto& w : r.faults) {
+    EXPECT_TRUE(w.injected) << w.error;
+    EXPECT_TRUE(w.recovered) << w.name << " at " << w.start_s << " s";
+  }
+  // Each fault's recovery is watched before the next one starts.
+  for (std::size_t i = 1; i < r.faults.size(); ++i) EXPECT_GE(r.faults[i].start_s, r.faults[i - 1].end_s + 4.9);
+  EXPECT_GT(r.metrics.at("phase.chaos.critical_checkpoint.executed"), 0);
+  EXPECT_TRUE(r.ledger.clean());
+  EXPECT_TRUE(r.passed());
+  store.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(EarlyStop, TheSustainedScenarioStopsWhenAnHourFallsBelowEightyPercent) {

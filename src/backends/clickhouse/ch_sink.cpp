@@ -284,6 +284,7 @@ bool AnalyticsSink::SendBatch() {
     ++batches_;
     const bool events = table == std::string_view("events");
     sending_ -= batch.size();
+    failing_ = !r;
     if (r) {
       if (events) sent_ += batch.size();
       continue;
@@ -390,6 +391,7 @@ AnalyticsSink::Stats AnalyticsSink::stats() const {
   s.dropped_events = dropped_events_.load();
   s.batches = batches_.load();
   s.retries = retries_.load();
+  s.failing = failing_.load();
   s.failed_batches = failed_batches_.load();
   s.archived = archived_.load();
   std::lock_guard lock(mu_);

@@ -83,6 +83,7 @@ class AnalyticsSink {
     uint64_t dropped_events = 0;  // events dropped (buffer full, or a batch refused after retries)
     uint64_t dropped = 0;         // all rows dropped, archive rows included
     uint64_t buffered = 0, batches = 0, retries = 0, failed_batches = 0, archived = 0;
+    bool failing = false;  // the last batch was refused after its retries (until one succeeds)
   };
   Stats stats() const;
   std::string Describe() const { return o_.redacted_uri; }
@@ -107,6 +108,7 @@ class AnalyticsSink {
   bool stop_ = false;
   std::atomic<uint64_t> recorded_{0}, sent_{0}, dropped_{0}, dropped_events_{0}, batches_{0}, retries_{0},
       failed_batches_{0}, archived_{0};
+  std::atomic<bool> failing_{false};
   std::atomic<uint64_t> sending_{0};  // rows taken off the buffer whose INSERT has not finished
   std::thread thread_;
 };

@@ -3,6 +3,8 @@
 #include <endian.h>
 #include <fmt/format.h>
 
+#include "core/backoff.hpp"
+
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cmath>
 #include <cstring>
@@ -147,6 +149,7 @@ struct TypedPending final : PgPending {
 // One libpq connection in pipeline mode. Everything here runs on the client's one thread.
 class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
+  bool connected() const { return connected_; }  // I/O thread only
   PgConnection(asio::io_context& io, const PgOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
   ~PgConnection() { Close(); }
 
@@ -187,6 +190,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
       if (s.ok()) {
         connected_ = true;
         attempts_ = 0;
+        backoff_.Reset();
         last_error_.clear();
         s = co_await Serve();
         connected_ = false;
@@ -196,10 +200,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
       Drop(s);
       Close();
       if (stopped_) break;
-      const double cap = std::min(2000.0, 50.0 * std::pow(2.0, std::min(attempts_, 6)));
       ++attempts_;
-      const auto wait = std::chrono::milliseconds(
-          static_cast<int64_t>(cap * (0.5 + 0.5 * std::uniform_real_distribution<>(0, 1)(rng))));
+      const auto wait = backoff_.Next(rng);
       asio::steady_timer t(io_, wait);
       boost::system::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -239,6 +241,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate", nullptr};
     conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
     if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return Failed("cannot connect");
+    // The server's notices ("terminating connection due to immediate shutdown", ...) would
+    // go to stderr by default, in the middle of a harness's report. What they announce
+    // reaches the caller as the failed query's error.
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
     asio::steady_timer watchdog(io_, o_.connect_timeout);
     bool timed_out = false;
     watchdog.async_wait([&](boost::system::error_code e) {
@@ -405,7 +411,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::deque<std::shared_ptr<PgPending>> queued_, in_flight_;
   std::string last_error_;
   bool connected_ = false, stopped_ = false, ending_ = false;
-  int attempts_ = 0;
+  int attempts_ = 0;  // failed connects in a row
+  core::ReconnectBackoff backoff_;
   uint64_t reconnects_ = 0;
 };
 
@@ -427,6 +434,21 @@ PgClient::~PgClient() {
   thread_.join();
 }
 
+// Round robin over the connections that are up, so that a call never waits on one still
+// reconnecting while another is ready; with all down, the next in turn (it queues for its
+// reconnect, or fails fast). I/O thread only.
+std::shared_ptr<PgConnection> PgClient::Pick() {
+  const std::size_t n = connections_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& c = connections_[(next_ + i) % n];
+    if (c->connected()) {
+      next_ += i + 1;
+      return c;
+    }
+  }
+  return connections_[next_++ % n];
+}
+
 void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
   p->on_done = [this, raw = p.get()](bool answered) { gate_.Finished(answered, !answered && raw->counts_for_breaker); };
   conn->Enqueue(std::move(p));
@@ -442,12 +464,11 @@ PgClient::Stats PgClient::stats() const {
 
 Awaitable<Result<std::vector<PgResult>>> PgClient::Batch(std::vector<Statement> statements, Deadline deadline) {
   if (options_.command_timeout.count() > 0) deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
-  auto conn = connections_[next_++ % connections_.size()];
-  auto initiate = [this, conn, stmts = std::move(statements), deadline](auto handler) mutable {
+  auto initiate = [this, stmts = std::move(statements), deadline](auto handler) mutable {
     using Handler = decltype(handler);
     auto p = std::make_shared<TypedPending<Handler>>(std::move(stmts), deadline, std::move(handler));
-    asio::post(io_, [this, conn, p]() mutable {
-      gate_.Admit(p->deadline, [this, conn, p] { Dispatch(conn, p); }, [p](Status why) { p->Complete(Error(why)); });
+    asio::post(io_, [this, p]() mutable {
+      gate_.Admit(p->deadline, [this, p] { Dispatch(Pick(), p); }, [p](Status why) { p->Complete(Error(why)); });
     });
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::vector<PgResult>>)>(

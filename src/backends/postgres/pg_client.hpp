@@ -119,6 +119,7 @@ class PgClient {
   Stats stats() const;
 
  private:
+  std::shared_ptr<PgConnection> Pick();
   void Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);
 
   PgOptions options_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/backoff.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -106,6 +108,7 @@ struct TypedPending final : Pending {
 // One TCP connection and its pipeline. Everything here runs on the client's one thread.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  bool connected() const { return connected_; }  // I/O thread only
   Connection(asio::io_context& io, const RedisOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
 
   void Start() {
@@ -165,6 +168,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (s.ok()) {
         connected_ = true;
         attempts_ = 0;
+        backoff_.Reset();
         last_error_.clear();
         s = co_await Serve();
         connected_ = false;
@@ -174,10 +178,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       last_error_ = s.message();
       Drop(s);
       if (stopped_) break;
-      // Jittered exponential backoff: 50 ms doubling to 2 s, each wait 50..100 % of it.
-      const double cap = std::min(2000.0, 50.0 * std::pow(2.0, std::min(attempts_, 6)));
       ++attempts_;
-      const auto wait = std::chrono::milliseconds(static_cast<int64_t>(cap * (0.5 + 0.5 * std::uniform_real_distribution<>(0, 1)(rng))));
+      const auto wait = backoff_.Next(rng);
       asio::steady_timer t(io_, wait);
       boost::system::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -333,7 +335,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string db_text_;
   std::string last_error_;
   bool connected_ = false, stopped_ = false, fail_fast_ = false;
-  int attempts_ = 0;
+  int attempts_ = 0;  // failed connects in a row
+  core::ReconnectBackoff backoff_;
   int silent_timeouts_ = 0;  // commands timed out since the last reply
   uint64_t reconnects_ = 0;
 };
@@ -354,6 +357,21 @@ RedisClient::~RedisClient() {
   });
   work_.reset();
   thread_.join();
+}
+
+// Round robin over the connections that are up, so that a call never waits on one still
+// reconnecting while another is ready; with all down, the next in turn (it queues for its
+// reconnect, or fails fast). I/O thread only.
+std::shared_ptr<Connection> RedisClient::Pick() {
+  const std::size_t n = connections_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& c = connections_[(next_ + i) % n];
+    if (c->connected()) {
+      next_ += i + 1;
+      return c;
+    }
+  }
+  return connections_[next_++ % n];
 }
 
 void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
@@ -391,12 +409,11 @@ Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view
 }
 
 Awaitable<Result<Reply>> RedisClient::Submit(std::string bytes, Deadline deadline) {
-  auto conn = connections_[next_++ % connections_.size()];
-  auto initiate = [this, conn, bytes = std::move(bytes), deadline](auto handler) mutable {
+  auto initiate = [this, bytes = std::move(bytes), deadline](auto handler) mutable {
     using Handler = decltype(handler);
     auto p = std::make_shared<TypedPending<Handler>>(std::move(bytes), deadline, std::move(handler));
-    asio::post(io_, [this, conn, p]() mutable {
-      gate_.Admit(p->deadline, [this, conn, p] { Dispatch(conn, p); }, [p](Status why) { p->Complete(Error(why)); });
+    asio::post(io_, [this, p]() mutable {
+      gate_.Admit(p->deadline, [this, p] { Dispatch(Pick(), p); }, [p](Status why) { p->Complete(Error(why)); });
     });
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<Reply>)>(std::move(initiate),

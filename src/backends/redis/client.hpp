@@ -88,6 +88,7 @@ class RedisClient {
   Stats stats() const;
 
  private:
+  std::shared_ptr<Connection> Pick();
   void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
   Awaitable<Result<Reply>> Submit(std::string bytes, Deadline deadline);
 
