@@ -23,4 +23,10 @@ npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_dir"
-ctest --test-dir "$build_dir" --output-on-failure -j2
+# The tests that kill, pause and restart the shared services run last and alone: a timing
+# test right after one of them would measure a cold PostgreSQL and fail for it.
+faults='failure_recovery_under_load|chaos|ServiceControl\.|TieredFaults\.'
+rc=0
+ctest --test-dir "$build_dir" --output-on-failure -j2 -E "$faults" || rc=$?
+ctest --test-dir "$build_dir" --output-on-failure -R "$faults" || rc=$?
+exit $rc

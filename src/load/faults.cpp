@@ -196,25 +196,63 @@ Result<std::unique_ptr<Lock>> OpenPgLock(const pg::PgOptions& o) {
   return std::unique_ptr<Lock>(std::make_unique<PgTableLock>(c));
 }
 
-// A local service killed as a crash would, then restarted with its recorded command.
+// Whether the service at host:port serves: Redis answers PING with PONG (not LOADING while
+// it reads its AOF back); the others accept a TCP connection (PostgreSQL's pg_ctl -w has
+// waited for it to accept queries already; ClickHouse listens once its tables are loaded).
+bool Serving(const std::string& service, const std::string& host, int port) {
+  const timeval tv{0, 500000};
+  if (service == "redis") {
+    redisContext* c = redisConnectWithTimeout(host.c_str(), port, tv);
+    bool ok = false;
+    if (c && !c->err) {
+      redisSetTimeout(c, tv);
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      ok = r && r->type == REDIS_REPLY_STATUS && std::string_view(r->str, r->len) == "PONG";
+      if (r) freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    return ok;
+  }
+  // hiredis's connect is a plain TCP connect with a timeout: enough for "listening".
+  redisContext* c = redisConnectWithTimeout(host.c_str(), port, tv);
+  const bool ok = c && !c->err;
+  if (c) redisFree(c);
+  return ok;
+}
+
+// A local service killed as a crash would, then restarted with its recorded command; healed
+// once it serves again at `authority` (host:port), so that what follows is the store's own
+// recovery, not the server's start-up.
 class ProcessFault final : public Fault {
  public:
-  ProcessFault(std::filesystem::path dir, std::string service, std::string what)
-      : control_(std::move(dir)), service_(std::move(service)), what_(std::move(what)) {}
+  ProcessFault(std::filesystem::path dir, std::string service, std::string authority, std::string what)
+      : control_(std::move(dir)), service_(std::move(service)), authority_(std::move(authority)), what_(std::move(what)) {}
   std::string Describe() const override { return what_; }
   Status Begin() override {
     auto r = control_.Kill(service_, std::chrono::seconds(30));
     return r ? Status() : r.error();
   }
   Status End() override {
-    if (control_.Find(service_)) return Status();  // running: nothing to heal
-    auto r = control_.Restart(service_, std::chrono::seconds(60));
-    return r ? Status() : r.error();
+    if (!control_.Find(service_)) {
+      auto r = control_.Restart(service_, std::chrono::seconds(60));
+      if (!r) return r.error();
+    }
+    const auto colon = authority_.rfind(':');
+    const std::string host = authority_.substr(0, colon);
+    const int port = std::atoi(authority_.c_str() + colon + 1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!Serving(service_, host, port)) {
+      if (std::chrono::steady_clock::now() >= until) {
+        return Status(StatusCode::kUnavailable, fmt::format("{} restarted but does not serve at {} after 60 s", service_, authority_));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a starting server
+    }
+    return Status();
   }
 
  private:
   ServiceControl control_;
-  std::string service_, what_;
+  std::string service_, authority_, what_;
 };
 
 // Every connection through the proxy reset, and every new one reset on arrival, while on.
@@ -315,9 +353,11 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
     const char* what;
   };
   const Process processes[] = {
-      {"redis_kill", "redis", hot_uri, "redis-server at {} killed (SIGKILL), then restarted"},
-      {"postgres_restart", "postgres", durable_uri, "postgresql at {} stopped at once (SIGQUIT), then restarted"},
-      {"clickhouse_down", "clickhouse", analytics_uri, "clickhouse-server at {} killed (SIGKILL), then restarted"},
+      {"redis_kill", "redis", hot_uri, "redis-server at {} killed (SIGKILL), then restarted until it serves"},
+      {"postgres_restart", "postgres", durable_uri,
+       "postgresql at {} stopped at once (SIGQUIT), then restarted until it serves"},
+      {"clickhouse_down", "clickhouse", analytics_uri,
+       "clickhouse-server at {} killed (SIGKILL), then restarted until it serves"},
   };
   for (const auto& p : processes) {
     if (p.uri.empty()) continue;
@@ -329,7 +369,7 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
       out.skipped.push_back(fmt::format("{}: {} is not the {} scripts/services.sh started (see {}/env)", p.name, at,
                                         p.service, services_dir.string()));
     } else {
-      out.faults.emplace_back(p.name, std::make_unique<ProcessFault>(services_dir, p.service,
+      out.faults.emplace_back(p.name, std::make_unique<ProcessFault>(services_dir, p.service, at,
                                                                      fmt::format(fmt::runtime(p.what), at)));
     }
   }
