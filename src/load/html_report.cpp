@@ -329,23 +329,28 @@ std::string DurabilityContract(const std::string& store_uri) {
            "crash depends on its persistence (scripts/services.sh runs AOF with appendfsync everysec: up to 1 s).";
   }
   if (store_uri.rfind("postgresql://", 0) == 0) {
-    return "PostgreSQL alone: a save is acknowledged after its transaction commits (synchronous_commit as the "
-           "server sets it; on in scripts/services.sh): nothing acknowledged is lost in a crash.";
+    return "PostgreSQL alone: a save is acknowledged after its transaction commits, with the server's "
+           "synchronous_commit (on in scripts/services.sh: nothing acknowledged is lost in a crash).";
   }
   return "unknown";
 }
 
 std::string DurabilityContract(const std::string& hot, const std::string& durable, std::chrono::milliseconds window,
-                               std::optional<bool> aof) {
+                               std::optional<bool> aof, std::optional<bool> synchronous_commit) {
   return fmt::format(
-      "tiered: hot {} in front of durable {}. auto saves are acknowledged by the hot tier and written behind within "
-      "a {} ms flush window (coalesced per run): a hot-tier loss loses at most the last {} ms of them{}. manual, "
-      "critical and recovery saves are acknowledged only after the durable commit.",
+      "tiered: hot {} in front of durable {}. auto saves are acknowledged by the hot tier and written behind by this "
+      "process within a {} ms flush window (coalesced per run): PostgreSQL lags by at most {} ms of them, and a crash "
+      "of this process loses at most that much from PostgreSQL. Redis keeps them {}; a run Redis lost entirely is "
+      "read back from the queue or PostgreSQL. manual, critical and recovery saves are acknowledged only after the "
+      "PostgreSQL commit, {}.",
       hot, durable, window.count(), window.count(),
-      aof ? (*aof ? "; Redis AOF is on (everysec here), so a Redis restart loses at most ~1 s more of what was not "
-                    "yet flushed"
-                  : "; Redis AOF is off: a Redis restart loses everything not yet flushed")
-          : "; Redis AOF state unknown");
+      aof ? (*aof ? "in its AOF (appendfsync everysec: a killed redis-server loses nothing the kernel has; an OS crash "
+                    "up to 1 s)"
+                  : "in memory only (AOF off: a Redis restart drops them)")
+          : "as far as its persistence allows (AOF state unknown)",
+      synchronous_commit ? (*synchronous_commit ? "with synchronous_commit on: none is lost in a crash"
+                                                : "but synchronous_commit is off: an OS crash can lose the last ones")
+                         : "synchronous_commit unknown");
 }
 
 std::string HtmlReport(const json& summary, const std::vector<json>& scenarios) {

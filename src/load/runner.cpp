@@ -330,9 +330,12 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   std::string durability;
   if (tiered_store) {
     const auto stats = tiered_store->Stats().values;
-    auto aof = stats.find("hot_server_aof_enabled");
+    auto flag = [&stats](const char* key) {
+      auto it = stats.find(key);
+      return it == stats.end() ? std::nullopt : std::optional<bool>(it->second > 0);
+    };
     durability = DurabilityContract(tiered_store->hot().Describe(), tiered_store->durable().Describe(), o.flush_window,
-                                    aof == stats.end() ? std::nullopt : std::optional<bool>(aof->second > 0));
+                                    flag("hot_server_aof_enabled"), flag("durable_server_synchronous_commit_on"));
   }
   RunInfo run{.store = tiered ? (*store)->Describe() : core::RedactUri(o.store_uri),
               .profile = o.quick ? "quick" : "full",

@@ -334,6 +334,21 @@ Status Migrate(const PgOptions& o) {
   return s;
 }
 
+Result<std::string> SynchronousCommit(const PgOptions& o) {
+  const char* keys[] = {"dbname", "application_name", nullptr};
+  const char* values[] = {o.conninfo.c_str(), "agentstate-settings", nullptr};
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
+  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
+    return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: {}", o.redacted_uri, TrimmedError(c.get())));
+  }
+  PgResult r(PQexec(c.get(), "SHOW synchronous_commit"));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+    return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: SHOW synchronous_commit: {}", o.redacted_uri,
+                                                       OneLine(PQresultErrorMessage(r.get()))));
+  }
+  return std::string(PQgetvalue(r.get(), 0, 0));
+}
+
 PgStore::PgStore(PgOptions client_options, StoreOptions options)
     : client_(std::make_unique<PgClient>(std::move(client_options))), options_(std::move(options)) {}
 
@@ -341,7 +356,11 @@ Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri, co
   auto o = ParsePgUri(uri);
   if (!o) return Error(o.error());
   if (Status s = Migrate(*o); !s.ok()) return Error(s);
-  return std::unique_ptr<StateStore>(std::make_unique<PgStore>(std::move(*o), options));
+  auto sync = SynchronousCommit(*o);
+  if (!sync) return Error(sync.error());
+  auto store = std::make_unique<PgStore>(std::move(*o), options);
+  store->synchronous_commit_ = std::move(*sync);
+  return std::unique_ptr<StateStore>(std::move(store));
 }
 
 Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> params, Deadline deadline,
@@ -662,6 +681,8 @@ StoreStats PgStore::Stats() const {
   s.values["conflicts"] = static_cast<double>(conflicts_.load());
   s.values["corruptions"] = static_cast<double>(corruptions_.load());
   s.values["purged_rows"] = static_cast<double>(purged_.load());
+  // Every setting but "off" waits for the local WAL flush before a commit returns.
+  s.values["server_synchronous_commit_on"] = synchronous_commit_ == "off" ? 0 : 1;
   const auto c = client_->stats();
   s.values["connections"] = static_cast<double>(c.connections);
   s.values["reconnects"] = static_cast<double>(c.reconnects);

@@ -40,6 +40,10 @@ inline constexpr int kSchemaVersion = 1;
 // when the schema is newer than this build.
 Status Migrate(const PgOptions& o);
 
+// The server's synchronous_commit ("on", "off", "local", ...), for the durability contract a
+// report states; kUnavailable when the server cannot be asked.
+Result<std::string> SynchronousCommit(const PgOptions& o);
+
 class PgStore final : public StateStore {
  public:
   static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri, const StoreOptions& options);
@@ -77,6 +81,7 @@ class PgStore final : public StateStore {
   Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline, std::string_view what);
 
   std::unique_ptr<PgClient> client_;
+  std::string synchronous_commit_;  // as the server had it at Open
   StoreOptions options_;
   Awaitable<void> MaybePurge(Deadline deadline);
 
