@@ -514,11 +514,21 @@ Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std:
   boost::system::error_code ec;
   TimePoint quiet_until = start;  // each fault's recovery is observed before the next begins
   for (const FaultEvent& ev : p.fault_events) {
-    timer.expires_at(std::max(start + ev.at, quiet_until));
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    // Faults that took longer than planned push the next ones back; one that could no longer
+    // be held and watched within the phase's duration is not started.
+    const TimePoint at = std::max(start + ev.at, quiet_until);
     FaultWindow w;
     w.phase = p.name;
     w.name = ev.fault;
+    if (at + ev.hold + p.observe > start + p.duration && at > start + ev.at) {
+      w.fault = "not started";
+      w.error = "not started: the faults before it took longer than planned, and it no longer fit the phase";
+      w.start_s = w.end_s = st.Elapsed();
+      windows.push_back(std::move(w));
+      continue;
+    }
+    timer.expires_at(at);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     w.start_s = st.Elapsed();
     Fault* fault = nullptr;
     for (const auto& f : st.ctx.faults) {

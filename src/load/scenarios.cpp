@@ -589,14 +589,15 @@ std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, st
     return z ^ (z >> 31);
   };
   auto between = [&next](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1)); };
-  // Load alone first; then fault after fault, each held 0.5..2.5 s, 1.5..5 s apart; the last
-  // one healed at least 3 s before the end, so recovery is observed under load.
+  // Load alone first; then fault after fault, each held 0.5..2.5 s, then 6..12 s of load
+  // (a kill and a restart take 1 to 2 s here, and each recovery is watched 5 s); the last
+  // one healed at least 6 s before the end, so recovery is observed under load.
   int64_t at = 2000;
   while (true) {
     const int64_t hold = between(500, 2500);
-    if (at + hold > duration.count() - 3000) break;
+    if (at + hold > duration.count() - 6000) break;
     events.push_back({faults[next() % faults.size()], std::chrono::milliseconds(at), std::chrono::milliseconds(hold)});
-    at += hold + between(1500, 5000);
+    at += hold + between(6000, 12000);
   }
   return events;
 }

@@ -349,7 +349,8 @@ TYPED_TEST_P(StoreContractTest, ActiveRunsPagesThroughEveryRunOnceWithACursor) {
     EXPECT_LE(page->runs.size(), 10u);
     for (const auto& r : page->runs) seen.push_back(r.run_id);
     q.cursor = page->next_cursor;
-    ASSERT_LT(++pages, 10);
+    // A loop guard. SCAN-based backends may return partial pages in a shared keyspace.
+    ASSERT_LT(++pages, TypeParam::kSortedActiveRuns ? 10 : 1000);
   } while (!q.cursor.empty());
   EXPECT_EQ(std::count(seen.begin(), seen.end(), "run_07"), 0);
   if constexpr (TypeParam::kSortedActiveRuns) {

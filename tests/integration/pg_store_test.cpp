@@ -138,6 +138,69 @@ TEST_F(PgStoreTest, MigrationsRunTwiceAndConcurrentlyAndANewerSchemaIsRefused) {
       << "the schema was downgraded";
 }
 
+TEST_F(PgStoreTest, ACriticalSaveStoresItsPayloadOnceAndReadsItFromItsCheckpoint) {
+  auto store = OpenStore(Uri(), {});
+  ASSERT_TRUE(store) << store.error().ToString();
+  std::string big = "{\"items\":[";
+  for (int i = 0; i < 5000; ++i) big += (i ? "," : "") + std::to_string(i * 7);
+  big += "]}";
+  SaveRequest critical = Req("run_once", big);
+  critical.checkpoint_type = CheckpointType::kCritical;
+  auto ack = Save(**store, critical);
+  ASSERT_TRUE(ack) << ack.error().ToString();
+  const auto where = fmt::format("run_id = 'run_once' AND version = {}", ack->version);
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT payload IS NULL FROM {}.runs WHERE {}", traits_.schema, where)), "t")
+      << "the run's row points at its checkpoint instead of holding a second copy";
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.checkpoints WHERE {}", traits_.schema, where)), "1");
+  auto rec = Load(**store, "run_once");
+  ASSERT_TRUE(rec && *rec) << (rec ? "missing" : rec.error().ToString());
+  EXPECT_EQ((*rec)->payload, big);
+  EXPECT_EQ((*rec)->version, ack->version);
+  // A manual checkpoint of that version is the one already there.
+  auto cp = RunSync([&]() -> Awaitable<Result<CheckpointInfo>> {
+    co_return co_await (*store)->Checkpoint("run_once", CheckpointType::kManual, DeadlineIn(10s));
+  });
+  ASSERT_TRUE(cp) << cp.error().ToString();
+  EXPECT_EQ(cp->version, ack->version);
+  // Damage to the only copy is corruption on load, never data.
+  side_.Exec(fmt::format("UPDATE {}.checkpoints SET payload = set_byte(payload, length(payload) / 2, "
+                         "get_byte(payload, length(payload) / 2) # 1) WHERE {}",
+                         traits_.schema, where));
+  auto bad = Load(**store, "run_once");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), StatusCode::kCorruption);
+  // The next auto save keeps its payload in the run's row again.
+  auto next = Save(**store, Req("run_once", R"({"n":2})"));
+  ASSERT_TRUE(next) << next.error().ToString();
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT payload IS NULL FROM {}.runs WHERE run_id = 'run_once'", traits_.schema)), "f");
+  auto latest = Load(**store, "run_once");
+  ASSERT_TRUE(latest && *latest);
+  EXPECT_EQ((*latest)->payload, R"({"n":2})");
+}
+
+TEST_F(PgStoreTest, ASchemaAtVersionOneIsUpgradedWithItsRowsReadable) {
+  // A v1 schema with a row, as the previous build wrote it: the upgrade keeps it readable.
+  {
+    auto store = OpenStore(Uri(), {});
+    ASSERT_TRUE(store) << store.error().ToString();
+    SaveRequest critical = Req("run_v1", R"({"old":true})");
+    critical.checkpoint_type = CheckpointType::kCritical;
+    ASSERT_TRUE(Save(**store, critical));
+  }
+  // Back to v1's shape: the row holds its payload again, and the schema says 1.
+  side_.Exec(fmt::format("UPDATE {0}.runs r SET payload = c.payload FROM {0}.checkpoints c "
+                         "WHERE r.run_id = c.run_id AND r.version = c.version",
+                         traits_.schema));
+  side_.Exec(fmt::format("UPDATE {}.agentstate_schema SET version = 1", traits_.schema));
+  auto upgraded = OpenStore(Uri(), {});
+  ASSERT_TRUE(upgraded) << upgraded.error().ToString();
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
+            std::to_string(pg::kSchemaVersion));
+  auto rec = Load(**upgraded, "run_v1");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->payload, R"({"old":true})");
+}
+
 TEST_F(PgStoreTest, BinaryPayloadsFromEmptyToSixteenMegabytesWithNulBytes) {
   StoreOptions o;
   o.validate_json = false;

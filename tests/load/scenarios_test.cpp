@@ -205,7 +205,7 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
   const auto a = ChaosSchedule(faults, 10min, 42);
   const auto b = ChaosSchedule(faults, 10min, 42);
   const auto c = ChaosSchedule(faults, 10min, 43);
-  ASSERT_GT(a.size(), 50u);  // ~10 s per fault over 10 minutes
+  ASSERT_GT(a.size(), 35u);  // ~12.5 s per fault over 10 minutes
   ASSERT_EQ(a.size(), b.size());
   std::set<std::string> seen;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -214,9 +214,9 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
     EXPECT_EQ(a[i].hold, b[i].hold);
     EXPECT_GE(a[i].hold, 500ms);
     EXPECT_LE(a[i].hold, 2500ms);
-    EXPECT_LE(a[i].at + a[i].hold, 10min - 3s) << "the last fault is healed before the end, under load";
+    EXPECT_LE(a[i].at + a[i].hold, 10min - 6s) << "the last fault is healed before the end, under load";
     if (i > 0) {
-      EXPECT_GE(a[i].at, a[i - 1].at + a[i - 1].hold + 1500ms);
+      EXPECT_GE(a[i].at, a[i - 1].at + a[i - 1].hold + 6s);
     }
     seen.insert(a[i].fault);
   }
@@ -225,7 +225,7 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
   for (std::size_t i = 0; !differs && i < a.size(); ++i) differs = a[i].fault != c[i].fault || a[i].at != c[i].at;
   EXPECT_TRUE(differs) << "another seed, another schedule";
   EXPECT_TRUE(ChaosSchedule({}, 10min, 42).empty());
-  EXPECT_TRUE(ChaosSchedule(faults, 4s, 42).empty()) << "too short for a fault and its recovery";
+  EXPECT_TRUE(ChaosSchedule(faults, 8s, 42).empty()) << "too short for a fault and its recovery";
 }
 
 TEST(Chaos, RunsTheScheduleOnTheSqliteWriteLockAndEndsWithACleanLedger) {
@@ -235,18 +235,24 @@ TEST(Chaos, RunsTheScheduleOnTheSqliteWriteLockAndEndsWithACleanLedger) {
   auto store = std::move(*OpenStore(uri, {}));
   auto faults = MakeStoreFaults(uri);
   ASSERT_TRUE(faults);
-  ScenarioSpec spec = ChaosScenario(Profile{true, 6, 12s, faults->names()}, 5);
+  ScenarioSpec spec = ChaosScenario(Profile{true, 6, 20s, faults->names()}, 5);
   ASSERT_EQ(spec.phases.size(), 1u);
   const auto planned = spec.phases[0].fault_events.size();
   ASSERT_GE(planned, 1u);
   ScenarioResult r = RunOn(*store, spec, faults->view());
-  EXPECT_EQ(r.faults.size(), planned);
+  ASSERT_EQ(r.faults.size(), planned);
+  std::vector<const FaultWindow*> ran;
   for (const auto& w : r.faults) {
-    EXPECT_TRUE(w.injected) << w.error;
+    if (!w.injected) {  // a fault that no longer fits the duration is not started, and says so
+      EXPECT_NE(w.error.find("not started"), std::string::npos) << w.error;
+      continue;
+    }
     EXPECT_TRUE(w.recovered) << w.name << " at " << w.start_s << " s";
+    ran.push_back(&w);
   }
+  ASSERT_GE(ran.size(), 1u);
   // Each fault's recovery is watched before the next one starts.
-  for (std::size_t i = 1; i < r.faults.size(); ++i) EXPECT_GE(r.faults[i].start_s, r.faults[i - 1].end_s + 4.9);
+  for (std::size_t i = 1; i < ran.size(); ++i) EXPECT_GE(ran[i]->start_s, ran[i - 1]->end_s + 4.9);
   EXPECT_GT(r.metrics.at("phase.chaos.critical_checkpoint.executed"), 0);
   EXPECT_TRUE(r.ledger.clean());
   EXPECT_TRUE(r.passed());

@@ -18,7 +18,6 @@ namespace agentstate::pg {
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kTextOid = 25;
 }  // namespace
 
 Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
@@ -73,6 +72,47 @@ Param Int8(int64_t v) {
 }
 Param Bool(bool v) { return {kBoolOid, std::string(1, v ? '\1' : '\0'), false}; }
 Param NullInt8() { return {kInt8Oid, {}, true}; }
+
+namespace {
+void PutBe32(std::string& out, uint32_t v) {
+  const uint32_t be = htobe32(v);
+  out.append(reinterpret_cast<const char*>(&be), 4);
+}
+Oid ArrayTypeOf(Oid element) {
+  switch (element) {
+    case kTextOid: return 1009;
+    case kInt8Oid: return 1016;
+    case kBoolOid: return 1000;
+    case kByteaOid: return 1001;
+  }
+  return 0;
+}
+}  // namespace
+
+// PostgreSQL's binary array form (array_recv): dimensions, null flag, element type, then
+// each dimension's size and lower bound, then each element as length + bytes.
+Param ArrayOf(const std::vector<Param>& elements, Oid element_type) {
+  std::string out;
+  std::size_t total = 20;
+  for (const auto& e : elements) total += 4 + e.bytes.size();
+  out.reserve(total);
+  if (elements.empty()) {  // PostgreSQL's empty array has no dimensions
+    PutBe32(out, 0);
+    PutBe32(out, 0);
+    PutBe32(out, element_type);
+    return {ArrayTypeOf(element_type), std::move(out), false};
+  }
+  PutBe32(out, 1);  // one dimension
+  PutBe32(out, 0);  // no nulls
+  PutBe32(out, element_type);
+  PutBe32(out, static_cast<uint32_t>(elements.size()));
+  PutBe32(out, 1);  // lower bound
+  for (const auto& e : elements) {
+    PutBe32(out, static_cast<uint32_t>(e.bytes.size()));
+    out += e.bytes;
+  }
+  return {ArrayTypeOf(element_type), std::move(out), false};
+}
 
 int64_t GetInt8(const PGresult* r, int row, int col) {
   uint64_t be = 0;

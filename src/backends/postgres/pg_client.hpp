@@ -61,6 +61,8 @@ struct ResultDeleter {
 };
 using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
 
+inline constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kTextOid = 25;
+
 // One parameter, sent in binary form with its type.
 struct Param {
   Oid type = 0;
@@ -72,6 +74,10 @@ Param Bytea(std::string_view v);
 Param Int8(int64_t v);
 Param Bool(bool v);
 Param NullInt8();
+// A one-dimensional array of same-typed, non-null elements (text[], int8[], bool[], bytea[]),
+// for statements that take many rows at once through unnest(). kInvalidArgument-free: the
+// element type must be one of those four.
+Param ArrayOf(const std::vector<Param>& elements, Oid element_type);
 
 // Column readers for binary-format results. The caller checks the column's type.
 int64_t GetInt8(const PGresult* r, int row, int col);

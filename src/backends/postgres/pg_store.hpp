@@ -33,7 +33,7 @@
 namespace agentstate::pg {
 
 // The schema version this build creates and understands.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Creates or upgrades the store's schema in `o.schema`, on a blocking connection of its own.
 // kUnavailable when the server cannot be reached; kFailedPrecondition-like kInvalidArgument

@@ -734,7 +734,7 @@ Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, 
   }
   const std::string head = prefix_ + "agent_state:{";
   const std::string pattern = GlobEscape(head) + "*";
-  const std::string count = std::to_string(std::max<uint32_t>(query.limit, 100));
+  const std::string count = std::to_string(std::max<uint32_t>(query.limit, 1000));
   const std::string thread = query.thread_id.value_or("");
   ActiveRunsPage page;
   // Bounded work per page: at most 64 SCAN steps, then a partial page and a cursor.
