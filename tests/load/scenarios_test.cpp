@@ -205,7 +205,7 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
   const auto a = ChaosSchedule(faults, 10min, 42);
   const auto b = ChaosSchedule(faults, 10min, 42);
   const auto c = ChaosSchedule(faults, 10min, 43);
-  ASSERT_GT(a.size(), 35u);  // ~12.5 s per fault over 10 minutes
+  ASSERT_GT(a.size(), 25u);  // ~18 s per fault over 10 minutes
   ASSERT_EQ(a.size(), b.size());
   std::set<std::string> seen;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -216,7 +216,7 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
     EXPECT_LE(a[i].hold, 2500ms);
     EXPECT_LE(a[i].at + a[i].hold, 10min - 6s) << "the last fault is healed before the end, under load";
     if (i > 0) {
-      EXPECT_GE(a[i].at, a[i - 1].at + a[i - 1].hold + 6s);
+      EXPECT_GE(a[i].at, a[i - 1].at + a[i - 1].hold + 12s);
     }
     seen.insert(a[i].fault);
   }
@@ -235,7 +235,7 @@ TEST(Chaos, RunsTheScheduleOnTheSqliteWriteLockAndEndsWithACleanLedger) {
   auto store = std::move(*OpenStore(uri, {}));
   auto faults = MakeStoreFaults(uri);
   ASSERT_TRUE(faults);
-  ScenarioSpec spec = ChaosScenario(Profile{true, 6, 20s, faults->names()}, 5);
+  ScenarioSpec spec = ChaosScenario(Profile{true, 6, 30s, faults->names()}, 5);
   ASSERT_EQ(spec.phases.size(), 1u);
   const auto planned = spec.phases[0].fault_events.size();
   ASSERT_GE(planned, 1u);
