@@ -575,13 +575,18 @@ Awaitable<void> PollHealth(State& st, const bool& stop) {
   }
 }
 
+// Recovered means a clean stretch this long after healing: no failed unit, no failed attempt,
+// no tier reported down. (The last sign in the window would do on a quiet store; under load
+// a stray timeout seconds later is not the fault's.)
+constexpr double kCleanStretchS = 1.0;
+
 // Each window's figures from the marks between its injection and the next one (or the end
 // of its phase).
 void AssessFaults(const State& st, std::vector<FaultWindow>& windows, double phase_end_s) {
   for (std::size_t k = 0; k < windows.size(); ++k) {
     FaultWindow& w = windows[k];
     w.until_s = k + 1 < windows.size() ? windows[k + 1].start_s : phase_end_s;
-    double first_bad = INFINITY, last_bad = -INFINITY;
+    std::vector<double> bad;
     auto scan = [&](const std::vector<State::Mark>& marks, bool units) {
       for (const auto& m : marks) {
         if (m.t_s < w.start_s || m.t_s >= w.until_s) continue;
@@ -589,19 +594,27 @@ void AssessFaults(const State& st, std::vector<FaultWindow>& windows, double pha
           ++w.units;
           w.failed_units += m.ok ? 0 : 1;
         }
-        if (!m.ok) {
-          first_bad = std::min(first_bad, static_cast<double>(m.t_s));
-          last_bad = std::max(last_bad, static_cast<double>(m.t_s));
-        }
+        if (!m.ok) bad.push_back(m.t_s);
       }
     };
     scan(st.unit_marks, true);
     scan(st.sign_marks, false);
-    if (std::isfinite(first_bad)) w.detect_ms = (first_bad - w.start_s) * 1000.0;
-    w.recover_ms = std::isfinite(last_bad) ? std::max(0.0, last_bad - w.end_s) * 1000.0 : 0;
-    // Recovered: healed, and no sign of the fault in the last stretch of the window.
-    const double settle = std::min(0.5, std::max(0.0, w.until_s - w.end_s) / 2);
-    w.recovered = w.injected && w.error.empty() && (!std::isfinite(last_bad) || last_bad < w.until_s - settle);
+    std::sort(bad.begin(), bad.end());
+    if (!bad.empty()) w.detect_ms = (bad.front() - w.start_s) * 1000.0;
+    // The first clean stretch after healing: recovered from its start.
+    double from = w.end_s;
+    bool found = false;
+    for (double b : bad) {  // sorted
+      if (b < from) continue;
+      if (b - from >= kCleanStretchS) {
+        found = true;  // clean from `from` to b
+        break;
+      }
+      from = b;  // a sign inside the stretch: it starts again after it
+    }
+    found = found || w.until_s - from >= kCleanStretchS;
+    w.recover_ms = (from - w.end_s) * 1000.0;
+    w.recovered = w.injected && w.error.empty() && found;
     w.budget_spent_percent =
         w.units ? 100.0 * static_cast<double>(w.failed_units) / static_cast<double>(w.units) / kFaultErrorBudget : 0;
   }
