@@ -106,9 +106,12 @@ ch_up() {
   cp /etc/clickhouse-server/users.xml "$ch/users.xml"
   sed -i "s#<users_config>users.xml</users_config>#<users_config>$ch/users.xml</users_config>#" "$ch/config.xml"
   chown -R clickhouse:clickhouse "$ch"
-  printf '%s\n' "su clickhouse -s /bin/sh -c \"/usr/sbin/clickhouse-server --daemon --config-file='$ch/config.xml' --pid-file='$ch/clickhouse.pid'\"" > "$dir/clickhouse.cmd"
-  su clickhouse -s /bin/sh -c "/usr/sbin/clickhouse-server --daemon --config-file='$ch/config.xml' --pid-file='$ch/clickhouse.pid'" \
-    || die "clickhouse did not start; see $ch/log"
+  # ClickHouse 18.16 killed mid-merge leaves tmp_merge_* directories behind, and then every
+  # later merge of that table fails ("already exists"): parts pile up until inserts are
+  # refused. Each start removes them first (a chaos run showed it after a kill -9).
+  local start="find '$ch/data/data' -mindepth 3 -maxdepth 3 -name 'tmp_merge_*' -exec rm -rf {} + 2>/dev/null; /usr/sbin/clickhouse-server --daemon --config-file='$ch/config.xml' --pid-file='$ch/clickhouse.pid'"
+  printf '%s\n' "su clickhouse -s /bin/sh -c \"$start\"" > "$dir/clickhouse.cmd"
+  su clickhouse -s /bin/sh -c "$start" || die "clickhouse did not start; see $ch/log"
   wait_for clickhouse 60 sh -c "curl -fsS http://127.0.0.1:$ch_http_port/ping | grep -q Ok"
 }
 

@@ -127,26 +127,34 @@ struct State {
   // kConstant phases run until then; a phase's fault driver pushes it out until the last
   // fault is healed and observed.
   TimePoint phase_end{};
-  // During fault phases: when each unit ended and whether it succeeded; and signs of a
-  // fault: the store's Health() polls and every failed attempt (one a retry then hid).
-  // Offsets from t0, bounded; what they show is read per fault window.
-  struct Mark {
+  // During fault phases, as offsets from t0: units of work per 100 ms (all of them, so a
+  // window's count is exact without a mark per unit), and the signs of a fault, each with
+  // its time: a failed unit, a failed attempt (one a retry then hid), a Health() poll that
+  // found a tier down. Failures are rare; their marks are bounded all the same.
+  enum class SignKind : uint8_t { kUnit, kAttempt, kHealth };
+  struct Sign {
     float t_s;
-    bool ok;
+    SignKind kind;
   };
-  static constexpr std::size_t kMaxMarks = 1'000'000;
+  static constexpr std::size_t kMaxSigns = 1'000'000;
+  static constexpr double kBucketS = 0.1;
   bool marking = false;
-  std::vector<Mark> unit_marks, sign_marks;
-
+  std::vector<uint32_t> unit_buckets;
+  std::vector<Sign> signs;
   double Elapsed() const { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
   // Whether agent (or arrival) i is this shard's.
   bool Mine(int i) const { return i % ctx.shard_count == ctx.shard_index; }
   void Record(int64_t us, bool ok) {
     for (auto& r : recorders) r.Record(us, ok);
-    if (marking && unit_marks.size() < kMaxMarks) unit_marks.push_back({static_cast<float>(Elapsed()), ok});
+    if (!marking) return;
+    const double t = Elapsed();
+    const auto bucket = static_cast<std::size_t>(t / kBucketS);
+    if (unit_buckets.size() <= bucket) unit_buckets.resize(bucket + 1, 0);
+    ++unit_buckets[bucket];
+    if (!ok) Mark(SignKind::kUnit);
   }
-  void Sign(bool ok) {
-    if (marking && sign_marks.size() < kMaxMarks) sign_marks.push_back({static_cast<float>(Elapsed()), ok});
+  void Mark(SignKind kind) {
+    if (marking && signs.size() < kMaxSigns) signs.push_back({static_cast<float>(Elapsed()), kind});
   }
 };
 
@@ -299,7 +307,7 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
     error = co_await Attempt(u, agent, payload);
     if (error.empty() || attempt >= u.spec.max_retries || !Retryable(error)) break;
     ++u.phase.retries;
-    u.st.Sign(false);
+    u.st.Mark(State::SignKind::kAttempt);
     asio::steady_timer backoff(co_await asio::this_coro::executor, u.spec.retry_backoff * (attempt + 1));
     boost::system::error_code ec;
     co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -492,7 +500,7 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
 }
 
 constexpr auto kHealthEvery = std::chrono::milliseconds(100);
-constexpr auto kHealthDeadline = std::chrono::milliseconds(250);
+constexpr auto kHealthDeadline = std::chrono::milliseconds(1000);
 // A during phase may fail 40 % of its units (its success gate is 60 %): its error budget.
 constexpr double kFaultErrorBudget = 0.40;
 
@@ -569,7 +577,7 @@ Awaitable<void> PollHealth(State& st, const bool& stop) {
   boost::system::error_code ec;
   while (!stop) {
     auto h = co_await st.ctx.store.Health(DeadlineIn(kHealthDeadline));
-    st.Sign(h && h->healthy());
+    if (!(h && h->healthy())) st.Mark(State::SignKind::kHealth);
     timer.expires_after(kHealthEvery);
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -586,21 +594,23 @@ void AssessFaults(const State& st, std::vector<FaultWindow>& windows, double pha
   for (std::size_t k = 0; k < windows.size(); ++k) {
     FaultWindow& w = windows[k];
     w.until_s = k + 1 < windows.size() ? windows[k + 1].start_s : phase_end_s;
+    // Units in the window, from the 100 ms counts; failed units and the signs, from marks.
+    // Detection counts every sign; recovery leaves out failed attempts a retry hid (under
+    // load a stray 250 ms timeout is not the fault's).
+    for (std::size_t b = static_cast<std::size_t>(w.start_s / State::kBucketS);
+         b < st.unit_buckets.size() && static_cast<double>(b) * State::kBucketS < w.until_s; ++b) {
+      w.units += st.unit_buckets[b];
+    }
     std::vector<double> bad;
-    auto scan = [&](const std::vector<State::Mark>& marks, bool units) {
-      for (const auto& m : marks) {
-        if (m.t_s < w.start_s || m.t_s >= w.until_s) continue;
-        if (units) {
-          ++w.units;
-          w.failed_units += m.ok ? 0 : 1;
-        }
-        if (!m.ok) bad.push_back(m.t_s);
-      }
-    };
-    scan(st.unit_marks, true);
-    scan(st.sign_marks, false);
+    double first_sign = INFINITY;
+    for (const auto& m : st.signs) {
+      if (m.t_s < w.start_s || m.t_s >= w.until_s) continue;
+      first_sign = std::min(first_sign, static_cast<double>(m.t_s));
+      if (m.kind == State::SignKind::kUnit) ++w.failed_units;
+      if (m.kind != State::SignKind::kAttempt) bad.push_back(m.t_s);
+    }
     std::sort(bad.begin(), bad.end());
-    if (!bad.empty()) w.detect_ms = (bad.front() - w.start_s) * 1000.0;
+    if (std::isfinite(first_sign)) w.detect_ms = (first_sign - w.start_s) * 1000.0;
     // The first clean stretch after healing: recovered from its start.
     double from = w.end_s;
     bool found = false;

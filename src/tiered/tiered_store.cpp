@@ -478,13 +478,20 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   }
   // A miss (or the hot tier down, or behind): the queue has the newest unflushed version,
   // else the durable tier; either re-hydrates the hot tier.
+  // The queue's entry is the newest; else the one the flusher is writing right now, whose
+  // Put may not have committed yet (the durable tier would answer the version before it).
   std::optional<StateRecord> found;
   {
     std::lock_guard lock(mu_);
-    if (auto it = pending_.find(run_id); it != pending_.end()) {
-      const StateRecord& r = it->second.record;
-      const int64_t expires = core::ExpiryMillis(options_.ttl, RunStatus::kActive, r.is_recovery_point, r.saved_at);
-      if (expires > core::ToUnixMillis(core::Now(options_))) found = r;  // an expired one is gone, as in a tier
+    const StateRecord* newest = nullptr;
+    if (auto it = pending_.find(run_id); it != pending_.end()) newest = &it->second.record;
+    if (auto it = inflight_.find(run_id); it != inflight_.end() && (!newest || it->second.version > newest->version)) {
+      newest = &it->second;
+    }
+    if (newest) {
+      const int64_t expires =
+          core::ExpiryMillis(options_.ttl, RunStatus::kActive, newest->is_recovery_point, newest->saved_at);
+      if (expires > core::ToUnixMillis(core::Now(options_))) found = *newest;  // an expired one is gone, as in a tier
     }
   }
   if (!found) {
