@@ -111,6 +111,12 @@ std::optional<std::pair<int64_t, uint64_t>> Ledger::LastAck(const std::string& r
   return std::pair<int64_t, uint64_t>(it->second.acked_version, it->second.acked_checksum);
 }
 
+bool Ledger::HasUnknown(const std::string& run_id) const {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(run_id);
+  return it != runs_.end() && it->second.unknown > 0;
+}
+
 std::size_t Ledger::runs() const {
   std::lock_guard lock(mu_);
   return runs_.size();

@@ -56,6 +56,9 @@ class Ledger {
 
   // The newest acknowledged (version, checksum) of a run, if any: what a read must see.
   std::optional<std::pair<int64_t, uint64_t>> LastAck(const std::string& run_id) const;
+  // Whether any write of the run is in doubt so far: a version newer than the acknowledged
+  // one is then explained (it may land late, after a later acknowledged write).
+  bool HasUnknown(const std::string& run_id) const;
 
   // What the harness found when it read a run back; Verify calls this per run, tests may too.
   void Judge(const std::string& run_id, const Result<std::optional<StateRecord>>& read,

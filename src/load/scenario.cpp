@@ -165,9 +165,6 @@ struct Unit {
   PhaseResult& phase;
   const PhaseSpec& spec;
   Work work;
-  // A save of this unit (an earlier attempt) timed out or lost its connection: it may land
-  // later, after the attempt that was acknowledged, as a newer version of the same bytes.
-  bool in_doubt = false;
   std::chrono::milliseconds timeout() const {
     return spec.op_timeout.count() > 0 ? spec.op_timeout : st.spec.op_timeout;
   }
@@ -216,25 +213,24 @@ Awaitable<Result<SaveAck>> LedgeredSave(Unit& u, SaveRequest req) {
   } else {
     // Refused before reaching the store (the harness pool) is a definite "not written".
     const bool doubt = InDoubt(ack.error()) && ack.error().code() != StatusCode::kPoolExhausted;
-    u.in_doubt = u.in_doubt || doubt;
     u.st.ledger.Record(run_id, doubt ? WriteOutcome::kUnknown : WriteOutcome::kFailed, 0, 0, durability);
   }
   co_return ack;
 }
 
 // A read-your-write: the latest record is the acknowledged one, byte for byte; or, when a
-// save of this unit is in doubt, possibly a newer version of the same bytes (that save
-// landed after the acknowledged retry; the ledger judges it at the end). On failure returns
-// the error class name for the phase's error table.
+// write of the run is in doubt (this unit's or an earlier one's: a timed-out save can land
+// after a later acknowledged one), a newer version, as the ledger itself allows. On failure
+// returns the error class name for the phase's error table.
 std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpec& agent, const SaveAck& ack,
                    PhaseResult& phase, bool in_doubt = false) {
   if (!rec) {
     if (rec.error().code() == StatusCode::kCorruption) ++phase.corrupted;
     return std::string(CodeName(rec.error().code()));
   }
-  const bool version_ok = (*rec)->version == ack.version || (in_doubt && (*rec)->version > ack.version);
-  if (!*rec || (*rec)->run_id != agent.run_id || (*rec)->user_id != agent.user_id || !version_ok ||
-      (*rec)->checksum != ack.checksum) {
+  const bool same = *rec && (*rec)->version == ack.version && (*rec)->checksum == ack.checksum;
+  const bool newer_in_doubt = *rec && in_doubt && (*rec)->version > ack.version;
+  if (!*rec || (*rec)->run_id != agent.run_id || (*rec)->user_id != agent.user_id || !(same || newer_in_doubt)) {
     ++phase.corrupted;
     return "verify_failed";
   }
@@ -250,7 +246,7 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!ack) co_return code(ack.error());
       auto rec = co_await Load(u, agent.run_id);
-      co_return Verify(rec, agent, *ack, u.phase, u.in_doubt);
+      co_return Verify(rec, agent, *ack, u.phase, u.st.ledger.HasUnknown(agent.run_id));
     }
     case Work::kRead: {
       auto want = u.st.ledger.LastAck(agent.run_id);
@@ -262,7 +258,9 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto first = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!first) co_return code(first.error());
       auto rec = co_await Load(u, agent.run_id);
-      if (std::string e = Verify(rec, agent, *first, u.phase, u.in_doubt); !e.empty()) co_return e;
+      if (std::string e = Verify(rec, agent, *first, u.phase, u.st.ledger.HasUnknown(agent.run_id)); !e.empty()) {
+        co_return e;
+      }
       // The update goes in at the version just read: a lost update would be a conflict.
       SaveRequest next = gen.Request(agent, payload);
       next.step_count = (*rec)->step_count + 1;

@@ -44,6 +44,9 @@ TEST(Ledger, VerdictsForEveryKindOfOutcome) {
   EXPECT_EQ(v.out_of_order, 1u);
   EXPECT_EQ(v.unknown_writes, 1u);
   EXPECT_FALSE(v.clean());
+  EXPECT_TRUE(l.HasUnknown("unknown"));
+  EXPECT_FALSE(l.HasUnknown("ok"));
+  EXPECT_FALSE(l.HasUnknown("never_written"));
   // Per durability class, and listed with when they were acknowledged.
   EXPECT_EQ(v.lost_durable_class, 1u);
   EXPECT_EQ(v.lost_auto, 1u);
