@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <random>
+#include <vector>
 
 namespace agentstate::core {
 
@@ -28,5 +30,22 @@ class ReconnectBackoff {
  private:
   int attempts_ = 0;
 };
+
+// Round robin over the connections that are up, so that a call never waits on one still
+// reconnecting while another is ready; with all down, the next in turn (it queues for its
+// reconnect, or fails fast). `next` is the caller's round-robin position. I/O thread only.
+template <typename Connection, typename Counter>
+const std::shared_ptr<Connection>& PickConnected(const std::vector<std::shared_ptr<Connection>>& connections,
+                                                 Counter& next) {
+  const std::size_t n = connections.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& c = connections[(next + i) % n];
+    if (c->connected()) {
+      next += i + 1;
+      return c;
+    }
+  }
+  return connections[next++ % n];
+}
 
 }  // namespace agentstate::core

@@ -1,5 +1,7 @@
 #include "load/scenarios.hpp"
 
+#include "load/merge.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -498,27 +500,6 @@ void UnderFaults(PhaseSpec& p, std::vector<FaultEvent> events) {
   p.op_timeout = 250ms;
 }
 
-// The faults' figures as a report table: one row per fault.
-nlohmann::json FaultTable(const ScenarioResult& r) {
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& f : r.faults) {
-    rows.push_back({{"fault", f.name.empty() ? f.fault : f.name},
-                    {"injected", f.injected},
-                    {"inject_ms", f.inject_ms},
-                    {"heal_ms", f.heal_ms},
-                    {"detect_ms", f.detect_ms ? nlohmann::json(*f.detect_ms) : nlohmann::json(nullptr)},
-                    {"recover_ms", f.recover_ms},
-                    {"recovered", f.recovered},
-                    {"units", f.units},
-                    {"failed_units", f.failed_units},
-                    {"error_budget_spent_percent", f.budget_spent_percent},
-                    {"lost_auto_writes", f.lost_auto},
-                    {"lost_critical_writes", f.lost_critical},
-                    {"error", f.error}});
-  }
-  return rows;
-}
-
 // 10. Before, during and after real faults in the path to the store: one during phase per
 // fault the run can inject (on the tiered store: a reset storm through the proxy, Redis
 // killed, PostgreSQL restarted, ClickHouse down), each with the same 30 agents.
@@ -568,7 +549,7 @@ ScenarioSpec FailureRecovery(const Profile& profile) {
     r.metrics["during_min_success_percent"] = std::isfinite(success) ? success : 0;
     r.metrics["during_max_mean_retries"] = retries;
     r.tables["per_phase"] = PhaseTable(r, "phase");
-    r.tables["faults"] = FaultTable(r);
+    r.tables["faults"] = Faults(r.faults);  // the rows the report keeps for merging, one per fault
   };
   AddIntegrityGates(s.gates);
   return s;
@@ -623,7 +604,7 @@ ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed) {
       AtLeast("success_percent", "success_rate_percent", 60, "%"),
       AtMost("lost_critical_writes", "lost_critical_writes", 0),
   };
-  s.derive = [](ScenarioResult& r) { r.tables["faults"] = FaultTable(r); };
+  s.derive = [](ScenarioResult& r) { r.tables["faults"] = Faults(r.faults); };
   AddIntegrityGates(s.gates);
   return s;
 }

@@ -359,20 +359,7 @@ RedisClient::~RedisClient() {
   thread_.join();
 }
 
-// Round robin over the connections that are up, so that a call never waits on one still
-// reconnecting while another is ready; with all down, the next in turn (it queues for its
-// reconnect, or fails fast). I/O thread only.
-std::shared_ptr<Connection> RedisClient::Pick() {
-  const std::size_t n = connections_.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto& c = connections_[(next_ + i) % n];
-    if (c->connected()) {
-      next_ += i + 1;
-      return c;
-    }
-  }
-  return connections_[next_++ % n];
-}
+std::shared_ptr<Connection> RedisClient::Pick() { return core::PickConnected(connections_, next_); }
 
 void RedisClient::Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p) {
   p->on_done = [this, raw = p.get()](const Result<Reply>& r) {
