@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <ctime>
 #include <iostream>
 #include <deque>
@@ -228,13 +229,38 @@ std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpe
     if (rec.error().code() == StatusCode::kCorruption) ++phase.corrupted;
     return std::string(CodeName(rec.error().code()));
   }
-  const bool same = *rec && (*rec)->version == ack.version && (*rec)->checksum == ack.checksum;
-  const bool newer_in_doubt = *rec && in_doubt && (*rec)->version > ack.version;
-  if (!*rec || (*rec)->run_id != agent.run_id || (*rec)->user_id != agent.user_id || !(same || newer_in_doubt)) {
-    ++phase.corrupted;
-    return "verify_failed";
+  // Each kind of mismatch has its own class, so a report says which one a run saw.
+  const char* mismatch = nullptr;
+  if (!*rec) {
+    mismatch = "verify_missing";
+  } else if ((*rec)->run_id != agent.run_id || (*rec)->user_id != agent.user_id) {
+    mismatch = "verify_foreign";
+  } else if ((*rec)->version < ack.version) {
+    mismatch = "verify_older";
+  } else if ((*rec)->version == ack.version && (*rec)->checksum != ack.checksum) {
+    mismatch = "verify_other_bytes";
+  } else if ((*rec)->version > ack.version && !in_doubt) {
+    mismatch = "verify_newer";
   }
-  return "";
+  if (mismatch) ++phase.corrupted;
+  return mismatch ? mismatch : "";
+}
+
+// Verify, and on a mismatch one line on stderr with what was acknowledged and what came
+// back, timed from the scenario's start like the fault table (at most 20 lines a process):
+// the class alone does not say which fault window or path it was.
+std::string VerifyLogged(Unit& u, const Result<std::optional<StateRecord>>& rec, const AgentSpec& agent,
+                         const SaveAck& ack, bool in_doubt = false) {
+  std::string e = Verify(rec, agent, ack, u.phase, in_doubt);
+  static std::atomic<int> lines{0};
+  if (e.rfind("verify_", 0) == 0 && lines.fetch_add(1) < 20) {
+    const StateRecord* got = rec && *rec ? &**rec : nullptr;
+    fmt::print(stderr, "agentload: {} at {:.3f} s in {}/{}: run {} acknowledged v{} {:016x}, read {}{}\n", e,
+               u.st.Elapsed(), u.st.spec.name, u.st.phase, agent.run_id, ack.version, ack.checksum,
+               got ? fmt::format("v{} {:016x}", got->version, got->checksum) : std::string("nothing"),
+               in_doubt ? " (a write of the run is in doubt)" : "");
+  }
+  return e;
 }
 
 // One attempt at a unit; "" on success, else the error class.
@@ -246,19 +272,19 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!ack) co_return code(ack.error());
       auto rec = co_await Load(u, agent.run_id);
-      co_return Verify(rec, agent, *ack, u.phase, u.st.ledger.HasUnknown(agent.run_id));
+      co_return VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id));
     }
     case Work::kRead: {
       auto want = u.st.ledger.LastAck(agent.run_id);
       auto rec = co_await Load(u, agent.run_id);
       if (!want) co_return "nothing_to_read";  // its writer failed: not a read error
-      co_return Verify(rec, agent, SaveAck{want->first, want->second}, u.phase);
+      co_return VerifyLogged(u, rec, agent, SaveAck{want->first, want->second});
     }
     case Work::kSaveLoadUpdate: {
       auto first = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!first) co_return code(first.error());
       auto rec = co_await Load(u, agent.run_id);
-      if (std::string e = Verify(rec, agent, *first, u.phase, u.st.ledger.HasUnknown(agent.run_id)); !e.empty()) {
+      if (std::string e = VerifyLogged(u, rec, agent, *first, u.st.ledger.HasUnknown(agent.run_id)); !e.empty()) {
         co_return e;
       }
       // The update goes in at the version just read: a lost update would be a conflict.
