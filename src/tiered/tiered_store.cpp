@@ -27,20 +27,21 @@ constexpr std::size_t kParallelChunks = 4;
 
 bool Outage(const Status& s) { return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout; }
 
-StateRecord RecordOf(const SaveRequest& req, int64_t version, uint64_t checksum, SystemTime at) {
+// The saved record, made from the request (moved from: the payload is not copied again).
+StateRecord RecordOf(SaveRequest&& req, int64_t version, uint64_t checksum, SystemTime at) {
   StateRecord m;
-  m.run_id = req.run_id;
-  m.thread_id = req.thread_id;
-  m.user_id = req.user_id;
-  m.agent_type = req.agent_type;
+  m.run_id = std::move(req.run_id);
+  m.thread_id = std::move(req.thread_id);
+  m.user_id = std::move(req.user_id);
+  m.agent_type = std::move(req.agent_type);
   m.version = version;
   m.step_count = req.step_count;
-  m.phase = req.phase;
+  m.phase = std::move(req.phase);
   m.checkpoint_type = req.checkpoint_type;
   m.is_recovery_point = req.is_recovery_point;
   m.status = RunStatus::kActive;
   m.saved_at = at;
-  m.payload = req.payload;
+  m.payload = std::move(req.payload);
   m.checksum = checksum;
   return m;
 }
@@ -96,9 +97,11 @@ void TieredStore::Enqueue(StateRecord record) {
   auto it = pending_.find(record.run_id);
   if (it == pending_.end()) {
     std::string key = record.run_id;  // not record.run_id itself: the record is moved from below
-    pending_.emplace(std::move(key), Pending{std::move(record), SteadyClock::now()});
-  } else if (record.version > it->second.record.version) {
-    it->second.record = std::move(record);  // coalesced: the older version is never written
+    pending_.emplace(std::move(key),
+                     Pending{std::make_shared<const StateRecord>(std::move(record)), SteadyClock::now()});
+  } else if (record.version > it->second.record->version) {
+    // Coalesced: the older version is never written.
+    it->second.record = std::make_shared<const StateRecord>(std::move(record));
     ++coalesced_;
   }
 }
@@ -126,7 +129,7 @@ std::vector<TieredStore::Pending> TieredStore::TakeAll() {
 
 void TieredStore::Finished(const std::string& run_id, int64_t version) {
   std::lock_guard lock(mu_);
-  if (auto it = inflight_.find(run_id); it != inflight_.end() && it->second.version == version) inflight_.erase(it);
+  if (auto it = inflight_.find(run_id); it != inflight_.end() && it->second->version == version) inflight_.erase(it);
 }
 
 bool TieredStore::DurableFailing() const {
@@ -156,7 +159,7 @@ void TieredStore::SetStale(const std::string& run_id, bool stale) {
 }
 
 Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
-  StateRecord copy = p.record;
+  StateRecord copy = *p.record;
   auto r = co_await durable_->Put(std::move(copy), deadline);
   if (r) {
     NoteDurable(Status());
@@ -169,11 +172,11 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
   {
     // Back on the queue, unless a newer version of the run arrived meanwhile.
     std::lock_guard lock(mu_);
-    auto it = pending_.find(p.record.run_id);
+    auto it = pending_.find(p.record->run_id);
     if (it == pending_.end()) {
-      std::string key = p.record.run_id;
+      std::string key = p.record->run_id;
       pending_.emplace(std::move(key), std::move(p));
-    } else if (it->second.record.version < p.record.version) {
+    } else if (it->second.record->version < p.record->version) {
       it->second.record = std::move(p.record);
       it->second.since = std::min(it->second.since, p.since);
     } else {
@@ -186,14 +189,14 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
 Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline deadline) {
   std::vector<StateRecord> records;
   records.reserve(chunk.size());
-  for (const auto& p : chunk) records.push_back(p.record);
+  for (const auto& p : chunk) records.push_back(*p.record);
   auto r = co_await durable_->PutMany(std::move(records), deadline);
   if (r) {
     NoteDurable(Status());
     const auto now = SteadyClock::now();
     for (const auto& p : chunk) {
       lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count()));
-      Finished(p.record.run_id, p.record.version);
+      Finished(p.record->run_id, p.record->version);
     }
     flushed_ += chunk.size();
     ++batches_;
@@ -201,8 +204,8 @@ Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline dea
   }
   NoteDurable(r.error());
   for (auto& p : chunk) {
-    const std::string run = p.record.run_id;
-    const int64_t version = p.record.version;
+    const std::string run = p.record->run_id;
+    const int64_t version = p.record->version;
     co_await FlushOne(std::move(p), deadline);
     Finished(run, version);
   }
@@ -235,8 +238,8 @@ Awaitable<Status> TieredStore::Flush(Deadline deadline) {
   Status first;
   std::size_t failed = 0;
   for (auto& p : items) {
-    const std::string run = p.record.run_id;
-    const int64_t version = p.record.version;
+    const std::string run = p.record->run_id;
+    const int64_t version = p.record->version;
     Status s = co_await FlushOne(std::move(p), deadline);
     Finished(run, version);
     if (!s.ok()) {
@@ -354,14 +357,15 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
     co_return d;
   }
   if (!ack) co_return Error(ack.error());
-  StateRecord record = RecordOf(req, ack->version, ack->checksum, core::Now(options_));
+  const std::optional<int64_t> expected = req.expected_version;
+  StateRecord record = RecordOf(std::move(req), ack->version, ack->checksum, core::Now(options_));
   if (ack->version == 1) {
     // New to the hot tier: new to the store, or lost by the hot tier. The durable tier (and
     // the queue) know which; a lost run is re-based onto its durable version.
     int64_t known = 0;
     {
       std::lock_guard lock(mu_);
-      if (auto it = pending_.find(run_id); it != pending_.end()) known = it->second.record.version;
+      if (auto it = pending_.find(run_id); it != pending_.end()) known = it->second.record->version;
     }
     if (known == 0) {
       auto d = co_await durable_->Load(run_id, deadline);
@@ -369,10 +373,10 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
     }
     if (known >= 1) {
       ++rebased_;
-      if (req.expected_version && *req.expected_version != known) {
+      if (expected && *expected != known) {
         co_await hot_->Delete(run_id, deadline);  // our v1 is wrong; the next read re-hydrates
         co_return Error(StatusCode::kConflict,
-                        fmt::format("run {} is at version {}, expected {}", run_id, known, *req.expected_version));
+                        fmt::format("run {} is at version {}, expected {}", run_id, known, *expected));
       }
       record.version = known + 1;
       StateRecord copy = record;
@@ -476,17 +480,18 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
     if (!hot && hot.error().code() != StatusCode::kUnavailable) co_return hot;
     if (!hot) ++hot_fallbacks_;
   }
-  // A miss (or the hot tier down, or behind): the queue has the newest unflushed version,
-  // else the durable tier; either re-hydrates the hot tier.
-  // The queue's entry is the newest; else the one the flusher is writing right now, whose
-  // Put may not have committed yet (the durable tier would answer the version before it).
+  // A miss (or the hot tier down, or behind): the newest of the queue's record, the one the
+  // flusher is writing now (its Put may not have committed) and the durable tier's. The
+  // durable tier can be the newest: a save made while the hot tier was down went there
+  // directly while the flusher was still writing an older version of the run. Memory is
+  // read first, so a flush that commits in between is seen in one place or the other.
   std::optional<StateRecord> found;
   {
     std::lock_guard lock(mu_);
     const StateRecord* newest = nullptr;
-    if (auto it = pending_.find(run_id); it != pending_.end()) newest = &it->second.record;
-    if (auto it = inflight_.find(run_id); it != inflight_.end() && (!newest || it->second.version > newest->version)) {
-      newest = &it->second;
+    if (auto it = pending_.find(run_id); it != pending_.end()) newest = it->second.record.get();
+    if (auto it = inflight_.find(run_id); it != inflight_.end() && (!newest || it->second->version > newest->version)) {
+      newest = it->second.get();
     }
     if (newest) {
       const int64_t expires =
@@ -494,15 +499,22 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
       if (expires > core::ToUnixMillis(core::Now(options_))) found = *newest;  // an expired one is gone, as in a tier
     }
   }
-  if (!found) {
-    auto durable = co_await durable_->Load(run_id, deadline);
-    if (!durable) co_return durable;
-    found = std::move(*durable);
-  }
+  auto durable = co_await durable_->Load(run_id, deadline);
+  if (!durable) co_return durable;
+  if (*durable && (!found || (*durable)->version > found->version)) found = std::move(*durable);
   if (!found) co_return std::optional<StateRecord>();
   StateRecord copy = *found;
   auto put = co_await hot_->Put(std::move(copy), deadline);
-  if (put) {
+  if (put && !*put) {
+    // The hot tier already has this version, or a newer one, that no save acknowledged
+    // through it: a save in doubt that landed while the run was written to the durable tier
+    // (the version numbers then collide). The durable tier's is the acknowledged one.
+    if (auto gone = co_await hot_->Delete(run_id, deadline); gone) {
+      StateRecord again = *found;
+      put = co_await hot_->Put(std::move(again), deadline);
+    }
+  }
+  if (put && *put) {
     ++rehydrated_;
     SetStale(run_id, false);
   }

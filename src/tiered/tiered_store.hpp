@@ -9,8 +9,9 @@
 //   - saves that keep a checkpoint (manual, critical, recovery points) are acknowledged only
 //     after the durable commit. While the durable tier is failing they fail fast with
 //     kUnavailable, without touching the hot tier.
-//   - reads go to the hot tier; on a miss they read the write-behind queue, then the durable
-//     tier, and re-hydrate the hot tier.
+//   - reads go to the hot tier; on a miss they take the newest of the write-behind queue's
+//     record and the durable tier's, and re-hydrate the hot tier (replacing a hot copy that
+//     holds an unacknowledged write at that version).
 //   - history (Checkpoint, ListCheckpoints, Restore) lives in the durable tier; the run's
 //     pending write is flushed first so that it works on the latest version.
 //   - hot tier down (kUnavailable): reads and writes go to the durable tier, after flushing
@@ -87,8 +88,11 @@ class TieredStore final : public StateStore {
   const TieredOptions& tiered_options() const { return tiered_; }
 
  private:
+  // Shared, not copied: the queue, the flusher's in-flight map and a flush in progress all
+  // hold the same record (agent states are kilobytes, and each copy showed in profiles).
+  using RecordPtr = std::shared_ptr<const StateRecord>;
   struct Pending {
-    StateRecord record;
+    RecordPtr record;
     std::chrono::steady_clock::time_point since;  // when the run became dirty
   };
   class Lag;
@@ -125,7 +129,7 @@ class TieredStore final : public StateStore {
   std::map<std::string, Pending> pending_;  // guarded by mu_
   // Runs the flusher is writing now (taken off pending_, Put not yet done): a FlushRun meanwhile
   // writes the same record itself rather than return before the durable tier has it.
-  std::map<std::string, StateRecord> inflight_;  // guarded by mu_
+  std::map<std::string, RecordPtr> inflight_;  // guarded by mu_
   std::set<std::string> stale_;             // guarded by mu_: runs whose hot copy is behind
   std::chrono::steady_clock::time_point durable_failing_until_{};  // guarded by mu_
   std::unique_ptr<Lag> lag_;

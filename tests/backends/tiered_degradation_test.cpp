@@ -1,0 +1,174 @@
+// The tiered store's degradation paths with memory tiers the tests can fail on purpose: a
+// hot tier that goes down (or applies a save and then reports the connection lost), and a
+// durable tier whose write-behind batches can be held while the test acts.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "core/codec.hpp"
+#include "support/forwarding_store.hpp"
+#include "tiered/tiered_store.hpp"
+
+namespace agentstate {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A hot tier that can be down (every call kUnavailable), or apply its next saves and then
+// answer kUnavailable, as a connection reset after the server ran the command does.
+class FlakyHot : public testing::ForwardingStore {
+ public:
+  std::atomic<bool> down{false};
+  std::atomic<bool> lose_replies{false};
+
+  Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
+    if (down) co_return Error(StatusCode::kUnavailable, "hot tier down (test)");
+    auto ack = co_await inner().Save(std::move(r), d);
+    if (lose_replies) co_return Error(StatusCode::kUnavailable, "connection reset after the save ran (test)");
+    co_return ack;
+  }
+  Awaitable<Result<bool>> Put(StateRecord r, Deadline d) override {
+    if (down) co_return Error(StatusCode::kUnavailable, "hot tier down (test)");
+    co_return co_await inner().Put(std::move(r), d);
+  }
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override {
+    if (down) co_return Error(StatusCode::kUnavailable, "hot tier down (test)");
+    co_return co_await inner().Load(std::move(id), d);
+  }
+  Awaitable<Result<bool>> Delete(std::string id, Deadline d) override {
+    if (down) co_return Error(StatusCode::kUnavailable, "hot tier down (test)");
+    co_return co_await inner().Delete(std::move(id), d);
+  }
+};
+
+// A durable tier whose PutMany (the write-behind's batches) waits, at most 5 s, while
+// `hold` is set (`held` says a batch is waiting), and whose saves time out while
+// `fail_saves` is set.
+class HeldDurable : public testing::ForwardingStore {
+ public:
+  std::atomic<bool> hold{false};
+  std::atomic<bool> held{false};
+  std::atomic<bool> fail_saves{false};
+
+  Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
+    if (fail_saves) co_return Error(StatusCode::kTimeout, "durable save timed out (test)");
+    co_return co_await inner().Save(std::move(r), d);
+  }
+
+  Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records, Deadline d) override {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (int i = 0; hold && i < 5000; ++i) {
+      held = true;
+      timer.expires_after(1ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    held = false;
+    std::size_t applied = 0;
+    for (auto& r : records) {
+      auto put = co_await inner().Put(std::move(r), d);
+      if (!put) co_return Error(put.error());
+      applied += *put ? 1 : 0;
+    }
+    co_return applied;
+  }
+};
+
+template <typename T>
+T Sync(Awaitable<T> a) {
+  asio::io_context io;
+  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
+  io.run();
+  return f.get();
+}
+
+SaveRequest Request(std::string payload) {
+  SaveRequest r;
+  r.run_id = "run-1";
+  r.thread_id = "thread-1";
+  r.user_id = "user-1";
+  r.agent_type = "test";
+  r.phase = "step";
+  r.payload = std::move(payload);
+  return r;
+}
+
+class TieredDegradation : public ::testing::Test {
+ protected:
+  TieredDegradation() {
+    auto hot = std::make_unique<FlakyHot>();
+    auto durable = std::make_unique<HeldDurable>();
+    hot_ = hot.get();
+    durable_ = durable.get();
+    tiered::TieredOptions t;
+    t.flush_window = 10ms;
+    store_ = std::make_unique<tiered::TieredStore>(std::move(hot), std::move(durable), nullptr, t, StoreOptions{});
+  }
+
+  FlakyHot* hot_ = nullptr;
+  HeldDurable* durable_ = nullptr;
+  std::unique_ptr<tiered::TieredStore> store_;
+};
+
+// The flusher is still writing v1 when the hot tier goes down and the next two saves go to
+// the durable tier directly (v2, v3). A read then must answer v3, not the flusher's v1
+// (chaos runs saw exactly this: "acknowledged v+2, read v").
+TEST_F(TieredDegradation, AReadWhileTheHotTierIsDownAnswersTheDurableTierWhenItIsNewerThanTheFlush) {
+  durable_->hold = true;
+  auto v1 = Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s)));
+  ASSERT_TRUE(v1) << v1.error().ToString();
+  ASSERT_EQ(v1->version, 1);
+  for (int i = 0; i < 2000 && !durable_->held; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(durable_->held) << "the flusher never started writing v1";
+
+  hot_->down = true;
+  auto v2 = Sync(store_->Save(Request(R"({"n":2})"), DeadlineIn(2s)));
+  ASSERT_TRUE(v2) << v2.error().ToString();
+  auto v3 = Sync(store_->Save(Request(R"({"n":3})"), DeadlineIn(2s)));
+  ASSERT_TRUE(v3) << v3.error().ToString();
+  EXPECT_EQ(v3->version, 3);
+
+  auto read = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  durable_->hold = false;
+  ASSERT_TRUE(read) << read.error().ToString();
+  ASSERT_TRUE(*read);
+  EXPECT_EQ((*read)->version, 3);
+  EXPECT_EQ((*read)->checksum, v3->checksum);
+}
+
+// Two writes get version 2: a save whose hot reply was lost after the hot tier applied it
+// ("A", never acknowledged: its durable fallback failed too), then, with the hot tier down,
+// a save the durable tier acknowledges ("B"). Re-hydrating must replace the hot tier's v2,
+// or later reads answer bytes no one acknowledged.
+TEST_F(TieredDegradation, ReHydratingReplacesAnUnacknowledgedHotWriteAtTheSameVersion) {
+  auto v1 = Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s)));
+  ASSERT_TRUE(v1) << v1.error().ToString();
+  ASSERT_TRUE(Sync(store_->Flush(DeadlineIn(2s))).ok());
+
+  hot_->lose_replies = true;
+  durable_->fail_saves = true;
+  auto a = Sync(store_->Save(Request(R"({"writer":"A"})"), DeadlineIn(2s)));
+  ASSERT_FALSE(a) << "the save of A should have failed (in doubt)";
+  hot_->lose_replies = false;
+  durable_->fail_saves = false;
+
+  hot_->down = true;
+  auto b = Sync(store_->Save(Request(R"({"writer":"B"})"), DeadlineIn(2s)));
+  hot_->down = false;
+  ASSERT_TRUE(b) << b.error().ToString();
+  ASSERT_EQ(b->version, 2);
+  ASSERT_EQ(b->checksum, core::Checksum(R"({"writer":"B"})"));
+
+  // The first read goes to the durable tier (the run is stale) and re-hydrates the hot one;
+  // the second reads the hot tier.
+  for (int i = 0; i < 2; ++i) {
+    auto read = Sync(store_->Load("run-1", DeadlineIn(2s)));
+    ASSERT_TRUE(read) << read.error().ToString();
+    ASSERT_TRUE(*read);
+    EXPECT_EQ((*read)->version, 2) << "read " << i;
+    EXPECT_EQ((*read)->checksum, b->checksum) << "read " << i << " answered the unacknowledged write A";
+  }
+}
+
+}  // namespace
+}  // namespace agentstate
