@@ -36,9 +36,13 @@ Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, st
   if (flush_window.count() <= 0) {
     return Error(StatusCode::kInvalidArgument, "the tiered store's flush window must be > 0, e.g. 100ms");
   }
-  auto hot = OpenStore(hot_uri, options);
+  // The tiers take the tiered store's word for the JSON: it checks every save at its entry
+  // (core::ValidateSave), and a tier checking again would parse each document twice.
+  StoreOptions tier_options = options;
+  tier_options.validate_json = false;
+  auto hot = OpenStore(hot_uri, tier_options);
   if (!hot) return Error(hot.error());
-  auto durable = OpenStore(durable_uri, options);
+  auto durable = OpenStore(durable_uri, tier_options);
   if (!durable) return Error(durable.error());
   std::unique_ptr<clickhouse::AnalyticsSink> analytics;
   if (!analytics_uri.empty()) {

@@ -28,11 +28,10 @@ ZstdContexts& Contexts() {
 
 uint64_t Checksum(std::string_view payload) { return XXH3_64bits(payload.data(), payload.size()); }
 
-Encoded Encode(std::string_view payload, std::size_t threshold) {
+Encoded Encode(std::string_view payload, std::size_t threshold, int level) {
   if (threshold == 0 || payload.size() < threshold) return {Encoding::kRaw, std::string(payload)};
   std::string out(ZSTD_compressBound(payload.size()), '\0');
-  // Level 1: agent states are written far more often than they are archived; speed wins.
-  std::size_t n = ZSTD_compressCCtx(Contexts().c, out.data(), out.size(), payload.data(), payload.size(), 1);
+  std::size_t n = ZSTD_compressCCtx(Contexts().c, out.data(), out.size(), payload.data(), payload.size(), level);
   if (ZSTD_isError(n) || n >= payload.size()) return {Encoding::kRaw, std::string(payload)};
   out.resize(n);
   return {Encoding::kZstd, std::move(out)};

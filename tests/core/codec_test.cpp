@@ -25,6 +25,16 @@ TEST(Codec, SmallPayloadsStayRawAndLargeOnesCompress) {
   EXPECT_EQ(Encode(big, 0).encoding, Encoding::kRaw) << "threshold 0 means never compress";
 }
 
+TEST(Codec, TheFastLevelDecodesTheSameWayAndStillCompresses) {
+  std::string big = Doc(100000);
+  auto fast = Encode(big, 1024, kZstdFastLevel);
+  ASSERT_EQ(fast.encoding, Encoding::kZstd);
+  EXPECT_LT(fast.bytes.size(), big.size() / 4);
+  auto dec = DecodeVerified(fast.encoding, fast.bytes, Checksum(big), 0, "run x");
+  ASSERT_TRUE(dec) << dec.error().ToString();
+  EXPECT_EQ(*dec, big);
+}
+
 TEST(Codec, IncompressibleDataIsKeptRaw) {
   std::string noise;
   uint64_t x = 1;

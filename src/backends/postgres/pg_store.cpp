@@ -620,7 +620,9 @@ Awaitable<Result<std::size_t>> PgStore::PutMany(std::vector<StateRecord> records
       stmts.push_back(WriteStatement(r, r.payload, std::nullopt, /*put=*/true));
       continue;
     }
-    core::Encoded body = core::Encode(r.payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
+    // Background copies: the client's CPU is what they cost, so the fast level.
+    core::Encoded body =
+        core::Encode(r.payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold), core::kZstdFastLevel);
     columns[kRun].push_back(Text(r.run_id));
     columns[kThread].push_back(Text(r.thread_id));
     columns[kUser].push_back(Text(r.user_id));
