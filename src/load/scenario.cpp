@@ -860,9 +860,15 @@ void FinishScenario(ScenarioResult& result) {
   }
   if (result.analytics && result.analytics->reachable) {
     const auto& a = *result.analytics;
-    // Events neither on the server nor counted as dropped (negative would be duplicates).
-    result.metrics["analytics_missing_events"] =
-        static_cast<double>(a.recorded) - static_cast<double>(a.dropped) - static_cast<double>(a.on_server);
+    // Events neither on the server nor counted as dropped; and events on the server beyond
+    // the recorded minus the dropped that no insert in doubt explains (a duplicate, or a
+    // drop that in fact landed, needs one).
+    const double expected = static_cast<double>(a.recorded) - static_cast<double>(a.dropped);
+    const double on_server = static_cast<double>(a.on_server);
+    result.metrics["analytics_missing_events"] = expected - on_server;
+    result.metrics["analytics_unexplained_events"] =
+        std::max(0.0, on_server - expected - static_cast<double>(a.in_doubt));
+    result.metrics["analytics_in_doubt_events"] = static_cast<double>(a.in_doubt);
     result.metrics["analytics_dropped_events"] = static_cast<double>(a.dropped);
     for (const auto& [op, v] : a.server_p99_ms) result.metrics["analytics_server_p99_ms_" + op] = v;
     for (const auto& [op, v] : a.server_ops_per_min) result.metrics["analytics_server_ops_per_min_" + op] = v;
@@ -1049,6 +1055,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
       AnalyticsCheck check;
       check.recorded = a.recorded;
       check.dropped = a.dropped_events;
+      check.in_doubt = a.in_doubt_events;
       if (counts) {
         for (const auto& [op, n] : *counts) check.on_server += n;
       }
@@ -1057,6 +1064,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
       if (auto rate = sink->OpsPerMinuteByOp()) check.server_ops_per_min = *rate;
       result.analytics = check;
       spec.gates.push_back({"analytics_missing_events", "analytics_missing_events", Compare::kAtMost, 0, ""});
+      spec.gates.push_back({"analytics_unexplained_events", "analytics_unexplained_events", Compare::kAtMost, 0, ""});
     }
   }
   done = true;

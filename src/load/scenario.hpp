@@ -32,6 +32,7 @@ struct AnalyticsCheck {
   uint64_t recorded = 0;     // events the store handed to the sink (this run, so far)
   uint64_t dropped = 0;      // of those, dropped and counted
   uint64_t on_server = 0;    // events the server has for this run's session
+  uint64_t in_doubt = 0;     // events sent in inserts that failed after being sent: may be there anyway
   std::map<std::string, double> server_p99_ms, server_ops_per_min;  // per op, as the server computes them
 };
 

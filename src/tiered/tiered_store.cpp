@@ -576,6 +576,7 @@ StoreStats TieredStore::Stats() const {
     s.values["analytics_recorded"] = static_cast<double>(a.recorded);
     s.values["analytics_sent"] = static_cast<double>(a.sent);
     s.values["analytics_dropped_events"] = static_cast<double>(a.dropped_events);
+    s.values["analytics_in_doubt_events"] = static_cast<double>(a.in_doubt_events);
     s.values["analytics_dropped_rows"] = static_cast<double>(a.dropped);
     s.values["analytics_buffered"] = static_cast<double>(a.buffered);
     s.values["analytics_batches"] = static_cast<double>(a.batches);
