@@ -97,6 +97,12 @@ class StateStore {
 
   // A snapshot of counters; cheap, non-blocking, callable from any thread.
   virtual StoreStats Stats() const = 0;
+
+  // A number that changes whenever the store may have lost writes it acknowledged: for a
+  // client of a server, each dropped connection (the server may have restarted with less
+  // than it acknowledged). 0 for stores that keep what they acknowledge. Cheap, callable
+  // from any thread. The tiered store re-checks a run's hot version when it changes.
+  virtual uint64_t Generation() const { return 0; }
 };
 
 }  // namespace agentstate

@@ -359,22 +359,20 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
   if (!ack) co_return Error(ack.error());
   const std::optional<int64_t> expected = req.expected_version;
   StateRecord record = RecordOf(std::move(req), ack->version, ack->checksum, core::Now(options_));
-  if (ack->version == 1) {
-    // New to the hot tier: new to the store, or lost by the hot tier. The durable tier (and
-    // the queue) know which; a lost run is re-based onto its durable version.
-    int64_t known = 0;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = pending_.find(run_id); it != pending_.end()) known = it->second.record->version;
-    }
-    if (known == 0) {
-      auto d = co_await durable_->Load(run_id, deadline);
-      if (d && *d) known = (*d)->version;
-    }
-    if (known >= 1) {
+  // The hot tier's version is checked once per run: on a version 1 (the run is new, or the
+  // hot tier lost it), and after the hot tier may have lost writes (a dropped connection:
+  // Redis may have restarted with less than it acknowledged). A run the queue or the
+  // durable tier knows at this version or later is re-based onto that version + 1.
+  uint64_t generation = 0;
+  const bool checked = Checked(run_id, &generation);
+  if (ack->version == 1 || !checked) {
+    auto behind = co_await NewestBehindHot(run_id, deadline);
+    // Unreadable durable tier: the hot tier's word stands this time, and the run stays unchecked.
+    const int64_t known = behind && *behind ? (**behind).version : 0;
+    if (known >= ack->version) {
       ++rebased_;
       if (expected && *expected != known) {
-        co_await hot_->Delete(run_id, deadline);  // our v1 is wrong; the next read re-hydrates
+        co_await hot_->Delete(run_id, deadline);  // the hot copy is behind; the next read re-hydrates
         co_return Error(StatusCode::kConflict,
                         fmt::format("run {} is at version {}, expected {}", run_id, known, *expected));
       }
@@ -384,6 +382,7 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
       if (!put) co_return Error(put.error());
       ack->version = record.version;
     }
+    if (behind) MarkChecked(run_id, generation);
   }
   if (durable_class) {
     StateRecord copy = record;
@@ -473,18 +472,31 @@ Awaitable<Result<StateRecord>> TieredStore::Restore(std::string run_id, std::opt
 // ---------------------------------------------------------------------------------------
 // Reads.
 
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id, Deadline deadline) {
-  if (!IsStale(run_id)) {
-    auto hot = co_await hot_->Load(run_id, deadline);
-    if (hot && *hot) co_return hot;
-    if (!hot && hot.error().code() != StatusCode::kUnavailable) co_return hot;
-    if (!hot) ++hot_fallbacks_;
+bool TieredStore::Checked(const std::string& run_id, uint64_t* generation) {
+  const uint64_t now = hot_->Generation();
+  *generation = now;
+  std::lock_guard lock(mu_);
+  if (!checked_generation_ || *checked_generation_ != now) {
+    checked_generation_ = now;
+    checked_.clear();
   }
-  // A miss (or the hot tier down, or behind): the newest of the queue's record, the one the
-  // flusher is writing now (its Put may not have committed) and the durable tier's. The
-  // durable tier can be the newest: a save made while the hot tier was down went there
-  // directly while the flusher was still writing an older version of the run. Memory is
-  // read first, so a flush that commits in between is seen in one place or the other.
+  return checked_.count(run_id) > 0;
+}
+
+void TieredStore::MarkChecked(const std::string& run_id, uint64_t generation) {
+  std::lock_guard lock(mu_);
+  if (checked_generation_ != generation) return;  // checked against a hot tier since replaced
+  if (checked_.size() >= tiered_.max_pending_runs) checked_.clear();  // bounded: rechecks cost a read each
+  checked_.insert(run_id);
+}
+
+// The newest of the queue's record, the one the flusher is writing now (its Put may not
+// have committed) and the durable tier's. The durable tier's can be the newest: saves made
+// while the hot tier was down go to it directly while the flusher may still be writing an
+// older version of the run. Memory is read first, so a flush that commits in between is
+// seen in one place or the other.
+Awaitable<Result<std::optional<StateRecord>>> TieredStore::NewestBehindHot(const std::string& run_id,
+                                                                          Deadline deadline) {
   std::optional<StateRecord> found;
   {
     std::lock_guard lock(mu_);
@@ -502,7 +514,37 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   auto durable = co_await durable_->Load(run_id, deadline);
   if (!durable) co_return durable;
   if (*durable && (!found || (*durable)->version > found->version)) found = std::move(*durable);
+  co_return found;
+}
+
+Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id, Deadline deadline) {
+  // The hot tier answers, once its copy of the run has been checked in this generation (see
+  // SaveImpl); otherwise its record is compared with what lies behind it first.
+  std::optional<StateRecord> from_hot;
+  uint64_t generation = 0;
+  if (!IsStale(run_id)) {
+    auto hot = co_await hot_->Load(run_id, deadline);
+    if (hot && *hot) {
+      if (Checked(run_id, &generation)) co_return hot;
+      from_hot = std::move(**hot);
+    } else if (!hot && hot.error().code() != StatusCode::kUnavailable) {
+      co_return hot;
+    } else if (!hot) {
+      ++hot_fallbacks_;
+    }
+  }
+  auto behind = co_await NewestBehindHot(run_id, deadline);
+  if (!behind) {
+    if (from_hot) co_return std::optional<StateRecord>(std::move(*from_hot));  // unchecked, for now
+    co_return Error(behind.error());
+  }
+  if (from_hot && (!*behind || (*behind)->version <= from_hot->version)) {
+    MarkChecked(run_id, generation);
+    co_return std::optional<StateRecord>(std::move(*from_hot));
+  }
+  std::optional<StateRecord> found = std::move(*behind);
   if (!found) co_return std::optional<StateRecord>();
+  // Re-hydrate the hot tier (a miss, a stale run, or a hot copy behind the durable tier).
   StateRecord copy = *found;
   auto put = co_await hot_->Put(std::move(copy), deadline);
   if (put && !*put) {
@@ -517,6 +559,7 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   if (put && *put) {
     ++rehydrated_;
     SetStale(run_id, false);
+    if (from_hot) MarkChecked(run_id, generation);
   }
   co_return found;
 }

@@ -20,6 +20,10 @@
 //   - a hot tier that lost a run (FLUSHALL, eviction, a restart without AOF) answers a save
 //     with version 1: the store then checks the durable tier and, if it knows the run,
 //     re-bases the save onto the durable version instead of going back to 1.
+//   - a hot tier that may have lost its last writes (its Generation() changed: a dropped
+//     Redis connection) has each run's version checked once more, on the run's next read
+//     or save, against the queue and the durable tier; a hot copy behind them is replaced
+//     and a save is re-based.
 //
 // Analytics (optional, clickhouse://): one event per operation, sent in the background; a
 // completed run is archived.
@@ -33,9 +37,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "agentstate/options.hpp"
@@ -116,6 +122,11 @@ class TieredStore final : public StateStore {
   void NoteDurable(const Status& s);
   bool IsStale(const std::string& run_id) const;
   void SetStale(const std::string& run_id, bool stale);
+  // Whether the run's hot version was checked in the hot tier's current generation (which
+  // it stores in *generation, for MarkChecked).
+  bool Checked(const std::string& run_id, uint64_t* generation);
+  void MarkChecked(const std::string& run_id, uint64_t generation);
+  Awaitable<Result<std::optional<StateRecord>>> NewestBehindHot(const std::string& run_id, Deadline deadline);
 
   // One analytics event for an operation that started at `t0`.
   void Note(std::string_view op, const std::string& run_id, const std::string& user_id, uint64_t bytes,
@@ -131,6 +142,10 @@ class TieredStore final : public StateStore {
   // writes the same record itself rather than return before the durable tier has it.
   std::map<std::string, RecordPtr> inflight_;  // guarded by mu_
   std::set<std::string> stale_;             // guarded by mu_: runs whose hot copy is behind
+  // Guarded by mu_: runs whose hot version was checked against the queue and the durable
+  // tier since the hot tier's Generation() last changed; at most max_pending_runs.
+  std::unordered_set<std::string> checked_;
+  std::optional<uint64_t> checked_generation_;
   std::chrono::steady_clock::time_point durable_failing_until_{};  // guarded by mu_
   std::unique_ptr<Lag> lag_;
   std::atomic<uint64_t> batches_{0};

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 
+#include <fmt/format.h>
+
 #include "core/codec.hpp"
 #include "support/forwarding_store.hpp"
 #include "tiered/tiered_store.hpp"
@@ -16,11 +18,15 @@ namespace {
 using namespace std::chrono_literals;
 
 // A hot tier that can be down (every call kUnavailable), or apply its next saves and then
-// answer kUnavailable, as a connection reset after the server ran the command does.
+// answer kUnavailable, as a connection reset after the server ran the command does. Its
+// generation is the test's to bump, as a dropped connection bumps a Redis store's.
 class FlakyHot : public testing::ForwardingStore {
  public:
   std::atomic<bool> down{false};
   std::atomic<bool> lose_replies{false};
+  std::atomic<uint64_t> generation{0};
+
+  uint64_t Generation() const override { return generation; }
 
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
     if (down) co_return Error(StatusCode::kUnavailable, "hot tier down (test)");
@@ -168,6 +174,47 @@ TEST_F(TieredDegradation, ReHydratingReplacesAnUnacknowledgedHotWriteAtTheSameVe
     EXPECT_EQ((*read)->version, 2) << "read " << i;
     EXPECT_EQ((*read)->checksum, b->checksum) << "read " << i << " answered the unacknowledged write A";
   }
+}
+
+// The hot tier comes back from a crash with an older copy of the run (v1; it had
+// acknowledged v3, which the write-behind wrote to the durable tier), and its generation
+// changes, as a Redis store's does when its connection drops. A read must answer v3, and
+// the next save must be v4, not a second v2 with other bytes.
+TEST_F(TieredDegradation, AfterTheHotTierLostItsLastWritesReadsAndSavesContinueFromTheDurableVersion) {
+  for (int n = 1; n <= 3; ++n) {
+    auto ack = Sync(store_->Save(Request(fmt::format(R"({{"n":{}}})", n)), DeadlineIn(2s)));
+    ASSERT_TRUE(ack) << ack.error().ToString();
+    ASSERT_EQ(ack->version, n);
+  }
+  ASSERT_TRUE(Sync(store_->Flush(DeadlineIn(2s))).ok());
+  auto v3 = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(v3 && *v3);
+
+  // The crash: the hot tier holds v1 again.
+  ASSERT_TRUE(*Sync(hot_->Delete("run-1", DeadlineIn(2s))));
+  StateRecord v1 = **v3;
+  v1.version = 1;
+  v1.payload = R"({"n":1})";
+  v1.checksum = core::Checksum(v1.payload);
+  ASSERT_TRUE(*Sync(hot_->Put(v1, DeadlineIn(2s))));
+  ++hot_->generation;
+
+  auto read = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(read && *read);
+  EXPECT_EQ((*read)->version, 3);
+  EXPECT_EQ((*read)->checksum, (*v3)->checksum);
+
+  // Once more after another loss, this time found by the save.
+  ASSERT_TRUE(*Sync(hot_->Delete("run-1", DeadlineIn(2s))));
+  ASSERT_TRUE(*Sync(hot_->Put(v1, DeadlineIn(2s))));
+  ++hot_->generation;
+  auto v4 = Sync(store_->Save(Request(R"({"n":4})"), DeadlineIn(2s)));
+  ASSERT_TRUE(v4) << v4.error().ToString();
+  EXPECT_EQ(v4->version, 4);
+  auto after = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(after && *after);
+  EXPECT_EQ((*after)->version, 4);
+  EXPECT_EQ((*after)->checksum, v4->checksum);
 }
 
 }  // namespace

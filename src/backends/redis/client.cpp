@@ -338,7 +338,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int attempts_ = 0;  // failed connects in a row
   core::ReconnectBackoff backoff_;
   int silent_timeouts_ = 0;  // commands timed out since the last reply
-  uint64_t reconnects_ = 0;
+  std::atomic<uint64_t> reconnects_{0};  // read from any thread (RedisClient::reconnects)
 };
 
 RedisClient::RedisClient(RedisOptions options)

@@ -849,6 +849,8 @@ void RedisStore::RefreshInfo() const {
   asio::co_spawn(client_->executor(), op(info_, client_.get()), asio::detached);
 }
 
+uint64_t RedisStore::Generation() const { return client_->reconnects(); }
+
 StoreStats RedisStore::Stats() const {
   RefreshInfo();
   StoreStats s;

@@ -68,6 +68,9 @@ class RedisStore final : public StateStore {
   // connected_clients, instantaneous_ops_per_sec, RSS, CPU seconds, AOF), refreshed in the
   // background at most once a second.
   StoreStats Stats() const override;
+  // The client's dropped connections: after one, the server may have restarted and lost
+  // what AOF everysec had not written.
+  uint64_t Generation() const override;
 
   // The key holding a run's latest record, for tests that damage it behind the store.
   std::string RecordKey(const std::string& run_id) const;
