@@ -1,5 +1,7 @@
 #include "load/ledger.hpp"
 
+#include <fmt/format.h>
+
 #include <vector>
 
 #include "load/wait_group.hpp"
@@ -15,6 +17,14 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
       ++e.acked;
       if (version <= e.acked_version) {
         ++e.out_of_order;
+        // One line each (at most 20 a process): the count alone does not say which run or
+        // how far back, which is what a diagnosis needs.
+        static int lines = 0;  // under mu_
+        if (lines++ < 20) {
+          fmt::print(stderr, "agentload: acknowledgement out of order: run {} acknowledged v{} {:016x} after v{} {:016x}{}\n",
+                     run_id, version, checksum, e.acked_version, e.acked_checksum,
+                     e.unknown ? fmt::format(" ({} writes of the run in doubt)", e.unknown) : std::string());
+        }
       } else {
         e.acked_version = version;
         e.acked_checksum = checksum;

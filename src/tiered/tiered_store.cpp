@@ -366,9 +366,10 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
   uint64_t generation = 0;
   const bool checked = Checked(run_id, &generation);
   if (ack->version == 1 || !checked) {
-    auto behind = co_await NewestBehindHot(run_id, deadline);
-    // Unreadable durable tier: the hot tier's word stands this time, and the run stays unchecked.
-    const int64_t known = behind && *behind ? (**behind).version : 0;
+    Behind behind = co_await NewestBehindHot(run_id, deadline);
+    // With the durable tier unreadable, what the queue and the flusher hold still counts (a
+    // run on the hot path was written through them); the run stays unchecked.
+    const int64_t known = behind.newest ? behind.newest->version : 0;
     if (known >= ack->version) {
       ++rebased_;
       if (expected && *expected != known) {
@@ -382,7 +383,7 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
       if (!put) co_return Error(put.error());
       ack->version = record.version;
     }
-    if (behind) MarkChecked(run_id, generation);
+    if (behind.durable.ok()) MarkChecked(run_id, generation);
   }
   if (durable_class) {
     StateRecord copy = record;
@@ -494,10 +495,9 @@ void TieredStore::MarkChecked(const std::string& run_id, uint64_t generation) {
 // have committed) and the durable tier's. The durable tier's can be the newest: saves made
 // while the hot tier was down go to it directly while the flusher may still be writing an
 // older version of the run. Memory is read first, so a flush that commits in between is
-// seen in one place or the other.
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::NewestBehindHot(const std::string& run_id,
-                                                                          Deadline deadline) {
-  std::optional<StateRecord> found;
+// seen in one place or the other. When the durable tier fails, `newest` is memory's alone.
+Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& run_id, Deadline deadline) {
+  Behind behind;
   {
     std::lock_guard lock(mu_);
     const StateRecord* newest = nullptr;
@@ -508,21 +508,25 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::NewestBehindHot(const
     if (newest) {
       const int64_t expires =
           core::ExpiryMillis(options_.ttl, RunStatus::kActive, newest->is_recovery_point, newest->saved_at);
-      if (expires > core::ToUnixMillis(core::Now(options_))) found = *newest;  // an expired one is gone, as in a tier
+      if (expires > core::ToUnixMillis(core::Now(options_))) behind.newest = *newest;  // an expired one is gone
     }
   }
   auto durable = co_await durable_->Load(run_id, deadline);
-  if (!durable) co_return durable;
-  if (*durable && (!found || (*durable)->version > found->version)) found = std::move(*durable);
-  co_return found;
+  if (!durable) {
+    behind.durable = durable.error();
+  } else if (*durable && (!behind.newest || (*durable)->version > behind.newest->version)) {
+    behind.newest = std::move(*durable);
+  }
+  co_return behind;
 }
 
 Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id, Deadline deadline) {
   // The hot tier answers, once its copy of the run has been checked in this generation (see
   // SaveImpl); otherwise its record is compared with what lies behind it first.
+  const bool stale = IsStale(run_id);
   std::optional<StateRecord> from_hot;
   uint64_t generation = 0;
-  if (!IsStale(run_id)) {
+  if (!stale) {
     auto hot = co_await hot_->Load(run_id, deadline);
     if (hot && *hot) {
       if (Checked(run_id, &generation)) co_return hot;
@@ -533,18 +537,19 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
       ++hot_fallbacks_;
     }
   }
-  auto behind = co_await NewestBehindHot(run_id, deadline);
-  if (!behind) {
-    if (from_hot) co_return std::optional<StateRecord>(std::move(*from_hot));  // unchecked, for now
-    co_return Error(behind.error());
+  Behind behind = co_await NewestBehindHot(run_id, deadline);
+  if (!behind.durable.ok()) {
+    // Without the durable tier: memory alone is complete only for a run that was never
+    // written to the durable tier directly (not stale); the hot copy then stays unchecked.
+    if (stale || (!from_hot && !behind.newest)) co_return Error(behind.durable);
   }
-  if (from_hot && (!*behind || (*behind)->version <= from_hot->version)) {
-    MarkChecked(run_id, generation);
+  if (from_hot && (!behind.newest || behind.newest->version <= from_hot->version)) {
+    if (behind.durable.ok()) MarkChecked(run_id, generation);
     co_return std::optional<StateRecord>(std::move(*from_hot));
   }
-  std::optional<StateRecord> found = std::move(*behind);
+  std::optional<StateRecord> found = std::move(behind.newest);
   if (!found) co_return std::optional<StateRecord>();
-  // Re-hydrate the hot tier (a miss, a stale run, or a hot copy behind the durable tier).
+  // Re-hydrate the hot tier (a miss, a stale run, or a hot copy behind).
   StateRecord copy = *found;
   auto put = co_await hot_->Put(std::move(copy), deadline);
   if (put && !*put) {
@@ -559,7 +564,7 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   if (put && *put) {
     ++rehydrated_;
     SetStale(run_id, false);
-    if (from_hot) MarkChecked(run_id, generation);
+    if (from_hot && behind.durable.ok()) MarkChecked(run_id, generation);
   }
   co_return found;
 }

@@ -126,7 +126,12 @@ class TieredStore final : public StateStore {
   // it stores in *generation, for MarkChecked).
   bool Checked(const std::string& run_id, uint64_t* generation);
   void MarkChecked(const std::string& run_id, uint64_t generation);
-  Awaitable<Result<std::optional<StateRecord>>> NewestBehindHot(const std::string& run_id, Deadline deadline);
+  // What the store knows of a run behind the hot tier.
+  struct Behind {
+    std::optional<StateRecord> newest;  // the newest of the queue's, the flusher's and the durable tier's
+    Status durable;                     // the durable read's error, if it failed (newest is then memory's)
+  };
+  Awaitable<Behind> NewestBehindHot(const std::string& run_id, Deadline deadline);
 
   // One analytics event for an operation that started at `t0`.
   void Note(std::string_view op, const std::string& run_id, const std::string& user_id, uint64_t bytes,
