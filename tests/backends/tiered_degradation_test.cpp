@@ -10,6 +10,7 @@
 
 #include "core/codec.hpp"
 #include "support/forwarding_store.hpp"
+#include "support/run.hpp"
 #include "tiered/tiered_store.hpp"
 
 namespace agentstate {
@@ -80,12 +81,10 @@ class HeldDurable : public testing::ForwardingStore {
   }
 };
 
+// One store call, run to completion (testing::RunSync on an awaitable already made).
 template <typename T>
 T Sync(Awaitable<T> a) {
-  asio::io_context io;
-  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-  io.run();
-  return f.get();
+  return testing::RunSync([&a] { return std::move(a); });
 }
 
 SaveRequest Request(std::string payload) {
