@@ -190,6 +190,7 @@ struct TypedPending final : PgPending {
 class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
   bool connected() const { return connected_; }  // I/O thread only
+  std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
   PgConnection(asio::io_context& io, const PgOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
   ~PgConnection() { Close(); }
 

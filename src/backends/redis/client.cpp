@@ -109,6 +109,7 @@ struct TypedPending final : Pending {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   bool connected() const { return connected_; }  // I/O thread only
+  std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
   Connection(asio::io_context& io, const RedisOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
 
   void Start() {
