@@ -6,6 +6,8 @@
 #include <libpq-fe.h>
 
 #include <cstdlib>
+#include <set>
+#include <thread>
 
 #include "backends/postgres/pg_store.hpp"
 #include "backends/store_contract.hpp"
@@ -289,6 +291,67 @@ TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucc
   }
   ASSERT_TRUE(rec && *rec) << (rec ? "missing" : rec.error().ToString());
   EXPECT_GE(store.Stats().values["reconnects"], 1);
+}
+
+// The client runs its warm-up batch first on every session, a reconnected one included,
+// before any query queued for it.
+TEST_F(PgStoreTest, EverySessionRunsTheWarmupBeforeItsFirstQuery) {
+  auto parsed = core::ParseUri(Uri("connections=2"));
+  ASSERT_TRUE(parsed) << parsed.error().ToString();
+  auto options = pg::ParsePgUri(*parsed);
+  ASSERT_TRUE(options) << options.error().ToString();
+  std::vector<pg::PgClient::Statement> warmup;
+  warmup.push_back({"SELECT set_config('application_name', 'warmed', false)", {}});
+  pg::PgClient client(*options, std::move(warmup));
+  EXPECT_TRUE(client.AwaitWarm(5s));
+  auto ask = [&](const std::string& sql) -> std::string {
+    auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> { co_return co_await client.Query(sql, {}, DeadlineIn(5s)); });
+    if (!r) return "error: " + r.error().ToString();
+    if (PQresultStatus(r->get()) != PGRES_TUPLES_OK) return std::string("error: ") + PQresultErrorMessage(r->get());
+    return std::string(pg::GetBytes(r->get(), 0, 0));
+  };
+  // Each answer names the session's application_name and its backend.
+  const std::string sql = "SELECT current_setting('application_name') || ' ' || pg_backend_pid()";
+  std::set<std::string> pids;
+  for (int i = 0; i < 4; ++i) {
+    const std::string answer = ask(sql);
+    EXPECT_THAT(answer, ::testing::StartsWith("warmed "));
+    pids.insert(answer.substr(answer.find(' ') + 1));
+  }
+  ASSERT_EQ(pids.size(), 2u) << "the queries did not use both sessions";
+  for (const auto& pid : pids) EXPECT_EQ(side_.Exec("SELECT pg_terminate_backend($1::int)", {pid}), "t");
+  // The sessions that replace them run the warm-up again before anything else.
+  std::set<std::string> new_pids;
+  for (int i = 0; i < 200 && new_pids.size() < 2; ++i) {
+    const std::string answer = ask(sql);
+    if (answer.rfind("error", 0) == 0) {  // a query on a terminated session, or before the reconnect
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    EXPECT_THAT(answer, ::testing::StartsWith("warmed ")) << "a reconnected session answered before its warm-up";
+    new_pids.insert(answer.substr(answer.find(' ') + 1));
+  }
+  EXPECT_EQ(new_pids.size(), 2u);
+  for (const auto& pid : new_pids) EXPECT_EQ(pids.count(pid), 0u) << "backend " << pid << " was not replaced";
+  EXPECT_EQ(client.stats().warmup_failures, 0u);
+  EXPECT_EQ(client.stats().warmups, 4u);
+}
+
+// The store's own warm-up (saves, write-behind puts and a delete of a run no caller can
+// name) succeeds on every session before Open returns, and leaves no row behind.
+TEST_F(PgStoreTest, TheStoresWarmupSucceedsBeforeOpenReturnsAndLeavesNoRow) {
+  auto opened = OpenStore(Uri("connections=3"), {});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  auto stats = (*opened)->Stats().values;
+  EXPECT_EQ(stats["warmups"], 3);
+  EXPECT_EQ(stats["warmup_failures"], 0);
+  for (const char* table : {"runs", "checkpoints", "threads"}) {
+    EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.{}", traits_.schema, table)), "0") << table;
+  }
+  ASSERT_TRUE(Save(**opened, Req("run_w", R"({"w":1})")));
+  auto rec = Load(**opened, "run_w");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->version, 1);
 }
 
 TEST_F(PgStoreTest, RetentionKeepsTheNewestCheckpointsAndExpiredRowsArePurged) {

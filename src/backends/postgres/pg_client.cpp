@@ -184,6 +184,23 @@ struct TypedPending final : PgPending {
   Handler handler;
 };
 
+// A session's warm-up batch: its results are dropped and its end, whatever it was, is
+// counted (PgClient::AwaitWarm). It takes no admission slot and has no deadline of its
+// own: the queries queued behind it keep theirs.
+struct WarmupPending final : PgPending {
+  WarmupPending(std::vector<PgClient::Statement> s, std::function<void(bool ok)> done)
+      : PgPending(std::move(s), Deadline::max()), on_warm(std::move(done)) {}
+  void Deliver(Result<std::vector<PgResult>> r) override {
+    bool ok = r.has_value();
+    for (std::size_t i = 0; ok && i < r->size(); ++i) {
+      const auto st = PQresultStatus((*r)[i].get());
+      ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    }
+    on_warm(ok);
+  }
+  std::function<void(bool ok)> on_warm;
+};
+
 }  // namespace
 
 // One libpq connection in pipeline mode. Everything here runs on the client's one thread.
@@ -191,7 +208,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
   bool connected() const { return connected_; }  // I/O thread only
   std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
-  PgConnection(asio::io_context& io, const PgOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
+  PgConnection(asio::io_context& io, const PgOptions& o, const std::vector<PgClient::Statement>& warmup,
+               std::function<void(bool ok)> on_warm)
+      : io_(io), o_(o), warmup_(warmup), on_warm_(std::move(on_warm)), socket_(io), wake_(io) {}
   ~PgConnection() { Close(); }
 
   void Start() {
@@ -229,6 +248,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     while (!stopped_) {
       Status s = co_await Connect();
       if (s.ok()) {
+        if (!warmup_.empty()) queued_.push_front(std::make_shared<WarmupPending>(warmup_, on_warm_));
         connected_ = true;
         attempts_ = 0;
         backoff_.Reset();
@@ -434,7 +454,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     const Status unavailable(StatusCode::kUnavailable, why.message());
     bool first = true;
     for (auto& p : in_flight_) {
-      p->counts_for_breaker = std::exchange(first, false);
+      p->counts_for_breaker = p->on_done && std::exchange(first, false);  // a warm-up is no caller's
       p->Complete(Error(unavailable));
     }
     in_flight_.clear();
@@ -446,6 +466,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   asio::io_context& io_;
   const PgOptions& o_;
+  const std::vector<PgClient::Statement>& warmup_;
+  std::function<void(bool ok)> on_warm_;
   PGconn* conn_ = nullptr;
   asio::posix::stream_descriptor socket_;
   asio::steady_timer wake_;
@@ -457,12 +479,18 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   uint64_t reconnects_ = 0;
 };
 
-PgClient::PgClient(PgOptions options)
+PgClient::PgClient(PgOptions options, std::vector<Statement> warmup)
     : options_(std::move(options)),
       io_(1),
       work_(asio::make_work_guard(io_)),
+      warmup_(std::move(warmup)),
       gate_(io_, options_.max_in_flight, options_.pool_wait, options_.redacted_uri, "queries") {
-  for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<PgConnection>(io_, options_));
+  for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<PgConnection>(io_, options_, warmup_, [this](bool ok) {
+      std::lock_guard lock(warm_mu_);
+      ++warmed_;
+      warm_failures_ += ok ? 0 : 1;
+      warm_cv_.notify_all();
+    }));
   for (auto& c : connections_) c->Start();
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -473,6 +501,12 @@ PgClient::~PgClient() {
   });
   work_.reset();
   thread_.join();
+}
+
+bool PgClient::AwaitWarm(std::chrono::milliseconds timeout) {
+  if (warmup_.empty()) return true;
+  std::unique_lock lock(warm_mu_);
+  return warm_cv_.wait_for(lock, timeout, [this] { return warmed_ >= static_cast<uint64_t>(options_.connections); });
 }
 
 std::shared_ptr<PgConnection> PgClient::Pick() { return core::PickConnected(connections_, next_); }
@@ -487,6 +521,9 @@ PgClient::Stats PgClient::stats() const {
   static_cast<core::Admission::Counters&>(s) = gate_.counters();
   s.connections = static_cast<uint64_t>(options_.connections);
   for (const auto& conn : connections_) s.reconnects += conn->reconnects();
+  std::lock_guard lock(warm_mu_);
+  s.warmups = warmed_;
+  s.warmup_failures = warm_failures_;
   return s;
 }
 

@@ -18,6 +18,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <deque>
 #include <memory>
 #include <string>
@@ -96,7 +99,19 @@ struct PgPending;
 
 class PgClient {
  public:
-  explicit PgClient(PgOptions options);
+  struct Statement {
+    std::string sql;
+    std::vector<Param> params;
+  };
+
+  // `warmup` runs first on every new session, before any query queued for it: a new backend
+  // compiles the store's functions and plans their statements on first use, and plans them
+  // again for each of the first five calls. Its results are discarded.
+  explicit PgClient(PgOptions options, std::vector<Statement> warmup = {});
+  // Blocks until every connection has finished its first warm-up, or until `timeout`; true
+  // when all did. A warm-up that failed counts as finished (and in Stats). Not from the
+  // client's own thread.
+  bool AwaitWarm(std::chrono::milliseconds timeout);
   ~PgClient();
   PgClient(const PgClient&) = delete;
   PgClient& operator=(const PgClient&) = delete;
@@ -110,10 +125,6 @@ class PgClient {
   // Several statements in one implicit transaction (one pipeline sync, so one commit):
   // either all of them take effect or none. One result per statement, in order; after the
   // first error the rest are PGRES_PIPELINE_ABORTED.
-  struct Statement {
-    std::string sql;
-    std::vector<Param> params;
-  };
   Awaitable<Result<std::vector<PgResult>>> Batch(std::vector<Statement> statements, Deadline deadline);
 
   const PgOptions& options() const { return options_; }
@@ -121,6 +132,7 @@ class PgClient {
   struct Stats : core::Admission::Counters {
     uint64_t connections = 0;
     uint64_t reconnects = 0;
+    uint64_t warmups = 0, warmup_failures = 0;  // a failure: no answer, or an error result
   };
   Stats stats() const;
 
@@ -131,6 +143,10 @@ class PgClient {
   PgOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<Statement> warmup_;
+  mutable std::mutex warm_mu_;
+  std::condition_variable warm_cv_;
+  uint64_t warmed_ = 0, warm_failures_ = 0;  // warm-ups finished and failed, reconnects' included
   std::vector<std::shared_ptr<PgConnection>> connections_;
   std::atomic<uint64_t> next_{0};
   core::Admission gate_;  // admission control and the breaker, on io_

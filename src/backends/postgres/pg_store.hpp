@@ -75,6 +75,8 @@ class PgStore final : public StateStore {
  private:
   PgClient::Statement WriteStatement(const StateRecord& m, std::string_view payload, std::optional<int64_t> expected,
                                      bool put) const;
+  std::vector<PgClient::Statement> PutStatements(const std::vector<StateRecord>& records) const;
+  std::vector<PgClient::Statement> WarmupStatements() const;
   Awaitable<Result<PgResult>> WriteRecord(const StateRecord& m, std::string_view payload,
                                           std::optional<int64_t> expected, bool put, Deadline deadline);
   // The statement's result, or the Status its error result stands for.
