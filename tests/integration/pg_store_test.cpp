@@ -300,9 +300,11 @@ TEST_F(PgStoreTest, EverySessionRunsTheWarmupBeforeItsFirstQuery) {
   ASSERT_TRUE(parsed) << parsed.error().ToString();
   auto options = pg::ParsePgUri(*parsed);
   ASSERT_TRUE(options) << options.error().ToString();
-  std::vector<pg::PgClient::Statement> warmup;
-  warmup.push_back({"SELECT set_config('application_name', 'warmed', false)", {}});
-  pg::PgClient client(*options, std::move(warmup));
+  pg::PgClient client(*options, [] {
+    std::vector<pg::PgClient::Statement> warmup;
+    warmup.push_back({"SELECT set_config('application_name', 'warmed', false)", {}});
+    return warmup;
+  });
   EXPECT_TRUE(client.AwaitWarm(5s));
   auto ask = [&](const std::string& sql) -> std::string {
     auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> { co_return co_await client.Query(sql, {}, DeadlineIn(5s)); });

@@ -208,7 +208,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
   bool connected() const { return connected_; }  // I/O thread only
   std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
-  PgConnection(asio::io_context& io, const PgOptions& o, const std::vector<PgClient::Statement>& warmup,
+  PgConnection(asio::io_context& io, const PgOptions& o, const PgClient::Warmup& warmup,
                std::function<void(bool ok)> on_warm)
       : io_(io), o_(o), warmup_(warmup), on_warm_(std::move(on_warm)), socket_(io), wake_(io) {}
   ~PgConnection() { Close(); }
@@ -248,7 +248,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     while (!stopped_) {
       Status s = co_await Connect();
       if (s.ok()) {
-        if (!warmup_.empty()) queued_.push_front(std::make_shared<WarmupPending>(warmup_, on_warm_));
+        if (warmup_) queued_.push_front(std::make_shared<WarmupPending>(warmup_(), on_warm_));
         connected_ = true;
         attempts_ = 0;
         backoff_.Reset();
@@ -466,7 +466,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   asio::io_context& io_;
   const PgOptions& o_;
-  const std::vector<PgClient::Statement>& warmup_;
+  const PgClient::Warmup& warmup_;
   std::function<void(bool ok)> on_warm_;
   PGconn* conn_ = nullptr;
   asio::posix::stream_descriptor socket_;
@@ -479,7 +479,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   uint64_t reconnects_ = 0;
 };
 
-PgClient::PgClient(PgOptions options, std::vector<Statement> warmup)
+PgClient::PgClient(PgOptions options, Warmup warmup)
     : options_(std::move(options)),
       io_(1),
       work_(asio::make_work_guard(io_)),
@@ -504,7 +504,7 @@ PgClient::~PgClient() {
 }
 
 bool PgClient::AwaitWarm(std::chrono::milliseconds timeout) {
-  if (warmup_.empty()) return true;
+  if (!warmup_) return true;
   std::unique_lock lock(warm_mu_);
   return warm_cv_.wait_for(lock, timeout, [this] { return warmed_ >= static_cast<uint64_t>(options_.connections); });
 }

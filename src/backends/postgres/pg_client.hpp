@@ -104,10 +104,12 @@ class PgClient {
     std::vector<Param> params;
   };
 
-  // `warmup` runs first on every new session, before any query queued for it: a new backend
-  // compiles the store's functions and plans their statements on first use, and plans them
-  // again for each of the first five calls. Its results are discarded.
-  explicit PgClient(PgOptions options, std::vector<Statement> warmup = {});
+  // What `warmup` returns runs first on every new session, before any query queued for it: a
+  // new backend compiles the store's functions and plans their statements on first use, and
+  // plans them again for each of the first five calls. Called on the client's thread, once
+  // per session; the results are discarded.
+  using Warmup = std::function<std::vector<Statement>()>;
+  explicit PgClient(PgOptions options, Warmup warmup = nullptr);
   // Blocks until every connection has finished its first warm-up, or until `timeout`; true
   // when all did. A warm-up that failed counts as finished (and in Stats). Not from the
   // client's own thread.
@@ -143,7 +145,7 @@ class PgClient {
   PgOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::vector<Statement> warmup_;
+  Warmup warmup_;
   mutable std::mutex warm_mu_;
   std::condition_variable warm_cv_;
   uint64_t warmed_ = 0, warm_failures_ = 0;  // warm-ups finished and failed, reconnects' included

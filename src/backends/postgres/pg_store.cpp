@@ -1,6 +1,7 @@
 #include "backends/postgres/pg_store.hpp"
 
 #include <fmt/format.h>
+#include <random>
 
 #include "core/codec.hpp"
 #include "core/validate.hpp"
@@ -491,7 +492,7 @@ Result<std::string> SynchronousCommit(const PgOptions& o) {
 }
 
 PgStore::PgStore(PgOptions client_options, StoreOptions options) : options_(std::move(options)) {
-  client_ = std::make_unique<PgClient>(std::move(client_options), WarmupStatements());
+  client_ = std::make_unique<PgClient>(std::move(client_options), [this] { return WarmupStatements(); });
 }
 
 // Each new session's first batch, one transaction that leaves nothing behind: a run no caller
@@ -499,10 +500,12 @@ PgStore::PgStore(PgOptions client_options, StoreOptions options) : options_(std:
 // six times, then deleted. A new backend compiles the store's functions on their first call
 // and plans each of their statements afresh for the first five: without this, the first of
 // latency_sla_compliance's six measurements on a new process had twice the P50 of the others
-// (docs/benchmarks.md).
-std::vector<PgClient::Statement> PgStore::WarmupStatements() const {
+// (docs/benchmarks.md). Each session's run is its own (a random part and a count), so that
+// warm-ups do not wait on each other's run lock.
+std::vector<PgClient::Statement> PgStore::WarmupStatements() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
   StateRecord r;
-  r.run_id = r.thread_id = "\x01warmup";
+  r.run_id = r.thread_id = fmt::format("\x01warmup-{:016x}-{}", rng(), ++warmup_runs_);
   r.user_id = r.agent_type = r.phase = "warmup";
   r.payload = R"({"warmup": true})";
   r.checksum = core::Checksum(r.payload);

@@ -76,19 +76,21 @@ class PgStore final : public StateStore {
   PgClient::Statement WriteStatement(const StateRecord& m, std::string_view payload, std::optional<int64_t> expected,
                                      bool put) const;
   std::vector<PgClient::Statement> PutStatements(const std::vector<StateRecord>& records) const;
-  std::vector<PgClient::Statement> WarmupStatements() const;
+  std::vector<PgClient::Statement> WarmupStatements();
   Awaitable<Result<PgResult>> WriteRecord(const StateRecord& m, std::string_view payload,
                                           std::optional<int64_t> expected, bool put, Deadline deadline);
   // The statement's result, or the Status its error result stands for.
   Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline, std::string_view what);
 
-  std::unique_ptr<PgClient> client_;
-  std::string synchronous_commit_;  // as the server had it at Open
-  StoreOptions options_;
   Awaitable<void> MaybePurge(Deadline deadline);
 
+  std::string synchronous_commit_;  // as the server had it at Open
+  StoreOptions options_;
   mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0}, purged_{0};
   std::atomic<int64_t> next_purge_ms_{0};  // store clock
+  std::atomic<uint64_t> warmup_runs_{0};
+  // Last, so destroyed first: its thread builds warm-ups from options_ until it is joined.
+  std::unique_ptr<PgClient> client_;
 };
 
 }  // namespace agentstate::pg
