@@ -307,7 +307,9 @@ TEST_F(PgStoreTest, EverySessionRunsTheWarmupBeforeItsFirstQuery) {
   });
   EXPECT_TRUE(client.AwaitWarm(5s));
   auto ask = [&](const std::string& sql) -> std::string {
-    auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> { co_return co_await client.Query(sql, {}, DeadlineIn(5s)); });
+    auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> {
+      co_return co_await client.Query(sql, {}, DeadlineIn(5s));
+    });
     if (!r) return "error: " + r.error().ToString();
     if (PQresultStatus(r->get()) != PGRES_TUPLES_OK) return std::string("error: ") + PQresultErrorMessage(r->get());
     return std::string(pg::GetBytes(r->get(), 0, 0));

@@ -485,12 +485,15 @@ PgClient::PgClient(PgOptions options, Warmup warmup)
       work_(asio::make_work_guard(io_)),
       warmup_(std::move(warmup)),
       gate_(io_, options_.max_in_flight, options_.pool_wait, options_.redacted_uri, "queries") {
-  for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<PgConnection>(io_, options_, warmup_, [this](bool ok) {
-      std::lock_guard lock(warm_mu_);
-      ++warmed_;
-      warm_failures_ += ok ? 0 : 1;
-      warm_cv_.notify_all();
-    }));
+  auto warmed = [this](bool ok) {
+    std::lock_guard lock(warm_mu_);
+    ++warmed_;
+    warm_failures_ += ok ? 0 : 1;
+    warm_cv_.notify_all();
+  };
+  for (int i = 0; i < options_.connections; ++i) {
+    connections_.push_back(std::make_shared<PgConnection>(io_, options_, warmup_, warmed));
+  }
   for (auto& c : connections_) c->Start();
   thread_ = std::thread([this] { io_.run(); });
 }
