@@ -6,6 +6,10 @@
 //                      small/medium/large mix; reports agent-ops/s and per-agent P50/P99.
 // The anchor is redis-benchmark on the same server with the same value size and client
 // count; bench/redis_anchor.sh runs both side by side and prints the ratios.
+//   BM_TieredAgentWave the same waves on Redis in front of PostgreSQL (anchor: Redis alone).
+//   BM_TieredMemoryAgentWave  the tiered store's own cost, with no server: the same waves on
+//                      it over two memory:// tiers, anchored on memory:// alone in the same run
+//                      (BM_MemoryAgentWave).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -157,5 +161,28 @@ void BM_TieredAgentWave(benchmark::State& state) {
   AgentWave(state, **store);
 }
 BENCHMARK(BM_TieredAgentWave)->Args({100, 2})->Args({1000, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The anchor of the next: memory:// alone. range(1) is unused (kept for the same names).
+void BM_MemoryAgentWave(benchmark::State& state) {
+  auto store = OpenStore("memory://", {});
+  if (!store) {
+    state.SkipWithError(store.error().ToString().c_str());
+    return;
+  }
+  AgentWave(state, **store);
+}
+BENCHMARK(BM_MemoryAgentWave)->Args({1000, 0})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The tiered store's bookkeeping (validation, the hot-version check, the write-behind queue
+// and its flusher) over two memory:// tiers, so that no server shares the cores.
+void BM_TieredMemoryAgentWave(benchmark::State& state) {
+  auto store = OpenTieredStore("memory://", "memory://", 100ms, {});
+  if (!store) {
+    state.SkipWithError(store.error().ToString().c_str());
+    return;
+  }
+  AgentWave(state, **store);
+}
+BENCHMARK(BM_TieredMemoryAgentWave)->Args({1000, 0})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
