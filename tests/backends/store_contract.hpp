@@ -19,6 +19,7 @@
 
 #include "agentstate/registry.hpp"
 #include "core/codec.hpp"
+#include "support/requests.hpp"
 #include "support/run.hpp"
 
 namespace agentstate {
@@ -61,15 +62,7 @@ class StoreContractTest : public ::testing::Test {
   }
 
   static SaveRequest Req(std::string run, std::string thread = "thread_1", std::string payload = R"({"step":1})") {
-    SaveRequest r;
-    r.run_id = std::move(run);
-    r.thread_id = std::move(thread);
-    r.user_id = "user_1";
-    r.agent_type = "triage_agent";
-    r.step_count = 1;
-    r.phase = "planning";
-    r.payload = std::move(payload);
-    return r;
+    return testing::SampleSave(std::move(run), std::move(payload), std::move(thread));
   }
 
   Result<SaveAck> Save(SaveRequest r) {

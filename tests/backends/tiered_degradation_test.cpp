@@ -10,6 +10,7 @@
 
 #include "core/codec.hpp"
 #include "support/forwarding_store.hpp"
+#include "support/requests.hpp"
 #include "support/run.hpp"
 #include "tiered/tiered_store.hpp"
 
@@ -87,16 +88,7 @@ T Sync(Awaitable<T> a) {
   return testing::RunSync([&a] { return std::move(a); });
 }
 
-SaveRequest Request(std::string payload) {
-  SaveRequest r;
-  r.run_id = "run-1";
-  r.thread_id = "thread-1";
-  r.user_id = "user-1";
-  r.agent_type = "test";
-  r.phase = "step";
-  r.payload = std::move(payload);
-  return r;
-}
+SaveRequest Request(std::string payload) { return testing::SampleSave("run-1", std::move(payload)); }
 
 class TieredDegradation : public ::testing::Test {
  protected:

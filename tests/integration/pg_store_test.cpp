@@ -87,14 +87,7 @@ class PgStoreTest : public ::testing::Test {
     return WithParams(PgUrl(), "schema=" + traits_.schema + (extra.empty() ? "" : "&" + extra));
   }
   static SaveRequest Req(std::string run, std::string payload) {
-    SaveRequest r;
-    r.run_id = std::move(run);
-    r.thread_id = "thread_1";
-    r.user_id = "user_1";
-    r.agent_type = "triage_agent";
-    r.phase = "tool_call";
-    r.payload = std::move(payload);
-    return r;
+    return testing::SampleSave(std::move(run), std::move(payload));
   }
   static Result<SaveAck> Save(StateStore& s, SaveRequest r) {
     return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });
