@@ -12,6 +12,7 @@
 #include "backends/postgres/pg_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
+#include "support/requests.hpp"
 
 namespace agentstate {
 namespace {

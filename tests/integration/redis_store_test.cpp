@@ -9,6 +9,7 @@
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
+#include "support/requests.hpp"
 
 namespace agentstate {
 namespace {
@@ -97,14 +98,7 @@ class RedisStoreTest : public ::testing::Test {
     return s ? std::move(*s) : nullptr;
   }
   static SaveRequest Req(std::string run, std::string payload, std::string thread = "thread_1") {
-    SaveRequest r;
-    r.run_id = std::move(run);
-    r.thread_id = std::move(thread);
-    r.user_id = "user_1";
-    r.agent_type = "triage_agent";
-    r.phase = "tool_call";
-    r.payload = std::move(payload);
-    return r;
+    return testing::SampleSave(std::move(run), std::move(payload), std::move(thread));
   }
   static Result<SaveAck> Save(StateStore& s, SaveRequest r) {
     return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });

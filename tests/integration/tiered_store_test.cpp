@@ -12,6 +12,7 @@
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
+#include "support/requests.hpp"
 #include "tiered/tiered_store.hpp"
 
 namespace agentstate {
@@ -113,14 +114,9 @@ class TieredLiveTest : public ::testing::Test {
     tiered_ = &dynamic_cast<tiered::TieredStore&>(*store_);
   }
   static SaveRequest Req(std::string run, std::string payload, CheckpointType type = CheckpointType::kAuto) {
-    SaveRequest r;
-    r.run_id = std::move(run);
-    r.thread_id = "thread_" + r.run_id;
-    r.user_id = "user_1";
-    r.agent_type = "triage_agent";
-    r.phase = "execution";
+    const std::string thread = "thread_" + run;
+    SaveRequest r = testing::SampleSave(std::move(run), std::move(payload), thread);
     r.checkpoint_type = type;
-    r.payload = std::move(payload);
     return r;
   }
   Result<SaveAck> Save(SaveRequest r) {
