@@ -23,57 +23,163 @@ Status ValidateId(std::string_view what, std::string_view id, std::size_t max_by
                                 what, static_cast<unsigned>(c)));
     }
   }
+  // Every store must be able to keep what one of them accepts: PostgreSQL's text refuses
+  // invalid UTF-8, so no store takes it.
+  if (!simdjson::validate_utf8(id.data(), id.size())) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} is not valid UTF-8; ids must be printable UTF-8 text", what));
+  }
   return Status();
 }
 
-bool IsWellFormedJson(std::string_view text) {
-  // simdjson's DOM parse validates the whole document (structure, UTF-8, numbers) at
-  // GB/s; the parser is reused per thread so its buffers are allocated once.
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(doc) == simdjson::SUCCESS;
+Status ValidatePhase(std::string_view run_id, std::string_view phase) {
+  if (phase.size() > kMaxPhaseBytes) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("phase of run {} is {} bytes; the limit is {}", run_id, phase.size(), kMaxPhaseBytes));
+  }
+  // Free text, but text every store can keep: PostgreSQL's text type refuses NUL and
+  // invalid UTF-8.
+  if (phase.find('\0') != std::string_view::npos) {
+    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} holds a NUL byte", run_id));
+  }
+  if (!simdjson::validate_utf8(phase.data(), phase.size())) {
+    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} is not valid UTF-8", run_id));
+  }
+  return Status();
 }
 
-Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
-  for (auto [what, id] : {std::pair<std::string_view, std::string_view>{"run_id", r.run_id},
-                          {"thread_id", r.thread_id},
-                          {"user_id", r.user_id},
-                          {"agent_type", r.agent_type}}) {
+static_assert(simdjson::DEFAULT_MAX_DEPTH == kMaxJsonDepth);
+
+namespace {
+
+// What simdjson could not hold, said as the limit a caller can act on.
+std::string JsonProblem(simdjson::error_code e) {
+  switch (e) {
+    case simdjson::DEPTH_ERROR:
+      return fmt::format("nests deeper than {} levels (the limit; flatten the document)", kMaxJsonDepth);
+    case simdjson::NUMBER_OUT_OF_RANGE:
+      return "holds a number outside the stored range (integers from -2^63 to 2^64-1, finite doubles; send larger "
+             "numbers as strings)";
+    case simdjson::UTF8_ERROR: return "is not valid UTF-8";
+    case simdjson::CAPACITY: return "is larger than the JSON parser can hold (4 GiB)";
+    case simdjson::EMPTY: return "is empty: not well-formed JSON";
+    default: return fmt::format("is not well-formed JSON ({})", simdjson::error_message(e));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// simdjson answers NUMBER_ERROR both for a malformed number ("01", "1.") and for one out
+// of its range (2^64, 1e400). On that error path only, the number tokens are checked
+// against RFC 8259's grammar: all grammatical means the range was the problem.
+bool NumbersAreGrammatical(std::string_view text) {
+  auto digits = [&](std::size_t& i) {
+    const std::size_t from = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > from;
+  };
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') i += 2;
+      else {
+        in_string = c != '"';
+        ++i;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      ++i;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) {
+      ++i;
+      continue;
+    }
+    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    if (text[i] == '-') ++i;
+    if (i < text.size() && text[i] == '0') {
+      ++i;
+    } else if (!digits(i)) {
+      return false;
+    }
+    if (i < text.size() && text[i] == '.' && !digits(++i)) return false;
+    if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+      ++i;
+      if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+      if (!digits(i)) return false;
+    }
+    if (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) return false;  // "01", "1.2.3"
+  }
+  return true;
+}
+
+}  // namespace
+
+Status CheckJson(std::string_view text) {
+  // simdjson's DOM parse validates the whole document (structure, UTF-8, numbers) at
+  // GB/s; the parser is reused per thread so its buffers are allocated once.
+  // Its nesting limit is simdjson's default, kMaxJsonDepth (asserted below).
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const auto e = parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(doc);
+  if (e == simdjson::SUCCESS) return Status();
+  if (e == simdjson::NUMBER_ERROR && NumbersAreGrammatical(text)) {
+    return Status(StatusCode::kInvalidArgument, JsonProblem(simdjson::NUMBER_OUT_OF_RANGE));
+  }
+  return Status(StatusCode::kInvalidArgument, JsonProblem(e));
+}
+
+bool IsWellFormedJson(std::string_view text) { return CheckJson(text).ok(); }
+
+namespace {
+
+// What Save and Put both check of the fields a caller chose.
+Status ValidateFields(std::string_view run_id, std::string_view thread_id, std::string_view user_id,
+                      std::string_view agent_type, std::string_view phase, std::size_t payload_bytes,
+                      const StoreOptions& options) {
+  for (auto [what, id] : {std::pair<std::string_view, std::string_view>{"run_id", run_id},
+                          {"thread_id", thread_id},
+                          {"user_id", user_id},
+                          {"agent_type", agent_type}}) {
     if (Status s = ValidateId(what, id, options.max_id_bytes); !s.ok()) return s;
   }
-  // Free text, but text every store can keep: PostgreSQL's text type refuses NUL.
-  if (r.phase.size() > kMaxPhaseBytes) {
+  if (Status s = ValidatePhase(run_id, phase); !s.ok()) return s;
+  if (options.max_payload_bytes != 0 && payload_bytes > options.max_payload_bytes) {
     return Status(StatusCode::kInvalidArgument,
-                  fmt::format("phase of run {} is {} bytes; the limit is {}", r.run_id, r.phase.size(), kMaxPhaseBytes));
+                  fmt::format("payload of run {} is {} bytes; the limit is {} bytes", run_id, payload_bytes,
+                              options.max_payload_bytes));
   }
-  if (r.phase.find('\0') != std::string::npos) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} holds a NUL byte", r.run_id));
-  }
-  if (options.max_payload_bytes != 0 && r.payload.size() > options.max_payload_bytes) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("payload of run {} is {} bytes; the limit is {} bytes", r.run_id,
-                              r.payload.size(), options.max_payload_bytes));
+  return Status();
+}
+
+}  // namespace
+
+Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
+  if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase, r.payload.size(), options);
+      !s.ok()) {
+    return s;
   }
   if (r.expected_version && *r.expected_version < 0) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("expected_version {} is negative", *r.expected_version));
   }
-  if (options.validate_json && !IsWellFormedJson(r.payload)) {
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("payload of run {} is not well-formed JSON", r.run_id));
+  if (options.validate_json) {
+    if (Status s = CheckJson(r.payload); !s.ok()) {
+      return Status(StatusCode::kInvalidArgument, fmt::format("payload of run {} {}", r.run_id, s.message()));
+    }
   }
   return Status();
 }
 
 Status ValidatePut(const StateRecord& r, const StoreOptions& options) {
-  for (auto [what, id] : {std::pair<std::string_view, std::string_view>{"run_id", r.run_id},
-                          {"thread_id", r.thread_id},
-                          {"user_id", r.user_id},
-                          {"agent_type", r.agent_type}}) {
-    if (Status s = ValidateId(what, id, options.max_id_bytes); !s.ok()) return s;
-  }
-  if (r.phase.size() > kMaxPhaseBytes || r.phase.find('\0') != std::string::npos) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} is not storable text", r.run_id));
+  if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase, r.payload.size(), options);
+      !s.ok()) {
+    return s;
   }
   if (r.version < 1) return Status(StatusCode::kInvalidArgument, fmt::format("run {}: version {} < 1", r.run_id, r.version));
   if (Checksum(r.payload) != r.checksum) {

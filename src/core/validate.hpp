@@ -12,22 +12,34 @@
 
 namespace agentstate::core {
 
-// kInvalidArgument when `id` is empty, longer than max_bytes, or holds control bytes
-// (NUL among them: PostgreSQL text rejects it). `what` is "run_id", "thread_id", ...
+// The rule for ids, the same in every store: printable UTF-8 text. kInvalidArgument when
+// `id` is empty, longer than max_bytes, holds control bytes (NUL among them: PostgreSQL
+// text rejects it) or is not valid UTF-8. `what` is "run_id", "thread_id", ...
 Status ValidateId(std::string_view what, std::string_view id, std::size_t max_bytes);
-
-// True when `text` is one well-formed JSON document (RFC 8259, valid UTF-8).
-bool IsWellFormedJson(std::string_view text);
 
 // The longest phase a save may carry, in bytes.
 inline constexpr std::size_t kMaxPhaseBytes = 1024;
 
-// Ids, phase (at most kMaxPhaseBytes, no NUL), payload size, JSON well-formedness (when
-// enabled) and expected_version >= 0.
+// A phase is free text of at most kMaxPhaseBytes, valid UTF-8, without NUL.
+Status ValidatePhase(std::string_view run_id, std::string_view phase);
+
+// The deepest nesting a payload may have (arrays and objects).
+inline constexpr std::size_t kMaxJsonDepth = 1024;
+
+// OK when `text` is one well-formed JSON document (RFC 8259, valid UTF-8) within what
+// the store holds: nesting up to kMaxJsonDepth, integers from -2^63 to 2^64-1, finite
+// doubles. Otherwise kInvalidArgument whose message completes "payload ...": which rule or
+// limit the document broke.
+Status CheckJson(std::string_view text);
+bool IsWellFormedJson(std::string_view text);
+
+// Ids, phase, payload size (max_payload_bytes), JSON well-formedness (when enabled) and
+// expected_version >= 0.
 Status ValidateSave(const SaveRequest& request, const StoreOptions& options);
 
-// What Put checks before it writes: the ids, the phase, and that the payload matches the
-// record's checksum (a replica never stores bytes its source did not acknowledge).
+// What Put checks before it writes: the same ids, phase and payload size as Save, and that
+// the payload matches the record's checksum (a replica never stores bytes its source did
+// not acknowledge, nor a record that Load would then refuse).
 Status ValidatePut(const StateRecord& record, const StoreOptions& options);
 
 // The store's notion of now (options.clock, or the system clock).

@@ -1,5 +1,6 @@
 #include "core/validate.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace agentstate::core {
@@ -54,6 +55,35 @@ TEST(IsWellFormedJson, AcceptsDocumentsAndRejectsEverythingElse) {
     EXPECT_FALSE(IsWellFormedJson(bad)) << bad;
   }
   EXPECT_FALSE(IsWellFormedJson(std::string("{\"a\":\"x\0y\"}", 11))) << "raw NUL inside a string";
+}
+
+// Valid JSON that simdjson cannot hold was refused as "not well-formed": a caller could not
+// tell a typo from a limit. Each limit is now named.
+TEST(CheckJson, SaysWhichLimitADocumentHit) {
+  const std::string deep = std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']');
+  EXPECT_THAT(CheckJson(deep).message(), ::testing::HasSubstr("deeper than 1024 levels"));
+  const std::string ok_deep = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_TRUE(CheckJson(ok_deep).ok()) << CheckJson(ok_deep).ToString();
+  for (const char* big : {"[18446744073709551616]", "[1e400]", "[-9223372036854775809]"}) {
+    EXPECT_THAT(CheckJson(big).message(), ::testing::HasSubstr("outside the stored range")) << big;
+  }
+  EXPECT_TRUE(CheckJson("[18446744073709551615, -9223372036854775808, 1e308]").ok());
+  EXPECT_THAT(CheckJson("\"\xff\"").message(), ::testing::HasSubstr("not valid UTF-8"));
+  EXPECT_THAT(CheckJson("{").message(), ::testing::HasSubstr("not well-formed JSON"));
+  EXPECT_EQ(CheckJson("{").code(), StatusCode::kInvalidArgument);
+}
+
+// Ids and phases must be text every store can keep: invalid UTF-8 passed validation and
+// then only PostgreSQL refused it.
+TEST(ValidateId, InvalidUtf8IsRefusedLikeAControlByte) {
+  EXPECT_TRUE(ValidateId("run_id", "r\xc3\xa9sum\xc3\xa9", 256).ok()) << "valid UTF-8 is fine";
+  for (const char* bad : {"run_\xff", "run_\xc3", "\xed\xa0\x80"}) {
+    const Status s = ValidateId("run_id", bad, 256);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), ::testing::HasSubstr("not valid UTF-8")) << bad;
+  }
+  EXPECT_THAT(ValidatePhase("r", "plan\xff").message(), ::testing::HasSubstr("not valid UTF-8"));
+  EXPECT_TRUE(ValidatePhase("r", "plan \xe2\x9c\x93").ok());
 }
 
 }  // namespace
