@@ -24,8 +24,16 @@ constexpr auto kDurableBackoff = 1s;
 // Write-behind: runs per PutMany (one durable transaction), and PutMany calls at once.
 constexpr std::size_t kPutBatch = 64;
 constexpr std::size_t kParallelChunks = 4;
+// A write-behind record the durable tier refuses this often for another reason than an
+// outage (bad data, a constraint) can never succeed: it is dropped and counted, not retried
+// forever. Outages are retried until the tier is back (the queue is bounded).
+constexpr int kMaxRefusals = 3;
+// How often a Delete looks again whether a write-behind of its run is still under way.
+constexpr auto kDeleteWaitSlice = 2ms;
 
 bool Outage(const Status& s) { return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout; }
+// Refusals that say nothing about the record: retrying it later may succeed.
+bool Transient(const Status& s) { return Outage(s) || s.code() == StatusCode::kPoolExhausted; }
 
 // The saved record, made from the request (moved from: the payload is not copied again).
 StateRecord RecordOf(SaveRequest&& req, int64_t version, uint64_t checksum, SystemTime at) {
@@ -106,13 +114,21 @@ void TieredStore::Enqueue(StateRecord record) {
   }
 }
 
-std::optional<TieredStore::Pending> TieredStore::Take(const std::string& run_id) {
+std::optional<TieredStore::Pending> TieredStore::TakeRun(const std::string& run_id) {
   std::lock_guard lock(mu_);
-  auto it = pending_.find(run_id);
-  if (it == pending_.end()) return std::nullopt;
-  Pending p = std::move(it->second);
-  pending_.erase(it);
-  return p;
+  if (auto it = pending_.find(run_id); it != pending_.end()) {
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    Inflight& f = inflight_[run_id];
+    f.record = p.record;
+    ++f.writers;
+    return p;
+  }
+  if (auto it = inflight_.find(run_id); it != inflight_.end()) {
+    ++it->second.writers;
+    return Pending{it->second.record, SteadyClock::now()};
+  }
+  return std::nullopt;
 }
 
 std::vector<TieredStore::Pending> TieredStore::TakeAll() {
@@ -120,16 +136,18 @@ std::vector<TieredStore::Pending> TieredStore::TakeAll() {
   std::lock_guard lock(mu_);
   items.reserve(pending_.size());
   for (auto& [run, p] : pending_) {
-    inflight_.insert_or_assign(run, p.record);  // in the same step: FlushRun must see one or the other
+    Inflight& f = inflight_[run];  // in the same step: FlushRun and Delete must see one or the other
+    f.record = p.record;
+    ++f.writers;
     items.push_back(std::move(p));
   }
   pending_.clear();
   return items;
 }
 
-void TieredStore::Finished(const std::string& run_id, int64_t version) {
+void TieredStore::Finished(const std::string& run_id) {
   std::lock_guard lock(mu_);
-  if (auto it = inflight_.find(run_id); it != inflight_.end() && it->second->version == version) inflight_.erase(it);
+  if (auto it = inflight_.find(run_id); it != inflight_.end() && --it->second.writers <= 0) inflight_.erase(it);
 }
 
 bool TieredStore::DurableFailing() const {
@@ -169,6 +187,13 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
   }
   ++flush_failures_;
   NoteDurable(r.error());
+  if (!Transient(r.error()) && ++p.failures >= kMaxRefusals) {
+    // The durable tier refuses this record itself: retrying cannot help. The hot tier keeps
+    // it; the durable tier misses it, which the count (and a ledger of the durable tier)
+    // shows.
+    ++write_behind_dropped_;
+    co_return r.error();
+  }
   {
     // Back on the queue, unless a newer version of the run arrived meanwhile.
     std::lock_guard lock(mu_);
@@ -179,6 +204,7 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
     } else if (it->second.record->version < p.record->version) {
       it->second.record = std::move(p.record);
       it->second.since = std::min(it->second.since, p.since);
+      it->second.failures = p.failures;
     } else {
       it->second.since = std::min(it->second.since, p.since);
     }
@@ -196,7 +222,7 @@ Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline dea
     const auto now = SteadyClock::now();
     for (const auto& p : chunk) {
       lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count()));
-      Finished(p.record->run_id, p.record->version);
+      Finished(p.record->run_id);
     }
     flushed_ += chunk.size();
     ++batches_;
@@ -205,22 +231,17 @@ Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline dea
   NoteDurable(r.error());
   for (auto& p : chunk) {
     const std::string run = p.record->run_id;
-    const int64_t version = p.record->version;
     co_await FlushOne(std::move(p), deadline);
-    Finished(run, version);
+    Finished(run);
   }
 }
 
 Awaitable<Status> TieredStore::FlushRun(const std::string& run_id, Deadline deadline) {
-  auto p = Take(run_id);
-  if (!p) {
-    std::lock_guard lock(mu_);
-    auto it = inflight_.find(run_id);
-    if (it == inflight_.end()) co_return Status();
-    p = Pending{it->second, SteadyClock::now()};
-  }
-  Pending item = std::move(*p);
-  co_return co_await FlushOne(std::move(item), deadline);
+  auto p = TakeRun(run_id);
+  if (!p) co_return Status();
+  Status s = co_await FlushOne(std::move(*p), deadline);
+  Finished(run_id);
+  co_return s;
 }
 
 Awaitable<Status> TieredStore::Flush(Deadline deadline) {
@@ -229,8 +250,10 @@ Awaitable<Status> TieredStore::Flush(Deadline deadline) {
   std::vector<Pending> writing;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [run, record] : inflight_) {
-      if (!pending_.count(run)) writing.push_back(Pending{record, SteadyClock::now()});
+    for (auto& [run, f] : inflight_) {
+      if (pending_.count(run)) continue;
+      ++f.writers;
+      writing.push_back(Pending{f.record, SteadyClock::now()});
     }
   }
   std::vector<Pending> items = TakeAll();
@@ -239,9 +262,8 @@ Awaitable<Status> TieredStore::Flush(Deadline deadline) {
   std::size_t failed = 0;
   for (auto& p : items) {
     const std::string run = p.record->run_id;
-    const int64_t version = p.record->version;
     Status s = co_await FlushOne(std::move(p), deadline);
-    Finished(run, version);
+    Finished(run);
     if (!s.ok()) {
       ++failed;
       if (first.ok()) first = s;
@@ -429,13 +451,45 @@ Awaitable<Result<bool>> TieredStore::Put(StateRecord record, Deadline deadline) 
   co_return (hot && *hot) || *durable;
 }
 
+// A deleted run must stay deleted whatever the timing: no write of it acknowledged before
+// the delete may land in a tier after it, and no read may re-hydrate it meanwhile.
 Awaitable<Result<bool>> TieredStore::Delete(std::string run_id, Deadline deadline) {
-  Take(run_id);
-  SetStale(run_id, false);
-  auto hot = co_await hot_->Delete(run_id, deadline);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  ++deletes_started_;
+  // The durable tier first catches up with the run, so that its thread context names this
+  // run and goes with it (else it would still name the thread's previous run, which the
+  // durable tier then answers once the hot tier's context is gone).
+  if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
+  // A write-behind of the run already on its way (its Put not yet committed) would land
+  // after the durable delete and bring the run back: wait until none is, then drop the
+  // queued write in the same step, so that no new one starts in between.
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (!inflight_.count(run_id)) {
+        pending_.erase(run_id);
+        break;
+      }
+    }
+    if (SteadyClock::now() + kDeleteWaitSlice >= deadline) {
+      co_return Error(StatusCode::kTimeout,
+                      fmt::format("run {}: a write of it is still on its way to the durable tier ({}); nothing was "
+                                  "deleted, retry the delete",
+                                  run_id, durable_->Describe()));
+    }
+    wait.expires_after(kDeleteWaitSlice);
+    boost::system::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  // The durable tier first: a read that misses the hot tier meanwhile finds nothing behind it.
   auto durable = co_await durable_->Delete(run_id, deadline);
   if (!durable) co_return Error(durable.error());
-  co_return (hot && *hot) || *durable;
+  auto hot = co_await hot_->Delete(run_id, deadline);
+  // A hot tier that could not delete may still hold the run: it is bypassed (stale) until a
+  // read or save finds the run's state behind it.
+  SetStale(run_id, !hot);
+  co_return *durable || (hot && *hot);
 }
 
 Awaitable<Done> TieredStore::CompleteImpl(std::string run_id, Deadline deadline) {
@@ -502,8 +556,9 @@ Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& r
     std::lock_guard lock(mu_);
     const StateRecord* newest = nullptr;
     if (auto it = pending_.find(run_id); it != pending_.end()) newest = it->second.record.get();
-    if (auto it = inflight_.find(run_id); it != inflight_.end() && (!newest || it->second->version > newest->version)) {
-      newest = it->second.get();
+    if (auto it = inflight_.find(run_id);
+        it != inflight_.end() && (!newest || it->second.record->version > newest->version)) {
+      newest = it->second.record.get();
     }
     if (newest) {
       const int64_t expires =
@@ -524,6 +579,7 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   // The hot tier answers, once its copy of the run has been checked in this generation (see
   // SaveImpl); otherwise its record is compared with what lies behind it first.
   const bool stale = IsStale(run_id);
+  const uint64_t deletes = deletes_started_.load();
   std::optional<StateRecord> from_hot;
   uint64_t generation = 0;
   if (!stale) {
@@ -553,13 +609,26 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   StateRecord copy = *found;
   auto put = co_await hot_->Put(std::move(copy), deadline);
   if (put && !*put) {
-    // The hot tier already has this version, or a newer one, that no save acknowledged
-    // through it: a save in doubt that landed while the run was written to the durable tier
-    // (the version numbers then collide). The durable tier's is the acknowledged one.
-    if (auto gone = co_await hot_->Delete(run_id, deadline); gone) {
-      StateRecord again = *found;
-      put = co_await hot_->Put(std::move(again), deadline);
+    // The hot tier already has this version or a newer one. A newer one is a save that
+    // landed meanwhile: it stays (replacing it lost acknowledged versions, and two writers
+    // then won the same one). The same version with other bytes is a save in doubt that
+    // landed while the run was written to the durable tier (the version numbers collide):
+    // the durable tier's is the acknowledged one.
+    auto now_hot = co_await hot_->Load(run_id, deadline);
+    const bool collides = now_hot && *now_hot && (*now_hot)->version == found->version &&
+                          (*now_hot)->checksum != found->checksum;
+    if (collides) {
+      if (auto gone = co_await hot_->Delete(run_id, deadline); gone) {
+        StateRecord again = *found;
+        put = co_await hot_->Put(std::move(again), deadline);
+      }
     }
+  }
+  if (put && *put && deletes_started_.load() != deletes) {
+    // A delete began since this read looked behind the hot tier: what it re-hydrated may be
+    // the deleted run. Taken back; the next read looks again.
+    co_await hot_->Delete(run_id, deadline);
+    co_return found;
   }
   if (put && *put) {
     ++rehydrated_;
@@ -636,6 +705,7 @@ StoreStats TieredStore::Stats() const {
   s.values["write_behind_batches"] = static_cast<double>(batches_.load());
   s.values["write_behind_failures"] = static_cast<double>(flush_failures_.load());
   s.values["write_behind_coalesced"] = static_cast<double>(coalesced_.load());
+  s.values["write_behind_dropped"] = static_cast<double>(write_behind_dropped_.load());
   s.values["write_throughs"] = static_cast<double>(write_throughs_.load());
   s.values["hot_fallbacks"] = static_cast<double>(hot_fallbacks_.load());
   s.values["rebased"] = static_cast<double>(rebased_.load());

@@ -100,6 +100,11 @@ class TieredStore final : public StateStore {
   struct Pending {
     RecordPtr record;
     std::chrono::steady_clock::time_point since;  // when the run became dirty
+    int failures = 0;                             // refusals other than outages, so far
+  };
+  struct Inflight {
+    RecordPtr record;  // the newest record being written
+    int writers = 0;   // durable writes of the run under way
   };
   class Lag;
 
@@ -107,12 +112,17 @@ class TieredStore final : public StateStore {
   Awaitable<Result<std::optional<StateRecord>>> LoadImpl(std::string run_id, Deadline deadline);
   Awaitable<Done> CompleteImpl(std::string run_id, Deadline deadline);
   void Enqueue(StateRecord record);
+  // Every durable write of a queued record is bracketed by a Take* (which counts a writer
+  // of the run in inflight_) and Finished (which counts it out), so that a Delete can wait
+  // until no write of the run that it must outlive is still on its way.
   // Everything pending, moved to inflight_ in the same step.
   std::vector<Pending> TakeAll();
-  void Finished(const std::string& run_id, int64_t version);
-  // The run's pending write, taken off the queue (nullopt when there is none).
-  std::optional<Pending> Take(const std::string& run_id);
-  // Puts it durable; on failure puts it back unless a newer version arrived meanwhile.
+  // The run's pending write, or else the record the flusher is writing now (nullopt when
+  // there is neither).
+  std::optional<Pending> TakeRun(const std::string& run_id);
+  void Finished(const std::string& run_id);
+  // Puts it durable; on failure puts it back unless a newer version arrived meanwhile, or
+  // drops it (counted) when the durable tier refused it for good or too often.
   Awaitable<Status> FlushOne(Pending p, Deadline deadline);
   Awaitable<Status> FlushRun(const std::string& run_id, Deadline deadline);
   // One PutMany for the chunk; on failure, the runs one by one (FlushOne re-queues).
@@ -143,9 +153,10 @@ class TieredStore final : public StateStore {
   StoreOptions options_;
   mutable std::mutex mu_;
   std::map<std::string, Pending> pending_;  // guarded by mu_
-  // Runs the flusher is writing now (taken off pending_, Put not yet done): a FlushRun meanwhile
-  // writes the same record itself rather than return before the durable tier has it.
-  std::map<std::string, RecordPtr> inflight_;  // guarded by mu_
+  // Runs being written now (taken off pending_, Put not yet done): a FlushRun meanwhile
+  // writes the same record itself rather than return before the durable tier has it, and a
+  // Delete waits until no writer is left.
+  std::map<std::string, Inflight> inflight_;  // guarded by mu_
   std::set<std::string> stale_;             // guarded by mu_: runs whose hot copy is behind
   // Guarded by mu_: runs whose hot version was checked against the queue and the durable
   // tier since the hot tier's Generation() last changed; at most max_pending_runs.
@@ -155,7 +166,9 @@ class TieredStore final : public StateStore {
   std::unique_ptr<Lag> lag_;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> flushed_{0}, flush_failures_{0}, write_throughs_{0}, hot_fallbacks_{0},
-      rebased_{0}, rehydrated_{0}, coalesced_{0};
+      rebased_{0}, rehydrated_{0}, coalesced_{0}, write_behind_dropped_{0};
+  // Deletes started: a read that re-hydrates the hot tier while one runs takes its write back.
+  std::atomic<uint64_t> deletes_started_{0};
   asio::io_context io_;
   asio::steady_timer wake_;
   bool stopping_ = false;  // io_ thread only

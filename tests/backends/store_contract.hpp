@@ -327,6 +327,65 @@ TYPED_TEST_P(StoreContractTest, ThreadContextFollowsTheLatestSaveAndDelete) {
   EXPECT_TRUE(list->empty());
 }
 
+// Save, then Delete at offsets from 0 to 29 ms (a tiered store's flusher is then anywhere
+// in its window), then read: the run and its thread context stay gone. A tiered store once
+// let 7 to 56 runs in 1,500 come back.
+TYPED_TEST_P(StoreContractTest, ADeletedRunStaysDeletedWhateverTheTiming) {
+  for (int i = 0; i < 60; ++i) {
+    const std::string run = fmt::format("run_del_{}", i), thread = fmt::format("thread_del_{}", i);
+    ASSERT_TRUE(this->Save(this->Req(run, thread)));
+    std::this_thread::sleep_for(std::chrono::milliseconds((i * 7) % 30));
+    auto del = this->Delete(run);
+    ASSERT_TRUE(del) << del.error().ToString();
+    ASSERT_TRUE(*del);
+  }
+  std::this_thread::sleep_for(60ms);  // past any flush window: whatever was on its way has landed
+  for (int i = 0; i < 60; ++i) {
+    auto read = this->Load(fmt::format("run_del_{}", i));
+    ASSERT_TRUE(read) << read.error().ToString();
+    EXPECT_FALSE(read->has_value()) << "run_del_" << i << " came back after its delete";
+    auto ctx = this->Thread(fmt::format("thread_del_{}", i));
+    ASSERT_TRUE(ctx) << ctx.error().ToString();
+    EXPECT_FALSE(ctx->has_value()) << "thread_del_" << i << " came back after its run's delete";
+  }
+}
+
+// Ids and phases are printable UTF-8 in every store: invalid UTF-8 was kept by memory,
+// sqlite and redis and refused by PostgreSQL as kInternal (a tiered write-behind of it then
+// failed forever). And Put has the same size limit as Save: a 16 MiB + 102 byte record was
+// stored, then called corrupt by Load.
+TYPED_TEST_P(StoreContractTest, InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore) {
+  this->Open([](StoreOptions& o) { o.max_payload_bytes = 1024; });
+  auto bad_run = this->Req("run_\xff\xfe");
+  auto saved = this->Save(bad_run);
+  ASSERT_FALSE(saved);
+  EXPECT_EQ(saved.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(saved.error().message(), ::testing::HasSubstr("not valid UTF-8"));
+  auto bad_phase = this->Req("run_u");
+  bad_phase.phase = "plan\xc3";
+  saved = this->Save(bad_phase);
+  ASSERT_FALSE(saved);
+  EXPECT_THAT(saved.error().message(), ::testing::HasSubstr("not valid UTF-8"));
+
+  ASSERT_TRUE(this->Save(this->Req("run_u")));
+  StateRecord big = **this->Load("run_u");
+  big.version = 2;
+  big.payload = "[" + std::string(2000, ' ') + "]";
+  big.checksum = core::Checksum(big.payload);
+  auto put = RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await this->store_->Put(big, DeadlineIn(5s)); });
+  ASSERT_FALSE(put) << "an oversized record was stored";
+  EXPECT_EQ(put.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.error().message(), ::testing::HasSubstr("limit is 1024"));
+  StateRecord foreign = big;
+  foreign.payload = "[]";
+  foreign.checksum = core::Checksum(foreign.payload);
+  foreign.thread_id = "thread_\xff";
+  put = RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await this->store_->Put(foreign, DeadlineIn(5s)); });
+  ASSERT_FALSE(put);
+  EXPECT_THAT(put.error().message(), ::testing::HasSubstr("not valid UTF-8"));
+  EXPECT_EQ(this->VersionOf("run_u"), 1);
+}
+
 TYPED_TEST_P(StoreContractTest, ActiveRunsPagesThroughEveryRunOnceWithACursor) {
   for (int i = 0; i < 25; ++i) {
     ASSERT_TRUE(this->Save(this->Req(fmt::format("run_{:02}", i), i % 2 ? "thread_odd" : "thread_even")));
@@ -600,7 +659,9 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContractTest,
                             MegabytePayloadRoundTripsByteForByte,
                             PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise,
                             PutManyAppliesWhatIsNewerAndCountsIt,
-                            HealthReportsTheStoreAndStatsCountWork);
+                            HealthReportsTheStoreAndStatsCountWork,
+                            ADeletedRunStaysDeletedWhateverTheTiming,
+                            InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore);
 
 }  // namespace
 }  // namespace agentstate

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -58,13 +60,27 @@ class HeldDurable : public testing::ForwardingStore {
   std::atomic<bool> hold{false};
   std::atomic<bool> held{false};
   std::atomic<bool> fail_saves{false};
+  std::atomic<bool> refuse_puts{false};  // every write-behind refused as bad data, as PostgreSQL refuses a row
+  std::atomic<int> puts_refused{0};
 
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
     if (fail_saves) co_return Error(StatusCode::kTimeout, "durable save timed out (test)");
     co_return co_await inner().Save(std::move(r), d);
   }
 
+  Awaitable<Result<bool>> Put(StateRecord r, Deadline d) override {
+    if (refuse_puts) {
+      ++puts_refused;
+      co_return Error(StatusCode::kInternal, "the row is refused (test)");
+    }
+    co_return co_await inner().Put(std::move(r), d);
+  }
+
   Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records, Deadline d) override {
+    if (refuse_puts) {
+      ++puts_refused;
+      co_return Error(StatusCode::kInternal, "the batch is refused (test)");
+    }
     asio::steady_timer timer(co_await asio::this_coro::executor);
     for (int i = 0; hold && i < 5000; ++i) {
       held = true;
@@ -206,6 +222,73 @@ TEST_F(TieredDegradation, AfterTheHotTierLostItsLastWritesReadsAndSavesContinueF
   ASSERT_TRUE(after && *after);
   EXPECT_EQ((*after)->version, 4);
   EXPECT_EQ((*after)->checksum, v4->checksum);
+}
+
+// The flusher has taken v1 and its Put is under way (held) when the run is deleted. Before
+// the fix, Delete returned at once and the held Put then landed in the durable tier: the
+// run and its thread context came back (7 to 56 runs in 1,500 on the real stores).
+TEST_F(TieredDegradation, ADeleteWhileTheFlusherIsWritingTheRunStaysDeleted) {
+  durable_->hold = true;
+  ASSERT_TRUE(Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s))));
+  for (int i = 0; i < 2000 && !durable_->held; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(durable_->held) << "the flusher never started writing v1";
+
+  auto deleted = std::async(std::launch::async, [&] { return Sync(store_->Delete("run-1", DeadlineIn(5s))); });
+  EXPECT_EQ(deleted.wait_for(100ms), std::future_status::timeout)
+      << "Delete returned while a write of the run was still on its way to the durable tier";
+  durable_->hold = false;
+  auto del = deleted.get();
+  ASSERT_TRUE(del) << del.error().ToString();
+  EXPECT_TRUE(*del);
+
+  ASSERT_TRUE(Sync(store_->Flush(DeadlineIn(2s))).ok());
+  auto read = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(read) << read.error().ToString();
+  EXPECT_FALSE(read->has_value()) << "the deleted run came back at v" << (*read)->version;
+  auto ctx = Sync(store_->ThreadContext("thread_1", DeadlineIn(2s)));
+  ASSERT_TRUE(ctx) << ctx.error().ToString();
+  EXPECT_FALSE(ctx->has_value()) << "the deleted run's thread context came back";
+  auto durable = Sync(durable_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(durable);
+  EXPECT_FALSE(durable->has_value()) << "the durable tier holds the deleted run";
+}
+
+// The hot tier is down when the run is deleted: its copy survives there. Before the fix the
+// run was back as soon as the hot tier was.
+TEST_F(TieredDegradation, ADeleteWhileTheHotTierIsDownStaysDeletedWhenItComesBack) {
+  ASSERT_TRUE(Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s))));
+  ASSERT_TRUE(Sync(store_->Flush(DeadlineIn(2s))).ok());
+  hot_->down = true;
+  auto del = Sync(store_->Delete("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(del) << del.error().ToString();
+  EXPECT_TRUE(*del);
+  hot_->down = false;
+  auto read = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(read) << read.error().ToString();
+  EXPECT_FALSE(read->has_value()) << "the deleted run came back from the hot tier";
+  auto next = Sync(store_->Save(Request(R"({"n":2})"), DeadlineIn(2s)));
+  ASSERT_TRUE(next) << next.error().ToString();
+  EXPECT_EQ(next->version, 1) << "a save after the delete starts the run afresh";
+}
+
+// A write-behind record the durable tier refuses for good (PostgreSQL refused invalid UTF-8
+// as kInternal) was retried about ten times a second, forever. Now it is tried
+// a bounded number of times, then dropped and counted.
+TEST_F(TieredDegradation, AWriteBehindTheDurableTierRefusesForGoodIsDroppedAndCountedNotRetriedForever) {
+  durable_->refuse_puts = true;
+  ASSERT_TRUE(Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s))));
+  double dropped = 0;
+  for (int i = 0; i < 2000 && dropped == 0; ++i) {
+    std::this_thread::sleep_for(1ms);
+    dropped = store_->Stats().values["write_behind_dropped"];
+  }
+  EXPECT_EQ(dropped, 1);
+  const int refused = durable_->puts_refused;
+  std::this_thread::sleep_for(100ms);  // ten flush windows: a loop would show here
+  EXPECT_EQ(durable_->puts_refused, refused) << "the refused record is still being retried";
+  EXPECT_EQ(store_->Stats().values["write_behind_queue"], 0);
+  auto read = Sync(store_->Load("run-1", DeadlineIn(2s)));
+  ASSERT_TRUE(read && *read) << "the hot tier keeps the acknowledged save";
 }
 
 }  // namespace
