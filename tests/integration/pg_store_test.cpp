@@ -12,6 +12,7 @@
 #include "backends/postgres/pg_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
+#include "load/fault_proxy.hpp"
 #include "support/requests.hpp"
 
 namespace agentstate {
@@ -284,6 +285,42 @@ TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucc
     if (!rec) std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(rec && *rec) << (rec ? "missing" : rec.error().ToString());
+  EXPECT_GE(store.Stats().values["reconnects"], 1);
+}
+
+// The reconnect counter is bumped on the client's I/O thread and read by Stats() from any
+// thread (agentload's sampler): it was a plain integer, a data race ThreadSanitizer reports.
+// Here the project's fault proxy resets the connections over and over while another thread
+// reads Stats(); under TSan (scripts/sanitize.sh) the race fails the test.
+TEST_F(PgStoreTest, StatsReadFromAnotherThreadWhileTheClientReconnects) {
+  auto parsed = core::ParseUri(PgUrl());
+  ASSERT_TRUE(parsed);
+  auto server = core::ParseAuthority(parsed->body);
+  ASSERT_TRUE(server && server->port) << "AGENTSTATE_POSTGRES_URL names no host:port";
+  auto proxy = load::FaultProxy::Start("127.0.0.1", server->host, static_cast<uint16_t>(*server->port));
+  ASSERT_TRUE(proxy) << proxy.error().ToString();
+  std::string uri = PgUrl();
+  const std::string hostport = fmt::format("{}:{}", server->host, *server->port);
+  uri.replace(uri.find(hostport), hostport.size(), fmt::format("127.0.0.1:{}", (*proxy)->port()));
+  auto opened = OpenStore(WithParams(uri, "schema=" + traits_.schema + "&connections=2"), {});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  StateStore& store = **opened;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) (void)store.Stats();
+  });
+  for (int i = 0; i < 20; ++i) {
+    (void)Save(store, Req("run_reconnect", R"({"n":1})"));
+    (*proxy)->reset_now();
+  }
+  Result<SaveAck> last = Error(StatusCode::kInternal, "not tried");
+  for (int i = 0; i < 100 && !last; ++i) {
+    last = Save(store, Req("run_reconnect", R"({"n":2})"));
+    if (!last) std::this_thread::sleep_for(20ms);
+  }
+  done = true;
+  reader.join();
+  ASSERT_TRUE(last) << last.error().ToString();
   EXPECT_GE(store.Stats().values["reconnects"], 1);
 }
 

@@ -476,7 +476,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   bool connected_ = false, stopped_ = false, ending_ = false;
   int attempts_ = 0;  // failed connects in a row
   core::ReconnectBackoff backoff_;
-  uint64_t reconnects_ = 0;
+  std::atomic<uint64_t> reconnects_{0};  // bumped on the I/O thread, read from any (Stats)
 };
 
 PgClient::PgClient(PgOptions options, Warmup warmup)
