@@ -5,9 +5,17 @@
 #include <cctype>
 #include <charconv>
 
+#include <simdjson.h>
+
 namespace agentstate::core {
 
 Result<ParsedUri> ParseUri(std::string_view uri) {
+  // A URI is text: invalid UTF-8 here (a path from a broken script) would reach every
+  // report and message it is printed in.
+  if (!simdjson::validate_utf8(uri.data(), uri.size())) {
+    return Error(StatusCode::kInvalidArgument,
+                 "malformed store URI: it is not valid UTF-8; percent-encode or rename what it names");
+  }
   auto sep = uri.find("://");
   if (sep == std::string_view::npos) {
     return Error(StatusCode::kInvalidArgument,
@@ -51,16 +59,57 @@ Result<ParsedUri> ParseUri(std::string_view uri) {
   return out;
 }
 
+namespace {
+
+// Query parameters that carry a secret: libpq honours ?password= and ?sslpassword=.
+bool IsSecretKey(std::string_view key) {
+  std::string k;
+  for (char c : key) k.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (std::string_view word : {"password", "passwd", "secret", "token"}) {
+    if (k.find(word) != std::string::npos) return true;
+  }
+  return k == "pass" || k == "pwd" || k == "auth";
+}
+
+}  // namespace
+
 std::string RedactUri(std::string_view uri) {
   std::string out(uri);
   auto sep = out.find("://");
   if (sep == std::string::npos) return out;
-  auto at = out.find('@', sep + 3);
-  auto slash = out.find('/', sep + 3);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return out;
-  auto colon = out.find(':', sep + 3);
-  if (colon == std::string::npos || colon > at) return out;
-  return out.replace(colon + 1, at - colon - 1, "***");
+  const std::size_t start = sep + 3;
+  // The password runs from the first ':' of the user info to the last '@' before the query:
+  // it may itself hold '@' or '/' (u:p@ss@host, u:p/w@host). Redacting too much is harmless;
+  // too little leaks.
+  std::size_t query = out.find('?', start);
+  const std::size_t end = query == std::string::npos ? out.size() : query;
+  const std::size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
+  if (at != std::string::npos && at >= start) {
+    const std::size_t colon = out.find(':', start);
+    if (colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+      query = out.find('?', start);
+    }
+  }
+  if (query == std::string::npos) return out;
+  // Secret query parameters: their values.
+  std::string redacted = out.substr(0, query + 1);
+  std::string_view rest(out);
+  rest.remove_prefix(query + 1);
+  while (true) {
+    const std::size_t amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    const std::size_t eq = kv.find('=');
+    if (eq != std::string_view::npos && IsSecretKey(kv.substr(0, eq))) {
+      redacted.append(kv.substr(0, eq + 1)).append("***");
+    } else {
+      redacted.append(kv);
+    }
+    if (amp == std::string_view::npos) break;
+    redacted.push_back('&');
+    rest.remove_prefix(amp + 1);
+  }
+  return redacted;
 }
 
 Result<std::chrono::microseconds> ParseDuration(std::string_view text) {

@@ -39,6 +39,23 @@ TEST(RedactUri, HidesPasswordsOnly) {
   EXPECT_EQ(RedactUri("sqlite://a/b@c.db"), "sqlite://a/b@c.db");
 }
 
+// Three ways a password was printed in clear (stdout, summary.json, the scenario JSON and
+// index.html): libpq's ?password= parameter, a password holding '/', one holding '@'.
+TEST(RedactUri, HidesPasswordsInTheQueryAndPasswordsHoldingSlashOrAt) {
+  EXPECT_EQ(RedactUri("postgresql://bob@host:5432/db?password=s3cret&schema=x"),
+            "postgresql://bob@host:5432/db?password=***&schema=x");
+  EXPECT_EQ(RedactUri("postgresql://bob@host/db?schema=x&sslpassword=k3y"),
+            "postgresql://bob@host/db?schema=x&sslpassword=***");
+  EXPECT_EQ(RedactUri("redis://host:6379/0?Password=a&prefix=p:"), "redis://host:6379/0?Password=***&prefix=p:");
+  EXPECT_EQ(RedactUri("postgresql://u:p/ss@host/db"), "postgresql://u:***@host/db");
+  EXPECT_EQ(RedactUri("postgresql://u:p@ss@host/db"), "postgresql://u:***@host/db");
+  EXPECT_EQ(RedactUri("postgresql://u:p@ss@host/db?password=p@ss"), "postgresql://u:***@host/db?password=***");
+  for (const char* uri : {"postgresql://u:s3/cr@host/db", "postgresql://u:s3@cr@host/db",
+                          "postgresql://bob@host/db?password=s3@cr/t"}) {
+    EXPECT_EQ(RedactUri(uri).find("cr"), std::string::npos) << RedactUri(uri);
+  }
+}
+
 TEST(ParseDuration, AcceptsWholeNumbersWithUnits) {
   EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
   EXPECT_EQ(*ParseDuration("24h"), std::chrono::hours(24));

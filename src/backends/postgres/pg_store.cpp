@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/codec.hpp"
+#include "core/connect_hint.hpp"
 #include "core/validate.hpp"
 
 namespace agentstate::pg {
@@ -424,10 +425,9 @@ Status Migrate(const PgOptions& o) {
   const char* values[] = {o.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate-migrate", nullptr};
   std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
   if (!c || PQstatus(c.get()) != CONNECTION_OK) {
+    const std::string why = TrimmedError(c.get());
     return Status(StatusCode::kUnavailable,
-                  fmt::format("cannot use postgresql at {}: {}; local services start with "
-                              "`bash scripts/services.sh up`",
-                              o.redacted_uri, TrimmedError(c.get())));
+                  fmt::format("cannot use postgresql at {}: {}; {}", o.redacted_uri, why, core::ConnectHint(why)));
   }
   auto exec = [&](const std::string& sql, std::vector<std::string> params = {}) -> Result<PgResult> {
     std::vector<const char*> v;

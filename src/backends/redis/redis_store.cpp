@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/codec.hpp"
+#include "core/connect_hint.hpp"
 #include "core/validate.hpp"
 
 namespace agentstate::redis {
@@ -383,10 +384,8 @@ Status RedisStore::Init() {
   };
   auto info = call({"INFO", "server"});
   if (!info) {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("cannot use redis at {}: {}; is it running? Local services start with "
-                              "`bash scripts/services.sh up`",
-                              uri, info.error().message()));
+    return Status(StatusCode::kUnavailable, fmt::format("cannot use redis at {}: {}; {}", uri, info.error().message(),
+                                                        core::ConnectHint(info.error().message())));
   }
   if (info->is_error()) {
     return Status(StatusCode::kUnavailable, fmt::format("redis at {} refused INFO: {}", uri, info->str));
