@@ -178,6 +178,25 @@ TEST_F(SqliteStoreTest, UnopenablePathsNameThePath) {
   EXPECT_EQ(dir.error().code(), StatusCode::kUnavailable);
 }
 
+// sqlite:///nonexistent/dir/x.db created /nonexistent/dir (as root), and sqlite:///dev/null
+// "opened" and left /dev/null-journal behind.
+TEST_F(SqliteStoreTest, AChainOfMissingDirectoriesIsNotCreatedAndANonFileIsRefused) {
+  const fs::path deep = dir_ / "missing" / "dir";
+  auto store = OpenStore("sqlite://" + (deep / "x.db").string(), {});
+  ASSERT_FALSE(store);
+  EXPECT_THAT(store.error().message(), HasSubstr("does not exist"));
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+  fs::create_directories(dir_);
+  auto one = OpenStore("sqlite://" + (dir_ / "own" / "x.db").string(), {});
+  EXPECT_TRUE(one) << "the file's own directory is created when its parent exists: " << one.error().ToString();
+  auto null = OpenStore("sqlite:///dev/null", {});
+  ASSERT_FALSE(null);
+  EXPECT_EQ(null.error().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(null.error().message(), HasSubstr("not a regular file"));
+  EXPECT_FALSE(fs::exists("/dev/null-journal"));
+  EXPECT_FALSE(fs::exists("/dev/null-wal"));
+}
+
 TEST_F(SqliteStoreTest, NotADatabaseIsReportedNotOverwritten) {
   fs::create_directories(dir_);
   { std::ofstream(Path()) << std::string(8192, 'z'); }

@@ -684,14 +684,34 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   const std::string& path = impl->path;
   const std::string where = fmt::format("sqlite://{}", path);
 
+  // The file's own directory is created when its parent exists (as `mkdir` would: the
+  // default agentstate-data/ in the working directory); a chain of missing directories is
+  // not: a mistyped path must not grow a tree (as root, /nonexistent/dir was created).
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
-    std::filesystem::create_directories(parent, ec);
+    const std::filesystem::path grand = parent.parent_path();
+    if (std::filesystem::exists(parent, ec)) {
+      return Error(StatusCode::kUnavailable, fmt::format("{}: {} is not a directory; pick another path", where,
+                                                         parent.string()));
+    }
+    if (!grand.empty() && !std::filesystem::is_directory(grand, ec)) {
+      return Error(StatusCode::kUnavailable,
+                   fmt::format("{}: directory {} does not exist (sqlite:// creates at most the file's own directory); "
+                               "create it or pick another path",
+                               where, grand.string()));
+    }
+    std::filesystem::create_directory(parent, ec);
     if (ec) {
       return Error(StatusCode::kUnavailable,
                    fmt::format("cannot create directory {} for {}: {}", parent.string(), where, ec.message()));
     }
+  }
+  // An existing path must be a regular file: SQLite on /dev/null would "work" and leave a
+  // /dev/null-journal behind.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{}: {} is not a regular file; give the path of a database file", where, path));
   }
 
   auto writer = OpenConn(path, false);
