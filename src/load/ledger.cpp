@@ -26,6 +26,8 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
                      e.unknown ? fmt::format(" ({} writes of the run in doubt)", e.unknown) : std::string());
         }
       } else {
+        e.deleted = false;
+        e.delete_in_doubt = false;
         e.acked_version = version;
         e.acked_checksum = checksum;
         e.durability = durability;
@@ -37,6 +39,20 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
       break;
     case WriteOutcome::kFailed:
       break;
+  }
+}
+
+void Ledger::RecordDelete(const std::string& run_id, WriteOutcome outcome) {
+  std::lock_guard lock(mu_);
+  RunEntry& e = runs_[run_id];
+  if (outcome == WriteOutcome::kAcked) {
+    // The run starts afresh: its next save is version 1 again.
+    e.deleted = true;
+    e.delete_in_doubt = false;
+    e.acked_version = 0;
+    e.acked_checksum = 0;
+  } else if (outcome == WriteOutcome::kUnknown) {
+    e.delete_in_doubt = true;
   }
 }
 
@@ -68,7 +84,12 @@ void Ledger::Judge(const std::string& run_id, const Result<std::optional<StateRe
   };
   const auto& rec = *read;
   if (!rec) {
-    if (e.acked > 0) lost();
+    if (e.acked_version > 0 && !e.delete_in_doubt) lost();
+    return;
+  }
+  if (e.deleted) {
+    // A save in doubt may still land after the delete; without one, the run came back.
+    if (e.unknown == 0) ++v.resurrected;
     return;
   }
   if (rec->version < e.acked_version) {

@@ -41,18 +41,22 @@ struct LedgerVerdict {
   uint64_t phantom = 0;       // a version newer than anything acked, with no unknown write to explain it
   uint64_t out_of_order = 0;  // acknowledgements whose versions went backwards for one run
   uint64_t unverifiable = 0;  // runs whose read-back itself failed (timeout, unavailable)
+  uint64_t resurrected = 0;   // runs read back after an acknowledged delete, with no write in doubt to explain it
   // Of `lost`: runs whose newest acknowledged write was `auto`, and those written with a
   // durable class (manual, critical: acknowledged only after the durable commit).
   uint64_t lost_auto = 0, lost_durable_class = 0;
   std::vector<LostWrite> lost_writes;  // the first kMaxLostListed of `lost`
   static constexpr std::size_t kMaxLostListed = 1000;
-  bool clean() const { return lost == 0 && corrupted == 0 && phantom == 0 && out_of_order == 0; }
+  bool clean() const { return lost == 0 && corrupted == 0 && phantom == 0 && out_of_order == 0 && resurrected == 0; }
 };
 
 class Ledger {
  public:
   void Record(const std::string& run_id, WriteOutcome outcome, int64_t version, uint64_t checksum,
               CheckpointType durability);
+  // A delete of the run: acknowledged, the run must read back empty until a later save is
+  // acknowledged; in doubt, either is right.
+  void RecordDelete(const std::string& run_id, WriteOutcome outcome);
 
   // The newest acknowledged (version, checksum) of a run, if any: what a read must see.
   std::optional<std::pair<int64_t, uint64_t>> LastAck(const std::string& run_id) const;
@@ -80,6 +84,8 @@ class Ledger {
     uint32_t out_of_order = 0;
     CheckpointType durability = CheckpointType::kAuto;
     std::chrono::steady_clock::time_point acked_at{};  // of the highest acknowledged version
+    bool deleted = false;          // the last acknowledged operation was a delete
+    bool delete_in_doubt = false;  // a delete since the last acknowledged save is in doubt
   };
   mutable std::mutex mu_;
   std::unordered_map<std::string, RunEntry> runs_;

@@ -26,6 +26,7 @@ std::string_view Name(Work w) {
     case Work::kSaveLoadUpdate: return "save_load_update";
     case Work::kCriticalCheckpoint: return "critical_checkpoint";
     case Work::kLargeSaves: return "large_save";
+    case Work::kSaveDelete: return "save_delete";
   }
   return "agent";
 }
@@ -128,6 +129,7 @@ struct State {
   // kConstant phases run until then; a phase's fault driver pushes it out until the last
   // fault is healed and observed.
   TimePoint phase_end{};
+  bool Interrupted() const { return ctx.interrupted && *ctx.interrupted; }
   // During fault phases, as offsets from t0: units of work per 100 ms (all of them, so a
   // window's count is exact without a mark per unit), and the signs of a fault, each with
   // its time: a failed unit, a failed attempt (one a retry then hid), a Health() poll that
@@ -191,6 +193,15 @@ Awaitable<Result<std::optional<StateRecord>>> Load(Unit& u, std::string run_id) 
   const auto t0 = SteadyClock::now();
   auto r = co_await u.st.ctx.store.Load(std::move(run_id), DeadlineIn(u.timeout()));
   u.phase.load.Record(MicrosBetween(t0, SteadyClock::now()));
+  if (u.st.pool) u.st.pool->Release();
+  co_return r;
+}
+
+Awaitable<Result<bool>> Delete(Unit& u, std::string run_id) {
+  if (u.st.pool) {
+    if (Status s = co_await u.st.pool->Acquire(); !s.ok()) co_return Error(s);
+  }
+  auto r = co_await u.st.ctx.store.Delete(std::move(run_id), DeadlineIn(u.timeout()));
   if (u.st.pool) u.st.pool->Release();
   co_return r;
 }
@@ -313,6 +324,27 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
       co_return ack ? "" : code(ack.error());
     }
+    case Work::kSaveDelete: {
+      auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
+      if (!ack) co_return code(ack.error());
+      auto rec = co_await Load(u, agent.run_id);
+      if (std::string e = VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id)); !e.empty()) {
+        co_return e;
+      }
+      auto del = co_await Delete(u, agent.run_id);
+      if (!del) {
+        u.st.ledger.RecordDelete(agent.run_id, InDoubt(del.error()) ? WriteOutcome::kUnknown : WriteOutcome::kFailed);
+        co_return code(del.error());
+      }
+      u.st.ledger.RecordDelete(agent.run_id, WriteOutcome::kAcked);
+      auto gone = co_await Load(u, agent.run_id);
+      if (!gone) co_return code(gone.error());
+      if (*gone && !u.st.ledger.HasUnknown(agent.run_id)) {
+        ++u.phase.corrupted;
+        co_return "verify_resurrected";
+      }
+      co_return "";
+    }
   }
   co_return "internal";
 }
@@ -356,10 +388,12 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
   co_return ok;
 }
 
-// What agent i of a phase does: the phase's work, or a critical checkpoint for every
-// critical_every-th agent.
+// What agent i of a phase does: the phase's work, a critical checkpoint for every
+// critical_every-th agent, or a save and delete for every delete_every-th.
 Work WorkOf(const PhaseSpec& p, int i) {
-  return p.critical_every > 0 && i % p.critical_every == p.critical_every - 1 ? Work::kCriticalCheckpoint : p.work;
+  if (p.critical_every > 0 && i % p.critical_every == p.critical_every - 1) return Work::kCriticalCheckpoint;
+  if (p.delete_every > 0 && i % p.delete_every == 0) return Work::kSaveDelete;
+  return p.work;
 }
 
 AgentSpec MakeAgent(const State& st, const PhaseSpec& p, int i) {
@@ -483,6 +517,7 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
   WaitGroup group(ex);
   TimePoint freed{};  // when the dispatcher last got a slot back after waiting for one
   for (int k = 0; auto offset = schedule.Next(); ++k) {
+    if (st.Interrupted()) break;
     if (!st.Mine(k)) continue;  // another shard's arrival
     const TimePoint due = start + *offset;
     boost::system::error_code ec;
@@ -550,6 +585,13 @@ Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std:
     FaultWindow w;
     w.phase = p.name;
     w.name = ev.fault;
+    if (st.Interrupted()) {
+      w.fault = "not started";
+      w.error = "not started: the run was interrupted";
+      w.start_s = w.end_s = st.Elapsed();
+      windows.push_back(std::move(w));
+      continue;
+    }
     if (at + ev.hold + p.observe > start + p.duration && at > start + ev.at) {
       w.fault = "not started";
       w.error = "not started: the faults before it took longer than planned, and it no longer fit the phase";
@@ -679,6 +721,8 @@ Awaitable<void> Ticker(State& st, const bool& done, asio::steady_timer& timer) {
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     const auto now = SteadyClock::now();
+    // An interrupt ends the phase's load now; a fault driver still heals what it injected.
+    if (st.Interrupted() && st.phase_end > now) st.phase_end = now;
     for (std::size_t i = 0; i < st.recorders.size(); ++i) {
       // Catch up on any interval boundaries passed (a busy executor can wake late).
       while (next[i] <= now) {
@@ -759,6 +803,7 @@ Status ValidateScenario(const ScenarioSpec& spec) {
       if (ev.at.count() < 0 || ev.hold.count() < 0) return bad(p, "fault times must not be negative");
     }
     if (p.critical_every < 0) return bad(p, "critical_every must not be negative");
+    if (p.delete_every < 0) return bad(p, "delete_every must not be negative");
   }
   for (const auto& g : spec.gates) {
     if (!std::isfinite(g.limit) || g.limit < 0) {
@@ -839,8 +884,9 @@ Metrics BaseMetrics(const ScenarioResult& r) {
   m["lost_writes"] = static_cast<double>(r.ledger.lost);
   m["phantom_writes"] = static_cast<double>(r.ledger.phantom);
   m["out_of_order_writes"] = static_cast<double>(r.ledger.out_of_order);
-  m["data_integrity_issues"] =
-      m["corruption"] + static_cast<double>(r.ledger.lost + r.ledger.phantom + r.ledger.out_of_order);
+  m["resurrected_runs"] = static_cast<double>(r.ledger.resurrected);
+  m["data_integrity_issues"] = m["corruption"] + static_cast<double>(r.ledger.lost + r.ledger.phantom +
+                                                                     r.ledger.out_of_order + r.ledger.resurrected);
   m["late_starts"] = static_cast<double>(late);
   m["dropped_starts"] = static_cast<double>(dropped);
   m["generator_lag_p99_ms"] = Ms(lag.ValueAtPercentile(99));
@@ -851,9 +897,13 @@ Metrics BaseMetrics(const ScenarioResult& r) {
 
 void FinishScenario(ScenarioResult& result) {
   result.metrics = BaseMetrics(result);
+  if (result.write_behind_dropped) {
+    result.metrics["write_behind_dropped"] = static_cast<double>(*result.write_behind_dropped);
+  }
   if (result.durable_ledger) {
     result.metrics["durable_lost_writes"] = static_cast<double>(result.durable_ledger->lost);
     result.metrics["durable_corrupted"] = static_cast<double>(result.durable_ledger->corrupted);
+    result.metrics["durable_resurrected_runs"] = static_cast<double>(result.durable_ledger->resurrected);
     // Every acknowledged critical write must be in the durable tier, whatever the hot one says.
     result.metrics["lost_critical_writes"] =
         std::max(result.metrics["lost_critical_writes"], static_cast<double>(result.durable_ledger->lost_durable_class));
@@ -902,8 +952,11 @@ std::string ScenarioVersion(const ScenarioSpec& spec) {
                          p.max_operations);
     for (const auto& ev : p.fault_events) shape += fmt::format(",fault:{}@{}+{}", ev.fault, ev.at.count(), ev.hold.count());
     if (p.critical_every > 0) shape += fmt::format(",critical/{}", p.critical_every);
-    for (auto z : p.sizes) shape += std::string(",") + std::string(Name(z));
-    for (auto x : p.patterns) shape += std::string(",") + std::string(Name(x));
+    if (p.delete_every > 0) shape += fmt::format(",delete/{}", p.delete_every);
+    // append, not `std::string(",") + ...`: g++ 12 at -O3 (Release) calls that a -Wrestrict
+    // overlap (gcc bug 105329), fatal under -Werror.
+    for (auto z : p.sizes) shape.append(",").append(Name(z));
+    for (auto x : p.patterns) shape.append(",").append(Name(x));
   }
   for (const auto& g : spec.gates) {
     shape += fmt::format("|{}:{}:{}:{}", g.name, g.metric, static_cast<int>(g.compare),
@@ -951,15 +1004,20 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     result.phases[i].kinds[std::string(Name(spec.phases[i].work))];
     if (spec.phases[i].reads > 0) result.phases[i].kinds[std::string(Name(Work::kRead))];
     if (spec.phases[i].critical_every > 0) result.phases[i].kinds[std::string(Name(Work::kCriticalCheckpoint))];
+    if (spec.phases[i].delete_every > 0) result.phases[i].kinds[std::string(Name(Work::kSaveDelete))];
   }
   std::size_t ran = 0;
   const auto end_by = st.t0 + spec.max_duration;
+  // The tiered store's counters are the session's: this scenario's share is the difference.
+  const uint64_t dropped_before =
+      ctx.tiered ? static_cast<uint64_t>(ctx.tiered->Stats().values["write_behind_dropped"]) : 0;
   for (std::size_t i = 0; i < spec.phases.size(); ++i) {
     const PhaseSpec& p = spec.phases[i];
     if (SteadyClock::now() >= end_by) {
       result.truncated = true;
       break;
     }
+    if (st.Interrupted()) break;
     st.phase = p.name;
     PhaseResult& pr = result.phases[i];
     ran = i + 1;
@@ -985,7 +1043,9 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
           ex,
           [&, start]() -> Awaitable<void> {
             co_await DriveFaults(st, p, start, windows, *worker);
-            st.phase_end = std::min(end_by, std::max(start + p.duration, SteadyClock::now() + p.observe));
+            st.phase_end = st.Interrupted()
+                               ? SteadyClock::now()
+                               : std::min(end_by, std::max(start + p.duration, SteadyClock::now() + p.observe));
             fault_tasks.Done();
           },
           asio::detached);
@@ -1027,7 +1087,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     }
     // The pause between phases is part of the scenario's shape (idle time the store sees),
     // never counted as work.
-    if (p.pause_after.count() > 0 && i + 1 < spec.phases.size()) {
+    if (p.pause_after.count() > 0 && i + 1 < spec.phases.size() && !st.Interrupted()) {
       st.phase = "pause";
       asio::steady_timer pause(ex, std::min(SteadyClock::now() + p.pause_after, end_by));
       boost::system::error_code ec;
@@ -1035,6 +1095,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     }
   }
   result.phases.resize(ran);  // phases never started (time bound, early stop) are not results
+  result.interrupted = st.Interrupted();
   st.phase = "verify";
   st.current = nullptr;
   result.ledger = co_await st.ledger.Verify(ctx.store, spec.op_timeout, 64);
@@ -1043,9 +1104,13 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     // The durable tier on its own, once the write-behind queue is empty: every acknowledged
     // write must be there (a flush failure shows as lost writes, not as a skipped check).
     co_await ctx.tiered->Flush(DeadlineIn(spec.op_timeout * 10));
+    result.write_behind_dropped =
+        static_cast<uint64_t>(ctx.tiered->Stats().values["write_behind_dropped"]) - dropped_before;
+    spec.gates.push_back({"write_behind_dropped", "write_behind_dropped", Compare::kAtMost, 0, ""});
     result.durable_ledger = co_await st.ledger.Verify(ctx.tiered->durable(), spec.op_timeout, 64);
     ChargeLosses({&result.ledger, &*result.durable_ledger}, st.t0, result.faults);
     spec.gates.push_back({"durable_lost_writes", "durable_lost_writes", Compare::kAtMost, 0, ""});
+    spec.gates.push_back({"durable_resurrected_runs", "durable_resurrected_runs", Compare::kAtMost, 0, ""});
     if (auto* sink = ctx.tiered->analytics()) {
       // Every operation the store performed is an event on the server, or a counted drop.
       // (The session's figures are cumulative over the run's scenarios.)

@@ -59,6 +59,7 @@ enum class Work {
   kSaveLoadUpdate,      // save, load + verify, save again with step_count + 1 at the expected version
   kCriticalCheckpoint,  // save a critical recovery point; verify it is in the checkpoint history
   kLargeSaves,          // saves_per_agent saves of distinct runs, save_interval apart; each save a unit
+  kSaveDelete,          // save, load + verify, delete, then load: the run must be gone (and stay gone: the ledger)
 };
 std::string_view Name(Work w);
 
@@ -104,6 +105,9 @@ struct PhaseSpec {
   // > 0: every critical_every-th agent (i % n == n - 1) does Work::kCriticalCheckpoint
   // instead of `work`, so the phase writes both durability classes.
   int critical_every = 0;
+  // > 0: every delete_every-th agent (i % n == 0) does Work::kSaveDelete instead, so the
+  // ledger also checks that deleted runs stay deleted.
+  int delete_every = 0;
   // > 0: at most this many store calls in flight, as a client connection pool would allow,
   // for stores without a pool of their own. A call waits up to pool_wait for a slot, then
   // fails with kPoolExhausted; with pool_max_waiters callers already waiting it is rejected
@@ -205,6 +209,9 @@ struct ScenarioResult {
   // On a tiered store: the same ledger checked against the durable tier alone, after the
   // write-behind queue was flushed (every acknowledged write must be there).
   std::optional<LedgerVerdict> durable_ledger;
+  // Tiered store: write-behind records the durable tier refused for good during the
+  // scenario (dropped after their retries, never written there).
+  std::optional<uint64_t> write_behind_dropped;
   // With an analytics tier: its events against the operations performed.
   std::optional<AnalyticsCheck> analytics;
   std::vector<ResourceSample> resources;
@@ -213,6 +220,7 @@ struct ScenarioResult {
   double wall_s = 0;
   int64_t started_unix = 0;
   bool truncated = false;  // max_duration cut the scenario short
+  bool interrupted = false;  // the run was stopped (SIGINT, SIGTERM) before the scenario ended
   std::vector<IntervalRow> series;  // 1 s rows over the whole scenario
   WindowRows windows;               // rows per interval-gate window width
   // The windows' histograms, for interval-gate widths only, so shards merge exactly.
@@ -259,6 +267,10 @@ struct RunContext {
   std::vector<NamedFault> faults;  // empty: the store has no fault the harness can inject
   // Set when `store` is a tiered store: each scenario also verifies its durable tier.
   tiered::TieredStore* tiered = nullptr;
+  // Set (on the executor's thread) when the run is to stop early (SIGINT, SIGTERM): the
+  // load stops, faults in force are healed, the ledger is verified and the result says
+  // `interrupted`. Null: never.
+  const bool* interrupted = nullptr;
 };
 
 // Runs every phase in order, verifies the ledger, computes metrics and evaluates gates.

@@ -37,6 +37,7 @@ void AddIntegrityGates(std::vector<GateSpec>& gates) {
   gates.push_back(AtMost("lost_writes", "lost_writes", 0));
   gates.push_back(AtMost("phantom_writes", "phantom_writes", 0));
   gates.push_back(AtMost("out_of_order_writes", "out_of_order_writes", 0));
+  gates.push_back(AtMost("resurrected_runs", "resurrected_runs", 0));
 }
 
 PhaseSpec Wave(std::string name, int agents, std::vector<Size> sizes, std::vector<Pattern> patterns = {Pattern::kQuick},
@@ -591,6 +592,7 @@ ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed) {
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(profile.duration.value_or(60s));
   PhaseSpec p = Constant("chaos", Agents(profile, 30, 20), {S, M, L}, duration);
   p.work = Work::kSaveLoadUpdate;  // save, read back, update at the expected version
+  p.delete_every = 5;              // and every fifth agent deletes its run: it must stay deleted
   UnderFaults(p, ChaosSchedule(profile.faults, duration, seed));
   // Chaos keeps agents writing through back-to-back faults: a PostgreSQL restarted after an
   // immediate shutdown once kept failing saves for 6.5 s under this load, so each recovery

@@ -15,6 +15,31 @@ StateRecord At(int64_t version, uint64_t checksum) {
   return r;
 }
 
+// A tiered delete let runs come back; the ledger had no notion of a delete and so could
+// not see it. Now a run read back after an acknowledged delete is "resurrected".
+TEST(Ledger, ARunReadBackAfterAnAcknowledgedDeleteIsResurrected) {
+  Ledger l;
+  for (const char* run : {"gone", "back", "saved_again", "delete_in_doubt"}) {
+    l.Record(run, WriteOutcome::kAcked, 2, 0xAA, CheckpointType::kAuto);
+  }
+  l.RecordDelete("gone", WriteOutcome::kAcked);
+  l.RecordDelete("back", WriteOutcome::kAcked);
+  l.RecordDelete("saved_again", WriteOutcome::kAcked);
+  l.Record("saved_again", WriteOutcome::kAcked, 1, 0xBB, CheckpointType::kAuto);  // afresh: no reordering
+  l.RecordDelete("delete_in_doubt", WriteOutcome::kUnknown);
+
+  LedgerVerdict v;
+  l.Judge("gone", std::optional<StateRecord>(), v);
+  l.Judge("back", std::optional<StateRecord>(At(2, 0xAA)), v);
+  l.Judge("saved_again", std::optional<StateRecord>(At(1, 0xBB)), v);
+  l.Judge("delete_in_doubt", std::optional<StateRecord>(), v);
+  EXPECT_EQ(v.resurrected, 1u);
+  EXPECT_EQ(v.lost, 0u);
+  EXPECT_EQ(v.out_of_order, 0u);
+  EXPECT_EQ(v.phantom, 0u);
+  EXPECT_FALSE(v.clean());
+}
+
 TEST(Ledger, VerdictsForEveryKindOfOutcome) {
   Ledger l;
   l.Record("ok", WriteOutcome::kAcked, 3, 0xAA, CheckpointType::kAuto);
