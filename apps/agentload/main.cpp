@@ -16,5 +16,11 @@ int main(int argc, char** argv) {
     auto eq = kv.find('=');
     if (eq != std::string::npos && kv.rfind("AGENTSTATE_", 0) == 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  return agentstate::apps::AgentloadMain(args, env, std::cout, std::cerr);
+  try {
+    return agentstate::apps::AgentloadMain(args, env, std::cout, std::cerr);
+  } catch (const std::exception& e) {
+    // A bug, never an expected outcome: one line and the setup status, not an abort.
+    std::cerr << "agentload: error: internal error (" << e.what() << "); please report it with the command line\n";
+    return 2;
+  }
 }

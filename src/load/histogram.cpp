@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "load/json_read.hpp"
+
 namespace agentstate::load {
 namespace {
 
@@ -214,7 +216,7 @@ Result<HistogramSnapshot> Histogram::SnapshotFromJson(const nlohmann::json& j) {
     s.min = j.at("min").get<int64_t>();
     s.max = j.at("max").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
-    return Error(StatusCode::kInvalidArgument, std::string("malformed histogram: ") + e.what());
+    return Error(StatusCode::kInvalidArgument, "malformed histogram: " + json_read::Plain(e));
   }
   return s;
 }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "load/histogram.hpp"
+#include "load/json_read.hpp"
 #include "load/report.hpp"
 
 namespace agentstate::load {
@@ -18,7 +19,23 @@ using Points = std::vector<std::pair<double, double>>;
 
 std::string Esc(std::string_view in) { return EscapeMarkup(in); }
 
+// Reports are read as untrusted input (a foreign or damaged *.json beside them must not
+// crash the page): every lookup goes through json_read, which never throws nor reads past
+// what is there.
+using json_read::Arr;
+using json_read::At;
+using json_read::Bool;
+using json_read::Obj;
+using json_read::Str;
+
 double Num(const json& j, double fallback = std::nan("")) { return j.is_number() ? j.get<double>() : fallback; }
+double Num(const json& j, std::initializer_list<std::string_view> path, double fallback = std::nan("")) {
+  return json_read::Num(j, path, fallback);
+}
+// Element i of a row array, as a number (NaN when it is not one).
+double Cell(const json& row, std::size_t i, double fallback = std::nan("")) {
+  return row.is_array() && i < row.size() ? Num(row[i], fallback) : fallback;
+}
 
 std::string Fmt(double v) {
   if (!std::isfinite(v)) return "–";
@@ -186,49 +203,52 @@ std::string Table(const json& t) {
 }
 
 std::string GateRow(const std::string& scenario, const json& g) {
-  const bool ok = g.value("passed", false);
-  const std::string unit = g.value("unit", "");
+  const bool ok = Bool(g, {"passed"});
+  const std::string unit = Str(g, {"unit"});
+  const json& measured = At(g, {"measured"});
   return fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}{}</td><td>{} {}{}</td><td>{}</td></tr>",
-                     ok ? "ok" : "bad", Esc(scenario), Esc(g.value("name", "")),
-                     g["measured"].is_number() ? Fmt(g["measured"].get<double>()) : "not measured",
-                     unit.empty() ? "" : " " + Esc(unit), Esc(g.value("comparison", "")), Fmt(Num(g["limit"])),
+                     ok ? "ok" : "bad", Esc(scenario), Esc(Str(g, {"name"})),
+                     measured.is_number() ? Fmt(measured.get<double>()) : "not measured",
+                     unit.empty() ? "" : " " + Esc(unit), Esc(Str(g, {"comparison"})), Fmt(Num(g, {"limit"})),
                      unit.empty() ? "" : " " + Esc(unit), ok ? "held" : "FAILED");
 }
 
 std::string ScenarioSection(const json& r) {
-  const std::string name = r.value("test_name", "");
-  const json& ad = r["additional_data"];
-  const bool passed = r.value("passed", false);
-  const bool invalid = r.value("invalid", false);
+  const std::string name = Str(r, {"test_name"});
+  const json& ad = Obj(r, {"additional_data"});
+  const bool passed = Bool(r, {"passed"});
+  const bool invalid = Bool(r, {"invalid"});
   std::string out = fmt::format("<section class=\"scenario\" id=\"{}\"><h2>{} <span class=\"verdict {}\">{}</span></h2>",
                                 Esc(name), Esc(name), invalid ? "inv" : passed ? "pass" : "fail",
                                 invalid ? "INVALID" : passed ? "PASS" : "FAIL");
-  if (r.contains("description")) out += "<p>" + Esc(r.value("description", "")) + "</p>";
-  if (invalid) out += "<p class=\"bad\">INVALID: " + Esc(r.value("invalid_reason", "")) + "</p>";
-  if (!ad.value("stopped_early", "").empty()) out += "<p class=\"bad\">Stopped early: " + Esc(ad.value("stopped_early", "")) + "</p>";
+  if (!Str(r, {"description"}).empty()) out += "<p>" + Esc(Str(r, {"description"})) + "</p>";
+  if (invalid) out += "<p class=\"bad\">INVALID: " + Esc(Str(r, {"invalid_reason"})) + "</p>";
+  if (!Str(ad, {"stopped_early"}).empty()) out += "<p class=\"bad\">Stopped early: " + Esc(Str(ad, {"stopped_early"})) + "</p>";
+  if (Bool(ad, {"interrupted"})) out += "<p class=\"bad\">Interrupted: the run was stopped (SIGINT or SIGTERM) before this scenario ended; the figures are what it measured until then.</p>";
 
   // Phase and fault windows, marked on the charts over time.
   std::vector<Band> bands;
-  for (const auto& p : ad["phases"]) {
-    bands.push_back({Num(p["start_s"], 0), Num(p["end_s"], 0), "phase " + p.value("name", ""), "phase"});
+  for (const auto& p : Arr(ad, {"phases"})) {
+    bands.push_back({Num(p, {"start_s"}, 0), Num(p, {"end_s"}, 0), "phase " + Str(p, {"name"}), "phase"});
   }
-  for (const auto& f : ad["faults"]) {
-    if (f.value("injected", false)) {
-      bands.push_back({Num(f["start_s"], 0), Num(f["end_s"], 0), "fault: " + f.value("fault", ""), "fault"});
+  for (const auto& f : Arr(ad, {"faults"})) {
+    if (Bool(f, {"injected"})) {
+      bands.push_back({Num(f, {"start_s"}, 0), Num(f, {"end_s"}, 0), "fault: " + Str(f, {"fault"}), "fault"});
     }
   }
   Series p50{"p50", "", {}}, p95{"p95", "", {}}, p99{"p99", "", {}}, mx{"max", "", {}}, ops{"ops/s", "", {}},
       errs{"errors/s", "#dc2626", {}};
-  const double width = Num(ad["time_series"]["interval_s"], 1);
-  for (const auto& row : ad["time_series"]["rows"]) {
-    const double t = Num(row[0]);
-    ops.points.emplace_back(t, Num(row[1]) / width);
-    errs.points.emplace_back(t, Num(row[2]) / width);
-    if (Num(row[1], 0) == 0) continue;  // idle interval: no latency to draw
-    p50.points.emplace_back(t, Num(row[4]));
-    p95.points.emplace_back(t, Num(row[5]));
-    p99.points.emplace_back(t, Num(row[6]));
-    mx.points.emplace_back(t, Num(row[7]));
+  double width = Num(ad, {"time_series", "interval_s"}, 1);
+  if (!(width > 0)) width = 1;
+  for (const auto& row : Arr(ad, {"time_series", "rows"})) {
+    const double t = Cell(row, 0);
+    ops.points.emplace_back(t, Cell(row, 1) / width);
+    errs.points.emplace_back(t, Cell(row, 2) / width);
+    if (Cell(row, 1, 0) == 0) continue;  // idle interval: no latency to draw
+    p50.points.emplace_back(t, Cell(row, 4));
+    p95.points.emplace_back(t, Cell(row, 5));
+    p99.points.emplace_back(t, Cell(row, 6));
+    mx.points.emplace_back(t, Cell(row, 7));
   }
   out += "<div class=\"charts\">";
   out += Chart(name + "-latency", "Latency over time (ms, per 1 s interval)", "seconds", "ms", {p50, p95, p99, mx}, bands);
@@ -236,8 +256,8 @@ std::string ScenarioSection(const json& r) {
 
   // The percentile spectrum, from the exact histogram of every phase.
   Histogram all;
-  for (const auto& p : r["raw"]["phases"]) {
-    if (auto s = Histogram::SnapshotFromJson(p["latency"])) all.Merge(Histogram::FromSnapshot(*s));
+  for (const auto& p : Arr(r, {"raw", "phases"})) {
+    if (auto s = Histogram::SnapshotFromJson(At(p, {"latency"}))) all.Merge(Histogram::FromSnapshot(*s));
   }
   Series spectrum{"latency", "", {}};
   for (double q : {0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0}) {
@@ -247,24 +267,25 @@ std::string ScenarioSection(const json& r) {
 
   Series rss{"harness RSS MB", "", {}}, cpu{"harness CPU %", "", {}}, tcpu{"harness thread CPU %", "", {}};
   std::vector<Series> mem_series, cpu_series;
-  const json& samples = ad["resources"]["samples"];
+  const json& samples = Arr(ad, {"resources", "samples"});
   for (const auto& s : samples) {
-    rss.points.emplace_back(Num(s[0]), Num(s[1]));
-    cpu.points.emplace_back(Num(s[0]), Num(s[2]));
-    if (s.size() > 3) tcpu.points.emplace_back(Num(s[0]), Num(s[3]));
+    rss.points.emplace_back(Cell(s, 0), Cell(s, 1));
+    cpu.points.emplace_back(Cell(s, 0), Cell(s, 2));
+    if (s.is_array() && s.size() > 3) tcpu.points.emplace_back(Cell(s, 0), Cell(s, 3));
   }
   mem_series.push_back(rss);
   cpu_series.push_back(cpu);
   cpu_series.push_back(tcpu);
   // Store-side figures: a server's RSS and CPU when the backend reports them (keys with
   // "rss"/"cpu"), else the store's queue depth, so the chart shows the store's side.
-  for (const auto& [key, values] : ad["resources"]["store"].items()) {
+  for (const auto& [key, values] : Obj(ad, {"resources", "store"}).items()) {
+    if (!values.is_array()) continue;
     const bool is_rss = key.find("rss") != std::string::npos, is_cpu = key.find("cpu") != std::string::npos;
     const bool is_queue = key.find("queue") != std::string::npos;
     if (!is_rss && !is_cpu && !is_queue) continue;
     Series s{"store " + key, "", {}};
     for (std::size_t i = 0; i < values.size() && i < samples.size(); ++i) {
-      if (values[i].is_number()) s.points.emplace_back(Num(samples[i][0]), Num(values[i]));
+      if (values[i].is_number()) s.points.emplace_back(Cell(samples[i], 0), Num(values[i]));
     }
     (is_rss ? mem_series : cpu_series).push_back(std::move(s));
   }
@@ -273,27 +294,27 @@ std::string ScenarioSection(const json& r) {
   out += "</div>";
 
   out += "<h3>Gates</h3><table><tr><th>scenario</th><th>gate</th><th>measured</th><th>limit</th><th>verdict</th></tr>";
-  for (const auto& g : r["gates"]) out += GateRow(name, g);
+  for (const auto& g : Arr(r, {"gates"})) out += GateRow(name, g);
   out += "</table>";
 
   json phases = json::array();
-  for (const auto& p : ad["phases"]) {
-    phases.push_back({{"phase", p.value("name", "")},
-                      {"executor", p.value("executor", "")},
-                      {"executed", p["executed"]},
-                      {"succeeded", p["succeeded"]},
-                      {"failed", p["failed"]},
-                      {"retries", p.value("retries", 0)},
-                      {"p50_ms", Num(p["latency"]["percentiles_us"]["50"]) / 1000},
-                      {"p99_ms", Num(p["latency"]["percentiles_us"]["99"]) / 1000},
-                      {"start_s", p["start_s"]},
-                      {"end_s", p["end_s"]},
-                      {"errors", p["errors"].dump()}});
+  for (const auto& p : Arr(ad, {"phases"})) {
+    phases.push_back({{"phase", Str(p, {"name"})},
+                      {"executor", Str(p, {"executor"})},
+                      {"executed", At(p, {"executed"})},
+                      {"succeeded", At(p, {"succeeded"})},
+                      {"failed", At(p, {"failed"})},
+                      {"retries", Num(p, {"retries"}, 0)},
+                      {"p50_ms", Num(p, {"latency", "percentiles_us", "50"}) / 1000},
+                      {"p99_ms", Num(p, {"latency", "percentiles_us", "99"}) / 1000},
+                      {"start_s", At(p, {"start_s"})},
+                      {"end_s", At(p, {"end_s"})},
+                      {"errors", At(p, {"errors"}).dump()}});
   }
   out += "<h3>Phases</h3>" + Table(phases);
-  for (const auto& [tname, t] : ad["tables"].items()) out += "<h3>" + Esc(tname) + "</h3>" + Table(t);
-  if (!ad["faults"].empty()) out += "<h3>Faults</h3>" + Table(ad["faults"]);
-  out += "<h3>Ledger</h3>" + Table(ad["ledger"]);
+  for (const auto& [tname, t] : Obj(ad, {"tables"}).items()) out += "<h3>" + Esc(tname) + "</h3>" + Table(t);
+  if (!Arr(ad, {"faults"}).empty()) out += "<h3>Faults</h3>" + Table(Arr(ad, {"faults"}));
+  out += "<h3>Ledger</h3>" + Table(At(ad, {"ledger"}));
   return out + "</section>";
 }
 
@@ -358,36 +379,42 @@ std::string HtmlReport(const json& summary, const std::vector<json>& scenarios) 
   std::string overview =
       "<table><tr><th>scenario</th><th>verdict</th><th>succeeded</th><th>p50 ms</th><th>p99 ms</th><th>wall s</th><th>gates</th></tr>";
   for (const auto& r : scenarios) {
-    const std::string name = r.value("test_name", "");
-    const bool invalid = r.value("invalid", false), passed = r.value("passed", false);
+    const std::string name = Str(r, {"test_name"});
+    const bool invalid = Bool(r, {"invalid"}), passed = Bool(r, {"passed"});
     std::size_t held = 0, total = 0;
-    for (const auto& g : r["gates"]) {
+    for (const auto& g : Arr(r, {"gates"})) {
       ++total;
-      held += g.value("passed", false) ? 1 : 0;
-      if (!g.value("passed", false)) failing += GateRow(name, g);
+      held += Bool(g, {"passed"}) ? 1 : 0;
+      if (!Bool(g, {"passed"})) failing += GateRow(name, g);
     }
     if (invalid) {
       failing += fmt::format("<tr class=\"bad\"><td>{}</td><td colspan=\"4\">INVALID: {}</td></tr>", Esc(name),
-                             Esc(r.value("invalid_reason", "")));
+                             Esc(Str(r, {"invalid_reason"})));
     }
-    const json& m = r["metrics"];
+    const json& m = Obj(r, {"metrics"});
     overview += fmt::format(
         "<tr class=\"{}\"><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{} of {} held</td></tr>",
         passed && !invalid ? "" : "bad", Esc(name), Esc(name), invalid ? "INVALID" : passed ? "PASS" : "FAIL",
-        Fmt(Num(m["agents"]["succeeded"])), Fmt(Num(m["agents"]["executed"])),
-        Fmt(Num(m["performance"]["p50_latency_ms"])), Fmt(Num(m["performance"]["p99_latency_ms"])),
-        Fmt(Num(r["additional_data"]["wall_s"])), held, total);
+        Fmt(Num(m, {"agents", "succeeded"})), Fmt(Num(m, {"agents", "executed"})),
+        Fmt(Num(m, {"performance", "p50_latency_ms"})), Fmt(Num(m, {"performance", "p99_latency_ms"})),
+        Fmt(Num(r, {"additional_data", "wall_s"})), held, total);
   }
   overview += "</table>";
-  const std::string store = summary.value("store", "");
+  const std::string store = Str(summary, {"store"});
   std::string html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>agentload report</title><style>";
   html += kStyle;
   html += "</style></head><body>";
   html += fmt::format("<h1>agentload report</h1><p class=\"meta\">{} · store <b>{}</b> · profile {} · seed {} · shard {}{}</p>",
-                      Esc(summary.value("generated_at", "")), Esc(store), Esc(summary.value("profile", "")),
-                      summary.value("seed", 0), Esc(summary.value("shard", "0/1")),
-                      summary.value("merged_shards", 0) ? fmt::format(" · {} shards merged", summary.value("merged_shards", 0)) : "");
-  html += "<p class=\"meta\">Durability contract in force: " + Esc(summary.value("durability", DurabilityContract(store))) + "</p>";
+                      Esc(Str(summary, {"generated_at"})), Esc(store), Esc(Str(summary, {"profile"})),
+                      At(summary, {"seed"}).is_number() ? At(summary, {"seed"}).dump() : std::string("?"),
+                      Esc(Str(summary, {"shard"}, "0/1")),
+                      Num(summary, {"merged_shards"}, 0) > 0
+                          ? fmt::format(" · {} shards merged", Fmt(Num(summary, {"merged_shards"}, 0)))
+                          : "");
+  if (Bool(summary, {"interrupted"})) {
+    html += "<p class=\"bad\">This run was interrupted (SIGINT or SIGTERM): the reports hold what it measured until then.</p>";
+  }
+  html += "<p class=\"meta\">Durability contract in force: " + Esc(Str(summary, {"durability"}, DurabilityContract(store))) + "</p>";
   if (failing.empty()) {
     html += "<section id=\"failures\" class=\"none\"><b>Every gate held.</b></section>";
   } else {
@@ -405,23 +432,45 @@ Status WriteHtmlReport(const std::filesystem::path& dir) {
   const auto summary_path = dir / "summary.json";
   std::ifstream in(summary_path);
   json summary = json::parse(in, nullptr, false);
-  if (!in || summary.is_discarded()) {
+  if (!in || summary.is_discarded() || !summary.is_object()) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("{} is missing or not JSON; point agentload report at a report directory", summary_path.string()));
   }
-  std::map<std::string, json> newest;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() != ".json" || e.path().filename() == "summary.json") continue;
-    std::ifstream f(e.path());
+  // A scenario report of ours, or null: anything else is left alone (a foreign file beside
+  // the reports must never cost the page).
+  auto read = [](const std::filesystem::path& path) {
+    std::ifstream f(path);
     json j = json::parse(f, nullptr, false);
-    if (j.is_discarded() || !j.contains("test_name") || !j.contains("raw")) continue;
-    auto& slot = newest[j["test_name"].get<std::string>()];
-    if (slot.is_null() || slot["timestamp"].get<int64_t>() < j["timestamp"].get<int64_t>()) slot = std::move(j);
-  }
-  // In the order the summary lists them: the run's order.
+    if (j.is_discarded() || !At(j, {"test_name"}).is_string() || !At(j, {"raw"}).is_object()) return json();
+    return j;
+  };
+  // The newest report of each scenario in the directory: for summaries that do not name
+  // their reports.
+  std::map<std::string, json> newest;
+  bool scanned = false;
+  auto scan = [&] {
+    scanned = true;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      if (e.path().extension() != ".json" || e.path().filename() == "summary.json") continue;
+      json j = read(e.path());
+      if (j.is_null()) continue;
+      auto& slot = newest[Str(j, {"test_name"})];
+      if (slot.is_null() || Num(slot, {"timestamp"}, 0) < Num(j, {"timestamp"}, 0)) slot = std::move(j);
+    }
+  };
+  // In the order the summary lists them: the run's order, each from the file it names.
   std::vector<json> scenarios;
-  for (const auto& s : summary["scenarios"]) {
-    auto it = newest.find(s.value("test_name", ""));
+  for (const auto& s : Arr(summary, {"scenarios"})) {
+    const std::string name = Str(s, {"test_name"}), file = Str(s, {"report"});
+    if (!file.empty() && file.find('/') == std::string::npos && file != "." && file != "..") {
+      json j = read(dir / file);
+      if (!j.is_null() && Str(j, {"test_name"}) == name) {
+        scenarios.push_back(std::move(j));
+        continue;
+      }
+    }
+    if (!scanned) scan();
+    auto it = newest.find(name);
     if (it != newest.end()) scenarios.push_back(std::move(it->second));
   }
   if (scenarios.empty()) {

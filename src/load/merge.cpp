@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+
+#include "load/json_read.hpp"
 
 namespace agentstate::load {
 namespace {
@@ -156,7 +159,8 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
     r.harness_thread_busy_percent = raw.value("harness_thread_busy_percent", r.harness_thread_cpu_percent);
     const json& l = raw.at("ledger");
     r.ledger = {l.at("runs_checked"), l.at("acked_writes"), l.at("unknown_writes"), l.at("lost"),
-                l.at("corrupted"),    l.at("phantom"),      l.at("out_of_order"),   l.at("unverifiable")};
+                l.at("corrupted"),    l.at("phantom"),      l.at("out_of_order"),   l.at("unverifiable"),
+                l.value("resurrected", uint64_t{0})};
     for (const json& pj : raw.at("phases")) {
       PhaseResult& p = r.phases.emplace_back();
       p.name = pj.at("name").get<std::string>();
@@ -196,8 +200,27 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
       }
       r.latency.Merge(p.latency);
     }
+    // The phases a report may hold are the scenario's, in its order (fewer when it was cut
+    // short): what follows indexes the spec by them.
+    if (r.phases.size() > spec.phases.size()) {
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("malformed report of {}: {} phases, the scenario has {}", spec.name, r.phases.size(),
+                               spec.phases.size()));
+    }
+    for (std::size_t i = 0; i < r.phases.size(); ++i) {
+      if (r.phases[i].name != spec.phases[i].name) {
+        return Error(StatusCode::kInvalidArgument,
+                     fmt::format("malformed report of {}: phase {} is '{}', the scenario's is '{}'", spec.name, i,
+                                 r.phases[i].name, spec.phases[i].name));
+      }
+    }
     for (const auto& [key, w] : raw.at("windows").items()) {
-      const int64_t ms = std::stoll(key);
+      int64_t ms = 0;
+      const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), ms);
+      if (ec != std::errc() || end != key.data() + key.size() || ms <= 0 || ms > 86'400'000) {
+        return Error(StatusCode::kInvalidArgument,
+                     fmt::format("malformed report of {}: window '{}' is not a width in milliseconds", spec.name, key));
+      }
       auto& hists = r.window_histograms[ms];
       auto& rows = r.windows[ms];
       const json& errors = w.at("errors");
@@ -239,8 +262,10 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
       r.resources.push_back({s.at(0).get<double>(), s.at(1).get<double>(), s.at(2).get<double>(),
                              s.size() > 3 ? s.at(3).get<double>() : 0.0});
     }
-  } catch (const std::exception& e) {
-    return Error(StatusCode::kInvalidArgument, fmt::format("malformed report of {}: {}", spec.name, e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("malformed report of {} ({}); merge only reports agentload wrote", spec.name,
+                             json_read::Plain(e)));
   }
   return r;
 }
@@ -311,6 +336,7 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
     l.phantom += k.phantom;
     l.out_of_order += k.out_of_order;
     l.unverifiable += k.unverifiable;
+    l.resurrected += k.resurrected;
     // Windows by position: window i of every shard covers the same offset from its start.
     for (auto& [ms, hists] : m.window_histograms) {
       const auto& other = o.window_histograms[ms];

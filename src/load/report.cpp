@@ -141,6 +141,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
         {"agentstate_version", run.version},
         {"wall_s", r.wall_s},
         {"truncated", r.truncated},
+        {"interrupted", r.interrupted},
         {"phases", phases},
         {"latency_histogram", r.latency.Summary()},
         {"time_series", SeriesJson(r.series, std::chrono::seconds(1))},
@@ -152,13 +153,15 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
           {"corrupted", r.ledger.corrupted},
           {"phantom", r.ledger.phantom},
           {"out_of_order", r.ledger.out_of_order},
-          {"unverifiable", r.ledger.unverifiable}}},
+          {"unverifiable", r.ledger.unverifiable},
+          {"resurrected", r.ledger.resurrected}}},
         {"ledger_durable_tier",
          r.durable_ledger ? nlohmann::json{{"runs_checked", r.durable_ledger->runs_checked},
                                            {"acked_writes", r.durable_ledger->acked_writes},
                                            {"lost", r.durable_ledger->lost},
                                            {"corrupted", r.durable_ledger->corrupted},
-                                           {"unverifiable", r.durable_ledger->unverifiable}}
+                                           {"unverifiable", r.durable_ledger->unverifiable},
+                                           {"resurrected", r.durable_ledger->resurrected}}
                           : nlohmann::json(nullptr)},
         {"resources",
          {{"columns", {"t_s", "rss_mb", "cpu_percent", "harness_thread_cpu_percent"}},
@@ -195,6 +198,7 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
           {"durability", run.durability.empty() ? DurabilityContract(run.store) : run.durability},
           {"shard", fmt::format("{}/{}", run.shard_index, run.shard_count)},
           {"merged_shards", run.merged_shards},
+          {"interrupted", run.interrupted},
           {"profile", run.profile},
           {"seed", run.seed},
           {"agentstate_version", run.version},
@@ -203,10 +207,32 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
 }
 
 Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc) {
-  return WriteTextFile(path, doc.dump(2) + "\n");
+  // Invalid UTF-8 in a string (a store URI, an error from a server) is written as U+FFFD:
+  // a report is never lost for one odd byte.
+  return WriteTextFile(path, doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Status CheckReportDir(const std::filesystem::path& dir) {
+  // Proven by making it and writing a probe, then undone: a run that fails before it has
+  // results (a store that cannot be opened) leaves no empty directory behind.
+  std::error_code ec;
+  std::filesystem::path first_missing;
+  for (std::filesystem::path at = dir; !at.empty() && !std::filesystem::exists(at, ec); at = at.parent_path()) {
+    first_missing = at;
+    if (at.parent_path() == at) break;
+  }
+  Status made = MakeReportDir(dir);
+  if (!first_missing.empty()) {
+    // Only directories this call made, and only while empty (remove never takes a full one).
+    for (std::filesystem::path at = dir;; at = at.parent_path()) {
+      std::filesystem::remove(at, ec);
+      if (at == first_missing || at.empty() || at.parent_path() == at) break;
+    }
+  }
+  return made;
+}
+
+Status MakeReportDir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir)) {
@@ -328,6 +354,7 @@ std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_
                        failed ? fmt::format("{} of {} gates failed", failed, r.gates.size())
                               : fmt::format("{} gates held", r.gates.size()));
     if (r.invalid) out += fmt::format("       INVALID {}: the numbers above measure the generator, not the store\n", r.invalid_reason);
+    if (r.interrupted) out += "       interrupted: stopped before its end; the figures are what it measured until then\n";
     for (const auto& g : r.gates) {
       if (all_gates || !g.passed) out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
     }

@@ -26,6 +26,7 @@ struct RunInfo {
   int shard_count = 1;
   int merged_shards = 0;
   std::string durability;  // the durability contract in force; empty = from the store URI
+  bool interrupted = false;  // SIGINT or SIGTERM stopped the run: its reports hold what ran
 };
 
 nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);
@@ -42,9 +43,12 @@ Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& do
 // measured value against the limit), plus a failing `valid_measurement` case when INVALID.
 std::string JUnitXml(const std::vector<ScenarioResult>& results);
 
-// Creates the directory if needed and proves a file can be written there; kUnavailable
-// with a message naming the directory otherwise. Nothing is left behind.
+// Whether the report directory can be made and written; what it made to find out is
+// removed again. kUnavailable with a message naming the directory otherwise.
 Status CheckReportDir(const std::filesystem::path& dir);
+// Creates the directory if needed and proves a file can be written there (the probe is
+// removed); kUnavailable with a message naming the directory otherwise.
+Status MakeReportDir(const std::filesystem::path& dir);
 
 // One line per scenario; under it one line per failed gate, measured against its limit
 // (and an INVALID line); with `all_gates` (--verbose), every gate.

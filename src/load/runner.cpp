@@ -3,6 +3,9 @@
 #include "tiered/tiered_store.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
+
+#include <boost/asio/signal_set.hpp>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include "load/scenarios.hpp"
 #include "load/faults.hpp"
 #include "load/html_report.hpp"
+#include "load/json_read.hpp"
 #include "load/merge.hpp"
 #include "load/services.hpp"
 #include "load/wait_group.hpp"
@@ -32,13 +36,16 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateSto
                        std::vector<ScenarioResult>& results) {
   auto ex = co_await asio::this_coro::executor;
   results.resize(specs.size());
+  std::size_t started = 0;
   // Groups of `parallel` scenarios at once; each scenario has its own ids (scope and user),
   // so concurrent scenarios never touch each other's runs.
   const std::size_t width = static_cast<std::size_t>(std::max(1, parallel));
   for (std::size_t i = 0; i < specs.size(); i += width) {
+    if (ctx.interrupted && *ctx.interrupted) break;  // scenarios not started have no results
     WaitGroup group(ex);
     const std::size_t end = std::min(specs.size(), i + width);
     group.Add(end - i);
+    started = end;
     for (std::size_t j = i; j < end; ++j) {
       asio::co_spawn(
           ex,
@@ -48,7 +55,8 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateSto
                                             [](const PhaseSpec& p) { return !p.fault_events.empty(); });
             RunContext c = faults && fault_store ? RunContext{*fault_store, ctx.generator, ctx.verbose, ctx.progress,
                                                               ctx.harness_tid, ctx.shard_index, ctx.shard_count,
-                                                              ctx.faults, dynamic_cast<tiered::TieredStore*>(fault_store)}
+                                                              ctx.faults, dynamic_cast<tiered::TieredStore*>(fault_store),
+                                                              ctx.interrupted}
                                                  : ctx;
             results[j] = co_await RunScenario(std::move(specs[j]), c);
             group.Done();
@@ -57,6 +65,7 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateSto
     }
     co_await group.Wait();
   }
+  results.resize(started);
 }
 
 
@@ -66,6 +75,7 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
            bool verbose, std::ostream& out, std::ostream& err) {
   const std::filesystem::path dir(report_dir);
   auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
+  if (Status s = MakeReportDir(dir); !s.ok()) return fail(s.message());
   for (const auto& r : results) {
     const auto path = dir / fmt::format("{}_{}.json", r.spec.name, r.started_unix);
     if (Status s = WriteJsonFile(path, ScenarioReport(r, run)); !s.ok()) return fail(s.message());
@@ -81,6 +91,10 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
   out << fmt::format("agentload {} on {} (profile {}, seed {}{})\n", kVersion, run.store, run.profile, run.seed, shard);
   out << ConsoleSummary(results, /*all_gates=*/verbose);
   out << fmt::format("reports: {} (every gate with its measured value: summary.json, or --verbose)\n", dir.string());
+  if (run.interrupted) {
+    out << "interrupted: the run was stopped before its end; the reports hold what ran\n";
+    return kExitInterrupted;
+  }
   // INVALID outranks a gate failure: numbers the generator limited prove nothing either way.
   if (std::any_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.invalid; })) {
     return kExitInvalid;
@@ -112,6 +126,62 @@ Result<std::pair<int, int>> ParseShard(const std::string& text) {
   return std::pair<int, int>(i, n);
 }
 
+namespace {
+
+// What merge needs of one shard's scenario report, checked before anything else reads it:
+// a report is untrusted input (a crafted one read out of bounds here before).
+struct ShardReport {
+  std::string test;
+  int64_t timestamp = 0;
+  std::string store, profile;
+  uint64_t seed = 0;
+  int agents = 0;
+  std::pair<int, int> shard{0, 1};
+  nlohmann::json doc;
+};
+
+// nullopt, and *why, for a file that is not an agentload scenario report at all (skipped);
+// an error for one that claims to be but is malformed.
+Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& path, std::string* why) {
+  using namespace json_read;
+  std::ifstream in(path);
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !At(j, {"test_name"}).is_string() || !At(j, {"raw"}).is_object()) {
+    *why = j.is_discarded() ? "not JSON" : "no test_name and raw: not a scenario report";
+    return std::optional<ShardReport>();
+  }
+  std::string missing;
+  ShardReport r;
+  r.test = Str(j, {"test_name"});
+  auto timestamp = RequireInt(j, {"timestamp"}, &missing);
+  auto store = RequireStr(j, {"additional_data", "store"}, &missing);
+  auto profile = RequireStr(j, {"additional_data", "profile"}, &missing);
+  auto seed = RequireInt(j, {"additional_data", "seed"}, &missing);
+  auto agents = RequireInt(j, {"additional_data", "agents_override"}, &missing);
+  auto shard = RequireStr(j, {"additional_data", "shard"}, &missing);
+  if (!missing.empty()) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("{} is not a complete agentload scenario report: {} is missing; merge the report "
+                             "directories agentload wrote",
+                             path.string(), missing));
+  }
+  auto parsed = ParseShard(*shard);
+  if (!parsed || *agents < 0 || *agents > 100000) {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("{}: the report's shard or agents field is out of range", path.string()));
+  }
+  r.timestamp = *timestamp;
+  r.store = *store;
+  r.profile = *profile;
+  r.seed = static_cast<uint64_t>(*seed);
+  r.agents = static_cast<int>(*agents);
+  r.shard = *parsed;
+  r.doc = std::move(j);
+  return std::optional<ShardReport>(std::move(r));
+}
+
+}  // namespace
+
 int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
               std::ostream& err) {
   auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
@@ -119,7 +189,7 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
   // Per shard directory: the newest report of each scenario.
   struct Shard {
     std::string dir;
-    std::map<std::string, nlohmann::json> reports;
+    std::map<std::string, ShardReport> reports;
   };
   std::vector<Shard> shards;
   for (const auto& d : dirs) {
@@ -129,39 +199,38 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
       const auto name = e.path().filename().string();
       if (e.path().extension() != ".json" || name == "summary.json") continue;
-      std::ifstream in(e.path());
-      auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.contains("test_name") || !j.contains("raw")) {
-        return fail(fmt::format("{} is not an agentload scenario report", e.path().string()));
+      std::string why;
+      auto report = ReadShardReport(e.path(), &why);
+      if (!report) return fail(report.error().message());
+      if (!*report) {
+        err << fmt::format("agentload: note: {} skipped ({})\n", e.path().string(), why);
+        continue;
       }
-      const std::string test = j["test_name"].get<std::string>();
-      auto& slot = sh.reports[test];
-      if (slot.is_null() || slot["timestamp"].get<int64_t>() < j["timestamp"].get<int64_t>()) slot = std::move(j);
+      auto& slot = sh.reports[(*report)->test];
+      if (slot.test.empty() || slot.timestamp < (*report)->timestamp) slot = std::move(**report);
     }
     if (sh.reports.empty()) return fail(fmt::format("{} holds no scenario reports", d));
     shards.push_back(std::move(sh));
   }
   // The shards must be the N parts of one run.
-  const nlohmann::json& first = shards[0].reports.begin()->second["additional_data"];
-  const auto seed = first["seed"].get<uint64_t>();
-  const auto profile = first["profile"].get<std::string>();
-  const auto agents = first["agents_override"].get<int>();
+  const ShardReport& first = shards[0].reports.begin()->second;
+  const uint64_t seed = first.seed;
+  const std::string profile = first.profile;
+  const int agents = first.agents;
   int count = 0;
   std::set<int> seen;
   for (const auto& sh : shards) {
-    for (const auto& [test, j] : sh.reports) {
-      const auto& ad = j["additional_data"];
-      auto shard = ParseShard(ad["shard"].get<std::string>());
-      if (!shard) return fail(fmt::format("{}: report of {} has a bad shard field", sh.dir, test));
-      if (ad["seed"].get<uint64_t>() != seed || ad["profile"].get<std::string>() != profile ||
-          ad["agents_override"].get<int>() != agents) {
+    for (const auto& [test, r] : sh.reports) {
+      if (r.seed != seed || r.profile != profile || r.agents != agents) {
         return fail(fmt::format("{}: report of {} is from another run (seed, profile or --agents differ)", sh.dir, test));
       }
-      if (count == 0) count = shard->second;
-      if (shard->second != count) return fail(fmt::format("{}: shard {}/{} does not belong to a run of {} shards", sh.dir, shard->first, shard->second, count));
+      if (count == 0) count = r.shard.second;
+      if (r.shard.second != count) {
+        return fail(fmt::format("{}: shard {}/{} does not belong to a run of {} shards", sh.dir, r.shard.first,
+                                r.shard.second, count));
+      }
     }
-    const auto& any = sh.reports.begin()->second["additional_data"];
-    const int index = ParseShard(any["shard"].get<std::string>())->first;
+    const int index = sh.reports.begin()->second.shard.first;
     if (!seen.insert(index).second) return fail(fmt::format("shard {}/{} is given twice ({})", index, count, sh.dir));
   }
   if (static_cast<int>(seen.size()) != count) {
@@ -169,15 +238,19 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
   }
   if (Status s = CheckReportDir(report_dir); !s.ok()) return fail(s.message());
 
+  const double first_duration = json_read::Num(first.doc, {"additional_data", "duration_s"}, 0);
+  const int64_t duration_s = first_duration > 0 && first_duration < 1e9 ? static_cast<int64_t>(first_duration) : 0;
   std::vector<ScenarioResult> merged;
-  for (const auto& [test, j0] : shards[0].reports) {
+  for (const auto& [test, r0] : shards[0].reports) {
     const ScenarioEntry* entry = FindScenario(test);
     if (!entry) return fail(fmt::format("report of unknown scenario '{}'", test));
+    const nlohmann::json& ad0 = json_read::Obj(r0.doc, {"additional_data"});
     std::optional<std::chrono::seconds> soak;
-    if (auto d = j0["additional_data"].value("duration_s", 0); d > 0) soak = std::chrono::seconds(d);
+    const double soak_s = json_read::Num(ad0, {"duration_s"}, 0);
+    if (soak_s > 0 && soak_s < 1e9) soak = std::chrono::seconds(static_cast<int64_t>(soak_s));
     std::vector<std::string> fault_names;
-    for (const auto& f : j0["additional_data"].value("faults", nlohmann::json::array())) {
-      if (!f.value("name", std::string()).empty()) fault_names.push_back(f["name"].get<std::string>());
+    for (const auto& f : json_read::Arr(ad0, {"faults"})) {
+      if (std::string name = json_read::Str(f, {"name"}); !name.empty()) fault_names.push_back(std::move(name));
     }
     ScenarioSpec spec = entry->build(
         Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt, soak, fault_names});
@@ -186,7 +259,7 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     for (const auto& sh : shards) {
       auto it = sh.reports.find(test);
       if (it == sh.reports.end()) return fail(fmt::format("{} has no report of {}", sh.dir, test));
-      auto r = ResultFromReport(it->second, spec);
+      auto r = ResultFromReport(it->second.doc, spec);
       if (!r) return fail(fmt::format("{}: {}", sh.dir, r.error().message()));
       parts.push_back(std::move(*r));
     }
@@ -194,12 +267,12 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     if (!m) return fail(m.error().message());
     merged.push_back(std::move(*m));
   }
-  RunInfo run{.store = first["store"].get<std::string>(),
+  RunInfo run{.store = first.store,
               .profile = profile,
               .seed = seed,
               .version = kVersion,
               .agents = agents,
-              .duration_s = first.value("duration_s", int64_t{0}),
+              .duration_s = duration_s,
               .merged_shards = count};
   return Report(merged, run, report_dir, /*verbose=*/true, out, err);
 }
@@ -305,6 +378,20 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   std::vector<ScenarioResult> results;
   bool healthy = false;
   std::string health_detail;
+  // SIGINT or SIGTERM: the load stops, faults in force are healed, the ledger is checked,
+  // and the reports of what ran are written, marked interrupted. A second signal ends the
+  // process at once (the handler is gone by then).
+  bool interrupted = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    interrupted = true;
+    err << fmt::format("\nagentload: {}: stopping the load, then writing the reports of what ran (again to quit at "
+                       "once)\n",
+                       signo == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+    boost::system::error_code ignored;
+    signals.clear(ignored);
+  });
   asio::co_spawn(
       io,
       [&]() -> Awaitable<void> {
@@ -320,10 +407,14 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
         if (!healthy) co_return;
         RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
                        static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, faults.view(),
-                       tiered_store};
+                       tiered_store, &interrupted};
         co_await RunAll(std::move(specs), ctx, fault_store.get(), o.parallel, results);
       },
-      asio::detached);
+      [&](std::exception_ptr e) {
+        boost::system::error_code ignored;
+        signals.cancel(ignored);
+        if (e) std::rethrow_exception(e);
+      });
   io.run();
   if (!healthy) return fail(fmt::format("store {} is not healthy: {}", (*store)->Describe(), health_detail));
 
@@ -345,7 +436,8 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
               .duration_s = o.duration ? o.duration->count() : 0,
               .shard_index = o.shard_index,
               .shard_count = o.shard_count,
-              .durability = durability};
+              .durability = durability,
+              .interrupted = interrupted};
   return Report(results, run, o.report_dir, o.verbose, out, err);
 }
 

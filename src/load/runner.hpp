@@ -20,6 +20,7 @@ inline constexpr int kExitPass = 0;
 inline constexpr int kExitGateFailed = 1;
 inline constexpr int kExitSetup = 2;
 inline constexpr int kExitInvalid = 3;  // the generator itself was the bottleneck
+inline constexpr int kExitInterrupted = 130;  // SIGINT or SIGTERM stopped the run; its reports hold what ran
 
 struct RunOptions {
   std::vector<std::string> tests;  // empty = every scenario in the catalogue

@@ -130,7 +130,7 @@ TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   EXPECT_EQ(j["raw"]["phases"][0]["executed"], 100);
   std::ifstream junit(fs::path(Reports()) / "junit.xml");
   std::string xml((std::istreambuf_iterator<char>(junit)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"100_concurrent_agents_baseline\" tests=\"10\" failures=\"0\""));
+  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"100_concurrent_agents_baseline\" tests=\"11\" failures=\"0\""));
   EXPECT_THAT(xml, HasSubstr("name=\"lost_writes\""));
   auto summary = nlohmann::json::parse(std::ifstream(fs::path(Reports()) / "summary.json"));
   EXPECT_EQ(summary["passed"], true);
@@ -179,6 +179,125 @@ TEST_F(AgentloadCli, ShardsMergeIntoTheVerdictOfTheWholeRun) {
     std::ofstream(e.path()) << j.dump();
   }
   ExpectSetupError(Run({"merge", s0, s1, "--report-dir", merged}), "another version of the scenario");
+}
+
+// Every store error left an empty report directory behind: it was made before the store
+// was opened.
+TEST_F(AgentloadCli, AStoreThatCannotBeOpenedLeavesNoReportDirectory) {
+  const fs::path reports = dir_ / "deep" / "reports";
+  ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", reports.string()}),
+                   "/proc/agentstate");
+  EXPECT_FALSE(fs::exists(dir_ / "deep")) << "the failed run left " << reports << " behind";
+}
+
+// A store URI with invalid UTF-8 ran to the end, then dump() threw and no report was
+// written: the whole run was lost. It is now refused before anything runs.
+TEST_F(AgentloadCli, AStoreUriThatIsNotUtf8IsASetupError) {
+  ExpectSetupError(Run({"--store", "sqlite://" + (dir_ / "bad\xff.db").string(), "--report-dir", Reports()}),
+                   "not valid UTF-8");
+  EXPECT_FALSE(fs::exists(Reports()));
+}
+
+// A run whose report directory held a foreign *.json wrote its JSON and JUnit, then aborted
+// (SIGABRT) while building index.html, leaving a half-written report directory.
+TEST_F(AgentloadCli, AForeignJsonBesideTheReportsNeverCostsTheRunItsReports) {
+  fs::create_directories(Reports());
+  const std::vector<std::string> foreign = {
+      R"([1, 2, 3])", R"({"test_name": 7, "raw": {}})",
+      R"({"test_name": "100_concurrent_agents_baseline", "raw": {}, "timestamp": "tomorrow"})",
+      R"({"test_name": "100_concurrent_agents_baseline", "raw": {}, "timestamp": 99999999999, "gates": 5,
+          "metrics": [], "additional_data": {"phases": 3, "time_series": {"rows": [[1], "x"]}}})",
+      "{\"truncated\": "};
+  for (std::size_t i = 0; i < foreign.size(); ++i) std::ofstream(Reports() + "/foreign" + std::to_string(i) + ".json") << foreign[i];
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(), "--gate",
+                "p50_ms=1e6", "--gate", "p99_ms=1e6"});
+  ASSERT_EQ(o.code, 0) << o.out << o.err;
+  ASSERT_TRUE(fs::exists(Reports() + "/index.html"));
+  std::ifstream html(Reports() + "/index.html");
+  const std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(page, HasSubstr("100 / 100")) << "index.html shows the foreign file, not the run's report";
+  auto again = Run({"report", Reports()});
+  EXPECT_EQ(again.code, 0) << again.err;
+}
+
+namespace {
+
+// Every JSON pointer of a document (objects and arrays, at most `limit`), in document order.
+void Pointers(const nlohmann::json& j, const nlohmann::json::json_pointer& at, std::vector<nlohmann::json::json_pointer>& out,
+              std::size_t limit) {
+  if (out.size() >= limit) return;
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      out.push_back(at / k);
+      Pointers(v, at / k, out, limit);
+    }
+  } else if (j.is_array()) {
+    for (std::size_t i = 0; i < j.size() && i < 3; ++i) {
+      out.push_back(at / i);
+      Pointers(j[i], at / i, out, limit);
+    }
+  }
+}
+
+}  // namespace
+
+// `agentload merge` read out of bounds (ASan: heap-buffer-overflow) on a report with
+// "additional_data": {}, and merge and report aborted on foreign or odd JSON. A sweep over
+// truncated files and over every field deleted, nulled or retyped: each run ends with an
+// exit status and, when it is 2, one line that names the problem; none aborts. (Built with
+// sanitizers, an out-of-bounds read here fails the test.)
+TEST_F(AgentloadCli, MergeAndReportNeverAbortOnTruncatedOrForeignReports) {
+  const std::string s0 = (dir_ / "s0").string(), s1 = (dir_ / "s1").string();
+  const std::string t = "--test=100_concurrent_agents_baseline";
+  ASSERT_EQ(Run({t, "--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0}).code, 0);
+  ASSERT_EQ(Run({t, "--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1}).code, 0);
+  fs::path scenario;
+  for (const auto& e : fs::directory_iterator(s1)) {
+    if (e.path().filename().string().rfind("100_", 0) == 0) scenario = e.path();
+  }
+  ASSERT_FALSE(scenario.empty());
+  std::string text;
+  {
+    std::ifstream in(scenario);
+    text.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  const nlohmann::json doc = nlohmann::json::parse(text);
+  std::vector<std::string> variants;
+  for (std::size_t cut = 0; cut < text.size(); cut += std::max<std::size_t>(1, text.size() / 40)) {
+    variants.push_back(text.substr(0, cut));
+  }
+  std::vector<nlohmann::json::json_pointer> pointers;
+  Pointers(doc, nlohmann::json::json_pointer(), pointers, 400);
+  const nlohmann::json odd[] = {nullptr, -1, 1e300, "x", nlohmann::json::array(), nlohmann::json::object()};
+  for (std::size_t i = 0; i < pointers.size(); ++i) {
+    nlohmann::json deleted = doc;
+    nlohmann::json& parent = deleted.at(pointers[i].parent_pointer());
+    if (parent.is_object()) {
+      parent.erase(pointers[i].back());
+    } else {
+      parent.erase(static_cast<std::size_t>(std::stoul(pointers[i].back())));
+    }
+    variants.push_back(deleted.dump());
+    nlohmann::json retyped = doc;
+    retyped.at(pointers[i]) = odd[i % std::size(odd)];
+    variants.push_back(retyped.dump());
+  }
+  const std::string merged = (dir_ / "m").string();
+  int exits[4] = {0, 0, 0, 0};
+  for (const auto& v : variants) {
+    std::ofstream(scenario, std::ios::trunc) << v;
+    for (const auto& o : {Run({"merge", s0, s1, "--report-dir", merged}), Run({"report", s1})}) {
+      ASSERT_GE(o.code, 0);
+      ASSERT_LE(o.code, 3) << o.err;
+      ++exits[o.code];
+      if (o.code == 2) {
+        EXPECT_THAT(o.err, HasSubstr("agentload: error: "));
+        EXPECT_THAT(o.err, ::testing::Not(HasSubstr("[json.exception"))) << "raw library text: " << o.err;
+      }
+    }
+  }
+  EXPECT_GT(exits[2], 0) << "no variant was refused: the sweep did not reach the readers";
+  EXPECT_GT(exits[0] + exits[1], 0) << "every variant was refused: the sweep only tested the first check";
 }
 
 }  // namespace
