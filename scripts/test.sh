@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command (b), and what CI runs: install everything, start the local services,
-# build, run every test (unit, integration against the real services, load), stop the
-# services this script started. Exit status is ctest's.
+# build, run every test (unit, integration against the real services, load), then the
+# sanitizer builds (scripts/sanitize.sh), and stop the services this script started. Exit
+# status: non-zero when any test failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,4 +30,7 @@ faults='failure_recovery_under_load|chaos|ServiceControl\.|TieredFaults\.'
 rc=0
 ctest --test-dir "$build_dir" --output-on-failure -j2 -E "$faults" || rc=$?
 ctest --test-dir "$build_dir" --output-on-failure -R "$faults" || rc=$?
+# Then the sanitizers, each on what it is for: the unit tests under ASan+UBSan, the
+# concurrent parts under TSan against the same services (scripts/sanitize.sh).
+scripts/sanitize.sh asan tsan || rc=1
 exit $rc

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The sanitizer stage of scripts/test.sh (and so of CI): each sanitizer runs what it is for.
+#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (UB aborts): every unit test.
+#   tsan  ThreadSanitizer: the concurrent parts (the tiered store and its flusher, the
+#         Redis and PostgreSQL clients, the load engine), against the real services, with
+#         the one suppression in tests/tsan.supp.
+# Usage: scripts/sanitize.sh [asan] [tsan]   (default: both). The tsan tests need the
+# services: eval "$(scripts/services.sh env)" first. Exit status: non-zero if any failed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+kinds=("$@")
+((${#kinds[@]})) || kinds=(asan tsan)
+unit_targets=(agentload core_test store_contract_test load_test redis_resp_test ch_sink_test agentload_cli_test
+              agentload_invalid_test)
+tsan_targets=(store_contract_test load_test redis_client_test pg_store_test tiered_store_test)
+# The concurrent tests: the tiered store (embedded and live), its degradation paths, both
+# clients under reconnects, the executors.
+tsan_tests='tiered|Tiered|RedisClientTest|StatsReadFromAnotherThreadWhileTheClientReconnects|ABackendKilledMidQuery|OpenModel|ConstantConcurrency'
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
+
+rc=0
+for kind in "${kinds[@]}"; do
+  case "$kind" in
+    asan) dir=build-asan flag=-DAGENTSTATE_SANITIZE=ON targets=("${unit_targets[@]}") select=(-L unit) ;;
+    tsan) dir=build-tsan flag=-DAGENTSTATE_TSAN=ON targets=("${tsan_targets[@]}") select=(-LE load -R "$tsan_tests") ;;
+    *) echo "sanitize: unknown sanitizer '$kind'; use asan or tsan" >&2; exit 2 ;;
+  esac
+  echo "sanitize: $kind: building ${targets[*]} in $dir"
+  # -O1 -g1: what the sanitizers recommend, and about half the compile time of -O2 -g.
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+    -DAGENTSTATE_BUILD_BENCH=OFF "$flag" >/dev/null
+  cmake --build "$dir" --target "${targets[@]}"
+  echo "sanitize: $kind: running the tests"
+  ctest --test-dir "$dir" --output-on-failure -j2 "${select[@]}" || rc=1
+done
+exit $rc
