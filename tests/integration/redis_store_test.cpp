@@ -282,14 +282,21 @@ TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSuc
   EXPECT_GE(store->Stats().values["reconnects"], 1);
 }
 
+// SCRIPT FLUSH (what a restarted server looks like) is global: on a shared server another
+// client may load the same script again between the flush and our save, and our save then
+// finds it cached. So the flush is repeated (at most 20 times) until one of our saves met
+// NOSCRIPT; every save must succeed at its version either way, which is what other
+// agentstate clients on the server see too.
 TEST_F(RedisStoreTest, AForgottenScriptIsSentWholeAndCachedAgain) {
   auto store = Open();
   ASSERT_TRUE(store);
   ASSERT_TRUE(Save(*store, Req("run_s", R"({"n":1})")));
-  ASSERT_TRUE(Side(*side_, {"SCRIPT", "FLUSH"}));  // what a restarted server looks like
-  auto ack = Save(*store, Req("run_s", R"({"n":2})"));
-  ASSERT_TRUE(ack) << ack.error().ToString();
-  EXPECT_EQ(ack->version, 2);
+  for (int n = 2; n < 22 && store->Stats().values["noscript_reloads"] < 1; ++n) {
+    ASSERT_TRUE(Side(*side_, {"SCRIPT", "FLUSH"}));
+    auto ack = Save(*store, Req("run_s", fmt::format(R"({{"n":{}}})", n)));
+    ASSERT_TRUE(ack) << ack.error().ToString();
+    EXPECT_EQ(ack->version, n);
+  }
   EXPECT_GE(store->Stats().values["noscript_reloads"], 1);
 }
 

@@ -1,6 +1,12 @@
 // The local services scripts/services.sh starts, checked the way the tiers will use them:
 // on loopback, answering, with the durability settings the reports promise in force.
 // Label `integration`. A missing service is a failure, never a skip.
+//
+// These tests check the configuration, not only that a server answers: the durability
+// contract every report prints (AOF everysec, no RDB forks, synchronous_commit on) rests on
+// it. On a server configured by anyone but scripts/services.sh they fail on purpose, and
+// each failure says which setting differs from what the script sets. What they write
+// (one ClickHouse table) is named per process, so they are safe on a shared server.
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
@@ -9,6 +15,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -69,15 +77,16 @@ TEST(Services, RedisAnswersOnLoopbackWithAofEverysec) {
   auto pong = Command(c.get(), "PING");
   ASSERT_TRUE(pong);
   EXPECT_STREQ(pong->str, "PONG");
+  const char* kNotOurs = " (scripts/services.sh sets it; this server was configured otherwise)";
   auto aof = Command(c.get(), "CONFIG GET %s", "appendonly");
-  ASSERT_TRUE(aof && aof->type == REDIS_REPLY_ARRAY && aof->elements == 2);
-  EXPECT_STREQ(aof->element[1]->str, "yes");
+  ASSERT_TRUE(aof && aof->type == REDIS_REPLY_ARRAY && aof->elements == 2) << "CONFIG GET refused" << kNotOurs;
+  EXPECT_STREQ(aof->element[1]->str, "yes") << "appendonly" << kNotOurs;
   auto fsync = Command(c.get(), "CONFIG GET %s", "appendfsync");
   ASSERT_TRUE(fsync && fsync->elements == 2);
-  EXPECT_STREQ(fsync->element[1]->str, "everysec");
+  EXPECT_STREQ(fsync->element[1]->str, "everysec") << "appendfsync" << kNotOurs;
   auto save = Command(c.get(), "CONFIG GET %s", "save");
   ASSERT_TRUE(save && save->elements == 2);
-  EXPECT_STREQ(save->element[1]->str, "") << "RDB snapshots must be off when AOF is on";
+  EXPECT_STREQ(save->element[1]->str, "") << "RDB snapshots must be off when AOF is on" << kNotOurs;
 }
 
 TEST(Services, PostgresAcceptsOurRoleWithSynchronousCommit) {
@@ -87,11 +96,12 @@ TEST(Services, PostgresAcceptsOurRoleWithSynchronousCommit) {
   ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
   std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "SHOW synchronous_commit"), &PQclear);
   ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(conn.get());
-  EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "on");
+  EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "on")
+      << "synchronous_commit (scripts/services.sh keeps the default, on; this server was configured otherwise)";
   r.reset(PQexec(conn.get(), "SELECT current_user, current_database()"));
   ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK);
-  EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "agentstate");
-  EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "agentstate");
+  EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "agentstate") << "the role scripts/services.sh creates";
+  EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "agentstate") << "the database scripts/services.sh creates";
   EXPECT_EQ(PQserverVersion(conn.get()) / 10000, 15);
 }
 
@@ -122,17 +132,18 @@ TEST(Services, ClickHouseAnswersAndStoresRowsInMergeTree) {
   ASSERT_EQ(status, 200u);
   EXPECT_EQ(body, "Ok.\n");
   auto q = [&](const std::string& sql) { return ClickHouse(e, http::verb::post, "/", sql); };
-  ASSERT_EQ(q("DROP TABLE IF EXISTS services_probe").first, 200u);
-  auto created = q("CREATE TABLE services_probe (t DateTime, op String, us UInt32) ENGINE = MergeTree() ORDER BY t");
+  const std::string table = "services_probe_" + std::to_string(::getpid());
+  ASSERT_EQ(q("DROP TABLE IF EXISTS " + table).first, 200u);
+  auto created = q("CREATE TABLE " + table + " (t DateTime, op String, us UInt32) ENGINE = MergeTree() ORDER BY t");
   ASSERT_EQ(created.first, 200u) << created.second;
-  auto inserted = q("INSERT INTO services_probe VALUES (now(), 'save', 1200), (now(), 'load', 300)");
+  auto inserted = q("INSERT INTO " + table + " VALUES (now(), 'save', 1200), (now(), 'load', 300)");
   ASSERT_EQ(inserted.first, 200u) << inserted.second;
-  auto sum = q("SELECT count(), sum(us) FROM services_probe FORMAT TabSeparated");
+  auto sum = q("SELECT count(), sum(us) FROM " + table + " FORMAT TabSeparated");
   ASSERT_EQ(sum.first, 200u) << sum.second;
   EXPECT_EQ(sum.second, "2\t1500\n");
   auto version = q("SELECT version()");
-  EXPECT_EQ(version.second.rfind("18.16", 0), 0u) << version.second;
-  q("DROP TABLE services_probe");
+  EXPECT_EQ(version.second.rfind("18.16", 0), 0u) << version.second << " (scripts/services.sh runs Debian's 18.16)";
+  q("DROP TABLE " + table);
 }
 
 }  // namespace
