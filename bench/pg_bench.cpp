@@ -12,7 +12,7 @@
 #include "agentstate/registry.hpp"
 #include "core/uri.hpp"
 #include "load/histogram.hpp"
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 #include "load/workload.hpp"
 
 namespace {
@@ -64,7 +64,7 @@ void BM_PgCriticalSaves(benchmark::State& state) {
         io,
         [&]() -> Awaitable<void> {
           auto ex = co_await asio::this_coro::executor;
-          load::WaitGroup group(ex);
+          core::WaitGroup group(ex);
           group.Add(specs.size());
           for (int i = 0; i < agents; ++i) {
             asio::co_spawn(

@@ -18,7 +18,7 @@
 #include "core/uri.hpp"
 #include "backends/redis/client.hpp"
 #include "load/histogram.hpp"
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 #include "load/workload.hpp"
 
 namespace {
@@ -47,7 +47,7 @@ void BM_RedisSetGet(benchmark::State& state) {
         io,
         [&]() -> Awaitable<void> {
           auto ex = co_await asio::this_coro::executor;
-          load::WaitGroup group(ex);
+          core::WaitGroup group(ex);
           group.Add(static_cast<std::size_t>(callers));
           for (int i = 0; i < callers; ++i) {
             asio::co_spawn(
@@ -96,7 +96,7 @@ void AgentWave(benchmark::State& state, StateStore& store) {
         io,
         [&]() -> Awaitable<void> {
           auto ex = co_await asio::this_coro::executor;
-          load::WaitGroup group(ex);
+          core::WaitGroup group(ex);
           group.Add(wave.size());
           for (const auto& agent : wave) {
             asio::co_spawn(

@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "agentstate/registry.hpp"
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 #include "load/workload.hpp"
 
 namespace {
@@ -56,7 +56,7 @@ void BM_StoreWave(benchmark::State& state, const std::string& uri_prefix) {
         io,
         [&]() -> Awaitable<void> {
           auto ex = co_await asio::this_coro::executor;
-          load::WaitGroup group(ex);
+          core::WaitGroup group(ex);
           group.Add(wave.size());
           for (auto& [agent, doc] : wave) {
             asio::co_spawn(

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 
 namespace agentstate::load {
 
@@ -117,7 +117,7 @@ Awaitable<LedgerVerdict> Ledger::Verify(StateStore& store, std::chrono::millisec
     std::vector<std::pair<std::string, Result<std::optional<StateRecord>>>> results;
     results.reserve(end - i);
     auto ex = co_await asio::this_coro::executor;
-    WaitGroup group(ex);
+    core::WaitGroup group(ex);
     for (std::size_t j = i; j < end; ++j) results.emplace_back(ids[j], std::optional<StateRecord>());
     group.Add(results.size());
     for (auto& slot : results) {

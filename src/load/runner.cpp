@@ -25,12 +25,13 @@
 #include "load/json_read.hpp"
 #include "load/merge.hpp"
 #include "load/services.hpp"
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 
 namespace agentstate::load {
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+// CMake's project version, defined once (CMakeLists.txt).
+constexpr const char* kVersion = AGENTSTATE_VERSION;
 
 Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateStore* fault_store, int parallel,
                        std::vector<ScenarioResult>& results) {
@@ -42,7 +43,7 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateSto
   const std::size_t width = static_cast<std::size_t>(std::max(1, parallel));
   for (std::size_t i = 0; i < specs.size(); i += width) {
     if (ctx.interrupted && *ctx.interrupted) break;  // scenarios not started have no results
-    WaitGroup group(ex);
+    core::WaitGroup group(ex);
     const std::size_t end = std::min(specs.size(), i + width);
     group.Add(end - i);
     started = end;

@@ -15,7 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <set>
 
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 
 namespace agentstate::load {
 
@@ -463,7 +463,7 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
   }
   out.start_s = st.Elapsed();  // building documents is set-up, not the wave's time
   auto ex = co_await asio::this_coro::executor;
-  WaitGroup group(ex);
+  core::WaitGroup group(ex);
   group.Add(wave.size());
   for (auto& a : wave) {
     asio::co_spawn(
@@ -480,7 +480,7 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
 Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
   const uint64_t per_agent = std::max<uint64_t>(1, p.max_operations / static_cast<uint64_t>(p.agents));
   auto ex = co_await asio::this_coro::executor;
-  WaitGroup group(ex);
+  core::WaitGroup group(ex);
   for (int i = 0; i < p.agents; ++i) {
     if (!st.Mine(i)) continue;
     group.Add(1);
@@ -514,7 +514,7 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
   asio::steady_timer timer(ex);
   asio::steady_timer slot(ex);  // cancelled whenever an agent finishes
   std::size_t in_flight = 0;
-  WaitGroup group(ex);
+  core::WaitGroup group(ex);
   TimePoint freed{};  // when the dispatcher last got a slot back after waiting for one
   for (int k = 0; auto offset = schedule.Next(); ++k) {
     if (st.Interrupted()) break;
@@ -985,7 +985,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   auto ex = co_await asio::this_coro::executor;
   bool done = false;
   asio::steady_timer tick(ex);
-  WaitGroup ticker(ex);
+  core::WaitGroup ticker(ex);
   ticker.Add(1);
   asio::co_spawn(
       ex,
@@ -1031,7 +1031,7 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     // watches the store, and the load goes on until the last fault has been observed healed.
     std::vector<FaultWindow> windows;
     bool stop_polling = false;
-    WaitGroup fault_tasks(ex);
+    core::WaitGroup fault_tasks(ex);
     std::optional<asio::thread_pool> worker;
     if (!p.fault_events.empty()) {
       st.marking = true;

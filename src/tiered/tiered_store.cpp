@@ -6,8 +6,9 @@
 
 #include "core/codec.hpp"
 #include "core/log2_histogram.hpp"
+#include "core/record.hpp"
 #include "core/validate.hpp"
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 
 namespace agentstate::tiered {
 
@@ -35,22 +36,12 @@ bool Outage(const Status& s) { return s.code() == StatusCode::kUnavailable || s.
 // Refusals that say nothing about the record: retrying it later may succeed.
 bool Transient(const Status& s) { return Outage(s) || s.code() == StatusCode::kPoolExhausted; }
 
-// The saved record, made from the request (moved from: the payload is not copied again).
-StateRecord RecordOf(SaveRequest&& req, int64_t version, uint64_t checksum, SystemTime at) {
-  StateRecord m;
-  m.run_id = std::move(req.run_id);
-  m.thread_id = std::move(req.thread_id);
-  m.user_id = std::move(req.user_id);
-  m.agent_type = std::move(req.agent_type);
-  m.version = version;
-  m.step_count = req.step_count;
-  m.phase = std::move(req.phase);
-  m.checkpoint_type = req.checkpoint_type;
-  m.is_recovery_point = req.is_recovery_point;
-  m.status = RunStatus::kActive;
-  m.saved_at = at;
-  m.payload = std::move(req.payload);
-  m.checksum = checksum;
+// The saved record with its payload, made from the request (moved from: the payload is not
+// copied again).
+StateRecord RecordWithPayload(SaveRequest&& req, int64_t version, uint64_t checksum, SystemTime at) {
+  std::string payload = std::move(req.payload);
+  StateRecord m = core::RecordOf(std::move(req), version, checksum, at);
+  m.payload = std::move(payload);
   return m;
 }
 
@@ -289,7 +280,7 @@ Awaitable<void> TieredStore::FlushLoop() {
     // that batch), kParallelChunks at a time. A chunk that fails is retried run by run, so
     // one bad record cannot hold back the others.
     for (std::size_t at = 0; at < items.size(); at += kPutBatch * kParallelChunks) {
-      load::WaitGroup group(ex);
+      core::WaitGroup group(ex);
       for (std::size_t c = at; c < items.size() && c < at + kPutBatch * kParallelChunks; c += kPutBatch) {
         std::vector<Pending> chunk;
         for (std::size_t i = c; i < std::min(items.size(), c + kPutBatch); ++i) chunk.push_back(std::move(items[i]));
@@ -380,7 +371,7 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
   }
   if (!ack) co_return Error(ack.error());
   const std::optional<int64_t> expected = req.expected_version;
-  StateRecord record = RecordOf(std::move(req), ack->version, ack->checksum, core::Now(options_));
+  StateRecord record = RecordWithPayload(std::move(req), ack->version, ack->checksum, core::Now(options_));
   // The hot tier's version is checked once per run: on a version 1 (the run is new, or the
   // hot tier lost it), and after the hot tier may have lost writes (a dropped connection:
   // Redis may have restarted with less than it acknowledged). A run the queue or the

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/record.hpp"
 #include "core/validate.hpp"
 
 namespace agentstate::backends {
@@ -106,22 +107,12 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
     co_return Error(StatusCode::kConflict,
                     fmt::format("run {} is completed; restore it or start a new run", req.run_id));
   }
-  StateRecord& m = next.meta;
-  m.run_id = std::move(req.run_id);
-  m.thread_id = std::move(req.thread_id);
-  m.user_id = std::move(req.user_id);
-  m.agent_type = std::move(req.agent_type);
-  m.version = current + 1;
-  m.step_count = req.step_count;
-  m.phase = std::move(req.phase);
-  m.checkpoint_type = req.checkpoint_type;
-  m.is_recovery_point = req.is_recovery_point;
-  m.status = RunStatus::kActive;
-  m.saved_at = now;
-  next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, m.is_recovery_point, now);
+  const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
+  const CheckpointType type = req.checkpoint_type;
+  next.meta = core::RecordOf(std::move(req), current + 1, next.meta.checksum, now);
+  next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
   ++saves_;
-  co_return Write(std::move(next), KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point),
-                  req.checkpoint_type, now);
+  co_return Write(std::move(next), keep, type, now);
 }
 
 Awaitable<Result<bool>> MemoryStore::Put(StateRecord record, Deadline deadline) {

@@ -11,7 +11,7 @@
 #include <functional>
 #include <random>
 
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 
 namespace agentstate::pg {
 
@@ -339,7 +339,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   Awaitable<Status> Serve() {
     Status reason;
-    load::WaitGroup group(io_.get_executor());
+    core::WaitGroup group(io_.get_executor());
     group.Add(2);
     auto self = shared_from_this();
     auto end = [&](Status s) {

@@ -5,6 +5,7 @@
 
 #include "core/codec.hpp"
 #include "core/connect_hint.hpp"
+#include "core/record.hpp"
 #include "core/validate.hpp"
 
 namespace agentstate::pg {
@@ -594,16 +595,9 @@ Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::stri
 Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
-  StateRecord m;
-  m.run_id = std::move(req.run_id);
-  m.thread_id = std::move(req.thread_id);
-  m.user_id = std::move(req.user_id);
-  m.agent_type = std::move(req.agent_type);
-  m.step_count = req.step_count;
-  m.phase = std::move(req.phase);
-  m.checkpoint_type = req.checkpoint_type;
-  m.is_recovery_point = req.is_recovery_point;
-  m.checksum = core::Checksum(req.payload);
+  const uint64_t checksum = core::Checksum(req.payload);
+  // The version is the server's (the save function assigns it).
+  StateRecord m = core::RecordOf(std::move(req), 0, checksum, {});
   auto r = co_await WriteRecord(m, req.payload, req.expected_version, /*put=*/false, deadline);
   if (!r) {
     if (r.error().code() == StatusCode::kConflict) ++conflicts_;

@@ -17,7 +17,7 @@
 #include <random>
 
 #include "core/uri.hpp"
-#include "load/wait_group.hpp"
+#include "core/wait_group.hpp"
 
 namespace agentstate::redis {
 
@@ -249,7 +249,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reader and writer side by side until either fails; returns why the connection ended.
   Awaitable<Status> Serve() {
     Status reason;
-    load::WaitGroup group(io_.get_executor());
+    core::WaitGroup group(io_.get_executor());
     group.Add(2);
     auto self = shared_from_this();
     auto end = [&](Status s) {

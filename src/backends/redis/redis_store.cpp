@@ -7,6 +7,7 @@
 
 #include "core/codec.hpp"
 #include "core/connect_hint.hpp"
+#include "core/record.hpp"
 #include "core/validate.hpp"
 
 namespace agentstate::redis {
@@ -487,16 +488,8 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   const core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const std::size_t payload_bytes = req.payload.size();
   const std::string expected = req.expected_version ? std::to_string(*req.expected_version) : "";
-  StateRecord m;
-  m.run_id = std::move(req.run_id);
-  m.thread_id = std::move(req.thread_id);
-  m.user_id = std::move(req.user_id);
-  m.agent_type = std::move(req.agent_type);
-  m.step_count = req.step_count;
-  m.phase = std::move(req.phase);
-  m.checkpoint_type = req.checkpoint_type;
-  m.is_recovery_point = req.is_recovery_point;
-  m.checksum = checksum;
+  // The version is the server's (the save script assigns it).
+  StateRecord m = core::RecordOf(std::move(req), 0, checksum, {});
   auto r = co_await WriteRecord(m, payload_bytes, body, expected, /*put=*/false, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {

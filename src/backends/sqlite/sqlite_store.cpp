@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/codec.hpp"
+#include "core/record.hpp"
 #include "core/validate.hpp"
 
 namespace agentstate::backends {
@@ -812,16 +813,7 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
       ++im.conflicts;
       return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", req.run_id));
     }
-    StateRecord m;
-    m.run_id = req.run_id;
-    m.thread_id = req.thread_id;
-    m.user_id = req.user_id;
-    m.agent_type = req.agent_type;
-    m.version = current + 1;
-    m.step_count = req.step_count;
-    m.phase = req.phase;
-    m.checkpoint_type = req.checkpoint_type;
-    m.is_recovery_point = req.is_recovery_point;
+    const StateRecord m = core::RecordOf(req, current + 1, body->checksum, now);
     int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, req.is_recovery_point, now);
     if (Status s = im.UpsertRun(c, m, *body, now_ms, expires); !s.ok()) return Error(s);
     if (KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point)) {

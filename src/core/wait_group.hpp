@@ -1,12 +1,13 @@
 // Waits for a group of coroutines spawned on one single-threaded executor (the harness
-// runs each io_context on one thread; store I/O happens on the stores' own threads).
+// runs each io_context on one thread; the clients and the tiered store's flusher each on
+// their own). Not thread-safe: Add, Done and Wait run on that executor.
 #pragma once
 
 #include <cstddef>
 
 #include "agentstate/asio.hpp"
 
-namespace agentstate::load {
+namespace agentstate::core {
 
 class WaitGroup {
  public:
@@ -28,4 +29,4 @@ class WaitGroup {
   std::size_t pending_ = 0;
 };
 
-}  // namespace agentstate::load
+}  // namespace agentstate::core

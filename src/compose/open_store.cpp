@@ -1,4 +1,7 @@
-// The backend table behind OpenStore: one line per backend this library links.
+// The composition root: the backend table behind OpenStore (one line per backend this
+// library links) and OpenTieredStore, which composes tiers into the tiered store. The one
+// place that names every backend and the tiered store; everything above it opens stores by
+// URI.
 #include "agentstate/registry.hpp"
 #include "backends/memory/memory_store.hpp"
 #include "backends/postgres/pg_store.hpp"
