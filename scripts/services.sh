@@ -3,6 +3,7 @@
 #
 #   scripts/services.sh up       install if missing, start on loopback, wait, print the URIs
 #   scripts/services.sh down     stop what `up` started, by the PIDs it recorded
+#   scripts/services.sh restart [NAME...]  stop and start redis, postgres, clickhouse (default all)
 #   scripts/services.sh status   say which are running
 #   scripts/services.sh env      print `export AGENTSTATE_*_URL=...` lines for the shell
 #
@@ -129,6 +130,25 @@ stop_pid() {  # name, pidfile, seconds
   log "stopped $name (pid $pid)"
 }
 
+redis_down() { stop_pid redis "$dir/redis.pid"; }
+pg_down() {
+  if alive "$(pidfile postgres)"; then
+    su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$dir/pg/data' -m fast -w stop >/dev/null" || stop_pid postgres "$(pidfile postgres)"
+    log "stopped postgres"
+  fi
+}
+ch_down() { stop_pid clickhouse "$(pidfile clickhouse)" 60; }
+
+# The functions of a service name: redis, postgres or clickhouse.
+short() {
+  case $1 in
+    redis) echo redis ;;
+    postgres | postgresql | pg) echo pg ;;
+    clickhouse | ch) echo ch ;;
+    *) die "unknown service '$1': use redis, postgres or clickhouse" ;;
+  esac
+}
+
 print_env() {
   printf 'export AGENTSTATE_REDIS_URL=%s\n' "$redis_url"
   printf 'export AGENTSTATE_POSTGRES_URL=%s\n' "$pg_url"
@@ -147,12 +167,19 @@ case "${1:-}" in
     print_env
     ;;
   down)
-    stop_pid clickhouse "$(pidfile clickhouse)" 60
-    if alive "$(pidfile postgres)"; then
-      su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$dir/pg/data' -m fast -w stop >/dev/null" || stop_pid postgres "$(pidfile postgres)"
-      log "stopped postgres"
-    fi
-    stop_pid redis "$dir/redis.pid"
+    ch_down; pg_down; redis_down
+    ;;
+  restart)
+    [[ $(id -u) -eq 0 ]] || die "run as root: PostgreSQL and ClickHouse are started as their own users"
+    shift
+    names=("$@")
+    ((${#names[@]})) || names=(redis postgres clickhouse)
+    for n in "${names[@]}"; do short "$n" >/dev/null; done  # every name checked before anything stops
+    for n in "${names[@]}"; do
+      s=$(short "$n")
+      "${s}_down"; "${s}_up"
+      log "restarted $n"
+    done
     ;;
   status)
     rc=0
@@ -162,5 +189,5 @@ case "${1:-}" in
     exit $rc
     ;;
   env) print_env ;;
-  *) die "usage: scripts/services.sh up|down|status|env" ;;
+  *) die "usage: scripts/services.sh up|down|restart [NAME...]|status|env" ;;
 esac

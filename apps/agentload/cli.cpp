@@ -46,7 +46,9 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   app.add_option("--test", o.tests, "run only this scenario (repeatable)")->type_name("NAME");
   app.add_flag("--quick", o.quick, "the quick profile: same shape, smaller counts and durations");
   app.add_flag("-v,--verbose", o.verbose, "print each phase as it ends, and every gate");
-  app.add_option("--report-dir", o.report_dir, "where reports go (default test_reports/load)")->type_name("DIR");
+  app.add_option("--report-dir", o.report_dir,
+                 "where reports go (env LOAD_TEST_REPORT_DIR, as the seed suite had it; default test_reports/load)")
+      ->type_name("DIR");
   app.add_option("--parallel", o.parallel, "scenarios run at once (default 1)")->type_name("N");
   app.add_option("--seed", seed_text, "workload seed; the same seed gives the same workloads (default 1)")
       ->type_name("N");
@@ -138,6 +140,9 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     o.gate_overrides.push_back(*parsed);
   }
 
+  if (!app.count("--report-dir")) {
+    if (std::string dir = Lookup(env, "LOAD_TEST_REPORT_DIR"); !dir.empty()) o.report_dir = dir;
+  }
   // Which store: --store, then tier flags, then the environment, then the embedded default.
   if (redis.empty()) redis = Lookup(env, "AGENTSTATE_REDIS_URL");
   if (postgres.empty()) postgres = Lookup(env, "AGENTSTATE_POSTGRES_URL");

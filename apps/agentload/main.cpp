@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
   for (char** e = environ; *e; ++e) {
     std::string kv(*e);
     auto eq = kv.find('=');
-    if (eq != std::string::npos && kv.rfind("AGENTSTATE_", 0) == 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    // Ours, and the seed suite's report directory variable.
+    const bool ours = kv.rfind("AGENTSTATE_", 0) == 0 || kv.rfind("LOAD_TEST_REPORT_DIR=", 0) == 0;
+    if (eq != std::string::npos && ours) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   try {
     return agentstate::apps::AgentloadMain(args, env, std::cout, std::cerr);

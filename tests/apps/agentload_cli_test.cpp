@@ -300,5 +300,22 @@ TEST_F(AgentloadCli, MergeAndReportNeverAbortOnTruncatedOrForeignReports) {
   EXPECT_GT(exits[0] + exits[1], 0) << "every variant was refused: the sweep only tested the first check";
 }
 
+// The seed suite read its report directory from LOAD_TEST_REPORT_DIR; so do we, when
+// --report-dir is not given.
+TEST_F(AgentloadCli, TheReportDirectoryComesFromLoadTestReportDirWhenNotGiven) {
+  const std::string from_env = (dir_ / "from_env").string();
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--gate", "p50_ms=1e6", "--gate",
+                "p99_ms=1e6"},
+               {{"LOAD_TEST_REPORT_DIR", from_env}});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_TRUE(fs::exists(from_env + "/summary.json"));
+  auto flag = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(),
+                   "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"},
+                  {{"LOAD_TEST_REPORT_DIR", from_env + "2"}});
+  ASSERT_EQ(flag.code, 0) << flag.err;
+  EXPECT_TRUE(fs::exists(Reports() + "/summary.json")) << "--report-dir wins over the variable";
+  EXPECT_FALSE(fs::exists(from_env + "2"));
+}
+
 }  // namespace
 }  // namespace agentstate::apps
