@@ -15,10 +15,12 @@ using namespace agentstate;
 
 std::vector<std::string> Documents() {
   load::WorkloadGenerator g(1);
-  const load::StateSize sizes[] = {load::StateSize::kSmall, load::StateSize::kMedium, load::StateSize::kLarge};
+  const load::StateSize sizes[] = {load::StateSize::kSmall, load::StateSize::kMedium,
+                                   load::StateSize::kLarge};
   std::vector<std::string> docs;
   for (int i = 0; i < 300; ++i) {
-    docs.push_back(g.StateDocument(g.Agent("codec", i, "bench", sizes[i % 3], load::ExecutionPattern::kQuick)));
+    docs.push_back(g.StateDocument(
+        g.Agent("codec", i, "bench", sizes[i % 3], load::ExecutionPattern::kQuick)));
   }
   return docs;
 }

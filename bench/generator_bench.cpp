@@ -28,7 +28,8 @@ void BM_Generator(benchmark::State& state) {
     p.duration = 3s;
     spec.phases = {p};
     asio::io_context io(1);
-    auto fut = asio::co_spawn(io, load::RunScenario(spec, load::RunContext{*store, gen, false}), asio::use_future);
+    auto fut = asio::co_spawn(io, load::RunScenario(spec, load::RunContext{*store, gen, false}),
+                              asio::use_future);
     io.run();
     load::ScenarioResult r = fut.get();
     const double wall = r.phases[0].end_s - r.phases[0].start_s;
@@ -46,7 +47,8 @@ BENCHMARK(BM_Generator)->Arg(10000)->Iterations(1)->Unit(benchmark::kSecond)->Us
 void BM_AnchorBareLoop(benchmark::State& state) {
   auto store = std::move(*OpenStore("memory://", {}));
   load::WorkloadGenerator gen(1);
-  auto agent = gen.Agent("anchor", 0, "bench", load::StateSize::kSmall, load::ExecutionPattern::kQuick);
+  auto agent =
+      gen.Agent("anchor", 0, "bench", load::StateSize::kSmall, load::ExecutionPattern::kQuick);
   const std::string doc = gen.StateDocument(agent);
   uint64_t units = 0;
   for (auto _ : state) {
@@ -65,8 +67,10 @@ void BM_AnchorBareLoop(benchmark::State& state) {
         asio::detached);
     io.run();
   }
-  state.counters["units_per_s"] = benchmark::Counter(static_cast<double>(units), benchmark::Counter::kIsRate);
-  state.counters["store_ops_per_s"] = benchmark::Counter(2.0 * static_cast<double>(units), benchmark::Counter::kIsRate);
+  state.counters["units_per_s"] =
+      benchmark::Counter(static_cast<double>(units), benchmark::Counter::kIsRate);
+  state.counters["store_ops_per_s"] =
+      benchmark::Counter(2.0 * static_cast<double>(units), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_AnchorBareLoop)->UseRealTime()->Unit(benchmark::kMillisecond);
 

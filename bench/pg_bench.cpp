@@ -11,8 +11,8 @@
 
 #include "agentstate/registry.hpp"
 #include "core/uri.hpp"
-#include "load/histogram.hpp"
 #include "core/wait_group.hpp"
+#include "load/histogram.hpp"
 #include "load/workload.hpp"
 
 namespace {
@@ -21,7 +21,9 @@ using namespace agentstate;
 using namespace std::chrono_literals;
 
 // A large state plus 250 extra strings: about 30 KB of JSON.
-std::string Document(const load::WorkloadGenerator& g, const load::AgentSpec& a) { return g.StateDocument(a, 250); }
+std::string Document(const load::WorkloadGenerator& g, const load::AgentSpec& a) {
+  return g.StateDocument(a, 250);
+}
 
 void BM_PgCriticalSaves(benchmark::State& state) {
   const char* url = std::getenv("AGENTSTATE_POSTGRES_URL");
@@ -29,10 +31,12 @@ void BM_PgCriticalSaves(benchmark::State& state) {
     state.SkipWithError("AGENTSTATE_POSTGRES_URL is not set (scripts/services.sh up)");
     return;
   }
-  const std::string uri = core::WithParams(url, "schema=bench&connections=" + std::to_string(state.range(1)));
+  const std::string uri =
+      core::WithParams(url, "schema=bench&connections=" + std::to_string(state.range(1)));
   StoreOptions options;
   // AGENTSTATE_BENCH_COMPRESS=N overrides the store's threshold, to measure the trade-off.
-  if (const char* t = std::getenv("AGENTSTATE_BENCH_COMPRESS")) options.compress_threshold_bytes = std::strtoull(t, nullptr, 10);
+  if (const char* t = std::getenv("AGENTSTATE_BENCH_COMPRESS"))
+    options.compress_threshold_bytes = std::strtoull(t, nullptr, 10);
   auto store = OpenStore(uri, options);
   if (!store) {
     state.SkipWithError(store.error().ToString().c_str());
@@ -44,7 +48,8 @@ void BM_PgCriticalSaves(benchmark::State& state) {
   std::vector<load::AgentSpec> specs;
   std::vector<std::string> docs;
   for (int i = 0; i < agents; ++i) {
-    specs.push_back(g.Agent("pgbench", i, "bench_user", load::StateSize::kLarge, load::ExecutionPattern::kSustained));
+    specs.push_back(g.Agent("pgbench", i, "bench_user", load::StateSize::kLarge,
+                            load::ExecutionPattern::kSustained));
     docs.push_back(Document(g, specs.back()));
   }
   // bench/pg_anchor.sh gives pgbench the very same document.
@@ -71,12 +76,14 @@ void BM_PgCriticalSaves(benchmark::State& state) {
                 ex,
                 [&, i]() -> Awaitable<void> {
                   for (int k = 0; k < kSavesPerAgent; ++k) {
-                    SaveRequest req = g.Request(specs[static_cast<std::size_t>(i)], docs[static_cast<std::size_t>(i)]);
+                    SaveRequest req = g.Request(specs[static_cast<std::size_t>(i)],
+                                                docs[static_cast<std::size_t>(i)]);
                     req.checkpoint_type = CheckpointType::kCritical;
                     const auto t0 = std::chrono::steady_clock::now();
                     auto ack = co_await (*store)->Save(std::move(req), DeadlineIn(10s));
                     latency.Record(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::steady_clock::now() - t0).count());
+                                       std::chrono::steady_clock::now() - t0)
+                                       .count());
                     ack ? ++saves : ++failures;
                   }
                   group.Done();
@@ -88,13 +95,19 @@ void BM_PgCriticalSaves(benchmark::State& state) {
         asio::detached);
     io.run();
   }
-  state.counters["critical_saves_per_s"] = benchmark::Counter(static_cast<double>(saves), benchmark::Counter::kIsRate);
+  state.counters["critical_saves_per_s"] =
+      benchmark::Counter(static_cast<double>(saves), benchmark::Counter::kIsRate);
   state.counters["p50_ms"] = static_cast<double>(latency.ValueAtPercentile(50)) / 1000.0;
   state.counters["p99_ms"] = static_cast<double>(latency.ValueAtPercentile(99)) / 1000.0;
   state.counters["mean_payload_bytes"] = static_cast<double>(bytes) / agents;
   state.counters["failures"] = static_cast<double>(failures);
 }
 // {agents, connections}
-BENCHMARK(BM_PgCriticalSaves)->Args({50, 2})->Args({50, 4})->Args({50, 8})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PgCriticalSaves)
+    ->Args({50, 2})
+    ->Args({50, 4})
+    ->Args({50, 8})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 std::vector<std::pair<load::AgentSpec, std::string>> Agents(int n) {
   load::WorkloadGenerator g(1);
   std::vector<std::pair<load::AgentSpec, std::string>> out;
-  const load::StateSize sizes[] = {load::StateSize::kSmall, load::StateSize::kMedium, load::StateSize::kLarge};
+  const load::StateSize sizes[] = {load::StateSize::kSmall, load::StateSize::kMedium,
+                                   load::StateSize::kLarge};
   for (int i = 0; i < n; ++i) {
     auto a = g.Agent("bench", i, "bench_user", sizes[i % 3], load::ExecutionPattern::kQuick);
     auto doc = g.StateDocument(a);
@@ -78,8 +79,14 @@ void BM_StoreWave(benchmark::State& state, const std::string& uri_prefix) {
   state.counters["failures"] = static_cast<double>(failures);
   state.SetItemsProcessed(state.iterations() * agents);
 }
-BENCHMARK_CAPTURE(BM_StoreWave, memory, std::string("memory://"))->Arg(100)->Arg(1000)->UseRealTime();
-BENCHMARK_CAPTURE(BM_StoreWave, sqlite, std::string("sqlite://"))->Arg(100)->Arg(1000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_StoreWave, memory, std::string("memory://"))
+    ->Arg(100)
+    ->Arg(1000)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_StoreWave, sqlite, std::string("sqlite://"))
+    ->Arg(100)
+    ->Arg(1000)
+    ->UseRealTime();
 
 // The anchor: what SQLite itself does for the same bytes, one upsert and one select per
 // agent, autocommit, on one connection (the store's writer is one connection too).
@@ -102,12 +109,15 @@ void BM_AnchorRawSqlite(benchmark::State& state) {
   uint64_t bytes = 0;
   for (auto _ : state) {
     for (auto& [agent, doc] : wave) {
-      sqlite3_bind_text(up, 1, agent.run_id.data(), static_cast<int>(agent.run_id.size()), SQLITE_STATIC);
+      sqlite3_bind_text(up, 1, agent.run_id.data(), static_cast<int>(agent.run_id.size()),
+                        SQLITE_STATIC);
       sqlite3_bind_blob(up, 2, doc.data(), static_cast<int>(doc.size()), SQLITE_STATIC);
       sqlite3_step(up);
       sqlite3_reset(up);
-      sqlite3_bind_text(sel, 1, agent.run_id.data(), static_cast<int>(agent.run_id.size()), SQLITE_STATIC);
-      if (sqlite3_step(sel) == SQLITE_ROW) bytes += static_cast<uint64_t>(sqlite3_column_bytes(sel, 1));
+      sqlite3_bind_text(sel, 1, agent.run_id.data(), static_cast<int>(agent.run_id.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(sel) == SQLITE_ROW)
+        bytes += static_cast<uint64_t>(sqlite3_column_bytes(sel, 1));
       sqlite3_reset(sel);
     }
   }

@@ -27,8 +27,9 @@ std::string Lookup(const std::map<std::string, std::string>& env, const std::str
 
 }  // namespace
 
-int AgentloadMain(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                  std::ostream& out, std::ostream& err) {
+int AgentloadMain(const std::vector<std::string>& args,
+                  const std::map<std::string, std::string>& env, std::ostream& out,
+                  std::ostream& err) {
   auto fail = [&](const std::string& msg) { return load::SetupError(err, OneLine(msg)); };
 
   load::RunOptions o;
@@ -40,32 +41,38 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   std::vector<std::string> merge_dirs;
   std::string merge_out = "test_reports/merged";
 
-  CLI::App app{"agentload: production load scenarios for agentstate, gated on the SLA", "agentload"};
+  CLI::App app{"agentload: production load scenarios for agentstate, gated on the SLA",
+               "agentload"};
   app.set_help_flag("-h,--help", "print this help and exit");
   app.add_flag("--list", list, "list the scenarios, one line each, and exit");
   app.add_option("--test", o.tests, "run only this scenario (repeatable)")->type_name("NAME");
   app.add_flag("--quick", o.quick, "the quick profile: same shape, smaller counts and durations");
   app.add_flag("-v,--verbose", o.verbose, "print each phase as it ends, and every gate");
   app.add_option("--report-dir", o.report_dir,
-                 "where reports go (env LOAD_TEST_REPORT_DIR, as the seed suite had it; default test_reports/load)")
+                 "where reports go (env LOAD_TEST_REPORT_DIR, as the seed suite had it; default "
+                 "test_reports/load)")
       ->type_name("DIR");
   app.add_option("--parallel", o.parallel, "scenarios run at once (default 1)")->type_name("N");
-  app.add_option("--seed", seed_text, "workload seed; the same seed gives the same workloads (default 1)")
+  app.add_option("--seed", seed_text,
+                 "workload seed; the same seed gives the same workloads (default 1)")
       ->type_name("N");
   app.add_option("--agents", agents, "agents per wave, instead of the profile's")->type_name("N");
   app.add_option("--gate", gates, "override a gate's limit, e.g. --gate p99_ms=150 (repeatable)")
       ->type_name("NAME=LIMIT");
-  app.add_option("--store", store,
-                 fmt::format("one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB], "
-                             "postgresql://USER@HOST:PORT/DB or memory:// "
-                             "(env AGENTSTATE_STORE_URL; default {})",
-                             kDefaultStore))
+  app.add_option(
+         "--store", store,
+         fmt::format("one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB], "
+                     "postgresql://USER@HOST:PORT/DB or memory:// "
+                     "(env AGENTSTATE_STORE_URL; default {})",
+                     kDefaultStore))
       ->type_name("URI");
   app.add_option("--redis", redis,
                  "hot tier URI; with --postgres the run uses the tiered store, alone Redis alone "
                  "(env AGENTSTATE_REDIS_URL)")
       ->type_name("URI");
-  app.add_option("--postgres", postgres, "durable tier URI; alone, the run uses PostgreSQL alone (env AGENTSTATE_POSTGRES_URL)")
+  app.add_option(
+         "--postgres", postgres,
+         "durable tier URI; alone, the run uses PostgreSQL alone (env AGENTSTATE_POSTGRES_URL)")
       ->type_name("URI");
   app.add_option("--flush-window", flush_window_text,
                  "the tiered store's write-behind window for auto saves (default 100ms)")
@@ -73,22 +80,32 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   app.add_option("--clickhouse", clickhouse, "analytics tier URI (env AGENTSTATE_CLICKHOUSE_URL)")
       ->type_name("URI");
   app.add_option("--duration", duration,
-                 "a real soak for sustained_load_24h_simulation: 24 hours of duration/24 each, e.g. 10m or 24h")
+                 "a real soak for sustained_load_24h_simulation: 24 hours of duration/24 each, "
+                 "e.g. 10m or 24h")
       ->type_name("D");
-  app.add_option("--shard", shard, "run this shard's share of every scenario's agents, e.g. 0/2; "
-                                   "combine the shards with agentload merge")
+  app.add_option("--shard", shard,
+                 "run this shard's share of every scenario's agents, e.g. 0/2; "
+                 "combine the shards with agentload merge")
       ->type_name("I/N");
   std::string report_dir_arg;
-  CLI::App* report = app.add_subcommand("report", "regenerate DIR/index.html from the JSON reports in DIR");
+  CLI::App* report =
+      app.add_subcommand("report", "regenerate DIR/index.html from the JSON reports in DIR");
   report->add_option("dir", report_dir_arg, "a report directory")->required()->type_name("DIR");
-  CLI::App* merge = app.add_subcommand("merge", "combine the report directories of a sharded run into one report");
-  merge->add_option("dirs", merge_dirs, "each shard's report directory")->required()->type_name("DIR...");
-  merge->add_option("--report-dir", merge_out, "where the merged reports go (default test_reports/merged)")
+  CLI::App* merge = app.add_subcommand(
+      "merge", "combine the report directories of a sharded run into one report");
+  merge->add_option("dirs", merge_dirs, "each shard's report directory")
+      ->required()
+      ->type_name("DIR...");
+  merge
+      ->add_option("--report-dir", merge_out,
+                   "where the merged reports go (default test_reports/merged)")
       ->type_name("DIR");
 
-  CLI::App* chaos = app.add_subcommand(
-      "chaos", "inject the run's faults on a random schedule (the same --seed, the same schedule) under mixed load "
-               "for --duration (default 60s), then verify every acknowledged write");
+  CLI::App* chaos =
+      app.add_subcommand("chaos",
+                         "inject the run's faults on a random schedule (the same --seed, the same "
+                         "schedule) under mixed load "
+                         "for --duration (default 60s), then verify every acknowledged write");
   chaos->fallthrough();  // the store flags, --seed and --duration are the main command's
 
   std::vector<std::string> argv_rev(args.rbegin(), args.rend());
@@ -105,7 +122,8 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   if (report->parsed()) return load::ReportLoad(report_dir_arg, out, err);
 
   if (list) {
-    for (const auto& e : load::Catalogue()) out << fmt::format("{:<36} {}\n", e.name, e.description);
+    for (const auto& e : load::Catalogue())
+      out << fmt::format("{:<36} {}\n", e.name, e.description);
     return load::kExitPass;
   }
 
@@ -122,10 +140,14 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
     auto d = core::ParseDuration(duration);
     if (!d) return fail(fmt::format("--duration: {}", d.error().message()));
     if (o.chaos && (*d < std::chrono::seconds(10) || *d > std::chrono::hours(24))) {
-      return fail(fmt::format("--duration {} is outside 10s..24h (chaos needs time for a fault and its recovery)", duration));
+      return fail(fmt::format(
+          "--duration {} is outside 10s..24h (chaos needs time for a fault and its recovery)",
+          duration));
     }
     if (!o.chaos && (*d < std::chrono::seconds(24) || *d > std::chrono::hours(24))) {
-      return fail(fmt::format("--duration {} is outside 24s..24h (the soak's 24 hours need a second each at least)", duration));
+      return fail(fmt::format(
+          "--duration {} is outside 24s..24h (the soak's 24 hours need a second each at least)",
+          duration));
     }
     o.duration = std::chrono::duration_cast<std::chrono::seconds>(*d);
   }
@@ -147,7 +169,8 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   if (redis.empty()) redis = Lookup(env, "AGENTSTATE_REDIS_URL");
   if (postgres.empty()) postgres = Lookup(env, "AGENTSTATE_POSTGRES_URL");
   if (clickhouse.empty()) clickhouse = Lookup(env, "AGENTSTATE_CLICKHOUSE_URL");
-  if (store.empty() && !app.count("--redis") && !app.count("--postgres") && !app.count("--clickhouse")) {
+  if (store.empty() && !app.count("--redis") && !app.count("--postgres") &&
+      !app.count("--clickhouse")) {
     store = Lookup(env, "AGENTSTATE_STORE_URL");
   }
   if (store.empty()) {
@@ -157,12 +180,14 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
                                     {"--postgres", postgres},
                                     {"--clickhouse", clickhouse}}) {
       if (uri.empty()) continue;
-      if (auto p = core::ParseUri(uri); !p) return fail(fmt::format("{}: {}", flag, p.error().message()));
+      if (auto p = core::ParseUri(uri); !p)
+        return fail(fmt::format("{}: {}", flag, p.error().message()));
     }
     if (!clickhouse.empty() && (redis.empty() || postgres.empty())) {
-      return fail(fmt::format(
-          "--clickhouse {}: the analytics tier sits behind the tiered store; give --redis and --postgres too",
-          core::RedactUri(clickhouse)));
+      return fail(
+          fmt::format("--clickhouse {}: the analytics tier sits behind the tiered store; give "
+                      "--redis and --postgres too",
+                      core::RedactUri(clickhouse)));
     }
     if (!redis.empty() && !postgres.empty()) {
       o.hot_uri = redis;
@@ -176,9 +201,11 @@ int AgentloadMain(const std::vector<std::string>& args, const std::map<std::stri
   if (!flush_window_text.empty()) {
     auto d = core::ParseDuration(flush_window_text);
     if (!d || d->count() <= 0 || *d > std::chrono::minutes(10)) {
-      return fail(fmt::format("bad --flush-window '{}': a duration in 1ms..10m, e.g. 100ms", flush_window_text));
+      return fail(fmt::format("bad --flush-window '{}': a duration in 1ms..10m, e.g. 100ms",
+                              flush_window_text));
     }
-    if (o.hot_uri.empty()) return fail("--flush-window applies to the tiered store: give --redis and --postgres");
+    if (o.hot_uri.empty())
+      return fail("--flush-window applies to the tiered store: give --redis and --postgres");
     o.flush_window = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
   o.store_uri = store;

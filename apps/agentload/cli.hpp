@@ -14,8 +14,9 @@ namespace agentstate::apps {
 // Parses argv and runs: --help, --list or the load run. Environment lookups go through
 // `env` (AGENTSTATE_STORE_URL, AGENTSTATE_REDIS_URL, AGENTSTATE_POSTGRES_URL,
 // AGENTSTATE_CLICKHOUSE_URL) so tests can control them. Returns the exit status.
-int AgentloadMain(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                  std::ostream& out, std::ostream& err);
+int AgentloadMain(const std::vector<std::string>& args,
+                  const std::map<std::string, std::string>& env, std::ostream& out,
+                  std::ostream& err);
 
 // The embedded default store, relative to the working directory.
 inline constexpr const char* kDefaultStore = "sqlite://agentstate-data/agentstate.db";

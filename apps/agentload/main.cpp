@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
     return agentstate::apps::AgentloadMain(args, env, std::cout, std::cerr);
   } catch (const std::exception& e) {
     // A bug, never an expected outcome: one line and the setup status, not an abort.
-    std::cerr << "agentload: error: internal error (" << e.what() << "); please report it with the command line\n";
+    std::cerr << "agentload: error: internal error (" << e.what()
+              << "); please report it with the command line\n";
     return 2;
   }
 }

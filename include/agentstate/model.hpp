@@ -29,7 +29,7 @@ enum class CheckpointType { kAuto, kManual, kCritical, kRecovery };
 enum class RunStatus { kActive, kCompleted };
 
 std::string_view Name(CheckpointType type);  // "auto" | "manual" | "critical" | "recovery"
-std::string_view Name(RunStatus status);      // "active" | "completed"
+std::string_view Name(RunStatus status);     // "active" | "completed"
 std::optional<CheckpointType> ParseCheckpointType(std::string_view name);
 
 // True when a save of this kind also appends to the run's checkpoint history: every type but
@@ -120,7 +120,7 @@ struct TierHealth {
   std::string tier;     // "hot" | "durable" | "analytics"
   std::string backend;  // the store's URI with any password removed
   bool healthy = false;
-  std::string detail;   // why not, when not healthy
+  std::string detail;  // why not, when not healthy
   std::chrono::microseconds latency{0};
 };
 struct HealthReport {

@@ -20,9 +20,10 @@ class Clock {
 
 // How long records live (DESIGN §5). 0 means "never expires".
 struct TtlPolicy {
-  std::chrono::seconds active{std::chrono::hours(24)};          // latest state of an active run
-  std::chrono::seconds completed{std::chrono::hours(1)};        // a run after Complete()
-  std::chrono::seconds recovery_point{std::chrono::hours(24 * 7)};  // recovery-point state and checkpoints
+  std::chrono::seconds active{std::chrono::hours(24)};    // latest state of an active run
+  std::chrono::seconds completed{std::chrono::hours(1)};  // a run after Complete()
+  std::chrono::seconds recovery_point{
+      std::chrono::hours(24 * 7)};  // recovery-point state and checkpoints
 };
 
 struct StoreOptions {

@@ -31,9 +31,11 @@ Result<std::unique_ptr<StateStore>> OpenStore(std::string_view uri, const StoreO
 // saves that keep a checkpoint are acknowledged after the durable commit. `analytics_uri`
 // (clickhouse://, or empty for none) receives one event per operation and the archive of
 // completed runs.
-Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, std::string_view durable_uri,
+Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri,
+                                                    std::string_view durable_uri,
                                                     std::chrono::milliseconds flush_window,
-                                                    const StoreOptions& options, std::string_view analytics_uri = {});
+                                                    const StoreOptions& options,
+                                                    std::string_view analytics_uri = {});
 
 // The schemes OpenStore accepts, sorted ("memory", "sqlite").
 std::vector<std::string> KnownSchemes();

@@ -49,12 +49,13 @@ class StateStore {
   // Put for many records (the tiered store's write-behind). Returns how many were applied.
   // The default is one Put after another; a backend may write them in one transaction (all
   // or none). On error some may have been applied: Put is idempotent, so retrying is safe.
-  virtual Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records, Deadline deadline);
+  virtual Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records,
+                                                 Deadline deadline);
 
   // The latest record of a run, or nullopt when there is none (or it expired).
   // Errors: kCorruption when the stored payload fails its checksum or cannot be decoded.
   virtual Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,
-                                                            Deadline deadline) = 0;
+                                                             Deadline deadline) = 0;
 
   // Removes a run, its checkpoints, and its thread's context if that points at it.
   // Returns whether the run existed.
@@ -73,7 +74,7 @@ class StateStore {
 
   // The run's checkpoints, oldest first. Empty when the run has none.
   virtual Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
-                                                                        Deadline deadline) = 0;
+                                                                         Deadline deadline) = 0;
 
   // Makes a checkpoint (the newest when checkpoint_id is nullopt) the run's latest state
   // again, as a new version; the run becomes active. Returns the new latest record.

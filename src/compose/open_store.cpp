@@ -33,11 +33,14 @@ Result<std::unique_ptr<StateStore>> OpenStore(std::string_view uri, const StoreO
 
 std::vector<std::string> KnownSchemes() { return Registry().Schemes(); }
 
-Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, std::string_view durable_uri,
+Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri,
+                                                    std::string_view durable_uri,
                                                     std::chrono::milliseconds flush_window,
-                                                    const StoreOptions& options, std::string_view analytics_uri) {
+                                                    const StoreOptions& options,
+                                                    std::string_view analytics_uri) {
   if (flush_window.count() <= 0) {
-    return Error(StatusCode::kInvalidArgument, "the tiered store's flush window must be > 0, e.g. 100ms");
+    return Error(StatusCode::kInvalidArgument,
+                 "the tiered store's flush window must be > 0, e.g. 100ms");
   }
   // The tiers take the tiered store's word for the JSON: it checks every save at its entry
   // (core::ValidateSave), and a tier checking again would parse each document twice.
@@ -55,8 +58,8 @@ Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri, st
   }
   tiered::TieredOptions t;
   t.flush_window = flush_window;
-  return std::unique_ptr<StateStore>(std::make_unique<tiered::TieredStore>(std::move(*hot), std::move(*durable),
-                                                                           std::move(analytics), t, options));
+  return std::unique_ptr<StateStore>(std::make_unique<tiered::TieredStore>(
+      std::move(*hot), std::move(*durable), std::move(analytics), t, options));
 }
 
 }  // namespace agentstate

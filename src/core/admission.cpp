@@ -8,17 +8,24 @@ namespace agentstate::core {
 
 using SteadyClock = std::chrono::steady_clock;
 
-Admission::Admission(asio::io_context& io, std::size_t max_in_flight, std::chrono::milliseconds pool_wait,
-                     std::string endpoint, std::string unit)
-    : io_(io), max_in_flight_(max_in_flight), pool_wait_(pool_wait), endpoint_(std::move(endpoint)), unit_(std::move(unit)) {}
+Admission::Admission(asio::io_context& io, std::size_t max_in_flight,
+                     std::chrono::milliseconds pool_wait, std::string endpoint, std::string unit)
+    : io_(io),
+      max_in_flight_(max_in_flight),
+      pool_wait_(pool_wait),
+      endpoint_(std::move(endpoint)),
+      unit_(std::move(unit)) {}
 
-void Admission::Admit(Deadline deadline, std::function<void()> go, std::function<void(Status)> refuse) {
+void Admission::Admit(Deadline deadline, std::function<void()> go,
+                      std::function<void(Status)> refuse) {
   if (!breaker_.Allow(SteadyClock::now())) {
     ++breaker_rejections_;
-    refuse(Status(StatusCode::kUnavailable,
-                  fmt::format("{}: circuit open: every call failed for {} ms or more; the next call after {} ms "
-                              "probes the server",
-                              endpoint_, kBreakerMinOutage.count(), kBreakerCooldown.count())));
+    refuse(Status(
+        StatusCode::kUnavailable,
+        fmt::format(
+            "{}: circuit open: every call failed for {} ms or more; the next call after {} ms "
+            "probes the server",
+            endpoint_, kBreakerMinOutage.count(), kBreakerCooldown.count())));
     return;
   }
   if (in_flight_ < max_in_flight_) {
@@ -27,8 +34,8 @@ void Admission::Admit(Deadline deadline, std::function<void()> go, std::function
     return;
   }
   ++waits_;
-  auto w = std::make_shared<Waiter>(
-      Waiter{std::move(go), std::move(refuse), SteadyClock::now(), std::make_unique<asio::steady_timer>(io_)});
+  auto w = std::make_shared<Waiter>(Waiter{std::move(go), std::move(refuse), SteadyClock::now(),
+                                           std::make_unique<asio::steady_timer>(io_)});
   w->timer->expires_at(std::min(deadline, SteadyClock::now() + pool_wait_));
   w->timer->async_wait([this, weak = std::weak_ptr<Waiter>(w)](boost::system::error_code ec) {
     auto w = weak.lock();
@@ -36,10 +43,12 @@ void Admission::Admit(Deadline deadline, std::function<void()> go, std::function
     std::erase(waiting_, w);
     ++wait_timeouts_;
     waiting_now_ = waiting_.size();
-    w->refuse(Status(StatusCode::kPoolExhausted,
-                     fmt::format("{}: {} {} in flight and none finished within {} ms; raise max_in_flight or slow "
-                                 "down",
-                                 endpoint_, max_in_flight_, unit_, pool_wait_.count())));
+    w->refuse(Status(
+        StatusCode::kPoolExhausted,
+        fmt::format(
+            "{}: {} {} in flight and none finished within {} ms; raise max_in_flight or slow "
+            "down",
+            endpoint_, max_in_flight_, unit_, pool_wait_.count())));
   });
   waiting_.push_back(std::move(w));
   waiting_now_ = waiting_.size();
@@ -61,7 +70,8 @@ void Admission::Finished(bool answered, bool failure) {
     w->admitted = true;
     w->timer->cancel();
     const auto waited = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - w->since).count());
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - w->since)
+            .count());
     wait_us_total_ += waited;
     wait_hist_.Record(waited);
     // Posted, not called: this runs inside another operation's completion.

@@ -31,8 +31,8 @@ class Admission {
 
   // `endpoint` names the server in messages (a URI without its password); `unit` names
   // what is admitted ("commands", "queries").
-  Admission(asio::io_context& io, std::size_t max_in_flight, std::chrono::milliseconds pool_wait, std::string endpoint,
-            std::string unit);
+  Admission(asio::io_context& io, std::size_t max_in_flight, std::chrono::milliseconds pool_wait,
+            std::string endpoint, std::string unit);
 
   // Runs `go` now or once a slot is handed over; or calls `refuse` with why not. Exactly one
   // of them runs, on the I/O thread. An admitted operation must call Finished once.
@@ -66,9 +66,11 @@ class Admission {
   const std::string endpoint_, unit_;
   std::size_t in_flight_ = 0;                    // I/O thread only
   std::deque<std::shared_ptr<Waiter>> waiting_;  // I/O thread only
-  CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown, kBreakerMinOutage};  // I/O thread only
+  CircuitBreaker breaker_{kBreakerFailures, kBreakerCooldown,
+                          kBreakerMinOutage};  // I/O thread only
   Log2Histogram wait_hist_;
-  std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0}, wait_us_total_{0};
+  std::atomic<uint64_t> in_flight_now_{0}, waiting_now_{0}, waits_{0}, wait_timeouts_{0},
+      wait_us_total_{0};
   std::atomic<uint64_t> breaker_state_{0}, breaker_trips_{0}, breaker_rejections_{0};
 };
 

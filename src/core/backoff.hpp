@@ -39,8 +39,8 @@ class ReconnectBackoff {
 // 18.6-21.6 ms to 14.8-17.9 ms (bench/pg_anchor.sh, docs/benchmarks.md). `next` is the
 // caller's round-robin position. I/O thread only.
 template <typename Connection, typename Counter>
-const std::shared_ptr<Connection>& PickConnected(const std::vector<std::shared_ptr<Connection>>& connections,
-                                                 Counter& next) {
+const std::shared_ptr<Connection>& PickConnected(
+    const std::vector<std::shared_ptr<Connection>>& connections, Counter& next) {
   const std::size_t n = connections.size();
   const std::size_t start = next++;
   const std::shared_ptr<Connection>* best = nullptr;

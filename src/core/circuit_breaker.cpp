@@ -4,8 +4,7 @@ namespace agentstate::core {
 
 bool CircuitBreaker::Allow(TimePoint now) {
   switch (state_) {
-    case State::kClosed:
-      return true;
+    case State::kClosed: return true;
     case State::kOpen:
       if (now < open_until_) return false;
       state_ = State::kHalfOpen;
@@ -28,7 +27,8 @@ void CircuitBreaker::RecordSuccess() {
 void CircuitBreaker::RecordFailure(TimePoint now) {
   probe_out_ = false;
   if (consecutive_failures_++ == 0) first_failure_ = now;
-  if (state_ == State::kHalfOpen || (consecutive_failures_ >= threshold_ && now - first_failure_ >= min_outage_)) {
+  if (state_ == State::kHalfOpen ||
+      (consecutive_failures_ >= threshold_ && now - first_failure_ >= min_outage_)) {
     if (state_ != State::kOpen) ++trips_;
     state_ = State::kOpen;
     open_until_ = now + cooldown_;

@@ -31,7 +31,8 @@ uint64_t Checksum(std::string_view payload) { return XXH3_64bits(payload.data(),
 Encoded Encode(std::string_view payload, std::size_t threshold, int level) {
   if (threshold == 0 || payload.size() < threshold) return {Encoding::kRaw, std::string(payload)};
   std::string out(ZSTD_compressBound(payload.size()), '\0');
-  std::size_t n = ZSTD_compressCCtx(Contexts().c, out.data(), out.size(), payload.data(), payload.size(), level);
+  std::size_t n = ZSTD_compressCCtx(Contexts().c, out.data(), out.size(), payload.data(),
+                                    payload.size(), level);
   if (ZSTD_isError(n) || n >= payload.size()) return {Encoding::kRaw, std::string(payload)};
   out.resize(n);
   return {Encoding::kZstd, std::move(out)};
@@ -41,9 +42,7 @@ Result<std::string> DecodeVerified(Encoding encoding, std::string_view bytes, ui
                                    std::size_t max_bytes, std::string_view what) {
   std::string payload;
   switch (encoding) {
-    case Encoding::kRaw:
-      payload.assign(bytes);
-      break;
+    case Encoding::kRaw: payload.assign(bytes); break;
     case Encoding::kZstd: {
       unsigned long long size = ZSTD_getFrameContentSize(bytes.data(), bytes.size());
       if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
@@ -52,7 +51,8 @@ Result<std::string> DecodeVerified(Encoding encoding, std::string_view bytes, ui
                      fmt::format("{}: stored zstd frame is damaged (bad content size)", what));
       }
       payload.resize(size);
-      std::size_t n = ZSTD_decompressDCtx(Contexts().d, payload.data(), payload.size(), bytes.data(), bytes.size());
+      std::size_t n = ZSTD_decompressDCtx(Contexts().d, payload.data(), payload.size(),
+                                          bytes.data(), bytes.size());
       if (ZSTD_isError(n) || n != size) {
         return Error(StatusCode::kCorruption,
                      fmt::format("{}: stored zstd frame is damaged ({})", what,
@@ -61,14 +61,14 @@ Result<std::string> DecodeVerified(Encoding encoding, std::string_view bytes, ui
       break;
     }
     default:
-      return Error(StatusCode::kCorruption,
-                   fmt::format("{}: unknown payload encoding {}", what, static_cast<int>(encoding)));
+      return Error(StatusCode::kCorruption, fmt::format("{}: unknown payload encoding {}", what,
+                                                        static_cast<int>(encoding)));
   }
   uint64_t actual = Checksum(payload);
   if (actual != checksum) {
     return Error(StatusCode::kCorruption,
-                 fmt::format("{}: payload checksum mismatch (stored {:016x}, computed {:016x})", what,
-                             checksum, actual));
+                 fmt::format("{}: payload checksum mismatch (stored {:016x}, computed {:016x})",
+                             what, checksum, actual));
   }
   return payload;
 }

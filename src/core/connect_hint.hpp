@@ -15,8 +15,8 @@ inline std::string ConnectHint(std::string_view error) {
   std::string e;
   for (char c : error) e.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   for (std::string_view w : {"refused", "timeout", "timed out", "could not translate host name",
-                             "no such file or directory", "unreachable", "no route to host", "connection reset",
-                             "server closed the connection", "end of file"}) {
+                             "no such file or directory", "unreachable", "no route to host",
+                             "connection reset", "server closed the connection", "end of file"}) {
     if (e.find(w) != std::string::npos && e.find("password") == std::string::npos) {
       return "is it running? Local services start with `bash scripts/services.sh up`";
     }

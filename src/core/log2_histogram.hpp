@@ -15,8 +15,8 @@ namespace agentstate::core {
 class Log2Histogram {
  public:
   void Record(uint64_t us) {
-    buckets_[std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(us)), kBuckets - 1)].fetch_add(
-        1, std::memory_order_relaxed);
+    buckets_[std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(us)), kBuckets - 1)]
+        .fetch_add(1, std::memory_order_relaxed);
     uint64_t seen = max_.load(std::memory_order_relaxed);
     while (us > seen && !max_.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
     }
@@ -30,7 +30,8 @@ class Log2Histogram {
   uint64_t Percentile(double q) const {
     std::array<uint64_t, kBuckets> counts{};
     uint64_t total = 0;
-    for (std::size_t i = 0; i < kBuckets; ++i) total += counts[i] = buckets_[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < kBuckets; ++i)
+      total += counts[i] = buckets_[i].load(std::memory_order_relaxed);
     if (total == 0) return 0;
     const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total)));
     uint64_t seen = 0;

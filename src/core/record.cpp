@@ -25,11 +25,13 @@ StateRecord Build(Request&& r, int64_t version, uint64_t checksum, SystemTime sa
 
 }  // namespace
 
-StateRecord RecordOf(SaveRequest&& request, int64_t version, uint64_t checksum, SystemTime saved_at) {
+StateRecord RecordOf(SaveRequest&& request, int64_t version, uint64_t checksum,
+                     SystemTime saved_at) {
   return Build(std::move(request), version, checksum, saved_at);
 }
 
-StateRecord RecordOf(const SaveRequest& request, int64_t version, uint64_t checksum, SystemTime saved_at) {
+StateRecord RecordOf(const SaveRequest& request, int64_t version, uint64_t checksum,
+                     SystemTime saved_at) {
   return Build(request, version, checksum, saved_at);
 }
 

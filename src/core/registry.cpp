@@ -17,8 +17,8 @@ Result<std::unique_ptr<StateStore>> BackendRegistry::Open(std::string_view uri,
     std::string known;
     for (const auto& s : Schemes()) known += (known.empty() ? "" : ", ") + s + "://";
     return Error(StatusCode::kInvalidArgument,
-                 fmt::format("unknown store scheme '{}://' in '{}'; known schemes: {}", parsed->scheme,
-                             RedactUri(uri), known));
+                 fmt::format("unknown store scheme '{}://' in '{}'; known schemes: {}",
+                             parsed->scheme, RedactUri(uri), known));
   }
   if (options.max_id_bytes == 0) {
     return Error(StatusCode::kInvalidArgument, "StoreOptions::max_id_bytes must be > 0");

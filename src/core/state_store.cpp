@@ -3,7 +3,8 @@
 
 namespace agentstate {
 
-Awaitable<Result<std::size_t>> StateStore::PutMany(std::vector<StateRecord> records, Deadline deadline) {
+Awaitable<Result<std::size_t>> StateStore::PutMany(std::vector<StateRecord> records,
+                                                   Deadline deadline) {
   std::size_t applied = 0;
   for (auto& r : records) {
     auto one = co_await Put(std::move(r), deadline);

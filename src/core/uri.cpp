@@ -13,20 +13,23 @@ Result<ParsedUri> ParseUri(std::string_view uri) {
   // A URI is text: invalid UTF-8 here (a path from a broken script) would reach every
   // report and message it is printed in.
   if (!simdjson::validate_utf8(uri.data(), uri.size())) {
-    return Error(StatusCode::kInvalidArgument,
-                 "malformed store URI: it is not valid UTF-8; percent-encode or rename what it names");
+    return Error(
+        StatusCode::kInvalidArgument,
+        "malformed store URI: it is not valid UTF-8; percent-encode or rename what it names");
   }
   auto sep = uri.find("://");
   if (sep == std::string_view::npos) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("malformed store URI '{}': expected scheme://..., e.g. sqlite://state.db",
-                             RedactUri(uri)));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("malformed store URI '{}': expected scheme://..., e.g. sqlite://state.db",
+                    RedactUri(uri)));
   }
   ParsedUri out;
   for (char c : uri.substr(0, sep)) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
-      return Error(StatusCode::kInvalidArgument,
-                   fmt::format("malformed store URI '{}': bad character in scheme", RedactUri(uri)));
+      return Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("malformed store URI '{}': bad character in scheme", RedactUri(uri)));
     }
     out.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   }
@@ -50,8 +53,9 @@ Result<ParsedUri> ParseUri(std::string_view uri) {
     }
     std::string key(kv.substr(0, eq));
     if (!out.params.emplace(key, std::string(kv.substr(eq + 1))).second) {
-      return Error(StatusCode::kInvalidArgument,
-                   fmt::format("malformed store URI '{}': parameter '{}' given twice", RedactUri(uri), key));
+      return Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("malformed store URI '{}': parameter '{}' given twice", RedactUri(uri), key));
     }
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
@@ -118,8 +122,8 @@ Result<std::chrono::microseconds> ParseDuration(std::string_view text) {
   std::string_view unit(end, text.data() + text.size() - end);
   using std::chrono::microseconds;
   static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
-      {"us", 1},           {"ms", 1000},          {"s", 1000000},
-      {"m", 60000000ULL},  {"h", 3600000000ULL},  {"d", 86400000000ULL}};
+      {"us", 1},          {"ms", 1000},         {"s", 1000000},
+      {"m", 60000000ULL}, {"h", 3600000000ULL}, {"d", 86400000000ULL}};
   if (ec == std::errc() && end != text.data()) {
     for (auto [name, scale] : kUnits) {
       if (unit == name) {
@@ -142,8 +146,9 @@ Result<uint64_t> UintParam(const ParsedUri& uri, const std::string& key, uint64_
   const std::string& v = it->second;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc() || end != v.data() + v.size() || n < min || n > max) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("URI parameter {}={} must be a whole number from {} to {}", key, v, min, max));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("URI parameter {}={} must be a whole number from {} to {}", key, v, min, max));
   }
   return n;
 }
@@ -182,8 +187,8 @@ Result<std::chrono::milliseconds> DurationParam(const ParsedUri& uri, const std:
   auto d = ParseDuration(it->second);
   if (!d || (positive && d->count() == 0)) {
     return Error(StatusCode::kInvalidArgument,
-                 fmt::format("URI parameter {}={} must be a duration{}, e.g. 500ms", key, it->second,
-                             positive ? " > 0" : ""));
+                 fmt::format("URI parameter {}={} must be a duration{}, e.g. 500ms", key,
+                             it->second, positive ? " > 0" : ""));
   }
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }

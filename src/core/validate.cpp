@@ -10,7 +10,8 @@ namespace agentstate::core {
 
 Status ValidateId(std::string_view what, std::string_view id, std::size_t max_bytes) {
   if (id.empty()) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("{} is empty; give a non-empty id", what));
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} is empty; give a non-empty id", what));
   }
   if (id.size() > max_bytes) {
     return Status(StatusCode::kInvalidArgument,
@@ -35,15 +36,18 @@ Status ValidateId(std::string_view what, std::string_view id, std::size_t max_by
 Status ValidatePhase(std::string_view run_id, std::string_view phase) {
   if (phase.size() > kMaxPhaseBytes) {
     return Status(StatusCode::kInvalidArgument,
-                  fmt::format("phase of run {} is {} bytes; the limit is {}", run_id, phase.size(), kMaxPhaseBytes));
+                  fmt::format("phase of run {} is {} bytes; the limit is {}", run_id, phase.size(),
+                              kMaxPhaseBytes));
   }
   // Free text, but text every store can keep: PostgreSQL's text type refuses NUL and
   // invalid UTF-8.
   if (phase.find('\0') != std::string_view::npos) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} holds a NUL byte", run_id));
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("phase of run {} holds a NUL byte", run_id));
   }
   if (!simdjson::validate_utf8(phase.data(), phase.size())) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("phase of run {} is not valid UTF-8", run_id));
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("phase of run {} is not valid UTF-8", run_id));
   }
   return Status();
 }
@@ -56,9 +60,11 @@ namespace {
 std::string JsonProblem(simdjson::error_code e) {
   switch (e) {
     case simdjson::DEPTH_ERROR:
-      return fmt::format("nests deeper than {} levels (the limit; flatten the document)", kMaxJsonDepth);
+      return fmt::format("nests deeper than {} levels (the limit; flatten the document)",
+                         kMaxJsonDepth);
     case simdjson::NUMBER_OUT_OF_RANGE:
-      return "holds a number outside the stored range (integers from -2^63 to 2^64-1, finite doubles; send larger "
+      return "holds a number outside the stored range (integers from -2^63 to 2^64-1, finite "
+             "doubles; send larger "
              "numbers as strings)";
     case simdjson::UTF8_ERROR: return "is not valid UTF-8";
     case simdjson::CAPACITY: return "is larger than the JSON parser can hold (4 GiB)";
@@ -84,7 +90,8 @@ bool NumbersAreGrammatical(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') i += 2;
+      if (c == '\\')
+        i += 2;
       else {
         in_string = c != '"';
         ++i;
@@ -113,7 +120,8 @@ bool NumbersAreGrammatical(std::string_view text) {
       if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
       if (!digits(i)) return false;
     }
-    if (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) return false;  // "01", "1.2.3"
+    if (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
+      return false;  // "01", "1.2.3"
   }
   return true;
 }
@@ -140,8 +148,8 @@ namespace {
 
 // What Save and Put both check of the fields a caller chose.
 Status ValidateFields(std::string_view run_id, std::string_view thread_id, std::string_view user_id,
-                      std::string_view agent_type, std::string_view phase, std::size_t payload_bytes,
-                      const StoreOptions& options) {
+                      std::string_view agent_type, std::string_view phase,
+                      std::size_t payload_bytes, const StoreOptions& options) {
   for (auto [what, id] : {std::pair<std::string_view, std::string_view>{"run_id", run_id},
                           {"thread_id", thread_id},
                           {"user_id", user_id},
@@ -151,8 +159,8 @@ Status ValidateFields(std::string_view run_id, std::string_view thread_id, std::
   if (Status s = ValidatePhase(run_id, phase); !s.ok()) return s;
   if (options.max_payload_bytes != 0 && payload_bytes > options.max_payload_bytes) {
     return Status(StatusCode::kInvalidArgument,
-                  fmt::format("payload of run {} is {} bytes; the limit is {} bytes", run_id, payload_bytes,
-                              options.max_payload_bytes));
+                  fmt::format("payload of run {} is {} bytes; the limit is {} bytes", run_id,
+                              payload_bytes, options.max_payload_bytes));
   }
   return Status();
 }
@@ -160,7 +168,8 @@ Status ValidateFields(std::string_view run_id, std::string_view thread_id, std::
 }  // namespace
 
 Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
-  if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase, r.payload.size(), options);
+  if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase,
+                                r.payload.size(), options);
       !s.ok()) {
     return s;
   }
@@ -170,20 +179,26 @@ Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
   }
   if (options.validate_json) {
     if (Status s = CheckJson(r.payload); !s.ok()) {
-      return Status(StatusCode::kInvalidArgument, fmt::format("payload of run {} {}", r.run_id, s.message()));
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("payload of run {} {}", r.run_id, s.message()));
     }
   }
   return Status();
 }
 
 Status ValidatePut(const StateRecord& r, const StoreOptions& options) {
-  if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase, r.payload.size(), options);
+  if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase,
+                                r.payload.size(), options);
       !s.ok()) {
     return s;
   }
-  if (r.version < 1) return Status(StatusCode::kInvalidArgument, fmt::format("run {}: version {} < 1", r.run_id, r.version));
+  if (r.version < 1)
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("run {}: version {} < 1", r.run_id, r.version));
   if (Checksum(r.payload) != r.checksum) {
-    return Status(StatusCode::kCorruption, fmt::format("run {} v{}: payload does not match its checksum", r.run_id, r.version));
+    return Status(
+        StatusCode::kCorruption,
+        fmt::format("run {} v{}: payload does not match its checksum", r.run_id, r.version));
   }
   return Status();
 }
@@ -197,7 +212,8 @@ int64_t ToUnixMillis(SystemTime t) {
 }
 
 SystemTime FromUnixMillis(int64_t ms) {
-  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
+  return SystemTime(
+      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
 }
 
 int64_t ExpiryMillis(const TtlPolicy& ttl, RunStatus status, bool is_recovery_point,
@@ -211,7 +227,8 @@ int64_t ExpiryMillis(const TtlPolicy& ttl, RunStatus status, bool is_recovery_po
 
 Status CheckDeadline(Deadline deadline, std::string_view operation) {
   if (std::chrono::steady_clock::now() >= deadline) {
-    return Status(StatusCode::kTimeout, fmt::format("{}: deadline passed before it could run", operation));
+    return Status(StatusCode::kTimeout,
+                  fmt::format("{}: deadline passed before it could run", operation));
   }
   return Status();
 }
@@ -233,7 +250,8 @@ Status ValidateActiveRunsQuery(const ActiveRunsQuery& query, std::size_t max_id_
   // The cursor is the last run_id of the previous page; it must look like one.
   if (!query.cursor.empty()) {
     if (Status s = ValidateId("cursor", query.cursor, max_id_bytes); !s.ok()) {
-      return Status(StatusCode::kInvalidArgument, "malformed ActiveRuns cursor; pass back next_cursor as given");
+      return Status(StatusCode::kInvalidArgument,
+                    "malformed ActiveRuns cursor; pass back next_cursor as given");
     }
   }
   return Status();

@@ -11,7 +11,8 @@ namespace agentstate::core {
 
 class WaitGroup {
  public:
-  explicit WaitGroup(asio::any_io_executor ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
+  explicit WaitGroup(asio::any_io_executor ex)
+      : timer_(ex, asio::steady_timer::time_point::max()) {}
   void Add(std::size_t n) { pending_ += n; }
   void Done() {
     if (--pending_ == 0) timer_.cancel();

@@ -19,11 +19,13 @@ bool IsLoopback(const std::string& host) {
 // One proxied connection: the client's socket and ours to the target, a pump each way.
 class FaultProxy::Link : public std::enable_shared_from_this<Link> {
  public:
-  Link(FaultProxy& proxy, tcp::socket client) : proxy_(proxy), client_(std::move(client)), server_(proxy.io_) {}
+  Link(FaultProxy& proxy, tcp::socket client)
+      : proxy_(proxy), client_(std::move(client)), server_(proxy.io_) {}
 
   void Start() {
-    asio::co_spawn(proxy_.io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); },
-                   asio::detached);
+    asio::co_spawn(
+        proxy_.io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); },
+        asio::detached);
   }
 
   // Both sides get an RST: linger on with a zero timeout, then close.
@@ -55,8 +57,10 @@ class FaultProxy::Link : public std::enable_shared_from_this<Link> {
       if (!ec) {
         server_.set_option(tcp::no_delay(true), ec);
         auto self = shared_from_this();
-        asio::co_spawn(proxy_.io_, [self]() -> Awaitable<void> { co_await self->Pump(self->server_, self->client_); },
-                       asio::detached);
+        asio::co_spawn(
+            proxy_.io_,
+            [self]() -> Awaitable<void> { co_await self->Pump(self->server_, self->client_); },
+            asio::detached);
         co_await Pump(client_, server_);
       }
     } else {
@@ -72,7 +76,8 @@ class FaultProxy::Link : public std::enable_shared_from_this<Link> {
     std::array<char, 16 * 1024> buf{};
     while (true) {
       boost::system::error_code ec;
-      co_await client_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      co_await client_.async_read_some(asio::buffer(buf),
+                                       asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
     }
   }
@@ -82,7 +87,8 @@ class FaultProxy::Link : public std::enable_shared_from_this<Link> {
     asio::steady_timer wait(proxy_.io_);
     while (true) {
       boost::system::error_code ec;
-      const std::size_t n = co_await from.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      const std::size_t n = co_await from.async_read_some(
+          asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       FaultSpec spec = proxy_.spec();
       // Blackhole: the bytes are held, not lost (as in a partition that heals before TCP
@@ -104,20 +110,23 @@ class FaultProxy::Link : public std::enable_shared_from_this<Link> {
       std::chrono::milliseconds delay = spec.latency;
       if (spec.jitter.count() > 0) {
         std::lock_guard lock(proxy_.mu_);
-        delay += std::chrono::milliseconds(
-            std::uniform_int_distribution<int64_t>(-spec.jitter.count(), spec.jitter.count())(proxy_.rng_));
+        delay += std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
+            -spec.jitter.count(), spec.jitter.count())(proxy_.rng_));
       }
       if (spec.bandwidth_bytes_per_s > 0) {
-        delay += std::chrono::milliseconds(static_cast<int64_t>(1000.0 * static_cast<double>(n) /
-                                                                static_cast<double>(spec.bandwidth_bytes_per_s)));
+        delay += std::chrono::milliseconds(static_cast<int64_t>(
+            1000.0 * static_cast<double>(n) / static_cast<double>(spec.bandwidth_bytes_per_s)));
       }
       if (delay.count() > 0) {
         wait.expires_after(delay);
         co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
-      proxy_.held_ms_ += static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - held_since).count());
-      co_await asio::async_write(to, asio::buffer(buf.data(), n), asio::redirect_error(asio::use_awaitable, ec));
+      proxy_.held_ms_ +=
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - held_since)
+                                    .count());
+      co_await asio::async_write(to, asio::buffer(buf.data(), n),
+                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       proxy_.bytes_ += n;
     }
@@ -140,26 +149,36 @@ class FaultProxy::Link : public std::enable_shared_from_this<Link> {
   bool half_open_ = false;
 };
 
-FaultProxy::FaultProxy(tcp::endpoint target, uint64_t seed) : acceptor_(io_), target_(target), rng_(seed) {}
+FaultProxy::FaultProxy(tcp::endpoint target, uint64_t seed)
+    : acceptor_(io_), target_(target), rng_(seed) {}
 
-Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(const std::string& listen_host, const std::string& target_host,
+Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(const std::string& listen_host,
+                                                      const std::string& target_host,
                                                       uint16_t target_port, uint64_t seed) {
   for (const auto& h : {listen_host, target_host}) {
     if (!IsLoopback(h)) {
-      return Error(StatusCode::kInvalidArgument,
-                   fmt::format("fault proxy: {} is not a loopback address; faults only go to 127.0.0.0/8 or ::1", h));
+      return Error(
+          StatusCode::kInvalidArgument,
+          fmt::format(
+              "fault proxy: {} is not a loopback address; faults only go to 127.0.0.0/8 or ::1",
+              h));
     }
   }
   boost::system::error_code ec;
-  const auto target_addr = asio::ip::make_address(target_host == "localhost" ? "127.0.0.1" : target_host, ec);
-  auto proxy = std::unique_ptr<FaultProxy>(new FaultProxy(tcp::endpoint(target_addr, target_port), seed));
-  const auto listen_addr = asio::ip::make_address(listen_host == "localhost" ? "127.0.0.1" : listen_host, ec);
+  const auto target_addr =
+      asio::ip::make_address(target_host == "localhost" ? "127.0.0.1" : target_host, ec);
+  auto proxy =
+      std::unique_ptr<FaultProxy>(new FaultProxy(tcp::endpoint(target_addr, target_port), seed));
+  const auto listen_addr =
+      asio::ip::make_address(listen_host == "localhost" ? "127.0.0.1" : listen_host, ec);
   tcp::endpoint listen(listen_addr, 0);
   proxy->acceptor_.open(listen.protocol(), ec);
   if (!ec) proxy->acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) proxy->acceptor_.bind(listen, ec);
   if (!ec) proxy->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Error(StatusCode::kUnavailable, fmt::format("fault proxy: cannot listen on {}: {}", listen_host, ec.message()));
+  if (ec)
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("fault proxy: cannot listen on {}: {}", listen_host, ec.message()));
   proxy->port_ = proxy->acceptor_.local_endpoint().port();
   asio::co_spawn(proxy->io_, proxy->Accept(), asio::detached);
   proxy->thread_ = std::thread([p = proxy.get()] { p->io_.run(); });
@@ -178,7 +197,8 @@ FaultProxy::~FaultProxy() {
 Awaitable<void> FaultProxy::Accept() {
   while (true) {
     boost::system::error_code ec;
-    tcp::socket client = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket client =
+        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;  // closed: the proxy is stopping
     client.set_option(tcp::no_delay(true), ec);
     ++accepted_;

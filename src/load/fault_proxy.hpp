@@ -45,7 +45,8 @@ class FaultProxy {
  public:
   // Listens on listen_host:0 (an ephemeral port) and forwards to target_host:target_port.
   // kInvalidArgument when either address is not loopback.
-  static Result<std::unique_ptr<FaultProxy>> Start(const std::string& listen_host, const std::string& target_host,
+  static Result<std::unique_ptr<FaultProxy>> Start(const std::string& listen_host,
+                                                   const std::string& target_host,
                                                    uint16_t target_port, uint64_t seed = 1);
   ~FaultProxy();
 
@@ -73,8 +74,8 @@ class FaultProxy {
   uint16_t port_ = 0;
   mutable std::mutex mu_;
   FaultSpec spec_;
-  std::mt19937_64 rng_;                     // guarded by mu_
-  std::set<std::shared_ptr<Link>> links_;   // io thread only
+  std::mt19937_64 rng_;                    // guarded by mu_
+  std::set<std::shared_ptr<Link>> links_;  // io thread only
   std::atomic<uint64_t> accepted_{0}, resets_{0}, bytes_{0}, held_ms_{0}, open_{0};
   std::thread thread_;
 };

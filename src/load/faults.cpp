@@ -5,8 +5,8 @@
 #include <sqlite3.h>
 
 #include <atomic>
-#include <functional>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -34,8 +34,10 @@ class SqliteLock final : public Lock {
   explicit SqliteLock(sqlite3* db) : db_(db) {}
   ~SqliteLock() override { sqlite3_close(db_); }
   Status Take() override {
-    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK) return Status();
-    return Status(StatusCode::kUnavailable, fmt::format("cannot take the write lock: {}", sqlite3_errmsg(db_)));
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK)
+      return Status();
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("cannot take the write lock: {}", sqlite3_errmsg(db_)));
   }
   void Release() override { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
 
@@ -61,7 +63,8 @@ class RedisPauseLock final : public Lock {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
     const bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (r) freeReplyObject(r);
     return ok;
@@ -97,7 +100,8 @@ class PgTableLock final : public Lock {
 class OnOffFault final : public Fault {
  public:
   using Opener = std::function<Result<std::unique_ptr<Lock>>()>;
-  OnOffFault(std::string what, Opener open, std::chrono::milliseconds on, std::chrono::milliseconds off)
+  OnOffFault(std::string what, Opener open, std::chrono::milliseconds on,
+             std::chrono::milliseconds off)
       : what_(std::move(what)), open_(std::move(open)), on_(on), off_(off) {}
   ~OnOffFault() override { (void)End(); }
 
@@ -163,17 +167,20 @@ Result<std::unique_ptr<Lock>> OpenSqliteLock(const std::string& path) {
     sqlite3_close(db);
     return Error(StatusCode::kUnavailable, fmt::format("cannot open {} to lock it: {}", path, msg));
   }
-  sqlite3_busy_timeout(db, 2000);  // our own store's writer holds the lock for milliseconds at a time
+  sqlite3_busy_timeout(db,
+                       2000);  // our own store's writer holds the lock for milliseconds at a time
   return std::unique_ptr<Lock>(std::make_unique<SqliteLock>(db));
 }
 
-Result<std::unique_ptr<Lock>> OpenRedisLock(const redis::RedisOptions& o, std::chrono::milliseconds on) {
+Result<std::unique_ptr<Lock>> OpenRedisLock(const redis::RedisOptions& o,
+                                            std::chrono::milliseconds on) {
   const timeval tv{1, 0};
   redisContext* c = redisConnectWithTimeout(o.host.c_str(), o.port, tv);
   if (!c || c->err) {
     std::string why = c ? c->errstr : "out of memory";
     if (c) redisFree(c);
-    return Error(StatusCode::kUnavailable, fmt::format("cannot reach {} to pause it: {}", o.redacted_uri, why));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("cannot reach {} to pause it: {}", o.redacted_uri, why));
   }
   redisSetTimeout(c, tv);
   auto lock = std::make_unique<RedisPauseLock>(c, on);
@@ -184,14 +191,16 @@ Result<std::unique_ptr<Lock>> OpenRedisLock(const redis::RedisOptions& o, std::c
 }
 
 Result<std::unique_ptr<Lock>> OpenPgLock(const pg::PgOptions& o) {
-  const std::string options = fmt::format("-c search_path={},public -c lock_timeout=2000", o.schema);
+  const std::string options =
+      fmt::format("-c search_path={},public -c lock_timeout=2000", o.schema);
   const char* keys[] = {"dbname", "options", "application_name", nullptr};
   const char* values[] = {o.conninfo.c_str(), options.c_str(), "agentstate-fault", nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (!c || PQstatus(c) != CONNECTION_OK) {
     std::string why = pg::OneLine(c ? PQerrorMessage(c) : "out of memory");
     PQfinish(c);
-    return Error(StatusCode::kUnavailable, fmt::format("cannot reach {} to lock it: {}", o.redacted_uri, why));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("cannot reach {} to lock it: {}", o.redacted_uri, why));
   }
   return std::unique_ptr<Lock>(std::make_unique<PgTableLock>(c));
 }
@@ -225,8 +234,12 @@ bool Serving(const std::string& service, const std::string& host, int port) {
 // recovery, not the server's start-up.
 class ProcessFault final : public Fault {
  public:
-  ProcessFault(std::filesystem::path dir, std::string service, std::string authority, std::string what)
-      : control_(std::move(dir)), service_(std::move(service)), authority_(std::move(authority)), what_(std::move(what)) {}
+  ProcessFault(std::filesystem::path dir, std::string service, std::string authority,
+               std::string what)
+      : control_(std::move(dir)),
+        service_(std::move(service)),
+        authority_(std::move(authority)),
+        what_(std::move(what)) {}
   std::string Describe() const override { return what_; }
   Status Begin() override {
     auto r = control_.Kill(service_, std::chrono::seconds(30));
@@ -243,7 +256,9 @@ class ProcessFault final : public Fault {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (!Serving(service_, host, port)) {
       if (std::chrono::steady_clock::now() >= until) {
-        return Status(StatusCode::kUnavailable, fmt::format("{} restarted but does not serve at {} after 60 s", service_, authority_));
+        return Status(
+            StatusCode::kUnavailable,
+            fmt::format("{} restarted but does not serve at {} after 60 s", service_, authority_));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a starting server
     }
@@ -323,27 +338,32 @@ Result<RunFaults> MakeStoreFaults(std::string_view store_uri) {
   auto fault = MakeFault(store_uri);
   if (!fault) return Error(fault.error());
   RunFaults out;
-  if (*fault) out.faults.emplace_back(core::ParseUri(store_uri)->scheme + "_write_lock", std::move(*fault));
+  if (*fault)
+    out.faults.emplace_back(core::ParseUri(store_uri)->scheme + "_write_lock", std::move(*fault));
   return out;
 }
 
 Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view durable_uri,
-                                   std::string_view analytics_uri, const std::filesystem::path& services_dir) {
+                                   std::string_view analytics_uri,
+                                   const std::filesystem::path& services_dir) {
   RunFaults out;
   const std::string hot = AuthorityOf(hot_uri);
   auto colon = hot.rfind(':');
   if (!hot.empty() && IsLoopback(hot.substr(0, colon))) {
     const std::string host = hot.substr(0, colon);
-    auto proxy = FaultProxy::Start("127.0.0.1", host, static_cast<uint16_t>(std::stoi(hot.substr(colon + 1))));
+    auto proxy = FaultProxy::Start("127.0.0.1", host,
+                                   static_cast<uint16_t>(std::stoi(hot.substr(colon + 1))));
     if (!proxy) return Error(proxy.error());
     out.proxied_hot_uri = ThroughPort(hot_uri, (*proxy)->port());
     out.faults.emplace_back("redis_reset_storm",
-                            std::make_unique<ResetStorm>(**proxy, fmt::format("TCP proxy 127.0.0.1:{} in front of {} resets "
-                                                                              "every connection, open and new",
-                                                                              (*proxy)->port(), hot)));
+                            std::make_unique<ResetStorm>(
+                                **proxy, fmt::format("TCP proxy 127.0.0.1:{} in front of {} resets "
+                                                     "every connection, open and new",
+                                                     (*proxy)->port(), hot)));
     out.proxy = std::move(*proxy);
   } else {
-    out.skipped.push_back(fmt::format("redis_reset_storm: {} is not a loopback address the proxy may front", hot));
+    out.skipped.push_back(
+        fmt::format("redis_reset_storm: {} is not a loopback address the proxy may front", hot));
   }
   const ServiceControl control(services_dir);
   struct Process {
@@ -353,7 +373,8 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
     const char* what;
   };
   const Process processes[] = {
-      {"redis_kill", "redis", hot_uri, "redis-server at {} killed (SIGKILL), then restarted until it serves"},
+      {"redis_kill", "redis", hot_uri,
+       "redis-server at {} killed (SIGKILL), then restarted until it serves"},
       {"postgres_restart", "postgres", durable_uri,
        "postgresql at {} stopped at once (SIGQUIT), then restarted until it serves"},
       {"clickhouse_down", "clickhouse", analytics_uri,
@@ -366,11 +387,13 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
     if (!running) {
       out.skipped.push_back(fmt::format("{}: {}", p.name, running.error().message()));
     } else if (!control.Serves(p.service, at)) {
-      out.skipped.push_back(fmt::format("{}: {} is not the {} scripts/services.sh started (see {}/env)", p.name, at,
-                                        p.service, services_dir.string()));
+      out.skipped.push_back(
+          fmt::format("{}: {} is not the {} scripts/services.sh started (see {}/env)", p.name, at,
+                      p.service, services_dir.string()));
     } else {
-      out.faults.emplace_back(p.name, std::make_unique<ProcessFault>(services_dir, p.service, at,
-                                                                     fmt::format(fmt::runtime(p.what), at)));
+      out.faults.emplace_back(
+          p.name, std::make_unique<ProcessFault>(services_dir, p.service, at,
+                                                 fmt::format(fmt::runtime(p.what), at)));
     }
   }
   return out;
@@ -379,7 +402,8 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
 std::unique_ptr<Fault> SqliteWriteLockFault(std::string path, std::chrono::milliseconds on,
                                             std::chrono::milliseconds off) {
   std::string what = fmt::format("sqlite write lock on {} held by another connection", path);
-  return std::make_unique<OnOffFault>(std::move(what), [path] { return OpenSqliteLock(path); }, on, off);
+  return std::make_unique<OnOffFault>(
+      std::move(what), [path] { return OpenSqliteLock(path); }, on, off);
 }
 
 Result<std::unique_ptr<Fault>> MakeFault(std::string_view store_uri) {
@@ -391,17 +415,19 @@ Result<std::unique_ptr<Fault>> MakeFault(std::string_view store_uri) {
   if (uri->scheme == "redis") {
     auto o = redis::ParseRedisUri(*uri, {"prefix"});
     if (!o) return Error(o.error());
-    std::string what = fmt::format("redis-server at {} holds all writes (CLIENT PAUSE WRITE)", o->redacted_uri);
+    std::string what =
+        fmt::format("redis-server at {} holds all writes (CLIENT PAUSE WRITE)", o->redacted_uri);
     return std::unique_ptr<Fault>(std::make_unique<OnOffFault>(
         std::move(what), [o = *o, on] { return OpenRedisLock(o, on); }, on, off));
   }
   if (uri->scheme == "postgresql") {
     auto o = pg::ParsePgUri(*uri);
     if (!o) return Error(o.error());
-    std::string what = fmt::format("postgresql at {}: another session holds LOCK TABLE runs IN EXCLUSIVE MODE",
-                                   o->redacted_uri);
-    return std::unique_ptr<Fault>(
-        std::make_unique<OnOffFault>(std::move(what), [o = *o] { return OpenPgLock(o); }, on, off));
+    std::string what =
+        fmt::format("postgresql at {}: another session holds LOCK TABLE runs IN EXCLUSIVE MODE",
+                    o->redacted_uri);
+    return std::unique_ptr<Fault>(std::make_unique<OnOffFault>(
+        std::move(what), [o = *o] { return OpenPgLock(o); }, on, off));
   }
   return std::unique_ptr<Fault>();
 }

@@ -15,10 +15,10 @@
 
 #include <chrono>
 #include <filesystem>
-#include <utility>
-#include <vector>
 #include <memory>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "agentstate/status.hpp"
 #include "load/scenario.hpp"
@@ -50,7 +50,8 @@ Result<RunFaults> MakeStoreFaults(std::string_view store_uri);
 // The tiered store's faults (see above). `services_dir` is where scripts/services.sh keeps
 // its pid files and start commands.
 Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view durable_uri,
-                                   std::string_view analytics_uri, const std::filesystem::path& services_dir);
+                                   std::string_view analytics_uri,
+                                   const std::filesystem::path& services_dir);
 
 // Null when the store offers no fault (the scenario then reports that none ran).
 Result<std::unique_ptr<Fault>> MakeFault(std::string_view store_uri);

@@ -11,12 +11,15 @@ std::string GateResult::Describe() const {
   const char* op = spec.compare == Compare::kAtMost ? "<=" : ">=";
   std::string unit = spec.unit.empty() ? "" : " " + spec.unit;
   if (spec.interval) {
-    std::string rule = fmt::format("{} {} {:.6g}{} in >= {:.6g}% of {}s intervals", spec.metric, op, spec.limit, unit,
-                                   spec.interval->min_percent, spec.interval->window.count());
-    if (!measured_present) return fmt::format("{}: no interval saw operations ({})", spec.name, rule);
+    std::string rule =
+        fmt::format("{} {} {:.6g}{} in >= {:.6g}% of {}s intervals", spec.metric, op, spec.limit,
+                    unit, spec.interval->min_percent, spec.interval->window.count());
+    if (!measured_present)
+      return fmt::format("{}: no interval saw operations ({})", spec.name, rule);
     return fmt::format("{}: {:.4g}% of intervals complied ({})", spec.name, measured, rule);
   }
-  if (!measured_present) return fmt::format("{}: not measured (limit {} {}{})", spec.name, op, spec.limit, unit);
+  if (!measured_present)
+    return fmt::format("{}: not measured (limit {} {}{})", spec.name, op, spec.limit, unit);
   return fmt::format("{}: {:.6g}{} {} {:.6g}{}", spec.name, measured, unit, op, spec.limit, unit);
 }
 
@@ -29,7 +32,8 @@ bool Holds(Compare c, double measured, double limit) {
 GateResult EvaluateInterval(const GateSpec& g, const WindowRows& windows) {
   GateResult r;
   r.spec = g;
-  auto it = windows.find(std::chrono::duration_cast<std::chrono::milliseconds>(g.interval->window).count());
+  auto it = windows.find(
+      std::chrono::duration_cast<std::chrono::milliseconds>(g.interval->window).count());
   if (it == windows.end()) return r;
   const double width_s = static_cast<double>(g.interval->window.count());
   std::size_t judged = 0, complied = 0;

@@ -38,7 +38,7 @@ struct GateSpec {
 
 struct GateResult {
   GateSpec spec;
-  double measured = 0;  // for interval gates: the percentage of complying windows
+  double measured = 0;            // for interval gates: the percentage of complying windows
   bool measured_present = false;  // a gate whose metric was never produced fails
   bool passed = false;
   // "p99_ms 12.41 ms <= 200 ms"

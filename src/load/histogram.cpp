@@ -12,7 +12,7 @@
 namespace agentstate::load {
 namespace {
 
-constexpr int kSubBucketMagnitude = 11;                   // 2048 sub-buckets
+constexpr int kSubBucketMagnitude = 11;  // 2048 sub-buckets
 constexpr int64_t kSubBucketCount = 1LL << kSubBucketMagnitude;
 constexpr int64_t kSubBucketHalf = kSubBucketCount / 2;  // 1024
 constexpr int kSubBucketHalfMagnitude = kSubBucketMagnitude - 1;
@@ -46,7 +46,8 @@ std::size_t Histogram::Length() { return kLength; }
 
 std::size_t Histogram::IndexOf(int64_t value) {
   const auto v = static_cast<uint64_t>(value);
-  const int bucket = (64 - std::countl_zero(v | static_cast<uint64_t>(kSubBucketMask))) - kSubBucketMagnitude;
+  const int bucket =
+      (64 - std::countl_zero(v | static_cast<uint64_t>(kSubBucketMask))) - kSubBucketMagnitude;
   const int64_t sub = value >> bucket;
   return static_cast<std::size_t>(((static_cast<int64_t>(bucket) + 1) << kSubBucketHalfMagnitude) +
                                   (sub - kSubBucketHalf));
@@ -118,7 +119,8 @@ int64_t Histogram::Min() const { return Count() ? min_.load(std::memory_order_re
 int64_t Histogram::Max() const { return max_.load(std::memory_order_relaxed); }
 double Histogram::Mean() const {
   uint64_t n = Count();
-  return n ? static_cast<double>(sum_.load(std::memory_order_relaxed)) / static_cast<double>(n) : 0.0;
+  return n ? static_cast<double>(sum_.load(std::memory_order_relaxed)) / static_cast<double>(n)
+           : 0.0;
 }
 
 int64_t Histogram::ValueAtPercentile(double p) const {
@@ -156,8 +158,11 @@ nlohmann::json Histogram::Summary() const {
   for (double p : {50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0}) {
     pct[fmt::format("{:g}", p)] = ValueAtPercentile(p);  // "50", "99.9", "99.99"
   }
-  return {{"count", Count()},   {"min_us", Min()}, {"max_us", Max()},
-          {"mean_us", Mean()}, {"percentiles_us", pct}};
+  return {{"count", Count()},
+          {"min_us", Min()},
+          {"max_us", Max()},
+          {"mean_us", Mean()},
+          {"percentiles_us", pct}};
 }
 
 HistogramSnapshot Histogram::Snapshot() const {
@@ -196,8 +201,12 @@ nlohmann::json Histogram::ToJson() const { return ToJson(Snapshot()); }
 nlohmann::json Histogram::ToJson(const HistogramSnapshot& s) {
   nlohmann::json buckets = nlohmann::json::array();
   for (auto [i, c] : s.buckets) buckets.push_back({i, c});
-  return {{"layout", "log-linear-2048-us"}, {"buckets", std::move(buckets)}, {"sum", s.sum},
-          {"min", s.min}, {"max", s.max}, {"clamped", s.clamped}};
+  return {{"layout", "log-linear-2048-us"},
+          {"buckets", std::move(buckets)},
+          {"sum", s.sum},
+          {"min", s.min},
+          {"max", s.max},
+          {"clamped", s.clamped}};
 }
 
 Result<HistogramSnapshot> Histogram::SnapshotFromJson(const nlohmann::json& j) {
@@ -208,7 +217,8 @@ Result<HistogramSnapshot> Histogram::SnapshotFromJson(const nlohmann::json& j) {
     }
     for (const auto& b : j.at("buckets")) {
       auto i = b.at(0).get<uint32_t>();
-      if (i >= kLength) return Error(StatusCode::kInvalidArgument, "histogram bucket index out of range");
+      if (i >= kLength)
+        return Error(StatusCode::kInvalidArgument, "histogram bucket index out of range");
       s.buckets.emplace_back(i, b.at(1).get<uint64_t>());
     }
     s.sum = j.at("sum").get<uint64_t>();

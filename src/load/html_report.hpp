@@ -3,8 +3,8 @@
 // and `agentload report DIR` all produce it the same way.
 #pragma once
 
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +30,8 @@ std::string DurabilityContract(const std::string& store_uri);
 // The tiered store's: its tiers (passwords removed), its flush window, and whether the Redis
 // hot tier persists (its INFO aof_enabled), and whether PostgreSQL's synchronous_commit
 // waits for the WAL flush; nullopt when unknown.
-std::string DurabilityContract(const std::string& hot, const std::string& durable, std::chrono::milliseconds window,
-                               std::optional<bool> aof, std::optional<bool> synchronous_commit = std::nullopt);
+std::string DurabilityContract(const std::string& hot, const std::string& durable,
+                               std::chrono::milliseconds window, std::optional<bool> aof,
+                               std::optional<bool> synchronous_commit = std::nullopt);
 
 }  // namespace agentstate::load

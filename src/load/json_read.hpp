@@ -34,12 +34,14 @@ inline double Num(const json& j, std::initializer_list<std::string_view> path, d
   return v.is_number() ? v.get<double>() : fallback;
 }
 
-inline std::string Str(const json& j, std::initializer_list<std::string_view> path, std::string fallback = "") {
+inline std::string Str(const json& j, std::initializer_list<std::string_view> path,
+                       std::string fallback = "") {
   const json& v = At(j, path);
   return v.is_string() ? v.get<std::string>() : fallback;
 }
 
-inline bool Bool(const json& j, std::initializer_list<std::string_view> path, bool fallback = false) {
+inline bool Bool(const json& j, std::initializer_list<std::string_view> path,
+                 bool fallback = false) {
   const json& v = At(j, path);
   return v.is_boolean() ? v.get<bool>() : fallback;
 }
@@ -67,14 +69,16 @@ inline std::string Dotted(std::initializer_list<std::string_view> path) {
 }
 
 // A field that must be there with its type; nullopt (and `*missing` names it) otherwise.
-inline std::optional<std::string> RequireStr(const json& j, std::initializer_list<std::string_view> path,
+inline std::optional<std::string> RequireStr(const json& j,
+                                             std::initializer_list<std::string_view> path,
                                              std::string* missing) {
   const json& v = At(j, path);
   if (v.is_string()) return v.get<std::string>();
   if (missing->empty()) *missing = Dotted(path) + " (a string)";
   return std::nullopt;
 }
-inline std::optional<int64_t> RequireInt(const json& j, std::initializer_list<std::string_view> path,
+inline std::optional<int64_t> RequireInt(const json& j,
+                                         std::initializer_list<std::string_view> path,
                                          std::string* missing) {
   const json& v = At(j, path);
   if (v.is_number_integer()) return v.get<int64_t>();
@@ -86,7 +90,8 @@ inline std::optional<int64_t> RequireInt(const json& j, std::initializer_list<st
 inline std::string Plain(const json::exception& e) {
   std::string_view what = e.what();
   if (what.rfind("[json.exception.", 0) == 0) {
-    if (auto close = what.find("] "); close != std::string_view::npos) what.remove_prefix(close + 2);
+    if (auto close = what.find("] "); close != std::string_view::npos)
+      what.remove_prefix(close + 2);
   }
   return std::string(what);
 }

@@ -8,8 +8,8 @@
 
 namespace agentstate::load {
 
-void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t version, uint64_t checksum,
-                    CheckpointType durability) {
+void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t version,
+                    uint64_t checksum, CheckpointType durability) {
   std::lock_guard lock(mu_);
   RunEntry& e = runs_[run_id];
   switch (outcome) {
@@ -21,9 +21,12 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
         // how far back, which is what a diagnosis needs.
         static int lines = 0;  // under mu_
         if (lines++ < 20) {
-          fmt::print(stderr, "agentload: acknowledgement out of order: run {} acknowledged v{} {:016x} after v{} {:016x}{}\n",
+          fmt::print(stderr,
+                     "agentload: acknowledgement out of order: run {} acknowledged v{} {:016x} "
+                     "after v{} {:016x}{}\n",
                      run_id, version, checksum, e.acked_version, e.acked_checksum,
-                     e.unknown ? fmt::format(" ({} writes of the run in doubt)", e.unknown) : std::string());
+                     e.unknown ? fmt::format(" ({} writes of the run in doubt)", e.unknown)
+                               : std::string());
         }
       } else {
         e.deleted = false;
@@ -34,11 +37,8 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
         e.acked_at = std::chrono::steady_clock::now();
       }
       break;
-    case WriteOutcome::kUnknown:
-      ++e.unknown;
-      break;
-    case WriteOutcome::kFailed:
-      break;
+    case WriteOutcome::kUnknown: ++e.unknown; break;
+    case WriteOutcome::kFailed: break;
   }
 }
 
@@ -80,7 +80,8 @@ void Ledger::Judge(const std::string& run_id, const Result<std::optional<StateRe
   auto lost = [&] {
     ++v.lost;
     ++(e.durability == CheckpointType::kAuto ? v.lost_auto : v.lost_durable_class);
-    if (v.lost_writes.size() < LedgerVerdict::kMaxLostListed) v.lost_writes.push_back({run_id, e.durability, e.acked_at});
+    if (v.lost_writes.size() < LedgerVerdict::kMaxLostListed)
+      v.lost_writes.push_back({run_id, e.durability, e.acked_at});
   };
   const auto& rec = *read;
   if (!rec) {
@@ -118,7 +119,8 @@ Awaitable<LedgerVerdict> Ledger::Verify(StateStore& store, std::chrono::millisec
     results.reserve(end - i);
     auto ex = co_await asio::this_coro::executor;
     core::WaitGroup group(ex);
-    for (std::size_t j = i; j < end; ++j) results.emplace_back(ids[j], std::optional<StateRecord>());
+    for (std::size_t j = i; j < end; ++j)
+      results.emplace_back(ids[j], std::optional<StateRecord>());
     group.Add(results.size());
     for (auto& slot : results) {
       asio::co_spawn(

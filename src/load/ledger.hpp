@@ -36,18 +36,22 @@ struct LedgerVerdict {
   uint64_t runs_checked = 0;
   uint64_t acked_writes = 0;
   uint64_t unknown_writes = 0;
-  uint64_t lost = 0;          // an acknowledged version is missing or was rolled back
-  uint64_t corrupted = 0;     // a read failed its checksum, or returned other bytes at the acked version
-  uint64_t phantom = 0;       // a version newer than anything acked, with no unknown write to explain it
+  uint64_t lost = 0;  // an acknowledged version is missing or was rolled back
+  uint64_t corrupted =
+      0;                 // a read failed its checksum, or returned other bytes at the acked version
+  uint64_t phantom = 0;  // a version newer than anything acked, with no unknown write to explain it
   uint64_t out_of_order = 0;  // acknowledgements whose versions went backwards for one run
   uint64_t unverifiable = 0;  // runs whose read-back itself failed (timeout, unavailable)
-  uint64_t resurrected = 0;   // runs read back after an acknowledged delete, with no write in doubt to explain it
+  uint64_t resurrected =
+      0;  // runs read back after an acknowledged delete, with no write in doubt to explain it
   // Of `lost`: runs whose newest acknowledged write was `auto`, and those written with a
   // durable class (manual, critical: acknowledged only after the durable commit).
   uint64_t lost_auto = 0, lost_durable_class = 0;
   std::vector<LostWrite> lost_writes;  // the first kMaxLostListed of `lost`
   static constexpr std::size_t kMaxLostListed = 1000;
-  bool clean() const { return lost == 0 && corrupted == 0 && phantom == 0 && out_of_order == 0 && resurrected == 0; }
+  bool clean() const {
+    return lost == 0 && corrupted == 0 && phantom == 0 && out_of_order == 0 && resurrected == 0;
+  }
 };
 
 class Ledger {

@@ -15,7 +15,8 @@ using nlohmann::json;
 json Kinds(const PhaseResult& p) {
   json kinds = json::object();
   for (const auto& [name, k] : p.kinds) {
-    kinds[name] = {{"executed", k.executed}, {"succeeded", k.succeeded}, {"latency", k.latency.ToJson()}};
+    kinds[name] = {
+        {"executed", k.executed}, {"succeeded", k.succeeded}, {"latency", k.latency.ToJson()}};
   }
   return kinds;
 }
@@ -137,16 +138,20 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
   r.spec = spec;
   try {
     const json& raw = report.at("raw");
-    if (raw.at("format").get<int>() != 1) return Error(StatusCode::kInvalidArgument, "unknown report format");
+    if (raw.at("format").get<int>() != 1)
+      return Error(StatusCode::kInvalidArgument, "unknown report format");
     const std::string version = raw.at("scenario_version").get<std::string>();
     if (version != ScenarioVersion(spec)) {
-      return Error(StatusCode::kInvalidArgument,
-                   fmt::format("report of {} was written by another version of the scenario ({} here, {} in the "
-                               "report); merge reports of one agentload version and profile",
-                               spec.name, ScenarioVersion(spec), version));
+      return Error(
+          StatusCode::kInvalidArgument,
+          fmt::format(
+              "report of {} was written by another version of the scenario ({} here, {} in the "
+              "report); merge reports of one agentload version and profile",
+              spec.name, ScenarioVersion(spec), version));
     }
     for (auto& g : r.spec.gates) {
-      if (raw.at("gate_limits").contains(g.name)) g.limit = raw.at("gate_limits").at(g.name).get<double>();
+      if (raw.at("gate_limits").contains(g.name))
+        g.limit = raw.at("gate_limits").at(g.name).get<double>();
     }
     r.started_unix = raw.at("started_unix").get<int64_t>();
     r.wall_s = raw.at("wall_s").get<double>();
@@ -156,16 +161,19 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
     r.peak_rss_mb = raw.at("peak_rss_mb").get<double>();
     r.avg_cpu_percent = raw.at("avg_cpu_percent").get<double>();
     r.harness_thread_cpu_percent = raw.at("harness_thread_cpu_percent").get<double>();
-    r.harness_thread_busy_percent = raw.value("harness_thread_busy_percent", r.harness_thread_cpu_percent);
+    r.harness_thread_busy_percent =
+        raw.value("harness_thread_busy_percent", r.harness_thread_cpu_percent);
     const json& l = raw.at("ledger");
-    r.ledger = {l.at("runs_checked"), l.at("acked_writes"), l.at("unknown_writes"), l.at("lost"),
-                l.at("corrupted"),    l.at("phantom"),      l.at("out_of_order"),   l.at("unverifiable"),
-                l.value("resurrected", uint64_t{0})};
+    r.ledger = {l.at("runs_checked"), l.at("acked_writes"), l.at("unknown_writes"),
+                l.at("lost"),         l.at("corrupted"),    l.at("phantom"),
+                l.at("out_of_order"), l.at("unverifiable"), l.value("resurrected", uint64_t{0})};
     for (const json& pj : raw.at("phases")) {
       PhaseResult& p = r.phases.emplace_back();
       p.name = pj.at("name").get<std::string>();
       const std::string ex = pj.at("executor").get<std::string>();
-      p.executor = ex == "arrivals" ? Executor::kArrivals : ex == "constant" ? Executor::kConstant : Executor::kWave;
+      p.executor = ex == "arrivals"   ? Executor::kArrivals
+                   : ex == "constant" ? Executor::kConstant
+                                      : Executor::kWave;
       p.start_s = pj.at("start_s").get<double>();
       p.end_s = pj.at("end_s").get<double>();
       p.executed = pj.at("executed").get<uint64_t>();
@@ -204,22 +212,24 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
     // short): what follows indexes the spec by them.
     if (r.phases.size() > spec.phases.size()) {
       return Error(StatusCode::kInvalidArgument,
-                   fmt::format("malformed report of {}: {} phases, the scenario has {}", spec.name, r.phases.size(),
-                               spec.phases.size()));
+                   fmt::format("malformed report of {}: {} phases, the scenario has {}", spec.name,
+                               r.phases.size(), spec.phases.size()));
     }
     for (std::size_t i = 0; i < r.phases.size(); ++i) {
       if (r.phases[i].name != spec.phases[i].name) {
         return Error(StatusCode::kInvalidArgument,
-                     fmt::format("malformed report of {}: phase {} is '{}', the scenario's is '{}'", spec.name, i,
-                                 r.phases[i].name, spec.phases[i].name));
+                     fmt::format("malformed report of {}: phase {} is '{}', the scenario's is '{}'",
+                                 spec.name, i, r.phases[i].name, spec.phases[i].name));
       }
     }
     for (const auto& [key, w] : raw.at("windows").items()) {
       int64_t ms = 0;
       const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), ms);
       if (ec != std::errc() || end != key.data() + key.size() || ms <= 0 || ms > 86'400'000) {
-        return Error(StatusCode::kInvalidArgument,
-                     fmt::format("malformed report of {}: window '{}' is not a width in milliseconds", spec.name, key));
+        return Error(
+            StatusCode::kInvalidArgument,
+            fmt::format("malformed report of {}: window '{}' is not a width in milliseconds",
+                        spec.name, key));
       }
       auto& hists = r.window_histograms[ms];
       auto& rows = r.windows[ms];
@@ -244,7 +254,8 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
       w.error = f.at("error");
       w.inject_ms = f.value("inject_ms", 0.0);
       w.heal_ms = f.value("heal_ms", 0.0);
-      if (f.contains("detect_ms") && f["detect_ms"].is_number()) w.detect_ms = f["detect_ms"].get<double>();
+      if (f.contains("detect_ms") && f["detect_ms"].is_number())
+        w.detect_ms = f["detect_ms"].get<double>();
       w.recover_ms = f.value("recover_ms", 0.0);
       w.recovered = f.value("recovered", false);
       w.units = f.value("units", uint64_t{0});
@@ -264,8 +275,8 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
     }
   } catch (const nlohmann::json::exception& e) {
     return Error(StatusCode::kInvalidArgument,
-                 fmt::format("malformed report of {} ({}); merge only reports agentload wrote", spec.name,
-                             json_read::Plain(e)));
+                 fmt::format("malformed report of {} ({}); merge only reports agentload wrote",
+                             spec.name, json_read::Plain(e)));
   }
   return r;
 }
@@ -278,21 +289,23 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
     ScenarioResult& o = shards[s];
     for (std::size_t g = 0; g < m.spec.gates.size(); ++g) {
       if (m.spec.gates[g].limit != o.spec.gates[g].limit) {
-        return Error(StatusCode::kInvalidArgument,
-                     fmt::format("shards of {} ran with different limits for gate {} ({} and {})", name,
-                                 m.spec.gates[g].name, m.spec.gates[g].limit, o.spec.gates[g].limit));
+        return Error(
+            StatusCode::kInvalidArgument,
+            fmt::format("shards of {} ran with different limits for gate {} ({} and {})", name,
+                        m.spec.gates[g].name, m.spec.gates[g].limit, o.spec.gates[g].limit));
       }
     }
     if (o.phases.size() != m.phases.size()) {
       return Error(StatusCode::kInvalidArgument,
-                   fmt::format("shards of {} ran different phases ({} and {}); was one cut short?", name,
-                               m.phases.size(), o.phases.size()));
+                   fmt::format("shards of {} ran different phases ({} and {}); was one cut short?",
+                               name, m.phases.size(), o.phases.size()));
     }
     for (std::size_t i = 0; i < m.phases.size(); ++i) {
       PhaseResult& a = m.phases[i];
       const PhaseResult& b = o.phases[i];
       if (a.name != b.name) {
-        return Error(StatusCode::kInvalidArgument, fmt::format("shards of {} disagree on phase {}", name, i));
+        return Error(StatusCode::kInvalidArgument,
+                     fmt::format("shards of {} disagree on phase {}", name, i));
       }
       // Shards run side by side: a phase spans the earliest start to the latest end.
       a.start_s = std::min(a.start_s, b.start_s);
@@ -324,7 +337,8 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
     }
     if (m.stopped_early.empty()) m.stopped_early = o.stopped_early;
     if (o.faults.size() == m.faults.size()) {
-      for (std::size_t f = 0; f < o.faults.size(); ++f) m.faults[f].injected = m.faults[f].injected && o.faults[f].injected;
+      for (std::size_t f = 0; f < o.faults.size(); ++f)
+        m.faults[f].injected = m.faults[f].injected && o.faults[f].injected;
     }
     LedgerVerdict& l = m.ledger;
     const LedgerVerdict& k = o.ledger;
@@ -364,7 +378,8 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
       IntervalRow& a = m.series[i];
       const IntervalRow& b = o.series[i];
       const uint64_t n = a.count + b.count;
-      a.mean_ms = n ? (a.mean_ms * static_cast<double>(a.count) + b.mean_ms * static_cast<double>(b.count)) /
+      a.mean_ms = n ? (a.mean_ms * static_cast<double>(a.count) +
+                       b.mean_ms * static_cast<double>(b.count)) /
                           static_cast<double>(n)
                     : 0;
       a.count = n;
@@ -378,15 +393,19 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
     m.wall_s = std::max(m.wall_s, o.wall_s);
     m.truncated = m.truncated || o.truncated;
     m.peak_rss_mb = std::max(m.peak_rss_mb, o.peak_rss_mb);  // per generator process: the worst
-    m.avg_cpu_percent = (m.avg_cpu_percent * static_cast<double>(s) + o.avg_cpu_percent) / static_cast<double>(s + 1);
-    m.harness_thread_cpu_percent = std::max(m.harness_thread_cpu_percent, o.harness_thread_cpu_percent);
-    m.harness_thread_busy_percent = std::max(m.harness_thread_busy_percent, o.harness_thread_busy_percent);
+    m.avg_cpu_percent = (m.avg_cpu_percent * static_cast<double>(s) + o.avg_cpu_percent) /
+                        static_cast<double>(s + 1);
+    m.harness_thread_cpu_percent =
+        std::max(m.harness_thread_cpu_percent, o.harness_thread_cpu_percent);
+    m.harness_thread_busy_percent =
+        std::max(m.harness_thread_busy_percent, o.harness_thread_busy_percent);
     if (o.invalid && !m.invalid) {
       m.invalid = true;
       m.invalid_reason = fmt::format("a shard: {}", o.invalid_reason);
     }
   }
-  if (auto it = m.window_histograms.find(1000); it != m.window_histograms.end()) m.series = m.windows[1000];
+  if (auto it = m.window_histograms.find(1000); it != m.window_histograms.end())
+    m.series = m.windows[1000];
   m.latency.Reset();
   for (const auto& p : m.phases) m.latency.Merge(p.latency);
   // Verdicts come from the union; a shard's own INVALID stands (its numbers are suspect).

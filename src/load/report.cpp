@@ -50,24 +50,25 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
   for (const auto& p : r.phases) {
     nlohmann::json kinds = nlohmann::json::object();
     for (const auto& [kname, k] : p.kinds) {
-      kinds[kname] = {{"executed", k.executed}, {"succeeded", k.succeeded}, {"latency", k.latency.Summary()}};
+      kinds[kname] = {
+          {"executed", k.executed}, {"succeeded", k.succeeded}, {"latency", k.latency.Summary()}};
     }
     nlohmann::json phase = {{"name", p.name},
-                      {"executor", Name(p.executor)},
-                      {"kinds", kinds},
-                      {"retries", p.retries},
-                      {"ok_latency", p.ok_latency.Summary()},
-                      {"start_s", p.start_s},
-                      {"end_s", p.end_s},
-                      {"executed", p.executed},
-                      {"succeeded", p.succeeded},
-                      {"failed", p.failed},
-                      {"corrupted", p.corrupted},
-                      {"wall_s", p.end_s - p.start_s},
-                      {"errors", p.errors},
-                      {"latency", p.latency.Summary()},
-                      {"save", p.save.Summary()},
-                      {"load", p.load.Summary()}};
+                            {"executor", Name(p.executor)},
+                            {"kinds", kinds},
+                            {"retries", p.retries},
+                            {"ok_latency", p.ok_latency.Summary()},
+                            {"start_s", p.start_s},
+                            {"end_s", p.end_s},
+                            {"executed", p.executed},
+                            {"succeeded", p.succeeded},
+                            {"failed", p.failed},
+                            {"corrupted", p.corrupted},
+                            {"wall_s", p.end_s - p.start_s},
+                            {"errors", p.errors},
+                            {"latency", p.latency.Summary()},
+                            {"save", p.save.Summary()},
+                            {"load", p.load.Summary()}};
     if (p.pool_waits + p.pool_timeouts + p.pool_rejections > 0) {
       phase["pool"] = {{"waits", p.pool_waits},
                        {"timeouts", p.pool_timeouts},
@@ -209,7 +210,8 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
 Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc) {
   // Invalid UTF-8 in a string (a store URI, an error from a server) is written as U+FFFD:
   // a report is never lost for one odd byte.
-  return WriteTextFile(path, doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  return WriteTextFile(path,
+                       doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Status CheckReportDir(const std::filesystem::path& dir) {
@@ -217,7 +219,8 @@ Status CheckReportDir(const std::filesystem::path& dir) {
   // results (a store that cannot be opened) leaves no empty directory behind.
   std::error_code ec;
   std::filesystem::path first_missing;
-  for (std::filesystem::path at = dir; !at.empty() && !std::filesystem::exists(at, ec); at = at.parent_path()) {
+  for (std::filesystem::path at = dir; !at.empty() && !std::filesystem::exists(at, ec);
+       at = at.parent_path()) {
     first_missing = at;
     if (at.parent_path() == at) break;
   }
@@ -236,9 +239,10 @@ Status MakeReportDir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir)) {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("report directory {} cannot be created ({}); pass a writable --report-dir",
-                              dir.string(), ec ? ec.message() : "not a directory"));
+    return Status(
+        StatusCode::kUnavailable,
+        fmt::format("report directory {} cannot be created ({}); pass a writable --report-dir",
+                    dir.string(), ec ? ec.message() : "not a directory"));
   }
   const auto probe = dir / fmt::format(".agentload-probe-{}", ::getpid());
   {
@@ -248,7 +252,8 @@ Status MakeReportDir(const std::filesystem::path& dir) {
     if (!out) {
       std::filesystem::remove(probe, ec);
       return Status(StatusCode::kUnavailable,
-                    fmt::format("report directory {} is not writable; pass a writable --report-dir", dir.string()));
+                    fmt::format("report directory {} is not writable; pass a writable --report-dir",
+                                dir.string()));
     }
   }
   std::filesystem::remove(probe, ec);
@@ -263,8 +268,8 @@ std::string JUnitXml(const std::vector<ScenarioResult>& results) {
     std::string cases;
     for (const auto& g : r.gates) {
       ++tests;
-      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"{}\">", EscapeMarkup(r.spec.name),
-                           EscapeMarkup(g.spec.name));
+      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"{}\">",
+                           EscapeMarkup(r.spec.name), EscapeMarkup(g.spec.name));
       if (!g.passed) {
         ++suite_failures;
         cases += fmt::format("<failure message=\"{}\"/>", EscapeMarkup(g.Describe()));
@@ -274,15 +279,22 @@ std::string JUnitXml(const std::vector<ScenarioResult>& results) {
     if (r.invalid) {
       ++tests;
       ++suite_failures;
-      cases += fmt::format("    <testcase classname=\"agentload.{}\" name=\"valid_measurement\"><failure message=\"INVALID: {}\"/></testcase>\n",
-                           EscapeMarkup(r.spec.name), EscapeMarkup(r.invalid_reason));
+      cases += fmt::format(
+          "    <testcase classname=\"agentload.{}\" name=\"valid_measurement\"><failure "
+          "message=\"INVALID: {}\"/></testcase>\n",
+          EscapeMarkup(r.spec.name), EscapeMarkup(r.invalid_reason));
     }
     failures += suite_failures;
-    suites += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n",
-                          EscapeMarkup(r.spec.name), r.gates.size() + (r.invalid ? 1 : 0), suite_failures, r.wall_s, cases);
+    suites += fmt::format(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n{}  "
+        "</testsuite>\n",
+        EscapeMarkup(r.spec.name), r.gates.size() + (r.invalid ? 1 : 0), suite_failures, r.wall_s,
+        cases);
   }
-  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agentload\" tests=\"{}\" failures=\"{}\">\n{}</testsuites>\n",
-                     tests, failures, suites);
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agentload\" tests=\"{}\" "
+      "failures=\"{}\">\n{}</testsuites>\n",
+      tests, failures, suites);
 }
 
 std::string EscapeMarkup(std::string_view in) {
@@ -315,16 +327,17 @@ Status WriteTextFile(const std::filesystem::path& path, const std::string& text)
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ec);
-    return Status(StatusCode::kUnavailable, fmt::format("cannot write report {}: {}", path.string(), ec.message()));
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("cannot write report {}: {}", path.string(), ec.message()));
   }
   return Status();
 }
 
 std::string FaultTableText(const std::vector<FaultWindow>& faults) {
   if (faults.empty()) return "";
-  std::string out = fmt::format("       {:<20} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>7} {:>7}  {}\n", "fault", "inject",
-                                "heal", "detect", "recover", "recovered", "units", "failed", "budget",
-                                "lost auto/critical");
+  std::string out = fmt::format(
+      "       {:<20} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>7} {:>7}  {}\n", "fault", "inject",
+      "heal", "detect", "recover", "recovered", "units", "failed", "budget", "lost auto/critical");
   auto ms = [](double v) { return fmt::format("{:.0f} ms", v); };
   for (const auto& f : faults) {
     const std::string name = f.name.empty() ? f.fault : f.name;
@@ -332,10 +345,11 @@ std::string FaultTableText(const std::vector<FaultWindow>& faults) {
       out += fmt::format("       {:<20} not injected: {}\n", name, f.error);
       continue;
     }
-    out += fmt::format("       {:<20} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>7} {:>6.0f}%  {}/{}{}\n", name,
-                       ms(f.inject_ms), ms(f.heal_ms), f.detect_ms ? ms(*f.detect_ms) : "unseen", ms(f.recover_ms),
-                       f.recovered ? "yes" : "NO", f.units, f.failed_units, f.budget_spent_percent, f.lost_auto,
-                       f.lost_critical, f.error.empty() ? "" : "  " + f.error);
+    out += fmt::format(
+        "       {:<20} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>7} {:>6.0f}%  {}/{}{}\n", name,
+        ms(f.inject_ms), ms(f.heal_ms), f.detect_ms ? ms(*f.detect_ms) : "unseen", ms(f.recover_ms),
+        f.recovered ? "yes" : "NO", f.units, f.failed_units, f.budget_spent_percent, f.lost_auto,
+        f.lost_critical, f.error.empty() ? "" : "  " + f.error);
   }
   return out;
 }
@@ -348,15 +362,27 @@ std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_
     passed += r.passed() && !r.invalid ? 1 : 0;
     std::size_t failed = 0;
     for (const auto& g : r.gates) failed += g.passed ? 0 : 1;
-    out += fmt::format("{:<4} {:<36} {:>5.0f}/{:<5.0f} ok  p50 {:>7.2f} ms  p99 {:>7.2f} ms  {:>8.1f} agents/s  {:>5.1f}s  {}\n",
-                       r.invalid ? "INV" : r.passed() ? "PASS" : "FAIL", r.spec.name, Get(m, "succeeded"), Get(m, "executed"),
-                       Get(m, "p50_ms"), Get(m, "p99_ms"), Get(m, "throughput_agents_per_s"), r.wall_s,
-                       failed ? fmt::format("{} of {} gates failed", failed, r.gates.size())
-                              : fmt::format("{} gates held", r.gates.size()));
-    if (r.invalid) out += fmt::format("       INVALID {}: the numbers above measure the generator, not the store\n", r.invalid_reason);
-    if (r.interrupted) out += "       interrupted: stopped before its end; the figures are what it measured until then\n";
+    out += fmt::format(
+        "{:<4} {:<36} {:>5.0f}/{:<5.0f} ok  p50 {:>7.2f} ms  p99 {:>7.2f} ms  {:>8.1f} agents/s  "
+        "{:>5.1f}s  {}\n",
+        r.invalid    ? "INV"
+        : r.passed() ? "PASS"
+                     : "FAIL",
+        r.spec.name, Get(m, "succeeded"), Get(m, "executed"), Get(m, "p50_ms"), Get(m, "p99_ms"),
+        Get(m, "throughput_agents_per_s"), r.wall_s,
+        failed ? fmt::format("{} of {} gates failed", failed, r.gates.size())
+               : fmt::format("{} gates held", r.gates.size()));
+    if (r.invalid)
+      out +=
+          fmt::format("       INVALID {}: the numbers above measure the generator, not the store\n",
+                      r.invalid_reason);
+    if (r.interrupted)
+      out +=
+          "       interrupted: stopped before its end; the figures are what it measured until "
+          "then\n";
     for (const auto& g : r.gates) {
-      if (all_gates || !g.passed) out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
+      if (all_gates || !g.passed)
+        out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
     }
     out += FaultTableText(r.faults);
   }

@@ -16,8 +16,8 @@ namespace agentstate::load {
 
 // What the whole run was, stated in every report.
 struct RunInfo {
-  std::string store;       // the store URI, password removed
-  std::string profile;     // "quick" | "full"
+  std::string store;    // the store URI, password removed
+  std::string profile;  // "quick" | "full"
   uint64_t seed = 0;
   std::string version;     // agentstate version
   int agents = 0;          // --agents, 0 when the profile's counts were used
@@ -25,7 +25,7 @@ struct RunInfo {
   int shard_index = 0;     // --shard i/N; a merged report says 0/1 and how many it merged
   int shard_count = 1;
   int merged_shards = 0;
-  std::string durability;  // the durability contract in force; empty = from the store URI
+  std::string durability;    // the durability contract in force; empty = from the store URI
   bool interrupted = false;  // SIGINT or SIGTERM stopped the run: its reports hold what ran
 };
 

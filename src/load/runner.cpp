@@ -5,27 +5,27 @@
 #include <fmt/format.h>
 #include <signal.h>
 
-#include <boost/asio/signal_set.hpp>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <boost/asio/signal_set.hpp>
 
 #include <algorithm>
-#include <ostream>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <set>
 
 #include "agentstate/registry.hpp"
 #include "core/uri.hpp"
-#include "load/report.hpp"
-#include "load/scenarios.hpp"
+#include "core/wait_group.hpp"
 #include "load/faults.hpp"
 #include "load/html_report.hpp"
 #include "load/json_read.hpp"
 #include "load/merge.hpp"
+#include "load/report.hpp"
+#include "load/scenarios.hpp"
 #include "load/services.hpp"
-#include "core/wait_group.hpp"
 
 namespace agentstate::load {
 namespace {
@@ -33,8 +33,8 @@ namespace {
 // CMake's project version, defined once (CMakeLists.txt).
 constexpr const char* kVersion = AGENTSTATE_VERSION;
 
-Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateStore* fault_store, int parallel,
-                       std::vector<ScenarioResult>& results) {
+Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateStore* fault_store,
+                       int parallel, std::vector<ScenarioResult>& results) {
   auto ex = co_await asio::this_coro::executor;
   results.resize(specs.size());
   std::size_t started = 0;
@@ -52,13 +52,21 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateSto
           ex,
           [&, j]() -> Awaitable<void> {
             // Scenarios that inject faults run on the store opened through the fault proxy.
-            const bool faults = std::any_of(specs[j].phases.begin(), specs[j].phases.end(),
-                                            [](const PhaseSpec& p) { return !p.fault_events.empty(); });
-            RunContext c = faults && fault_store ? RunContext{*fault_store, ctx.generator, ctx.verbose, ctx.progress,
-                                                              ctx.harness_tid, ctx.shard_index, ctx.shard_count,
-                                                              ctx.faults, dynamic_cast<tiered::TieredStore*>(fault_store),
-                                                              ctx.interrupted}
-                                                 : ctx;
+            const bool faults =
+                std::any_of(specs[j].phases.begin(), specs[j].phases.end(),
+                            [](const PhaseSpec& p) { return !p.fault_events.empty(); });
+            RunContext c = faults && fault_store
+                               ? RunContext{*fault_store,
+                                            ctx.generator,
+                                            ctx.verbose,
+                                            ctx.progress,
+                                            ctx.harness_tid,
+                                            ctx.shard_index,
+                                            ctx.shard_count,
+                                            ctx.faults,
+                                            dynamic_cast<tiered::TieredStore*>(fault_store),
+                                            ctx.interrupted}
+                               : ctx;
             results[j] = co_await RunScenario(std::move(specs[j]), c);
             group.Done();
           },
@@ -69,11 +77,10 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, StateSto
   results.resize(started);
 }
 
-
 // Writes every report of a finished (or merged) run, prints the summary, and returns the
 // exit status.
-int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const std::string& report_dir,
-           bool verbose, std::ostream& out, std::ostream& err) {
+int Report(const std::vector<ScenarioResult>& results, const RunInfo& run,
+           const std::string& report_dir, bool verbose, std::ostream& out, std::ostream& err) {
   const std::filesystem::path dir(report_dir);
   auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
   if (Status s = MakeReportDir(dir); !s.ok()) return fail(s.message());
@@ -81,23 +88,30 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
     const auto path = dir / fmt::format("{}_{}.json", r.spec.name, r.started_unix);
     if (Status s = WriteJsonFile(path, ScenarioReport(r, run)); !s.ok()) return fail(s.message());
   }
-  if (Status s = WriteJsonFile(dir / "summary.json", RunSummary(results, run)); !s.ok()) return fail(s.message());
-  if (Status s = WriteTextFile(dir / "junit.xml", JUnitXml(results)); !s.ok()) return fail(s.message());
+  if (Status s = WriteJsonFile(dir / "summary.json", RunSummary(results, run)); !s.ok())
+    return fail(s.message());
+  if (Status s = WriteTextFile(dir / "junit.xml", JUnitXml(results)); !s.ok())
+    return fail(s.message());
   // index.html is made from the files just written, exactly as `agentload report` makes it.
   if (Status s = WriteHtmlReport(dir); !s.ok()) return fail(s.message());
 
-  std::string shard = run.shard_count > 1 ? fmt::format(", shard {}/{}", run.shard_index, run.shard_count)
+  std::string shard = run.shard_count > 1
+                          ? fmt::format(", shard {}/{}", run.shard_index, run.shard_count)
                       : run.merged_shards ? fmt::format(", {} shards merged", run.merged_shards)
                                           : "";
-  out << fmt::format("agentload {} on {} (profile {}, seed {}{})\n", kVersion, run.store, run.profile, run.seed, shard);
+  out << fmt::format("agentload {} on {} (profile {}, seed {}{})\n", kVersion, run.store,
+                     run.profile, run.seed, shard);
   out << ConsoleSummary(results, /*all_gates=*/verbose);
-  out << fmt::format("reports: {} (every gate with its measured value: summary.json, or --verbose)\n", dir.string());
+  out << fmt::format(
+      "reports: {} (every gate with its measured value: summary.json, or --verbose)\n",
+      dir.string());
   if (run.interrupted) {
     out << "interrupted: the run was stopped before its end; the reports hold what ran\n";
     return kExitInterrupted;
   }
   // INVALID outranks a gate failure: numbers the generator limited prove nothing either way.
-  if (std::any_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.invalid; })) {
+  if (std::any_of(results.begin(), results.end(),
+                  [](const ScenarioResult& r) { return r.invalid; })) {
     return kExitInvalid;
   }
   if (run.shard_count > 1) {
@@ -105,7 +119,8 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run, const
     out << "gates above judge this shard's share only; the verdict comes from agentload merge\n";
     return kExitPass;
   }
-  bool all = std::all_of(results.begin(), results.end(), [](const ScenarioResult& r) { return r.passed(); });
+  bool all = std::all_of(results.begin(), results.end(),
+                         [](const ScenarioResult& r) { return r.passed(); });
   return all ? kExitPass : kExitGateFailed;
 }
 
@@ -119,10 +134,11 @@ int SetupError(std::ostream& err, std::string_view message) {
 Result<std::pair<int, int>> ParseShard(const std::string& text) {
   int i = -1, n = -1;
   char slash = 0, extra = 0;
-  if (std::sscanf(text.c_str(), "%d%c%d%c", &i, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || n > 1024 ||
-      i < 0 || i >= n) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("bad --shard '{}': use I/N with 0 <= I < N <= 1024, e.g. --shard 0/2", text));
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &i, &slash, &n, &extra) != 3 || slash != '/' || n < 1 ||
+      n > 1024 || i < 0 || i >= n) {
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("bad --shard '{}': use I/N with 0 <= I < N <= 1024, e.g. --shard 0/2", text));
   }
   return std::pair<int, int>(i, n);
 }
@@ -143,7 +159,8 @@ struct ShardReport {
 
 // nullopt, and *why, for a file that is not an agentload scenario report at all (skipped);
 // an error for one that claims to be but is malformed.
-Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& path, std::string* why) {
+Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& path,
+                                                   std::string* why) {
   using namespace json_read;
   std::ifstream in(path);
   auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -161,15 +178,18 @@ Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& 
   auto agents = RequireInt(j, {"additional_data", "agents_override"}, &missing);
   auto shard = RequireStr(j, {"additional_data", "shard"}, &missing);
   if (!missing.empty()) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("{} is not a complete agentload scenario report: {} is missing; merge the report "
-                             "directories agentload wrote",
-                             path.string(), missing));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format(
+            "{} is not a complete agentload scenario report: {} is missing; merge the report "
+            "directories agentload wrote",
+            path.string(), missing));
   }
   auto parsed = ParseShard(*shard);
   if (!parsed || *agents < 0 || *agents > 100000) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("{}: the report's shard or agents field is out of range", path.string()));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("{}: the report's shard or agents field is out of range", path.string()));
   }
   r.timestamp = *timestamp;
   r.store = *store;
@@ -183,10 +203,11 @@ Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& 
 
 }  // namespace
 
-int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
-              std::ostream& err) {
+int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir,
+              std::ostream& out, std::ostream& err) {
   auto fail = [&](const std::string& msg) { return SetupError(err, msg); };
-  if (dirs.empty()) return fail("merge needs the report directories of the shards: agentload merge DIR...");
+  if (dirs.empty())
+    return fail("merge needs the report directories of the shards: agentload merge DIR...");
   // Per shard directory: the newest report of each scenario.
   struct Shard {
     std::string dir;
@@ -196,7 +217,8 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
   for (const auto& d : dirs) {
     Shard sh{d, {}};
     std::error_code ec;
-    if (!std::filesystem::is_directory(d, ec)) return fail(fmt::format("{} is not a report directory", d));
+    if (!std::filesystem::is_directory(d, ec))
+      return fail(fmt::format("{} is not a report directory", d));
     for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
       const auto name = e.path().filename().string();
       if (e.path().extension() != ".json" || name == "summary.json") continue;
@@ -223,24 +245,29 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
   for (const auto& sh : shards) {
     for (const auto& [test, r] : sh.reports) {
       if (r.seed != seed || r.profile != profile || r.agents != agents) {
-        return fail(fmt::format("{}: report of {} is from another run (seed, profile or --agents differ)", sh.dir, test));
+        return fail(
+            fmt::format("{}: report of {} is from another run (seed, profile or --agents differ)",
+                        sh.dir, test));
       }
       if (count == 0) count = r.shard.second;
       if (r.shard.second != count) {
-        return fail(fmt::format("{}: shard {}/{} does not belong to a run of {} shards", sh.dir, r.shard.first,
-                                r.shard.second, count));
+        return fail(fmt::format("{}: shard {}/{} does not belong to a run of {} shards", sh.dir,
+                                r.shard.first, r.shard.second, count));
       }
     }
     const int index = sh.reports.begin()->second.shard.first;
-    if (!seen.insert(index).second) return fail(fmt::format("shard {}/{} is given twice ({})", index, count, sh.dir));
+    if (!seen.insert(index).second)
+      return fail(fmt::format("shard {}/{} is given twice ({})", index, count, sh.dir));
   }
   if (static_cast<int>(seen.size()) != count) {
-    return fail(fmt::format("{} of {} shards given; pass the report directory of every shard", seen.size(), count));
+    return fail(fmt::format("{} of {} shards given; pass the report directory of every shard",
+                            seen.size(), count));
   }
   if (Status s = CheckReportDir(report_dir); !s.ok()) return fail(s.message());
 
   const double first_duration = json_read::Num(first.doc, {"additional_data", "duration_s"}, 0);
-  const int64_t duration_s = first_duration > 0 && first_duration < 1e9 ? static_cast<int64_t>(first_duration) : 0;
+  const int64_t duration_s =
+      first_duration > 0 && first_duration < 1e9 ? static_cast<int64_t>(first_duration) : 0;
   std::vector<ScenarioResult> merged;
   for (const auto& [test, r0] : shards[0].reports) {
     const ScenarioEntry* entry = FindScenario(test);
@@ -251,10 +278,11 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     if (soak_s > 0 && soak_s < 1e9) soak = std::chrono::seconds(static_cast<int64_t>(soak_s));
     std::vector<std::string> fault_names;
     for (const auto& f : json_read::Arr(ad0, {"faults"})) {
-      if (std::string name = json_read::Str(f, {"name"}); !name.empty()) fault_names.push_back(std::move(name));
+      if (std::string name = json_read::Str(f, {"name"}); !name.empty())
+        fault_names.push_back(std::move(name));
     }
-    ScenarioSpec spec = entry->build(
-        Profile{profile == "quick", agents ? std::optional<int>(agents) : std::nullopt, soak, fault_names});
+    ScenarioSpec spec = entry->build(Profile{
+        profile == "quick", agents ? std::optional<int>(agents) : std::nullopt, soak, fault_names});
     spec.description = entry->description;
     std::vector<ScenarioResult> parts;
     for (const auto& sh : shards) {
@@ -300,12 +328,14 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
       if (!e) {
         std::string known;
         for (const auto& c : Catalogue()) known += (known.empty() ? "" : ", ") + c.name;
-        return fail(fmt::format("unknown scenario '{}'; known: {} (see agentload --list)", name, known));
+        return fail(
+            fmt::format("unknown scenario '{}'; known: {} (see agentload --list)", name, known));
       }
       if (seen.insert(name).second) selected.push_back(e);
     }
   }
-  if (o.parallel < 1 || o.parallel > 64) return fail(fmt::format("--parallel {} is outside 1..64", o.parallel));
+  if (o.parallel < 1 || o.parallel > 64)
+    return fail(fmt::format("--parallel {} is outside 1..64", o.parallel));
   if (o.agents && (*o.agents < 1 || *o.agents > 100000)) {
     return fail(fmt::format("--agents {} is outside 1..100000", *o.agents));
   }
@@ -313,14 +343,18 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   const bool tiered = !o.hot_uri.empty() && !o.durable_uri.empty();
   // The faults: only when a selected scenario injects them (the tiered set starts a proxy).
   RunFaults faults;
-  if (o.chaos || std::any_of(selected.begin(), selected.end(), [](const ScenarioEntry* e) { return e->injects_faults; })) {
-    auto made = tiered ? MakeTieredFaults(o.hot_uri, o.durable_uri, o.analytics_uri, ServiceControl::DefaultDir())
+  if (o.chaos || std::any_of(selected.begin(), selected.end(),
+                             [](const ScenarioEntry* e) { return e->injects_faults; })) {
+    auto made = tiered ? MakeTieredFaults(o.hot_uri, o.durable_uri, o.analytics_uri,
+                                          ServiceControl::DefaultDir())
                        : MakeStoreFaults(o.store_uri);
     if (!made) return fail(made.error().message());
     faults = std::move(*made);
     if (o.shard_count > 1 && !faults.faults.empty()) {
-      return fail("--shard: the fault scenarios kill and restart shared services; run them without --shard, or leave "
-                  "them out with --test");
+      return fail(
+          "--shard: the fault scenarios kill and restart shared services; run them without "
+          "--shard, or leave "
+          "them out with --test");
     }
   }
 
@@ -335,8 +369,11 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   };
   if (o.chaos) {
     if (faults.faults.empty()) {
-      return fail("chaos needs faults to inject, and this store offers none: run it on sqlite://, redis://, "
-                  "postgresql:// or the tiered store (start the local services with: scripts/services.sh up)");
+      return fail(
+          "chaos needs faults to inject, and this store offers none: run it on sqlite://, "
+          "redis://, "
+          "postgresql:// or the tiered store (start the local services with: scripts/services.sh "
+          "up)");
     }
     if (Status s = add(ChaosScenario(profile, o.seed)); !s.ok()) return fail(s.message());
   }
@@ -353,20 +390,23 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
       }
       std::string known;
       for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-      return fail(fmt::format("--gate {}: no selected scenario has a gate of that name; gates: {}", g.name, known));
+      return fail(fmt::format("--gate {}: no selected scenario has a gate of that name; gates: {}",
+                              g.name, known));
     }
   }
 
   if (Status s = CheckReportDir(o.report_dir); !s.ok()) return fail(s.message());
 
   StoreOptions store_options;
-  auto store = tiered ? OpenTieredStore(o.hot_uri, o.durable_uri, o.flush_window, store_options, o.analytics_uri)
+  auto store = tiered ? OpenTieredStore(o.hot_uri, o.durable_uri, o.flush_window, store_options,
+                                        o.analytics_uri)
                       : OpenStore(o.store_uri, store_options);
   if (!store) return fail(store.error().message());
   // The fault scenarios' own tiered store, whose hot tier is reached through the proxy.
   std::unique_ptr<StateStore> fault_store;
   if (!faults.proxied_hot_uri.empty()) {
-    auto opened = OpenTieredStore(faults.proxied_hot_uri, o.durable_uri, o.flush_window, store_options, o.analytics_uri);
+    auto opened = OpenTieredStore(faults.proxied_hot_uri, o.durable_uri, o.flush_window,
+                                  store_options, o.analytics_uri);
     if (!opened) return fail(opened.error().message());
     fault_store = std::move(*opened);
   }
@@ -387,9 +427,11 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     interrupted = true;
-    err << fmt::format("\nagentload: {}: stopping the load, then writing the reports of what ran (again to quit at "
-                       "once)\n",
-                       signo == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+    err << fmt::format(
+        "\nagentload: {}: stopping the load, then writing the reports of what ran (again to quit "
+        "at "
+        "once)\n",
+        signo == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
     boost::system::error_code ignored;
     signals.clear(ignored);
   });
@@ -406,9 +448,16 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
           }
         }
         if (!healthy) co_return;
-        RunContext ctx{**store, generator, o.verbose, ::isatty(STDERR_FILENO) == 1,
-                       static_cast<int>(::syscall(SYS_gettid)), o.shard_index, o.shard_count, faults.view(),
-                       tiered_store, &interrupted};
+        RunContext ctx{**store,
+                       generator,
+                       o.verbose,
+                       ::isatty(STDERR_FILENO) == 1,
+                       static_cast<int>(::syscall(SYS_gettid)),
+                       o.shard_index,
+                       o.shard_count,
+                       faults.view(),
+                       tiered_store,
+                       &interrupted};
         co_await RunAll(std::move(specs), ctx, fault_store.get(), o.parallel, results);
       },
       [&](std::exception_ptr e) {
@@ -417,7 +466,8 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
         if (e) std::rethrow_exception(e);
       });
   io.run();
-  if (!healthy) return fail(fmt::format("store {} is not healthy: {}", (*store)->Describe(), health_detail));
+  if (!healthy)
+    return fail(fmt::format("store {} is not healthy: {}", (*store)->Describe(), health_detail));
 
   std::string durability;
   if (tiered_store) {
@@ -426,8 +476,9 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
       auto it = stats.find(key);
       return it == stats.end() ? std::nullopt : std::optional<bool>(it->second > 0);
     };
-    durability = DurabilityContract(tiered_store->hot().Describe(), tiered_store->durable().Describe(), o.flush_window,
-                                    flag("hot_server_aof_enabled"), flag("durable_server_synchronous_commit_on"));
+    durability = DurabilityContract(
+        tiered_store->hot().Describe(), tiered_store->durable().Describe(), o.flush_window,
+        flag("hot_server_aof_enabled"), flag("durable_server_synchronous_commit_on"));
   }
   RunInfo run{.store = tiered ? (*store)->Describe() : core::RedactUri(o.store_uri),
               .profile = o.quick ? "quick" : "full",

@@ -3,9 +3,9 @@
 // is INVALID because the generator itself was the bottleneck).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <iosfwd>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,7 +20,8 @@ inline constexpr int kExitPass = 0;
 inline constexpr int kExitGateFailed = 1;
 inline constexpr int kExitSetup = 2;
 inline constexpr int kExitInvalid = 3;  // the generator itself was the bottleneck
-inline constexpr int kExitInterrupted = 130;  // SIGINT or SIGTERM stopped the run; its reports hold what ran
+inline constexpr int kExitInterrupted =
+    130;  // SIGINT or SIGTERM stopped the run; its reports hold what ran
 
 struct RunOptions {
   std::vector<std::string> tests;  // empty = every scenario in the catalogue
@@ -34,7 +35,7 @@ struct RunOptions {
   std::string store_uri;  // resolved by the CLI: --store, flags, environment, default
   // A tiered store instead of store_uri: hot (redis://) in front of durable (postgresql://).
   std::string hot_uri, durable_uri;
-  std::string analytics_uri;  // optional: clickhouse:// behind the tiered store
+  std::string analytics_uri;                    // optional: clickhouse:// behind the tiered store
   std::chrono::milliseconds flush_window{100};  // --flush-window: the tiered write-behind window
   std::vector<GateOverride> gate_overrides;
   // `agentload chaos`: the chaos scenario alone (seed = the schedule's, duration = its length).
@@ -58,7 +59,7 @@ int RunLoad(const RunOptions& options, std::ostream& out, std::ostream& err);
 // `agentload report DIR`: regenerates DIR/index.html from the JSON reports in DIR.
 int ReportLoad(const std::string& dir, std::ostream& out, std::ostream& err);
 
-int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir, std::ostream& out,
-              std::ostream& err);
+int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_dir,
+              std::ostream& out, std::ostream& err);
 
 }  // namespace agentstate::load

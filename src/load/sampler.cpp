@@ -14,7 +14,8 @@ double ResourceSampler::CurrentRssMb() {
   std::ifstream f("/proc/self/statm");
   long pages_total = 0, pages_rss = 0;
   f >> pages_total >> pages_rss;
-  return static_cast<double>(pages_rss) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+  return static_cast<double>(pages_rss) * static_cast<double>(sysconf(_SC_PAGESIZE)) /
+         (1024.0 * 1024.0);
 }
 
 namespace {
@@ -101,7 +102,8 @@ void ResourceSampler::TakeSample() {
   double cpu = ProcessCpuSeconds();
   double thread_cpu = watched_tid_ ? ThreadCpuSeconds(watched_tid_) : 0;
   double thread_busy = watched_tid_ ? ThreadBusySeconds(watched_tid_) : 0;
-  std::map<std::string, double> store = store_probe_ ? store_probe_() : std::map<std::string, double>();
+  std::map<std::string, double> store =
+      store_probe_ ? store_probe_() : std::map<std::string, double>();
   std::lock_guard lock(mu_);
   double dt = std::chrono::duration<double>(now - last_t_).count();
   peak_rss_mb_ = std::max(peak_rss_mb_, rss);
@@ -112,7 +114,8 @@ void ResourceSampler::TakeSample() {
   s.t_s = std::chrono::duration<double>(now - start_).count();
   s.rss_mb = rss;
   s.cpu_percent = dt > 0 ? 100.0 * (cpu - last_cpu_s_) / dt : 0;
-  s.thread_cpu_percent = dt > 0 && watched_tid_ ? 100.0 * (thread_cpu - last_thread_cpu_s_) / dt : 0;
+  s.thread_cpu_percent =
+      dt > 0 && watched_tid_ ? 100.0 * (thread_cpu - last_thread_cpu_s_) / dt : 0;
   s.store = std::move(store);
   last_t_ = now;
   last_cpu_s_ = cpu;
@@ -151,13 +154,16 @@ double ResourceSampler::MeanCpuPercent() const {
 double ResourceSampler::MeanThreadBusyPercent() const {
   std::lock_guard lock(mu_);
   const double elapsed = std::chrono::duration<double>(last_t_ - start_).count();
-  return elapsed > 0 && watched_tid_ ? 100.0 * (last_thread_busy_s_ - start_thread_busy_s_) / elapsed : 0;
+  return elapsed > 0 && watched_tid_
+             ? 100.0 * (last_thread_busy_s_ - start_thread_busy_s_) / elapsed
+             : 0;
 }
 
 double ResourceSampler::MeanThreadCpuPercent() const {
   std::lock_guard lock(mu_);
   const double elapsed = std::chrono::duration<double>(last_t_ - start_).count();
-  return elapsed > 0 && watched_tid_ ? 100.0 * (last_thread_cpu_s_ - start_thread_cpu_s_) / elapsed : 0;
+  return elapsed > 0 && watched_tid_ ? 100.0 * (last_thread_cpu_s_ - start_thread_cpu_s_) / elapsed
+                                     : 0;
 }
 
 Trend RssTrend(const std::vector<ResourceSample>& samples) {

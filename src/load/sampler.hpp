@@ -7,17 +7,17 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <string>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace agentstate::load {
 
 struct ResourceSample {
-  double t_s = 0;          // seconds since Start()
+  double t_s = 0;  // seconds since Start()
   double rss_mb = 0;
-  double cpu_percent = 0;  // of one core, over the preceding interval
+  double cpu_percent = 0;         // of one core, over the preceding interval
   double thread_cpu_percent = 0;  // the watched thread's share of one core (see WatchThread)
   // Store-side figures at the same instant (see WatchStore): queue depths, connections,
   // and for server backends the server's RSS, CPU and counters.
@@ -46,7 +46,9 @@ class ResourceSampler {
   void WatchThread(int tid) { watched_tid_ = tid; }
   // Also records what `probe` returns with every sample: backends fill it through
   // StateStore::Stats(), which must be cheap and non-blocking. Call before Start().
-  void WatchStore(std::function<std::map<std::string, double>()> probe) { store_probe_ = std::move(probe); }
+  void WatchStore(std::function<std::map<std::string, double>()> probe) {
+    store_probe_ = std::move(probe);
+  }
 
   void Start();
   void Stop();  // takes a last sample; idempotent
@@ -59,10 +61,11 @@ class ResourceSampler {
   // was never idle, whether or not it got a core (other processes may have had them).
   double MeanThreadBusyPercent() const;
 
-  static double CurrentRssMb();     // /proc/self/statm
-  static double ProcessCpuSeconds();  // /proc/self/stat utime + stime
-  static double ThreadCpuSeconds(int tid);   // /proc/self/task/<tid>/stat
-  static double ThreadBusySeconds(int tid);  // /proc/self/task/<tid>/schedstat: run + run-queue wait
+  static double CurrentRssMb();             // /proc/self/statm
+  static double ProcessCpuSeconds();        // /proc/self/stat utime + stime
+  static double ThreadCpuSeconds(int tid);  // /proc/self/task/<tid>/stat
+  static double ThreadBusySeconds(
+      int tid);  // /proc/self/task/<tid>/schedstat: run + run-queue wait
 
  private:
   void Loop();

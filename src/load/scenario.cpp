@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <ctime>
-#include <iostream>
 #include <deque>
+#include <iostream>
 #include <numeric>
 #include <optional>
-#include <boost/asio/thread_pool.hpp>
 #include <set>
 
 #include "core/wait_group.hpp"
@@ -72,8 +72,9 @@ class Pool {
     }
     if (waiters_.size() >= max_waiters_) {
       ++stats_.pool_rejections;
-      co_return Status(StatusCode::kPoolExhausted,
-                       fmt::format("every pool slot busy and {} callers already waiting", waiters_.size()));
+      co_return Status(
+          StatusCode::kPoolExhausted,
+          fmt::format("every pool slot busy and {} callers already waiting", waiters_.size()));
     }
     ++stats_.pool_waits;
     const auto t0 = SteadyClock::now();
@@ -225,7 +226,8 @@ Awaitable<Result<SaveAck>> LedgeredSave(Unit& u, SaveRequest req) {
   } else {
     // Refused before reaching the store (the harness pool) is a definite "not written".
     const bool doubt = InDoubt(ack.error()) && ack.error().code() != StatusCode::kPoolExhausted;
-    u.st.ledger.Record(run_id, doubt ? WriteOutcome::kUnknown : WriteOutcome::kFailed, 0, 0, durability);
+    u.st.ledger.Record(run_id, doubt ? WriteOutcome::kUnknown : WriteOutcome::kFailed, 0, 0,
+                       durability);
   }
   co_return ack;
 }
@@ -234,8 +236,8 @@ Awaitable<Result<SaveAck>> LedgeredSave(Unit& u, SaveRequest req) {
 // write of the run is in doubt (this unit's or an earlier one's: a timed-out save can land
 // after a later acknowledged one), a newer version, as the ledger itself allows. On failure
 // returns the error class name for the phase's error table.
-std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpec& agent, const SaveAck& ack,
-                   PhaseResult& phase, bool in_doubt = false) {
+std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpec& agent,
+                   const SaveAck& ack, PhaseResult& phase, bool in_doubt = false) {
   if (!rec) {
     if (rec.error().code() == StatusCode::kCorruption) ++phase.corrupted;
     return std::string(CodeName(rec.error().code()));
@@ -260,16 +262,17 @@ std::string Verify(const Result<std::optional<StateRecord>>& rec, const AgentSpe
 // Verify, and on a mismatch one line on stderr with what was acknowledged and what came
 // back, timed from the scenario's start like the fault table (at most 20 lines a process):
 // the class alone does not say which fault window or path it was.
-std::string VerifyLogged(Unit& u, const Result<std::optional<StateRecord>>& rec, const AgentSpec& agent,
-                         const SaveAck& ack, bool in_doubt = false) {
+std::string VerifyLogged(Unit& u, const Result<std::optional<StateRecord>>& rec,
+                         const AgentSpec& agent, const SaveAck& ack, bool in_doubt = false) {
   std::string e = Verify(rec, agent, ack, u.phase, in_doubt);
   static std::atomic<int> lines{0};
   if (e.rfind("verify_", 0) == 0 && lines.fetch_add(1) < 20) {
     const StateRecord* got = rec && *rec ? &**rec : nullptr;
-    fmt::print(stderr, "agentload: {} at {:.3f} s in {}/{}: run {} acknowledged v{} {:016x}, read {}{}\n", e,
-               u.st.Elapsed(), u.st.spec.name, u.st.phase, agent.run_id, ack.version, ack.checksum,
-               got ? fmt::format("v{} {:016x}", got->version, got->checksum) : std::string("nothing"),
-               in_doubt ? " (a write of the run is in doubt)" : "");
+    fmt::print(
+        stderr, "agentload: {} at {:.3f} s in {}/{}: run {} acknowledged v{} {:016x}, read {}{}\n",
+        e, u.st.Elapsed(), u.st.spec.name, u.st.phase, agent.run_id, ack.version, ack.checksum,
+        got ? fmt::format("v{} {:016x}", got->version, got->checksum) : std::string("nothing"),
+        in_doubt ? " (a write of the run is in doubt)" : "");
   }
   return e;
 }
@@ -295,7 +298,8 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto first = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!first) co_return code(first.error());
       auto rec = co_await Load(u, agent.run_id);
-      if (std::string e = VerifyLogged(u, rec, agent, *first, u.st.ledger.HasUnknown(agent.run_id)); !e.empty()) {
+      if (std::string e = VerifyLogged(u, rec, agent, *first, u.st.ledger.HasUnknown(agent.run_id));
+          !e.empty()) {
         co_return e;
       }
       // The update goes in at the version just read: a lost update would be a conflict.
@@ -315,7 +319,8 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto history = co_await Checkpoints(u, agent.run_id);
       if (!history) co_return code(history.error());
       for (const auto& c : *history) {
-        if (c.version == ack->version && c.checksum == ack->checksum && c.is_recovery_point) co_return "";
+        if (c.version == ack->version && c.checksum == ack->checksum && c.is_recovery_point)
+          co_return "";
       }
       ++u.phase.corrupted;
       co_return "checkpoint_missing";
@@ -328,12 +333,14 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
       if (!ack) co_return code(ack.error());
       auto rec = co_await Load(u, agent.run_id);
-      if (std::string e = VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id)); !e.empty()) {
+      if (std::string e = VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id));
+          !e.empty()) {
         co_return e;
       }
       auto del = co_await Delete(u, agent.run_id);
       if (!del) {
-        u.st.ledger.RecordDelete(agent.run_id, InDoubt(del.error()) ? WriteOutcome::kUnknown : WriteOutcome::kFailed);
+        u.st.ledger.RecordDelete(
+            agent.run_id, InDoubt(del.error()) ? WriteOutcome::kUnknown : WriteOutcome::kFailed);
         co_return code(del.error());
       }
       u.st.ledger.RecordDelete(agent.run_id, WriteOutcome::kAcked);
@@ -355,7 +362,8 @@ bool Retryable(const std::string& error) {
 
 // A unit with its retries, recorded as one outcome. Latency runs from `due` (when the unit
 // should have started; for closed phases, when it did) to its end, retries included.
-Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& payload, std::optional<TimePoint> due) {
+Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& payload,
+                        std::optional<TimePoint> due) {
   const auto t0 = SteadyClock::now();
   const auto from = due.value_or(t0);
   std::string error;
@@ -364,7 +372,8 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
     if (error.empty() || attempt >= u.spec.max_retries || !Retryable(error)) break;
     ++u.phase.retries;
     u.st.Mark(State::SignKind::kAttempt);
-    asio::steady_timer backoff(co_await asio::this_coro::executor, u.spec.retry_backoff * (attempt + 1));
+    asio::steady_timer backoff(co_await asio::this_coro::executor,
+                               u.spec.retry_backoff * (attempt + 1));
     boost::system::error_code ec;
     co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -391,15 +400,16 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
 // What agent i of a phase does: the phase's work, a critical checkpoint for every
 // critical_every-th agent, or a save and delete for every delete_every-th.
 Work WorkOf(const PhaseSpec& p, int i) {
-  if (p.critical_every > 0 && i % p.critical_every == p.critical_every - 1) return Work::kCriticalCheckpoint;
+  if (p.critical_every > 0 && i % p.critical_every == p.critical_every - 1)
+    return Work::kCriticalCheckpoint;
   if (p.delete_every > 0 && i % p.delete_every == 0) return Work::kSaveDelete;
   return p.work;
 }
 
 AgentSpec MakeAgent(const State& st, const PhaseSpec& p, int i) {
   const auto idx = static_cast<std::size_t>(i);
-  return st.ctx.generator.Agent(st.spec.name + "/" + p.name, i, st.spec.user_id, p.sizes[idx % p.sizes.size()],
-                                p.patterns[idx % p.patterns.size()]);
+  return st.ctx.generator.Agent(st.spec.name + "/" + p.name, i, st.spec.user_id,
+                                p.sizes[idx % p.sizes.size()], p.patterns[idx % p.patterns.size()]);
 }
 
 // What agent i of a phase does and on which run; reads take the runs of another phase.
@@ -453,7 +463,8 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
     }
     for (int r = 0; r < p.reads; ++r) {
       if (!st.Mine(p.agents + r)) continue;
-      wave.push_back({MakeAgent(st, *from, pool[static_cast<std::size_t>(r) % pool.size()]), "", Work::kRead});
+      wave.push_back(
+          {MakeAgent(st, *from, pool[static_cast<std::size_t>(r) % pool.size()]), "", Work::kRead});
     }
     // Shuffled, so reads and writes interleave as they would in production.
     for (std::size_t k = wave.size(); k > 1; --k) {
@@ -478,7 +489,8 @@ Awaitable<void> RunWave(State& st, const PhaseSpec& p, PhaseResult& out) {
 }
 
 Awaitable<void> RunConstant(State& st, const PhaseSpec& p, PhaseResult& out) {
-  const uint64_t per_agent = std::max<uint64_t>(1, p.max_operations / static_cast<uint64_t>(p.agents));
+  const uint64_t per_agent =
+      std::max<uint64_t>(1, p.max_operations / static_cast<uint64_t>(p.agents));
   auto ex = co_await asio::this_coro::executor;
   core::WaitGroup group(ex);
   for (int i = 0; i < p.agents; ++i) {
@@ -507,10 +519,12 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
   auto ex = co_await asio::this_coro::executor;
   const TimePoint start = SteadyClock::now();
   const TimePoint end = start + p.duration;
-  const std::size_t max_in_flight = static_cast<std::size_t>(p.agents > 0 ? p.agents : kDefaultMaxInFlight);
-  ArrivalSchedule schedule(p.rate_per_s, p.rate_end_per_s > 0 ? p.rate_end_per_s : p.rate_per_s,
-                           std::chrono::duration_cast<std::chrono::microseconds>(p.duration), p.arrival,
-                           HashScope(st.ctx.generator.seed(), st.spec.name + "/" + p.name, 0), p.max_operations);
+  const std::size_t max_in_flight =
+      static_cast<std::size_t>(p.agents > 0 ? p.agents : kDefaultMaxInFlight);
+  ArrivalSchedule schedule(
+      p.rate_per_s, p.rate_end_per_s > 0 ? p.rate_end_per_s : p.rate_per_s,
+      std::chrono::duration_cast<std::chrono::microseconds>(p.duration), p.arrival,
+      HashScope(st.ctx.generator.seed(), st.spec.name + "/" + p.name, 0), p.max_operations);
   asio::steady_timer timer(ex);
   asio::steady_timer slot(ex);  // cancelled whenever an agent finishes
   std::size_t in_flight = 0;
@@ -527,7 +541,8 @@ Awaitable<void> RunArrivals(State& st, const PhaseSpec& p, PhaseResult& out) {
     }
     // How late the generator itself was: measured from when it could have dispatched (the
     // due time, or when a busy store gave a slot back), so store stalls are not counted.
-    out.start_lag.Record(std::max<int64_t>(0, MicrosBetween(std::max(due, freed), SteadyClock::now())));
+    out.start_lag.Record(
+        std::max<int64_t>(0, MicrosBetween(std::max(due, freed), SteadyClock::now())));
     if (in_flight >= max_in_flight) {
       while (in_flight >= max_in_flight && SteadyClock::now() < end) {
         slot.expires_at(end);
@@ -568,13 +583,15 @@ double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
 // Runs a blocking fault call (a kill, a restart) on `worker` and resumes here once it has
 // returned: the load goes on meanwhile.
 Awaitable<Status> OffThread(asio::thread_pool& worker, Fault* fault, bool begin) {
-  auto call = [fault, begin]() -> Awaitable<Status> { co_return begin ? fault->Begin() : fault->End(); };
+  auto call = [fault, begin]() -> Awaitable<Status> {
+    co_return begin ? fault->Begin() : fault->End();
+  };
   co_return co_await asio::co_spawn(worker.get_executor(), call, asio::use_awaitable);
 }
 
 // A phase's fault events, in order: inject, hold, heal; each timed.
-Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std::vector<FaultWindow>& windows,
-                            asio::thread_pool& worker) {
+Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start,
+                            std::vector<FaultWindow>& windows, asio::thread_pool& worker) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   boost::system::error_code ec;
   TimePoint quiet_until = start;  // each fault's recovery is observed before the next begins
@@ -594,7 +611,9 @@ Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std:
     }
     if (at + ev.hold + p.observe > start + p.duration && at > start + ev.at) {
       w.fault = "not started";
-      w.error = "not started: the faults before it took longer than planned, and it no longer fit the phase";
+      w.error =
+          "not started: the faults before it took longer than planned, and it no longer fit the "
+          "phase";
       w.start_s = w.end_s = st.Elapsed();
       windows.push_back(std::move(w));
       continue;
@@ -608,9 +627,9 @@ Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std:
     }
     if (!fault) {
       w.fault = "none";
-      w.error = st.ctx.faults.empty()
-                    ? fmt::format("{} offers no fault the harness can inject", st.ctx.store.Describe())
-                    : fmt::format("this run has no fault named {}", ev.fault);
+      w.error = st.ctx.faults.empty() ? fmt::format("{} offers no fault the harness can inject",
+                                                    st.ctx.store.Describe())
+                                      : fmt::format("this run has no fault named {}", ev.fault);
       w.end_s = w.start_s;
       windows.push_back(std::move(w));
       continue;
@@ -627,7 +646,8 @@ Awaitable<void> DriveFaults(State& st, const PhaseSpec& p, TimePoint start, std:
       w.error = in.ToString();
     }
     const auto t1 = SteadyClock::now();
-    const Status out = co_await OffThread(worker, fault, false);  // also undoes a half-done injection
+    const Status out =
+        co_await OffThread(worker, fault, false);  // also undoes a half-done injection
     w.heal_ms = Ms(MicrosBetween(t1, SteadyClock::now()));
     if (in.ok() && !out.ok()) w.error = "healing failed: " + out.ToString();
     w.end_s = st.Elapsed();
@@ -691,15 +711,17 @@ void AssessFaults(const State& st, std::vector<FaultWindow>& windows, double pha
     found = found || w.until_s - from >= kCleanStretchS;
     w.recover_ms = (from - w.end_s) * 1000.0;
     w.recovered = w.injected && w.error.empty() && found;
-    w.budget_spent_percent =
-        w.units ? 100.0 * static_cast<double>(w.failed_units) / static_cast<double>(w.units) / kFaultErrorBudget : 0;
+    w.budget_spent_percent = w.units ? 100.0 * static_cast<double>(w.failed_units) /
+                                           static_cast<double>(w.units) / kFaultErrorBudget
+                                     : 0;
   }
 }
 
 // Acknowledged writes the ledger found lost (through the store, or on a tiered store's
 // durable tier alone; a run lost in both counts once), charged to the fault window they
 // were acknowledged in.
-void ChargeLosses(const std::vector<const LedgerVerdict*>& verdicts, TimePoint t0, std::vector<FaultWindow>& windows) {
+void ChargeLosses(const std::vector<const LedgerVerdict*>& verdicts, TimePoint t0,
+                  std::vector<FaultWindow>& windows) {
   std::map<std::string, const LostWrite*> lost;
   for (const LedgerVerdict* v : verdicts) {
     for (const auto& l : v->lost_writes) lost.emplace(l.run_id, &l);
@@ -707,7 +729,8 @@ void ChargeLosses(const std::vector<const LedgerVerdict*>& verdicts, TimePoint t
   for (const auto& [run, l] : lost) {
     const double at = std::chrono::duration<double>(l->acked_at - t0).count();
     for (auto& w : windows) {
-      if (at >= w.start_s && at < w.until_s) ++(l->durability == CheckpointType::kAuto ? w.lost_auto : w.lost_critical);
+      if (at >= w.start_s && at < w.until_s)
+        ++(l->durability == CheckpointType::kAuto ? w.lost_auto : w.lost_critical);
     }
   }
 }
@@ -734,9 +757,11 @@ Awaitable<void> Ticker(State& st, const bool& done, asio::steady_timer& timer) {
       const IntervalRow& r = st.recorders[0].rows().back();
       const uint64_t done_n = st.current ? st.current->executed : 0;
       const uint64_t failed = st.current ? st.current->failed : 0;
-      std::cerr << fmt::format("\r\x1b[K{} [{}] {:.0f}s  {} done  {:.0f}/s  p50 {:.2f} ms  p99 {:.2f} ms  errors {}",
-                               st.spec.name, st.phase, st.Elapsed(), done_n, static_cast<double>(r.count), r.p50_ms,
-                               r.p99_ms, failed)
+      std::cerr << fmt::format(
+                       "\r\x1b[K{} [{}] {:.0f}s  {} done  {:.0f}/s  p50 {:.2f} ms  p99 {:.2f} ms  "
+                       "errors {}",
+                       st.spec.name, st.phase, st.Elapsed(), done_n, static_cast<double>(r.count),
+                       r.p50_ms, r.p99_ms, failed)
                 << std::flush;
     }
   }
@@ -750,8 +775,8 @@ void AddLatencyMetrics(Metrics& m, const std::string& prefix, const Histogram& h
   m[prefix + "max_ms"] = Ms(h.Max());
 }
 
-void AddCounts(Metrics& m, const std::string& prefix, uint64_t executed, uint64_t succeeded, uint64_t failed,
-               double wall_s) {
+void AddCounts(Metrics& m, const std::string& prefix, uint64_t executed, uint64_t succeeded,
+               uint64_t failed, double wall_s) {
   const double n = static_cast<double>(executed);
   m[prefix + "executed"] = n;
   m[prefix + "succeeded"] = static_cast<double>(succeeded);
@@ -766,23 +791,29 @@ void AddCounts(Metrics& m, const std::string& prefix, uint64_t executed, uint64_
 
 Status ValidateScenario(const ScenarioSpec& spec) {
   auto bad = [&](const PhaseSpec& p, const std::string& what) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("scenario {} phase {}: {}", spec.name, p.name, what));
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("scenario {} phase {}: {}", spec.name, p.name, what));
   };
-  if (spec.phases.empty()) return Status(StatusCode::kInvalidArgument, fmt::format("scenario {} has no phases", spec.name));
+  if (spec.phases.empty())
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("scenario {} has no phases", spec.name));
   if (spec.op_timeout.count() <= 0 || spec.max_duration.count() <= 0) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("scenario {}: timeouts and durations must be > 0", spec.name));
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("scenario {}: timeouts and durations must be > 0", spec.name));
   }
   std::set<std::string> names;
   for (const auto& p : spec.phases) {
     if (!names.insert(p.name).second) return bad(p, "phase names must be unique");
-    if (p.sizes.empty() || p.patterns.empty()) return bad(p, "needs at least one state size and one pattern");
+    if (p.sizes.empty() || p.patterns.empty())
+      return bad(p, "needs at least one state size and one pattern");
     if (p.pause_after.count() < 0) return bad(p, "pause must not be negative");
     switch (p.executor) {
       case Executor::kWave:
         if (p.agents < 1) return bad(p, fmt::format("a wave needs >= 1 agent (got {})", p.agents));
         break;
       case Executor::kConstant:
-        if (p.agents < 1) return bad(p, fmt::format("constant concurrency needs >= 1 agent (got {})", p.agents));
+        if (p.agents < 1)
+          return bad(p, fmt::format("constant concurrency needs >= 1 agent (got {})", p.agents));
         if (p.duration.count() <= 0) return bad(p, "constant concurrency needs a duration > 0");
         break;
       case Executor::kArrivals:
@@ -790,17 +821,19 @@ Status ValidateScenario(const ScenarioSpec& spec) {
         if (p.duration.count() <= 0) return bad(p, "an arrival phase needs a duration > 0");
         if (!(p.rate_per_s > 0) || !(p.rate_end_per_s >= 0) || !std::isfinite(p.rate_per_s) ||
             !std::isfinite(p.rate_end_per_s) || p.rate_per_s > 1e7 || p.rate_end_per_s > 1e7) {
-          return bad(p, fmt::format("arrival rate must be in (0, 1e7] per second (got {} -> {})", p.rate_per_s,
-                                    p.rate_end_per_s));
+          return bad(p, fmt::format("arrival rate must be in (0, 1e7] per second (got {} -> {})",
+                                    p.rate_per_s, p.rate_end_per_s));
         }
         break;
     }
     if (p.max_operations == 0) return bad(p, "max_operations must be > 0");
     if (!p.fault_events.empty() && p.executor != Executor::kConstant) {
-      return bad(p, "fault events need constant concurrency (the phase runs until the faults are healed)");
+      return bad(
+          p, "fault events need constant concurrency (the phase runs until the faults are healed)");
     }
     for (const auto& ev : p.fault_events) {
-      if (ev.at.count() < 0 || ev.hold.count() < 0) return bad(p, "fault times must not be negative");
+      if (ev.at.count() < 0 || ev.hold.count() < 0)
+        return bad(p, "fault times must not be negative");
     }
     if (p.critical_every < 0) return bad(p, "critical_every must not be negative");
     if (p.delete_every < 0) return bad(p, "delete_every must not be negative");
@@ -808,12 +841,15 @@ Status ValidateScenario(const ScenarioSpec& spec) {
   for (const auto& g : spec.gates) {
     if (!std::isfinite(g.limit) || g.limit < 0) {
       return Status(StatusCode::kInvalidArgument,
-                    fmt::format("scenario {} gate {}: limit must be a finite non-negative number", spec.name, g.name));
+                    fmt::format("scenario {} gate {}: limit must be a finite non-negative number",
+                                spec.name, g.name));
     }
-    if (g.interval && (g.interval->window.count() <= 0 || g.interval->min_percent < 0 || g.interval->min_percent > 100)) {
-      return Status(StatusCode::kInvalidArgument,
-                    fmt::format("scenario {} gate {}: interval window must be > 0 and the share 0..100 %", spec.name,
-                                g.name));
+    if (g.interval && (g.interval->window.count() <= 0 || g.interval->min_percent < 0 ||
+                       g.interval->min_percent > 100)) {
+      return Status(
+          StatusCode::kInvalidArgument,
+          fmt::format("scenario {} gate {}: interval window must be > 0 and the share 0..100 %",
+                      spec.name, g.name));
     }
   }
   return Status();
@@ -841,7 +877,8 @@ Metrics BaseMetrics(const ScenarioResult& r) {
     AddLatencyMetrics(m, prefix, p.latency);
     AddLatencyMetrics(m, prefix + "ok_", p.ok_latency);
     m[prefix + "retries"] = static_cast<double>(p.retries);
-    m[prefix + "mean_retries"] = p.executed ? static_cast<double>(p.retries) / static_cast<double>(p.executed) : 0;
+    m[prefix + "mean_retries"] =
+        p.executed ? static_cast<double>(p.retries) / static_cast<double>(p.executed) : 0;
     for (const auto& [kind, k] : p.kinds) {
       const std::string kp = prefix + kind + ".";
       m[kp + "executed"] = static_cast<double>(k.executed);
@@ -854,7 +891,8 @@ Metrics BaseMetrics(const ScenarioResult& r) {
     pool_timeouts += p.pool_timeouts;
     pool_rejections += p.pool_rejections;
     for (const auto& [code, n] : p.errors) errors[code] += n;
-    if (p.executor == Executor::kArrivals) AddLatencyMetrics(m, prefix + "uncorrected_", p.uncorrected);
+    if (p.executor == Executor::kArrivals)
+      AddLatencyMetrics(m, prefix + "uncorrected_", p.uncorrected);
   }
   AddCounts(m, "", executed, succeeded, failed, wall);
   AddLatencyMetrics(m, "", r.latency);
@@ -885,8 +923,9 @@ Metrics BaseMetrics(const ScenarioResult& r) {
   m["phantom_writes"] = static_cast<double>(r.ledger.phantom);
   m["out_of_order_writes"] = static_cast<double>(r.ledger.out_of_order);
   m["resurrected_runs"] = static_cast<double>(r.ledger.resurrected);
-  m["data_integrity_issues"] = m["corruption"] + static_cast<double>(r.ledger.lost + r.ledger.phantom +
-                                                                     r.ledger.out_of_order + r.ledger.resurrected);
+  m["data_integrity_issues"] =
+      m["corruption"] + static_cast<double>(r.ledger.lost + r.ledger.phantom +
+                                            r.ledger.out_of_order + r.ledger.resurrected);
   m["late_starts"] = static_cast<double>(late);
   m["dropped_starts"] = static_cast<double>(dropped);
   m["generator_lag_p99_ms"] = Ms(lag.ValueAtPercentile(99));
@@ -903,10 +942,12 @@ void FinishScenario(ScenarioResult& result) {
   if (result.durable_ledger) {
     result.metrics["durable_lost_writes"] = static_cast<double>(result.durable_ledger->lost);
     result.metrics["durable_corrupted"] = static_cast<double>(result.durable_ledger->corrupted);
-    result.metrics["durable_resurrected_runs"] = static_cast<double>(result.durable_ledger->resurrected);
+    result.metrics["durable_resurrected_runs"] =
+        static_cast<double>(result.durable_ledger->resurrected);
     // Every acknowledged critical write must be in the durable tier, whatever the hot one says.
     result.metrics["lost_critical_writes"] =
-        std::max(result.metrics["lost_critical_writes"], static_cast<double>(result.durable_ledger->lost_durable_class));
+        std::max(result.metrics["lost_critical_writes"],
+                 static_cast<double>(result.durable_ledger->lost_durable_class));
   }
   if (result.analytics && result.analytics->reachable) {
     const auto& a = *result.analytics;
@@ -921,7 +962,8 @@ void FinishScenario(ScenarioResult& result) {
     result.metrics["analytics_in_doubt_events"] = static_cast<double>(a.in_doubt);
     result.metrics["analytics_dropped_events"] = static_cast<double>(a.dropped);
     for (const auto& [op, v] : a.server_p99_ms) result.metrics["analytics_server_p99_ms_" + op] = v;
-    for (const auto& [op, v] : a.server_ops_per_min) result.metrics["analytics_server_ops_per_min_" + op] = v;
+    for (const auto& [op, v] : a.server_ops_per_min)
+      result.metrics["analytics_server_ops_per_min_" + op] = v;
   }
   result.metrics["wall_s"] = result.wall_s;
   result.metrics["harness_thread_cpu_percent"] = result.harness_thread_cpu_percent;
@@ -931,14 +973,16 @@ void FinishScenario(ScenarioResult& result) {
   const double max_lag = static_cast<double>(result.spec.max_generator_lag.count());
   if (lag > max_lag) {
     result.invalid = true;
-    result.invalid_reason = fmt::format("generator schedule lag p99 {:.1f} ms > {:.0f} ms", lag, max_lag);
-  } else if (result.resources.size() >= 3 &&
-             std::max(result.harness_thread_cpu_percent, result.harness_thread_busy_percent) >= 95) {
+    result.invalid_reason =
+        fmt::format("generator schedule lag p99 {:.1f} ms > {:.0f} ms", lag, max_lag);
+  } else if (result.resources.size() >= 3 && std::max(result.harness_thread_cpu_percent,
+                                                      result.harness_thread_busy_percent) >= 95) {
     // Busy, not CPU alone: beside a compile the never-idle harness thread got 60 % of a core
     // and looked healthy; its run time plus run-queue wait is what shows it never rested.
     result.invalid = true;
-    result.invalid_reason = fmt::format("the harness thread was saturated ({:.0f} % busy, {:.0f} % of a core)",
-                                        result.harness_thread_busy_percent, result.harness_thread_cpu_percent);
+    result.invalid_reason =
+        fmt::format("the harness thread was saturated ({:.0f} % busy, {:.0f} % of a core)",
+                    result.harness_thread_busy_percent, result.harness_thread_cpu_percent);
   }
   if (result.spec.derive) result.spec.derive(result);
   result.gates = EvaluateGates(result.spec.gates, result.metrics, result.windows);
@@ -947,10 +991,11 @@ void FinishScenario(ScenarioResult& result) {
 std::string ScenarioVersion(const ScenarioSpec& spec) {
   std::string shape = spec.name + "|" + spec.user_id;
   for (const auto& p : spec.phases) {
-    shape += fmt::format("|{}:{}:{}:{}:{}:{}:{}:{}:{}", p.name, Name(p.executor), p.agents, p.duration.count(),
-                         p.rate_per_s, p.rate_end_per_s, static_cast<int>(p.arrival), p.pause_after.count(),
-                         p.max_operations);
-    for (const auto& ev : p.fault_events) shape += fmt::format(",fault:{}@{}+{}", ev.fault, ev.at.count(), ev.hold.count());
+    shape += fmt::format("|{}:{}:{}:{}:{}:{}:{}:{}:{}", p.name, Name(p.executor), p.agents,
+                         p.duration.count(), p.rate_per_s, p.rate_end_per_s,
+                         static_cast<int>(p.arrival), p.pause_after.count(), p.max_operations);
+    for (const auto& ev : p.fault_events)
+      shape += fmt::format(",fault:{}@{}+{}", ev.fault, ev.at.count(), ev.hold.count());
     if (p.critical_every > 0) shape += fmt::format(",critical/{}", p.critical_every);
     if (p.delete_every > 0) shape += fmt::format(",delete/{}", p.delete_every);
     // append, not `std::string(",") + ...`: g++ 12 at -O3 (Release) calls that a -Wrestrict
@@ -959,8 +1004,10 @@ std::string ScenarioVersion(const ScenarioSpec& spec) {
     for (auto x : p.patterns) shape.append(",").append(Name(x));
   }
   for (const auto& g : spec.gates) {
-    shape += fmt::format("|{}:{}:{}:{}", g.name, g.metric, static_cast<int>(g.compare),
-                         g.interval ? fmt::format("{}s>={}", g.interval->window.count(), g.interval->min_percent) : "");
+    shape += fmt::format(
+        "|{}:{}:{}:{}", g.name, g.metric, static_cast<int>(g.compare),
+        g.interval ? fmt::format("{}s>={}", g.interval->window.count(), g.interval->min_percent)
+                   : "");
   }
   return fmt::format("{:016x}", HashScope(0, shape, 0));
 }
@@ -976,7 +1023,9 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   State st{spec, ctx, SteadyClock::now(), {}, {}, {}};
   std::set<int64_t> gate_widths;
   for (const auto& g : spec.gates) {
-    if (g.interval) gate_widths.insert(std::chrono::duration_cast<std::chrono::milliseconds>(g.interval->window).count());
+    if (g.interval)
+      gate_widths.insert(
+          std::chrono::duration_cast<std::chrono::milliseconds>(g.interval->window).count());
   }
   st.recorders.emplace_back(std::chrono::seconds(1), gate_widths.count(1000) > 0);
   for (int64_t ms : gate_widths) {
@@ -1003,8 +1052,10 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     result.phases[i].executor = spec.phases[i].executor;
     result.phases[i].kinds[std::string(Name(spec.phases[i].work))];
     if (spec.phases[i].reads > 0) result.phases[i].kinds[std::string(Name(Work::kRead))];
-    if (spec.phases[i].critical_every > 0) result.phases[i].kinds[std::string(Name(Work::kCriticalCheckpoint))];
-    if (spec.phases[i].delete_every > 0) result.phases[i].kinds[std::string(Name(Work::kSaveDelete))];
+    if (spec.phases[i].critical_every > 0)
+      result.phases[i].kinds[std::string(Name(Work::kCriticalCheckpoint))];
+    if (spec.phases[i].delete_every > 0)
+      result.phases[i].kinds[std::string(Name(Work::kSaveDelete))];
   }
   std::size_t ran = 0;
   const auto end_by = st.t0 + spec.max_duration;
@@ -1025,7 +1076,8 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     pr.start_s = st.Elapsed();
     // The harness pool stands in for a client pool only where the store has none.
     const bool store_has_pool = ctx.store.Stats().values.count("pool_size") > 0;
-    if (p.pool_slots > 0 && !store_has_pool) st.pool = std::make_unique<Pool>(ex, p.pool_slots, p.pool_max_waiters, p.pool_wait, pr);
+    if (p.pool_slots > 0 && !store_has_pool)
+      st.pool = std::make_unique<Pool>(ex, p.pool_slots, p.pool_max_waiters, p.pool_wait, pr);
     st.phase_end = std::min(end_by, SteadyClock::now() + p.duration);
     // A fault phase: its driver injects and heals on a worker thread, the health poller
     // watches the store, and the load goes on until the last fault has been observed healed.
@@ -1045,7 +1097,8 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
             co_await DriveFaults(st, p, start, windows, *worker);
             st.phase_end = st.Interrupted()
                                ? SteadyClock::now()
-                               : std::min(end_by, std::max(start + p.duration, SteadyClock::now() + p.observe));
+                               : std::min(end_by, std::max(start + p.duration,
+                                                           SteadyClock::now() + p.observe));
             fault_tasks.Done();
           },
           asio::detached);
@@ -1074,10 +1127,11 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     result.latency.Merge(pr.latency);
     if (ctx.verbose) {
       if (ctx.progress) std::cerr << "\r\x1b[K";
-      std::cerr << fmt::format("  {} / {} ({}): {} agents, {} ok, p50 {:.2f} ms, p99 {:.2f} ms, {:.2f} s\n", spec.name,
-                               pr.name, Name(pr.executor), pr.executed, pr.succeeded,
-                               Ms(pr.latency.ValueAtPercentile(50)), Ms(pr.latency.ValueAtPercentile(99)),
-                               pr.end_s - pr.start_s);
+      std::cerr << fmt::format(
+          "  {} / {} ({}): {} agents, {} ok, p50 {:.2f} ms, p99 {:.2f} ms, {:.2f} s\n", spec.name,
+          pr.name, Name(pr.executor), pr.executed, pr.succeeded,
+          Ms(pr.latency.ValueAtPercentile(50)), Ms(pr.latency.ValueAtPercentile(99)),
+          pr.end_s - pr.start_s);
     }
     if (spec.stop_early) {
       if (std::string why = spec.stop_early(result, i); !why.empty()) {
@@ -1110,7 +1164,8 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     result.durable_ledger = co_await st.ledger.Verify(ctx.tiered->durable(), spec.op_timeout, 64);
     ChargeLosses({&result.ledger, &*result.durable_ledger}, st.t0, result.faults);
     spec.gates.push_back({"durable_lost_writes", "durable_lost_writes", Compare::kAtMost, 0, ""});
-    spec.gates.push_back({"durable_resurrected_runs", "durable_resurrected_runs", Compare::kAtMost, 0, ""});
+    spec.gates.push_back(
+        {"durable_resurrected_runs", "durable_resurrected_runs", Compare::kAtMost, 0, ""});
     if (auto* sink = ctx.tiered->analytics()) {
       // Every operation the store performed is an event on the server, or a counted drop.
       // (The session's figures are cumulative over the run's scenarios.)
@@ -1128,8 +1183,10 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
       if (auto p99 = sink->P99MsByOp()) check.server_p99_ms = *p99;
       if (auto rate = sink->OpsPerMinuteByOp()) check.server_ops_per_min = *rate;
       result.analytics = check;
-      spec.gates.push_back({"analytics_missing_events", "analytics_missing_events", Compare::kAtMost, 0, ""});
-      spec.gates.push_back({"analytics_unexplained_events", "analytics_unexplained_events", Compare::kAtMost, 0, ""});
+      spec.gates.push_back(
+          {"analytics_missing_events", "analytics_missing_events", Compare::kAtMost, 0, ""});
+      spec.gates.push_back({"analytics_unexplained_events", "analytics_unexplained_events",
+                            Compare::kAtMost, 0, ""});
     }
   }
   done = true;

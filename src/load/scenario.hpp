@@ -28,12 +28,14 @@ namespace agentstate::load {
 
 // What the analytics tier holds after a scenario, as ClickHouse itself answers.
 struct AnalyticsCheck {
-  bool reachable = false;    // the flush and the count query succeeded
-  uint64_t recorded = 0;     // events the store handed to the sink (this run, so far)
-  uint64_t dropped = 0;      // of those, dropped and counted
-  uint64_t on_server = 0;    // events the server has for this run's session
-  uint64_t in_doubt = 0;     // events sent in inserts that failed after being sent: may be there anyway
-  std::map<std::string, double> server_p99_ms, server_ops_per_min;  // per op, as the server computes them
+  bool reachable = false;  // the flush and the count query succeeded
+  uint64_t recorded = 0;   // events the store handed to the sink (this run, so far)
+  uint64_t dropped = 0;    // of those, dropped and counted
+  uint64_t on_server = 0;  // events the server has for this run's session
+  uint64_t in_doubt =
+      0;  // events sent in inserts that failed after being sent: may be there anyway
+  std::map<std::string, double> server_p99_ms,
+      server_ops_per_min;  // per op, as the server computes them
 };
 
 // How a phase drives agents. Every agent does the original unit of work (save, load,
@@ -54,12 +56,13 @@ std::string_view Name(Executor e);
 
 // What one agent does; each is a "unit" with one latency and one outcome.
 enum class Work {
-  kAgent,               // the original unit: save an auto state, load it, verify it
-  kRead,                // load a run another phase wrote and verify it against the ledger
-  kSaveLoadUpdate,      // save, load + verify, save again with step_count + 1 at the expected version
+  kAgent,           // the original unit: save an auto state, load it, verify it
+  kRead,            // load a run another phase wrote and verify it against the ledger
+  kSaveLoadUpdate,  // save, load + verify, save again with step_count + 1 at the expected version
   kCriticalCheckpoint,  // save a critical recovery point; verify it is in the checkpoint history
-  kLargeSaves,          // saves_per_agent saves of distinct runs, save_interval apart; each save a unit
-  kSaveDelete,          // save, load + verify, delete, then load: the run must be gone (and stay gone: the ledger)
+  kLargeSaves,  // saves_per_agent saves of distinct runs, save_interval apart; each save a unit
+  kSaveDelete,  // save, load + verify, delete, then load: the run must be gone (and stay gone: the
+                // ledger)
 };
 std::string_view Name(Work w);
 
@@ -117,7 +120,6 @@ struct PhaseSpec {
   std::size_t pool_max_waiters = 1000;
 };
 
-
 struct ScenarioResult;
 
 struct ScenarioSpec {
@@ -151,16 +153,16 @@ struct PhaseResult {
   uint64_t succeeded = 0;
   uint64_t failed = 0;
   uint64_t corrupted = 0;  // the read-back did not return what was acknowledged
-  Histogram latency;      // whole agent unit of work: save + load + verify, µs; for open
-                          // phases measured from the intended start (corrected)
-  Histogram uncorrected;  // open phases: from the actual start (what a naive tool reports)
-  Histogram save;         // per operation, µs
+  Histogram latency;       // whole agent unit of work: save + load + verify, µs; for open
+                           // phases measured from the intended start (corrected)
+  Histogram uncorrected;   // open phases: from the actual start (what a naive tool reports)
+  Histogram save;          // per operation, µs
   Histogram load;
-  Histogram start_lag;    // open phases: how late the generator woke for each arrival, µs
+  Histogram start_lag;          // open phases: how late the generator woke for each arrival, µs
   uint64_t late_starts = 0;     // open phases: started > 10 ms after they were due
   uint64_t dropped_starts = 0;  // open phases: never started before the duration ended
   std::map<std::string, uint64_t> errors;  // by status code name
-  Histogram ok_latency;  // successful units only, µs
+  Histogram ok_latency;                    // successful units only, µs
   uint64_t retries = 0;
   // Per kind of unit ("agent", "read", ...): executed, succeeded, latency.
   struct Kind {
@@ -178,12 +180,12 @@ struct PhaseResult {
 // scenario start, in seconds.
 struct FaultWindow {
   std::string phase;
-  std::string fault;  // what ran, e.g. "sqlite write lock held 400 ms on / 400 ms off"
+  std::string fault;              // what ran, e.g. "sqlite write lock held 400 ms on / 400 ms off"
   double start_s = 0, end_s = 0;  // injection began .. healing returned
-  double until_s = 0;             // the figures below cover start_s .. until_s (next fault or phase end)
+  double until_s = 0;  // the figures below cover start_s .. until_s (next fault or phase end)
   bool injected = false;
-  std::string error;  // why it could not be injected (or healed), when not
-  std::string name;   // the run's name for it: redis_kill, postgres_restart, ...
+  std::string error;                  // why it could not be injected (or healed), when not
+  std::string name;                   // the run's name for it: redis_kill, postgres_restart, ...
   double inject_ms = 0, heal_ms = 0;  // how long injecting (kill) and healing (restart) took
   // From injection to the first sign the store saw it: a failed unit of work, or its
   // Health() reporting a tier down. NaN: nothing ever showed (the fault was absorbed).
@@ -219,7 +221,7 @@ struct ScenarioResult {
   double avg_cpu_percent = 0;
   double wall_s = 0;
   int64_t started_unix = 0;
-  bool truncated = false;  // max_duration cut the scenario short
+  bool truncated = false;    // max_duration cut the scenario short
   bool interrupted = false;  // the run was stopped (SIGINT, SIGTERM) before the scenario ended
   std::vector<IntervalRow> series;  // 1 s rows over the whole scenario
   WindowRows windows;               // rows per interval-gate window width
@@ -227,7 +229,7 @@ struct ScenarioResult {
   std::map<int64_t, std::vector<HistogramSnapshot>> window_histograms;
   double harness_thread_cpu_percent = 0;
   double harness_thread_busy_percent = 0;  // run + run-queue wait: never idle = 100
-  bool invalid = false;             // the generator was the bottleneck: do not trust the numbers
+  bool invalid = false;  // the generator was the bottleneck: do not trust the numbers
   std::string invalid_reason;
   std::vector<FaultWindow> faults;
   std::string stopped_early;  // why the scenario stopped before its last phase, if it did

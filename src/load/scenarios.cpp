@@ -30,17 +30,20 @@ GateSpec AtLeast(std::string name, std::string metric, double limit, std::string
 // lost, phantom or reordered, and the generator process stays under 2 GB.
 void AddIntegrityGates(std::vector<GateSpec>& gates) {
   auto has = [&](const char* name) {
-    return std::any_of(gates.begin(), gates.end(), [&](const GateSpec& g) { return g.name == name; });
+    return std::any_of(gates.begin(), gates.end(),
+                       [&](const GateSpec& g) { return g.name == name; });
   };
   if (!has("corruption")) gates.push_back(AtMost("corruption", "corruption", 0));
-  if (!has("peak_memory_mb")) gates.push_back(AtMost("peak_memory_mb", "peak_memory_mb", 2048, "MB"));
+  if (!has("peak_memory_mb"))
+    gates.push_back(AtMost("peak_memory_mb", "peak_memory_mb", 2048, "MB"));
   gates.push_back(AtMost("lost_writes", "lost_writes", 0));
   gates.push_back(AtMost("phantom_writes", "phantom_writes", 0));
   gates.push_back(AtMost("out_of_order_writes", "out_of_order_writes", 0));
   gates.push_back(AtMost("resurrected_runs", "resurrected_runs", 0));
 }
 
-PhaseSpec Wave(std::string name, int agents, std::vector<Size> sizes, std::vector<Pattern> patterns = {Pattern::kQuick},
+PhaseSpec Wave(std::string name, int agents, std::vector<Size> sizes,
+               std::vector<Pattern> patterns = {Pattern::kQuick},
                std::chrono::milliseconds pause = 0ms) {
   PhaseSpec p;
   p.name = std::move(name);
@@ -52,7 +55,9 @@ PhaseSpec Wave(std::string name, int agents, std::vector<Size> sizes, std::vecto
 }
 
 // The agent count of a wave: the profile's, or --agents.
-int Agents(const Profile& profile, int full, int quick) { return profile.agents.value_or(profile.quick ? quick : full); }
+int Agents(const Profile& profile, int full, int quick) {
+  return profile.agents.value_or(profile.quick ? quick : full);
+}
 
 double Get(const Metrics& m, const std::string& k) {
   auto it = m.find(k);
@@ -150,20 +155,19 @@ ScenarioSpec MixedWorkload(const Profile& profile) {
       AtMost("read_write_mean_ratio", "read_write_mean_ratio", 1.5),
   };
   s.derive = [](ScenarioResult& r) {
-    r.metrics["read_write_mean_ratio"] = TimeRatio(r.metrics, "read_write_mean_ratio",
-                                                   Get(r.metrics, "phase.mixed.read.mean_ms"),
-                                                   Get(r.metrics, "phase.mixed.agent.mean_ms"));
-    r.tables["operations"] = {
-        {{"kind", "read"},
-         {"executed", Get(r.metrics, "phase.mixed.read.executed")},
-         {"succeeded", Get(r.metrics, "phase.mixed.read.succeeded")},
-         {"mean_ms", Get(r.metrics, "phase.mixed.read.mean_ms")},
-         {"p95_ms", Get(r.metrics, "phase.mixed.read.p95_ms")}},
-        {{"kind", "write"},
-         {"executed", Get(r.metrics, "phase.mixed.agent.executed")},
-         {"succeeded", Get(r.metrics, "phase.mixed.agent.succeeded")},
-         {"mean_ms", Get(r.metrics, "phase.mixed.agent.mean_ms")},
-         {"p95_ms", Get(r.metrics, "phase.mixed.agent.p95_ms")}}};
+    r.metrics["read_write_mean_ratio"] =
+        TimeRatio(r.metrics, "read_write_mean_ratio", Get(r.metrics, "phase.mixed.read.mean_ms"),
+                  Get(r.metrics, "phase.mixed.agent.mean_ms"));
+    r.tables["operations"] = {{{"kind", "read"},
+                               {"executed", Get(r.metrics, "phase.mixed.read.executed")},
+                               {"succeeded", Get(r.metrics, "phase.mixed.read.succeeded")},
+                               {"mean_ms", Get(r.metrics, "phase.mixed.read.mean_ms")},
+                               {"p95_ms", Get(r.metrics, "phase.mixed.read.p95_ms")}},
+                              {{"kind", "write"},
+                               {"executed", Get(r.metrics, "phase.mixed.agent.executed")},
+                               {"succeeded", Get(r.metrics, "phase.mixed.agent.succeeded")},
+                               {"mean_ms", Get(r.metrics, "phase.mixed.agent.mean_ms")},
+                               {"p95_ms", Get(r.metrics, "phase.mixed.agent.p95_ms")}}};
   };
   AddIntegrityGates(s.gates);
   return s;
@@ -179,16 +183,18 @@ ScenarioSpec StateSizes(const Profile& profile) {
   for (auto [size, p95] : sizes) {
     const std::string name(Name(size));
     s.phases.push_back(Wave(name, agents, {size}));
-    s.gates.push_back(AtLeast(name + "_success_percent", "phase." + name + ".success_rate_percent", 95, "%"));
+    s.gates.push_back(
+        AtLeast(name + "_success_percent", "phase." + name + ".success_rate_percent", 95, "%"));
     s.gates.push_back(AtMost(name + "_p95_ms", "phase." + name + ".p95_ms", p95, "ms"));
   }
   s.gates.push_back(AtLeast("availability_percent", "availability_percent", 95, "%"));
   s.gates.push_back(AtMost("enterprise_small_p95_ratio", "enterprise_small_p95_ratio", 10));
-  s.gates.push_back(AtMost("small_enterprise_throughput_ratio", "small_enterprise_throughput_ratio", 5));
+  s.gates.push_back(
+      AtMost("small_enterprise_throughput_ratio", "small_enterprise_throughput_ratio", 5));
   s.derive = [](ScenarioResult& r) {
-    r.metrics["enterprise_small_p95_ratio"] = TimeRatio(r.metrics, "enterprise_small_p95_ratio",
-                                                        Get(r.metrics, "phase.enterprise.p95_ms"),
-                                                        Get(r.metrics, "phase.small.p95_ms"));
+    r.metrics["enterprise_small_p95_ratio"] =
+        TimeRatio(r.metrics, "enterprise_small_p95_ratio",
+                  Get(r.metrics, "phase.enterprise.p95_ms"), Get(r.metrics, "phase.small.p95_ms"));
     // Throughput of equal waves is agents / wall time: its ratio is a ratio of wall times.
     double wall_ms[2] = {0, 0};
     for (const auto& p : r.phases) {
@@ -212,7 +218,8 @@ ScenarioSpec Sustained(const Profile& profile) {
   const int agents = Agents(profile, 10, 5);
   for (int h = 1; h <= hours; ++h) {
     // Every 4th hour carries medium/large states, the others small/medium.
-    PhaseSpec p = Wave(fmt::format("hour_{:02}", h), agents, h % 4 == 0 ? std::vector<Size>{M, L} : std::vector<Size>{S, M},
+    PhaseSpec p = Wave(fmt::format("hour_{:02}", h), agents,
+                       h % 4 == 0 ? std::vector<Size>{M, L} : std::vector<Size>{S, M},
                        {Pattern::kSustained}, profile.quick ? 200ms : 1000ms);
     if (profile.duration) {
       // A real soak: each hour is duration / 24 of constant load by `agents` agents.
@@ -226,8 +233,11 @@ ScenarioSpec Sustained(const Profile& profile) {
   s.stop_early = [](const ScenarioResult& r, std::size_t index) -> std::string {
     if (index < 2) return "";  // judged from hour 3 on
     const PhaseResult& last = r.phases[index];
-    const double success = last.executed ? 100.0 * static_cast<double>(last.succeeded) / static_cast<double>(last.executed) : 0;
-    if (success < 80) return fmt::format("{} succeeded {:.1f} % < 80 % after hour 3", last.name, success);
+    const double success = last.executed ? 100.0 * static_cast<double>(last.succeeded) /
+                                               static_cast<double>(last.executed)
+                                         : 0;
+    if (success < 80)
+      return fmt::format("{} succeeded {:.1f} % < 80 % after hour 3", last.name, success);
     return "";
   };
   s.gates = {
@@ -241,7 +251,8 @@ ScenarioSpec Sustained(const Profile& profile) {
       // soak (--duration) also gates the slope's lower 95 % bound, in MB per hour.
       AtMost("memory_growth_second_half_mb", "memory_growth_second_half_mb", 50, "MB"),
   };
-  if (profile.duration) s.gates.push_back(AtMost("memory_leak_mb_per_hour", "memory_leak_mb_per_hour", 50, "MB/h"));
+  if (profile.duration)
+    s.gates.push_back(AtMost("memory_leak_mb_per_hour", "memory_leak_mb_per_hour", 50, "MB/h"));
   s.derive = [](ScenarioResult& r) {
     std::vector<double> success, mean, tput;
     for (const auto& p : r.phases) {
@@ -250,7 +261,8 @@ ScenarioSpec Sustained(const Profile& profile) {
       mean.push_back(Get(r.metrics, pre + "mean_ms"));
       // A compressed hour's wave takes under a millisecond, so its throughput is taken over
       // its wall time plus the same floor as the time ratios (see kRatioFloorMs).
-      tput.push_back(static_cast<double>(p.executed) / (p.end_s - p.start_s + kRatioFloorMs / 1000.0));
+      tput.push_back(static_cast<double>(p.executed) /
+                     (p.end_s - p.start_s + kRatioFloorMs / 1000.0));
     }
     auto avg = [](const std::vector<double>& v, std::size_t from, std::size_t n) {
       double sum = 0;
@@ -261,10 +273,12 @@ ScenarioSpec Sustained(const Profile& profile) {
     r.metrics["hours_run"] = static_cast<double>(n);
     r.metrics["mean_hourly_success_percent"] = avg(success, 0, n);
     r.metrics["mean_hourly_mean_ms"] = avg(mean, 0, n);
-    r.metrics["success_degradation_percent"] = n ? std::max(0.0, success.front() - success.back()) : std::nan("");
+    r.metrics["success_degradation_percent"] =
+        n ? std::max(0.0, success.front() - success.back()) : std::nan("");
     const std::size_t k = std::min<std::size_t>(3, n / 2);
     const double first = avg(tput, 0, k), last = avg(tput, n - k, k);
-    r.metrics["throughput_degradation_percent"] = k && first > 0 ? std::max(0.0, 100.0 * (first - last) / first) : std::nan("");
+    r.metrics["throughput_degradation_percent"] =
+        k && first > 0 ? std::max(0.0, 100.0 * (first - last) / first) : std::nan("");
     {
       // The same without the floor, for the record.
       double f = 0, l = 0;
@@ -272,13 +286,17 @@ ScenarioSpec Sustained(const Profile& profile) {
         f += Get(r.metrics, "phase." + r.phases[i].name + ".throughput_agents_per_s");
         l += Get(r.metrics, "phase." + r.phases[n - 1 - i].name + ".throughput_agents_per_s");
       }
-      r.metrics["throughput_degradation_percent_raw"] = k && f > 0 ? std::max(0.0, 100.0 * (f - l) / f) : std::nan("");
+      r.metrics["throughput_degradation_percent_raw"] =
+          k && f > 0 ? std::max(0.0, 100.0 * (f - l) / f) : std::nan("");
     }
-    std::vector<ResourceSample> later(r.resources.begin() + static_cast<std::ptrdiff_t>(r.resources.size() / 2),
-                                      r.resources.end());
+    std::vector<ResourceSample> later(
+        r.resources.begin() + static_cast<std::ptrdiff_t>(r.resources.size() / 2),
+        r.resources.end());
     const Trend t = RssTrend(later);
-    r.metrics["memory_leak_mb_per_hour"] = t.samples >= 3 ? std::max(0.0, t.mb_per_hour - 2 * t.stderr_mb_per_hour) : 0;
-    r.metrics["memory_growth_second_half_mb"] = later.size() >= 2 ? later.back().rss_mb - later.front().rss_mb : 0;
+    r.metrics["memory_leak_mb_per_hour"] =
+        t.samples >= 3 ? std::max(0.0, t.mb_per_hour - 2 * t.stderr_mb_per_hour) : 0;
+    r.metrics["memory_growth_second_half_mb"] =
+        later.size() >= 2 ? later.back().rss_mb - later.front().rss_mb : 0;
     r.tables["per_hour"] = PhaseTable(r, "hour");
   };
   AddIntegrityGates(s.gates);
@@ -305,10 +323,10 @@ ScenarioSpec Burst(const Profile& profile) {
   };
   s.derive = [](ScenarioResult& r) {
     const double base = Get(r.metrics, "phase.baseline.mean_ms");
-    r.metrics["spike_baseline_mean_ratio"] =
-        TimeRatio(r.metrics, "spike_baseline_mean_ratio", Get(r.metrics, "phase.spike.mean_ms"), base);
-    r.metrics["recovery_baseline_mean_ratio"] =
-        TimeRatio(r.metrics, "recovery_baseline_mean_ratio", Get(r.metrics, "phase.recovery.mean_ms"), base);
+    r.metrics["spike_baseline_mean_ratio"] = TimeRatio(r.metrics, "spike_baseline_mean_ratio",
+                                                       Get(r.metrics, "phase.spike.mean_ms"), base);
+    r.metrics["recovery_baseline_mean_ratio"] = TimeRatio(
+        r.metrics, "recovery_baseline_mean_ratio", Get(r.metrics, "phase.recovery.mean_ms"), base);
     r.tables["per_phase"] = PhaseTable(r, "phase");
   };
   AddIntegrityGates(s.gates);
@@ -368,7 +386,8 @@ ScenarioSpec Checkpoints(const Profile& profile) {
   const int waves = profile.quick ? 5 : 15;
   const int agents = Agents(profile, 50, 20);
   for (int w = 1; w <= waves; ++w) {
-    PhaseSpec p = Wave(fmt::format("wave_{:02}", w), agents, {L}, {Pattern::kSustained}, profile.quick ? 500ms : 2000ms);
+    PhaseSpec p = Wave(fmt::format("wave_{:02}", w), agents, {L}, {Pattern::kSustained},
+                       profile.quick ? 500ms : 2000ms);
     p.work = Work::kCriticalCheckpoint;
     s.phases.push_back(p);
   }
@@ -420,8 +439,10 @@ ScenarioSpec Memory(const Profile& profile) {
     first /= static_cast<double>(std::max<std::size_t>(k, 1));
     last /= static_cast<double>(std::max<std::size_t>(k, 1));
     r.metrics["memory_growth_mb"] = last - first;
-    r.metrics["memory_growth_percent_raw"] = k && first > 0 ? 100.0 * (last - first) / first : std::nan("");
-    r.metrics["memory_growth_percent"] = k ? 100.0 * (last - first) / std::max(first, kMemoryFloorMb) : std::nan("");
+    r.metrics["memory_growth_percent_raw"] =
+        k && first > 0 ? 100.0 * (last - first) / first : std::nan("");
+    r.metrics["memory_growth_percent"] =
+        k ? 100.0 * (last - first) / std::max(first, kMemoryFloorMb) : std::nan("");
     r.metrics["rss_samples"] = static_cast<double>(v.size());
   };
   AddIntegrityGates(s.gates);
@@ -435,8 +456,8 @@ ScenarioSpec LatencySla(const Profile& profile) {
   s.user_id = "load_user_sla";
   const int agents = Agents(profile, 60, 30);
   for (int i = 1; i <= 6; ++i) {
-    s.phases.push_back(Wave(fmt::format("measurement_{}", i), agents, {S, S, M, L}, {Pattern::kQuick},
-                            profile.quick ? 500ms : 2000ms));
+    s.phases.push_back(Wave(fmt::format("measurement_{}", i), agents, {S, S, M, L},
+                            {Pattern::kQuick}, profile.quick ? 500ms : 2000ms));
   }
   s.gates = {
       AtLeast("compliant_measurements_percent", "compliant_measurements_percent", 90, "%"),
@@ -457,14 +478,20 @@ ScenarioSpec LatencySla(const Profile& profile) {
       p95.push_back(Get(r.metrics, pre + "p95_ms"));
       p99.push_back(Get(r.metrics, pre + "p99_ms"));
       avail.push_back(Get(r.metrics, pre + "availability_percent"));
-      const bool ok = p50.back() <= 50 && p95.back() <= 150 && p99.back() <= 200 && avail.back() >= 99.9;
+      const bool ok =
+          p50.back() <= 50 && p95.back() <= 150 && p99.back() <= 200 && avail.back() >= 99.9;
       compliant += ok ? 1 : 0;
-      rows.push_back({{"measurement", p.name}, {"p50_ms", p50.back()}, {"p95_ms", p95.back()}, {"p99_ms", p99.back()},
-                      {"availability_percent", avail.back()}, {"compliant", ok}});
+      rows.push_back({{"measurement", p.name},
+                      {"p50_ms", p50.back()},
+                      {"p95_ms", p95.back()},
+                      {"p99_ms", p99.back()},
+                      {"availability_percent", avail.back()},
+                      {"compliant", ok}});
     }
     const double n = static_cast<double>(r.phases.size());
     r.metrics["compliant_measurements_percent"] = n ? 100.0 * compliant / n : 0;
-    r.metrics["mean_availability_percent"] = n ? std::accumulate(avail.begin(), avail.end(), 0.0) / n : 0;
+    r.metrics["mean_availability_percent"] =
+        n ? std::accumulate(avail.begin(), avail.end(), 0.0) / n : 0;
     r.metrics["median_p50_ms"] = Median(p50);
     r.metrics["median_p95_ms"] = Median(p95);
     r.metrics["median_p99_ms"] = Median(p99);
@@ -478,7 +505,8 @@ ScenarioSpec LatencySla(const Profile& profile) {
   return s;
 }
 
-PhaseSpec Constant(std::string name, int agents, std::vector<Size> sizes, std::chrono::milliseconds duration) {
+PhaseSpec Constant(std::string name, int agents, std::vector<Size> sizes,
+                   std::chrono::milliseconds duration) {
   PhaseSpec p = Wave(std::move(name), agents, std::move(sizes));
   p.executor = Executor::kConstant;
   p.duration = duration;
@@ -509,17 +537,19 @@ ScenarioSpec FailureRecovery(const Profile& profile) {
   s.name = "failure_recovery_under_load";
   s.user_id = "load_user_failure";
   const int agents = Agents(profile, 30, 20);
-  const auto steady = profile.quick ? 1000ms : 2000ms;  // pre and post: enough units for a stable mean
+  const auto steady =
+      profile.quick ? 1000ms : 2000ms;  // pre and post: enough units for a stable mean
   const auto pause = profile.quick ? 1000ms : 3000ms;
-  const auto lead = 300ms;                              // load before the fault
-  const auto hold = profile.quick ? 500ms : 1000ms;     // the fault in force
+  const auto lead = 300ms;                           // load before the fault
+  const auto hold = profile.quick ? 500ms : 1000ms;  // the fault in force
   PhaseSpec pre = Constant("pre_failure", agents, {M}, steady);
   pre.pause_after = pause;
   s.phases = {pre};
   std::vector<std::string> faults = profile.faults;
   if (faults.empty()) faults.push_back("");  // reported as "no fault"
   for (std::size_t i = 0; i < faults.size(); ++i) {
-    PhaseSpec during = Constant(faults[i].empty() ? "during_failure" : "during_" + faults[i], agents, {M}, lead + hold);
+    PhaseSpec during = Constant(faults[i].empty() ? "during_failure" : "during_" + faults[i],
+                                agents, {M}, lead + hold);
     UnderFaults(during, {{faults[i], lead, hold}});
     during.observe = kObserveRecovery;
     during.pause_after = i + 1 == faults.size() ? pause : pause / 2;
@@ -537,9 +567,9 @@ ScenarioSpec FailureRecovery(const Profile& profile) {
       AtMost("lost_critical_writes", "lost_critical_writes", 0),
   };
   s.derive = [](ScenarioResult& r) {
-    r.metrics["post_pre_mean_ratio"] = TimeRatio(r.metrics, "post_pre_mean_ratio",
-                                                 Get(r.metrics, "phase.post_recovery.mean_ms"),
-                                                 Get(r.metrics, "phase.pre_failure.mean_ms"));
+    r.metrics["post_pre_mean_ratio"] =
+        TimeRatio(r.metrics, "post_pre_mean_ratio", Get(r.metrics, "phase.post_recovery.mean_ms"),
+                  Get(r.metrics, "phase.pre_failure.mean_ms"));
     // The worst during phase holds the gate.
     double success = INFINITY, retries = 0;
     for (const auto& p : r.phases) {
@@ -558,8 +588,8 @@ ScenarioSpec FailureRecovery(const Profile& profile) {
 
 }  // namespace
 
-std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, std::chrono::milliseconds duration,
-                                      uint64_t seed) {
+std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults,
+                                      std::chrono::milliseconds duration, uint64_t seed) {
   std::vector<FaultEvent> events;
   if (faults.empty()) return events;
   // splitmix64: the same seed gives the same schedule on every machine and compiler.
@@ -570,7 +600,9 @@ std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, st
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
   };
-  auto between = [&next](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1)); };
+  auto between = [&next](int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1));
+  };
   // Load alone first; then fault after fault, each held 0.5..2.5 s, then 12..20 s of load
   // (a kill and a restart take 2 to 7 s here, and each recovery is watched 10 s); the last
   // one healed at least 6 s before the end.
@@ -578,7 +610,8 @@ std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, st
   while (true) {
     const int64_t hold = between(500, 2500);
     if (at + hold > duration.count() - 6000) break;
-    events.push_back({faults[next() % faults.size()], std::chrono::milliseconds(at), std::chrono::milliseconds(hold)});
+    events.push_back({faults[next() % faults.size()], std::chrono::milliseconds(at),
+                      std::chrono::milliseconds(hold)});
     at += hold + between(12000, 20000);
   }
   return events;
@@ -587,9 +620,11 @@ std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, st
 ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed) {
   ScenarioSpec s;
   s.name = "chaos";
-  s.description = "a seeded random schedule of the run's faults under mixed load, then a full ledger check";
+  s.description =
+      "a seeded random schedule of the run's faults under mixed load, then a full ledger check";
   s.user_id = "load_user_chaos";
-  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(profile.duration.value_or(60s));
+  const auto duration =
+      std::chrono::duration_cast<std::chrono::milliseconds>(profile.duration.value_or(60s));
   PhaseSpec p = Constant("chaos", Agents(profile, 30, 20), {S, M, L}, duration);
   p.work = Work::kSaveLoadUpdate;  // save, read back, update at the expected version
   p.delete_every = 5;              // and every fifth agent deletes its run: it must stay deleted
@@ -599,7 +634,8 @@ ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed) {
   // gets 10 s here.
   p.observe = 10s;
   s.phases = {p};
-  s.max_duration = std::chrono::duration_cast<std::chrono::seconds>(duration) + 15min;  // the faults' own healing time on top
+  s.max_duration = std::chrono::duration_cast<std::chrono::seconds>(duration) +
+                   15min;  // the faults' own healing time on top
   s.gates = {
       AtLeast("faults_injected", "faults_injected", 1),
       AtMost("faults_unrecovered", "faults_unrecovered", 0),
@@ -613,26 +649,30 @@ ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed) {
 
 const std::vector<ScenarioEntry>& Catalogue() {
   static const std::vector<ScenarioEntry> catalogue = {
-      {"100_concurrent_agents_baseline", "100 agents at once, each save -> load -> verify; P50/P99, throughput, memory",
-       Baseline},
-      {"mixed_workload_read_write_patterns", "50 prepopulated states, then 30 reads and 20 writes shuffled together",
-       MixedWorkload},
-      {"state_size_scalability", "small, medium, large, enterprise states, 25 agents each; P95 per size and ratios",
+      {"100_concurrent_agents_baseline",
+       "100 agents at once, each save -> load -> verify; P50/P99, throughput, memory", Baseline},
+      {"mixed_workload_read_write_patterns",
+       "50 prepopulated states, then 30 reads and 20 writes shuffled together", MixedWorkload},
+      {"state_size_scalability",
+       "small, medium, large, enterprise states, 25 agents each; P95 per size and ratios",
        StateSizes},
-      {"sustained_load_24h_simulation", "24 compressed hours of 10-agent waves (--duration for a real soak); drift, leaks",
+      {"sustained_load_24h_simulation",
+       "24 compressed hours of 10-agent waves (--duration for a real soak); drift, leaks",
        Sustained},
-      {"burst_traffic_handling", "baseline 20 -> spike 80 -> recovery 30 agents; degradation and recovery",
-       Burst},
-      {"redis_connection_pool_exhaustion", "200 agents save/load/update through a bounded pool; waits, timeouts, rejections",
+      {"burst_traffic_handling",
+       "baseline 20 -> spike 80 -> recovery 30 agents; degradation and recovery", Burst},
+      {"redis_connection_pool_exhaustion",
+       "200 agents save/load/update through a bounded pool; waits, timeouts, rejections",
        PoolExhaustion},
-      {"postgres_checkpoint_under_load", "15 waves of 50 critical recovery-point checkpoints to the durable tier",
-       Checkpoints},
-      {"memory_usage_under_load", "75 agents x 5 large saves with a 1000-string dataset; RSS peak and growth",
-       Memory},
-      {"latency_sla_compliance", "6 measurements of 60 agents; P50/P95/P99 and availability per measurement",
-       LatencySla},
-      {"failure_recovery_under_load", "30 agents before, during (real faults, retries) and after a failure",
-       FailureRecovery, /*injects_faults=*/true},
+      {"postgres_checkpoint_under_load",
+       "15 waves of 50 critical recovery-point checkpoints to the durable tier", Checkpoints},
+      {"memory_usage_under_load",
+       "75 agents x 5 large saves with a 1000-string dataset; RSS peak and growth", Memory},
+      {"latency_sla_compliance",
+       "6 measurements of 60 agents; P50/P95/P99 and availability per measurement", LatencySla},
+      {"failure_recovery_under_load",
+       "30 agents before, during (real faults, retries) and after a failure", FailureRecovery,
+       /*injects_faults=*/true},
   };
   return catalogue;
 }

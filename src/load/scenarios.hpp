@@ -38,7 +38,7 @@ const ScenarioEntry* FindScenario(const std::string& name);
 // on ChaosSchedule(profile.faults, duration, seed); it ends with the full ledger check.
 ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed);
 // The same seed and faults give the same schedule: which fault, when, held how long.
-std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults, std::chrono::milliseconds duration,
-                                      uint64_t seed);
+std::vector<FaultEvent> ChaosSchedule(const std::vector<std::string>& faults,
+                                      std::chrono::milliseconds duration, uint64_t seed);
 
 }  // namespace agentstate::load

@@ -7,8 +7,9 @@
 
 namespace agentstate::load {
 
-ArrivalSchedule::ArrivalSchedule(double start_per_s, double end_per_s, std::chrono::microseconds duration,
-                                 Arrival kind, uint64_t seed, uint64_t max_arrivals)
+ArrivalSchedule::ArrivalSchedule(double start_per_s, double end_per_s,
+                                 std::chrono::microseconds duration, Arrival kind, uint64_t seed,
+                                 uint64_t max_arrivals)
     : start_(start_per_s),
       end_(end_per_s),
       duration_s_(std::chrono::duration<double>(duration).count()),

@@ -14,8 +14,8 @@ class ArrivalSchedule {
  public:
   // Rate ramps linearly from `start_per_s` to `end_per_s` over `duration` (equal for a
   // constant rate). Rates must be > 0 somewhere; `max_arrivals` bounds the count.
-  ArrivalSchedule(double start_per_s, double end_per_s, std::chrono::microseconds duration, Arrival kind,
-                  uint64_t seed, uint64_t max_arrivals);
+  ArrivalSchedule(double start_per_s, double end_per_s, std::chrono::microseconds duration,
+                  Arrival kind, uint64_t seed, uint64_t max_arrivals);
 
   // Offset of the next arrival from the phase start, or nullopt once past the duration or
   // the count bound.

@@ -60,13 +60,17 @@ char State(int pid) {
 std::size_t Tasks(int pid) {
   std::error_code ec;
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) ++n;
+  for ([[maybe_unused]] const auto& t :
+       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec))
+    ++n;
   return n;
 }
 
 // Alive until every thread is gone. A zombie (exited, not yet reaped: no init reaps it in
 // some containers) counts as gone only once it is the last of its threads.
-bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0 && (State(pid) != 'Z' || Tasks(pid) > 1); }
+bool Alive(int pid) {
+  return pid > 0 && ::kill(pid, 0) == 0 && (State(pid) != 'Z' || Tasks(pid) > 1);
+}
 
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
@@ -100,28 +104,34 @@ Result<LocalService> ServiceControl::Find(std::string_view name) const {
     if (n == name) s.program = std::string(program);
   }
   if (s.program.empty()) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("'{}' is not a service scripts/services.sh manages (redis, postgres, clickhouse)", name));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format(
+            "'{}' is not a service scripts/services.sh manages (redis, postgres, clickhouse)",
+            name));
   }
   const auto record = dir_ / (s.name + ".pidfile");
   s.pidfile = ReadFirstLine(record);
   s.start_command = ReadCommand(dir_ / (s.name + ".cmd"));
   if (s.pidfile.empty() || s.start_command.empty()) {
-    return Error(StatusCode::kUnavailable,
-                 fmt::format("{} was not started by scripts/services.sh in {} (no {}); run: scripts/services.sh up",
-                             s.name, dir_.string(), record.filename().string()));
+    return Error(
+        StatusCode::kUnavailable,
+        fmt::format(
+            "{} was not started by scripts/services.sh in {} (no {}); run: scripts/services.sh up",
+            s.name, dir_.string(), record.filename().string()));
   }
   s.pid = std::atoi(ReadFirstLine(s.pidfile).c_str());
   if (!Alive(s.pid)) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} is not running (pid file {}); run: scripts/services.sh up",
-                                                       s.name, s.pidfile.string()));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} is not running (pid file {}); run: scripts/services.sh up", s.name,
+                             s.pidfile.string()));
   }
   // The PID must run the program the script started: a recycled PID is someone else's.
   if (CmdLine(s.pid).find(s.program) == std::string::npos ||
       s.start_command.find(s.program == "postgres" ? "pg_ctl" : s.program) == std::string::npos) {
     return Error(StatusCode::kInvalidArgument,
-                 fmt::format("refused: pid {} in {} is not the {} scripts/services.sh started", s.pid,
-                             s.pidfile.string(), s.program));
+                 fmt::format("refused: pid {} in {} is not the {} scripts/services.sh started",
+                             s.pid, s.pidfile.string(), s.program));
   }
   return s;
 }
@@ -130,9 +140,11 @@ Result<std::chrono::microseconds> ServiceControl::Pause(std::string_view name) {
   auto s = Find(name);
   if (!s) return Error(s.error());
   const auto t0 = Clock::now();
-  if (::kill(s->pid, SIGSTOP) != 0) return Error(StatusCode::kUnavailable, fmt::format("SIGSTOP {}: failed", s->pid));
+  if (::kill(s->pid, SIGSTOP) != 0)
+    return Error(StatusCode::kUnavailable, fmt::format("SIGSTOP {}: failed", s->pid));
   if (!WaitFor([&] { return State(s->pid) == 'T'; }, std::chrono::milliseconds(2000))) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) did not stop", s->name, s->pid));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} (pid {}) did not stop", s->name, s->pid));
   }
   return Since(t0);
 }
@@ -141,24 +153,29 @@ Result<std::chrono::microseconds> ServiceControl::Resume(std::string_view name) 
   auto s = Find(name);
   if (!s) return Error(s.error());
   const auto t0 = Clock::now();
-  if (::kill(s->pid, SIGCONT) != 0) return Error(StatusCode::kUnavailable, fmt::format("SIGCONT {}: failed", s->pid));
+  if (::kill(s->pid, SIGCONT) != 0)
+    return Error(StatusCode::kUnavailable, fmt::format("SIGCONT {}: failed", s->pid));
   if (!WaitFor([&] { return State(s->pid) != 'T'; }, std::chrono::milliseconds(2000))) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) did not resume", s->name, s->pid));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} (pid {}) did not resume", s->name, s->pid));
   }
   return Since(t0);
 }
 
-Result<std::chrono::microseconds> ServiceControl::Kill(std::string_view name, std::chrono::seconds timeout) {
+Result<std::chrono::microseconds> ServiceControl::Kill(std::string_view name,
+                                                       std::chrono::seconds timeout) {
   auto s = Find(name);
   if (!s) return Error(s.error());
   const auto t0 = Clock::now();
   ::kill(s->pid, SIGCONT);  // a paused process must be able to die
   const int sig = s->name == "postgres" ? SIGQUIT : SIGKILL;
   if (::kill(s->pid, sig) != 0) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} {}: failed", sig == SIGQUIT ? "SIGQUIT" : "SIGKILL", s->pid));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} {}: failed", sig == SIGQUIT ? "SIGQUIT" : "SIGKILL", s->pid));
   }
   if (!WaitFor([&] { return !Alive(s->pid); }, timeout)) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} (pid {}) survived signal {}", s->name, s->pid, sig));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} (pid {}) survived signal {}", s->name, s->pid, sig));
   }
   // A zombie still answers kill(pid, 0), and servers that check their pid file that way
   // (ClickHouse, PostgreSQL) refuse to start while it does. Wait a little for it to be
@@ -171,22 +188,26 @@ Result<std::chrono::microseconds> ServiceControl::Kill(std::string_view name, st
   return Since(t0);
 }
 
-Result<std::chrono::microseconds> ServiceControl::Restart(std::string_view name, std::chrono::seconds timeout) {
+Result<std::chrono::microseconds> ServiceControl::Restart(std::string_view name,
+                                                          std::chrono::seconds timeout) {
   auto running = Find(name);
   if (running) {
-    return Error(StatusCode::kInvalidArgument, fmt::format("{} is running (pid {}); kill it first", name, running->pid));
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("{} is running (pid {}); kill it first", name, running->pid));
   }
   if (running.error().code() != StatusCode::kUnavailable) return Error(running.error());
   const std::filesystem::path record = dir_ / (std::string(name) + ".pidfile");
   const std::filesystem::path pidfile = ReadFirstLine(record);
   const std::string command = ReadCommand(dir_ / (std::string(name) + ".cmd"));
-  if (pidfile.empty() || command.empty()) return Error(running.error());  // never started by the script
+  if (pidfile.empty() || command.empty())
+    return Error(running.error());  // never started by the script
   const int old = std::atoi(ReadFirstLine(pidfile).c_str());
   const auto t0 = Clock::now();
   // The exact command the script ran; it daemonizes (or waits, for pg_ctl -w) and returns.
   const int rc = std::system((command + " >/dev/null 2>&1").c_str());
   if (rc != 0) {
-    return Error(StatusCode::kUnavailable, fmt::format("restarting {} failed (exit {}): {}", name, WEXITSTATUS(rc), command));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("restarting {} failed (exit {}): {}", name, WEXITSTATUS(rc), command));
   }
   if (!WaitFor(
           [&] {
@@ -194,12 +215,14 @@ Result<std::chrono::microseconds> ServiceControl::Restart(std::string_view name,
             return pid != old && Alive(pid);
           },
           timeout)) {
-    return Error(StatusCode::kUnavailable, fmt::format("{} did not come back within {} s", name, timeout.count()));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{} did not come back within {} s", name, timeout.count()));
   }
   return Since(t0);
 }
 
-Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_view name, std::chrono::seconds timeout) {
+Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_view name,
+                                                                 std::chrono::seconds timeout) {
   auto down = Kill(name, timeout);
   if (!down) return down;
   auto up = Restart(name, timeout);
@@ -209,7 +232,8 @@ Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_vie
 
 bool ServiceControl::Serves(std::string_view name, std::string_view authority) const {
   static constexpr std::pair<std::string_view, std::string_view> kVars[] = {
-      {"redis", "AGENTSTATE_REDIS_URL="}, {"postgres", "AGENTSTATE_POSTGRES_URL="},
+      {"redis", "AGENTSTATE_REDIS_URL="},
+      {"postgres", "AGENTSTATE_POSTGRES_URL="},
       {"clickhouse", "AGENTSTATE_CLICKHOUSE_URL="}};
   std::ifstream in(dir_ / "env");
   for (std::string line; std::getline(in, line);) {

@@ -15,7 +15,7 @@
 namespace agentstate::load {
 
 struct LocalService {
-  std::string name;     // "redis" | "postgres" | "clickhouse"
+  std::string name;  // "redis" | "postgres" | "clickhouse"
   int pid = 0;
   std::string program;  // "redis-server", "postgres", "clickhouse-server"
   std::string start_command;
@@ -45,7 +45,8 @@ class ServiceControl {
   // process runs; kInvalidArgument when it is still running.
   Result<std::chrono::microseconds> Restart(std::string_view name, std::chrono::seconds timeout);
   // Kill, then Restart; returns the whole outage as the harness caused it.
-  Result<std::chrono::microseconds> KillAndRestart(std::string_view name, std::chrono::seconds timeout);
+  Result<std::chrono::microseconds> KillAndRestart(std::string_view name,
+                                                   std::chrono::seconds timeout);
   // Whether `authority` ("host:port") is the address of the service scripts/services.sh
   // started (its env file names it): faults are injected only into the service a store uses.
   bool Serves(std::string_view name, std::string_view authority) const;

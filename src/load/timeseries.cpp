@@ -12,7 +12,8 @@ double IntervalRow::Metric(const std::string& name, double width_s) const {
   if (name == "max_ms") return max_ms;
   if (name == "ops") return static_cast<double>(count);
   if (name == "ops_per_s") return width_s > 0 ? static_cast<double>(count) / width_s : 0;
-  if (name == "error_rate_percent") return count ? 100.0 * static_cast<double>(errors) / static_cast<double>(count) : 0;
+  if (name == "error_rate_percent")
+    return count ? 100.0 * static_cast<double>(errors) / static_cast<double>(count) : 0;
   if (name == "availability_percent") {
     return count ? 100.0 * static_cast<double>(count - errors) / static_cast<double>(count) : 100;
   }
@@ -46,9 +47,10 @@ nlohmann::json SeriesJson(const std::vector<IntervalRow>& rows, std::chrono::mil
   for (const auto& r : rows) {
     data.push_back({r.t_s, r.count, r.errors, r.mean_ms, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms});
   }
-  return {{"interval_s", static_cast<double>(width.count()) / 1000.0},
-          {"columns", {"t_s", "count", "errors", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"}},
-          {"rows", std::move(data)}};
+  return {
+      {"interval_s", static_cast<double>(width.count()) / 1000.0},
+      {"columns", {"t_s", "count", "errors", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"}},
+      {"rows", std::move(data)}};
 }
 
 }  // namespace agentstate::load

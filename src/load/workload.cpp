@@ -53,7 +53,8 @@ class Stream {
     static constexpr char kDigits[] = "0123456789abcdef";
     const uint64_t v = Next();
     std::string out(static_cast<std::size_t>(digits), '0');
-    for (int i = 0; i < digits; ++i) out[static_cast<std::size_t>(i)] = kDigits[(v >> (60 - 4 * i)) & 0xF];
+    for (int i = 0; i < digits; ++i)
+      out[static_cast<std::size_t>(i)] = kDigits[(v >> (60 - 4 * i)) & 0xF];
     return out;
   }
 
@@ -68,8 +69,8 @@ std::string LogicalTime(uint64_t seconds) {
   std::time_t t = static_cast<std::time_t>(kEpoch + seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 constexpr std::string_view kRequests[] = {
@@ -183,29 +184,41 @@ std::string WorkloadGenerator::StateDocument(const AgentSpec& a, int extra_strin
   // Values are drawn from the stream in the order the original generator drew them
   // (metrics, results, history, cache, then the request, then the extra dataset), then
   // written out with keys in sorted order.
-  const int n_results = a.size == StateSize::kMedium ? 50 : a.size == StateSize::kLarge ? 200 : a.size == StateSize::kEnterprise ? 500 : 0;
-  const int n_history = a.size == StateSize::kMedium ? 10 : a.size == StateSize::kLarge ? 50 : a.size == StateSize::kEnterprise ? 100 : 0;
-  const int n_cache = a.size == StateSize::kLarge ? 100 : a.size == StateSize::kEnterprise ? 300 : 0;
+  const int n_results = a.size == StateSize::kMedium       ? 50
+                        : a.size == StateSize::kLarge      ? 200
+                        : a.size == StateSize::kEnterprise ? 500
+                                                           : 0;
+  const int n_history = a.size == StateSize::kMedium       ? 10
+                        : a.size == StateSize::kLarge      ? 50
+                        : a.size == StateSize::kEnterprise ? 100
+                                                           : 0;
+  const int n_cache = a.size == StateSize::kLarge        ? 100
+                      : a.size == StateSize::kEnterprise ? 300
+                                                         : 0;
   const int n_metrics = a.size == StateSize::kEnterprise ? 200 : 0;
   std::vector<std::string> results, cache;
   std::vector<double> history, metrics;
   results.reserve(static_cast<std::size_t>(n_results));
-  for (int i = 0; i < n_metrics; ++i) metrics.push_back(static_cast<double>(s.Below(1000000)) / 100.0);
+  for (int i = 0; i < n_metrics; ++i)
+    metrics.push_back(static_cast<double>(s.Below(1000000)) / 100.0);
   for (int i = 0; i < n_results; ++i) {
     // The original drew these as one call's arguments, which g++ evaluates right to left.
     const std::string hex = s.Hex(16);
     const uint64_t matched = s.Below(1000);
     const uint64_t rows = s.Below(100000);
-    results.push_back(fmt::format("result_{}: {} rows scanned, {} matched, checksum {}", i, rows, matched, hex));
+    results.push_back(
+        fmt::format("result_{}: {} rows scanned, {} matched, checksum {}", i, rows, matched, hex));
   }
-  for (int i = 0; i < n_history; ++i) history.push_back(static_cast<double>(s.Below(5000)) / 1000.0);
+  for (int i = 0; i < n_history; ++i)
+    history.push_back(static_cast<double>(s.Below(5000)) / 1000.0);
   cache.reserve(static_cast<std::size_t>(n_cache));
-  for (int i = 0; i < n_cache; ++i) cache.push_back(fmt::format("cached value {} {}", i, s.Hex(16)));
+  for (int i = 0; i < n_cache; ++i)
+    cache.push_back(fmt::format("cached value {} {}", i, s.Hex(16)));
   const std::string_view request = kRequests[s.Below(std::size(kRequests))];
 
   std::string out;
-  out.reserve(256 + results.size() * 72 + cache.size() * 52 + history.size() * 32 + metrics.size() * 40 +
-              static_cast<std::size_t>(extra_strings) * 40);
+  out.reserve(256 + results.size() * 72 + cache.size() * 52 + history.size() * 32 +
+              metrics.size() * 40 + static_cast<std::size_t>(extra_strings) * 40);
   JsonOut j(out);
   j.Open('{');
   j.Key("agent_type").Str(a.agent_type);
@@ -226,7 +239,10 @@ std::string WorkloadGenerator::StateDocument(const AgentSpec& a, int extra_strin
     for (const auto& [k, i] : keys) j.Key(k).Str(cache[static_cast<std::size_t>(i)]);
     j.Close('}');
   }
-  const int data_points = a.size == StateSize::kSmall ? 100 : a.size == StateSize::kMedium ? 1000 : a.size == StateSize::kLarge ? 10000 : 50000;
+  const int data_points = a.size == StateSize::kSmall    ? 100
+                          : a.size == StateSize::kMedium ? 1000
+                          : a.size == StateSize::kLarge  ? 10000
+                                                         : 50000;
   j.Key("data_points").Int(data_points);
   j.Key("execution_pattern").Str(Name(a.pattern));
   if (n_history > 0) {
@@ -259,7 +275,8 @@ std::string WorkloadGenerator::StateDocument(const AgentSpec& a, int extra_strin
   j.Close('}');
   j.Key("run_id").Str(a.run_id);
   j.Key("step_count").Int(a.step_count);
-  j.Key("updated_at").Str(LogicalTime(static_cast<uint64_t>(a.index) + static_cast<uint64_t>(a.step_count)));
+  j.Key("updated_at")
+      .Str(LogicalTime(static_cast<uint64_t>(a.index) + static_cast<uint64_t>(a.step_count)));
   j.Key("user_id").Str(a.user_id);
   j.Key("user_request").Str(request);
   j.Close('}');

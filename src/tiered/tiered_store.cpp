@@ -32,13 +32,16 @@ constexpr int kMaxRefusals = 3;
 // How often a Delete looks again whether a write-behind of its run is still under way.
 constexpr auto kDeleteWaitSlice = 2ms;
 
-bool Outage(const Status& s) { return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout; }
+bool Outage(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout;
+}
 // Refusals that say nothing about the record: retrying it later may succeed.
 bool Transient(const Status& s) { return Outage(s) || s.code() == StatusCode::kPoolExhausted; }
 
 // The saved record with its payload, made from the request (moved from: the payload is not
 // copied again).
-StateRecord RecordWithPayload(SaveRequest&& req, int64_t version, uint64_t checksum, SystemTime at) {
+StateRecord RecordWithPayload(SaveRequest&& req, int64_t version, uint64_t checksum,
+                              SystemTime at) {
   std::string payload = std::move(req.payload);
   StateRecord m = core::RecordOf(std::move(req), version, checksum, at);
   m.payload = std::move(payload);
@@ -48,7 +51,8 @@ StateRecord RecordWithPayload(SaveRequest&& req, int64_t version, uint64_t check
 }  // namespace
 
 TieredStore::TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
-                         std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered, StoreOptions options)
+                         std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered,
+                         StoreOptions options)
     : hot_(std::move(hot)),
       durable_(std::move(durable)),
       analytics_(std::move(analytics)),
@@ -70,12 +74,13 @@ TieredStore::~TieredStore() {
 }
 
 std::string TieredStore::Describe() const {
-  return fmt::format("tiered(hot={}, durable={}{}, flush_window={}ms)", hot_->Describe(), durable_->Describe(),
-                     analytics_ ? ", analytics=" + analytics_->Describe() : "", tiered_.flush_window.count());
+  return fmt::format(
+      "tiered(hot={}, durable={}{}, flush_window={}ms)", hot_->Describe(), durable_->Describe(),
+      analytics_ ? ", analytics=" + analytics_->Describe() : "", tiered_.flush_window.count());
 }
 
-void TieredStore::Note(std::string_view op, const std::string& run_id, const std::string& user_id, uint64_t bytes,
-                       SteadyClock::time_point t0, const Status& outcome) {
+void TieredStore::Note(std::string_view op, const std::string& run_id, const std::string& user_id,
+                       uint64_t bytes, SteadyClock::time_point t0, const Status& outcome) {
   if (!analytics_) return;
   clickhouse::Event e;
   e.at_ms = core::ToUnixMillis(core::Now(options_));
@@ -83,7 +88,8 @@ void TieredStore::Note(std::string_view op, const std::string& run_id, const std
   e.run_id = run_id;
   e.user_id = user_id;
   e.bytes = bytes;
-  e.latency_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0).count());
+  e.latency_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0).count());
   e.outcome = outcome.ok() ? "ok" : std::string(CodeName(outcome.code()));
   analytics_->Record(std::move(e));
 }
@@ -96,8 +102,8 @@ void TieredStore::Enqueue(StateRecord record) {
   auto it = pending_.find(record.run_id);
   if (it == pending_.end()) {
     std::string key = record.run_id;  // not record.run_id itself: the record is moved from below
-    pending_.emplace(std::move(key),
-                     Pending{std::make_shared<const StateRecord>(std::move(record)), SteadyClock::now()});
+    pending_.emplace(std::move(key), Pending{std::make_shared<const StateRecord>(std::move(record)),
+                                             SteadyClock::now()});
   } else if (record.version > it->second.record->version) {
     // Coalesced: the older version is never written.
     it->second.record = std::make_shared<const StateRecord>(std::move(record));
@@ -127,7 +133,8 @@ std::vector<TieredStore::Pending> TieredStore::TakeAll() {
   std::lock_guard lock(mu_);
   items.reserve(pending_.size());
   for (auto& [run, p] : pending_) {
-    Inflight& f = inflight_[run];  // in the same step: FlushRun and Delete must see one or the other
+    Inflight& f =
+        inflight_[run];  // in the same step: FlushRun and Delete must see one or the other
     f.record = p.record;
     ++f.writers;
     items.push_back(std::move(p));
@@ -138,7 +145,8 @@ std::vector<TieredStore::Pending> TieredStore::TakeAll() {
 
 void TieredStore::Finished(const std::string& run_id) {
   std::lock_guard lock(mu_);
-  if (auto it = inflight_.find(run_id); it != inflight_.end() && --it->second.writers <= 0) inflight_.erase(it);
+  if (auto it = inflight_.find(run_id); it != inflight_.end() && --it->second.writers <= 0)
+    inflight_.erase(it);
 }
 
 bool TieredStore::DurableFailing() const {
@@ -150,7 +158,8 @@ void TieredStore::NoteDurable(const Status& s) {
   if (!s.ok() && !Outage(s)) return;
   std::lock_guard lock(mu_);
   // A success ends the fail-fast at once: the flusher's retries are what find the tier back.
-  durable_failing_until_ = s.ok() ? SteadyClock::time_point{} : SteadyClock::now() + kDurableBackoff;
+  durable_failing_until_ =
+      s.ok() ? SteadyClock::time_point{} : SteadyClock::now() + kDurableBackoff;
 }
 
 bool TieredStore::IsStale(const std::string& run_id) const {
@@ -172,7 +181,9 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
   auto r = co_await durable_->Put(std::move(copy), deadline);
   if (r) {
     NoteDurable(Status());
-    lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - p.since).count()));
+    lag_->Record(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - p.since)
+            .count()));
     ++flushed_;
     co_return Status();
   }
@@ -212,7 +223,8 @@ Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline dea
     NoteDurable(Status());
     const auto now = SteadyClock::now();
     for (const auto& p : chunk) {
-      lag_->Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count()));
+      lag_->Record(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count()));
       Finished(p.record->run_id);
     }
     flushed_ += chunk.size();
@@ -262,8 +274,8 @@ Awaitable<Status> TieredStore::Flush(Deadline deadline) {
   }
   if (failed == 0) co_return Status();
   co_return Status(StatusCode::kUnavailable,
-                   fmt::format("{} of {} pending runs did not reach the durable tier: {}", failed, items.size(),
-                               first.message()));
+                   fmt::format("{} of {} pending runs did not reach the durable tier: {}", failed,
+                               items.size(), first.message()));
 }
 
 // Every flush window: everything pending goes to the durable tier, in chunks of kPutBatch a
@@ -281,9 +293,11 @@ Awaitable<void> TieredStore::FlushLoop() {
     // one bad record cannot hold back the others.
     for (std::size_t at = 0; at < items.size(); at += kPutBatch * kParallelChunks) {
       core::WaitGroup group(ex);
-      for (std::size_t c = at; c < items.size() && c < at + kPutBatch * kParallelChunks; c += kPutBatch) {
+      for (std::size_t c = at; c < items.size() && c < at + kPutBatch * kParallelChunks;
+           c += kPutBatch) {
         std::vector<Pending> chunk;
-        for (std::size_t i = c; i < std::min(items.size(), c + kPutBatch); ++i) chunk.push_back(std::move(items[i]));
+        for (std::size_t i = c; i < std::min(items.size(), c + kPutBatch); ++i)
+          chunk.push_back(std::move(items[i]));
         group.Add(1);
         asio::co_spawn(
             ex,
@@ -303,7 +317,6 @@ Awaitable<void> TieredStore::FlushLoop() {
   }
 }
 
-
 // ---------------------------------------------------------------------------------------
 // The operations with an analytics event each.
 
@@ -313,15 +326,18 @@ Awaitable<Result<SaveAck>> TieredStore::Save(SaveRequest req, Deadline deadline)
   const uint64_t bytes = req.payload.size();
   const bool durable_class = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
   auto r = co_await SaveImpl(std::move(req), deadline);
-  Note(durable_class ? "save_durable" : "save", run_id, user_id, bytes, t0, r ? Status() : r.error());
+  Note(durable_class ? "save_durable" : "save", run_id, user_id, bytes, t0,
+       r ? Status() : r.error());
   co_return r;
 }
 
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::Load(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> TieredStore::Load(std::string run_id,
+                                                                Deadline deadline) {
   const auto t0 = SteadyClock::now();
   const std::string run = run_id;
   auto r = co_await LoadImpl(std::move(run_id), deadline);
-  Note("load", run, r && *r ? (*r)->user_id : "", r && *r ? (*r)->payload.size() : 0, t0, r ? Status() : r.error());
+  Note("load", run, r && *r ? (*r)->user_id : "", r && *r ? (*r)->payload.size() : 0, t0,
+       r ? Status() : r.error());
   co_return r;
 }
 
@@ -346,10 +362,12 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const bool durable_class = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
   if (durable_class && DurableFailing()) {
-    co_return Error(StatusCode::kUnavailable,
-                    fmt::format("run {}: the durable tier ({}) is failing; {} saves are acknowledged only after its "
-                                "commit",
-                                req.run_id, durable_->Describe(), Name(req.checkpoint_type)));
+    co_return Error(
+        StatusCode::kUnavailable,
+        fmt::format(
+            "run {}: the durable tier ({}) is failing; {} saves are acknowledged only after its "
+            "commit",
+            req.run_id, durable_->Describe(), Name(req.checkpoint_type)));
   }
   const std::string run_id = req.run_id;
   // A run whose hot copy is behind (written on the durable tier while the hot one was down)
@@ -371,7 +389,8 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
   }
   if (!ack) co_return Error(ack.error());
   const std::optional<int64_t> expected = req.expected_version;
-  StateRecord record = RecordWithPayload(std::move(req), ack->version, ack->checksum, core::Now(options_));
+  StateRecord record =
+      RecordWithPayload(std::move(req), ack->version, ack->checksum, core::Now(options_));
   // The hot tier's version is checked once per run: on a version 1 (the run is new, or the
   // hot tier lost it), and after the hot tier may have lost writes (a dropped connection:
   // Redis may have restarted with less than it acknowledged). A run the queue or the
@@ -386,9 +405,10 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
     if (known >= ack->version) {
       ++rebased_;
       if (expected && *expected != known) {
-        co_await hot_->Delete(run_id, deadline);  // the hot copy is behind; the next read re-hydrates
-        co_return Error(StatusCode::kConflict,
-                        fmt::format("run {} is at version {}, expected {}", run_id, known, *expected));
+        co_await hot_->Delete(run_id,
+                              deadline);  // the hot copy is behind; the next read re-hydrates
+        co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}",
+                                                           run_id, known, *expected));
       }
       record.version = known + 1;
       StateRecord copy = record;
@@ -404,9 +424,10 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
     if (!put) {
       NoteDurable(put.error());
       Enqueue(std::move(record));  // it reaches the durable tier later; the caller is told now
-      co_return Error(put.error().code() == StatusCode::kTimeout ? StatusCode::kTimeout : StatusCode::kUnavailable,
-                      fmt::format("run {} v{}: in the hot tier, but the durable commit failed: {}", run_id, ack->version,
-                                  put.error().message()));
+      co_return Error(put.error().code() == StatusCode::kTimeout ? StatusCode::kTimeout
+                                                                 : StatusCode::kUnavailable,
+                      fmt::format("run {} v{}: in the hot tier, but the durable commit failed: {}",
+                                  run_id, ack->version, put.error().message()));
     }
     co_return *ack;
   }
@@ -423,7 +444,8 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
     if (!put) {
       NoteDurable(put.error());
       co_return Error(StatusCode::kUnavailable,
-                      fmt::format("run {}: the write-behind queue is full ({} runs) and the durable tier is failing: {}",
+                      fmt::format("run {}: the write-behind queue is full ({} runs) and the "
+                                  "durable tier is failing: {}",
                                   run_id, tiered_.max_pending_runs, put.error().message()));
     }
     co_return *ack;
@@ -445,7 +467,8 @@ Awaitable<Result<bool>> TieredStore::Put(StateRecord record, Deadline deadline) 
 // A deleted run must stay deleted whatever the timing: no write of it acknowledged before
 // the delete may land in a tier after it, and no read may re-hydrate it meanwhile.
 Awaitable<Result<bool>> TieredStore::Delete(std::string run_id, Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   ++deletes_started_;
   // The durable tier first catches up with the run, so that its thread context names this
   // run and goes with it (else it would still name the thread's previous run, which the
@@ -464,10 +487,12 @@ Awaitable<Result<bool>> TieredStore::Delete(std::string run_id, Deadline deadlin
       }
     }
     if (SteadyClock::now() + kDeleteWaitSlice >= deadline) {
-      co_return Error(StatusCode::kTimeout,
-                      fmt::format("run {}: a write of it is still on its way to the durable tier ({}); nothing was "
-                                  "deleted, retry the delete",
-                                  run_id, durable_->Describe()));
+      co_return Error(
+          StatusCode::kTimeout,
+          fmt::format(
+              "run {}: a write of it is still on its way to the durable tier ({}); nothing was "
+              "deleted, retry the delete",
+              run_id, durable_->Describe()));
     }
     wait.expires_after(kDeleteWaitSlice);
     boost::system::error_code ec;
@@ -488,23 +513,27 @@ Awaitable<Done> TieredStore::CompleteImpl(std::string run_id, Deadline deadline)
   auto durable = co_await durable_->Complete(run_id, deadline);
   if (!durable) co_return durable;
   auto hot = co_await hot_->Complete(run_id, deadline);
-  if (!hot && hot.error().code() != StatusCode::kNotFound && hot.error().code() != StatusCode::kUnavailable) {
+  if (!hot && hot.error().code() != StatusCode::kNotFound &&
+      hot.error().code() != StatusCode::kUnavailable) {
     co_return hot;
   }
   co_return Done();
 }
 
-Awaitable<Result<CheckpointInfo>> TieredStore::Checkpoint(std::string run_id, CheckpointType type, Deadline deadline) {
+Awaitable<Result<CheckpointInfo>> TieredStore::Checkpoint(std::string run_id, CheckpointType type,
+                                                          Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   co_return co_await durable_->Checkpoint(std::move(run_id), type, deadline);
 }
 
-Awaitable<Result<std::vector<CheckpointInfo>>> TieredStore::ListCheckpoints(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::vector<CheckpointInfo>>> TieredStore::ListCheckpoints(std::string run_id,
+                                                                            Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   co_return co_await durable_->ListCheckpoints(std::move(run_id), deadline);
 }
 
-Awaitable<Result<StateRecord>> TieredStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+Awaitable<Result<StateRecord>> TieredStore::Restore(std::string run_id,
+                                                    std::optional<std::string> checkpoint_id,
                                                     Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   auto rec = co_await durable_->Restore(run_id, std::move(checkpoint_id), deadline);
@@ -532,7 +561,8 @@ bool TieredStore::Checked(const std::string& run_id, uint64_t* generation) {
 void TieredStore::MarkChecked(const std::string& run_id, uint64_t generation) {
   std::lock_guard lock(mu_);
   if (checked_generation_ != generation) return;  // checked against a hot tier since replaced
-  if (checked_.size() >= tiered_.max_pending_runs) checked_.clear();  // bounded: rechecks cost a read each
+  if (checked_.size() >= tiered_.max_pending_runs)
+    checked_.clear();  // bounded: rechecks cost a read each
   checked_.insert(run_id);
 }
 
@@ -541,7 +571,8 @@ void TieredStore::MarkChecked(const std::string& run_id, uint64_t generation) {
 // while the hot tier was down go to it directly while the flusher may still be writing an
 // older version of the run. Memory is read first, so a flush that commits in between is
 // seen in one place or the other. When the durable tier fails, `newest` is memory's alone.
-Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& run_id, Deadline deadline) {
+Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& run_id,
+                                                            Deadline deadline) {
   Behind behind;
   {
     std::lock_guard lock(mu_);
@@ -552,9 +583,10 @@ Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& r
       newest = it->second.record.get();
     }
     if (newest) {
-      const int64_t expires =
-          core::ExpiryMillis(options_.ttl, RunStatus::kActive, newest->is_recovery_point, newest->saved_at);
-      if (expires > core::ToUnixMillis(core::Now(options_))) behind.newest = *newest;  // an expired one is gone
+      const int64_t expires = core::ExpiryMillis(options_.ttl, RunStatus::kActive,
+                                                 newest->is_recovery_point, newest->saved_at);
+      if (expires > core::ToUnixMillis(core::Now(options_)))
+        behind.newest = *newest;  // an expired one is gone
     }
   }
   auto durable = co_await durable_->Load(run_id, deadline);
@@ -566,7 +598,8 @@ Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& r
   co_return behind;
 }
 
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id,
+                                                                    Deadline deadline) {
   // The hot tier answers, once its copy of the run has been checked in this generation (see
   // SaveImpl); otherwise its record is compared with what lies behind it first.
   const bool stale = IsStale(run_id);
@@ -629,15 +662,16 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   co_return found;
 }
 
-Awaitable<Result<std::optional<ThreadContextRecord>>> TieredStore::ThreadContext(std::string thread_id,
-                                                                                 Deadline deadline) {
+Awaitable<Result<std::optional<ThreadContextRecord>>> TieredStore::ThreadContext(
+    std::string thread_id, Deadline deadline) {
   auto hot = co_await hot_->ThreadContext(thread_id, deadline);
   if (hot && *hot) co_return hot;
   if (!hot && hot.error().code() != StatusCode::kUnavailable) co_return hot;
   co_return co_await durable_->ThreadContext(std::move(thread_id), deadline);
 }
 
-Awaitable<Result<ActiveRunsPage>> TieredStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
+Awaitable<Result<ActiveRunsPage>> TieredStore::ActiveRuns(ActiveRunsQuery query,
+                                                          Deadline deadline) {
   ActiveRunsQuery copy = query;
   auto hot = co_await hot_->ActiveRuns(std::move(copy), deadline);
   if (hot || hot.error().code() != StatusCode::kUnavailable) co_return hot;
@@ -661,7 +695,8 @@ Awaitable<Result<HealthReport>> TieredStore::Health(Deadline deadline) {
     a.tier = "analytics";
     a.backend = analytics_->Describe();
     a.healthy = !analytics_->stats().failing;
-    if (!a.healthy) a.detail = "the last batch was refused after its retries; events are dropped and counted";
+    if (!a.healthy)
+      a.detail = "the last batch was refused after its retries; events are dropped and counted";
     out.tiers.push_back(std::move(a));
   }
   co_return out;

@@ -28,9 +28,9 @@
 // Analytics (optional, clickhouse://): one event per operation, sent in the background; a
 // completed run is archived.
 //
-// Stats(): the tiers' figures prefixed hot_ and durable_, the analytics sink's analytics_, the queue depth, the lag from hot
-// acknowledgement to durable commit (P50/P99/max), flushes, failures, write-throughs,
-// fallbacks.
+// Stats(): the tiers' figures prefixed hot_ and durable_, the analytics sink's analytics_, the
+// queue depth, the lag from hot acknowledgement to durable commit (P50/P99/max), flushes, failures,
+// write-throughs, fallbacks.
 #pragma once
 
 #include <chrono>
@@ -64,19 +64,24 @@ class TieredStore final : public StateStore {
   // `analytics` may be null: no analytics tier. With one, every operation records an event
   // (never waiting for ClickHouse) and Complete archives the run.
   TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
-              std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered, StoreOptions options);
+              std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered,
+              StoreOptions options);
   // Flushes what is pending (bounded by put_timeout), then stops the flusher.
   ~TieredStore() override;
 
   std::string Describe() const override;
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
   Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
-  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,
+                                                     Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
-  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type, Deadline deadline) override;
-  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id, Deadline deadline) override;
-  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
+                                               Deadline deadline) override;
+  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
+                                                                 Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id,
+                                         std::optional<std::string> checkpoint_id,
                                          Deadline deadline) override;
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
@@ -138,14 +143,15 @@ class TieredStore final : public StateStore {
   void MarkChecked(const std::string& run_id, uint64_t generation);
   // What the store knows of a run behind the hot tier.
   struct Behind {
-    std::optional<StateRecord> newest;  // the newest of the queue's, the flusher's and the durable tier's
-    Status durable;                     // the durable read's error, if it failed (newest is then memory's)
+    std::optional<StateRecord>
+        newest;      // the newest of the queue's, the flusher's and the durable tier's
+    Status durable;  // the durable read's error, if it failed (newest is then memory's)
   };
   Awaitable<Behind> NewestBehindHot(const std::string& run_id, Deadline deadline);
 
   // One analytics event for an operation that started at `t0`.
-  void Note(std::string_view op, const std::string& run_id, const std::string& user_id, uint64_t bytes,
-            std::chrono::steady_clock::time_point t0, const Status& outcome);
+  void Note(std::string_view op, const std::string& run_id, const std::string& user_id,
+            uint64_t bytes, std::chrono::steady_clock::time_point t0, const Status& outcome);
 
   std::unique_ptr<StateStore> hot_, durable_;
   std::unique_ptr<clickhouse::AnalyticsSink> analytics_;
@@ -157,7 +163,7 @@ class TieredStore final : public StateStore {
   // writes the same record itself rather than return before the durable tier has it, and a
   // Delete waits until no writer is left.
   std::map<std::string, Inflight> inflight_;  // guarded by mu_
-  std::set<std::string> stale_;             // guarded by mu_: runs whose hot copy is behind
+  std::set<std::string> stale_;               // guarded by mu_: runs whose hot copy is behind
   // Guarded by mu_: runs whose hot version was checked against the queue and the durable
   // tier since the hot tier's Generation() last changed; at most max_pending_runs.
   std::unordered_set<std::string> checked_;

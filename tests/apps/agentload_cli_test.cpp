@@ -37,8 +37,9 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
   ExpectSetupError(Run({"--agents", "0", "--store", "memory://"}), "--agents 0");
   ExpectSetupError(Run({"--gate", "p99_ms"}), "use NAME=LIMIT");
   ExpectSetupError(Run({"--gate", "p99_ms=-3"}), "non-negative");
-  ExpectSetupError(Run({"--gate", "no_such_gate=1", "--store", "memory://", "--report-dir", Reports()}),
-                   "no selected scenario has a gate of that name");
+  ExpectSetupError(
+      Run({"--gate", "no_such_gate=1", "--store", "memory://", "--report-dir", Reports()}),
+      "no selected scenario has a gate of that name");
   ExpectSetupError(Run({"--shard", "3/2"}), "bad --shard '3/2'");
   ExpectSetupError(Run({"--shard", "1"}), "bad --shard '1'");
   ExpectSetupError(Run({"merge"}), "dirs is required");
@@ -49,27 +50,34 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
 
 TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   ExpectSetupError(Run({"--store", "state.db", "--report-dir", Reports()}), "expected scheme://");
-  ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}), "known schemes: memory://, postgresql://, redis://, sqlite://");
+  ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}),
+                   "known schemes: memory://, postgresql://, redis://, sqlite://");
   ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
                    "/proc/agentstate");
-  ExpectSetupError(Run({"--clickhouse", "clickhouse://127.0.0.1:1/default", "--report-dir", Reports()}),
-                   "sits behind the tiered store");
-  ExpectSetupError(Run({"--flush-window", "5x", "--report-dir", Reports()}), "bad --flush-window '5x'");
-  ExpectSetupError(Run({"--flush-window", "50ms", "--store", "memory://", "--report-dir", Reports()}),
-                   "applies to the tiered store");
+  ExpectSetupError(
+      Run({"--clickhouse", "clickhouse://127.0.0.1:1/default", "--report-dir", Reports()}),
+      "sits behind the tiered store");
+  ExpectSetupError(Run({"--flush-window", "5x", "--report-dir", Reports()}),
+                   "bad --flush-window '5x'");
+  ExpectSetupError(
+      Run({"--flush-window", "50ms", "--store", "memory://", "--report-dir", Reports()}),
+      "applies to the tiered store");
   // --redis with --postgres is the tiered store: its tiers are checked when it opens.
   auto tiers_down = Run({"--redis", "redis://:pw@127.0.0.1:1/0?connect_timeout=200ms", "--postgres",
                          "postgresql://x@127.0.0.1:1/x", "--report-dir", Reports()});
   ExpectSetupError(tiers_down, "scripts/services.sh up");
   EXPECT_THAT(tiers_down.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
   // --redis alone is the Redis store: nothing listens on port 1.
-  auto down = Run({"--redis", "redis://:pw@127.0.0.1:1/0?connect_timeout=200ms", "--report-dir", Reports()});
+  auto down = Run(
+      {"--redis", "redis://:pw@127.0.0.1:1/0?connect_timeout=200ms", "--report-dir", Reports()});
   ExpectSetupError(down, "scripts/services.sh up");
   EXPECT_THAT(down.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
-  auto pg_down = Run({"--postgres", "postgresql://u:pw@127.0.0.1:1/x?connect_timeout=1s", "--report-dir", Reports()});
+  auto pg_down = Run({"--postgres", "postgresql://u:pw@127.0.0.1:1/x?connect_timeout=1s",
+                      "--report-dir", Reports()});
   ExpectSetupError(pg_down, "scripts/services.sh up");
   EXPECT_THAT(pg_down.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
-  auto env = Run({"--report-dir", Reports()}, {{"AGENTSTATE_REDIS_URL", "redis://:pw@127.0.0.1:1/0"}});
+  auto env =
+      Run({"--report-dir", Reports()}, {{"AGENTSTATE_REDIS_URL", "redis://:pw@127.0.0.1:1/0"}});
   ExpectSetupError(env, "redis://:***@127.0.0.1:1/0");
   EXPECT_THAT(env.err, ::testing::Not(HasSubstr(":pw@"))) << "password leaked";
   EXPECT_TRUE(NoReports());
@@ -79,9 +87,12 @@ TEST_F(AgentloadCli, ALockedDatabaseFileExitsTwo) {
   const fs::path db = dir_ / "locked.db";
   sqlite3* holder = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &holder), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(holder, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES(1);",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(
+          holder,
+          "PRAGMA journal_mode=WAL; CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES(1);",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK);
   auto o = Run({"--store", "sqlite://" + db.string(), "--report-dir", Reports()});
   ExpectSetupError(o, "another process holds its write lock");
   sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -90,31 +101,37 @@ TEST_F(AgentloadCli, ALockedDatabaseFileExitsTwo) {
 }
 
 TEST_F(AgentloadCli, AnUnwritableReportDirectoryExitsTwo) {
-  ExpectSetupError(Run({"--store", "memory://", "--report-dir", "/proc/agentload-reports"}), "/proc/agentload-reports");
+  ExpectSetupError(Run({"--store", "memory://", "--report-dir", "/proc/agentload-reports"}),
+                   "/proc/agentload-reports");
   std::ofstream(dir_ / "a_file") << "x";
-  ExpectSetupError(Run({"--store", "memory://", "--report-dir", (dir_ / "a_file" / "sub").string()}), "a_file");
+  ExpectSetupError(
+      Run({"--store", "memory://", "--report-dir", (dir_ / "a_file" / "sub").string()}), "a_file");
 }
 
 TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   // Latency is the benchmarks' business, not this test's: the latency gates are opened wide
   // so the test asserts the reports whatever the build (sanitizers, debug) or machine load.
-  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "sqlite://" + (dir_ / "s.db").string(),
-                "--report-dir", Reports(), "--seed", "7", "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6", "--verbose"});
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store",
+                "sqlite://" + (dir_ / "s.db").string(), "--report-dir", Reports(), "--seed", "7",
+                "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6", "--verbose"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("PASS 100_concurrent_agents_baseline"));
-  for (const char* gate : {"succeeded", "availability_percent", "p50_ms", "p99_ms", "peak_memory_mb", "corruption",
-                           "throughput_agents_per_s", "lost_writes"}) {
+  for (const char* gate :
+       {"succeeded", "availability_percent", "p50_ms", "p99_ms", "peak_memory_mb", "corruption",
+        "throughput_agents_per_s", "lost_writes"}) {
     EXPECT_THAT(o.out, HasSubstr(std::string(gate) + ": ")) << gate;
   }
   fs::path report;
   for (const auto& e : fs::directory_iterator(Reports())) {
-    if (e.path().filename().string().rfind("100_concurrent_agents_baseline_", 0) == 0) report = e.path();
+    if (e.path().filename().string().rfind("100_concurrent_agents_baseline_", 0) == 0)
+      report = e.path();
   }
   ASSERT_FALSE(report.empty());
   auto j = nlohmann::json::parse(std::ifstream(report));
   EXPECT_EQ(j["test_name"], "100_concurrent_agents_baseline");
   EXPECT_TRUE(j["timestamp"].is_number_integer());
-  EXPECT_THAT(j["generated_at"].get<std::string>(), ::testing::MatchesRegex("....-..-..T..:..:..Z"));
+  EXPECT_THAT(j["generated_at"].get<std::string>(),
+              ::testing::MatchesRegex("....-..-..T..:..:..Z"));
   EXPECT_EQ(j["metrics"]["agents"]["executed"], 100);
   EXPECT_EQ(j["metrics"]["agents"]["succeeded"], 100);
   for (const char* k : {"avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms"}) {
@@ -130,27 +147,31 @@ TEST_F(AgentloadCli, ARunWritesReportsAndPrintsEveryGate) {
   EXPECT_EQ(j["raw"]["phases"][0]["executed"], 100);
   std::ifstream junit(fs::path(Reports()) / "junit.xml");
   std::string xml((std::istreambuf_iterator<char>(junit)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"100_concurrent_agents_baseline\" tests=\"11\" failures=\"0\""));
+  EXPECT_THAT(
+      xml,
+      HasSubstr("<testsuite name=\"100_concurrent_agents_baseline\" tests=\"11\" failures=\"0\""));
   EXPECT_THAT(xml, HasSubstr("name=\"lost_writes\""));
   auto summary = nlohmann::json::parse(std::ifstream(fs::path(Reports()) / "summary.json"));
   EXPECT_EQ(summary["passed"], true);
   for (const auto& e : fs::directory_iterator(Reports())) {
-    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "temporary file left: " << e.path();
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos)
+        << "temporary file left: " << e.path();
   }
 }
 
 TEST_F(AgentloadCli, WithoutVerboseOnlyFailedGatesAreListed) {
-  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(),
-                "--gate", "corruption=0", "--gate", "p99_ms=0"});
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir",
+                Reports(), "--gate", "corruption=0", "--gate", "p99_ms=0"});
   EXPECT_EQ(o.code, 1);
   EXPECT_THAT(o.out, HasSubstr("FAIL p99_ms:"));
   EXPECT_THAT(o.out, ::testing::Not(HasSubstr("corruption:")));
-  EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 5) << o.out;  // header, scenario, gate, total, reports
+  EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 5)
+      << o.out;  // header, scenario, gate, total, reports
 }
 
 TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
-  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(),
-                "--gate", "throughput_agents_per_s=1e12"});
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir",
+                Reports(), "--gate", "throughput_agents_per_s=1e12"});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("FAIL 100_concurrent_agents_baseline"));
   EXPECT_THAT(o.out, HasSubstr("FAIL throughput_agents_per_s:"));
@@ -158,7 +179,8 @@ TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
 }
 
 TEST_F(AgentloadCli, ShardsMergeIntoTheVerdictOfTheWholeRun) {
-  const std::string s0 = (dir_ / "s0").string(), s1 = (dir_ / "s1").string(), merged = (dir_ / "m").string();
+  const std::string s0 = (dir_ / "s0").string(), s1 = (dir_ / "s1").string(),
+                    merged = (dir_ / "m").string();
   const std::string t = "--test=100_concurrent_agents_baseline";
   auto a = Run({t, "--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0});
   auto b = Run({t, "--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1});
@@ -178,23 +200,26 @@ TEST_F(AgentloadCli, ShardsMergeIntoTheVerdictOfTheWholeRun) {
     j["raw"]["scenario_version"] = "0000000000000000";
     std::ofstream(e.path()) << j.dump();
   }
-  ExpectSetupError(Run({"merge", s0, s1, "--report-dir", merged}), "another version of the scenario");
+  ExpectSetupError(Run({"merge", s0, s1, "--report-dir", merged}),
+                   "another version of the scenario");
 }
 
 // Every store error left an empty report directory behind: it was made before the store
 // was opened.
 TEST_F(AgentloadCli, AStoreThatCannotBeOpenedLeavesNoReportDirectory) {
   const fs::path reports = dir_ / "deep" / "reports";
-  ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", reports.string()}),
-                   "/proc/agentstate");
+  ExpectSetupError(
+      Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", reports.string()}),
+      "/proc/agentstate");
   EXPECT_FALSE(fs::exists(dir_ / "deep")) << "the failed run left " << reports << " behind";
 }
 
 // A store URI with invalid UTF-8 ran to the end, then dump() threw and no report was
 // written: the whole run was lost. It is now refused before anything runs.
 TEST_F(AgentloadCli, AStoreUriThatIsNotUtf8IsASetupError) {
-  ExpectSetupError(Run({"--store", "sqlite://" + (dir_ / "bad\xff.db").string(), "--report-dir", Reports()}),
-                   "not valid UTF-8");
+  ExpectSetupError(
+      Run({"--store", "sqlite://" + (dir_ / "bad\xff.db").string(), "--report-dir", Reports()}),
+      "not valid UTF-8");
   EXPECT_FALSE(fs::exists(Reports()));
 }
 
@@ -208,14 +233,16 @@ TEST_F(AgentloadCli, AForeignJsonBesideTheReportsNeverCostsTheRunItsReports) {
       R"({"test_name": "100_concurrent_agents_baseline", "raw": {}, "timestamp": 99999999999, "gates": 5,
           "metrics": [], "additional_data": {"phases": 3, "time_series": {"rows": [[1], "x"]}}})",
       "{\"truncated\": "};
-  for (std::size_t i = 0; i < foreign.size(); ++i) std::ofstream(Reports() + "/foreign" + std::to_string(i) + ".json") << foreign[i];
-  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(), "--gate",
-                "p50_ms=1e6", "--gate", "p99_ms=1e6"});
+  for (std::size_t i = 0; i < foreign.size(); ++i)
+    std::ofstream(Reports() + "/foreign" + std::to_string(i) + ".json") << foreign[i];
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir",
+                Reports(), "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   ASSERT_TRUE(fs::exists(Reports() + "/index.html"));
   std::ifstream html(Reports() + "/index.html");
   const std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(page, HasSubstr("100 / 100")) << "index.html shows the foreign file, not the run's report";
+  EXPECT_THAT(page, HasSubstr("100 / 100"))
+      << "index.html shows the foreign file, not the run's report";
   auto again = Run({"report", Reports()});
   EXPECT_EQ(again.code, 0) << again.err;
 }
@@ -223,8 +250,8 @@ TEST_F(AgentloadCli, AForeignJsonBesideTheReportsNeverCostsTheRunItsReports) {
 namespace {
 
 // Every JSON pointer of a document (objects and arrays, at most `limit`), in document order.
-void Pointers(const nlohmann::json& j, const nlohmann::json::json_pointer& at, std::vector<nlohmann::json::json_pointer>& out,
-              std::size_t limit) {
+void Pointers(const nlohmann::json& j, const nlohmann::json::json_pointer& at,
+              std::vector<nlohmann::json::json_pointer>& out, std::size_t limit) {
   if (out.size() >= limit) return;
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
@@ -249,8 +276,12 @@ void Pointers(const nlohmann::json& j, const nlohmann::json::json_pointer& at, s
 TEST_F(AgentloadCli, MergeAndReportNeverAbortOnTruncatedOrForeignReports) {
   const std::string s0 = (dir_ / "s0").string(), s1 = (dir_ / "s1").string();
   const std::string t = "--test=100_concurrent_agents_baseline";
-  ASSERT_EQ(Run({t, "--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0}).code, 0);
-  ASSERT_EQ(Run({t, "--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1}).code, 0);
+  ASSERT_EQ(
+      Run({t, "--store", "memory://", "--seed", "4", "--shard", "0/2", "--report-dir", s0}).code,
+      0);
+  ASSERT_EQ(
+      Run({t, "--store", "memory://", "--seed", "4", "--shard", "1/2", "--report-dir", s1}).code,
+      0);
   fs::path scenario;
   for (const auto& e : fs::directory_iterator(s1)) {
     if (e.path().filename().string().rfind("100_", 0) == 0) scenario = e.path();
@@ -268,7 +299,8 @@ TEST_F(AgentloadCli, MergeAndReportNeverAbortOnTruncatedOrForeignReports) {
   }
   std::vector<nlohmann::json::json_pointer> pointers;
   Pointers(doc, nlohmann::json::json_pointer(), pointers, 400);
-  const nlohmann::json odd[] = {nullptr, -1, 1e300, "x", nlohmann::json::array(), nlohmann::json::object()};
+  const nlohmann::json odd[] = {
+      nullptr, -1, 1e300, "x", nlohmann::json::array(), nlohmann::json::object()};
   for (std::size_t i = 0; i < pointers.size(); ++i) {
     nlohmann::json deleted = doc;
     nlohmann::json& parent = deleted.at(pointers[i].parent_pointer());
@@ -292,25 +324,27 @@ TEST_F(AgentloadCli, MergeAndReportNeverAbortOnTruncatedOrForeignReports) {
       ++exits[o.code];
       if (o.code == 2) {
         EXPECT_THAT(o.err, HasSubstr("agentload: error: "));
-        EXPECT_THAT(o.err, ::testing::Not(HasSubstr("[json.exception"))) << "raw library text: " << o.err;
+        EXPECT_THAT(o.err, ::testing::Not(HasSubstr("[json.exception")))
+            << "raw library text: " << o.err;
       }
     }
   }
   EXPECT_GT(exits[2], 0) << "no variant was refused: the sweep did not reach the readers";
-  EXPECT_GT(exits[0] + exits[1], 0) << "every variant was refused: the sweep only tested the first check";
+  EXPECT_GT(exits[0] + exits[1], 0)
+      << "every variant was refused: the sweep only tested the first check";
 }
 
 // The seed suite read its report directory from LOAD_TEST_REPORT_DIR; so do we, when
 // --report-dir is not given.
 TEST_F(AgentloadCli, TheReportDirectoryComesFromLoadTestReportDirWhenNotGiven) {
   const std::string from_env = (dir_ / "from_env").string();
-  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--gate", "p50_ms=1e6", "--gate",
-                "p99_ms=1e6"},
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--gate",
+                "p50_ms=1e6", "--gate", "p99_ms=1e6"},
                {{"LOAD_TEST_REPORT_DIR", from_env}});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_TRUE(fs::exists(from_env + "/summary.json"));
-  auto flag = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir", Reports(),
-                   "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"},
+  auto flag = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://",
+                   "--report-dir", Reports(), "--gate", "p50_ms=1e6", "--gate", "p99_ms=1e6"},
                   {{"LOAD_TEST_REPORT_DIR", from_env + "2"}});
   ASSERT_EQ(flag.code, 0) << flag.err;
   EXPECT_TRUE(fs::exists(Reports() + "/summary.json")) << "--report-dir wins over the variable";

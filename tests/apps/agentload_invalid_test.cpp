@@ -9,8 +9,8 @@ namespace {
 // keeps the harness thread busy all the time, so the generator, not the store, sets the
 // pace, and the run says INVALID instead of passing or failing gates.
 TEST_F(AgentloadCli, AGeneratorBoundRunIsInvalidWithExitThree) {
-  auto o = Run({"--test", "sustained_load_24h_simulation", "--duration", "24s", "--store", "memory://",
-                "--report-dir", Reports()});
+  auto o = Run({"--test", "sustained_load_24h_simulation", "--duration", "24s", "--store",
+                "memory://", "--report-dir", Reports()});
   EXPECT_EQ(o.code, 3) << o.out << o.err;
   EXPECT_THAT(o.out, HasSubstr("INV  sustained_load_24h_simulation"));
   EXPECT_THAT(o.out, HasSubstr("INVALID the harness thread was saturated"));

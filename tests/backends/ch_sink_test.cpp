@@ -75,11 +75,14 @@ class FakeClickHouse {
       }
       const std::string head = in.substr(0, end);
       std::size_t length = 0;
-      if (auto at = head.find("Content-Length: "); at != std::string::npos) length = std::stoul(head.substr(at + 16));
+      if (auto at = head.find("Content-Length: "); at != std::string::npos)
+        length = std::stoul(head.substr(at + 16));
       if (!fill(end + 4 + length)) return;
       in.erase(0, end + 4 + length);
-      if (head.find("INSERT") != std::string::npos && ++inserts_ == 1) return;  // read whole, never answered
-      const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n";
+      if (head.find("INSERT") != std::string::npos && ++inserts_ == 1)
+        return;  // read whole, never answered
+      const std::string ok =
+          "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n";
       ::send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
     }
   }
@@ -93,8 +96,9 @@ class FakeClickHouse {
 
 TEST(AnalyticsSinkDoubt, AnInsertSentWholeButNeverAnsweredCountsItsRowsAsInDoubt) {
   FakeClickHouse server;
-  auto sink = clickhouse::AnalyticsSink::Open(
-      "clickhouse://127.0.0.1:" + std::to_string(server.port()) + "/default?timeout=200ms&flush=50ms");
+  auto sink =
+      clickhouse::AnalyticsSink::Open("clickhouse://127.0.0.1:" + std::to_string(server.port()) +
+                                      "/default?timeout=200ms&flush=50ms");
   ASSERT_TRUE(sink) << sink.error().ToString();
   for (int i = 0; i < 10; ++i) {
     clickhouse::Event e;

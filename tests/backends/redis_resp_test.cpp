@@ -21,12 +21,14 @@ TEST(EncodeCommand, IsAnArrayOfBinarySafeBulkStrings) {
 }
 
 TEST(ReplyParser, ParsesEveryReplyTypeAcrossArbitrarySplits) {
-  const std::string stream = "+OK\r\n-ERR wrong\r\n:42\r\n$-1\r\n$5\r\nx\0y\r\n\r\n*2\r\n$1\r\na\r\n:7\r\n"s;
+  const std::string stream =
+      "+OK\r\n-ERR wrong\r\n:42\r\n$-1\r\n$5\r\nx\0y\r\n\r\n*2\r\n$1\r\na\r\n:7\r\n"s;
   // Every split point: replies come out the same however the bytes arrive.
   for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
     ReplyParser p;
     std::vector<Reply> got;
-    for (std::string_view part : {std::string_view(stream).substr(0, cut), std::string_view(stream).substr(cut)}) {
+    for (std::string_view part :
+         {std::string_view(stream).substr(0, cut), std::string_view(stream).substr(cut)}) {
       p.Feed(part);
       while (true) {
         auto r = p.Next();
@@ -75,7 +77,9 @@ TEST(ReplyParser, BytesThatAreNotResp2AreInternalWithTheBytesShown) {
 }
 
 TEST(ParseRedisUri, ReadsAuthorityDatabaseAndOptions) {
-  auto o = ParseRedisUri("redis://:s3cret@127.0.0.1:16379/2?connect_timeout=250ms&connections=4&max_in_flight=64&pool_wait=50ms");
+  auto o = ParseRedisUri(
+      "redis://:s3cret@127.0.0.1:16379/"
+      "2?connect_timeout=250ms&connections=4&max_in_flight=64&pool_wait=50ms");
   ASSERT_TRUE(o) << o.error().ToString();
   EXPECT_EQ(o->host, "127.0.0.1");
   EXPECT_EQ(o->port, 16379);
@@ -90,12 +94,15 @@ TEST(ParseRedisUri, ReadsAuthorityDatabaseAndOptions) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->port, 6379);
   EXPECT_EQ(d->db, 0);
-  for (const char* bad : {"redis://", "redis://h:0", "redis://h:99999", "redis://h/x", "redis://h?connections=0",
-                          "redis://h?pool=3", "redis://h?max_in_flight=0", "redis://h?pool_wait=soon", "redis://:pw@h/1?connect_timeout=fast"}) {
+  for (const char* bad :
+       {"redis://", "redis://h:0", "redis://h:99999", "redis://h/x", "redis://h?connections=0",
+        "redis://h?pool=3", "redis://h?max_in_flight=0", "redis://h?pool_wait=soon",
+        "redis://:pw@h/1?connect_timeout=fast"}) {
     auto r = ParseRedisUri(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(r.error().message().find(":pw@"), std::string::npos) << "password leaked: " << r.error().message();
+    EXPECT_EQ(r.error().message().find(":pw@"), std::string::npos)
+        << "password leaked: " << r.error().message();
   }
 }
 

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <thread>
 #include <fstream>
+#include <thread>
 
 #include "agentstate/registry.hpp"
 #include "support/run.hpp"
@@ -22,8 +22,9 @@ using ::testing::HasSubstr;
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("agentstate-sqlite-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("agentstate-sqlite-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
   }
   void TearDown() override {
@@ -62,7 +63,8 @@ TEST_F(SqliteStoreTest, RunsInWalModeWithSynchronousNormal) {
   auto store = OpenStore(Uri(), {});
   ASSERT_TRUE(store) << store.error().ToString();
   EXPECT_EQ(Scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ((*store)->Stats().values.at("synchronous"), 1) << "1 = NORMAL (Debian's default is FULL = 2)";
+  EXPECT_EQ((*store)->Stats().values.at("synchronous"), 1)
+      << "1 = NORMAL (Debian's default is FULL = 2)";
   EXPECT_EQ(Scalar("PRAGMA user_version"), "2");
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name = 'runs_by_expiry'"), "1");
 }
@@ -71,7 +73,8 @@ TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedInPlace) {
   // A file as the first release wrote it: the same tables without the expiry indexes.
   { ASSERT_TRUE(OpenStore(Uri(), {})); }
   ASSERT_EQ(sqlite3_exec(Other(),
-                         "DROP INDEX runs_by_expiry; DROP INDEX checkpoints_by_expiry; DROP INDEX threads_by_expiry; "
+                         "DROP INDEX runs_by_expiry; DROP INDEX checkpoints_by_expiry; DROP INDEX "
+                         "threads_by_expiry; "
                          "PRAGMA user_version=1;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -79,7 +82,9 @@ TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedInPlace) {
   ASSERT_TRUE(store) << store.error().ToString();
   EXPECT_EQ(Scalar("PRAGMA user_version"), "2");
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_by_expiry'"), "3");
-  auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_m"), DeadlineIn(5s)); });
+  auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+    co_return co_await (*store)->Save(Req("run_m"), DeadlineIn(5s));
+  });
   EXPECT_TRUE(ack) << ack.error().ToString();
 }
 
@@ -90,11 +95,15 @@ TEST_F(SqliteStoreTest, WalCheckpointsRunOffTheWritePath) {
   ASSERT_TRUE(store);
   std::string big = "{\"pad\":\"" + std::string(60000, 'x') + "\"}";  // ~15 pages a save
   for (int i = 0; i < 120; ++i) {
-    auto r = SaveRequest{"run_" + std::to_string(i), "t", "u", "a", 1, "p", CheckpointType::kAuto, false, big, {}};
-    ASSERT_TRUE(testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(r, DeadlineIn(5s)); }));
+    auto r = SaveRequest{"run_" + std::to_string(i), "t",   "u", "a", 1, "p",
+                         CheckpointType::kAuto,      false, big, {}};
+    ASSERT_TRUE(testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      co_return co_await (*store)->Save(r, DeadlineIn(5s));
+    }));
   }
   // Past 1000 WAL pages the checkpointer is woken; give it a moment.
-  for (int i = 0; i < 50 && (*store)->Stats().values.at("wal_checkpoints") == 0; ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 50 && (*store)->Stats().values.at("wal_checkpoints") == 0; ++i)
+    std::this_thread::sleep_for(20ms);
   EXPECT_GE((*store)->Stats().values.at("wal_checkpoints"), 1);
   EXPECT_LT(fs::file_size(Path() + "-wal"), 64u << 20);
 }
@@ -103,7 +112,9 @@ TEST_F(SqliteStoreTest, DataSurvivesReopening) {
   {
     auto store = OpenStore(Uri(), {});
     ASSERT_TRUE(store);
-    auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_p"), DeadlineIn(5s)); });
+    auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      co_return co_await (*store)->Save(Req("run_p"), DeadlineIn(5s));
+    });
     ASSERT_TRUE(ack);
   }
   auto store = OpenStore(Uri(), {});
@@ -118,8 +129,12 @@ TEST_F(SqliteStoreTest, DataSurvivesReopening) {
 TEST_F(SqliteStoreTest, AWriteLockHeldElsewhereTimesOutWritesButNeverBlocksReads) {
   auto store = OpenStore(Uri(), {});
   ASSERT_TRUE(store);
-  ASSERT_TRUE(testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(5s)); }));
-  ASSERT_EQ(sqlite3_exec(Other(), "BEGIN IMMEDIATE; UPDATE runs SET step_count = 9;", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_TRUE(testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+    co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(5s));
+  }));
+  ASSERT_EQ(sqlite3_exec(Other(), "BEGIN IMMEDIATE; UPDATE runs SET step_count = 9;", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
 
   const auto t0 = std::chrono::steady_clock::now();
   auto rec = testing::RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
@@ -136,16 +151,21 @@ TEST_F(SqliteStoreTest, AWriteLockHeldElsewhereTimesOutWritesButNeverBlocksReads
   EXPECT_EQ(blocked.error().code(), StatusCode::kTimeout) << blocked.error().ToString();
   sqlite3_exec(Other(), "ROLLBACK", nullptr, nullptr, nullptr);
 
-  auto after = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(5s)); });
+  auto after = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+    co_return co_await (*store)->Save(Req("run_r"), DeadlineIn(5s));
+  });
   ASSERT_TRUE(after) << after.error().ToString();
   EXPECT_EQ(after->version, 2) << "the timed-out save must not have landed";
 }
 
 TEST_F(SqliteStoreTest, OpeningALockedFileFailsClearlyWithinTwoSeconds) {
   fs::create_directories(dir_);
-  ASSERT_EQ(sqlite3_exec(Other(), "PRAGMA journal_mode=WAL; CREATE TABLE x(y); BEGIN IMMEDIATE; INSERT INTO x VALUES(1);",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(
+          Other(),
+          "PRAGMA journal_mode=WAL; CREATE TABLE x(y); BEGIN IMMEDIATE; INSERT INTO x VALUES(1);",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK);
   const auto t0 = std::chrono::steady_clock::now();
   auto store = OpenStore(Uri(), {});
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
@@ -188,7 +208,8 @@ TEST_F(SqliteStoreTest, AChainOfMissingDirectoriesIsNotCreatedAndANonFileIsRefus
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
   fs::create_directories(dir_);
   auto one = OpenStore("sqlite://" + (dir_ / "own" / "x.db").string(), {});
-  EXPECT_TRUE(one) << "the file's own directory is created when its parent exists: " << one.error().ToString();
+  EXPECT_TRUE(one) << "the file's own directory is created when its parent exists: "
+                   << one.error().ToString();
   auto null = OpenStore("sqlite:///dev/null", {});
   ASSERT_FALSE(null);
   EXPECT_EQ(null.error().code(), StatusCode::kUnavailable);

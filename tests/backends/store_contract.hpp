@@ -61,12 +61,15 @@ class StoreContractTest : public ::testing::Test {
     }
   }
 
-  static SaveRequest Req(std::string run, std::string thread = "thread_1", std::string payload = R"({"step":1})") {
+  static SaveRequest Req(std::string run, std::string thread = "thread_1",
+                         std::string payload = R"({"step":1})") {
     return testing::SampleSave(std::move(run), std::move(payload), std::move(thread));
   }
 
   Result<SaveAck> Save(SaveRequest r) {
-    return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await store_->Save(r, DeadlineIn(5s)); });
+    return RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      co_return co_await store_->Save(r, DeadlineIn(5s));
+    });
   }
   Result<std::optional<StateRecord>> Load(const std::string& run) {
     return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
@@ -83,16 +86,20 @@ class StoreContractTest : public ::testing::Test {
       co_return co_await store_->Restore(run, id, DeadlineIn(5s));
     });
   }
-  Result<CheckpointInfo> Checkpoint(const std::string& run, CheckpointType type = CheckpointType::kManual) {
+  Result<CheckpointInfo> Checkpoint(const std::string& run,
+                                    CheckpointType type = CheckpointType::kManual) {
     return RunSync([&]() -> Awaitable<Result<CheckpointInfo>> {
       co_return co_await store_->Checkpoint(run, type, DeadlineIn(5s));
     });
   }
   Done Complete(const std::string& run) {
-    return RunSync([&]() -> Awaitable<Done> { co_return co_await store_->Complete(run, DeadlineIn(5s)); });
+    return RunSync(
+        [&]() -> Awaitable<Done> { co_return co_await store_->Complete(run, DeadlineIn(5s)); });
   }
   Result<bool> Delete(const std::string& run) {
-    return RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await store_->Delete(run, DeadlineIn(5s)); });
+    return RunSync([&]() -> Awaitable<Result<bool>> {
+      co_return co_await store_->Delete(run, DeadlineIn(5s));
+    });
   }
   Result<std::optional<ThreadContextRecord>> Thread(const std::string& thread) {
     return RunSync([&]() -> Awaitable<Result<std::optional<ThreadContextRecord>>> {
@@ -218,7 +225,8 @@ TYPED_TEST_P(StoreContractTest, ConcurrentWritersNeverWinTheSameVersion) {
   for (auto& t : threads) t.join();
   std::set<int64_t> unique(won.begin(), won.end());
   EXPECT_EQ(unique.size(), won.size()) << "two writers won the same version";
-  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()), std::size_t{kWriters * kAttempts});
+  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()),
+            std::size_t{kWriters * kAttempts});
   ASSERT_FALSE(won.empty());
   EXPECT_EQ(*unique.begin(), 1);
   EXPECT_EQ(*unique.rbegin(), static_cast<int64_t>(won.size()));  // no gaps, no forks
@@ -372,7 +380,9 @@ TYPED_TEST_P(StoreContractTest, InvalidUtf8AndOversizedRecordsAreRefusedByEveryS
   big.version = 2;
   big.payload = "[" + std::string(2000, ' ') + "]";
   big.checksum = core::Checksum(big.payload);
-  auto put = RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await this->store_->Put(big, DeadlineIn(5s)); });
+  auto put = RunSync([&]() -> Awaitable<Result<bool>> {
+    co_return co_await this->store_->Put(big, DeadlineIn(5s));
+  });
   ASSERT_FALSE(put) << "an oversized record was stored";
   EXPECT_EQ(put.error().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(put.error().message(), ::testing::HasSubstr("limit is 1024"));
@@ -380,7 +390,9 @@ TYPED_TEST_P(StoreContractTest, InvalidUtf8AndOversizedRecordsAreRefusedByEveryS
   foreign.payload = "[]";
   foreign.checksum = core::Checksum(foreign.payload);
   foreign.thread_id = "thread_\xff";
-  put = RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await this->store_->Put(foreign, DeadlineIn(5s)); });
+  put = RunSync([&]() -> Awaitable<Result<bool>> {
+    co_return co_await this->store_->Put(foreign, DeadlineIn(5s));
+  });
   ASSERT_FALSE(put);
   EXPECT_THAT(put.error().message(), ::testing::HasSubstr("not valid UTF-8"));
   EXPECT_EQ(this->VersionOf("run_u"), 1);
@@ -388,7 +400,8 @@ TYPED_TEST_P(StoreContractTest, InvalidUtf8AndOversizedRecordsAreRefusedByEveryS
 
 TYPED_TEST_P(StoreContractTest, ActiveRunsPagesThroughEveryRunOnceWithACursor) {
   for (int i = 0; i < 25; ++i) {
-    ASSERT_TRUE(this->Save(this->Req(fmt::format("run_{:02}", i), i % 2 ? "thread_odd" : "thread_even")));
+    ASSERT_TRUE(
+        this->Save(this->Req(fmt::format("run_{:02}", i), i % 2 ? "thread_odd" : "thread_even")));
   }
   ASSERT_TRUE(this->Complete("run_07"));
   std::vector<std::string> seen;
@@ -540,7 +553,8 @@ TYPED_TEST_P(StoreContractTest, APassedDeadlineIsATimeout) {
 
 TYPED_TEST_P(StoreContractTest, MegabytePayloadRoundTripsByteForByte) {
   std::string doc = "{\"blob\":\"";
-  for (std::size_t i = 0; doc.size() < (1u << 20); ++i) doc += static_cast<char>('a' + (i * 7919) % 26);
+  for (std::size_t i = 0; doc.size() < (1u << 20); ++i)
+    doc += static_cast<char>('a' + (i * 7919) % 26);
   doc += "\"}";
   auto ack = this->Save(this->Req("run_mb", "t", doc));
   ASSERT_TRUE(ack) << ack.error().ToString();
@@ -553,7 +567,9 @@ TYPED_TEST_P(StoreContractTest, MegabytePayloadRoundTripsByteForByte) {
 TYPED_TEST_P(StoreContractTest, PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise) {
   ASSERT_TRUE(this->Save(this->Req("run_p", "thread_p", R"({"v":1})")));
   auto put = [&](StateRecord r) {
-    return RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await this->store_->Put(r, DeadlineIn(5s)); });
+    return RunSync([&]() -> Awaitable<Result<bool>> {
+      co_return co_await this->store_->Put(r, DeadlineIn(5s));
+    });
   };
   StateRecord r = **this->Load("run_p");
   r.version = 5;
@@ -615,7 +631,10 @@ TYPED_TEST_P(StoreContractTest, PutManyAppliesWhatIsNewerAndCountsIt) {
   ASSERT_TRUE(this->Save(this->Req("run_m1", "t", R"({"v":2})")));
   StateRecord base = **this->Load("run_m1");
   std::vector<StateRecord> batch;
-  for (auto [run, version] : {std::pair<std::string, int64_t>{"run_m1", 1}, {"run_m1", 4}, {"run_m2", 2}, {"run_m3", 1}}) {
+  for (auto [run, version] : {std::pair<std::string, int64_t>{"run_m1", 1},
+                              {"run_m1", 4},
+                              {"run_m2", 2},
+                              {"run_m3", 1}}) {
     StateRecord r = base;
     r.run_id = run;
     r.version = version;
@@ -634,7 +653,9 @@ TYPED_TEST_P(StoreContractTest, PutManyAppliesWhatIsNewerAndCountsIt) {
 }
 
 TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
-  auto h = RunSync([&]() -> Awaitable<Result<HealthReport>> { co_return co_await this->store_->Health(DeadlineIn(5s)); });
+  auto h = RunSync([&]() -> Awaitable<Result<HealthReport>> {
+    co_return co_await this->store_->Health(DeadlineIn(5s));
+  });
   ASSERT_TRUE(h);
   EXPECT_TRUE(h->healthy());
   ASSERT_TRUE(this->Save(this->Req("run_s")));
@@ -643,25 +664,17 @@ TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
   EXPECT_FALSE(s.backend.empty());
 }
 
-REGISTER_TYPED_TEST_SUITE_P(StoreContractTest,
-                            SaveAssignsVersionsFromOneAndLoadReturnsTheLatest,
-                            LoadOfAnUnknownRunIsEmptyNotAnError,
-                            StaleExpectedVersionIsAConflictAndWritesNothing,
-                            ConcurrentWritersNeverWinTheSameVersion,
-                            CheckpointHistoryAndRestore,
-                            CompleteEndsARunUntilRestored,
-                            ThreadContextFollowsTheLatestSaveAndDelete,
-                            ActiveRunsPagesThroughEveryRunOnceWithACursor,
-                            ExpiredRecordsAreNotReturned,
-                            DamagedPayloadsAreCorruptionNeverData,
-                            BadRequestsAreRejectedAndWriteNothing,
-                            APassedDeadlineIsATimeout,
-                            MegabytePayloadRoundTripsByteForByte,
-                            PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise,
-                            PutManyAppliesWhatIsNewerAndCountsIt,
-                            HealthReportsTheStoreAndStatsCountWork,
-                            ADeletedRunStaysDeletedWhateverTheTiming,
-                            InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore);
+REGISTER_TYPED_TEST_SUITE_P(
+    StoreContractTest, SaveAssignsVersionsFromOneAndLoadReturnsTheLatest,
+    LoadOfAnUnknownRunIsEmptyNotAnError, StaleExpectedVersionIsAConflictAndWritesNothing,
+    ConcurrentWritersNeverWinTheSameVersion, CheckpointHistoryAndRestore,
+    CompleteEndsARunUntilRestored, ThreadContextFollowsTheLatestSaveAndDelete,
+    ActiveRunsPagesThroughEveryRunOnceWithACursor, ExpiredRecordsAreNotReturned,
+    DamagedPayloadsAreCorruptionNeverData, BadRequestsAreRejectedAndWriteNothing,
+    APassedDeadlineIsATimeout, MegabytePayloadRoundTripsByteForByte,
+    PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise, PutManyAppliesWhatIsNewerAndCountsIt,
+    HealthReportsTheStoreAndStatsCountWork, ADeletedRunStaysDeletedWhateverTheTiming,
+    InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore);
 
 }  // namespace
 }  // namespace agentstate

@@ -23,13 +23,15 @@ struct MemoryTraits {
 struct SqliteTraits {
   static constexpr const char* kName = "sqlite";
   static constexpr bool kSortedActiveRuns = true;
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("agentstate-contract-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(counter++));
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("agentstate-contract-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   static inline std::atomic<int> counter{0};
   ~SqliteTraits() { std::filesystem::remove_all(dir); }
   std::string Uri() { return "sqlite://" + (dir / "state.db").string(); }
-  bool Corrupt(StateStore&, const std::string& run_id) { return CorruptFile(dir / "state.db", run_id); }
+  bool Corrupt(StateStore&, const std::string& run_id) {
+    return CorruptFile(dir / "state.db", run_id);
+  }
   // Damage at rest: flip one bit of the stored payload behind the store's back.
   static bool CorruptFile(const std::filesystem::path& path, const std::string& run_id) {
     sqlite3* db = nullptr;
@@ -40,7 +42,8 @@ struct SqliteTraits {
     sqlite3_bind_text(st, 1, run_id.c_str(), -1, SQLITE_TRANSIENT);
     std::string blob;
     if (sqlite3_step(st) == SQLITE_ROW) {
-      blob.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), sqlite3_column_bytes(st, 0));
+      blob.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                  sqlite3_column_bytes(st, 0));
     }
     sqlite3_finalize(st);
     bool ok = !blob.empty();
@@ -68,7 +71,8 @@ struct TieredTraits {
   // Damage in both tiers, once the durable one has the run.
   bool Corrupt(StateStore& store, const std::string& run_id) {
     auto& t = dynamic_cast<tiered::TieredStore&>(store);
-    Status flushed = RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
+    Status flushed =
+        RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
     return flushed.ok() && dynamic_cast<backends::MemoryStore&>(t.hot()).CorruptForTest(run_id) &&
            SqliteTraits::CorruptFile(durable.dir / "state.db", run_id);
   }

@@ -35,7 +35,8 @@ class FlakyHot : public testing::ForwardingStore {
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
     if (down) co_return Error(StatusCode::kUnavailable, "hot tier down (test)");
     auto ack = co_await inner().Save(std::move(r), d);
-    if (lose_replies) co_return Error(StatusCode::kUnavailable, "connection reset after the save ran (test)");
+    if (lose_replies)
+      co_return Error(StatusCode::kUnavailable, "connection reset after the save ran (test)");
     co_return ack;
   }
   Awaitable<Result<bool>> Put(StateRecord r, Deadline d) override {
@@ -60,7 +61,8 @@ class HeldDurable : public testing::ForwardingStore {
   std::atomic<bool> hold{false};
   std::atomic<bool> held{false};
   std::atomic<bool> fail_saves{false};
-  std::atomic<bool> refuse_puts{false};  // every write-behind refused as bad data, as PostgreSQL refuses a row
+  std::atomic<bool> refuse_puts{
+      false};  // every write-behind refused as bad data, as PostgreSQL refuses a row
   std::atomic<int> puts_refused{0};
 
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
@@ -104,7 +106,9 @@ T Sync(Awaitable<T> a) {
   return testing::RunSync([&a] { return std::move(a); });
 }
 
-SaveRequest Request(std::string payload) { return testing::SampleSave("run-1", std::move(payload)); }
+SaveRequest Request(std::string payload) {
+  return testing::SampleSave("run-1", std::move(payload));
+}
 
 class TieredDegradation : public ::testing::Test {
  protected:
@@ -115,7 +119,8 @@ class TieredDegradation : public ::testing::Test {
     durable_ = durable.get();
     tiered::TieredOptions t;
     t.flush_window = 10ms;
-    store_ = std::make_unique<tiered::TieredStore>(std::move(hot), std::move(durable), nullptr, t, StoreOptions{});
+    store_ = std::make_unique<tiered::TieredStore>(std::move(hot), std::move(durable), nullptr, t,
+                                                   StoreOptions{});
   }
 
   FlakyHot* hot_ = nullptr;
@@ -126,7 +131,8 @@ class TieredDegradation : public ::testing::Test {
 // The flusher is still writing v1 when the hot tier goes down and the next two saves go to
 // the durable tier directly (v2, v3). A read then must answer v3, not the flusher's v1
 // (chaos runs saw exactly this: "acknowledged v+2, read v").
-TEST_F(TieredDegradation, AReadWhileTheHotTierIsDownAnswersTheDurableTierWhenItIsNewerThanTheFlush) {
+TEST_F(TieredDegradation,
+       AReadWhileTheHotTierIsDownAnswersTheDurableTierWhenItIsNewerThanTheFlush) {
   durable_->hold = true;
   auto v1 = Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s)));
   ASSERT_TRUE(v1) << v1.error().ToString();
@@ -179,7 +185,8 @@ TEST_F(TieredDegradation, ReHydratingReplacesAnUnacknowledgedHotWriteAtTheSameVe
     ASSERT_TRUE(read) << read.error().ToString();
     ASSERT_TRUE(*read);
     EXPECT_EQ((*read)->version, 2) << "read " << i;
-    EXPECT_EQ((*read)->checksum, b->checksum) << "read " << i << " answered the unacknowledged write A";
+    EXPECT_EQ((*read)->checksum, b->checksum)
+        << "read " << i << " answered the unacknowledged write A";
   }
 }
 
@@ -187,7 +194,8 @@ TEST_F(TieredDegradation, ReHydratingReplacesAnUnacknowledgedHotWriteAtTheSameVe
 // acknowledged v3, which the write-behind wrote to the durable tier), and its generation
 // changes, as a Redis store's does when its connection drops. A read must answer v3, and
 // the next save must be v4, not a second v2 with other bytes.
-TEST_F(TieredDegradation, AfterTheHotTierLostItsLastWritesReadsAndSavesContinueFromTheDurableVersion) {
+TEST_F(TieredDegradation,
+       AfterTheHotTierLostItsLastWritesReadsAndSavesContinueFromTheDurableVersion) {
   for (int n = 1; n <= 3; ++n) {
     auto ack = Sync(store_->Save(Request(fmt::format(R"({{"n":{}}})", n)), DeadlineIn(2s)));
     ASSERT_TRUE(ack) << ack.error().ToString();
@@ -233,7 +241,8 @@ TEST_F(TieredDegradation, ADeleteWhileTheFlusherIsWritingTheRunStaysDeleted) {
   for (int i = 0; i < 2000 && !durable_->held; ++i) std::this_thread::sleep_for(1ms);
   ASSERT_TRUE(durable_->held) << "the flusher never started writing v1";
 
-  auto deleted = std::async(std::launch::async, [&] { return Sync(store_->Delete("run-1", DeadlineIn(5s))); });
+  auto deleted =
+      std::async(std::launch::async, [&] { return Sync(store_->Delete("run-1", DeadlineIn(5s))); });
   EXPECT_EQ(deleted.wait_for(100ms), std::future_status::timeout)
       << "Delete returned while a write of the run was still on its way to the durable tier";
   durable_->hold = false;
@@ -274,7 +283,8 @@ TEST_F(TieredDegradation, ADeleteWhileTheHotTierIsDownStaysDeletedWhenItComesBac
 // A write-behind record the durable tier refuses for good (PostgreSQL refused invalid UTF-8
 // as kInternal) was retried about ten times a second, forever. Now it is tried
 // a bounded number of times, then dropped and counted.
-TEST_F(TieredDegradation, AWriteBehindTheDurableTierRefusesForGoodIsDroppedAndCountedNotRetriedForever) {
+TEST_F(TieredDegradation,
+       AWriteBehindTheDurableTierRefusesForGoodIsDroppedAndCountedNotRetriedForever) {
   durable_->refuse_puts = true;
   ASSERT_TRUE(Sync(store_->Save(Request(R"({"n":1})"), DeadlineIn(2s))));
   double dropped = 0;

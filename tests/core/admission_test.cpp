@@ -15,10 +15,11 @@ TEST(Admission, ASlotGoesToTheLongestWaiterAndAWaitPastPoolWaitIsRefused) {
   Admission gate(io, /*max_in_flight=*/1, /*pool_wait=*/50ms, "redis://test", "commands");
   std::vector<std::string> events;
   auto admit = [&](std::string name) {
-    gate.Admit(DeadlineIn(10s), [&events, name] { events.push_back("go " + name); },
-               [&events, name](Status why) {
-                 events.push_back("refused " + name + " " + std::string(CodeName(why.code())));
-               });
+    gate.Admit(
+        DeadlineIn(10s), [&events, name] { events.push_back("go " + name); },
+        [&events, name](Status why) {
+          events.push_back("refused " + name + " " + std::string(CodeName(why.code())));
+        });
   };
   admit("a");  // runs at once
   admit("b");  // waits
@@ -44,7 +45,8 @@ TEST(Admission, FailuresThatLastOpenTheBreakerAndItRefusesAtOnce) {
   int ran = 0;
   std::string refused;
   auto admit = [&] {
-    gate.Admit(DeadlineIn(10s), [&] { ++ran; }, [&](Status why) { refused = why.message(); });
+    gate.Admit(
+        DeadlineIn(10s), [&] { ++ran; }, [&](Status why) { refused = why.message(); });
   };
   const auto until = std::chrono::steady_clock::now() + 2s;  // bounded
   while (gate.counters().breaker_trips == 0 && std::chrono::steady_clock::now() < until) {

@@ -46,7 +46,8 @@ TEST(CircuitBreaker, AFailedProbeOpensItForAnotherCooldown) {
 TEST(CircuitBreaker, AShortStallIsNotAnOutageALongOneIs) {
   CircuitBreaker b(5, 1000ms, 500ms);
   const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
-  for (int i = 0; i < 50; ++i) b.RecordFailure(t0 + std::chrono::milliseconds(i * 8));  // 50 failures in 400 ms
+  for (int i = 0; i < 50; ++i)
+    b.RecordFailure(t0 + std::chrono::milliseconds(i * 8));  // 50 failures in 400 ms
   EXPECT_EQ(b.state(), State::kClosed) << "a 400 ms stall opened it";
   b.RecordSuccess();
   b.RecordFailure(t0 + 1s);

@@ -58,11 +58,11 @@ TEST(Codec, EveryKindOfDamageIsCorruption) {
   std::string flipped = enc.bytes;
   flipped[flipped.size() / 2] ^= 0x40;
   for (auto [encoding, bytes, checksum] :
-       {std::tuple{enc.encoding, flipped, sum},                       // damaged frame
-        std::tuple{enc.encoding, enc.bytes.substr(0, 10), sum},       // truncated frame
-        std::tuple{enc.encoding, enc.bytes, sum ^ 1},                 // checksum mismatch
+       {std::tuple{enc.encoding, flipped, sum},                  // damaged frame
+        std::tuple{enc.encoding, enc.bytes.substr(0, 10), sum},  // truncated frame
+        std::tuple{enc.encoding, enc.bytes, sum ^ 1},            // checksum mismatch
         std::tuple{Encoding::kRaw, std::string("{\"a\":2}"), Checksum("{\"a\":1}")},
-        std::tuple{static_cast<Encoding>(7), enc.bytes, sum}}) {      // unknown encoding
+        std::tuple{static_cast<Encoding>(7), enc.bytes, sum}}) {  // unknown encoding
     auto r = DecodeVerified(encoding, bytes, checksum, 0, "run r9");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), StatusCode::kCorruption);

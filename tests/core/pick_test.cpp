@@ -17,7 +17,8 @@ struct FakeConnection {
 
 std::vector<std::shared_ptr<FakeConnection>> Pool(std::vector<std::size_t> queues) {
   std::vector<std::shared_ptr<FakeConnection>> pool;
-  for (std::size_t q : queues) pool.push_back(std::make_shared<FakeConnection>(FakeConnection{true, q}));
+  for (std::size_t q : queues)
+    pool.push_back(std::make_shared<FakeConnection>(FakeConnection{true, q}));
   return pool;
 }
 
@@ -34,8 +35,8 @@ TEST(PickConnected, EqualQueuesTakeTurns) {
   std::size_t next = 0;
   std::vector<std::shared_ptr<FakeConnection>> picked;
   for (int i = 0; i < 6; ++i) picked.push_back(PickConnected(pool, next));
-  EXPECT_EQ(picked, (std::vector<std::shared_ptr<FakeConnection>>{pool[0], pool[1], pool[2], pool[0], pool[1],
-                                                                   pool[2]}));
+  EXPECT_EQ(picked, (std::vector<std::shared_ptr<FakeConnection>>{pool[0], pool[1], pool[2],
+                                                                  pool[0], pool[1], pool[2]}));
 }
 
 TEST(PickConnected, WithAllDownTheNextInTurnQueuesForItsReconnect) {

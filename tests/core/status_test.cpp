@@ -22,9 +22,9 @@ TEST(Status, DefaultIsOkAndErrorsCarryCodeAndMessage) {
 
 TEST(Status, EveryCodeHasADistinctName) {
   std::set<std::string_view> names;
-  for (auto c : {StatusCode::kOk, StatusCode::kNotFound, StatusCode::kConflict, StatusCode::kInvalidArgument,
-                 StatusCode::kTimeout, StatusCode::kUnavailable, StatusCode::kPoolExhausted,
-                 StatusCode::kCorruption, StatusCode::kInternal}) {
+  for (auto c : {StatusCode::kOk, StatusCode::kNotFound, StatusCode::kConflict,
+                 StatusCode::kInvalidArgument, StatusCode::kTimeout, StatusCode::kUnavailable,
+                 StatusCode::kPoolExhausted, StatusCode::kCorruption, StatusCode::kInternal}) {
     names.insert(CodeName(c));
   }
   EXPECT_EQ(names.size(), 9u);

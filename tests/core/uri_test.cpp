@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-
 namespace agentstate::core {
 namespace {
 
@@ -45,10 +44,12 @@ TEST(RedactUri, HidesPasswordsInTheQueryAndPasswordsHoldingSlashOrAt) {
             "postgresql://bob@host:5432/db?password=***&schema=x");
   EXPECT_EQ(RedactUri("postgresql://bob@host/db?schema=x&sslpassword=k3y"),
             "postgresql://bob@host/db?schema=x&sslpassword=***");
-  EXPECT_EQ(RedactUri("redis://host:6379/0?Password=a&prefix=p:"), "redis://host:6379/0?Password=***&prefix=p:");
+  EXPECT_EQ(RedactUri("redis://host:6379/0?Password=a&prefix=p:"),
+            "redis://host:6379/0?Password=***&prefix=p:");
   EXPECT_EQ(RedactUri("postgresql://u:p/ss@host/db"), "postgresql://u:***@host/db");
   EXPECT_EQ(RedactUri("postgresql://u:p@ss@host/db"), "postgresql://u:***@host/db");
-  EXPECT_EQ(RedactUri("postgresql://u:p@ss@host/db?password=p@ss"), "postgresql://u:***@host/db?password=***");
+  EXPECT_EQ(RedactUri("postgresql://u:p@ss@host/db?password=p@ss"),
+            "postgresql://u:***@host/db?password=***");
   for (const char* uri : {"postgresql://u:s3/cr@host/db", "postgresql://u:s3@cr@host/db",
                           "postgresql://bob@host/db?password=s3@cr/t"}) {
     EXPECT_EQ(RedactUri(uri).find("cr"), std::string::npos) << RedactUri(uri);

@@ -22,7 +22,8 @@ TEST(CheckpointIds, SortInVersionOrder) {
 }
 
 TEST(ValidateSave, JsonCheckCanBeTurnedOff) {
-  SaveRequest r{"run", "thread", "user", "agent", 1, "p", CheckpointType::kAuto, false, "not json", {}};
+  SaveRequest r{"run", "thread",   "user", "agent", 1, "p", CheckpointType::kAuto,
+                false, "not json", {}};
   StoreOptions o;
   EXPECT_EQ(ValidateSave(r, o).code(), StatusCode::kInvalidArgument);
   o.validate_json = false;
@@ -30,7 +31,9 @@ TEST(ValidateSave, JsonCheckCanBeTurnedOff) {
 }
 
 TEST(ValidateSave, APhaseEveryStoreCanKeep) {
-  SaveRequest r{"run", "thread", "user", "agent", 1, std::string("tool\0call", 9), CheckpointType::kAuto, false, "{}", {}};
+  SaveRequest r{
+      "run", "thread", "user", "agent", 1, std::string("tool\0call", 9), CheckpointType::kAuto,
+      false, "{}",     {}};
   StoreOptions o;
   Status nul = ValidateSave(r, o);
   EXPECT_EQ(nul.code(), StatusCode::kInvalidArgument);
@@ -48,10 +51,12 @@ namespace agentstate::core {
 namespace {
 
 TEST(IsWellFormedJson, AcceptsDocumentsAndRejectsEverythingElse) {
-  for (const char* ok : {"{}", "[]", "{\"a\":[1,2.5e3,true,null,\"x\\u00e9\"]}", "\"just a string\"", "42", " {\"a\":1} "}) {
+  for (const char* ok : {"{}", "[]", "{\"a\":[1,2.5e3,true,null,\"x\\u00e9\"]}",
+                         "\"just a string\"", "42", " {\"a\":1} "}) {
     EXPECT_TRUE(IsWellFormedJson(ok)) << ok;
   }
-  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{'a':1}", "{\"a\":1}{\"b\":2}", "nul", "\"\xff\xfe\""}) {
+  for (const char* bad :
+       {"", "{", "{\"a\":}", "[1,]", "{'a':1}", "{\"a\":1}{\"b\":2}", "nul", "\"\xff\xfe\""}) {
     EXPECT_FALSE(IsWellFormedJson(bad)) << bad;
   }
   EXPECT_FALSE(IsWellFormedJson(std::string("{\"a\":\"x\0y\"}", 11))) << "raw NUL inside a string";
@@ -60,7 +65,8 @@ TEST(IsWellFormedJson, AcceptsDocumentsAndRejectsEverythingElse) {
 // Valid JSON that simdjson cannot hold was refused as "not well-formed": a caller could not
 // tell a typo from a limit. Each limit is now named.
 TEST(CheckJson, SaysWhichLimitADocumentHit) {
-  const std::string deep = std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']');
+  const std::string deep =
+      std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']');
   EXPECT_THAT(CheckJson(deep).message(), ::testing::HasSubstr("deeper than 1024 levels"));
   const std::string ok_deep = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
   EXPECT_TRUE(CheckJson(ok_deep).ok()) << CheckJson(ok_deep).ToString();

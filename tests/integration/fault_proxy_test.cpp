@@ -31,7 +31,9 @@ class FaultProxyTest : public ::testing::Test {
     client_ = std::make_unique<redis::RedisClient>(*o);
   }
   Result<redis::Reply> Call(std::vector<std::string> args, std::chrono::milliseconds timeout = 2s) {
-    return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> { co_return co_await client_->Command(args, DeadlineIn(timeout)); });
+    return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> {
+      co_return co_await client_->Command(args, DeadlineIn(timeout));
+    });
   }
   // Bounded: the client reconnects by itself after a fault ends.
   bool AnswersAgain() {

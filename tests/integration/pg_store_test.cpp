@@ -40,11 +40,13 @@ struct Side {
   std::string Exec(const std::string& sql, std::vector<std::string> params = {}) {
     std::vector<const char*> v;
     for (const auto& p : params) v.push_back(p.c_str());
-    PGresult* r = PQexecParams(c, sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr, 0);
+    PGresult* r = PQexecParams(c, sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(),
+                               nullptr, nullptr, 0);
     std::string out;
     const auto st = PQresultStatus(r);
     if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) out = std::string("ERROR: ") + PQresultErrorMessage(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+      out = std::string("ERROR: ") + PQresultErrorMessage(r);
     PQclear(r);
     return out;
   }
@@ -59,8 +61,9 @@ struct PgTraits {
 
   PgTraits() {
     if (PgUrl().empty()) {
-      ADD_FAILURE() << "AGENTSTATE_POSTGRES_URL is not set: start the services with `scripts/services.sh up` "
-                       "and `eval \"$(scripts/services.sh env)\"`";
+      ADD_FAILURE()
+          << "AGENTSTATE_POSTGRES_URL is not set: start the services with `scripts/services.sh up` "
+             "and `eval \"$(scripts/services.sh env)\"`";
     }
   }
   ~PgTraits() { Side().Exec(fmt::format("DROP SCHEMA IF EXISTS {} CASCADE", schema)); }
@@ -82,8 +85,9 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, PgStores, TraitsName);
 class PgStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(PgUrl().empty()) << "AGENTSTATE_POSTGRES_URL is not set: start the services with "
-                                     "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
+    ASSERT_FALSE(PgUrl().empty())
+        << "AGENTSTATE_POSTGRES_URL is not set: start the services with "
+           "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
   }
   std::string Uri(const std::string& extra = "") {
     return WithParams(PgUrl(), "schema=" + traits_.schema + (extra.empty() ? "" : "&" + extra));
@@ -92,10 +96,13 @@ class PgStoreTest : public ::testing::Test {
     return testing::SampleSave(std::move(run), std::move(payload));
   }
   static Result<SaveAck> Save(StateStore& s, SaveRequest r) {
-    return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });
+    return RunSync(
+        [&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });
   }
   static Result<std::optional<StateRecord>> Load(StateStore& s, const std::string& run) {
-    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> { co_return co_await s.Load(run, DeadlineIn(10s)); });
+    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+      co_return co_await s.Load(run, DeadlineIn(10s));
+    });
   }
   PgTraits traits_;
   Side side_;
@@ -116,17 +123,20 @@ TEST_F(PgStoreTest, MigrationsRunTwiceAndConcurrentlyAndANewerSchemaIsRefused) {
   EXPECT_EQ(opened.load(), 8);
   EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
             std::to_string(pg::kSchemaVersion));
-  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.agentstate_schema", traits_.schema)), "1");
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.agentstate_schema", traits_.schema)),
+            "1");
   auto again = OpenStore(Uri(), {});  // a second run is a no-op
   ASSERT_TRUE(again) << again.error().ToString();
   ASSERT_TRUE(Save(**again, Req("run_m", R"({"m":1})")));
   // The payload column is stored EXTERNAL: the server does not compress it again.
-  EXPECT_EQ(side_.Exec(fmt::format("SELECT attstorage FROM pg_attribute WHERE attrelid = '{}.runs'::regclass "
-                                   "AND attname = 'payload'",
-                                   traits_.schema)),
+  EXPECT_EQ(side_.Exec(fmt::format(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = '{}.runs'::regclass "
+                "AND attname = 'payload'",
+                traits_.schema)),
             "e");
 
-  side_.Exec(fmt::format("UPDATE {}.agentstate_schema SET version = {}", traits_.schema, pg::kSchemaVersion + 1));
+  side_.Exec(fmt::format("UPDATE {}.agentstate_schema SET version = {}", traits_.schema,
+                         pg::kSchemaVersion + 1));
   auto newer = OpenStore(Uri(), {});
   ASSERT_FALSE(newer);
   EXPECT_THAT(newer.error().message(), HasSubstr("newer than this build"));
@@ -146,9 +156,13 @@ TEST_F(PgStoreTest, ACriticalSaveStoresItsPayloadOnceAndReadsItFromItsCheckpoint
   auto ack = Save(**store, critical);
   ASSERT_TRUE(ack) << ack.error().ToString();
   const auto where = fmt::format("run_id = 'run_once' AND version = {}", ack->version);
-  EXPECT_EQ(side_.Exec(fmt::format("SELECT payload IS NULL FROM {}.runs WHERE {}", traits_.schema, where)), "t")
+  EXPECT_EQ(side_.Exec(
+                fmt::format("SELECT payload IS NULL FROM {}.runs WHERE {}", traits_.schema, where)),
+            "t")
       << "the run's row points at its checkpoint instead of holding a second copy";
-  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.checkpoints WHERE {}", traits_.schema, where)), "1");
+  EXPECT_EQ(side_.Exec(
+                fmt::format("SELECT count(*) FROM {}.checkpoints WHERE {}", traits_.schema, where)),
+            "1");
   auto rec = Load(**store, "run_once");
   ASSERT_TRUE(rec && *rec) << (rec ? "missing" : rec.error().ToString());
   EXPECT_EQ((*rec)->payload, big);
@@ -160,16 +174,19 @@ TEST_F(PgStoreTest, ACriticalSaveStoresItsPayloadOnceAndReadsItFromItsCheckpoint
   ASSERT_TRUE(cp) << cp.error().ToString();
   EXPECT_EQ(cp->version, ack->version);
   // Damage to the only copy is corruption on load, never data.
-  side_.Exec(fmt::format("UPDATE {}.checkpoints SET payload = set_byte(payload, length(payload) / 2, "
-                         "get_byte(payload, length(payload) / 2) # 1) WHERE {}",
-                         traits_.schema, where));
+  side_.Exec(
+      fmt::format("UPDATE {}.checkpoints SET payload = set_byte(payload, length(payload) / 2, "
+                  "get_byte(payload, length(payload) / 2) # 1) WHERE {}",
+                  traits_.schema, where));
   auto bad = Load(**store, "run_once");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), StatusCode::kCorruption);
   // The next auto save keeps its payload in the run's row again.
   auto next = Save(**store, Req("run_once", R"({"n":2})"));
   ASSERT_TRUE(next) << next.error().ToString();
-  EXPECT_EQ(side_.Exec(fmt::format("SELECT payload IS NULL FROM {}.runs WHERE run_id = 'run_once'", traits_.schema)), "f");
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT payload IS NULL FROM {}.runs WHERE run_id = 'run_once'",
+                                   traits_.schema)),
+            "f");
   auto latest = Load(**store, "run_once");
   ASSERT_TRUE(latest && *latest);
   EXPECT_EQ((*latest)->payload, R"({"n":2})");
@@ -185,9 +202,10 @@ TEST_F(PgStoreTest, ASchemaAtVersionOneIsUpgradedWithItsRowsReadable) {
     ASSERT_TRUE(Save(**store, critical));
   }
   // Back to v1's shape: the row holds its payload again, and the schema says 1.
-  side_.Exec(fmt::format("UPDATE {0}.runs r SET payload = c.payload FROM {0}.checkpoints c "
-                         "WHERE r.run_id = c.run_id AND r.version = c.version",
-                         traits_.schema));
+  side_.Exec(
+      fmt::format("UPDATE {0}.runs r SET payload = c.payload FROM {0}.checkpoints c "
+                  "WHERE r.run_id = c.run_id AND r.version = c.version",
+                  traits_.schema));
   side_.Exec(fmt::format("UPDATE {}.agentstate_schema SET version = 1", traits_.schema));
   auto upgraded = OpenStore(Uri(), {});
   ASSERT_TRUE(upgraded) << upgraded.error().ToString();
@@ -254,7 +272,8 @@ TEST_F(PgStoreTest, TwoHundredWritersOnOneRunEachVersionWonExactlyOnce) {
   EXPECT_EQ(unique.size(), won.size()) << "two writers won the same version";
   ASSERT_FALSE(won.empty());
   EXPECT_EQ(*unique.rbegin(), static_cast<int64_t>(won.size()));
-  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()), std::size_t{kWriters * kAttempts});
+  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()),
+            std::size_t{kWriters * kAttempts});
 }
 
 TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucceed) {
@@ -274,7 +293,9 @@ TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucc
   std::string killed;
   for (int i = 0; i < 100 && killed != "t"; ++i) {
     std::this_thread::sleep_for(20ms);
-    killed = side_.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'");
+    killed = side_.Exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT "
+        "pg_sleep(5)'");
   }
   sleeper.join();
   EXPECT_EQ(killed, "t");
@@ -297,7 +318,8 @@ TEST_F(PgStoreTest, StatsReadFromAnotherThreadWhileTheClientReconnects) {
   ASSERT_TRUE(parsed);
   auto server = core::ParseAuthority(parsed->body);
   ASSERT_TRUE(server && server->port) << "AGENTSTATE_POSTGRES_URL names no host:port";
-  auto proxy = load::FaultProxy::Start("127.0.0.1", server->host, static_cast<uint16_t>(*server->port));
+  auto proxy =
+      load::FaultProxy::Start("127.0.0.1", server->host, static_cast<uint16_t>(*server->port));
   ASSERT_TRUE(proxy) << proxy.error().ToString();
   std::string uri = PgUrl();
   const std::string hostport = fmt::format("{}:{}", server->host, *server->port);
@@ -342,7 +364,8 @@ TEST_F(PgStoreTest, EverySessionRunsTheWarmupBeforeItsFirstQuery) {
       co_return co_await client.Query(sql, {}, DeadlineIn(5s));
     });
     if (!r) return "error: " + r.error().ToString();
-    if (PQresultStatus(r->get()) != PGRES_TUPLES_OK) return std::string("error: ") + PQresultErrorMessage(r->get());
+    if (PQresultStatus(r->get()) != PGRES_TUPLES_OK)
+      return std::string("error: ") + PQresultErrorMessage(r->get());
     return std::string(pg::GetBytes(r->get(), 0, 0));
   };
   // Each answer names the session's application_name and its backend.
@@ -354,20 +377,25 @@ TEST_F(PgStoreTest, EverySessionRunsTheWarmupBeforeItsFirstQuery) {
     pids.insert(answer.substr(answer.find(' ') + 1));
   }
   ASSERT_EQ(pids.size(), 2u) << "the queries did not use both sessions";
-  for (const auto& pid : pids) EXPECT_EQ(side_.Exec("SELECT pg_terminate_backend($1::int)", {pid}), "t");
+  for (const auto& pid : pids)
+    EXPECT_EQ(side_.Exec("SELECT pg_terminate_backend($1::int)", {pid}), "t");
   // The sessions that replace them run the warm-up again before anything else.
   // Bounded in time, not in answers: while one session is still reconnecting (its backoff is
   // 50-100 ms) every query goes to the other, however many are asked.
   std::set<std::string> new_pids;
   for (const auto until = std::chrono::steady_clock::now() + 5s;
-       new_pids.size() < 2 && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(10ms)) {
+       new_pids.size() < 2 && std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(10ms)) {
     const std::string answer = ask(sql);
-    if (answer.rfind("error", 0) == 0) continue;  // a query on a terminated session, or before the reconnect
-    EXPECT_THAT(answer, ::testing::StartsWith("warmed ")) << "a reconnected session answered before its warm-up";
+    if (answer.rfind("error", 0) == 0)
+      continue;  // a query on a terminated session, or before the reconnect
+    EXPECT_THAT(answer, ::testing::StartsWith("warmed "))
+        << "a reconnected session answered before its warm-up";
     new_pids.insert(answer.substr(answer.find(' ') + 1));
   }
   EXPECT_EQ(new_pids.size(), 2u);
-  for (const auto& pid : new_pids) EXPECT_EQ(pids.count(pid), 0u) << "backend " << pid << " was not replaced";
+  for (const auto& pid : new_pids)
+    EXPECT_EQ(pids.count(pid), 0u) << "backend " << pid << " was not replaced";
   EXPECT_EQ(client.stats().warmup_failures, 0u);
   EXPECT_EQ(client.stats().warmups, 4u);
 }
@@ -381,7 +409,8 @@ TEST_F(PgStoreTest, TheStoresWarmupSucceedsBeforeOpenReturnsAndLeavesNoRow) {
   EXPECT_EQ(stats["warmups"], 3);
   EXPECT_EQ(stats["warmup_failures"], 0);
   for (const char* table : {"runs", "checkpoints", "threads"}) {
-    EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.{}", traits_.schema, table)), "0") << table;
+    EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.{}", traits_.schema, table)), "0")
+        << table;
   }
   ASSERT_TRUE(Save(**opened, Req("run_w", R"({"w":1})")));
   auto rec = Load(**opened, "run_w");
@@ -414,19 +443,24 @@ TEST_F(PgStoreTest, RetentionKeepsTheNewestCheckpointsAndExpiredRowsArePurged) {
   // save removes the expired rows for good.
   clock->Advance(120s);
   ASSERT_TRUE(Save(store, Req("run_after", R"({"late":true})")));
-  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.runs WHERE run_id = 'run_keep'", traits_.schema)), "0");
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.runs WHERE run_id = 'run_keep'",
+                                   traits_.schema)),
+            "0");
   EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.checkpoints", traits_.schema)), "0");
   EXPECT_GE(store.Stats().values["purged_rows"], 4);
 }
 
 TEST_F(PgStoreTest, BadServerSettingsAreClearSetupErrorsWithoutThePassword) {
-  auto unreachable = OpenStore("postgresql://agentstate:s3cret@127.0.0.1:1/agentstate?connect_timeout=1s", {});
+  auto unreachable =
+      OpenStore("postgresql://agentstate:s3cret@127.0.0.1:1/agentstate?connect_timeout=1s", {});
   ASSERT_FALSE(unreachable);
   EXPECT_EQ(unreachable.error().code(), StatusCode::kUnavailable);
   EXPECT_THAT(unreachable.error().message(), HasSubstr("127.0.0.1:1"));
   EXPECT_THAT(unreachable.error().message(), HasSubstr("scripts/services.sh up"));
   EXPECT_THAT(unreachable.error().message(), Not(HasSubstr("s3cret")));
-  auto no_db = OpenStore(WithParams(PgUrl().substr(0, PgUrl().rfind('/')) + "/no_such_database", "connect_timeout=2s"), {});
+  auto no_db = OpenStore(
+      WithParams(PgUrl().substr(0, PgUrl().rfind('/')) + "/no_such_database", "connect_timeout=2s"),
+      {});
   ASSERT_FALSE(no_db);
   EXPECT_THAT(no_db.error().message(), HasSubstr("no_such_database"));
   auto bad_schema = OpenStore(WithParams(PgUrl(), "schema=Robert'); DROP TABLE runs;--"), {});

@@ -9,13 +9,13 @@
 #include <map>
 #include <thread>
 
+#include <libpq-fe.h>
 #include "agentstate/registry.hpp"
 #include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/client.hpp"
 #include "core/uri.hpp"
 #include "load/faults.hpp"
 #include "load/services.hpp"
-#include <libpq-fe.h>
 #include "support/run.hpp"
 
 namespace agentstate::load {
@@ -24,8 +24,11 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-Result<redis::Reply> Call(redis::RedisClient& c, std::vector<std::string> args, std::chrono::milliseconds timeout) {
-  return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> { co_return co_await c.Command(args, DeadlineIn(timeout)); });
+Result<redis::Reply> Call(redis::RedisClient& c, std::vector<std::string> args,
+                          std::chrono::milliseconds timeout) {
+  return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> {
+    co_return co_await c.Command(args, DeadlineIn(timeout));
+  });
 }
 
 std::unique_ptr<redis::RedisClient> Client() {
@@ -42,7 +45,8 @@ TEST(ServiceControl, RefusesWhatTheScriptsDidNotStart) {
   ASSERT_FALSE(unknown);
   EXPECT_THAT(unknown.error().message(), HasSubstr("not a service"));
   // A services dir whose redis pid file names this test process, not a redis-server.
-  const auto dir = std::filesystem::temp_directory_path() / ("agentstate-fake-services-" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("agentstate-fake-services-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "redis.pid") << ::getpid() << "\n";
   std::ofstream(dir / "redis.pidfile") << (dir / "redis.pid").string() << "\n";
@@ -107,15 +111,18 @@ TEST(ServiceControl, ABigRedisIsKilledCompletelyBeforeItIsRestarted) {
   ServiceControl services(ServiceControl::DefaultDir());
   auto c = Client();
   for (int i = 0; i < 8; ++i) {
-    auto r = Call(*c, {"SETRANGE", "test:big:" + std::to_string(i), "200000000", "x"}, 10s);  // 200 MB each
+    auto r = Call(*c, {"SETRANGE", "test:big:" + std::to_string(i), "200000000", "x"},
+                  10s);  // 200 MB each
     ASSERT_TRUE(r && !r->is_error()) << (r ? r->str : r.error().ToString());
   }
   auto outage = services.KillAndRestart("redis", 30s);
   ASSERT_TRUE(outage) << outage.error().ToString();
   Result<redis::Reply> gone = Error(StatusCode::kInternal, "not tried");
   for (int attempt = 0; attempt < 100; ++attempt) {
-    gone = Call(*c, {"DEL", "test:big:0", "test:big:1", "test:big:2", "test:big:3", "test:big:4", "test:big:5",
-                     "test:big:6", "test:big:7"}, 2s);
+    gone = Call(*c,
+                {"DEL", "test:big:0", "test:big:1", "test:big:2", "test:big:3", "test:big:4",
+                 "test:big:5", "test:big:6", "test:big:7"},
+                2s);
     if (gone && !gone->is_error()) break;
     std::this_thread::sleep_for(100ms);
   }
@@ -140,7 +147,9 @@ TEST(ServiceControl, TheRedisStoreOutlivesAServerRestartWithItsAcknowledgedSaves
     r.agent_type = "triage_agent";
     r.payload = "{\"n\":" + std::to_string(n) + "}";
     r.checkpoint_type = n % 2 ? CheckpointType::kCritical : CheckpointType::kAuto;
-    return testing::RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await (*store)->Save(r, DeadlineIn(2s)); });
+    return testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      co_return co_await (*store)->Save(r, DeadlineIn(2s));
+    });
   };
   std::map<std::string, uint64_t> acked;
   for (int i = 0; i < 20; ++i) {
@@ -171,14 +180,17 @@ TEST(ServiceControl, TheRedisStoreOutlivesAServerRestartWithItsAcknowledgedSaves
   auto again = save("run_0", 100);
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(again->version, 2);
-  EXPECT_GE((*store)->Stats().values["noscript_reloads"], 1) << "the new server cannot have had our script";
+  EXPECT_GE((*store)->Stats().values["noscript_reloads"], 1)
+      << "the new server cannot have had our script";
   auto cps = testing::RunSync([&]() -> Awaitable<Result<std::vector<CheckpointInfo>>> {
     co_return co_await (*store)->ListCheckpoints("run_1", DeadlineIn(2s));
   });
   ASSERT_TRUE(cps);
   EXPECT_EQ(cps->size(), 1u) << "the critical save's checkpoint survived";
   for (const auto& [run, checksum] : acked) {
-    testing::RunSync([&]() -> Awaitable<Result<bool>> { co_return co_await (*store)->Delete(run, DeadlineIn(2s)); });
+    testing::RunSync([&]() -> Awaitable<Result<bool>> {
+      co_return co_await (*store)->Delete(run, DeadlineIn(2s));
+    });
   }
 }
 
@@ -187,14 +199,17 @@ TEST(ServiceControl, TheRedisStoreOutlivesAServerRestartWithItsAcknowledgedSaves
 TEST(ServiceControl, AnalyticsSurvivesAClickHouseRestartWithDropsCounted) {
   const char* url = std::getenv("AGENTSTATE_CLICKHOUSE_URL");
   ASSERT_TRUE(url) << "AGENTSTATE_CLICKHOUSE_URL is not set: scripts/services.sh up";
-  auto opened = clickhouse::AnalyticsSink::Open(std::string(url) + "?prefix=restart_test_&flush=100ms&timeout=1s");
+  auto opened = clickhouse::AnalyticsSink::Open(std::string(url) +
+                                                "?prefix=restart_test_&flush=100ms&timeout=1s");
   ASSERT_TRUE(opened) << opened.error().ToString();
   auto& sink = **opened;
   std::atomic<bool> stop{false};
   std::thread producer([&] {
     for (int i = 0; !stop && i < 100000; ++i) {  // bounded in count and time
       clickhouse::Event e;
-      e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
       e.op = "save";
       e.run_id = "run_" + std::to_string(i);
       e.outcome = "ok";
@@ -220,16 +235,18 @@ TEST(ServiceControl, AnalyticsSurvivesAClickHouseRestartWithDropsCounted) {
   counts = sink.EventsByOp();
   ASSERT_TRUE(counts) << counts.error().ToString();
   const auto st = sink.stats();
-  EXPECT_EQ(st.recorded - st.dropped_events, (*counts)["save"]) << "events neither on the server nor counted as dropped";
+  EXPECT_EQ(st.recorded - st.dropped_events, (*counts)["save"])
+      << "events neither on the server nor counted as dropped";
   EXPECT_GT(st.sent, 0u);
-  std::cout << "clickhouse kill -9 + restart took " << outage->count() / 1000 << " ms; " << st.recorded << " events, "
-            << st.dropped_events << " dropped (counted), " << st.retries << " retries\n";
+  std::cout << "clickhouse kill -9 + restart took " << outage->count() / 1000 << " ms; "
+            << st.recorded << " events, " << st.dropped_events << " dropped (counted), "
+            << st.retries << " retries\n";
 }
-
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
-  EXPECT_TRUE(v && *v) << name << " is not set: scripts/services.sh up, then eval \"$(scripts/services.sh env)\"";
+  EXPECT_TRUE(v && *v)
+      << name << " is not set: scripts/services.sh up, then eval \"$(scripts/services.sh env)\"";
   return v ? v : "";
 }
 
@@ -253,7 +270,8 @@ TEST(ServiceControl, PostgresStoppedAtOnceRestartsAndAnswers) {
   EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
   PQclear(r);
   PQfinish(c);
-  std::cout << "postgres: immediate shutdown " << down->count() / 1000 << " ms, restart " << up->count() / 1000 << " ms\n";
+  std::cout << "postgres: immediate shutdown " << down->count() / 1000 << " ms, restart "
+            << up->count() / 1000 << " ms\n";
 }
 
 TEST(TieredFaults, EveryFaultOnTheScriptsServicesAndTheRedisProxyReachesTheServer) {
@@ -261,8 +279,8 @@ TEST(TieredFaults, EveryFaultOnTheScriptsServicesAndTheRedisProxyReachesTheServe
                     ch = Env("AGENTSTATE_CLICKHOUSE_URL");
   auto faults = MakeTieredFaults(redis, pg, ch, ServiceControl::DefaultDir());
   ASSERT_TRUE(faults) << faults.error().ToString();
-  EXPECT_EQ(faults->names(),
-            (std::vector<std::string>{"redis_reset_storm", "redis_kill", "postgres_restart", "clickhouse_down"}));
+  EXPECT_EQ(faults->names(), (std::vector<std::string>{"redis_reset_storm", "redis_kill",
+                                                       "postgres_restart", "clickhouse_down"}));
   EXPECT_TRUE(faults->skipped.empty()) << faults->skipped.front();
   ASSERT_NE(faults->proxied_hot_uri, redis);
   auto o = redis::ParseRedisUri(faults->proxied_hot_uri);
@@ -284,14 +302,17 @@ TEST(TieredFaults, EveryFaultOnTheScriptsServicesAndTheRedisProxyReachesTheServe
 
 TEST(TieredFaults, ServicesTheScriptsDidNotStartAreSkippedWithTheReason) {
   // Another port than the script's redis, and a host the proxy may not front.
-  auto other = MakeTieredFaults("redis://127.0.0.1:1/0", "postgresql://agentstate@127.0.0.1:2/agentstate", "",
-                                ServiceControl::DefaultDir());
+  auto other =
+      MakeTieredFaults("redis://127.0.0.1:1/0", "postgresql://agentstate@127.0.0.1:2/agentstate",
+                       "", ServiceControl::DefaultDir());
   ASSERT_TRUE(other) << other.error().ToString();
   EXPECT_EQ(other->names(), std::vector<std::string>{"redis_reset_storm"});
   ASSERT_EQ(other->skipped.size(), 2u);
-  EXPECT_THAT(other->skipped[0], HasSubstr("redis_kill: 127.0.0.1:1 is not the redis scripts/services.sh started"));
+  EXPECT_THAT(other->skipped[0],
+              HasSubstr("redis_kill: 127.0.0.1:1 is not the redis scripts/services.sh started"));
   EXPECT_THAT(other->skipped[1], HasSubstr("postgres_restart"));
-  auto remote = MakeTieredFaults("redis://10.1.2.3:6379/0", "postgresql://u@10.1.2.3:5432/db", "", "/nonexistent");
+  auto remote = MakeTieredFaults("redis://10.1.2.3:6379/0", "postgresql://u@10.1.2.3:5432/db", "",
+                                 "/nonexistent");
   ASSERT_TRUE(remote) << remote.error().ToString();
   EXPECT_TRUE(remote->names().empty());
   EXPECT_EQ(remote->proxy, nullptr);

@@ -25,8 +25,9 @@ std::string Url() {
 class RedisClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(Url().empty()) << "AGENTSTATE_REDIS_URL is not set: start the services with "
-                                   "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
+    ASSERT_FALSE(Url().empty())
+        << "AGENTSTATE_REDIS_URL is not set: start the services with "
+           "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
     auto o = ParseRedisUri(Url());
     ASSERT_TRUE(o) << o.error().ToString();
     options_ = *o;
@@ -36,8 +37,11 @@ class RedisClientTest : public ::testing::Test {
     o.connections = connections;
     return std::make_unique<RedisClient>(o);
   }
-  static Result<Reply> Call(RedisClient& c, std::vector<std::string> args, std::chrono::milliseconds timeout = 2s) {
-    return testing::RunSync([&]() -> Awaitable<Result<Reply>> { co_return co_await c.Command(args, DeadlineIn(timeout)); });
+  static Result<Reply> Call(RedisClient& c, std::vector<std::string> args,
+                            std::chrono::milliseconds timeout = 2s) {
+    return testing::RunSync([&]() -> Awaitable<Result<Reply>> {
+      co_return co_await c.Command(args, DeadlineIn(timeout));
+    });
   }
   // A plain hiredis connection of the test's own, to act on the server behind the client's back.
   redisReply* Side(const char* cmd) {
@@ -57,9 +61,11 @@ TEST_F(RedisClientTest, PingSetGetAndBinaryValuesFromEmptyToSixteenMegabytes) {
   auto pong = Call(*c, {"PING"});
   ASSERT_TRUE(pong) << pong.error().ToString();
   EXPECT_EQ(pong->str, "PONG");
-  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1000}, std::size_t{1} << 20, std::size_t{16} << 20}) {
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1000}, std::size_t{1} << 20,
+                           std::size_t{16} << 20}) {
     std::string value(size, '\0');
-    for (std::size_t i = 0; i < size; ++i) value[i] = static_cast<char>(i * 7 % 256);  // NULs included
+    for (std::size_t i = 0; i < size; ++i)
+      value[i] = static_cast<char>(i * 7 % 256);  // NULs included
     auto set = Call(*c, {"SET", "test:bin", value}, 10s);
     ASSERT_TRUE(set && !set->is_error()) << size;
     auto get = Call(*c, {"GET", "test:bin"}, 10s);
@@ -83,7 +89,8 @@ TEST_F(RedisClientTest, ManyConcurrentCommandsShareTwoConnectionsAndEachGetsItsO
         [&, i]() -> Awaitable<void> {
           const std::string key = "test:mux:" + std::to_string(i);
           // Named, not braced in the co_await: g++ 12 mishandles such temporaries.
-          std::vector<std::string> set_args{"SET", key, "value-" + std::to_string(i)}, get_args{"GET", key};
+          std::vector<std::string> set_args{"SET", key, "value-" + std::to_string(i)},
+              get_args{"GET", key};
           auto set = co_await c->Command(std::move(set_args), DeadlineIn(5s));
           auto get = co_await c->Command(std::move(get_args), DeadlineIn(5s));
           (set && get && get->str == "value-" + std::to_string(i) ? right : wrong)++;
@@ -112,7 +119,8 @@ TEST_F(RedisClientTest, AConnectionKilledMidPipelineFailsItsCommandsCleanlyAndLa
   const auto t0 = std::chrono::steady_clock::now();
   freeReplyObject(Side(("CLIENT KILL ID " + std::to_string(id->integer)).c_str()));
   waiter.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "the in-flight command hung until its deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s)
+      << "the in-flight command hung until its deadline";
   ASSERT_FALSE(blocked);
   EXPECT_EQ(blocked.error().code(), StatusCode::kUnavailable) << blocked.error().ToString();
   // The client reconnects by itself.
@@ -135,7 +143,8 @@ TEST_F(RedisClientTest, ACommandPastItsDeadlineTimesOutAndItsLateReplyIsDiscarde
   EXPECT_EQ(pong->str, "mine");
 }
 
-TEST_F(RedisClientTest, AnUnreachableServerOrAWrongPasswordIsUnavailableNamingTheUriWithoutThePassword) {
+TEST_F(RedisClientTest,
+       AnUnreachableServerOrAWrongPasswordIsUnavailableNamingTheUriWithoutThePassword) {
   RedisOptions down = options_;
   down.port = 1;  // nothing listens on loopback port 1
   down.redacted_uri = "redis://127.0.0.1:1/0";
@@ -160,7 +169,8 @@ TEST_F(RedisClientTest, AnUnreachableServerOrAWrongPasswordIsUnavailableNamingTh
   EXPECT_GE(dead.stats().breaker_trips, 1u);
   EXPECT_GE(dead.stats().breaker_rejections, 1u);
 
-  auto wrong = ParseRedisUri("redis://:not-the-password@" + options_.host + ":" + std::to_string(options_.port) + "/0");
+  auto wrong = ParseRedisUri("redis://:not-the-password@" + options_.host + ":" +
+                             std::to_string(options_.port) + "/0");
   ASSERT_TRUE(wrong);
   RedisClient refused(*wrong);
   std::this_thread::sleep_for(300ms);
@@ -179,14 +189,16 @@ TEST_F(RedisClientTest, BeyondMaxInFlightCommandsWaitForASlotThenArePoolExhauste
   RedisClient c(o);
   // Two commands hold both slots for 1 s on the server.
   std::vector<std::thread> holders;
-  for (int i = 0; i < 2; ++i) holders.emplace_back([&] { (void)Call(c, {"BLPOP", "test:never", "1"}, 3s); });
+  for (int i = 0; i < 2; ++i)
+    holders.emplace_back([&] { (void)Call(c, {"BLPOP", "test:never", "1"}, 3s); });
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(c.stats().in_flight, 2u);
   const auto t0 = std::chrono::steady_clock::now();
   auto turned_away = Call(c, {"PING"}, 2s);
   const auto waited = std::chrono::steady_clock::now() - t0;
   ASSERT_FALSE(turned_away);
-  EXPECT_EQ(turned_away.error().code(), StatusCode::kPoolExhausted) << turned_away.error().ToString();
+  EXPECT_EQ(turned_away.error().code(), StatusCode::kPoolExhausted)
+      << turned_away.error().ToString();
   EXPECT_GE(waited, 140ms);
   EXPECT_LT(waited, 900ms) << "it waited for pool_wait, not for its own deadline";
   for (auto& t : holders) t.join();

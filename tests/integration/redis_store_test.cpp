@@ -25,7 +25,9 @@ std::string RedisUrl() {
 }
 
 Result<redis::Reply> Side(redis::RedisClient& c, std::vector<std::string> args) {
-  return RunSync([&]() -> Awaitable<Result<redis::Reply>> { co_return co_await c.Command(args, DeadlineIn(5s)); });
+  return RunSync([&]() -> Awaitable<Result<redis::Reply>> {
+    co_return co_await c.Command(args, DeadlineIn(5s));
+  });
 }
 
 // Each test gets its own key prefix on the shared server, removed afterwards.
@@ -37,8 +39,9 @@ struct RedisTraits {
 
   RedisTraits() {
     if (RedisUrl().empty()) {
-      ADD_FAILURE() << "AGENTSTATE_REDIS_URL is not set: start the services with `scripts/services.sh up` "
-                       "and `eval \"$(scripts/services.sh env)\"`";
+      ADD_FAILURE()
+          << "AGENTSTATE_REDIS_URL is not set: start the services with `scripts/services.sh up` "
+             "and `eval \"$(scripts/services.sh env)\"`";
     }
   }
   ~RedisTraits() { DropKeys(prefix); }
@@ -83,16 +86,19 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, RedisStores, TraitsName)
 class RedisStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(RedisUrl().empty()) << "AGENTSTATE_REDIS_URL is not set: start the services with "
-                                        "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
+    ASSERT_FALSE(RedisUrl().empty())
+        << "AGENTSTATE_REDIS_URL is not set: start the services with "
+           "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
     side_ = RedisTraits::Client();
   }
   void TearDown() override { RedisTraits::DropKeys(traits_.prefix); }
 
-  std::unique_ptr<StateStore> Open(const std::string& extra = "", std::function<void(StoreOptions&)> tweak = {}) {
+  std::unique_ptr<StateStore> Open(const std::string& extra = "",
+                                   std::function<void(StoreOptions&)> tweak = {}) {
     StoreOptions o;
     if (tweak) tweak(o);
-    auto uri = WithParams(RedisUrl(), "prefix=" + traits_.prefix + (extra.empty() ? "" : "&" + extra));
+    auto uri =
+        WithParams(RedisUrl(), "prefix=" + traits_.prefix + (extra.empty() ? "" : "&" + extra));
     auto s = OpenStore(uri, o);
     EXPECT_TRUE(s) << s.error().ToString();
     return s ? std::move(*s) : nullptr;
@@ -101,10 +107,13 @@ class RedisStoreTest : public ::testing::Test {
     return testing::SampleSave(std::move(run), std::move(payload), std::move(thread));
   }
   static Result<SaveAck> Save(StateStore& s, SaveRequest r) {
-    return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });
+    return RunSync(
+        [&]() -> Awaitable<Result<SaveAck>> { co_return co_await s.Save(r, DeadlineIn(10s)); });
   }
   static Result<std::optional<StateRecord>> Load(StateStore& s, const std::string& run) {
-    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> { co_return co_await s.Load(run, DeadlineIn(10s)); });
+    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+      co_return co_await s.Load(run, DeadlineIn(10s));
+    });
   }
   int64_t Pttl(const std::string& key) {
     auto r = Side(*side_, {"PTTL", key});
@@ -123,8 +132,9 @@ TEST_F(RedisStoreTest, KeysFollowTheOriginalSchemaWithHashTagsAndTheirTtls) {
   crit.is_recovery_point = true;
   ASSERT_TRUE(Save(*store, crit));
   const std::string p = traits_.prefix;
-  for (const std::string& key : {p + "agent_state:{run_k}", p + "agent_state_version:{run_k}", p + "checkpoint:{run_k}",
-                                p + "checkpoint:{run_k}:v000000000001", p + "thread_context:{thread_k}"}) {
+  for (const std::string& key :
+       {p + "agent_state:{run_k}", p + "agent_state_version:{run_k}", p + "checkpoint:{run_k}",
+        p + "checkpoint:{run_k}:v000000000001", p + "thread_context:{thread_k}"}) {
     auto e = Side(*side_, {"EXISTS", key});
     ASSERT_TRUE(e);
     EXPECT_EQ(e->integer, 1) << key;
@@ -144,7 +154,8 @@ TEST_F(RedisStoreTest, KeysFollowTheOriginalSchemaWithHashTagsAndTheirTtls) {
   EXPECT_LE(Pttl(p + "agent_state:{run_k}"), day);
   EXPECT_GT(Pttl(p + "agent_state_version:{run_k}"), 7 * day - 60000);
   // Completed: 1 h.
-  ASSERT_TRUE(RunSync([&]() -> Awaitable<Done> { co_return co_await store->Complete("run_k", DeadlineIn(5s)); }));
+  ASSERT_TRUE(RunSync(
+      [&]() -> Awaitable<Done> { co_return co_await store->Complete("run_k", DeadlineIn(5s)); }));
   const int64_t done_ttl = Pttl(p + "agent_state:{run_k}");
   EXPECT_GT(done_ttl, 3600 * 1000 - 60000);
   EXPECT_LE(done_ttl, 3600 * 1000);
@@ -208,7 +219,8 @@ TEST_F(RedisStoreTest, TwoHundredWritersOnOneRunEachVersionWonExactlyOnce) {
   ASSERT_FALSE(won.empty());
   EXPECT_EQ(*unique.rbegin(), static_cast<int64_t>(won.size()));
   EXPECT_GT(conflicts.load(), 0);
-  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()), std::size_t{kWriters * kAttempts});
+  EXPECT_EQ(won.size() + static_cast<std::size_t>(conflicts.load()),
+            std::size_t{kWriters * kAttempts});
   auto rec = Load(*store, "run_hot");
   ASSERT_TRUE(rec && *rec);
   EXPECT_EQ((*rec)->version, static_cast<int64_t>(won.size()));
@@ -220,7 +232,8 @@ TEST_F(RedisStoreTest, BinaryPayloadsFromEmptyToSixteenMegabytesWithNulBytes) {
   for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20,
                            (std::size_t{16} << 20) - 1}) {
     std::string bytes(size, '\0');
-    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131) % 256);  // NULs included
+    for (std::size_t i = 0; i < size; ++i)
+      bytes[i] = static_cast<char>((i * 131) % 256);  // NULs included
     auto ack = Save(*store, Req(fmt::format("run_bin_{}", size), bytes));
     ASSERT_TRUE(ack) << size << ": " << ack.error().ToString();
     auto rec = Load(*store, fmt::format("run_bin_{}", size));
@@ -236,7 +249,8 @@ TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSuc
   auto& client = dynamic_cast<redis::RedisStore&>(*store).client();
   auto id = Side(client, {"CLIENT", "ID"});
   ASSERT_TRUE(id);
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(Save(*store, Req(fmt::format("run_before_{}", i), R"({"n":1})")));
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(Save(*store, Req(fmt::format("run_before_{}", i), R"({"n":1})")));
   // The server holds writes (CLIENT PAUSE WRITE) so that 300 saves are surely in flight on
   // the one connection when the server kills it; then it lets writes go again.
   ASSERT_TRUE(Side(*side_, {"CLIENT", "PAUSE", "5000", "WRITE"}));
@@ -247,7 +261,8 @@ TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSuc
     asio::co_spawn(
         io,
         [&, i]() -> Awaitable<void> {
-          auto ack = co_await store->Save(Req(fmt::format("run_kill_{}", i), R"({"n":2})"), DeadlineIn(10s));
+          auto ack = co_await store->Save(Req(fmt::format("run_kill_{}", i), R"({"n":2})"),
+                                          DeadlineIn(10s));
           if (ack) {
             outcome[i] = 1;
             ack->version == 1 ? ++ok : ++wrong;
@@ -260,7 +275,8 @@ TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSuc
   }
   std::thread runner([&] { io.run(); });
   const auto until = std::chrono::steady_clock::now() + 5s;
-  while (client.stats().in_flight < 300 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  while (client.stats().in_flight < 300 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
   std::this_thread::sleep_for(50ms);  // let the writer put them on the wire
   auto killed = Side(*side_, {"CLIENT", "KILL", "ID", std::to_string(id->integer)});
   Side(*side_, {"CLIENT", "UNPAUSE"});

@@ -11,11 +11,11 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include <unistd.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
@@ -33,10 +33,11 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
-#define REQUIRE_ENV(var, name)                                                                   \
-  const std::string var = Env(name);                                                             \
-  ASSERT_FALSE(var.empty()) << name << " is not set: start the services with "                   \
-                            << "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`"
+#define REQUIRE_ENV(var, name)                           \
+  const std::string var = Env(name);                     \
+  ASSERT_FALSE(var.empty())                              \
+      << name << " is not set: start the services with " \
+      << "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`"
 
 // "scheme://[user@]host:port/db" -> host, port, db; just enough for the test's own clients.
 struct Endpoint {
@@ -54,7 +55,9 @@ Endpoint Split(const std::string& uri) {
           slash == std::string::npos ? "" : body.substr(slash + 1)};
 }
 
-bool Loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost"; }
+bool Loopback(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
+}
 
 struct RedisFree {
   void operator()(redisContext* c) const { redisFree(c); }
@@ -63,8 +66,10 @@ struct ReplyFree {
   void operator()(redisReply* r) const { freeReplyObject(r); }
 };
 
-std::unique_ptr<redisReply, ReplyFree> Command(redisContext* c, const char* fmt, const char* arg = nullptr) {
-  return std::unique_ptr<redisReply, ReplyFree>(static_cast<redisReply*>(redisCommand(c, fmt, arg)));
+std::unique_ptr<redisReply, ReplyFree> Command(redisContext* c, const char* fmt,
+                                               const char* arg = nullptr) {
+  return std::unique_ptr<redisReply, ReplyFree>(
+      static_cast<redisReply*>(redisCommand(c, fmt, arg)));
 }
 
 TEST(Services, RedisAnswersOnLoopbackWithAofEverysec) {
@@ -72,14 +77,17 @@ TEST(Services, RedisAnswersOnLoopbackWithAofEverysec) {
   Endpoint e = Split(url);
   ASSERT_TRUE(Loopback(e.host)) << url;
   timeval tv{2, 0};
-  std::unique_ptr<redisContext, RedisFree> c(redisConnectWithTimeout(e.host.c_str(), std::stoi(e.port), tv));
-  ASSERT_TRUE(c && !c->err) << "cannot connect to " << url << ": " << (c ? c->errstr : "out of memory");
+  std::unique_ptr<redisContext, RedisFree> c(
+      redisConnectWithTimeout(e.host.c_str(), std::stoi(e.port), tv));
+  ASSERT_TRUE(c && !c->err) << "cannot connect to " << url << ": "
+                            << (c ? c->errstr : "out of memory");
   auto pong = Command(c.get(), "PING");
   ASSERT_TRUE(pong);
   EXPECT_STREQ(pong->str, "PONG");
   const char* kNotOurs = " (scripts/services.sh sets it; this server was configured otherwise)";
   auto aof = Command(c.get(), "CONFIG GET %s", "appendonly");
-  ASSERT_TRUE(aof && aof->type == REDIS_REPLY_ARRAY && aof->elements == 2) << "CONFIG GET refused" << kNotOurs;
+  ASSERT_TRUE(aof && aof->type == REDIS_REPLY_ARRAY && aof->elements == 2)
+      << "CONFIG GET refused" << kNotOurs;
   EXPECT_STREQ(aof->element[1]->str, "yes") << "appendonly" << kNotOurs;
   auto fsync = Command(c.get(), "CONFIG GET %s", "appendfsync");
   ASSERT_TRUE(fsync && fsync->elements == 2);
@@ -92,21 +100,26 @@ TEST(Services, RedisAnswersOnLoopbackWithAofEverysec) {
 TEST(Services, PostgresAcceptsOurRoleWithSynchronousCommit) {
   REQUIRE_ENV(url, "AGENTSTATE_POSTGRES_URL");
   ASSERT_TRUE(Loopback(Split(url).host)) << url;
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb((url + "?connect_timeout=5").c_str()), &PQfinish);
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(
+      PQconnectdb((url + "?connect_timeout=5").c_str()), &PQfinish);
   ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
-  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "SHOW synchronous_commit"), &PQclear);
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "SHOW synchronous_commit"),
+                                                  &PQclear);
   ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(conn.get());
   EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "on")
-      << "synchronous_commit (scripts/services.sh keeps the default, on; this server was configured otherwise)";
+      << "synchronous_commit (scripts/services.sh keeps the default, on; this server was "
+         "configured otherwise)";
   r.reset(PQexec(conn.get(), "SELECT current_user, current_database()"));
   ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK);
   EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "agentstate") << "the role scripts/services.sh creates";
-  EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "agentstate") << "the database scripts/services.sh creates";
+  EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "agentstate")
+      << "the database scripts/services.sh creates";
   EXPECT_EQ(PQserverVersion(conn.get()) / 10000, 15);
 }
 
 // One HTTP request to ClickHouse's HTTP interface; returns status and body.
-std::pair<unsigned, std::string> ClickHouse(const Endpoint& e, http::verb verb, const std::string& target,
+std::pair<unsigned, std::string> ClickHouse(const Endpoint& e, http::verb verb,
+                                            const std::string& target,
                                             const std::string& body = "") {
   boost::asio::io_context io;
   boost::beast::tcp_stream stream(io);
@@ -134,7 +147,8 @@ TEST(Services, ClickHouseAnswersAndStoresRowsInMergeTree) {
   auto q = [&](const std::string& sql) { return ClickHouse(e, http::verb::post, "/", sql); };
   const std::string table = "services_probe_" + std::to_string(::getpid());
   ASSERT_EQ(q("DROP TABLE IF EXISTS " + table).first, 200u);
-  auto created = q("CREATE TABLE " + table + " (t DateTime, op String, us UInt32) ENGINE = MergeTree() ORDER BY t");
+  auto created = q("CREATE TABLE " + table +
+                   " (t DateTime, op String, us UInt32) ENGINE = MergeTree() ORDER BY t");
   ASSERT_EQ(created.first, 200u) << created.second;
   auto inserted = q("INSERT INTO " + table + " VALUES (now(), 'save', 1200), (now(), 'load', 300)");
   ASSERT_EQ(inserted.first, 200u) << inserted.second;
@@ -142,7 +156,8 @@ TEST(Services, ClickHouseAnswersAndStoresRowsInMergeTree) {
   ASSERT_EQ(sum.first, 200u) << sum.second;
   EXPECT_EQ(sum.second, "2\t1500\n");
   auto version = q("SELECT version()");
-  EXPECT_EQ(version.second.rfind("18.16", 0), 0u) << version.second << " (scripts/services.sh runs Debian's 18.16)";
+  EXPECT_EQ(version.second.rfind("18.16", 0), 0u)
+      << version.second << " (scripts/services.sh runs Debian's 18.16)";
   q("DROP TABLE " + table);
 }
 

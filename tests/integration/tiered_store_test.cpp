@@ -33,8 +33,9 @@ struct LiveTieredTraits {
 
   LiveTieredTraits() {
     if (Env("AGENTSTATE_REDIS_URL").empty() || Env("AGENTSTATE_POSTGRES_URL").empty()) {
-      ADD_FAILURE() << "AGENTSTATE_REDIS_URL / AGENTSTATE_POSTGRES_URL are not set: start the services with "
-                       "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
+      ADD_FAILURE()
+          << "AGENTSTATE_REDIS_URL / AGENTSTATE_POSTGRES_URL are not set: start the services with "
+             "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
     }
   }
   ~LiveTieredTraits() {
@@ -43,7 +44,9 @@ struct LiveTieredTraits {
   }
   void DropSchema() const {
     PGconn* c = PQconnectdb(Env("AGENTSTATE_POSTGRES_URL").c_str());
-    PQclear(PQexec(c, ("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + ns + " CASCADE").c_str()));
+    PQclear(PQexec(
+        c,
+        ("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + ns + " CASCADE").c_str()));
     PQfinish(c);
   }
   // The hot tier loses everything of ours: FLUSHALL, scoped to our prefix because the
@@ -53,7 +56,8 @@ struct LiveTieredTraits {
     if (!r) return;
     std::string cursor = "0";
     do {
-      auto* reply = static_cast<redisReply*>(redisCommand(r, "SCAN %s MATCH %s* COUNT 1000", cursor.c_str(), HotPrefix().c_str()));
+      auto* reply = static_cast<redisReply*>(
+          redisCommand(r, "SCAN %s MATCH %s* COUNT 1000", cursor.c_str(), HotPrefix().c_str()));
       if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) break;
       cursor = reply->element[0]->str;
       for (std::size_t i = 0; i < reply->element[1]->elements; ++i) {
@@ -64,24 +68,31 @@ struct LiveTieredTraits {
     redisFree(r);
   }
   std::string HotPrefix() const { return ns + ":"; }
-  std::string HotUri() const { return WithParams(Env("AGENTSTATE_REDIS_URL"), "prefix=" + HotPrefix()); }
-  std::string DurableUri() const { return WithParams(Env("AGENTSTATE_POSTGRES_URL"), "schema=" + ns); }
+  std::string HotUri() const {
+    return WithParams(Env("AGENTSTATE_REDIS_URL"), "prefix=" + HotPrefix());
+  }
+  std::string DurableUri() const {
+    return WithParams(Env("AGENTSTATE_POSTGRES_URL"), "schema=" + ns);
+  }
   static redisContext* Redis() {
     auto o = redis::ParseRedisUri(Env("AGENTSTATE_REDIS_URL"));
     if (!o) return nullptr;
     return redisConnect(o->host.c_str(), o->port);
   }
-  Result<std::unique_ptr<StateStore>> Open(const StoreOptions& o, std::chrono::milliseconds window = std::chrono::milliseconds(50)) {
+  Result<std::unique_ptr<StateStore>> Open(
+      const StoreOptions& o, std::chrono::milliseconds window = std::chrono::milliseconds(50)) {
     return OpenTieredStore(HotUri(), DurableUri(), window, o);
   }
   // Damage in both tiers, once the durable one has the run.
   bool Corrupt(StateStore& store, const std::string& run_id) {
     auto& t = dynamic_cast<tiered::TieredStore&>(store);
-    Status flushed = RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
+    Status flushed =
+        RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
     if (!flushed.ok()) return false;
     PGconn* c = PQconnectdb(Env("AGENTSTATE_POSTGRES_URL").c_str());
     const char* params[] = {run_id.c_str()};
-    const std::string sql = "UPDATE " + ns + ".runs SET payload = set_byte(payload, length(payload) / 2, "
+    const std::string sql = "UPDATE " + ns +
+                            ".runs SET payload = set_byte(payload, length(payload) / 2, "
                             "get_byte(payload, length(payload) / 2) # 1) WHERE run_id = $1";
     PGresult* r = PQexecParams(c, sql.c_str(), 1, nullptr, params, nullptr, nullptr, 0);
     const bool pg_ok = PQresultStatus(r) == PGRES_COMMAND_OK && std::string(PQcmdTuples(r)) == "1";
@@ -94,7 +105,8 @@ struct LiveTieredTraits {
     if (redis_ok) {
       std::string bytes(p->str, p->len);
       bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
-      freeReplyObject(redisCommand(rc, "HSET %b p %b", key.data(), key.size(), bytes.data(), bytes.size()));
+      freeReplyObject(
+          redisCommand(rc, "HSET %b p %b", key.data(), key.size(), bytes.data(), bytes.size()));
     }
     if (p) freeReplyObject(p);
     redisFree(rc);
@@ -113,17 +125,22 @@ class TieredLiveTest : public ::testing::Test {
     store_ = std::move(*s);
     tiered_ = &dynamic_cast<tiered::TieredStore&>(*store_);
   }
-  static SaveRequest Req(std::string run, std::string payload, CheckpointType type = CheckpointType::kAuto) {
+  static SaveRequest Req(std::string run, std::string payload,
+                         CheckpointType type = CheckpointType::kAuto) {
     const std::string thread = "thread_" + run;
     SaveRequest r = testing::SampleSave(std::move(run), std::move(payload), thread);
     r.checkpoint_type = type;
     return r;
   }
   Result<SaveAck> Save(SaveRequest r) {
-    return RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await store_->Save(r, DeadlineIn(10s)); });
+    return RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      co_return co_await store_->Save(r, DeadlineIn(10s));
+    });
   }
   static Result<std::optional<StateRecord>> LoadFrom(StateStore& s, const std::string& run) {
-    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> { co_return co_await s.Load(run, DeadlineIn(10s)); });
+    return RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+      co_return co_await s.Load(run, DeadlineIn(10s));
+    });
   }
   LiveTieredTraits traits_;
   std::unique_ptr<StateStore> store_;
@@ -178,7 +195,8 @@ TEST_F(TieredLiveTest, AFlushAllOfTheHotTierLosesNothingOlderThanTheWindow) {
     acked[run] = *ack;
   }
   // Past the window, the hot tier loses everything we wrote.
-  Status flushed = RunSync([&]() -> Awaitable<Status> { co_return co_await tiered_->Flush(DeadlineIn(5s)); });
+  Status flushed =
+      RunSync([&]() -> Awaitable<Status> { co_return co_await tiered_->Flush(DeadlineIn(5s)); });
   ASSERT_TRUE(flushed.ok()) << flushed.ToString();
   traits_.DropHotKeys();
   auto gone = LoadFrom(tiered_->hot(), "run_0");
@@ -214,12 +232,16 @@ TEST_F(TieredLiveTest, EveryOperationIsAnEventInClickHouseAndCompletedRunsAreArc
   auto& t = dynamic_cast<tiered::TieredStore&>(**opened);
   for (int i = 0; i < 30; ++i) {
     const std::string run = fmt::format("run_{}", i);
-    auto ack = RunSync([&]() -> Awaitable<Result<SaveAck>> { co_return co_await t.Save(Req(run, R"({"n":1})"), DeadlineIn(10s)); });
+    auto ack = RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      co_return co_await t.Save(Req(run, R"({"n":1})"), DeadlineIn(10s));
+    });
     ASSERT_TRUE(ack) << ack.error().ToString();
     ASSERT_TRUE(LoadFrom(t, run));
   }
   for (int i = 0; i < 5; ++i) {
-    auto done = RunSync([&]() -> Awaitable<Done> { co_return co_await t.Complete(fmt::format("run_{}", i), DeadlineIn(10s)); });
+    auto done = RunSync([&]() -> Awaitable<Done> {
+      co_return co_await t.Complete(fmt::format("run_{}", i), DeadlineIn(10s));
+    });
     ASSERT_TRUE(done) << done.error().ToString();
   }
   auto* sink = t.analytics();
@@ -241,12 +263,14 @@ TEST_F(TieredLiveTest, EveryOperationIsAnEventInClickHouseAndCompletedRunsAreArc
 }
 
 TEST(AnalyticsSink, ABadUriOrADeadServerIsAClearSetupError) {
-  auto unreachable = clickhouse::AnalyticsSink::Open("clickhouse://user:s3cret@127.0.0.1:1/default?timeout=300ms");
+  auto unreachable =
+      clickhouse::AnalyticsSink::Open("clickhouse://user:s3cret@127.0.0.1:1/default?timeout=300ms");
   ASSERT_FALSE(unreachable);
   EXPECT_EQ(unreachable.error().code(), StatusCode::kUnavailable);
   EXPECT_THAT(unreachable.error().message(), ::testing::HasSubstr("scripts/services.sh up"));
   EXPECT_THAT(unreachable.error().message(), ::testing::Not(::testing::HasSubstr("s3cret")));
-  auto bad = clickhouse::AnalyticsSink::Open("clickhouse://127.0.0.1:18123/default?prefix=Robert');--");
+  auto bad =
+      clickhouse::AnalyticsSink::Open("clickhouse://127.0.0.1:18123/default?prefix=Robert');--");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
 }

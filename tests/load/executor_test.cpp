@@ -31,7 +31,8 @@ TEST(ArrivalSchedule, UniformArrivalsAreEvenlySpacedAndBounded) {
 }
 
 TEST(ArrivalSchedule, PoissonArrivalsHaveTheRateOnAverageAndRepeatPerSeed) {
-  ArrivalSchedule a(1000, 1000, 10s, Arrival::kPoisson, 42, 1000000), b(1000, 1000, 10s, Arrival::kPoisson, 42, 1000000);
+  ArrivalSchedule a(1000, 1000, 10s, Arrival::kPoisson, 42, 1000000),
+      b(1000, 1000, 10s, Arrival::kPoisson, 42, 1000000);
   int n = 0;
   std::vector<int64_t> gaps;
   int64_t last = 0;
@@ -63,7 +64,8 @@ TEST(ArrivalSchedule, ARampRaisesTheRate) {
 // blocking the thread), as a store pausing for a checkpoint or a failover would.
 class StallingStore final : public testing::ForwardingStore {
  public:
-  StallingStore(int stall_at, std::chrono::milliseconds stall) : stall_at_(stall_at), stall_(stall) {}
+  StallingStore(int stall_at, std::chrono::milliseconds stall)
+      : stall_at_(stall_at), stall_(stall) {}
   Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
     if (++saves_ == stall_at_) {
       asio::steady_timer t(co_await asio::this_coro::executor, stall_);
@@ -113,7 +115,8 @@ TEST(OpenModel, AStalledStoreShowsInTheCorrectedLatencyNotTheUncorrected) {
   EXPECT_GT(p.latency.ValueAtPercentile(95), 100000) << "corrected p95 must show the stall";
   EXPECT_LT(p.uncorrected.ValueAtPercentile(95), 50000) << "uncorrected p95 hides it";
   EXPECT_GE(p.latency.ValueAtPercentile(99.9), 400000);
-  EXPECT_GT(r.metrics.at("phase.arrivals.p95_ms"), 10 * r.metrics.at("phase.arrivals.uncorrected_p95_ms"));
+  EXPECT_GT(r.metrics.at("phase.arrivals.p95_ms"),
+            10 * r.metrics.at("phase.arrivals.uncorrected_p95_ms"));
   EXPECT_FALSE(r.invalid) << r.invalid_reason << ": the store stalled, the generator kept time";
 }
 
@@ -221,9 +224,18 @@ TEST(ValidateScenario, NonsensicalDeclarationsAreRefused) {
   refused([](ScenarioSpec& c) { c.phases[0].rate_per_s = 0; }, "arrival rate");
   refused([](ScenarioSpec& c) { c.phases[0].rate_per_s = -5; }, "arrival rate");
   refused([](ScenarioSpec& c) { c.phases[0].duration = 0ms; }, "duration > 0");
-  refused([](ScenarioSpec& c) { c.phases[0].executor = Executor::kWave; c.phases[0].agents = 0; }, ">= 1 agent");
+  refused(
+      [](ScenarioSpec& c) {
+        c.phases[0].executor = Executor::kWave;
+        c.phases[0].agents = 0;
+      },
+      ">= 1 agent");
   refused([](ScenarioSpec& c) { c.phases.push_back(c.phases[0]); }, "unique");
-  refused([](ScenarioSpec& c) { c.gates.push_back({"g", "p99_ms", Compare::kAtMost, -1, "ms"}); }, "non-negative");
+  refused(
+      [](ScenarioSpec& c) {
+        c.gates.push_back({"g", "p99_ms", Compare::kAtMost, -1, "ms"});
+      },
+      "non-negative");
   refused([](ScenarioSpec& c) { c.phases.clear(); }, "no phases");
 }
 

@@ -6,11 +6,13 @@ namespace agentstate::load {
 namespace {
 
 TEST(Gates, EvaluateEachAgainstItsMetric) {
-  std::vector<GateSpec> gates = {{"p99_ms", "p99_ms", Compare::kAtMost, 200, "ms"},
-                                 {"availability", "availability_percent", Compare::kAtLeast, 99.9, "%"},
-                                 {"lost", "lost_writes", Compare::kAtMost, 0, ""},
-                                 {"absent", "never_measured", Compare::kAtMost, 1, ""}};
-  auto r = EvaluateGates(gates, {{"p99_ms", 200.0}, {"availability_percent", 99.8}, {"lost_writes", 0}});
+  std::vector<GateSpec> gates = {
+      {"p99_ms", "p99_ms", Compare::kAtMost, 200, "ms"},
+      {"availability", "availability_percent", Compare::kAtLeast, 99.9, "%"},
+      {"lost", "lost_writes", Compare::kAtMost, 0, ""},
+      {"absent", "never_measured", Compare::kAtMost, 1, ""}};
+  auto r =
+      EvaluateGates(gates, {{"p99_ms", 200.0}, {"availability_percent", 99.8}, {"lost_writes", 0}});
   ASSERT_EQ(r.size(), 4u);
   EXPECT_TRUE(r[0].passed) << "the limit itself holds";
   EXPECT_FALSE(r[1].passed);
@@ -27,7 +29,8 @@ TEST(Gates, OverridesParseAndApplyByName) {
   ASSERT_TRUE(o);
   EXPECT_EQ(o->name, "p99_ms");
   EXPECT_EQ(o->limit, 150);
-  for (const char* bad : {"p99_ms", "=5", "p99_ms=", "p99_ms=fast", "p99_ms=-1", "p99_ms=nan", "p99_ms=inf"}) {
+  for (const char* bad :
+       {"p99_ms", "=5", "p99_ms=", "p99_ms=fast", "p99_ms=-1", "p99_ms=nan", "p99_ms=inf"}) {
     EXPECT_FALSE(ParseGateOverride(bad)) << bad;
   }
   std::vector<GateSpec> gates = {{"p99_ms", "p99_ms", Compare::kAtMost, 200, "ms"}};

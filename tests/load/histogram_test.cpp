@@ -39,7 +39,8 @@ TEST(Histogram, PercentilesAreWithinATenthOfAPercentOfSortedSamples) {
   for (double p : {0.0, 1.0, 25.0, 50.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0}) {
     const double exact = static_cast<double>(Exact(samples, p));
     const double got = static_cast<double>(h.ValueAtPercentile(p));
-    EXPECT_LE(std::abs(got - exact), 0.001 * exact + 0.5) << "p" << p << " exact " << exact << " got " << got;
+    EXPECT_LE(std::abs(got - exact), 0.001 * exact + 0.5)
+        << "p" << p << " exact " << exact << " got " << got;
   }
   EXPECT_EQ(h.Count(), samples.size());
   EXPECT_EQ(h.Min(), *std::min_element(samples.begin(), samples.end()));

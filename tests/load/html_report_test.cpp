@@ -13,7 +13,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::pair<nlohmann::json, std::vector<nlohmann::json>> ReportsOf(std::vector<GateOverride> overrides) {
+std::pair<nlohmann::json, std::vector<nlohmann::json>> ReportsOf(
+    std::vector<GateOverride> overrides) {
   auto store = std::move(*OpenStore("memory://", {}));
   ScenarioSpec spec = FindScenario("burst_traffic_handling")->build(Profile{true, 4, {}});
   ApplyOverrides(spec.gates, overrides);
@@ -32,7 +33,8 @@ TEST(HtmlReport, IsOneSelfContainedPageWithFiveChartsPerScenario) {
   EXPECT_THAT(html, ::testing::StartsWith("<!doctype html>"));
   EXPECT_THAT(html, HasSubstr("Every gate held."));
   std::size_t charts = 0;
-  for (auto at = html.find("<svg class=\"chart\""); at != std::string::npos; at = html.find("<svg class=\"chart\"", at + 1)) {
+  for (auto at = html.find("<svg class=\"chart\""); at != std::string::npos;
+       at = html.find("<svg class=\"chart\"", at + 1)) {
     ++charts;
   }
   EXPECT_EQ(charts, 5u);
@@ -65,7 +67,8 @@ TEST(HtmlReport, LongSeriesAreDownsampledKeepingTheirPeaks) {
   auto [summary, reports] = ReportsOf({});
   // A 24 h soak's worth of 1 s rows, flat but for one spike.
   nlohmann::json rows = nlohmann::json::array();
-  for (int t = 1; t <= 86400; ++t) rows.push_back({t, 100, 0, 1.0, 1.0, 2.0, t == 40000 ? 950.0 : 3.0, 4.0});
+  for (int t = 1; t <= 86400; ++t)
+    rows.push_back({t, 100, 0, 1.0, 1.0, 2.0, t == 40000 ? 950.0 : 3.0, 4.0});
   reports[0]["additional_data"]["time_series"]["rows"] = rows;
   const std::string html = HtmlReport(summary, reports);
   EXPECT_LT(html.size(), 3u << 20) << "a soak's page must stay a few MB";

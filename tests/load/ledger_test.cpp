@@ -25,7 +25,8 @@ TEST(Ledger, ARunReadBackAfterAnAcknowledgedDeleteIsResurrected) {
   l.RecordDelete("gone", WriteOutcome::kAcked);
   l.RecordDelete("back", WriteOutcome::kAcked);
   l.RecordDelete("saved_again", WriteOutcome::kAcked);
-  l.Record("saved_again", WriteOutcome::kAcked, 1, 0xBB, CheckpointType::kAuto);  // afresh: no reordering
+  l.Record("saved_again", WriteOutcome::kAcked, 1, 0xBB,
+           CheckpointType::kAuto);  // afresh: no reordering
   l.RecordDelete("delete_in_doubt", WriteOutcome::kUnknown);
 
   LedgerVerdict v;
@@ -59,8 +60,9 @@ TEST(Ledger, VerdictsForEveryKindOfOutcome) {
   l.Judge("rolled_back", std::optional<StateRecord>(At(4, 0x00)), v);
   l.Judge("damaged", Error(StatusCode::kCorruption, "checksum"), v);
   l.Judge("phantom", std::optional<StateRecord>(At(2, 0x99)), v);
-  l.Judge("unknown", std::optional<StateRecord>(At(2, 0x99)), v);  // the timed-out write landed: fine
-  l.Judge("failed_only", std::optional<StateRecord>(), v);         // never acked, absent: fine
+  l.Judge("unknown", std::optional<StateRecord>(At(2, 0x99)),
+          v);                                               // the timed-out write landed: fine
+  l.Judge("failed_only", std::optional<StateRecord>(), v);  // never acked, absent: fine
   l.Judge("reordered", std::optional<StateRecord>(At(4, 0x44)), v);
   EXPECT_EQ(v.runs_checked, 8u);
   EXPECT_EQ(v.lost, 2u);
@@ -99,7 +101,8 @@ TEST(Ledger, VerifyReadsEveryRunBackFromTheStore) {
   Ledger l;
   auto v = testing::RunSync([&]() -> Awaitable<LedgerVerdict> {
     for (int i = 0; i < 100; ++i) {
-      SaveRequest r{"run_" + std::to_string(i), "t", "u", "a", 1, "p", CheckpointType::kAuto, false, "{}", {}};
+      SaveRequest r{"run_" + std::to_string(i), "t",   "u",  "a", 1, "p",
+                    CheckpointType::kAuto,      false, "{}", {}};
       auto ack = co_await (*store)->Save(r, DeadlineIn(std::chrono::seconds(1)));
       l.Record(r.run_id, WriteOutcome::kAcked, ack->version, ack->checksum, CheckpointType::kAuto);
     }

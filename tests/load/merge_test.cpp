@@ -24,9 +24,14 @@ ScenarioResult RunShard(const ScenarioSpec& spec, int shard, int shards) {
 ScenarioResult ThroughReports(const ScenarioSpec& spec, std::vector<ScenarioResult> shards) {
   std::vector<ScenarioResult> parsed;
   for (std::size_t i = 0; i < shards.size(); ++i) {
-    RunInfo info{.store = "memory://", .profile = "quick", .seed = 9, .version = "test",
-                 .shard_index = static_cast<int>(i), .shard_count = static_cast<int>(shards.size())};
-    auto json = nlohmann::json::parse(ScenarioReport(shards[i], info).dump());  // as written to disk
+    RunInfo info{.store = "memory://",
+                 .profile = "quick",
+                 .seed = 9,
+                 .version = "test",
+                 .shard_index = static_cast<int>(i),
+                 .shard_count = static_cast<int>(shards.size())};
+    auto json =
+        nlohmann::json::parse(ScenarioReport(shards[i], info).dump());  // as written to disk
     auto r = ResultFromReport(json, spec);
     EXPECT_TRUE(r) << r.error().ToString();
     parsed.push_back(std::move(*r));
@@ -38,7 +43,8 @@ ScenarioResult ThroughReports(const ScenarioSpec& spec, std::vector<ScenarioResu
 
 TEST(Merge, TwoShardsMergedGiveTheVerdictsOfTheUnshardedRun) {
   ScenarioSpec spec = FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}});
-  spec.gates.push_back({"p99_in_windows", "p99_ms", Compare::kAtMost, 200, "ms", IntervalRule{1s, 90}});
+  spec.gates.push_back(
+      {"p99_in_windows", "p99_ms", Compare::kAtMost, 200, "ms", IntervalRule{1s, 90}});
   ScenarioResult whole = RunShard(spec, 0, 1);
   ScenarioResult a = RunShard(spec, 0, 2), b = RunShard(spec, 1, 2);
   EXPECT_EQ(a.metrics.at("executed") + b.metrics.at("executed"), 100);
@@ -50,8 +56,8 @@ TEST(Merge, TwoShardsMergedGiveTheVerdictsOfTheUnshardedRun) {
   EXPECT_EQ(merged.ledger.acked_writes, whole.ledger.acked_writes);
   ASSERT_EQ(merged.gates.size(), whole.gates.size());
   for (std::size_t i = 0; i < whole.gates.size(); ++i) {
-    EXPECT_EQ(merged.gates[i].passed, whole.gates[i].passed) << whole.gates[i].Describe() << " vs "
-                                                             << merged.gates[i].Describe();
+    EXPECT_EQ(merged.gates[i].passed, whole.gates[i].passed)
+        << whole.gates[i].Describe() << " vs " << merged.gates[i].Describe();
   }
   EXPECT_TRUE(merged.passed());
 }
@@ -73,7 +79,8 @@ TEST(Merge, MergedPercentilesAreThoseOfTheUnion) {
 TEST(Merge, ReportsOfAnotherScenarioVersionAreRefused) {
   ScenarioSpec spec = FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}});
   ScenarioResult a = RunShard(spec, 0, 1);
-  auto json = nlohmann::json::parse(ScenarioReport(a, RunInfo{"memory://", "quick", 9, "t"}).dump());
+  auto json =
+      nlohmann::json::parse(ScenarioReport(a, RunInfo{"memory://", "quick", 9, "t"}).dump());
   ScenarioSpec changed = spec;
   changed.phases[0].agents = 99;
   auto r = ResultFromReport(json, changed);

@@ -21,7 +21,8 @@ ScenarioResult RunOn(StateStore& store, ScenarioSpec spec, uint64_t seed = 1) {
 TEST(RunScenario, BaselineOnTheMemoryStoreHoldsEveryGate) {
   auto store = OpenStore("memory://", {});
   ASSERT_TRUE(store);
-  ScenarioResult r = RunOn(**store, FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}}));
+  ScenarioResult r =
+      RunOn(**store, FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}}));
   EXPECT_EQ(r.metrics.at("executed"), 100);
   EXPECT_EQ(r.metrics.at("succeeded"), 100);
   EXPECT_EQ(r.ledger.runs_checked, 100u);
@@ -38,14 +39,16 @@ class BitRotStore final : public testing::ForwardingStore {
  public:
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override {
     auto r = co_await inner().Load(id, d);
-    if (r && *r && (*r)->version % 2 == 1 && id.back() == '3') (*r)->checksum ^= 1;  // every run ending in 3
+    if (r && *r && (*r)->version % 2 == 1 && id.back() == '3')
+      (*r)->checksum ^= 1;  // every run ending in 3
     co_return r;
   }
 };
 
 TEST(RunScenario, CorruptReadsFailTheScenario) {
   BitRotStore store;
-  ScenarioResult r = RunOn(store, FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}}));
+  ScenarioResult r =
+      RunOn(store, FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}}));
   EXPECT_GT(r.metrics.at("corruption"), 0);
   EXPECT_LT(r.metrics.at("succeeded"), 100);
   EXPECT_GT(r.ledger.corrupted, 0u);
@@ -58,12 +61,14 @@ TEST(RunScenario, PhasesRunInOrderWithTheirOwnCountsAndPauses) {
   ScenarioSpec spec;
   spec.name = "two_phase";
   spec.user_id = "u";
-  spec.phases = {{"first", 7, {StateSize::kSmall}, {ExecutionPattern::kQuick}, std::chrono::milliseconds(200)},
-                 {"second", 13, {StateSize::kMedium}, {ExecutionPattern::kBurst}, {}}};
+  spec.phases = {
+      {"first", 7, {StateSize::kSmall}, {ExecutionPattern::kQuick}, std::chrono::milliseconds(200)},
+      {"second", 13, {StateSize::kMedium}, {ExecutionPattern::kBurst}, {}}};
   spec.gates = {{"executed", "executed", Compare::kAtLeast, 20, ""}};
   const auto t0 = std::chrono::steady_clock::now();
   ScenarioResult r = RunOn(**store, spec);
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200)) << "pause skipped";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200))
+      << "pause skipped";
   ASSERT_EQ(r.phases.size(), 2u);
   EXPECT_EQ(r.phases[0].name, "first");
   EXPECT_EQ(r.phases[0].executed, 7u);

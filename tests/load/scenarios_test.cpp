@@ -18,7 +18,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ScenarioResult RunOn(StateStore& store, const ScenarioSpec& spec, std::vector<NamedFault> faults = {}) {
+ScenarioResult RunOn(StateStore& store, const ScenarioSpec& spec,
+                     std::vector<NamedFault> faults = {}) {
   WorkloadGenerator gen(2);
   EXPECT_TRUE(ValidateScenario(spec).ok()) << ValidateScenario(spec).ToString();
   return testing::RunSync([&]() -> Awaitable<ScenarioResult> {
@@ -30,10 +31,11 @@ ScenarioResult RunOn(StateStore& store, const ScenarioSpec& spec, std::vector<Na
 
 TEST(Catalogue, HasTheTenScenariosOfTheSeedSuiteInOrder) {
   const std::vector<std::string> names = {
-      "100_concurrent_agents_baseline", "mixed_workload_read_write_patterns", "state_size_scalability",
-      "sustained_load_24h_simulation",  "burst_traffic_handling",             "redis_connection_pool_exhaustion",
-      "postgres_checkpoint_under_load", "memory_usage_under_load",            "latency_sla_compliance",
-      "failure_recovery_under_load"};
+      "100_concurrent_agents_baseline", "mixed_workload_read_write_patterns",
+      "state_size_scalability",         "sustained_load_24h_simulation",
+      "burst_traffic_handling",         "redis_connection_pool_exhaustion",
+      "postgres_checkpoint_under_load", "memory_usage_under_load",
+      "latency_sla_compliance",         "failure_recovery_under_load"};
   ASSERT_EQ(Catalogue().size(), names.size());
   for (std::size_t i = 0; i < names.size(); ++i) {
     EXPECT_EQ(Catalogue()[i].name, names[i]);
@@ -49,7 +51,8 @@ TEST(Catalogue, EveryScenarioIsValidInBothProfilesAndCarriesTheIntegrityGates) {
       EXPECT_EQ(s.name, e.name);
       EXPECT_TRUE(ValidateScenario(s).ok()) << e.name << ": " << ValidateScenario(s).ToString();
       std::set<std::string> gates;
-      for (const auto& g : s.gates) EXPECT_TRUE(gates.insert(g.name).second) << e.name << " repeats gate " << g.name;
+      for (const auto& g : s.gates)
+        EXPECT_TRUE(gates.insert(g.name).second) << e.name << " repeats gate " << g.name;
       for (const char* ours : {"lost_writes", "corruption", "peak_memory_mb", "phantom_writes"}) {
         EXPECT_TRUE(gates.count(ours)) << e.name << " lacks " << ours;
       }
@@ -85,7 +88,8 @@ TEST(Catalogue, TheOriginalParametersAreTheFullProfile) {
 
 TEST(Units, ReadsCheckRunsAnotherPhaseWroteAgainstTheLedger) {
   auto store = std::move(*OpenStore("memory://", {}));
-  ScenarioResult r = RunOn(*store, FindScenario("mixed_workload_read_write_patterns")->build(Profile{true, {}, {}}));
+  ScenarioResult r = RunOn(
+      *store, FindScenario("mixed_workload_read_write_patterns")->build(Profile{true, {}, {}}));
   const auto& mixed = r.phases.at(1);
   EXPECT_EQ(mixed.kinds.at("read").executed, 15u);
   EXPECT_EQ(mixed.kinds.at("read").succeeded, 15u);
@@ -95,7 +99,8 @@ TEST(Units, ReadsCheckRunsAnotherPhaseWroteAgainstTheLedger) {
 
 TEST(Units, UpdatesGoInAtTheVersionJustRead) {
   auto store = std::move(*OpenStore("memory://", {}));
-  ScenarioResult r = RunOn(*store, FindScenario("redis_connection_pool_exhaustion")->build(Profile{true, 20, {}}));
+  ScenarioResult r =
+      RunOn(*store, FindScenario("redis_connection_pool_exhaustion")->build(Profile{true, 20, {}}));
   EXPECT_EQ(r.metrics.at("succeeded"), 20);
   EXPECT_EQ(r.ledger.acked_writes, 40u) << "two saves per unit";
   EXPECT_TRUE(r.ledger.clean());
@@ -108,7 +113,8 @@ TEST(Units, CriticalCheckpointsLandInTheHistory) {
   EXPECT_EQ(r.metrics.at("succeeded"), 25);
   EXPECT_EQ(r.metrics.at("corruption"), 0);
   WorkloadGenerator gen(2);
-  AgentSpec a = gen.Agent(s.name + "/wave_01", 0, s.user_id, StateSize::kLarge, ExecutionPattern::kSustained);
+  AgentSpec a =
+      gen.Agent(s.name + "/wave_01", 0, s.user_id, StateSize::kLarge, ExecutionPattern::kSustained);
   auto history = testing::RunSync([&]() -> Awaitable<Result<std::vector<CheckpointInfo>>> {
     co_return co_await store->ListCheckpoints(a.run_id, DeadlineIn(1s));
   });
@@ -154,7 +160,8 @@ TEST(HarnessPool, WaitsTimeoutsAndRejectionsAreCountedApart) {
 }
 
 TEST(Faults, TheSqliteWriteLockMakesSavesRetryAndTheScenarioRecover) {
-  const auto dir = std::filesystem::temp_directory_path() / ("agentstate-fault-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("agentstate-fault-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const std::string uri = "sqlite://" + (dir / "s.db").string();
   auto store = std::move(*OpenStore(uri, {}));
@@ -163,7 +170,9 @@ TEST(Faults, TheSqliteWriteLockMakesSavesRetryAndTheScenarioRecover) {
   ASSERT_EQ(faults->names(), std::vector<std::string>{"sqlite_write_lock"});
   EXPECT_NE(faults->faults[0].second->Describe().find("write lock"), std::string::npos);
   ScenarioResult r = RunOn(
-      *store, FindScenario("failure_recovery_under_load")->build(Profile{true, 10, {}, faults->names()}), faults->view());
+      *store,
+      FindScenario("failure_recovery_under_load")->build(Profile{true, 10, {}, faults->names()}),
+      faults->view());
   ASSERT_EQ(r.faults.size(), 1u);
   const FaultWindow& w = r.faults[0];
   EXPECT_TRUE(w.injected) << w.error;
@@ -193,7 +202,8 @@ TEST(Faults, AStoreWithoutAFaultSaysSoAndFailsTheFaultGate) {
   auto none = MakeStoreFaults("memory://");
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->faults.empty());
-  ScenarioResult r = RunOn(*store, FindScenario("failure_recovery_under_load")->build(Profile{true, 5, {}}));
+  ScenarioResult r =
+      RunOn(*store, FindScenario("failure_recovery_under_load")->build(Profile{true, 5, {}}));
   ASSERT_EQ(r.faults.size(), 1u);
   EXPECT_FALSE(r.faults[0].injected);
   EXPECT_NE(r.faults[0].error.find("no fault"), std::string::npos);
@@ -201,7 +211,8 @@ TEST(Faults, AStoreWithoutAFaultSaysSoAndFailsTheFaultGate) {
 }
 
 TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
-  const std::vector<std::string> faults = {"redis_reset_storm", "redis_kill", "postgres_restart", "clickhouse_down"};
+  const std::vector<std::string> faults = {"redis_reset_storm", "redis_kill", "postgres_restart",
+                                           "clickhouse_down"};
   const auto a = ChaosSchedule(faults, 10min, 42);
   const auto b = ChaosSchedule(faults, 10min, 42);
   const auto c = ChaosSchedule(faults, 10min, 43);
@@ -214,7 +225,8 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
     EXPECT_EQ(a[i].hold, b[i].hold);
     EXPECT_GE(a[i].hold, 500ms);
     EXPECT_LE(a[i].hold, 2500ms);
-    EXPECT_LE(a[i].at + a[i].hold, 10min - 6s) << "the last fault is healed before the end, under load";
+    EXPECT_LE(a[i].at + a[i].hold, 10min - 6s)
+        << "the last fault is healed before the end, under load";
     if (i > 0) {
       EXPECT_GE(a[i].at, a[i - 1].at + a[i - 1].hold + 12s);
     }
@@ -222,14 +234,16 @@ TEST(Chaos, TheSameSeedGivesTheSameScheduleAndEveryFaultFitsTheDuration) {
   }
   EXPECT_EQ(seen.size(), faults.size()) << "every fault is drawn over a long schedule";
   bool differs = c.size() != a.size();
-  for (std::size_t i = 0; !differs && i < a.size(); ++i) differs = a[i].fault != c[i].fault || a[i].at != c[i].at;
+  for (std::size_t i = 0; !differs && i < a.size(); ++i)
+    differs = a[i].fault != c[i].fault || a[i].at != c[i].at;
   EXPECT_TRUE(differs) << "another seed, another schedule";
   EXPECT_TRUE(ChaosSchedule({}, 10min, 42).empty());
   EXPECT_TRUE(ChaosSchedule(faults, 8s, 42).empty()) << "too short for a fault and its recovery";
 }
 
 TEST(Chaos, RunsTheScheduleOnTheSqliteWriteLockAndEndsWithACleanLedger) {
-  const auto dir = std::filesystem::temp_directory_path() / ("agentstate-chaos-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("agentstate-chaos-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const std::string uri = "sqlite://" + (dir / "s.db").string();
   auto store = std::move(*OpenStore(uri, {}));
@@ -263,7 +277,8 @@ TEST(Chaos, RunsTheScheduleOnTheSqliteWriteLockAndEndsWithACleanLedger) {
 TEST(EarlyStop, TheSustainedScenarioStopsWhenAnHourFallsBelowEightyPercent) {
   // Every save fails validation: hour 3 is at 0 % and the scenario stops there.
   auto store = std::move(*OpenStore("memory://", StoreOptions{.max_payload_bytes = 10}));
-  ScenarioResult r = RunOn(*store, FindScenario("sustained_load_24h_simulation")->build(Profile{true, 2, {}}));
+  ScenarioResult r =
+      RunOn(*store, FindScenario("sustained_load_24h_simulation")->build(Profile{true, 2, {}}));
   EXPECT_EQ(r.phases.size(), 3u);
   EXPECT_NE(r.stopped_early.find("hour_03"), std::string::npos) << r.stopped_early;
   EXPECT_FALSE(r.passed());

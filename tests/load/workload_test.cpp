@@ -30,7 +30,8 @@ TEST(WorkloadGenerator, IdsFollowTheOriginalFormats) {
 // ids that need escaping among them.
 TEST(WorkloadGenerator, DocumentsAreCanonicalJson) {
   WorkloadGenerator g(5);
-  const StateSize sizes[] = {StateSize::kSmall, StateSize::kMedium, StateSize::kLarge, StateSize::kEnterprise};
+  const StateSize sizes[] = {StateSize::kSmall, StateSize::kMedium, StateSize::kLarge,
+                             StateSize::kEnterprise};
   for (int i = 0; i < 40; ++i) {
     auto a = g.Agent("canon", i, std::string("user \"quoted\" \\ tab\t nl\n \x01"), sizes[i % 4],
                      ExecutionPattern::kBurst);
@@ -47,8 +48,8 @@ TEST(WorkloadGenerator, DocumentsHaveTheShapeOfEachSize) {
     return json::parse(g.StateDocument(g.Agent("s", 1, "u", s, ExecutionPattern::kSustained)));
   };
   json small = doc(StateSize::kSmall);
-  for (const char* k : {"user_request", "chat_thread_id", "user_id", "run_id", "step_count", "agent_type",
-                        "created_at", "updated_at", "metadata"}) {
+  for (const char* k : {"user_request", "chat_thread_id", "user_id", "run_id", "step_count",
+                        "agent_type", "created_at", "updated_at", "metadata"}) {
     EXPECT_TRUE(small.contains(k)) << k;
   }
   EXPECT_EQ(small["metadata"]["simple"], true);
@@ -74,7 +75,8 @@ TEST(WorkloadGenerator, DocumentsHaveTheShapeOfEachSize) {
   EXPECT_EQ(ent["metadata"]["data_points"], 50000);
   EXPECT_GT(ent.dump().size(), 25000u);  // "~30 KB" enterprise states
 
-  json extra = json::parse(g.StateDocument(g.Agent("s", 1, "u", StateSize::kLarge, ExecutionPattern::kBurst), 1000));
+  json extra = json::parse(
+      g.StateDocument(g.Agent("s", 1, "u", StateSize::kLarge, ExecutionPattern::kBurst), 1000));
   EXPECT_EQ(extra["large_dataset"].size(), 1000u);
 }
 

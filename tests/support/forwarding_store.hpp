@@ -16,23 +16,35 @@ class ForwardingStore : public StateStore {
   explicit ForwardingStore(std::unique_ptr<StateStore> inner) : inner_(std::move(inner)) {}
 
   std::string Describe() const override { return "forwarding(" + inner_->Describe() + ")"; }
-  Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override { return inner_->Save(std::move(r), d); }
-  Awaitable<Result<bool>> Put(StateRecord r, Deadline d) override { return inner_->Put(std::move(r), d); }
+  Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
+    return inner_->Save(std::move(r), d);
+  }
+  Awaitable<Result<bool>> Put(StateRecord r, Deadline d) override {
+    return inner_->Put(std::move(r), d);
+  }
   Awaitable<Result<std::optional<StateRecord>>> Load(std::string id, Deadline d) override {
     return inner_->Load(std::move(id), d);
   }
-  Awaitable<Result<bool>> Delete(std::string id, Deadline d) override { return inner_->Delete(std::move(id), d); }
-  Awaitable<Done> Complete(std::string id, Deadline d) override { return inner_->Complete(std::move(id), d); }
-  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t, Deadline d) override {
+  Awaitable<Result<bool>> Delete(std::string id, Deadline d) override {
+    return inner_->Delete(std::move(id), d);
+  }
+  Awaitable<Done> Complete(std::string id, Deadline d) override {
+    return inner_->Complete(std::move(id), d);
+  }
+  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string id, CheckpointType t,
+                                               Deadline d) override {
     return inner_->Checkpoint(std::move(id), t, d);
   }
-  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id, Deadline d) override {
+  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string id,
+                                                                 Deadline d) override {
     return inner_->ListCheckpoints(std::move(id), d);
   }
-  Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c, Deadline d) override {
+  Awaitable<Result<StateRecord>> Restore(std::string id, std::optional<std::string> c,
+                                         Deadline d) override {
     return inner_->Restore(std::move(id), std::move(c), d);
   }
-  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id, Deadline d) override {
+  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string id,
+                                                                      Deadline d) override {
     return inner_->ThreadContext(std::move(id), d);
   }
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override {

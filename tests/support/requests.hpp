@@ -7,7 +7,8 @@
 
 namespace agentstate::testing {
 
-inline SaveRequest SampleSave(std::string run_id, std::string payload, std::string thread_id = "thread_1") {
+inline SaveRequest SampleSave(std::string run_id, std::string payload,
+                              std::string thread_id = "thread_1") {
   SaveRequest r;
   r.run_id = std::move(run_id);
   r.thread_id = std::move(thread_id);

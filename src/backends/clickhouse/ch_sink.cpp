@@ -18,7 +18,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 bool IsIdentifier(const std::string& s) {
-  return !s.empty() && s.size() <= 64 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+  return !s.empty() && s.size() <= 64 &&
+         s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
 }
 
 // ClickHouse TabSeparated: backslash, tab, newline, carriage return and NUL escaped.
@@ -55,10 +56,13 @@ Result<ChOptions> ParseChUri(std::string_view text) {
   ChOptions o;
   o.redacted_uri = core::RedactUri(text);
   auto bad = [&](const std::string& why) {
-    return Error(StatusCode::kInvalidArgument, fmt::format("malformed clickhouse URI '{}': {}", o.redacted_uri, why));
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("malformed clickhouse URI '{}': {}", o.redacted_uri, why));
   };
   if (uri->scheme != "clickhouse") return bad("the scheme must be clickhouse://");
-  if (Status s = core::CheckKnownParams(*uri, {"prefix", "batch", "flush", "buffer", "timeout"}); !s.ok()) return Error(s);
+  if (Status s = core::CheckKnownParams(*uri, {"prefix", "batch", "flush", "buffer", "timeout"});
+      !s.ok())
+    return Error(s);
   auto authority = core::ParseAuthority(uri->body);
   if (!authority) return bad(authority.error().message());
   o.user = authority->user;
@@ -66,7 +70,8 @@ Result<ChOptions> ParseChUri(std::string_view text) {
   o.host = authority->host;
   if (authority->port) o.port = *authority->port;
   if (!authority->path.empty()) o.database = authority->path;
-  if (!IsIdentifier(o.database)) return bad("the database must be lower-case letters, digits and _");
+  if (!IsIdentifier(o.database))
+    return bad("the database must be lower-case letters, digits and _");
   if (auto it = uri->params.find("prefix"); it != uri->params.end()) {
     if (!IsIdentifier(it->second)) return bad("prefix must be lower-case letters, digits and _");
     o.prefix = it->second;
@@ -77,7 +82,8 @@ Result<ChOptions> ParseChUri(std::string_view text) {
   auto buffer = core::UintParam(*uri, "buffer", o.max_buffer, 1, 100000000);
   if (!buffer) return Error(buffer.error());
   o.max_buffer = *buffer;
-  for (auto [key, field] : {std::pair{"flush", &o.flush_interval}, std::pair{"timeout", &o.timeout}}) {
+  for (auto [key, field] :
+       {std::pair{"flush", &o.flush_interval}, std::pair{"timeout", &o.timeout}}) {
     auto d = core::DurationParam(*uri, key, *field, true);
     if (!d) return bad(d.error().message());
     *field = *d;
@@ -95,7 +101,8 @@ class AnalyticsSink::Http {
   // kept-alive connection the server had closed is retried once on a new one.
   // `in_doubt` (optional) counts the tries that failed after the request was sent whole:
   // the server may have run each of them all the same.
-  Result<std::string> Post(const std::string& query, const std::string& body, int* in_doubt = nullptr) {
+  Result<std::string> Post(const std::string& query, const std::string& body,
+                           int* in_doubt = nullptr) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = connected_;
       auto r = Once(query, body, in_doubt);
@@ -112,12 +119,16 @@ class AnalyticsSink::Http {
     if (!connected_) {
       tcp::resolver resolver(io_);
       auto endpoints = resolver.resolve(o_.host, std::to_string(o_.port), ec);
-      if (ec) return Error(StatusCode::kUnavailable, fmt::format("cannot resolve {}: {}", o_.redacted_uri, ec.message()));
+      if (ec)
+        return Error(StatusCode::kUnavailable,
+                     fmt::format("cannot resolve {}: {}", o_.redacted_uri, ec.message()));
       stream_.expires_after(o_.timeout);
       stream_.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
       io_.restart();
       io_.run();
-      if (ec) return Error(StatusCode::kUnavailable, fmt::format("cannot connect to {}: {}", o_.redacted_uri, ec.message()));
+      if (ec)
+        return Error(StatusCode::kUnavailable,
+                     fmt::format("cannot connect to {}: {}", o_.redacted_uri, ec.message()));
       connected_ = true;
     }
     http::request<http::string_body> req{http::verb::post, "/?query=" + UrlEncode(query), 11};
@@ -134,7 +145,8 @@ class AnalyticsSink::Http {
     http::async_write(stream_, req, [&](beast::error_code e, std::size_t) {
       ec = e;
       sent = !e;
-      if (!e) http::async_read(stream_, buffer, res, [&](beast::error_code e2, std::size_t) { ec = e2; });
+      if (!e)
+        http::async_read(stream_, buffer, res, [&](beast::error_code e2, std::size_t) { ec = e2; });
     });
     io_.restart();
     io_.run();
@@ -148,7 +160,8 @@ class AnalyticsSink::Http {
     if (res.result() != http::status::ok) {
       std::string msg = res.body();
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      return Error(StatusCode::kInternal, fmt::format("{} answered {}: {}", o_.redacted_uri, res.result_int(), msg));
+      return Error(StatusCode::kInternal,
+                   fmt::format("{} answered {}: {}", o_.redacted_uri, res.result_int(), msg));
     }
     return std::move(res.body());
   }
@@ -176,13 +189,16 @@ Result<std::unique_ptr<AnalyticsSink>> AnalyticsSink::Open(std::string_view uri)
   auto sink = std::make_unique<AnalyticsSink>(std::move(*o));
   const ChOptions& c = sink->o_;
   const std::string events = fmt::format(
-      "CREATE TABLE IF NOT EXISTS {}.{}events (at DateTime, at_ms UInt64, session String, op String, run_id String, "
+      "CREATE TABLE IF NOT EXISTS {}.{}events (at DateTime, at_ms UInt64, session String, op "
+      "String, run_id String, "
       "user_id String, bytes UInt64, latency_us UInt64, outcome String) ENGINE = MergeTree() "
       "PARTITION BY toYYYYMMDD(at) ORDER BY (session, op, at_ms)",
       c.database, c.prefix);
   const std::string archive = fmt::format(
-      "CREATE TABLE IF NOT EXISTS {}.{}runs_archive (completed_at DateTime, completed_at_ms UInt64, session String, "
-      "run_id String, thread_id String, user_id String, agent_type String, version UInt64, step_count Int64, "
+      "CREATE TABLE IF NOT EXISTS {}.{}runs_archive (completed_at DateTime, completed_at_ms "
+      "UInt64, session String, "
+      "run_id String, thread_id String, user_id String, agent_type String, version UInt64, "
+      "step_count Int64, "
       "payload_bytes UInt64, checksum UInt64, payload String) ENGINE = MergeTree() "
       "PARTITION BY toYYYYMMDD(completed_at) ORDER BY (run_id, completed_at_ms)",
       c.database, c.prefix);
@@ -190,7 +206,8 @@ Result<std::unique_ptr<AnalyticsSink>> AnalyticsSink::Open(std::string_view uri)
     auto r = sink->Query(*sql);
     if (!r) {
       return Error(StatusCode::kUnavailable,
-                   fmt::format("cannot use clickhouse at {}: {}; local services start with `bash scripts/services.sh up`",
+                   fmt::format("cannot use clickhouse at {}: {}; local services start with `bash "
+                               "scripts/services.sh up`",
                                c.redacted_uri, r.error().message()));
     }
   }
@@ -238,7 +255,8 @@ void AnalyticsSink::Archive(const StateRecord& r, int64_t completed_at_ms) {
     AppendTsv(row, *f);
     row += '\t';
   }
-  fmt::format_to(std::back_inserter(row), "{}\t{}\t{}\t{}\t", r.version, r.step_count, r.payload.size(), r.checksum);
+  fmt::format_to(std::back_inserter(row), "{}\t{}\t{}\t{}\t", r.version, r.step_count,
+                 r.payload.size(), r.checksum);
   AppendTsv(row, r.payload);
   row += '\n';
   ++archived_;
@@ -273,13 +291,15 @@ bool AnalyticsSink::SendBatch() {
     if (batch.empty()) continue;
     std::string body;
     for (const auto& r : batch) body += r;
-    const std::string insert = fmt::format("INSERT INTO {}.{}{} FORMAT TabSeparated", o_.database, o_.prefix, table);
+    const std::string insert =
+        fmt::format("INSERT INTO {}.{}{} FORMAT TabSeparated", o_.database, o_.prefix, table);
     Result<std::string> r = Error(StatusCode::kUnavailable, "not tried");
     int in_doubt = 0;  // tries that failed after sending the whole INSERT
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (attempt > 0) {
         ++retries_;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt * attempt));  // backoff between retries
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(100 * attempt * attempt));  // backoff between retries
       }
       {
         std::lock_guard lock(http_mu_);
@@ -309,7 +329,8 @@ bool AnalyticsSink::SendBatch() {
 void AnalyticsSink::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait_for(lock, o_.flush_interval, [this] { return stop_ || events_.size() >= o_.batch_rows; });
+    cv_.wait_for(lock, o_.flush_interval,
+                 [this] { return stop_ || events_.size() >= o_.batch_rows; });
     const bool last = stop_;
     lock.unlock();
     SendBatch();
@@ -333,11 +354,14 @@ Status AnalyticsSink::Flush() {
     }
     if (empty && sending_ == 0) return Status();
     if (!empty && !SendBatch()) {
-      return Status(StatusCode::kUnavailable, fmt::format("{}: a batch was dropped", o_.redacted_uri));
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("{}: a batch was dropped", o_.redacted_uri));
     }
-    if (empty) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the sink's own INSERT in flight
+    if (empty)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the sink's own INSERT in flight
   }
-  return Status(StatusCode::kUnavailable, fmt::format("{}: the buffer did not drain in time", o_.redacted_uri));
+  return Status(StatusCode::kUnavailable,
+                fmt::format("{}: the buffer did not drain in time", o_.redacted_uri));
 }
 
 namespace {
@@ -355,7 +379,8 @@ Result<std::map<std::string, T>> ParseByOp(const Result<std::string>& r) {
     const auto tab = line.find('\t');
     if (tab == std::string_view::npos) continue;
     try {
-      out[std::string(line.substr(0, tab))] = static_cast<T>(std::stod(std::string(line.substr(tab + 1))));
+      out[std::string(line.substr(0, tab))] =
+          static_cast<T>(std::stod(std::string(line.substr(tab + 1))));
     } catch (const std::exception&) {
       return Error(StatusCode::kInternal, fmt::format("clickhouse: unreadable row '{}'", line));
     }
@@ -366,24 +391,28 @@ Result<std::map<std::string, T>> ParseByOp(const Result<std::string>& r) {
 }  // namespace
 
 Result<std::map<std::string, uint64_t>> AnalyticsSink::EventsByOp() {
-  return ParseByOp<uint64_t>(Query(fmt::format("SELECT op, count() FROM {}.{}events WHERE session = '{}' GROUP BY op",
-                                               o_.database, o_.prefix, session_)));
+  return ParseByOp<uint64_t>(
+      Query(fmt::format("SELECT op, count() FROM {}.{}events WHERE session = '{}' GROUP BY op",
+                        o_.database, o_.prefix, session_)));
 }
 
 Result<std::map<std::string, double>> AnalyticsSink::OpsPerMinuteByOp() {
-  return ParseByOp<double>(Query(fmt::format(
-      "SELECT op, count() * 60000 / greatest(1, max(at_ms) - min(at_ms)) FROM {}.{}events WHERE session = '{}' GROUP BY op",
-      o_.database, o_.prefix, session_)));
+  return ParseByOp<double>(
+      Query(fmt::format("SELECT op, count() * 60000 / greatest(1, max(at_ms) - min(at_ms)) FROM "
+                        "{}.{}events WHERE session = '{}' GROUP BY op",
+                        o_.database, o_.prefix, session_)));
 }
 
 Result<std::map<std::string, double>> AnalyticsSink::P99MsByOp() {
-  return ParseByOp<double>(Query(fmt::format(
-      "SELECT op, quantile(0.99)(latency_us) / 1000 FROM {}.{}events WHERE session = '{}' GROUP BY op", o_.database,
-      o_.prefix, session_)));
+  return ParseByOp<double>(
+      Query(fmt::format("SELECT op, quantile(0.99)(latency_us) / 1000 FROM {}.{}events WHERE "
+                        "session = '{}' GROUP BY op",
+                        o_.database, o_.prefix, session_)));
 }
 
 Result<uint64_t> AnalyticsSink::ArchivedRuns() {
-  auto r = Query(fmt::format("SELECT count() FROM {}.{}runs_archive WHERE session = '{}'", o_.database, o_.prefix, session_));
+  auto r = Query(fmt::format("SELECT count() FROM {}.{}runs_archive WHERE session = '{}'",
+                             o_.database, o_.prefix, session_));
   if (!r) return Error(r.error());
   try {
     return static_cast<uint64_t>(std::stoull(*r));

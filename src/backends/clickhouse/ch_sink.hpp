@@ -84,7 +84,7 @@ class AnalyticsSink {
     // Events sent in tries that failed after the whole INSERT was sent (one count per such
     // try): the server may hold them although dropped, or twice after a retry.
     uint64_t in_doubt_events = 0;
-    uint64_t dropped = 0;         // all rows dropped, archive rows included
+    uint64_t dropped = 0;  // all rows dropped, archive rows included
     uint64_t buffered = 0, batches = 0, retries = 0, failed_batches = 0, archived = 0;
     bool failing = false;  // the last batch was refused after its retries (until one succeeds)
   };
@@ -109,8 +109,8 @@ class AnalyticsSink {
   std::condition_variable cv_;
   std::deque<std::string> events_, archive_;  // TSV rows, guarded by mu_
   bool stop_ = false;
-  std::atomic<uint64_t> recorded_{0}, sent_{0}, dropped_{0}, dropped_events_{0}, in_doubt_events_{0}, batches_{0},
-      retries_{0}, failed_batches_{0}, archived_{0};
+  std::atomic<uint64_t> recorded_{0}, sent_{0}, dropped_{0}, dropped_events_{0},
+      in_doubt_events_{0}, batches_{0}, retries_{0}, failed_batches_{0}, archived_{0};
   std::atomic<bool> failing_{false};
   std::atomic<uint64_t> sending_{0};  // rows taken off the buffer whose INSERT has not finished
   std::thread thread_;

@@ -14,8 +14,9 @@ MemoryStore::MemoryStore(StoreOptions options) : options_(std::move(options)) {}
 Result<std::unique_ptr<StateStore>> MemoryStore::Open(const core::ParsedUri& uri,
                                                       const StoreOptions& options) {
   if (!uri.body.empty()) {
-    return Error(StatusCode::kInvalidArgument,
-                 fmt::format("memory:// takes no host or path (got '{}'); use memory://", uri.body));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("memory:// takes no host or path (got '{}'); use memory://", uri.body));
   }
   if (Status s = core::CheckKnownParams(uri, {}); !s.ok()) return Error(s);
   return std::make_unique<MemoryStore>(options);
@@ -32,8 +33,9 @@ MemoryStore::Stored* MemoryStore::FindLive(const std::string& run_id, int64_t no
 }
 
 Result<StateRecord> MemoryStore::Decode(const Stored& s) const {
-  auto payload = core::DecodeVerified(s.body.encoding, s.body.bytes, s.meta.checksum,
-                                      options_.max_payload_bytes, fmt::format("run {}", s.meta.run_id));
+  auto payload =
+      core::DecodeVerified(s.body.encoding, s.body.bytes, s.meta.checksum,
+                           options_.max_payload_bytes, fmt::format("run {}", s.meta.run_id));
   if (!payload) return Error(payload.error());
   StateRecord r = s.meta;
   r.payload = std::move(*payload);
@@ -90,7 +92,8 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
   Stored next;
   next.meta.checksum = core::Checksum(req.payload);
   next.payload_bytes = req.payload.size();
-  next.body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  next.body = core::Encode(
+      req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const SystemTime now = core::Now(options_);
   std::lock_guard lock(mu_);
   const int64_t now_ms = core::ToUnixMillis(now);
@@ -98,9 +101,8 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
   Stored* cur = FindLive(req.run_id, now_ms);
   if (req.expected_version && *req.expected_version != current) {
     ++conflicts_;
-    co_return Error(StatusCode::kConflict,
-                    fmt::format("run {} is at version {}, expected {}", req.run_id, current,
-                                *req.expected_version));
+    co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}",
+                                                       req.run_id, current, *req.expected_version));
   }
   if (cur && cur->meta.status == RunStatus::kCompleted) {
     ++conflicts_;
@@ -110,7 +112,8 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
   const bool keep = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
   const CheckpointType type = req.checkpoint_type;
   next.meta = core::RecordOf(std::move(req), current + 1, next.meta.checksum, now);
-  next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
+  next.expires_ms =
+      core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
   ++saves_;
   co_return Write(std::move(next), keep, type, now);
 }
@@ -120,14 +123,16 @@ Awaitable<Result<bool>> MemoryStore::Put(StateRecord record, Deadline deadline) 
   if (Status s = core::ValidatePut(record, options_); !s.ok()) co_return Error(s);
   Stored next;
   next.payload_bytes = record.payload.size();
-  next.body = core::Encode(record.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  next.body = core::Encode(
+      record.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   record.payload.clear();
   const SystemTime at = record.saved_at;
   std::lock_guard lock(mu_);
   const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
   if (record.version <= CurrentVersion(record.run_id, now_ms)) co_return false;
   record.status = RunStatus::kActive;
-  next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, record.is_recovery_point, at);
+  next.expires_ms =
+      core::ExpiryMillis(options_.ttl, RunStatus::kActive, record.is_recovery_point, at);
   next.meta = std::move(record);
   const bool keep = KeepsCheckpoint(next.meta.checkpoint_type, next.meta.is_recovery_point);
   const CheckpointType type = next.meta.checkpoint_type;
@@ -136,9 +141,11 @@ Awaitable<Result<bool>> MemoryStore::Put(StateRecord record, Deadline deadline) 
   co_return true;
 }
 
-Awaitable<Result<std::optional<StateRecord>>> MemoryStore::Load(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> MemoryStore::Load(std::string run_id,
+                                                                Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "load"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   ++loads_;
   std::lock_guard lock(mu_);
   Stored* cur = FindLive(run_id, core::ToUnixMillis(core::Now(options_)));
@@ -153,7 +160,8 @@ Awaitable<Result<std::optional<StateRecord>>> MemoryStore::Load(std::string run_
 
 Awaitable<Result<bool>> MemoryStore::Delete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "delete"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::lock_guard lock(mu_);
   Stored* cur = FindLive(run_id, core::ToUnixMillis(core::Now(options_)));
   checkpoints_.erase(run_id);
@@ -166,7 +174,8 @@ Awaitable<Result<bool>> MemoryStore::Delete(std::string run_id, Deadline deadlin
 
 Awaitable<Done> MemoryStore::Complete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "complete"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const SystemTime now = core::Now(options_);
   std::lock_guard lock(mu_);
   Stored* cur = FindLive(run_id, core::ToUnixMillis(now));
@@ -180,7 +189,8 @@ Awaitable<Done> MemoryStore::Complete(std::string run_id, Deadline deadline) {
 Awaitable<Result<CheckpointInfo>> MemoryStore::Checkpoint(std::string run_id, CheckpointType type,
                                                           Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "checkpoint"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
   std::lock_guard lock(mu_);
   Stored* cur = FindLive(run_id, now_ms);
@@ -194,9 +204,10 @@ Awaitable<Result<CheckpointInfo>> MemoryStore::Checkpoint(std::string run_id, Ch
 }
 
 Awaitable<Result<std::vector<CheckpointInfo>>> MemoryStore::ListCheckpoints(std::string run_id,
-                                                                           Deadline deadline) {
+                                                                            Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "list_checkpoints"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
   std::lock_guard lock(mu_);
   std::vector<CheckpointInfo> out;
@@ -208,7 +219,8 @@ Awaitable<Result<StateRecord>> MemoryStore::Restore(std::string run_id,
                                                     std::optional<std::string> checkpoint_id,
                                                     Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "restore"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const SystemTime now = core::Now(options_);
   const int64_t now_ms = core::ToUnixMillis(now);
   std::lock_guard lock(mu_);
@@ -219,8 +231,9 @@ Awaitable<Result<StateRecord>> MemoryStore::Restore(std::string run_id,
   }
   if (!chosen) {
     co_return Error(StatusCode::kNotFound,
-                    checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
-                                  : fmt::format("run {} has no checkpoints", run_id));
+                    checkpoint_id
+                        ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                        : fmt::format("run {} has no checkpoints", run_id));
   }
   auto rec = Decode(chosen->snapshot);
   if (!rec) {
@@ -233,15 +246,16 @@ Awaitable<Result<StateRecord>> MemoryStore::Restore(std::string run_id,
   next.meta.checkpoint_type = CheckpointType::kRecovery;
   next.meta.is_recovery_point = chosen->info.is_recovery_point;
   next.meta.saved_at = now;
-  next.expires_ms = core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
+  next.expires_ms =
+      core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
   StateRecord out = next.meta;
   out.payload = std::move(rec->payload);
   Write(std::move(next), false, CheckpointType::kRecovery, now);
   co_return out;
 }
 
-Awaitable<Result<std::optional<ThreadContextRecord>>> MemoryStore::ThreadContext(std::string thread_id,
-                                                                                 Deadline deadline) {
+Awaitable<Result<std::optional<ThreadContextRecord>>> MemoryStore::ThreadContext(
+    std::string thread_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "thread_context"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
@@ -256,9 +270,11 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> MemoryStore::ThreadContext
   co_return std::optional<ThreadContextRecord>(it->second.ctx);
 }
 
-Awaitable<Result<ActiveRunsPage>> MemoryStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
+Awaitable<Result<ActiveRunsPage>> MemoryStore::ActiveRuns(ActiveRunsQuery query,
+                                                          Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
   std::lock_guard lock(mu_);
   ActiveRunsPage page;
@@ -270,7 +286,8 @@ Awaitable<Result<ActiveRunsPage>> MemoryStore::ActiveRuns(ActiveRunsQuery query,
     page.runs.push_back({s.meta.run_id, s.meta.thread_id, s.meta.user_id, s.meta.agent_type,
                          s.meta.version, s.meta.saved_at});
   }
-  if (page.runs.size() == query.limit && it != runs_.end()) page.next_cursor = page.runs.back().run_id;
+  if (page.runs.size() == query.limit && it != runs_.end())
+    page.next_cursor = page.runs.back().run_id;
   co_return page;
 }
 

@@ -27,14 +27,16 @@ class MemoryStore final : public StateStore {
   std::string Describe() const override { return "memory://"; }
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
   Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
-  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,
+                                                     Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
   Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
                                                Deadline deadline) override;
   Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
-                                                                Deadline deadline) override;
-  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                                                 Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id,
+                                         std::optional<std::string> checkpoint_id,
                                          Deadline deadline) override;
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;

@@ -17,21 +17,22 @@ namespace agentstate::pg {
 
 using SteadyClock = std::chrono::steady_clock;
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   PgOptions o;
   o.redacted_uri = core::RedactUri(uri);
   auto bad = [&](const std::string& why) {
-    return Error(StatusCode::kInvalidArgument, fmt::format("malformed postgresql URI '{}': {}", o.redacted_uri, why));
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("malformed postgresql URI '{}': {}", o.redacted_uri, why));
   };
-  if (uri.scheme != "postgresql" && uri.scheme != "postgres") return bad("the scheme must be postgresql://");
+  if (uri.scheme != "postgresql" && uri.scheme != "postgres")
+    return bad("the scheme must be postgresql://");
   if (uri.body.empty()) return bad("no host");
   std::string passthrough;
   for (const auto& [k, v] : uri.params) {
-    if (k == "connections" || k == "max_in_flight" || k == "pool_wait" || k == "timeout" || k == "connect_timeout" ||
-        k == "schema" || k == "keep_checkpoints") {
+    if (k == "connections" || k == "max_in_flight" || k == "pool_wait" || k == "timeout" ||
+        k == "connect_timeout" || k == "schema" || k == "keep_checkpoints") {
       continue;
     }
     passthrough += (passthrough.empty() ? "?" : "&") + k + "=" + v;
@@ -54,9 +55,12 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   }
   if (auto it = uri.params.find("schema"); it != uri.params.end()) {
     const std::string& s = it->second;
-    const bool ok = !s.empty() && s.size() <= 63 && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
-                    s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
-    if (!ok) return bad("schema must be 1..63 lower-case letters, digits or _, starting with a letter");
+    const bool ok =
+        !s.empty() && s.size() <= 63 &&
+        (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
+        s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+    if (!ok)
+      return bad("schema must be 1..63 lower-case letters, digits or _, starting with a letter");
     o.schema = s;
   }
   // libpq parses the URI itself; the scheme must be one it knows.
@@ -206,7 +210,7 @@ struct WarmupPending final : PgPending {
 // One libpq connection in pipeline mode. Everything here runs on the client's one thread.
 class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
-  bool connected() const { return connected_; }  // I/O thread only
+  bool connected() const { return connected_; }                                   // I/O thread only
   std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
   PgConnection(asio::io_context& io, const PgOptions& o, const PgClient::Warmup& warmup,
                std::function<void(bool ok)> on_warm)
@@ -214,7 +218,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   ~PgConnection() { Close(); }
 
   void Start() {
-    asio::co_spawn(io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); }, asio::detached);
+    asio::co_spawn(
+        io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); },
+        asio::detached);
   }
   void Stop() {
     stopped_ = true;
@@ -226,7 +232,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   void Enqueue(std::shared_ptr<PgPending> p) {
     if (SteadyClock::now() >= p->deadline) {
-      p->Complete(Error(StatusCode::kTimeout, "postgresql query: deadline passed before it was sent"));
+      p->Complete(
+          Error(StatusCode::kTimeout, "postgresql query: deadline passed before it was sent"));
       return;
     }
     if (!connected_ && !last_error_.empty() && attempts_ >= 2) {
@@ -236,7 +243,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     p->timer = std::make_unique<asio::steady_timer>(io_, p->deadline);
     p->timer->async_wait([w = std::weak_ptr<PgPending>(p)](boost::system::error_code ec) {
       if (ec) return;
-      if (auto q = w.lock()) q->Complete(Error(StatusCode::kTimeout, "postgresql query: deadline passed waiting for the result"));
+      if (auto q = w.lock())
+        q->Complete(Error(StatusCode::kTimeout,
+                          "postgresql query: deadline passed waiting for the result"));
     });
     queued_.push_back(std::move(p));
     wake_.cancel();
@@ -292,20 +301,24 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   }
 
   Awaitable<Status> Connect() {
-    const std::string timeout_s = std::to_string(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o_.connect_timeout).count()));
+    const std::string timeout_s = std::to_string(
+        std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o_.connect_timeout).count()));
     // Every session: our schema first on the search path, and a server-side bound on any
     // one statement so that a discarded query cannot run on for ever.
-    const std::string options = fmt::format("-c search_path={},public -c statement_timeout=30000 "
-                                            "-c agentstate.keep_checkpoints={}",
-                                            o_.schema, o_.keep_checkpoints);
+    const std::string options = fmt::format(
+        "-c search_path={},public -c statement_timeout=30000 "
+        "-c agentstate.keep_checkpoints={}",
+        o_.schema, o_.keep_checkpoints);
     const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
-    const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate", nullptr};
+    const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate",
+                            nullptr};
     conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
     if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return Failed("cannot connect");
     // The server's notices ("terminating connection due to immediate shutdown", ...) would
     // go to stderr by default, in the middle of a harness's report. What they announce
     // reaches the caller as the failed query's error.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     asio::steady_timer watchdog(io_, o_.connect_timeout);
     bool timed_out = false;
     watchdog.async_wait([&](boost::system::error_code e) {
@@ -322,18 +335,21 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
       }
       Adopt();
       boost::system::error_code ec;
-      co_await socket_.async_wait(poll == PGRES_POLLING_READING ? asio::posix::stream_descriptor::wait_read
-                                                                : asio::posix::stream_descriptor::wait_write,
+      co_await socket_.async_wait(poll == PGRES_POLLING_READING
+                                      ? asio::posix::stream_descriptor::wait_read
+                                      : asio::posix::stream_descriptor::wait_write,
                                   asio::redirect_error(asio::use_awaitable, ec));
       if (timed_out || stopped_) {
         co_return Status(StatusCode::kUnavailable,
-                         fmt::format("cannot connect to {}: no answer within {} ms", o_.redacted_uri, o_.connect_timeout.count()));
+                         fmt::format("cannot connect to {}: no answer within {} ms",
+                                     o_.redacted_uri, o_.connect_timeout.count()));
       }
       poll = PQconnectPoll(conn_);
     }
     watchdog.cancel();
     Adopt();
-    if (PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1) co_return Failed("pipeline mode");
+    if (PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1)
+      co_return Failed("pipeline mode");
     co_return Status();
   }
 
@@ -350,8 +366,20 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
       ending_ = true;
     };
     ending_ = false;
-    asio::co_spawn(io_, [&, self]() -> Awaitable<void> { end(co_await Writer()); group.Done(); }, asio::detached);
-    asio::co_spawn(io_, [&, self]() -> Awaitable<void> { end(co_await Reader()); group.Done(); }, asio::detached);
+    asio::co_spawn(
+        io_,
+        [&, self]() -> Awaitable<void> {
+          end(co_await Writer());
+          group.Done();
+        },
+        asio::detached);
+    asio::co_spawn(
+        io_,
+        [&, self]() -> Awaitable<void> {
+          end(co_await Reader());
+          group.Done();
+        },
+        asio::detached);
     co_await group.Wait();
     co_return reason;
   }
@@ -380,8 +408,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
             lengths.push_back(static_cast<int>(param.bytes.size()));
             formats.push_back(1);
           }
-          sent = sent && PQsendQueryParams(conn_, st.sql.c_str(), static_cast<int>(st.params.size()), types.data(),
-                                           values.data(), lengths.data(), formats.data(), /*resultFormat=*/1) == 1;
+          sent =
+              sent && PQsendQueryParams(conn_, st.sql.c_str(), static_cast<int>(st.params.size()),
+                                        types.data(), values.data(), lengths.data(), formats.data(),
+                                        /*resultFormat=*/1) == 1;
         }
         // One sync for all of them: one implicit transaction.
         if (!sent || PQpipelineSync(conn_) != 1) {
@@ -396,22 +426,30 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
         if (Status s = Drain(); !s.ok()) co_return s;
         if (r == 0) break;
         boost::system::error_code ec;
-        co_await socket_.async_wait(asio::posix::stream_descriptor::wait_write, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec || ending_) co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection lost", o_.redacted_uri));
+        co_await socket_.async_wait(asio::posix::stream_descriptor::wait_write,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || ending_)
+          co_return Status(StatusCode::kUnavailable,
+                           fmt::format("{}: connection lost", o_.redacted_uri));
       }
     }
-    co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection closed", o_.redacted_uri));
+    co_return Status(StatusCode::kUnavailable,
+                     fmt::format("{}: connection closed", o_.redacted_uri));
   }
 
   Awaitable<Status> Reader() {
     while (!stopped_ && !ending_) {
       boost::system::error_code ec;
-      co_await socket_.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || ending_) co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection lost", o_.redacted_uri));
+      co_await socket_.async_wait(asio::posix::stream_descriptor::wait_read,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || ending_)
+        co_return Status(StatusCode::kUnavailable,
+                         fmt::format("{}: connection lost", o_.redacted_uri));
       if (PQconsumeInput(conn_) != 1) co_return Failed("connection lost");
       if (Status s = Drain(); !s.ok()) co_return s;
     }
-    co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection closed", o_.redacted_uri));
+    co_return Status(StatusCode::kUnavailable,
+                     fmt::format("{}: connection closed", o_.redacted_uri));
   }
 
   // Hands out every complete result libpq holds. Called after reading, and after flushing
@@ -434,8 +472,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
         auto p = std::move(front);
         in_flight_.pop_front();
         if (p->results.size() != p->stmts.size()) {
-          p->Complete(Error(StatusCode::kInternal, fmt::format("{}: {} results for {} statements", o_.redacted_uri,
-                                                               p->results.size(), p->stmts.size())));
+          p->Complete(Error(StatusCode::kInternal,
+                            fmt::format("{}: {} results for {} statements", o_.redacted_uri,
+                                        p->results.size(), p->stmts.size())));
         } else {
           p->Complete(std::move(p->results));  // a no-op for a query that already timed out
         }
@@ -454,7 +493,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     const Status unavailable(StatusCode::kUnavailable, why.message());
     bool first = true;
     for (auto& p : in_flight_) {
-      p->counts_for_breaker = p->on_done && std::exchange(first, false);  // a warm-up is no caller's
+      p->counts_for_breaker =
+          p->on_done && std::exchange(first, false);  // a warm-up is no caller's
       p->Complete(Error(unavailable));
     }
     in_flight_.clear();
@@ -509,13 +549,16 @@ PgClient::~PgClient() {
 bool PgClient::AwaitWarm(std::chrono::milliseconds timeout) {
   if (!warmup_) return true;
   std::unique_lock lock(warm_mu_);
-  return warm_cv_.wait_for(lock, timeout, [this] { return warmed_ >= static_cast<uint64_t>(options_.connections); });
+  return warm_cv_.wait_for(
+      lock, timeout, [this] { return warmed_ >= static_cast<uint64_t>(options_.connections); });
 }
 
 std::shared_ptr<PgConnection> PgClient::Pick() { return core::PickConnected(connections_, next_); }
 
 void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
-  p->on_done = [this, raw = p.get()](bool answered) { gate_.Finished(answered, !answered && raw->counts_for_breaker); };
+  p->on_done = [this, raw = p.get()](bool answered) {
+    gate_.Finished(answered, !answered && raw->counts_for_breaker);
+  };
   conn->Enqueue(std::move(p));
 }
 
@@ -530,20 +573,26 @@ PgClient::Stats PgClient::stats() const {
   return s;
 }
 
-Awaitable<Result<std::vector<PgResult>>> PgClient::Batch(std::vector<Statement> statements, Deadline deadline) {
-  if (options_.command_timeout.count() > 0) deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
+Awaitable<Result<std::vector<PgResult>>> PgClient::Batch(std::vector<Statement> statements,
+                                                         Deadline deadline) {
+  if (options_.command_timeout.count() > 0)
+    deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
   auto initiate = [this, stmts = std::move(statements), deadline](auto handler) mutable {
     using Handler = decltype(handler);
-    auto p = std::make_shared<TypedPending<Handler>>(std::move(stmts), deadline, std::move(handler));
+    auto p =
+        std::make_shared<TypedPending<Handler>>(std::move(stmts), deadline, std::move(handler));
     asio::post(io_, [this, p]() mutable {
-      gate_.Admit(p->deadline, [this, p] { Dispatch(Pick(), p); }, [p](Status why) { p->Complete(Error(why)); });
+      gate_.Admit(
+          p->deadline, [this, p] { Dispatch(Pick(), p); },
+          [p](Status why) { p->Complete(Error(why)); });
     });
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::vector<PgResult>>)>(
       std::move(initiate), asio::use_awaitable);
 }
 
-Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> params, Deadline deadline) {
+Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> params,
+                                            Deadline deadline) {
   std::vector<Statement> one;
   one.push_back(Statement{std::move(sql), std::move(params)});
   auto r = co_await Batch(std::move(one), deadline);

@@ -127,7 +127,8 @@ class PgClient {
   // Several statements in one implicit transaction (one pipeline sync, so one commit):
   // either all of them take effect or none. One result per statement, in order; after the
   // first error the rest are PGRES_PIPELINE_ABORTED.
-  Awaitable<Result<std::vector<PgResult>>> Batch(std::vector<Statement> statements, Deadline deadline);
+  Awaitable<Result<std::vector<PgResult>>> Batch(std::vector<Statement> statements,
+                                                 Deadline deadline);
 
   const PgOptions& options() const { return options_; }
   // Admission control and the breaker (in_flight, waits, breaker_trips, ...), plus these.

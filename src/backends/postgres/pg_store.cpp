@@ -362,16 +362,19 @@ Status StatusOf(const PGresult* r, std::string_view what) {
   const std::string msg = OneLine(ErrorMessage(r));
   if (state == "AS409" || state == "AS410") return Status(StatusCode::kConflict, msg);
   if (state == "AS404") return Status(StatusCode::kNotFound, msg);
-  if (state == "57014") return Status(StatusCode::kTimeout, fmt::format("postgresql {}: {}", what, msg));
+  if (state == "57014")
+    return Status(StatusCode::kTimeout, fmt::format("postgresql {}: {}", what, msg));
   // Connection trouble, shutdown, too many clients, serialization: try again later.
-  if (state.starts_with("08") || state.starts_with("57P") || state == "53300" || state == "40001" || state == "40P01") {
-    return Status(StatusCode::kUnavailable, fmt::format("postgresql {}: {} ({})", what, msg, state));
+  if (state.starts_with("08") || state.starts_with("57P") || state == "53300" || state == "40001" ||
+      state == "40P01") {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("postgresql {}: {} ({})", what, msg, state));
   }
   return Status(StatusCode::kInternal, fmt::format("postgresql {}: {} ({})", what, msg, state));
 }
 
-
-Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& run_id, std::size_t max_payload) {
+Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& run_id,
+                               std::size_t max_payload) {
   // version thread user agent step phase ctype rp status saved checksum encoding payload
   StateRecord rec;
   rec.run_id = run_id;
@@ -382,16 +385,19 @@ Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& ru
   rec.step_count = GetInt8(r, row, 4);
   rec.phase = GetBytes(r, row, 5);
   auto type = ParseCheckpointType(GetBytes(r, row, 6));
-  if (!type) return Error(StatusCode::kCorruption, fmt::format("run {}: stored checkpoint type is unreadable", run_id));
+  if (!type)
+    return Error(StatusCode::kCorruption,
+                 fmt::format("run {}: stored checkpoint type is unreadable", run_id));
   rec.checkpoint_type = *type;
   rec.is_recovery_point = GetBool(r, row, 7);
   rec.status = GetBytes(r, row, 8) == "completed" ? RunStatus::kCompleted : RunStatus::kActive;
   rec.saved_at = core::FromUnixMillis(GetInt8(r, row, 9));
   rec.checksum = static_cast<uint64_t>(GetInt8(r, row, 10));
   const int64_t enc = GetInt8(r, row, 11);
-  if (enc != 0 && enc != 1) return Error(StatusCode::kCorruption, fmt::format("run {}: unknown encoding {}", run_id, enc));
-  auto payload = core::DecodeVerified(static_cast<core::Encoding>(enc), GetBytes(r, row, 12), rec.checksum, max_payload,
-                                      fmt::format("run {}", run_id));
+  if (enc != 0 && enc != 1)
+    return Error(StatusCode::kCorruption, fmt::format("run {}: unknown encoding {}", run_id, enc));
+  auto payload = core::DecodeVerified(static_cast<core::Encoding>(enc), GetBytes(r, row, 12),
+                                      rec.checksum, max_payload, fmt::format("run {}", run_id));
   if (!payload) return Error(payload.error());
   rec.payload = std::move(*payload);
   return rec;
@@ -400,7 +406,8 @@ Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& ru
 // The run's own payload, or (NULL: it was saved with a checkpoint) its checkpoint's.
 constexpr const char* kRecordColumns =
     "r.version, r.thread_id, r.user_id, r.agent_type, r.step_count, r.phase, r.checkpoint_type, "
-    "r.is_recovery_point, r.status, r.saved_at_ms, r.checksum, r.encoding::bigint, coalesce(r.payload, c.payload)";
+    "r.is_recovery_point, r.status, r.saved_at_ms, r.checksum, r.encoding::bigint, "
+    "coalesce(r.payload, c.payload)";
 
 CheckpointInfo CheckpointFrom(const PGresult* r, int row, const std::string& run_id) {
   // id version type rp created bytes checksum
@@ -419,34 +426,44 @@ CheckpointInfo CheckpointFrom(const PGresult* r, int row, const std::string& run
 }  // namespace
 
 Status Migrate(const PgOptions& o) {
-  const std::string timeout_s =
-      std::to_string(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o.connect_timeout).count()));
-  const std::string options = fmt::format("-c search_path={},public -c client_min_messages=warning", o.schema);
+  const std::string timeout_s = std::to_string(
+      std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o.connect_timeout).count()));
+  const std::string options =
+      fmt::format("-c search_path={},public -c client_min_messages=warning", o.schema);
   const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
-  const char* values[] = {o.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate-migrate", nullptr};
+  const char* values[] = {o.conninfo.c_str(), timeout_s.c_str(), options.c_str(),
+                          "agentstate-migrate", nullptr};
   std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
   if (!c || PQstatus(c.get()) != CONNECTION_OK) {
     const std::string why = TrimmedError(c.get());
     return Status(StatusCode::kUnavailable,
-                  fmt::format("cannot use postgresql at {}: {}; {}", o.redacted_uri, why, core::ConnectHint(why)));
+                  fmt::format("cannot use postgresql at {}: {}; {}", o.redacted_uri, why,
+                              core::ConnectHint(why)));
   }
-  auto exec = [&](const std::string& sql, std::vector<std::string> params = {}) -> Result<PgResult> {
+  auto exec = [&](const std::string& sql,
+                  std::vector<std::string> params = {}) -> Result<PgResult> {
     std::vector<const char*> v;
     for (const auto& p : params) v.push_back(p.c_str());
-    PgResult r(PQexecParams(c.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr, 0));
+    PgResult r(PQexecParams(c.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(),
+                            nullptr, nullptr, 0));
     const auto st = PQresultStatus(r.get());
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: migrating schema {}: {}", o.redacted_uri,
-                                                         o.schema, OneLine(PQresultErrorMessage(r.get()))));
+      return Error(StatusCode::kUnavailable,
+                   fmt::format("postgresql at {}: migrating schema {}: {}", o.redacted_uri,
+                               o.schema, OneLine(PQresultErrorMessage(r.get()))));
     }
     return r;
   };
   // One migrator at a time per schema, across processes; the lock goes with the session.
   const std::string lock_key = "agentstate:" + o.schema;
-  if (auto r = exec("SELECT pg_advisory_lock(hashtextextended($1, 0))", {lock_key}); !r) return r.error();
+  if (auto r = exec("SELECT pg_advisory_lock(hashtextextended($1, 0))", {lock_key}); !r)
+    return r.error();
   auto body = [&]() -> Status {
-    if (auto r = exec(fmt::format("CREATE SCHEMA IF NOT EXISTS \"{}\"", o.schema)); !r) return r.error();
-    if (auto r = exec("CREATE TABLE IF NOT EXISTS agentstate_schema (version integer NOT NULL)"); !r) return r.error();
+    if (auto r = exec(fmt::format("CREATE SCHEMA IF NOT EXISTS \"{}\"", o.schema)); !r)
+      return r.error();
+    if (auto r = exec("CREATE TABLE IF NOT EXISTS agentstate_schema (version integer NOT NULL)");
+        !r)
+      return r.error();
     auto cur = exec("SELECT version FROM agentstate_schema");
     if (!cur) return cur.error();
     int version = PQntuples(cur->get()) > 0 ? std::atoi(PQgetvalue(cur->get(), 0, 0)) : 0;
@@ -454,20 +471,23 @@ Status Migrate(const PgOptions& o) {
       if (auto r = exec("INSERT INTO agentstate_schema VALUES (0)"); !r) return r.error();
     }
     if (version > kSchemaVersion) {
-      return Status(StatusCode::kInvalidArgument,
-                    fmt::format("postgresql at {}: schema {} is at version {}, newer than this build's {}; use a "
-                                "newer agentstate (the schema is never downgraded)",
-                                o.redacted_uri, o.schema, version, kSchemaVersion));
+      return Status(
+          StatusCode::kInvalidArgument,
+          fmt::format(
+              "postgresql at {}: schema {} is at version {}, newer than this build's {}; use a "
+              "newer agentstate (the schema is never downgraded)",
+              o.redacted_uri, o.schema, version, kSchemaVersion));
     }
     for (int v = version; v < kSchemaVersion; ++v) {
-      const std::string tx = fmt::format("BEGIN; {} UPDATE agentstate_schema SET version = {}; COMMIT;",
-                                         kMigrations[v], v + 1);
+      const std::string tx = fmt::format(
+          "BEGIN; {} UPDATE agentstate_schema SET version = {}; COMMIT;", kMigrations[v], v + 1);
       PgResult r(PQexec(c.get(), tx.c_str()));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
         const std::string why = OneLine(PQresultErrorMessage(r.get()));
         PgResult rollback(PQexec(c.get(), "ROLLBACK"));
-        return Status(StatusCode::kUnavailable, fmt::format("postgresql at {}: migration {} of schema {} failed: {}",
-                                                            o.redacted_uri, v + 1, o.schema, why));
+        return Status(StatusCode::kUnavailable,
+                      fmt::format("postgresql at {}: migration {} of schema {} failed: {}",
+                                  o.redacted_uri, v + 1, o.schema, why));
       }
     }
     return Status();
@@ -482,18 +502,21 @@ Result<std::string> SynchronousCommit(const PgOptions& o) {
   const char* values[] = {o.conninfo.c_str(), "agentstate-settings", nullptr};
   std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
   if (!c || PQstatus(c.get()) != CONNECTION_OK) {
-    return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: {}", o.redacted_uri, TrimmedError(c.get())));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("postgresql at {}: {}", o.redacted_uri, TrimmedError(c.get())));
   }
   PgResult r(PQexec(c.get(), "SHOW synchronous_commit"));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
-    return Error(StatusCode::kUnavailable, fmt::format("postgresql at {}: SHOW synchronous_commit: {}", o.redacted_uri,
-                                                       OneLine(PQresultErrorMessage(r.get()))));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("postgresql at {}: SHOW synchronous_commit: {}", o.redacted_uri,
+                             OneLine(PQresultErrorMessage(r.get()))));
   }
   return std::string(PQgetvalue(r.get(), 0, 0));
 }
 
 PgStore::PgStore(PgOptions client_options, StoreOptions options) : options_(std::move(options)) {
-  client_ = std::make_unique<PgClient>(std::move(client_options), [this] { return WarmupStatements(); });
+  client_ =
+      std::make_unique<PgClient>(std::move(client_options), [this] { return WarmupStatements(); });
 }
 
 // Each new session's first batch, one transaction that leaves nothing behind: a run no caller
@@ -514,7 +537,8 @@ std::vector<PgClient::Statement> PgStore::WarmupStatements() {
   std::vector<PgClient::Statement> stmts;
   constexpr int kCalls = 6;
   r.checkpoint_type = CheckpointType::kCritical;
-  for (int i = 0; i < kCalls; ++i) stmts.push_back(WriteStatement(r, r.payload, std::nullopt, /*put=*/false));
+  for (int i = 0; i < kCalls; ++i)
+    stmts.push_back(WriteStatement(r, r.payload, std::nullopt, /*put=*/false));
   r.checkpoint_type = CheckpointType::kAuto;
   for (int i = 1; i <= kCalls; ++i) {
     r.version = kCalls + i;
@@ -527,7 +551,8 @@ std::vector<PgClient::Statement> PgStore::WarmupStatements() {
   return stmts;
 }
 
-Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri, const StoreOptions& options) {
+Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri,
+                                                  const StoreOptions& options) {
   auto o = ParsePgUri(uri);
   if (!o) return Error(o.error());
   if (Status s = Migrate(*o); !s.ok()) return Error(s);
@@ -541,8 +566,8 @@ Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri, co
   return std::unique_ptr<StateStore>(std::move(store));
 }
 
-Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> params, Deadline deadline,
-                                         std::string_view what) {
+Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> params,
+                                         Deadline deadline, std::string_view what) {
   auto r = co_await client_->Query(std::move(sql), std::move(params), deadline);
   if (!r) co_return Error(r.error());
   const auto st = PQresultStatus(r->get());
@@ -554,7 +579,8 @@ Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> par
 // next version (checking `expected`); a put writes m.version when it is newer (0 if not).
 PgClient::Statement PgStore::WriteStatement(const StateRecord& m, std::string_view payload,
                                             std::optional<int64_t> expected, bool put) const {
-  core::Encoded body = core::Encode(payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
+  core::Encoded body =
+      core::Encode(payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold));
   const SystemTime now = core::Now(options_);
   const SystemTime at = put ? m.saved_at : now;
   const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
@@ -582,12 +608,15 @@ PgClient::Statement PgStore::WriteStatement(const StateRecord& m, std::string_vi
   p.push_back(Param{17, std::move(body.bytes), false});
   p.push_back(put ? Int8(m.version) : NullInt8());
   p.push_back(Int8(core::ToUnixMillis(at)));
-  return {"SELECT agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
-          std::move(p)};
+  return {
+      "SELECT "
+      "agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+      std::move(p)};
 }
 
 Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::string_view payload,
-                                                 std::optional<int64_t> expected, bool put, Deadline deadline) {
+                                                 std::optional<int64_t> expected, bool put,
+                                                 Deadline deadline) {
   PgClient::Statement st = WriteStatement(m, payload, expected, put);
   co_return co_await Run(std::move(st.sql), std::move(st.params), deadline, put ? "put" : "save");
 }
@@ -603,7 +632,8 @@ Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
     if (r.error().code() == StatusCode::kConflict) ++conflicts_;
     co_return Error(r.error());
   }
-  if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
+  if (PQntuples(r->get()) != 1)
+    co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
   ++saves_;
   const SaveAck ack{GetInt8(r->get(), 0, 0), m.checksum};
   co_await MaybePurge(deadline);
@@ -628,7 +658,8 @@ Awaitable<Result<bool>> PgStore::Put(StateRecord record, Deadline deadline) {
   if (Status s = core::ValidatePut(record, options_); !s.ok()) co_return Error(s);
   auto r = co_await WriteRecord(record, record.payload, std::nullopt, /*put=*/true, deadline);
   if (!r) co_return Error(r.error());
-  if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql put: no version returned");
+  if (PQntuples(r->get()) != 1)
+    co_return Error(StatusCode::kInternal, "postgresql put: no version returned");
   const bool applied = GetInt8(r->get(), 0, 0) > 0;
   if (applied) ++saves_;
   co_return applied;
@@ -637,10 +668,28 @@ Awaitable<Result<bool>> PgStore::Put(StateRecord record, Deadline deadline) {
 // Records that keep a checkpoint go row by row (agentstate_save); the others, the tiered
 // write-behind's auto saves, in one agentstate_put_many statement, last. `records` are
 // validated.
-std::vector<PgClient::Statement> PgStore::PutStatements(const std::vector<StateRecord>& records) const {
+std::vector<PgClient::Statement> PgStore::PutStatements(
+    const std::vector<StateRecord>& records) const {
   std::vector<PgClient::Statement> stmts;
-  enum { kRun, kThread, kUser, kAgent, kVersion, kStep, kPhase, kType, kRp, kAt, kRecEx, kThEx, kChecksum, kEncoding,
-         kBytes, kPayload, kColumns };
+  enum {
+    kRun,
+    kThread,
+    kUser,
+    kAgent,
+    kVersion,
+    kStep,
+    kPhase,
+    kType,
+    kRp,
+    kAt,
+    kRecEx,
+    kThEx,
+    kChecksum,
+    kEncoding,
+    kBytes,
+    kPayload,
+    kColumns
+  };
   std::vector<std::vector<Param>> columns(kColumns);
   for (const auto& r : records) {
     if (KeepsCheckpoint(r.checkpoint_type, r.is_recovery_point)) {
@@ -649,7 +698,8 @@ std::vector<PgClient::Statement> PgStore::PutStatements(const std::vector<StateR
     }
     // Background copies: the client's CPU is what they cost, so the fast level.
     core::Encoded body =
-        core::Encode(r.payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold), core::kZstdFastLevel);
+        core::Encode(r.payload, options_.compress_threshold_bytes.value_or(kPgCompressThreshold),
+                     core::kZstdFastLevel);
     columns[kRun].push_back(Text(r.run_id));
     columns[kThread].push_back(Text(r.thread_id));
     columns[kUser].push_back(Text(r.user_id));
@@ -660,8 +710,10 @@ std::vector<PgClient::Statement> PgStore::PutStatements(const std::vector<StateR
     columns[kType].push_back(Text(Name(r.checkpoint_type)));
     columns[kRp].push_back(Bool(r.is_recovery_point));
     columns[kAt].push_back(Int8(core::ToUnixMillis(r.saved_at)));
-    columns[kRecEx].push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, r.is_recovery_point, r.saved_at)));
-    columns[kThEx].push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, r.saved_at)));
+    columns[kRecEx].push_back(Int8(
+        core::ExpiryMillis(options_.ttl, RunStatus::kActive, r.is_recovery_point, r.saved_at)));
+    columns[kThEx].push_back(
+        Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, r.saved_at)));
     columns[kChecksum].push_back(Int8(static_cast<int64_t>(r.checksum)));
     columns[kEncoding].push_back(Int8(static_cast<int64_t>(body.encoding)));
     columns[kBytes].push_back(Int8(static_cast<int64_t>(r.payload.size())));
@@ -671,13 +723,15 @@ std::vector<PgClient::Statement> PgStore::PutStatements(const std::vector<StateR
     std::vector<Param> p;
     for (const auto& c : columns) p.push_back(ArrayOf(c, c.front().type));
     p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-    stmts.push_back({"SELECT agentstate_put_many($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
-                     std::move(p)});
+    stmts.push_back(
+        {"SELECT agentstate_put_many($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+         std::move(p)});
   }
   return stmts;
 }
 
-Awaitable<Result<std::size_t>> PgStore::PutMany(std::vector<StateRecord> records, Deadline deadline) {
+Awaitable<Result<std::size_t>> PgStore::PutMany(std::vector<StateRecord> records,
+                                                Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "put"); !s.ok()) co_return Error(s);
   if (records.empty()) co_return std::size_t{0};
   std::size_t rows = 0;  // results that count one applied record each: the row-by-row ones, first
@@ -702,15 +756,17 @@ Awaitable<Result<std::size_t>> PgStore::PutMany(std::vector<StateRecord> records
 
 Awaitable<Result<std::optional<StateRecord>>> PgStore::Load(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "load"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-  auto r = co_await Run(fmt::format("SELECT {} FROM runs r LEFT JOIN checkpoints c ON r.payload IS NULL AND "
-                                    "c.run_id = r.run_id AND c.version = r.version "
-                                    "WHERE r.run_id = $1 AND r.expires_at_ms > $2",
-                                    kRecordColumns),
-                        std::move(p), deadline, "load");
+  auto r = co_await Run(
+      fmt::format("SELECT {} FROM runs r LEFT JOIN checkpoints c ON r.payload IS NULL AND "
+                  "c.run_id = r.run_id AND c.version = r.version "
+                  "WHERE r.run_id = $1 AND r.expires_at_ms > $2",
+                  kRecordColumns),
+      std::move(p), deadline, "load");
   if (!r) co_return Error(r.error());
   ++loads_;
   if (PQntuples(r->get()) == 0) co_return std::optional<StateRecord>();
@@ -724,7 +780,8 @@ Awaitable<Result<std::optional<StateRecord>>> PgStore::Load(std::string run_id, 
 
 Awaitable<Result<bool>> PgStore::Delete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "delete"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
@@ -735,20 +792,24 @@ Awaitable<Result<bool>> PgStore::Delete(std::string run_id, Deadline deadline) {
 
 Awaitable<Done> PgStore::Complete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "complete"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const SystemTime now = core::Now(options_);
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(now)));
   p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now)));
-  auto r = co_await Run("SELECT agentstate_complete($1, $2, $3)", std::move(p), deadline, "complete");
+  auto r =
+      co_await Run("SELECT agentstate_complete($1, $2, $3)", std::move(p), deadline, "complete");
   if (!r) co_return Error(r.error());
   co_return Done();
 }
 
-Awaitable<Result<CheckpointInfo>> PgStore::Checkpoint(std::string run_id, CheckpointType type, Deadline deadline) {
+Awaitable<Result<CheckpointInfo>> PgStore::Checkpoint(std::string run_id, CheckpointType type,
+                                                      Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "checkpoint"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   // Verify the bytes first, then snapshot exactly that version (3 tries if saves race it).
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto cur = co_await Load(run_id, deadline);
@@ -762,26 +823,33 @@ Awaitable<Result<CheckpointInfo>> PgStore::Checkpoint(std::string run_id, Checkp
     p.push_back(Int8(core::ToUnixMillis(now)));
     p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
     p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, true, now)));
-    auto r = co_await client_->Query("SELECT * FROM agentstate_checkpoint($1, $2, $3, $4, $5, $6)", std::move(p), deadline);
+    auto r = co_await client_->Query("SELECT * FROM agentstate_checkpoint($1, $2, $3, $4, $5, $6)",
+                                     std::move(p), deadline);
     if (!r) co_return Error(r.error());
     if (PQresultStatus(r->get()) != PGRES_TUPLES_OK) {
       if (SqlState(r->get()) == "AS412") continue;
       co_return Error(StatusOf(r->get(), "checkpoint"));
     }
-    if (PQntuples(r->get()) != 1) co_return Error(StatusCode::kInternal, "postgresql checkpoint: no row returned");
+    if (PQntuples(r->get()) != 1)
+      co_return Error(StatusCode::kInternal, "postgresql checkpoint: no row returned");
     co_return CheckpointFrom(r->get(), 0, run_id);
   }
-  co_return Error(StatusCode::kConflict, fmt::format("run {} changed during each of 3 checkpoint attempts; retry", run_id));
+  co_return Error(
+      StatusCode::kConflict,
+      fmt::format("run {} changed during each of 3 checkpoint attempts; retry", run_id));
 }
 
-Awaitable<Result<std::vector<CheckpointInfo>>> PgStore::ListCheckpoints(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::vector<CheckpointInfo>>> PgStore::ListCheckpoints(std::string run_id,
+                                                                        Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "list_checkpoints"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
   auto r = co_await Run(
-      "SELECT checkpoint_id, version, type, is_recovery_point, created_at_ms, payload_bytes, checksum "
+      "SELECT checkpoint_id, version, type, is_recovery_point, created_at_ms, payload_bytes, "
+      "checksum "
       "FROM checkpoints WHERE run_id = $1 AND expires_at_ms > $2 ORDER BY version",
       std::move(p), deadline, "list_checkpoints");
   if (!r) co_return Error(r.error());
@@ -790,13 +858,16 @@ Awaitable<Result<std::vector<CheckpointInfo>>> PgStore::ListCheckpoints(std::str
   co_return out;
 }
 
-Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id,
+                                                std::optional<std::string> checkpoint_id,
                                                 Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "restore"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   auto not_found = [&] {
-    return Error(StatusCode::kNotFound, checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
-                                                      : fmt::format("run {} has no checkpoints", run_id));
+    return Error(StatusCode::kNotFound,
+                 checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                               : fmt::format("run {} has no checkpoints", run_id));
   };
   // 1. Read and verify the checkpoint (rows never change once written).
   std::vector<Param> p;
@@ -804,7 +875,8 @@ Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id, std::optiona
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
   p.push_back(checkpoint_id ? Text(*checkpoint_id) : Param{25, {}, true});
   auto snap = co_await Run(
-      "SELECT version, thread_id, user_id, agent_type, step_count, phase, 'recovery', is_recovery_point, 'active', "
+      "SELECT version, thread_id, user_id, agent_type, step_count, phase, 'recovery', "
+      "is_recovery_point, 'active', "
       "created_at_ms, checksum, encoding::bigint, payload FROM checkpoints "
       "WHERE run_id = $1 AND expires_at_ms > $2 AND ($3::text IS NULL OR checkpoint_id = $3) "
       "ORDER BY version DESC LIMIT 1",
@@ -826,7 +898,8 @@ Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id, std::optiona
   w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
   w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, true, now)));
   w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
-  auto r = co_await Run("SELECT agentstate_restore($1, $2, $3, $4, $5, $6)", std::move(w), deadline, "restore");
+  auto r = co_await Run("SELECT agentstate_restore($1, $2, $3, $4, $5, $6)", std::move(w), deadline,
+                        "restore");
   if (!r) {
     if (r.error().code() == StatusCode::kNotFound) co_return not_found();
     co_return Error(r.error());
@@ -838,23 +911,29 @@ Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id, std::optiona
   co_return out;
 }
 
-Awaitable<Result<std::optional<ThreadContextRecord>>> PgStore::ThreadContext(std::string thread_id, Deadline deadline) {
+Awaitable<Result<std::optional<ThreadContextRecord>>> PgStore::ThreadContext(std::string thread_id,
+                                                                             Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "thread_context"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(thread_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-  auto r = co_await Run("SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = $1 AND expires_at_ms > $2",
-                        std::move(p), deadline, "thread_context");
+  auto r = co_await Run(
+      "SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = $1 AND expires_at_ms > "
+      "$2",
+      std::move(p), deadline, "thread_context");
   if (!r) co_return Error(r.error());
   if (PQntuples(r->get()) == 0) co_return std::optional<ThreadContextRecord>();
-  co_return std::optional<ThreadContextRecord>(ThreadContextRecord{
-      thread_id, std::string(GetBytes(r->get(), 0, 0)), GetInt8(r->get(), 0, 1), core::FromUnixMillis(GetInt8(r->get(), 0, 2))});
+  co_return std::optional<ThreadContextRecord>(
+      ThreadContextRecord{thread_id, std::string(GetBytes(r->get(), 0, 0)), GetInt8(r->get(), 0, 1),
+                          core::FromUnixMillis(GetInt8(r->get(), 0, 2))});
 }
 
 Awaitable<Result<ActiveRunsPage>> PgStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(query.cursor));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
@@ -862,16 +941,18 @@ Awaitable<Result<ActiveRunsPage>> PgStore::ActiveRuns(ActiveRunsQuery query, Dea
   p.push_back(Int8(static_cast<int64_t>(query.limit) + 1));
   auto r = co_await Run(
       "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
-      "WHERE run_id > $1 AND status = 'active' AND expires_at_ms > $2 AND ($3::text IS NULL OR thread_id = $3) "
+      "WHERE run_id > $1 AND status = 'active' AND expires_at_ms > $2 AND ($3::text IS NULL OR "
+      "thread_id = $3) "
       "ORDER BY run_id LIMIT $4",
       std::move(p), deadline, "active_runs");
   if (!r) co_return Error(r.error());
   ActiveRunsPage page;
   const int rows = PQntuples(r->get());
   for (int i = 0; i < rows && page.runs.size() < query.limit; ++i) {
-    page.runs.push_back({std::string(GetBytes(r->get(), i, 0)), std::string(GetBytes(r->get(), i, 1)),
-                         std::string(GetBytes(r->get(), i, 2)), std::string(GetBytes(r->get(), i, 3)),
-                         GetInt8(r->get(), i, 4), core::FromUnixMillis(GetInt8(r->get(), i, 5))});
+    page.runs.push_back(
+        {std::string(GetBytes(r->get(), i, 0)), std::string(GetBytes(r->get(), i, 1)),
+         std::string(GetBytes(r->get(), i, 2)), std::string(GetBytes(r->get(), i, 3)),
+         GetInt8(r->get(), i, 4), core::FromUnixMillis(GetInt8(r->get(), i, 5))});
   }
   if (rows > static_cast<int>(query.limit)) page.next_cursor = page.runs.back().run_id;
   co_return page;
@@ -884,7 +965,8 @@ Awaitable<Result<HealthReport>> PgStore::Health(Deadline deadline) {
   TierHealth t;
   t.tier = "durable";
   t.backend = Describe();
-  t.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  t.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
   t.healthy = r.has_value();
   if (!r) t.detail = r.error().message();
   HealthReport h;

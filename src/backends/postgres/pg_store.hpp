@@ -46,7 +46,8 @@ Result<std::string> SynchronousCommit(const PgOptions& o);
 
 class PgStore final : public StateStore {
  public:
-  static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri, const StoreOptions& options);
+  static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri,
+                                                  const StoreOptions& options);
 
   PgStore(PgOptions client_options, StoreOptions options);
 
@@ -54,15 +55,18 @@ class PgStore final : public StateStore {
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
   Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
   // All of them in one transaction: one pipeline sync, one commit.
-  Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records, Deadline deadline) override;
-  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<std::size_t>> PutMany(std::vector<StateRecord> records,
+                                         Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,
+                                                     Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
   Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
                                                Deadline deadline) override;
   Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
-                                                                Deadline deadline) override;
-  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                                                 Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id,
+                                         std::optional<std::string> checkpoint_id,
                                          Deadline deadline) override;
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
@@ -73,14 +77,16 @@ class PgStore final : public StateStore {
   PgClient& client() { return *client_; }
 
  private:
-  PgClient::Statement WriteStatement(const StateRecord& m, std::string_view payload, std::optional<int64_t> expected,
-                                     bool put) const;
+  PgClient::Statement WriteStatement(const StateRecord& m, std::string_view payload,
+                                     std::optional<int64_t> expected, bool put) const;
   std::vector<PgClient::Statement> PutStatements(const std::vector<StateRecord>& records) const;
   std::vector<PgClient::Statement> WarmupStatements();
   Awaitable<Result<PgResult>> WriteRecord(const StateRecord& m, std::string_view payload,
-                                          std::optional<int64_t> expected, bool put, Deadline deadline);
+                                          std::optional<int64_t> expected, bool put,
+                                          Deadline deadline);
   // The statement's result, or the Status its error result stands for.
-  Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline, std::string_view what);
+  Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline,
+                                  std::string_view what);
 
   Awaitable<void> MaybePurge(Deadline deadline);
 

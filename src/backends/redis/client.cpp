@@ -4,12 +4,12 @@
 
 #include "core/backoff.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <algorithm>
-#include <bit>
 #include <charconv>
 #include <cmath>
 #include <deque>
@@ -24,21 +24,25 @@ namespace agentstate::redis {
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
-Result<RedisOptions> ParseRedisUri(std::string_view text, std::initializer_list<std::string_view> extra) {
+Result<RedisOptions> ParseRedisUri(std::string_view text,
+                                   std::initializer_list<std::string_view> extra) {
   auto uri = core::ParseUri(text);
   if (!uri) return Error(uri.error());
   return ParseRedisUri(*uri, extra);
 }
 
-Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed, std::initializer_list<std::string_view> extra) {
+Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed,
+                                   std::initializer_list<std::string_view> extra) {
   const core::ParsedUri* uri = &parsed;
   RedisOptions o;
   o.redacted_uri = core::RedactUri(parsed);
   auto bad = [&](const std::string& why) {
-    return Error(StatusCode::kInvalidArgument, fmt::format("malformed redis URI '{}': {}", o.redacted_uri, why));
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("malformed redis URI '{}': {}", o.redacted_uri, why));
   };
   if (uri->scheme != "redis") return bad("the scheme must be redis://");
-  std::vector<std::string_view> known = {"connect_timeout", "timeout", "connections", "max_in_flight", "pool_wait"};
+  std::vector<std::string_view> known = {"connect_timeout", "timeout", "connections",
+                                         "max_in_flight", "pool_wait"};
   known.insert(known.end(), extra.begin(), extra.end());
   if (Status s = core::CheckKnownParams(*uri, known); !s.ok()) return Error(s);
   auto authority = core::ParseAuthority(uri->body);
@@ -49,7 +53,8 @@ Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed, std::initializ
   if (authority->port) o.port = *authority->port;
   if (const std::string& db = authority->path; !db.empty()) {
     auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), o.db);
-    if (ec != std::errc() || end != db.data() + db.size() || o.db < 0 || o.db > 1000) return bad("database must be 0..1000");
+    if (ec != std::errc() || end != db.data() + db.size() || o.db < 0 || o.db > 1000)
+      return bad("database must be 0..1000");
   }
   auto connect_timeout = core::DurationParam(*uri, "connect_timeout", o.connect_timeout, true);
   if (!connect_timeout) return bad(connect_timeout.error().message());
@@ -95,7 +100,8 @@ namespace {
 
 template <typename Handler>
 struct TypedPending final : Pending {
-  TypedPending(std::string b, Deadline d, Handler h) : Pending(std::move(b), d), handler(std::move(h)) {}
+  TypedPending(std::string b, Deadline d, Handler h)
+      : Pending(std::move(b), d), handler(std::move(h)) {}
   void Deliver(Result<Reply> r) override {
     auto ex = asio::get_associated_executor(handler);
     asio::post(ex, [h = std::move(handler), r = std::move(r)]() mutable { h(std::move(r)); });
@@ -108,12 +114,15 @@ struct TypedPending final : Pending {
 // One TCP connection and its pipeline. Everything here runs on the client's one thread.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  bool connected() const { return connected_; }  // I/O thread only
+  bool connected() const { return connected_; }                                   // I/O thread only
   std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
-  Connection(asio::io_context& io, const RedisOptions& o) : io_(io), o_(o), socket_(io), wake_(io) {}
+  Connection(asio::io_context& io, const RedisOptions& o)
+      : io_(io), o_(o), socket_(io), wake_(io) {}
 
   void Start() {
-    asio::co_spawn(io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); }, asio::detached);
+    asio::co_spawn(
+        io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); },
+        asio::detached);
   }
   void Stop() {
     stopped_ = true;
@@ -134,13 +143,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     p->timer = std::make_unique<asio::steady_timer>(io_, p->deadline);
-    p->timer->async_wait([w = std::weak_ptr<Pending>(p), self = weak_from_this()](boost::system::error_code ec) {
-      if (ec) return;
-      auto q = w.lock();
-      if (!q || q->done) return;
-      q->Complete(Error(StatusCode::kTimeout, "redis command: deadline passed waiting for the reply"));
-      if (auto c = self.lock()) c->OnTimeout();
-    });
+    p->timer->async_wait(
+        [w = std::weak_ptr<Pending>(p), self = weak_from_this()](boost::system::error_code ec) {
+          if (ec) return;
+          auto q = w.lock();
+          if (!q || q->done) return;
+          q->Complete(
+              Error(StatusCode::kTimeout, "redis command: deadline passed waiting for the reply"));
+          if (auto c = self.lock()) c->OnTimeout();
+        });
     queued_.push_back(std::move(p));
     wake_.cancel();
   }
@@ -153,8 +164,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnTimeout() {
     if (!connected_ || ++silent_timeouts_ < kDeadAfterTimeouts) return;
     silent_timeouts_ = 0;
-    last_error_ = fmt::format("{}: no reply to {} commands in a row; connection presumed dead", o_.redacted_uri,
-                              kDeadAfterTimeouts);
+    last_error_ = fmt::format("{}: no reply to {} commands in a row; connection presumed dead",
+                              o_.redacted_uri, kDeadAfterTimeouts);
     boost::system::error_code ignored;
     socket_.close(ignored);
     wake_.cancel();
@@ -192,8 +203,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ec;
     socket_ = tcp::socket(io_);
     tcp::resolver resolver(io_);
-    auto endpoints = co_await resolver.async_resolve(o_.host, std::to_string(o_.port), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Status(StatusCode::kUnavailable, fmt::format("cannot resolve {}: {}", o_.redacted_uri, ec.message()));
+    auto endpoints = co_await resolver.async_resolve(o_.host, std::to_string(o_.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec)
+      co_return Status(StatusCode::kUnavailable,
+                       fmt::format("cannot resolve {}: {}", o_.redacted_uri, ec.message()));
     // A watchdog closes the socket at the connect deadline: Asio 1.18 has no per-op cancellation.
     asio::steady_timer watchdog(io_, o_.connect_timeout);
     bool timed_out = false;
@@ -207,10 +221,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
     watchdog.cancel();
     if (ec || timed_out) {
-      co_return Status(StatusCode::kUnavailable,
-                       fmt::format("cannot connect to {}: {}", o_.redacted_uri,
-                                   timed_out ? fmt::format("no answer within {} ms", o_.connect_timeout.count())
-                                             : ec.message()));
+      co_return Status(
+          StatusCode::kUnavailable,
+          fmt::format("cannot connect to {}: {}", o_.redacted_uri,
+                      timed_out ? fmt::format("no answer within {} ms", o_.connect_timeout.count())
+                                : ec.message()));
     }
     socket_.set_option(tcp::no_delay(true), ec);
     // AUTH and SELECT before anything else goes out on this connection.
@@ -221,8 +236,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (const auto& cmd : hello) {
       std::string out;
       EncodeCommand(out, cmd);
-      co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return Status(StatusCode::kUnavailable, fmt::format("{}: {}", o_.redacted_uri, ec.message()));
+      co_await asio::async_write(socket_, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec)
+        co_return Status(StatusCode::kUnavailable,
+                         fmt::format("{}: {}", o_.redacted_uri, ec.message()));
       auto reply = co_await ReadReply(ec);
       if (!reply) co_return reply.error();
       if (reply->is_error()) {
@@ -240,8 +258,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       auto r = parser_->Next();
       if (!r) co_return Error(r.error());
       if (*r) co_return std::move(**r);
-      std::size_t n = co_await socket_.async_read_some(asio::buffer(buf_), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return Error(StatusCode::kUnavailable, fmt::format("{}: connection lost: {}", o_.redacted_uri, ec.message()));
+      std::size_t n = co_await socket_.async_read_some(
+          asio::buffer(buf_), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec)
+        co_return Error(StatusCode::kUnavailable,
+                        fmt::format("{}: connection lost: {}", o_.redacted_uri, ec.message()));
       parser_->Feed(std::string_view(buf_.data(), n));
     }
   }
@@ -258,8 +279,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
       socket_.close(ignored);
       wake_.cancel();
     };
-    asio::co_spawn(io_, [&, self]() -> Awaitable<void> { end(co_await Writer()); group.Done(); }, asio::detached);
-    asio::co_spawn(io_, [&, self]() -> Awaitable<void> { end(co_await Reader()); group.Done(); }, asio::detached);
+    asio::co_spawn(
+        io_,
+        [&, self]() -> Awaitable<void> {
+          end(co_await Writer());
+          group.Done();
+        },
+        asio::detached);
+    asio::co_spawn(
+        io_,
+        [&, self]() -> Awaitable<void> {
+          end(co_await Reader());
+          group.Done();
+        },
+        asio::detached);
     co_await group.Wait();
     co_return reason;
   }
@@ -284,10 +317,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       if (out.empty()) continue;
       boost::system::error_code ec;
-      co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return Status(StatusCode::kUnavailable, fmt::format("{}: write failed: {}", o_.redacted_uri, ec.message()));
+      co_await asio::async_write(socket_, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec)
+        co_return Status(StatusCode::kUnavailable,
+                         fmt::format("{}: write failed: {}", o_.redacted_uri, ec.message()));
     }
-    co_return Status(StatusCode::kUnavailable, fmt::format("{}: connection closed", o_.redacted_uri));
+    co_return Status(StatusCode::kUnavailable,
+                     fmt::format("{}: connection closed", o_.redacted_uri));
   }
 
   Awaitable<Status> Reader() {
@@ -296,24 +333,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
       auto reply = co_await ReadReply(ec);
       if (!reply) co_return reply.error();
       if (in_flight_.empty()) {
-        co_return Status(StatusCode::kInternal, fmt::format("{}: a reply arrived with no command waiting for it", o_.redacted_uri));
+        co_return Status(
+            StatusCode::kInternal,
+            fmt::format("{}: a reply arrived with no command waiting for it", o_.redacted_uri));
       }
       auto p = std::move(in_flight_.front());
       in_flight_.pop_front();
       if (reply->is_error() && reply->str.rfind("LOADING", 0) == 0) {
         // A restarted server answers before its data is back: not an answer, an outage.
-        p->Complete(Error(StatusCode::kUnavailable, fmt::format("{} is loading its dataset: {}", o_.redacted_uri, reply->str)));
+        p->Complete(Error(StatusCode::kUnavailable, fmt::format("{} is loading its dataset: {}",
+                                                                o_.redacted_uri, reply->str)));
         continue;
       }
-      silent_timeouts_ = 0;  // the server answers on this connection
+      silent_timeouts_ = 0;            // the server answers on this connection
       p->Complete(std::move(*reply));  // a no-op for a command that already timed out
     }
   }
 
   void Drop(const Status& why) {
     const Status unavailable(StatusCode::kUnavailable,
-                             why.code() == StatusCode::kUnavailable ? why.message()
-                                                                    : fmt::format("{} (connection dropped)", why.ToString()));
+                             why.code() == StatusCode::kUnavailable
+                                 ? why.message()
+                                 : fmt::format("{} (connection dropped)", why.ToString()));
     bool first = true;
     for (auto& p : in_flight_) {
       p->counts_for_breaker = std::exchange(first, false);
@@ -338,7 +379,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool connected_ = false, stopped_ = false, fail_fast_ = false;
   int attempts_ = 0;  // failed connects in a row
   core::ReconnectBackoff backoff_;
-  int silent_timeouts_ = 0;  // commands timed out since the last reply
+  int silent_timeouts_ = 0;              // commands timed out since the last reply
   std::atomic<uint64_t> reconnects_{0};  // read from any thread (RedisClient::reconnects)
 };
 
@@ -347,7 +388,8 @@ RedisClient::RedisClient(RedisOptions options)
       io_(1),
       work_(asio::make_work_guard(io_)),
       gate_(io_, options_.max_in_flight, options_.pool_wait, options_.redacted_uri, "commands") {
-  for (int i = 0; i < options_.connections; ++i) connections_.push_back(std::make_shared<Connection>(io_, options_));
+  for (int i = 0; i < options_.connections; ++i)
+    connections_.push_back(std::make_shared<Connection>(io_, options_));
   for (auto& c : connections_) c->Start();
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -389,23 +431,28 @@ Awaitable<Result<Reply>> RedisClient::Command(std::vector<std::string> args, Dea
   return Command(views, deadline);
 }
 
-Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view>& args, Deadline deadline) {
+Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view>& args,
+                                              Deadline deadline) {
   std::string bytes;
   EncodeCommand(bytes, args);
-  if (options_.command_timeout.count() > 0) deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
+  if (options_.command_timeout.count() > 0)
+    deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
   return Submit(std::move(bytes), deadline);
 }
 
 Awaitable<Result<Reply>> RedisClient::Submit(std::string bytes, Deadline deadline) {
   auto initiate = [this, bytes = std::move(bytes), deadline](auto handler) mutable {
     using Handler = decltype(handler);
-    auto p = std::make_shared<TypedPending<Handler>>(std::move(bytes), deadline, std::move(handler));
+    auto p =
+        std::make_shared<TypedPending<Handler>>(std::move(bytes), deadline, std::move(handler));
     asio::post(io_, [this, p]() mutable {
-      gate_.Admit(p->deadline, [this, p] { Dispatch(Pick(), p); }, [p](Status why) { p->Complete(Error(why)); });
+      gate_.Admit(
+          p->deadline, [this, p] { Dispatch(Pick(), p); },
+          [p](Status why) { p->Complete(Error(why)); });
     });
   };
-  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<Reply>)>(std::move(initiate),
-                                                                                  asio::use_awaitable);
+  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<Reply>)>(
+      std::move(initiate), asio::use_awaitable);
 }
 
 }  // namespace agentstate::redis

@@ -43,7 +43,7 @@ struct RedisOptions {
   // Upper bound on any one command's wait for its reply, on top of the caller's deadline.
   // URI: timeout=200ms. 0 (default) = the caller's deadline alone.
   std::chrono::milliseconds command_timeout{0};
-  int connections = 2;   // multiplexed connections, 1..64
+  int connections = 2;  // multiplexed connections, 1..64
   // Admission control: at most this many commands in flight (sent or queued on a
   // connection); beyond it a command waits up to pool_wait for a slot, then fails with
   // kPoolExhausted. URI: max_in_flight=N (default 10000), pool_wait=100ms (default 1s).
@@ -51,8 +51,10 @@ struct RedisOptions {
   std::chrono::milliseconds pool_wait{1000};
   std::string redacted_uri;  // for messages: the URI with the password replaced by ***
 };
-Result<RedisOptions> ParseRedisUri(std::string_view uri, std::initializer_list<std::string_view> extra = {});
-Result<RedisOptions> ParseRedisUri(const core::ParsedUri& uri, std::initializer_list<std::string_view> extra = {});
+Result<RedisOptions> ParseRedisUri(std::string_view uri,
+                                   std::initializer_list<std::string_view> extra = {});
+Result<RedisOptions> ParseRedisUri(const core::ParsedUri& uri,
+                                   std::initializer_list<std::string_view> extra = {});
 
 class Connection;
 struct Pending;

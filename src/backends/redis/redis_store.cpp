@@ -198,8 +198,14 @@ return out
 )lua";
 
 enum ScriptId : std::size_t {
-  kSaveScript, kCheckpointScript, kListScript, kRestoreReadScript, kRestoreWriteScript, kCompleteScript,
-  kDeleteScript, kActiveRowsScript
+  kSaveScript,
+  kCheckpointScript,
+  kListScript,
+  kRestoreReadScript,
+  kRestoreWriteScript,
+  kCompleteScript,
+  kDeleteScript,
+  kActiveRowsScript
 };
 
 // Every script, built once: the prelude plus its body.
@@ -233,7 +239,9 @@ std::optional<uint64_t> ToUint(std::string_view s) {
   return v;
 }
 
-std::string Ms(std::chrono::seconds ttl) { return std::to_string(std::chrono::milliseconds(ttl).count()); }
+std::string Ms(std::chrono::seconds ttl) {
+  return std::to_string(std::chrono::milliseconds(ttl).count());
+}
 
 std::chrono::seconds TtlOf(const TtlPolicy& ttl, RunStatus status, bool recovery) {
   if (status == RunStatus::kCompleted) return ttl.completed;
@@ -245,7 +253,8 @@ std::chrono::seconds TtlOf(const TtlPolicy& ttl, RunStatus status, bool recovery
 Status ServerError(const Reply& r, std::string_view what) {
   const bool outage = r.str.rfind("OOM", 0) == 0 || r.str.rfind("READONLY", 0) == 0 ||
                       r.str.rfind("MASTERDOWN", 0) == 0 || r.str.rfind("BUSY", 0) == 0;
-  return Status(outage ? StatusCode::kUnavailable : StatusCode::kInternal, fmt::format("redis {}: {}", what, r.str));
+  return Status(outage ? StatusCode::kUnavailable : StatusCode::kInternal,
+                fmt::format("redis {}: {}", what, r.str));
 }
 
 // Our scripts' error replies start with a code word ("NOTFOUND ...", "CONFLICT 3").
@@ -261,16 +270,19 @@ constexpr std::size_t kFieldCount = std::size(kRecordFields);
 
 // Parses a record's fields (from element `first` of an HMGET-shaped array) and verifies the
 // payload. nullopt when the record is absent; kCorruption when a field or the payload is bad.
-Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first, const std::string& run_id,
-                                               std::size_t max_payload, std::string* raw_expiry = nullptr) {
+Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first,
+                                               const std::string& run_id, std::size_t max_payload,
+                                               std::string* raw_expiry = nullptr) {
   if (r.type != Reply::Type::kArray || r.elements.size() < first + kFieldCount) {
-    return Error(StatusCode::kInternal, fmt::format("redis: unexpected reply shape reading run {}", run_id));
+    return Error(StatusCode::kInternal,
+                 fmt::format("redis: unexpected reply shape reading run {}", run_id));
   }
   const auto& e = r.elements;
   auto f = [&](std::size_t i) -> const std::string& { return e[first + i].str; };
   if (e[first].type == Reply::Type::kNil) return std::optional<StateRecord>();
   auto bad = [&](std::string_view field) {
-    return Error(StatusCode::kCorruption, fmt::format("run {}: stored field '{}' is unreadable", run_id, field));
+    return Error(StatusCode::kCorruption,
+                 fmt::format("run {}: stored field '{}' is unreadable", run_id, field));
   };
   for (std::size_t i = 0; i < kFieldCount; ++i) {
     if (e[first + i].type != Reply::Type::kString) return bad(kRecordFields[i]);
@@ -299,8 +311,8 @@ Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first
   rec.saved_at = core::FromUnixMillis(*ts);
   rec.checksum = *cs;
   if (raw_expiry) *raw_expiry = f(10);
-  auto payload = core::DecodeVerified(static_cast<core::Encoding>(*enc), f(14), rec.checksum, max_payload,
-                                      fmt::format("run {}", run_id));
+  auto payload = core::DecodeVerified(static_cast<core::Encoding>(*enc), f(14), rec.checksum,
+                                      max_payload, fmt::format("run {}", run_id));
   if (!payload) return Error(payload.error());
   rec.payload = std::move(*payload);
   return std::optional<StateRecord>(std::move(rec));
@@ -309,7 +321,8 @@ Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first
 Result<CheckpointInfo> ParseCheckpoint(const Reply& r, const std::string& run_id) {
   // cid v cty crp cts n cs
   auto bad = [&] {
-    return Error(StatusCode::kCorruption, fmt::format("run {}: a checkpoint's stored fields are unreadable", run_id));
+    return Error(StatusCode::kCorruption,
+                 fmt::format("run {}: a checkpoint's stored fields are unreadable", run_id));
   };
   if (r.type != Reply::Type::kArray || r.elements.size() != 7) return bad();
   for (const auto& e : r.elements) {
@@ -367,7 +380,8 @@ RedisStore::RedisStore(RedisOptions client_options, std::string prefix, StoreOpt
 
 RedisStore::~RedisStore() = default;
 
-Result<std::unique_ptr<StateStore>> RedisStore::Open(const core::ParsedUri& uri, const StoreOptions& options) {
+Result<std::unique_ptr<StateStore>> RedisStore::Open(const core::ParsedUri& uri,
+                                                     const StoreOptions& options) {
   auto o = ParseRedisUri(uri, {"prefix"});
   if (!o) return Error(o.error());
   std::string prefix;
@@ -385,26 +399,34 @@ Status RedisStore::Init() {
   };
   auto info = call({"INFO", "server"});
   if (!info) {
-    return Status(StatusCode::kUnavailable, fmt::format("cannot use redis at {}: {}; {}", uri, info.error().message(),
-                                                        core::ConnectHint(info.error().message())));
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("cannot use redis at {}: {}; {}", uri, info.error().message(),
+                              core::ConnectHint(info.error().message())));
   }
   if (info->is_error()) {
-    return Status(StatusCode::kUnavailable, fmt::format("redis at {} refused INFO: {}", uri, info->str));
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("redis at {} refused INFO: {}", uri, info->str));
   }
   // COPY and PEXPIRE NX/GT need Redis 7.0.
   const auto at = info->str.find("redis_version:");
   int major = 0;
-  if (at != std::string::npos) std::from_chars(info->str.data() + at + 14, info->str.data() + info->str.size(), major);
+  if (at != std::string::npos)
+    std::from_chars(info->str.data() + at + 14, info->str.data() + info->str.size(), major);
   if (major < 7) {
     return Status(StatusCode::kUnavailable,
                   fmt::format("redis at {} is version {}; agentstate needs Redis 7.0 or newer", uri,
-                              at == std::string::npos ? "unknown" : info->str.substr(at + 14, info->str.find('\r', at) - at - 14)));
+                              at == std::string::npos
+                                  ? "unknown"
+                                  : info->str.substr(at + 14, info->str.find('\r', at) - at - 14)));
   }
   for (const Script& s : Scripts()) {
     auto r = call({"SCRIPT", "LOAD", s.source});
-    if (!r) return Status(StatusCode::kUnavailable, fmt::format("redis at {}: loading scripts: {}", uri, r.error().message()));
+    if (!r)
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("redis at {}: loading scripts: {}", uri, r.error().message()));
     if (r->is_error() || r->type != Reply::Type::kString) {
-      return Status(StatusCode::kInternal, fmt::format("redis at {} rejected the {} script: {}", uri, s.name, r->str));
+      return Status(StatusCode::kInternal,
+                    fmt::format("redis at {} rejected the {} script: {}", uri, s.name, r->str));
     }
     shas_[s.index] = r->str;
   }
@@ -424,14 +446,19 @@ std::string RedisStore::Key(std::string_view kind, std::string_view id) const {
   return k;
 }
 
-std::string RedisStore::RecordKey(const std::string& run_id) const { return Key("agent_state", run_id); }
+std::string RedisStore::RecordKey(const std::string& run_id) const {
+  return Key("agent_state", run_id);
+}
 
-Awaitable<Result<Reply>> RedisStore::Call(const std::vector<std::string_view>& args, Deadline deadline) {
+Awaitable<Result<Reply>> RedisStore::Call(const std::vector<std::string_view>& args,
+                                          Deadline deadline) {
   return client_->Command(args, deadline);
 }
 
-Awaitable<Result<Reply>> RedisStore::Eval(const Script& script, const std::vector<std::string_view>& keys,
-                                          const std::vector<std::string_view>& args, Deadline deadline) {
+Awaitable<Result<Reply>> RedisStore::Eval(const Script& script,
+                                          const std::vector<std::string_view>& keys,
+                                          const std::vector<std::string_view>& args,
+                                          Deadline deadline) {
   const std::string& sha = shas_[script.index];
   const std::string nkeys = std::to_string(keys.size());
   std::vector<std::string_view> cmd;
@@ -455,29 +482,54 @@ Awaitable<Result<Reply>> RedisStore::Eval(const Script& script, const std::vecto
 // The save script's arguments for `m` (its payload already encoded as `body`; m.version is
 // ignored for a save, and is the version to write for a put).
 Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size_t payload_bytes,
-                                                 const core::Encoded& body, std::string expected, bool put,
-                                                 Deadline deadline) {
+                                                 const core::Encoded& body, std::string expected,
+                                                 bool put, Deadline deadline) {
   const SystemTime now = core::Now(options_);
   const SystemTime at = put ? m.saved_at : now;
   const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
   const bool cp_recovery = m.is_recovery_point || m.checkpoint_type == CheckpointType::kRecovery;
   const std::string rec = Key("agent_state", m.run_id), ver = Key("agent_state_version", m.run_id),
                     cpz = Key("checkpoint", m.run_id), thr = Key("thread_context", m.thread_id);
-  const std::string now_ms = std::to_string(core::ToUnixMillis(now)), at_ms = std::to_string(core::ToUnixMillis(at));
+  const std::string now_ms = std::to_string(core::ToUnixMillis(now)),
+                    at_ms = std::to_string(core::ToUnixMillis(at));
   const std::string step = std::to_string(m.step_count), cs = std::to_string(m.checksum),
-                    enc = std::to_string(static_cast<int>(body.encoding)), n = std::to_string(payload_bytes);
+                    enc = std::to_string(static_cast<int>(body.encoding)),
+                    n = std::to_string(payload_bytes);
   const std::string rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, m.is_recovery_point));
-  const std::string rec_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, m.is_recovery_point, at));
+  const std::string rec_ex =
+      std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, m.is_recovery_point, at));
   const std::string cp_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, cp_recovery));
-  const std::string cp_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_recovery, at));
+  const std::string cp_ex =
+      std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, cp_recovery, at));
   const std::string th_ttl = Ms(options_.ttl.active);
-  const std::string th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at));
+  const std::string th_ex =
+      std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at));
   const std::string forced = put ? std::to_string(m.version) : "";
   const std::vector<std::string_view> keys = {rec, ver, cpz, thr};
-  const std::vector<std::string_view> args = {now_ms, expected, m.thread_id, m.user_id, m.agent_type, step,
-                                              m.phase, Name(m.checkpoint_type), m.is_recovery_point ? "1" : "0",
-                                              cs, enc, n, body.bytes, rec_ttl, rec_ex, keep ? "1" : "0", cp_ttl, cp_ex,
-                                              cp_recovery ? "1" : "0", th_ttl, th_ex, m.run_id, forced, at_ms};
+  const std::vector<std::string_view> args = {now_ms,
+                                              expected,
+                                              m.thread_id,
+                                              m.user_id,
+                                              m.agent_type,
+                                              step,
+                                              m.phase,
+                                              Name(m.checkpoint_type),
+                                              m.is_recovery_point ? "1" : "0",
+                                              cs,
+                                              enc,
+                                              n,
+                                              body.bytes,
+                                              rec_ttl,
+                                              rec_ex,
+                                              keep ? "1" : "0",
+                                              cp_ttl,
+                                              cp_ex,
+                                              cp_recovery ? "1" : "0",
+                                              th_ttl,
+                                              th_ex,
+                                              m.run_id,
+                                              forced,
+                                              at_ms};
   co_return co_await Eval(Scripts()[kSaveScript], keys, args, deadline);
 }
 
@@ -485,7 +537,8 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   if (Status s = CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const uint64_t checksum = core::Checksum(req.payload);
-  const core::Encoded body = core::Encode(req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  const core::Encoded body = core::Encode(
+      req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const std::size_t payload_bytes = req.payload.size();
   const std::string expected = req.expected_version ? std::to_string(*req.expected_version) : "";
   // The version is the server's (the save script assigns it).
@@ -495,16 +548,18 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   if (r->is_error()) {
     if (IsCode(*r, "CONFLICT")) {
       ++conflicts_;
-      co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}", m.run_id,
-                                                         r->str.substr(9), expected));
+      co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}",
+                                                         m.run_id, r->str.substr(9), expected));
     }
     if (IsCode(*r, "COMPLETED")) {
       ++conflicts_;
-      co_return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", m.run_id));
+      co_return Error(StatusCode::kConflict,
+                      fmt::format("run {} is completed; restore it or start a new run", m.run_id));
     }
     co_return Error(ServerError(*r, "save"));
   }
-  if (r->type != Reply::Type::kInteger) co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
+  if (r->type != Reply::Type::kInteger)
+    co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
   ++saves_;
   co_return SaveAck{r->integer, checksum};
 }
@@ -512,19 +567,23 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
 Awaitable<Result<bool>> RedisStore::Put(StateRecord record, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "put"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidatePut(record, options_); !s.ok()) co_return Error(s);
-  const core::Encoded body = core::Encode(record.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  const core::Encoded body = core::Encode(
+      record.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const std::size_t payload_bytes = record.payload.size();
   auto r = co_await WriteRecord(record, payload_bytes, body, "", /*put=*/true, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "put"));
-  if (r->type != Reply::Type::kInteger) co_return Error(StatusCode::kInternal, "redis put: the script returned no version");
+  if (r->type != Reply::Type::kInteger)
+    co_return Error(StatusCode::kInternal, "redis put: the script returned no version");
   if (r->integer > 0) ++saves_;
   co_return r->integer > 0;
 }
 
-Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_id,
+                                                               Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "load"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const std::string rec = Key("agent_state", run_id);
   std::vector<std::string_view> cmd = {"HMGET", rec};
   cmd.insert(cmd.end(), std::begin(kRecordFields), std::end(kRecordFields));
@@ -542,7 +601,8 @@ Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_i
     auto ex = ToInt(expiry);
     if (!ex) {
       ++corruptions_;
-      co_return Error(StatusCode::kCorruption, fmt::format("run {}: stored field 'ex' is unreadable", run_id));
+      co_return Error(StatusCode::kCorruption,
+                      fmt::format("run {}: stored field 'ex' is unreadable", run_id));
     }
     if (*ex <= core::ToUnixMillis(core::Now(options_))) co_return std::optional<StateRecord>();
   }
@@ -551,7 +611,8 @@ Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_i
 
 Awaitable<Result<bool>> RedisStore::Delete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "delete"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const std::string rec = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
                     cpz = Key("checkpoint", run_id), th_prefix = prefix_ + "thread_context:{";
   const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
@@ -565,17 +626,21 @@ Awaitable<Result<bool>> RedisStore::Delete(std::string run_id, Deadline deadline
 
 Awaitable<Done> RedisStore::Complete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "complete"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const SystemTime now = core::Now(options_);
   const std::string rec = Key("agent_state", run_id);
-  const std::string now_ms = std::to_string(core::ToUnixMillis(now)), ttl = Ms(options_.ttl.completed),
-                    ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now));
+  const std::string now_ms = std::to_string(core::ToUnixMillis(now)),
+                    ttl = Ms(options_.ttl.completed),
+                    ex = std::to_string(
+                        core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now));
   const std::vector<std::string_view> keys = {rec};
   const std::vector<std::string_view> args = {now_ms, ttl, ex};
   auto r = co_await Eval(Scripts()[kCompleteScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
-    if (IsCode(*r, "NOTFOUND")) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+    if (IsCode(*r, "NOTFOUND"))
+      co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
     co_return Error(ServerError(*r, "complete"));
   }
   co_return Done();
@@ -584,7 +649,8 @@ Awaitable<Done> RedisStore::Complete(std::string run_id, Deadline deadline) {
 Awaitable<Result<CheckpointInfo>> RedisStore::Checkpoint(std::string run_id, CheckpointType type,
                                                          Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "checkpoint"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   // Verify the bytes first (never snapshot damaged bytes as if they were good), then copy
   // that version; if a save landed in between, verify the newer one. Bounded: 3 tries.
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -596,27 +662,33 @@ Awaitable<Result<CheckpointInfo>> RedisStore::Checkpoint(std::string run_id, Che
     const bool rp = rec.is_recovery_point || type == CheckpointType::kRecovery;
     const std::string rk = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
                       cpz = Key("checkpoint", run_id);
-    const std::string now_ms = std::to_string(core::ToUnixMillis(now)), v = std::to_string(rec.version),
+    const std::string now_ms = std::to_string(core::ToUnixMillis(now)),
+                      v = std::to_string(rec.version),
                       ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, rp)),
-                      ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now));
+                      ex = std::to_string(
+                          core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now));
     const std::vector<std::string_view> keys = {rk, ver, cpz};
     const std::vector<std::string_view> args = {now_ms, v, Name(type), rp ? "1" : "0", ttl, ex};
     auto r = co_await Eval(Scripts()[kCheckpointScript], keys, args, deadline);
     if (!r) co_return Error(r.error());
     if (r->is_error()) {
       if (IsCode(*r, "CHANGED")) continue;
-      if (IsCode(*r, "NOTFOUND")) co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
+      if (IsCode(*r, "NOTFOUND"))
+        co_return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
       co_return Error(ServerError(*r, "checkpoint"));
     }
     co_return ParseCheckpoint(*r, run_id);
   }
-  co_return Error(StatusCode::kConflict,
-                  fmt::format("run {} changed during each of 3 checkpoint attempts; retry", run_id));
+  co_return Error(
+      StatusCode::kConflict,
+      fmt::format("run {} changed during each of 3 checkpoint attempts; retry", run_id));
 }
 
-Awaitable<Result<std::vector<CheckpointInfo>>> RedisStore::ListCheckpoints(std::string run_id, Deadline deadline) {
+Awaitable<Result<std::vector<CheckpointInfo>>> RedisStore::ListCheckpoints(std::string run_id,
+                                                                           Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "list_checkpoints"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const std::string cpz = Key("checkpoint", run_id);
   const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
   const std::vector<std::string_view> keys = {cpz};
@@ -630,19 +702,23 @@ Awaitable<Result<std::vector<CheckpointInfo>>> RedisStore::ListCheckpoints(std::
     if (!c) co_return Error(c.error());
     out.push_back(std::move(*c));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.version < b.version; });
   co_return out;
 }
 
-Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id,
+                                                   std::optional<std::string> checkpoint_id,
                                                    Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "restore"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const std::string rk = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
                     cpz = Key("checkpoint", run_id);
   auto not_found = [&] {
-    return Error(StatusCode::kNotFound, checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
-                                                      : fmt::format("run {} has no checkpoints", run_id));
+    return Error(StatusCode::kNotFound,
+                 checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                               : fmt::format("run {} has no checkpoints", run_id));
   };
   // 1. Read and verify the snapshot: checkpoints never change once written.
   const std::string read_now = std::to_string(core::ToUnixMillis(core::Now(options_)));
@@ -668,11 +744,14 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id, std::opti
   const SystemTime now = core::Now(options_);
   const std::string now_ms = std::to_string(core::ToUnixMillis(now)),
                     rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, rp)),
-                    rec_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now)),
+                    rec_ex = std::to_string(
+                        core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now)),
                     th_prefix = prefix_ + "thread_context:{", th_ttl = Ms(options_.ttl.active),
-                    th_ex = std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
+                    th_ex = std::to_string(
+                        core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
   const std::vector<std::string_view> keys = {rk, ver, cpz};
-  const std::vector<std::string_view> args = {now_ms, cid, rec_ttl, rec_ex, th_prefix, th_ttl, th_ex, run_id};
+  const std::vector<std::string_view> args = {now_ms,    cid,    rec_ttl, rec_ex,
+                                              th_prefix, th_ttl, th_ex,   run_id};
   auto r = co_await Eval(Scripts()[kRestoreWriteScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
@@ -687,39 +766,48 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id, std::opti
   co_return out;
 }
 
-Awaitable<Result<std::optional<ThreadContextRecord>>> RedisStore::ThreadContext(std::string thread_id,
-                                                                                Deadline deadline) {
+Awaitable<Result<std::optional<ThreadContextRecord>>> RedisStore::ThreadContext(
+    std::string thread_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "thread_context"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   const std::string key = Key("thread_context", thread_id);
   const std::vector<std::string_view> cmd = {"HMGET", key, "run", "v", "ts", "ex"};
   auto r = co_await Call(cmd, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "thread_context"));
-  if (r->type != Reply::Type::kArray || r->elements.size() != 4 || r->elements[0].type == Reply::Type::kNil) {
+  if (r->type != Reply::Type::kArray || r->elements.size() != 4 ||
+      r->elements[0].type == Reply::Type::kNil) {
     co_return std::optional<ThreadContextRecord>();
   }
   const auto& e = r->elements;
   auto v = ToInt(e[1].str), ts = ToInt(e[2].str), ex = ToInt(e[3].str);
   if (!v || !ts || !ex) {
-    co_return Error(StatusCode::kCorruption, fmt::format("thread {}: stored context is unreadable", thread_id));
+    co_return Error(StatusCode::kCorruption,
+                    fmt::format("thread {}: stored context is unreadable", thread_id));
   }
-  if (*ex <= core::ToUnixMillis(core::Now(options_))) co_return std::optional<ThreadContextRecord>();
-  co_return std::optional<ThreadContextRecord>(ThreadContextRecord{thread_id, e[0].str, *v, core::FromUnixMillis(*ts)});
+  if (*ex <= core::ToUnixMillis(core::Now(options_)))
+    co_return std::optional<ThreadContextRecord>();
+  co_return std::optional<ThreadContextRecord>(
+      ThreadContextRecord{thread_id, e[0].str, *v, core::FromUnixMillis(*ts)});
 }
 
 Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
-  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   // The cursor is "<scan cursor>:<matched keys of that batch already returned>".
   uint64_t scan = 0, skip = 0;
   if (!query.cursor.empty()) {
     const auto colon = query.cursor.find(':');
     auto a = ToUint(std::string_view(query.cursor).substr(0, colon));
-    auto b = colon == std::string::npos ? std::nullopt : ToUint(std::string_view(query.cursor).substr(colon + 1));
+    auto b = colon == std::string::npos ? std::nullopt
+                                        : ToUint(std::string_view(query.cursor).substr(colon + 1));
     if (!a || !b) {
-      co_return Error(StatusCode::kInvalidArgument,
-                      fmt::format("malformed active-runs cursor '{}'; pass back next_cursor as returned", query.cursor));
+      co_return Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("malformed active-runs cursor '{}'; pass back next_cursor as returned",
+                      query.cursor));
     }
     scan = *a;
     skip = *b;
@@ -762,7 +850,8 @@ Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, 
         if (!v || !ts) continue;
         std::string_view key = keys[i];
         std::string run(key.substr(head.size(), key.size() - head.size() - 1));
-        page.runs.push_back({std::move(run), row[1].str, row[2].str, row[3].str, *v, core::FromUnixMillis(*ts)});
+        page.runs.push_back(
+            {std::move(run), row[1].str, row[2].str, row[3].str, *v, core::FromUnixMillis(*ts)});
       }
     }
     if (*next == 0) co_return page;  // the end of the keyspace
@@ -782,7 +871,8 @@ Awaitable<Result<HealthReport>> RedisStore::Health(Deadline deadline) {
   TierHealth t;
   t.tier = "hot";
   t.backend = Describe();
-  t.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  t.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
   if (!r) {
     t.detail = r.error().message();
   } else if (r->is_error()) {

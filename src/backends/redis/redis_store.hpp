@@ -43,7 +43,8 @@ class RedisStore final : public StateStore {
   // Connects, checks the server (reachable, credentials, database, version >= 6.2 for COPY)
   // and loads the scripts. kUnavailable names the URI without its password.
   // URI: the client's parameters (client.hpp) and prefix=NAME (keys start with NAME).
-  static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri, const StoreOptions& options);
+  static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri,
+                                                  const StoreOptions& options);
 
   RedisStore(RedisOptions client_options, std::string prefix, StoreOptions options);
   ~RedisStore() override;
@@ -51,14 +52,16 @@ class RedisStore final : public StateStore {
   std::string Describe() const override;
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
   Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
-  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,
+                                                     Deadline deadline) override;
   Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
   Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
   Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
                                                Deadline deadline) override;
   Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
-                                                                Deadline deadline) override;
-  Awaitable<Result<StateRecord>> Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+                                                                 Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id,
+                                         std::optional<std::string> checkpoint_id,
                                          Deadline deadline) override;
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
@@ -82,8 +85,9 @@ class RedisStore final : public StateStore {
 
  private:
   Status Init();
-  Awaitable<Result<Reply>> WriteRecord(const StateRecord& m, std::size_t payload_bytes, const core::Encoded& body,
-                                       std::string expected, bool put, Deadline deadline);
+  Awaitable<Result<Reply>> WriteRecord(const StateRecord& m, std::size_t payload_bytes,
+                                       const core::Encoded& body, std::string expected, bool put,
+                                       Deadline deadline);
   Awaitable<Result<Reply>> Eval(const Script& script, const std::vector<std::string_view>& keys,
                                 const std::vector<std::string_view>& args, Deadline deadline);
   Awaitable<Result<Reply>> Call(const std::vector<std::string_view>& args, Deadline deadline);
@@ -95,7 +99,8 @@ class RedisStore final : public StateStore {
   StoreOptions options_;
   std::shared_ptr<ServerInfo> info_;
   std::array<std::string, kScriptCount> shas_;  // SCRIPT LOAD's answers, written once by Init
-  mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0}, noscript_reloads_{0};
+  mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0},
+      noscript_reloads_{0};
 };
 
 }  // namespace agentstate::redis

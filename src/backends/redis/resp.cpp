@@ -18,7 +18,8 @@ Reply Convert(const redisReply* r) {
   }
   if (r->str) out.str.assign(r->str, r->len);
   out.integer = r->integer;
-  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) out.elements.push_back(Convert(r->element[i]));
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i)
+    out.elements.push_back(Convert(r->element[i]));
   return out;
 }
 
@@ -26,10 +27,14 @@ Reply Convert(const redisReply* r) {
 std::string Printable(std::string_view bytes) {
   std::string out;
   for (unsigned char c : bytes.substr(0, 64)) {
-    if (c == '\r') out += "\\r";
-    else if (c == '\n') out += "\\n";
-    else if (c < 0x20 || c >= 0x7f) out += fmt::format("\\x{:02x}", c);
-    else out += static_cast<char>(c);
+    if (c == '\r')
+      out += "\\r";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c < 0x20 || c >= 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
   }
   return out;
 }
@@ -59,8 +64,9 @@ void ReplyParser::Feed(std::string_view bytes) {
 Result<std::optional<Reply>> ReplyParser::Next() {
   void* raw = nullptr;
   if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
-    return Error(StatusCode::kInternal, fmt::format("not a RESP2 reply ({}); bytes received: \"{}\"", reader_->errstr,
-                                                    Printable(recent_)));
+    return Error(StatusCode::kInternal,
+                 fmt::format("not a RESP2 reply ({}); bytes received: \"{}\"", reader_->errstr,
+                             Printable(recent_)));
   }
   if (!raw) return std::optional<Reply>();
   auto* r = static_cast<redisReply*>(raw);

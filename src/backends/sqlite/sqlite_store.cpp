@@ -6,8 +6,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
-#include <deque>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -58,18 +58,20 @@ Status FromSqlite(Conn& c, int rc, std::string_view what) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       if (Clock::now() >= c.deadline) {
-        return Status(StatusCode::kTimeout, fmt::format("{}: deadline passed waiting for the database lock", what));
+        return Status(StatusCode::kTimeout,
+                      fmt::format("{}: deadline passed waiting for the database lock", what));
       }
-      return Status(StatusCode::kUnavailable, fmt::format("{}: database is locked ({})", what, msg));
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("{}: database is locked ({})", what, msg));
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return Status(StatusCode::kCorruption, fmt::format("{}: database file is damaged ({})", what, msg));
+      return Status(StatusCode::kCorruption,
+                    fmt::format("{}: database file is damaged ({})", what, msg));
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
-    case SQLITE_PERM:
-      return Status(StatusCode::kUnavailable, fmt::format("{}: {}", what, msg));
+    case SQLITE_PERM: return Status(StatusCode::kUnavailable, fmt::format("{}: {}", what, msg));
     default:
       return Status(StatusCode::kInternal, fmt::format("{}: sqlite error {} ({})", what, rc, msg));
   }
@@ -109,7 +111,8 @@ class Stmt {
   int64_t ColInt(int col) const { return sqlite3_column_int64(s_, col); }
   std::string ColText(int col) const {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
   }
   std::string_view ColBlob(int col) const {
     auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
@@ -219,7 +222,8 @@ constexpr const char* kUpsertThread =
 // Snapshots the run's current row into its history; one checkpoint per version.
 constexpr const char* kCheckpointFromRun =
     "INSERT OR IGNORE INTO checkpoints (run_id, version, type, is_recovery_point, created_at_ms, "
-    "thread_id, user_id, agent_type, step_count, phase, encoding, payload, payload_bytes, checksum, "
+    "thread_id, user_id, agent_type, step_count, phase, encoding, payload, payload_bytes, "
+    "checksum, "
     "expires_at_ms) SELECT run_id, version, ?2, (is_recovery_point OR ?2 = 3), ?3, thread_id, "
     "user_id, agent_type, step_count, phase, encoding, payload, payload_bytes, checksum, "
     "CASE WHEN (is_recovery_point OR ?2 = 3) THEN ?5 ELSE ?4 END FROM runs WHERE run_id = ?1";
@@ -264,7 +268,8 @@ class TypedWriteTask final : public WriteTask {
   void Finish(Status failure) override {
     if (!failure.ok()) result_ = Error(std::move(failure));
     auto ex = asio::get_associated_executor(handler_);
-    asio::post(ex, [h = std::move(handler_), r = std::move(result_)]() mutable { h(std::move(r)); });
+    asio::post(ex,
+               [h = std::move(handler_), r = std::move(result_)]() mutable { h(std::move(r)); });
   }
 
  private:
@@ -336,8 +341,8 @@ struct SqliteStore::Impl {
       const auto t0 = Clock::now();
       int log = 0, done = 0;
       // PASSIVE: copies what it can without blocking the writer or any reader.
-      if (sqlite3_wal_checkpoint_v2(checkpoint_conn->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
-              SQLITE_OK &&
+      if (sqlite3_wal_checkpoint_v2(checkpoint_conn->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                    &done) == SQLITE_OK &&
           done > 0) {
         ++checkpoints;
         checkpoint_us += static_cast<uint64_t>(
@@ -369,10 +374,12 @@ struct SqliteStore::Impl {
   // Queues a write for the writer thread; it resumes the caller on its own executor once
   // the batch holding it has committed. Not a coroutine, for the reason Run gives.
   template <typename T>
-  Awaitable<Result<T>> Write(Deadline deadline, std::string_view op, std::function<Result<T>(Conn&)> fn) {
+  Awaitable<Result<T>> Write(Deadline deadline, std::string_view op,
+                             std::function<Result<T>(Conn&)> fn) {
     auto initiate = [this, deadline, op, fn = std::move(fn)](auto handler) mutable {
       using Handler = decltype(handler);
-      auto task = std::make_unique<TypedWriteTask<T, Handler>>(deadline, op, std::move(fn), std::move(handler));
+      auto task = std::make_unique<TypedWriteTask<T, Handler>>(deadline, op, std::move(fn),
+                                                               std::move(handler));
       if (Status s = core::CheckDeadline(deadline, op); !s.ok()) {
         ++timeouts;
         return task->Finish(s);
@@ -386,15 +393,16 @@ struct SqliteStore::Impl {
       }
       if (task) {  // the queue was full
         ++rejected;
-        return task->Finish(Status(StatusCode::kPoolExhausted,
-                                   fmt::format("{}: {} sqlite writes already queued; slow down or raise the "
-                                               "queue= URI parameter",
-                                               op, max_queue)));
+        return task->Finish(
+            Status(StatusCode::kPoolExhausted,
+                   fmt::format("{}: {} sqlite writes already queued; slow down or raise the "
+                               "queue= URI parameter",
+                               op, max_queue)));
       }
       wq_cv.notify_one();
     };
-    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(std::move(initiate),
-                                                                               asio::use_awaitable);
+    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(
+        std::move(initiate), asio::use_awaitable);
   }
 
   void WriterLoop() {
@@ -420,11 +428,12 @@ struct SqliteStore::Impl {
   // acknowledgement always means committed.
   void RunBatch(Conn& c, std::vector<std::unique_ptr<WriteTask>>& batch) {
     const std::size_t n = batch.size();
-    std::vector<Status> outcome(n);   // what to deliver instead of the task's own result
+    std::vector<Status> outcome(n);  // what to deliver instead of the task's own result
     std::vector<bool> applied(n, false);
     Deadline latest = Deadline::min();
     for (const auto& t : batch) latest = std::max(latest, t->deadline);
-    c.deadline = latest;  // the batch waits for another process's lock as long as its most patient write
+    c.deadline =
+        latest;  // the batch waits for another process's lock as long as its most patient write
     bool open = false;
     auto begin = [&]() {
       Status s = Exec(c, "BEGIN IMMEDIATE", "begin write transaction");
@@ -435,11 +444,14 @@ struct SqliteStore::Impl {
     for (std::size_t i = 0; i < n; ++i) {
       WriteTask& t = *batch[i];
       if (!open) {
-        outcome[i] = began.ok() ? Status(StatusCode::kUnavailable, "write transaction could not be opened") : began;
+        outcome[i] = began.ok()
+                         ? Status(StatusCode::kUnavailable, "write transaction could not be opened")
+                         : began;
         continue;
       }
       if (Clock::now() >= t.deadline) {
-        outcome[i] = Status(StatusCode::kTimeout, fmt::format("{}: deadline passed while queued for the writer", t.op));
+        outcome[i] = Status(StatusCode::kTimeout,
+                            fmt::format("{}: deadline passed while queued for the writer", t.op));
         continue;
       }
       c.deadline = t.deadline;
@@ -457,9 +469,10 @@ struct SqliteStore::Impl {
         for (std::size_t j = 0; j < i; ++j) {
           if (applied[j]) {
             applied[j] = false;
-            outcome[j] = Status(StatusCode::kTimeout,
-                                fmt::format("{}: rolled back with its batch when another write hit its deadline",
-                                            batch[j]->op));
+            outcome[j] = Status(
+                StatusCode::kTimeout,
+                fmt::format("{}: rolled back with its batch when another write hit its deadline",
+                            batch[j]->op));
           }
         }
         c.deadline = latest;
@@ -498,7 +511,9 @@ struct SqliteStore::Impl {
     auto initiate = [this, &w, deadline, op, fn = std::move(fn)](auto handler) mutable {
       auto finish = [](auto handler, Result<T> r) {
         auto ex = asio::get_associated_executor(handler);
-        asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { handler(std::move(r)); });
+        asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
+          handler(std::move(r));
+        });
       };
       if (Status s = core::CheckDeadline(deadline, op); !s.ok()) {
         ++timeouts;
@@ -506,17 +521,19 @@ struct SqliteStore::Impl {
       }
       if (w.queued.load(std::memory_order_relaxed) >= max_queue) {
         ++rejected;
-        return finish(std::move(handler),
-                      Error(StatusCode::kPoolExhausted,
-                            fmt::format("{}: {} sqlite operations already queued; slow down or raise "
-                                        "the queue= URI parameter",
-                                        op, max_queue)));
+        return finish(
+            std::move(handler),
+            Error(StatusCode::kPoolExhausted,
+                  fmt::format("{}: {} sqlite operations already queued; slow down or raise "
+                              "the queue= URI parameter",
+                              op, max_queue)));
       }
       ++w.queued;
       asio::post(w.pool, [this, &w, deadline, op, fn = std::move(fn), handler = std::move(handler),
                           finish]() mutable {
-        Result<T> r = Error(StatusCode::kTimeout,
-                            fmt::format("{}: deadline passed while queued for the sqlite thread", op));
+        Result<T> r =
+            Error(StatusCode::kTimeout,
+                  fmt::format("{}: deadline passed while queued for the sqlite thread", op));
         if (Clock::now() < deadline) {
           std::unique_ptr<Conn> c;
           {
@@ -535,8 +552,8 @@ struct SqliteStore::Impl {
         finish(std::move(handler), std::move(r));
       });
     };
-    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(std::move(initiate),
-                                                                               asio::use_awaitable);
+    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(
+        std::move(initiate), asio::use_awaitable);
   }
 
   // The run's current version (live record, else newest live checkpoint, else 0) and
@@ -556,7 +573,8 @@ struct SqliteStore::Impl {
     return std::pair<int64_t, bool>(*row ? (*cp)->ColInt(0) : 0, false);
   }
 
-  Status UpsertRun(Conn& c, const StateRecord& m, const Body& b, int64_t now_ms, int64_t expires_ms) {
+  Status UpsertRun(Conn& c, const StateRecord& m, const Body& b, int64_t now_ms,
+                   int64_t expires_ms) {
     auto st = Prepare(c, kUpsertRun);
     if (!st) return st.error();
     (*st)->Text(1, m.run_id).Text(2, m.thread_id).Text(3, m.user_id).Text(4, m.agent_type);
@@ -569,7 +587,8 @@ struct SqliteStore::Impl {
     auto th = Prepare(c, kUpsertThread);
     if (!th) return th.error();
     (*th)->Text(1, m.thread_id).Text(2, m.run_id).Int(3, m.version).Int(4, now_ms);
-    (*th)->Int(5, core::ExpiryMillis(options.ttl, RunStatus::kActive, false, core::FromUnixMillis(now_ms)));
+    (*th)->Int(5, core::ExpiryMillis(options.ttl, RunStatus::kActive, false,
+                                     core::FromUnixMillis(now_ms)));
     r = (*th)->Step("write thread context");
     return r ? Status() : r.error();
   }
@@ -593,10 +612,12 @@ struct SqliteStore::Impl {
       last_purge_ms = now_ms;
     }
     // Bounded per pass (the indexes find the rows): a backlog is worked off a minute at a time.
-    for (const char* sql :
-         {"DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE expires_at_ms <= ?1 LIMIT 1000)",
-          "DELETE FROM checkpoints WHERE rowid IN (SELECT rowid FROM checkpoints WHERE expires_at_ms <= ?1 LIMIT 1000)",
-          "DELETE FROM threads WHERE rowid IN (SELECT rowid FROM threads WHERE expires_at_ms <= ?1 LIMIT 1000)"}) {
+    for (const char* sql : {"DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE "
+                            "expires_at_ms <= ?1 LIMIT 1000)",
+                            "DELETE FROM checkpoints WHERE rowid IN (SELECT rowid FROM checkpoints "
+                            "WHERE expires_at_ms <= ?1 LIMIT 1000)",
+                            "DELETE FROM threads WHERE rowid IN (SELECT rowid FROM threads WHERE "
+                            "expires_at_ms <= ?1 LIMIT 1000)"}) {
       if (auto st = Prepare(c, sql)) {
         (*st)->Int(1, now_ms);
         (void)(*st)->Step("purge expired");
@@ -642,8 +663,8 @@ Result<std::unique_ptr<Conn>> OpenConn(const std::string& path, bool reader) {
   int rc = sqlite3_open_v2(path.c_str(), &c->db, flags, nullptr);
   if (rc != SQLITE_OK) {
     return Error(StatusCode::kUnavailable,
-                 fmt::format("cannot open database file {}: {}; check the path and its permissions", path,
-                             c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)));
+                 fmt::format("cannot open database file {}: {}; check the path and its permissions",
+                             path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)));
   }
   sqlite3_extended_result_codes(c->db, 1);
   sqlite3_busy_handler(c->db, BusyHandler, c.get());
@@ -658,7 +679,8 @@ Result<std::string> Pragma(Conn& c, const char* sql) {
   if (rc != SQLITE_OK) return Error(FromSqlite(c, rc, sql));
   std::string out;
   rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW && sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  if (rc == SQLITE_ROW && sqlite3_column_text(s, 0))
+    out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
   sqlite3_finalize(s);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error(FromSqlite(c, rc, sql));
   return out;
@@ -693,26 +715,29 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
     const std::filesystem::path grand = parent.parent_path();
     if (std::filesystem::exists(parent, ec)) {
-      return Error(StatusCode::kUnavailable, fmt::format("{}: {} is not a directory; pick another path", where,
-                                                         parent.string()));
+      return Error(
+          StatusCode::kUnavailable,
+          fmt::format("{}: {} is not a directory; pick another path", where, parent.string()));
     }
     if (!grand.empty() && !std::filesystem::is_directory(grand, ec)) {
       return Error(StatusCode::kUnavailable,
-                   fmt::format("{}: directory {} does not exist (sqlite:// creates at most the file's own directory); "
+                   fmt::format("{}: directory {} does not exist (sqlite:// creates at most the "
+                               "file's own directory); "
                                "create it or pick another path",
                                where, grand.string()));
     }
     std::filesystem::create_directory(parent, ec);
     if (ec) {
-      return Error(StatusCode::kUnavailable,
-                   fmt::format("cannot create directory {} for {}: {}", parent.string(), where, ec.message()));
+      return Error(StatusCode::kUnavailable, fmt::format("cannot create directory {} for {}: {}",
+                                                         parent.string(), where, ec.message()));
     }
   }
   // An existing path must be a regular file: SQLite on /dev/null would "work" and leave a
   // /dev/null-journal behind.
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
-    return Error(StatusCode::kUnavailable,
-                 fmt::format("{}: {} is not a regular file; give the path of a database file", where, path));
+    return Error(
+        StatusCode::kUnavailable,
+        fmt::format("{}: {} is not a regular file; give the path of a database file", where, path));
   }
 
   auto writer = OpenConn(path, false);
@@ -727,13 +752,17 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   auto mode = Pragma(w, "PRAGMA journal_mode=WAL");
   if (!mode) return fail(mode.error(), "is the file writable and not locked by another process?");
   if (*mode != "wal") {
-    return Error(StatusCode::kUnavailable,
-                 fmt::format("{}: could not switch to WAL mode (got '{}'); use a local, writable file", where, *mode));
+    return Error(
+        StatusCode::kUnavailable,
+        fmt::format("{}: could not switch to WAL mode (got '{}'); use a local, writable file",
+                    where, *mode));
   }
-  for (const char* p : {"PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-16384", "PRAGMA foreign_keys=OFF"}) {
+  for (const char* p :
+       {"PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-16384", "PRAGMA foreign_keys=OFF"}) {
     if (auto r = Pragma(w, p); !r) return fail(r.error(), "check the file");
   }
-  if (auto sync = Pragma(w, "PRAGMA synchronous"); sync) impl->synchronous = std::atoi(sync->c_str());
+  if (auto sync = Pragma(w, "PRAGMA synchronous"); sync)
+    impl->synchronous = std::atoi(sync->c_str());
   {
     // Proves we can take the write lock now, and creates or checks the schema under it.
     Tx tx(w);
@@ -744,18 +773,21 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
     if (!ver) return fail(ver.error(), "check the file");
     int version = std::atoi(ver->c_str());
     if (version > kSchemaVersion) {
-      return Error(StatusCode::kUnavailable,
-                   fmt::format("{}: schema version {} is newer than this build's {}; use a newer agentstate "
-                               "(the file is left untouched)",
-                               where, version, kSchemaVersion));
+      return Error(
+          StatusCode::kUnavailable,
+          fmt::format("{}: schema version {} is newer than this build's {}; use a newer agentstate "
+                      "(the file is left untouched)",
+                      where, version, kSchemaVersion));
     }
     static_assert(std::size(kMigrations) == kSchemaVersion);
     for (int v = version; v < kSchemaVersion; ++v) {
-      if (Status s = Exec(w, kMigrations[v], "migrate schema"); !s.ok()) return fail(s, "is the file writable?");
+      if (Status s = Exec(w, kMigrations[v], "migrate schema"); !s.ok())
+        return fail(s, "is the file writable?");
     }
     if (version < kSchemaVersion) {
       const std::string set = fmt::format("PRAGMA user_version={}", kSchemaVersion);
-      if (Status s = Exec(w, set.c_str(), "set schema version"); !s.ok()) return fail(s, "is the file writable?");
+      if (Status s = Exec(w, set.c_str(), "set schema version"); !s.ok())
+        return fail(s, "is the file writable?");
     }
     if (Status s = tx.Commit(); !s.ok()) return fail(s, "is the file writable?");
   }
@@ -776,10 +808,12 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   // A connection that has read nothing does not know the file is in WAL mode, and its
   // checkpoints are silent no-ops (the first version's never ran: the WAL only grew).
   if (auto mode = Pragma(**ck, "PRAGMA journal_mode"); !mode || *mode != "wal") {
-    return Error(StatusCode::kUnavailable, fmt::format("{}: checkpoint connection is not in WAL mode", where));
+    return Error(StatusCode::kUnavailable,
+                 fmt::format("{}: checkpoint connection is not in WAL mode", where));
   }
   impl->checkpoint_conn = std::move(*ck);
-  if (auto r = Pragma(*impl->writer_conn, "PRAGMA wal_autocheckpoint=0"); !r) return fail(r.error(), "check the file");
+  if (auto r = Pragma(*impl->writer_conn, "PRAGMA wal_autocheckpoint=0"); !r)
+    return fail(r.error(), "check the file");
   Impl* raw = impl.get();
   sqlite3_wal_hook(impl->writer_conn->db, &Impl::WalHook, raw);
   impl->writer_thread = std::thread([raw] { raw->WriterLoop(); });
@@ -793,12 +827,14 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
   auto body = std::make_shared<Body>();
   body->checksum = core::Checksum(req.payload);
   body->payload_bytes = req.payload.size();
-  core::Encoded enc = core::Encode(req.payload, impl_->options.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  core::Encoded enc = core::Encode(req.payload, impl_->options.compress_threshold_bytes.value_or(
+                                                    core::kDefaultCompressThreshold));
   body->encoding = enc.encoding;
   body->bytes = std::move(enc.bytes);
   req.payload.clear();
   Impl& im = *impl_;
-  std::function<Result<SaveAck>(Conn&)> work = [&im, req = std::move(req), body](Conn& c) -> Result<SaveAck> {
+  std::function<Result<SaveAck>(Conn&)> work = [&im, req = std::move(req),
+                                                body](Conn& c) -> Result<SaveAck> {
     const SystemTime now = core::Now(im.options);
     const int64_t now_ms = core::ToUnixMillis(now);
     auto cur = im.Current(c, req.run_id, now_ms);
@@ -806,18 +842,21 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
     auto [current, completed] = *cur;
     if (req.expected_version && *req.expected_version != current) {
       ++im.conflicts;
-      return Error(StatusCode::kConflict,
-                   fmt::format("run {} is at version {}, expected {}", req.run_id, current, *req.expected_version));
+      return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}",
+                                                      req.run_id, current, *req.expected_version));
     }
     if (completed) {
       ++im.conflicts;
-      return Error(StatusCode::kConflict, fmt::format("run {} is completed; restore it or start a new run", req.run_id));
+      return Error(StatusCode::kConflict,
+                   fmt::format("run {} is completed; restore it or start a new run", req.run_id));
     }
     const StateRecord m = core::RecordOf(req, current + 1, body->checksum, now);
-    int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, req.is_recovery_point, now);
+    int64_t expires =
+        core::ExpiryMillis(im.options.ttl, RunStatus::kActive, req.is_recovery_point, now);
     if (Status s = im.UpsertRun(c, m, *body, now_ms, expires); !s.ok()) return Error(s);
     if (KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point)) {
-      if (Status s = im.SnapshotRun(c, req.run_id, req.checkpoint_type, now_ms); !s.ok()) return Error(s);
+      if (Status s = im.SnapshotRun(c, req.run_id, req.checkpoint_type, now_ms); !s.ok())
+        return Error(s);
     }
     ++im.saves;
     return SaveAck{m.version, body->checksum};
@@ -830,21 +869,25 @@ Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) 
   auto body = std::make_shared<Body>();
   body->checksum = record.checksum;
   body->payload_bytes = record.payload.size();
-  core::Encoded enc = core::Encode(record.payload, impl_->options.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
+  core::Encoded enc = core::Encode(record.payload, impl_->options.compress_threshold_bytes.value_or(
+                                                       core::kDefaultCompressThreshold));
   body->encoding = enc.encoding;
   body->bytes = std::move(enc.bytes);
   record.payload.clear();
   Impl& im = *impl_;
-  std::function<Result<bool>(Conn&)> work = [&im, m = std::move(record), body](Conn& c) -> Result<bool> {
+  std::function<Result<bool>(Conn&)> work = [&im, m = std::move(record),
+                                             body](Conn& c) -> Result<bool> {
     const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
     auto cur = im.Current(c, m.run_id, now_ms);
     if (!cur) return Error(cur.error());
     if (m.version <= cur->first) return false;
     const int64_t at_ms = core::ToUnixMillis(m.saved_at);
-    const int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, m.is_recovery_point, m.saved_at);
+    const int64_t expires =
+        core::ExpiryMillis(im.options.ttl, RunStatus::kActive, m.is_recovery_point, m.saved_at);
     if (Status s = im.UpsertRun(c, m, *body, at_ms, expires); !s.ok()) return Error(s);
     if (KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point)) {
-      if (Status s = im.SnapshotRun(c, m.run_id, m.checkpoint_type, at_ms); !s.ok()) return Error(s);
+      if (Status s = im.SnapshotRun(c, m.run_id, m.checkpoint_type, at_ms); !s.ok())
+        return Error(s);
     }
     ++im.saves;
     return true;
@@ -852,8 +895,10 @@ Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) 
   co_return co_await im.Write<bool>(deadline, "put", std::move(work));
 }
 
-Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_id, Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_id,
+                                                                Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
   using R = std::optional<StateRecord>;
   std::function<Result<R>(Conn&)> work = [&im, run_id = std::move(run_id)](Conn& c) -> Result<R> {
@@ -874,9 +919,11 @@ Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_
 }
 
 Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
-  std::function<Result<bool>(Conn&)> work = [&im, run_id = std::move(run_id)](Conn& c) -> Result<bool> {
+  std::function<Result<bool>(Conn&)> work = [&im,
+                                             run_id = std::move(run_id)](Conn& c) -> Result<bool> {
     const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
     bool existed = false;
     {
@@ -887,8 +934,10 @@ Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadlin
       if (!row) return Error(row.error());
       existed = *row;
     }
-    for (const char* sql : {"DELETE FROM threads WHERE thread_id IN (SELECT thread_id FROM runs WHERE run_id = ?1) AND run_id = ?1",
-                            "DELETE FROM runs WHERE run_id = ?1", "DELETE FROM checkpoints WHERE run_id = ?1"}) {
+    for (const char* sql :
+         {"DELETE FROM threads WHERE thread_id IN (SELECT thread_id FROM runs WHERE run_id = ?1) "
+          "AND run_id = ?1",
+          "DELETE FROM runs WHERE run_id = ?1", "DELETE FROM checkpoints WHERE run_id = ?1"}) {
       auto st = Prepare(c, sql);
       if (!st) return Error(st.error());
       (*st)->Text(1, run_id);
@@ -900,16 +949,20 @@ Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadlin
 }
 
 Awaitable<Done> SqliteStore::Complete(std::string run_id, Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
   std::function<Result<bool>(Conn&)> work = [&im, run_id](Conn& c) -> Result<bool> {
     const SystemTime now = core::Now(im.options);
     const int64_t now_ms = core::ToUnixMillis(now);
-    auto st = Prepare(c, "UPDATE runs SET status = 1, expires_at_ms = ?3 WHERE run_id = ?1 AND expires_at_ms > ?2");
+    auto st = Prepare(
+        c,
+        "UPDATE runs SET status = 1, expires_at_ms = ?3 WHERE run_id = ?1 AND expires_at_ms > ?2");
     if (!st) return Error(st.error());
     // Completing twice must not extend the completed TTL: keep the earlier expiry.
     int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kCompleted, false, now);
-    auto cur = Prepare(c, "SELECT status, expires_at_ms FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2");
+    auto cur = Prepare(
+        c, "SELECT status, expires_at_ms FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2");
     if (!cur) return Error(cur.error());
     (*cur)->Text(1, run_id).Int(2, now_ms);
     auto row = (*cur)->Step("complete");
@@ -958,9 +1011,11 @@ std::optional<int64_t> ParseCheckpointId(const std::string& id) {
 
 Awaitable<Result<CheckpointInfo>> SqliteStore::Checkpoint(std::string run_id, CheckpointType type,
                                                           Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
-  std::function<Result<CheckpointInfo>(Conn&)> work = [&im, run_id, type](Conn& c) -> Result<CheckpointInfo> {
+  std::function<Result<CheckpointInfo>(Conn&)> work = [&im, run_id,
+                                                       type](Conn& c) -> Result<CheckpointInfo> {
     const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
     {
       // Never snapshot damaged bytes as if they were good.
@@ -972,26 +1027,31 @@ Awaitable<Result<CheckpointInfo>> SqliteStore::Checkpoint(std::string run_id, Ch
       auto row = (*st)->Step("checkpoint");
       if (!row) return Error(row.error());
       if (!*row) return Error(StatusCode::kNotFound, fmt::format("run {} does not exist", run_id));
-      if (auto rec = im.ReadRecord(**st, fmt::format("run {}", run_id)); !rec) return Error(rec.error());
+      if (auto rec = im.ReadRecord(**st, fmt::format("run {}", run_id)); !rec)
+        return Error(rec.error());
     }
     if (Status s = im.SnapshotRun(c, run_id, type, now_ms); !s.ok()) return Error(s);
     static const std::string sql = fmt::format(
-        "SELECT {} FROM checkpoints WHERE run_id = ?1 AND version = (SELECT version FROM runs WHERE run_id = ?1)",
+        "SELECT {} FROM checkpoints WHERE run_id = ?1 AND version = (SELECT version FROM runs "
+        "WHERE run_id = ?1)",
         kCheckpointInfoColumns);
     auto st = Prepare(c, sql.c_str());
     if (!st) return Error(st.error());
     (*st)->Text(1, run_id);
     auto row = (*st)->Step("checkpoint");
     if (!row) return Error(row.error());
-    if (!*row) return Error(StatusCode::kInternal, fmt::format("checkpoint of run {} vanished inside its transaction", run_id));
+    if (!*row)
+      return Error(StatusCode::kInternal,
+                   fmt::format("checkpoint of run {} vanished inside its transaction", run_id));
     return ReadInfo(**st, run_id);
   };
   co_return co_await im.Write<CheckpointInfo>(deadline, "checkpoint", std::move(work));
 }
 
 Awaitable<Result<std::vector<CheckpointInfo>>> SqliteStore::ListCheckpoints(std::string run_id,
-                                                                           Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+                                                                            Deadline deadline) {
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
   using R = std::vector<CheckpointInfo>;
   std::function<Result<R>(Conn&)> work = [&im, run_id](Conn& c) -> Result<R> {
@@ -1013,17 +1073,21 @@ Awaitable<Result<std::vector<CheckpointInfo>>> SqliteStore::ListCheckpoints(std:
   co_return co_await im.Run<R>(*im.readers, deadline, "list_checkpoints", std::move(work));
 }
 
-Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::optional<std::string> checkpoint_id,
+Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id,
+                                                    std::optional<std::string> checkpoint_id,
                                                     Deadline deadline) {
-  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
-  std::function<Result<StateRecord>(Conn&)> work = [&im, run_id, checkpoint_id](Conn& c) -> Result<StateRecord> {
+  std::function<Result<StateRecord>(Conn&)> work = [&im, run_id,
+                                                    checkpoint_id](Conn& c) -> Result<StateRecord> {
     const SystemTime now = core::Now(im.options);
     const int64_t now_ms = core::ToUnixMillis(now);
     auto missing = [&] {
       return Error(StatusCode::kNotFound,
-                   checkpoint_id ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
-                                 : fmt::format("run {} has no checkpoints", run_id));
+                   checkpoint_id
+                       ? fmt::format("run {} has no checkpoint {}", run_id, *checkpoint_id)
+                       : fmt::format("run {} has no checkpoints", run_id));
     };
     int64_t wanted = INT64_MAX;
     if (checkpoint_id) {
@@ -1045,7 +1109,8 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::opt
     auto row = (*st)->Step("restore");
     if (!row) return Error(row.error());
     if (!*row || (checkpoint_id && (*st)->ColInt(4) != wanted)) return missing();
-    auto rec = im.ReadRecord(**st, fmt::format("checkpoint {} of run {}", core::CheckpointId((*st)->ColInt(4)), run_id));
+    auto rec = im.ReadRecord(
+        **st, fmt::format("checkpoint {} of run {}", core::CheckpointId((*st)->ColInt(4)), run_id));
     if (!rec) return Error(rec.error());
     Body body;
     body.encoding = static_cast<Encoding>((*st)->ColInt(11));
@@ -1057,43 +1122,56 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id, std::opt
     r.status = RunStatus::kActive;
     r.checkpoint_type = CheckpointType::kRecovery;
     r.saved_at = core::FromUnixMillis(now_ms);
-    int64_t expires = core::ExpiryMillis(im.options.ttl, RunStatus::kActive, r.is_recovery_point, now);
+    int64_t expires =
+        core::ExpiryMillis(im.options.ttl, RunStatus::kActive, r.is_recovery_point, now);
     if (Status s = im.UpsertRun(c, r, body, now_ms, expires); !s.ok()) return Error(s);
     return std::move(r);
   };
   co_return co_await im.Write<StateRecord>(deadline, "restore", std::move(work));
 }
 
-Awaitable<Result<std::optional<ThreadContextRecord>>> SqliteStore::ThreadContext(std::string thread_id,
-                                                                                 Deadline deadline) {
-  if (Status s = core::ValidateId("thread_id", thread_id, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+Awaitable<Result<std::optional<ThreadContextRecord>>> SqliteStore::ThreadContext(
+    std::string thread_id, Deadline deadline) {
+  if (Status s = core::ValidateId("thread_id", thread_id, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
   using R = std::optional<ThreadContextRecord>;
   std::function<Result<R>(Conn&)> work = [&im, thread_id](Conn& c) -> Result<R> {
-    auto st = Prepare(c, "SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = ?1 AND expires_at_ms > ?2");
+    auto st = Prepare(c,
+                      "SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = ?1 AND "
+                      "expires_at_ms > ?2");
     if (!st) return Error(st.error());
     (*st)->Text(1, thread_id).Int(2, core::ToUnixMillis(core::Now(im.options)));
     auto row = (*st)->Step("thread context");
     if (!row) return Error(row.error());
     if (!*row) return R();
-    return R(ThreadContextRecord{thread_id, (*st)->ColText(0), (*st)->ColInt(1), core::FromUnixMillis((*st)->ColInt(2))});
+    return R(ThreadContextRecord{thread_id, (*st)->ColText(0), (*st)->ColInt(1),
+                                 core::FromUnixMillis((*st)->ColInt(2))});
   };
   co_return co_await im.Run<R>(*im.readers, deadline, "thread_context", std::move(work));
 }
 
-Awaitable<Result<ActiveRunsPage>> SqliteStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
-  if (Status s = core::ValidateActiveRunsQuery(query, impl_->options.max_id_bytes); !s.ok()) co_return Error(s);
+Awaitable<Result<ActiveRunsPage>> SqliteStore::ActiveRuns(ActiveRunsQuery query,
+                                                          Deadline deadline) {
+  if (Status s = core::ValidateActiveRunsQuery(query, impl_->options.max_id_bytes); !s.ok())
+    co_return Error(s);
   Impl& im = *impl_;
-  std::function<Result<ActiveRunsPage>(Conn&)> work = [&im, query](Conn& c) -> Result<ActiveRunsPage> {
+  std::function<Result<ActiveRunsPage>(Conn&)> work = [&im,
+                                                       query](Conn& c) -> Result<ActiveRunsPage> {
     // Keyset pagination: the cursor is the last run_id of the previous page.
-    const char* sql = query.thread_id
-        ? "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
-          "WHERE run_id > ?1 AND status = 0 AND expires_at_ms > ?2 AND thread_id = ?4 ORDER BY run_id LIMIT ?3"
-        : "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
-          "WHERE run_id > ?1 AND status = 0 AND expires_at_ms > ?2 ORDER BY run_id LIMIT ?3";
+    const char* sql =
+        query.thread_id
+            ? "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
+              "WHERE run_id > ?1 AND status = 0 AND expires_at_ms > ?2 AND thread_id = ?4 ORDER BY "
+              "run_id LIMIT ?3"
+            : "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
+              "WHERE run_id > ?1 AND status = 0 AND expires_at_ms > ?2 ORDER BY run_id LIMIT ?3";
     auto st = Prepare(c, sql);
     if (!st) return Error(st.error());
-    (*st)->Text(1, query.cursor).Int(2, core::ToUnixMillis(core::Now(im.options))).Int(3, query.limit + 1);
+    (*st)
+        ->Text(1, query.cursor)
+        .Int(2, core::ToUnixMillis(core::Now(im.options)))
+        .Int(3, query.limit + 1);
     if (query.thread_id) (*st)->Text(4, *query.thread_id);
     ActiveRunsPage page;
     while (true) {
@@ -1104,8 +1182,9 @@ Awaitable<Result<ActiveRunsPage>> SqliteStore::ActiveRuns(ActiveRunsQuery query,
         page.next_cursor = page.runs.back().run_id;
         break;
       }
-      page.runs.push_back({(*st)->ColText(0), (*st)->ColText(1), (*st)->ColText(2), (*st)->ColText(3),
-                           (*st)->ColInt(4), core::FromUnixMillis((*st)->ColInt(5))});
+      page.runs.push_back({(*st)->ColText(0), (*st)->ColText(1), (*st)->ColText(2),
+                           (*st)->ColText(3), (*st)->ColInt(4),
+                           core::FromUnixMillis((*st)->ColInt(5))});
     }
     return page;
   };
@@ -1130,12 +1209,18 @@ StoreStats SqliteStore::Stats() const {
   StoreStats s;
   s.backend = Describe();
   const Impl& im = *impl_;
-  s.values = {{"saves", double(im.saves)},         {"loads", double(im.loads)},
-              {"conflicts", double(im.conflicts)}, {"corruptions", double(im.corruptions)},
-              {"timeouts", double(im.timeouts)},   {"rejected", double(im.rejected)},
-              {"write_queue", double(im.write_queue)}, {"read_queue", double(im.readers->queued)},
-              {"write_batches", double(im.batches)}, {"batched_writes", double(im.batched_writes)},
-              {"wal_pages", double(im.wal_pages)}, {"wal_checkpoints", double(im.checkpoints)},
+  s.values = {{"saves", double(im.saves)},
+              {"loads", double(im.loads)},
+              {"conflicts", double(im.conflicts)},
+              {"corruptions", double(im.corruptions)},
+              {"timeouts", double(im.timeouts)},
+              {"rejected", double(im.rejected)},
+              {"write_queue", double(im.write_queue)},
+              {"read_queue", double(im.readers->queued)},
+              {"write_batches", double(im.batches)},
+              {"batched_writes", double(im.batched_writes)},
+              {"wal_pages", double(im.wal_pages)},
+              {"wal_checkpoints", double(im.checkpoints)},
               {"wal_checkpoint_ms_total", double(im.checkpoint_us) / 1000.0},
               {"synchronous", double(im.synchronous)}};
   return s;
