@@ -2,18 +2,21 @@
 # Installs every build, test and service dependency from Debian 12's archive.
 # Idempotent: packages already present are left alone. Must run as root.
 #   scripts/install-deps.sh            build + unit tests
-#   scripts/install-deps.sh --services also Redis, PostgreSQL and ClickHouse servers, and
-#                                      Chromium with Node.js for the HTML report's browser test
+#   scripts/install-deps.sh --services also Redis, PostgreSQL and ClickHouse servers,
+#                                      Chromium for the HTML report's browser test, and the
+#                                      load and fuzzing tools (clang, wrk, h2load, pgbouncer, perf)
 set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libexpected-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libsimdjson-dev libcli11-dev
   libfmt-dev libzstd-dev libxxhash-dev libhiredis-dev libpq-dev
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format libssl-dev
 )
 service_pkgs=(redis-server redis-tools postgresql postgresql-client clickhouse-server clickhouse-client curl procps
-              chromium)
+              chromium
+              # the tools around them: libFuzzer (clang), HTTP load (wrk, h2load), pgbouncer, perf
+              clang wrk nghttp2-client pgbouncer linux-perf)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--services" ]]; then want+=("${service_pkgs[@]}"); fi

@@ -22,8 +22,16 @@ eval "$(scripts/services.sh env)"
 command -v npm >/dev/null || { echo "test: npm is missing (Node.js); the browser test needs it" >&2; exit 2; }
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
+# The house style first: it takes a second and fails on any file clang-format would change.
+scripts/check_format.sh
+
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_dir"
+# A user's optimised build must build too (g++ 12 at -O3 warns where -O2 does not): the
+# library and the program in Release, warnings still errors.
+cmake -S . -B "$build_dir-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGENTSTATE_BUILD_TESTS=OFF \
+  -DAGENTSTATE_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build_dir-release" --target agentload
 # The tests that kill, pause and restart the shared services run last and alone: a timing
 # test right after one of them would measure a cold PostgreSQL and fail for it.
 faults='failure_recovery_under_load|chaos|ServiceControl\.|TieredFaults\.'
