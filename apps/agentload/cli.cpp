@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <ostream>
@@ -46,6 +47,11 @@ int AgentloadMain(const std::vector<std::string>& args,
   app.set_help_flag("-h,--help", "print this help and exit");
   app.add_flag("--list", list, "list the scenarios, one line each, and exit");
   app.add_option("--test", o.tests, "run only this scenario (repeatable)")->type_name("NAME");
+  app.add_option("--tag", o.tags, "run only scenarios with this tag (repeatable; see --list)")
+      ->type_name("TAG");
+  app.add_option("--exclude-tag", o.exclude_tags,
+                 "leave out scenarios with this tag (repeatable), e.g. --exclude-tag slow")
+      ->type_name("TAG");
   app.add_flag("--quick", o.quick, "the quick profile: same shape, smaller counts and durations");
   app.add_flag("-v,--verbose", o.verbose, "print each phase as it ends, and every gate");
   app.add_option("--report-dir", o.report_dir,
@@ -122,10 +128,13 @@ int AgentloadMain(const std::vector<std::string>& args,
   if (report->parsed()) return load::ReportLoad(report_dir_arg, out, err);
 
   if (list) {
-    for (const auto& e : load::Catalogue())
-      out << fmt::format("{:<36} {}\n", e.name, e.description);
+    for (const auto& e : load::Catalogue()) {
+      out << fmt::format("{:<36} {}{}\n", e.name, e.description,
+                         e.tags.empty() ? "" : fmt::format(" [{}]", fmt::join(e.tags, ", ")));
+    }
     return load::kExitPass;
   }
+  o.debug = Lookup(env, "AGENTSTATE_DEBUG") == "1";
 
   try {
     std::size_t used = 0;

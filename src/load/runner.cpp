@@ -3,6 +3,7 @@
 #include "tiered/tiered_store.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 
 #include <sys/syscall.h>
@@ -334,6 +335,30 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
       if (seen.insert(name).second) selected.push_back(e);
     }
   }
+  // Tags narrow the selection, whether it came from --test or is the whole catalogue.
+  if (!o.tags.empty() || !o.exclude_tags.empty()) {
+    const std::vector<std::string> known = KnownTags();
+    for (const auto* list : {&o.tags, &o.exclude_tags}) {
+      for (const auto& t : *list) {
+        if (std::find(known.begin(), known.end(), t) == known.end()) {
+          return fail(fmt::format("unknown tag '{}'; known: {} (see agentload --list)", t,
+                                  fmt::join(known, ", ")));
+        }
+      }
+    }
+    auto has_any = [](const ScenarioEntry* e, const std::vector<std::string>& tags) {
+      return std::any_of(tags.begin(), tags.end(), [&](const std::string& t) {
+        return std::find(e->tags.begin(), e->tags.end(), t) != e->tags.end();
+      });
+    };
+    std::erase_if(selected, [&](const ScenarioEntry* e) {
+      return (!o.tags.empty() && !has_any(e, o.tags)) || has_any(e, o.exclude_tags);
+    });
+    if (selected.empty() && !o.chaos) {
+      return fail(
+          "no scenario is left after --tag and --exclude-tag; see the tags in agentload --list");
+    }
+  }
   if (o.parallel < 1 || o.parallel > 64)
     return fail(fmt::format("--parallel {} is outside 1..64", o.parallel));
   if (o.agents && (*o.agents < 1 || *o.agents > 100000)) {
@@ -457,7 +482,8 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
                        o.shard_count,
                        faults.view(),
                        tiered_store,
-                       &interrupted};
+                       &interrupted,
+                       o.debug};
         co_await RunAll(std::move(specs), ctx, fault_store.get(), o.parallel, results);
       },
       [&](std::exception_ptr e) {

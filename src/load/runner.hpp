@@ -20,11 +20,14 @@ inline constexpr int kExitPass = 0;
 inline constexpr int kExitGateFailed = 1;
 inline constexpr int kExitSetup = 2;
 inline constexpr int kExitInvalid = 3;  // the generator itself was the bottleneck
-inline constexpr int kExitInterrupted =
-    130;  // SIGINT or SIGTERM stopped the run; its reports hold what ran
+// SIGINT or SIGTERM stopped the run; its reports hold what ran.
+inline constexpr int kExitInterrupted = 130;
 
 struct RunOptions {
   std::vector<std::string> tests;  // empty = every scenario in the catalogue
+  // --tag: only scenarios with one of these tags; --exclude-tag: none with one of these.
+  std::vector<std::string> tags, exclude_tags;
+  bool debug = false;  // AGENTSTATE_DEBUG=1: each phase and each retry on stderr
   bool quick = false;
   bool verbose = false;
   std::string report_dir = "test_reports/load";

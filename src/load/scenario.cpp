@@ -372,6 +372,11 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
     if (error.empty() || attempt >= u.spec.max_retries || !Retryable(error)) break;
     ++u.phase.retries;
     u.st.Mark(State::SignKind::kAttempt);
+    if (u.st.ctx.debug) {
+      fmt::print(stderr,
+                 "agentload: debug: {:.3f} s {}/{}: run {} attempt {} failed ({}), retrying\n",
+                 u.st.Elapsed(), u.st.spec.name, u.st.phase, agent.run_id, attempt + 1, error);
+    }
     asio::steady_timer backoff(co_await asio::this_coro::executor,
                                u.spec.retry_backoff * (attempt + 1));
     boost::system::error_code ec;
@@ -1070,6 +1075,10 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
     }
     if (st.Interrupted()) break;
     st.phase = p.name;
+    if (ctx.debug) {
+      fmt::print(stderr, "agentload: debug: {:.3f} s {}: phase {} starts ({}, {} agents)\n",
+                 st.Elapsed(), spec.name, p.name, Name(p.executor), p.agents);
+    }
     PhaseResult& pr = result.phases[i];
     ran = i + 1;
     st.current = &pr;

@@ -273,6 +273,8 @@ struct RunContext {
   // load stops, faults in force are healed, the ledger is verified and the result says
   // `interrupted`. Null: never.
   const bool* interrupted = nullptr;
+  // AGENTSTATE_DEBUG=1: a line on stderr as each phase starts and at each retry.
+  bool debug = false;
 };
 
 // Runs every phase in order, verifies the ledger, computes metrics and evaluates gates.

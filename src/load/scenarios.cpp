@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 namespace agentstate::load {
 namespace {
@@ -658,7 +659,9 @@ const std::vector<ScenarioEntry>& Catalogue() {
        StateSizes},
       {"sustained_load_24h_simulation",
        "24 compressed hours of 10-agent waves (--duration for a real soak); drift, leaks",
-       Sustained},
+       Sustained,
+       false,
+       {"slow"}},
       {"burst_traffic_handling",
        "baseline 20 -> spike 80 -> recovery 30 agents; degradation and recovery", Burst},
       {"redis_connection_pool_exhaustion",
@@ -671,10 +674,18 @@ const std::vector<ScenarioEntry>& Catalogue() {
       {"latency_sla_compliance",
        "6 measurements of 60 agents; P50/P95/P99 and availability per measurement", LatencySla},
       {"failure_recovery_under_load",
-       "30 agents before, during (real faults, retries) and after a failure", FailureRecovery,
-       /*injects_faults=*/true},
+       "30 agents before, during (real faults, retries) and after a failure",
+       FailureRecovery,
+       /*injects_faults=*/true,
+       {"faults"}},
   };
   return catalogue;
+}
+
+std::vector<std::string> KnownTags() {
+  std::set<std::string> tags;
+  for (const auto& e : Catalogue()) tags.insert(e.tags.begin(), e.tags.end());
+  return {tags.begin(), tags.end()};
 }
 
 const ScenarioEntry* FindScenario(const std::string& name) {

@@ -27,7 +27,14 @@ struct ScenarioEntry {
   std::string description;  // one line, for --list
   std::function<ScenarioSpec(const Profile&)> build;
   bool injects_faults = false;  // needs the run's faults (Profile::faults)
+  // For --tag / --exclude-tag: "slow" (long in the full profile: leave it out of quick CI
+  // runs as the seed suite's `-m "load and not slow"` did), "faults" (kills and restarts the
+  // services it is given).
+  std::vector<std::string> tags;
 };
+
+// Every tag some scenario carries, sorted.
+std::vector<std::string> KnownTags();
 
 // The ten scenarios, in the order SCENARIOS.md lists them.
 const std::vector<ScenarioEntry>& Catalogue();

@@ -351,5 +351,30 @@ TEST_F(AgentloadCli, TheReportDirectoryComesFromLoadTestReportDirWhenNotGiven) {
   EXPECT_FALSE(fs::exists(from_env + "2"));
 }
 
+// The seed suite left out long tests with -m "load and not slow"; --tag and --exclude-tag
+// select scenarios by tag the same way, and AGENTSTATE_DEBUG=1 logs each phase.
+TEST_F(AgentloadCli, TagsSelectScenariosAndDebugLogsEachPhase) {
+  auto list = Run({"--list"});
+  EXPECT_THAT(list.out, HasSubstr("sustained_load_24h_simulation"));
+  EXPECT_THAT(list.out, HasSubstr("[slow]"));
+  ExpectSetupError(Run({"--tag", "nosuch", "--report-dir", Reports()}),
+                   "unknown tag 'nosuch'; known: faults, slow");
+  ExpectSetupError(
+      Run({"--test", "100_concurrent_agents_baseline", "--tag", "slow", "--report-dir", Reports()}),
+      "no scenario is left");
+  // The engine's debug lines go to the process's stderr, not to the `err` stream.
+  ::testing::internal::CaptureStderr();
+  auto o = Run({"--quick", "--tag", "slow", "--store", "memory://", "--report-dir", Reports(),
+                "--gate", "mean_hourly_mean_ms=1e6"},
+               {{"AGENTSTATE_DEBUG", "1"}});
+  const std::string logged = ::testing::internal::GetCapturedStderr();
+  ASSERT_LE(o.code, 1) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("sustained_load_24h_simulation"));
+  EXPECT_THAT(o.out, ::testing::AnyOf(HasSubstr("1 of 1 scenarios passed"),
+                                      HasSubstr("0 of 1 scenarios passed")));
+  EXPECT_THAT(logged, HasSubstr("agentload: debug: "));
+  EXPECT_THAT(logged, HasSubstr("phase hour_01 starts"));
+}
+
 }  // namespace
 }  // namespace agentstate::apps
