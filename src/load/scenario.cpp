@@ -277,16 +277,29 @@ std::string VerifyLogged(Unit& u, const Result<std::optional<StateRecord>>& rec,
   return e;
 }
 
+// A save, then a read of the run and its check against the acknowledgement: the error class
+// ("" when both held) and the record read.
+struct Verified {
+  std::string error;
+  std::optional<StateRecord> record;
+};
+Awaitable<Verified> SaveLoadVerify(Unit& u, const AgentSpec& agent, SaveRequest req) {
+  auto ack = co_await LedgeredSave(u, std::move(req));
+  if (!ack) co_return Verified{std::string(CodeName(ack.error().code())), std::nullopt};
+  auto rec = co_await Load(u, agent.run_id);
+  std::string e = VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id));
+  if (!e.empty()) co_return Verified{std::move(e), std::nullopt};
+  co_return Verified{"", std::move(*rec)};
+}
+
 // One attempt at a unit; "" on success, else the error class.
 Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::string& payload) {
   const WorkloadGenerator& gen = u.st.ctx.generator;
   auto code = [](const Status& s) { return std::string(CodeName(s.code())); };
   switch (u.work) {
     case Work::kAgent: {
-      auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
-      if (!ack) co_return code(ack.error());
-      auto rec = co_await Load(u, agent.run_id);
-      co_return VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id));
+      Verified v = co_await SaveLoadVerify(u, agent, gen.Request(agent, payload));
+      co_return v.error;
     }
     case Work::kRead: {
       auto want = u.st.ledger.LastAck(agent.run_id);
@@ -295,17 +308,12 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       co_return VerifyLogged(u, rec, agent, SaveAck{want->first, want->second});
     }
     case Work::kSaveLoadUpdate: {
-      auto first = co_await LedgeredSave(u, gen.Request(agent, payload));
-      if (!first) co_return code(first.error());
-      auto rec = co_await Load(u, agent.run_id);
-      if (std::string e = VerifyLogged(u, rec, agent, *first, u.st.ledger.HasUnknown(agent.run_id));
-          !e.empty()) {
-        co_return e;
-      }
+      Verified first = co_await SaveLoadVerify(u, agent, gen.Request(agent, payload));
+      if (!first.error.empty()) co_return first.error;
       // The update goes in at the version just read: a lost update would be a conflict.
       SaveRequest next = gen.Request(agent, payload);
-      next.step_count = (*rec)->step_count + 1;
-      next.expected_version = (*rec)->version;
+      next.step_count = first.record->step_count + 1;
+      next.expected_version = first.record->version;
       auto second = co_await LedgeredSave(u, std::move(next));
       co_return second ? "" : code(second.error());
     }
@@ -330,13 +338,8 @@ Awaitable<std::string> Attempt(Unit& u, const AgentSpec& agent, const std::strin
       co_return ack ? "" : code(ack.error());
     }
     case Work::kSaveDelete: {
-      auto ack = co_await LedgeredSave(u, gen.Request(agent, payload));
-      if (!ack) co_return code(ack.error());
-      auto rec = co_await Load(u, agent.run_id);
-      if (std::string e = VerifyLogged(u, rec, agent, *ack, u.st.ledger.HasUnknown(agent.run_id));
-          !e.empty()) {
-        co_return e;
-      }
+      Verified saved = co_await SaveLoadVerify(u, agent, gen.Request(agent, payload));
+      if (!saved.error.empty()) co_return saved.error;
       auto del = co_await Delete(u, agent.run_id);
       if (!del) {
         u.st.ledger.RecordDelete(
