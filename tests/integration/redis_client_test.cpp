@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "backends/redis/client.hpp"
@@ -16,6 +17,18 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+
+// Polls `condition` every millisecond until it holds or `limit` has passed: synchronisation
+// on the condition itself, never a sleep that hopes it is long enough. Whether it held.
+template <typename Condition>
+bool WaitUntil(std::chrono::milliseconds limit, Condition condition) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
 
 std::string Url() {
   const char* v = std::getenv("AGENTSTATE_REDIS_URL");
@@ -115,7 +128,14 @@ TEST_F(RedisClientTest, AConnectionKilledMidPipelineFailsItsCommandsCleanlyAndLa
     blocked = Call(*c, {"BLPOP", "test:never", "10"}, 8s);
     finished = true;
   });
-  std::this_thread::sleep_for(200ms);
+  // Until the server runs the BLPOP on that connection.
+  const std::string list = "CLIENT LIST ID " + std::to_string(id->integer);
+  EXPECT_TRUE(WaitUntil(5s, [&] {
+    redisReply* r = Side(list.c_str());
+    const bool blocked_now = r && r->type == REDIS_REPLY_STRING && std::strstr(r->str, "cmd=blpop");
+    freeReplyObject(r);
+    return blocked_now;
+  })) << "the BLPOP never reached the server";
   const auto t0 = std::chrono::steady_clock::now();
   freeReplyObject(Side(("CLIENT KILL ID " + std::to_string(id->integer)).c_str()));
   waiter.join();
@@ -173,8 +193,12 @@ TEST_F(RedisClientTest,
                              std::to_string(options_.port) + "/0");
   ASSERT_TRUE(wrong);
   RedisClient refused(*wrong);
-  std::this_thread::sleep_for(300ms);
-  auto a = Call(refused, {"PING"}, 1s);
+  // Until a call meets the refusal (the first ones may still be waiting for the connection).
+  Result<Reply> a = Error(StatusCode::kInternal, "not tried");
+  WaitUntil(5s, [&] {
+    a = Call(refused, {"PING"}, 1s);
+    return !a && a.error().message().find("refused AUTH") != std::string::npos;
+  });
   ASSERT_FALSE(a);
   EXPECT_EQ(a.error().code(), StatusCode::kUnavailable) << a.error().ToString();
   EXPECT_THAT(a.error().message(), HasSubstr("refused AUTH"));
@@ -191,8 +215,8 @@ TEST_F(RedisClientTest, BeyondMaxInFlightCommandsWaitForASlotThenArePoolExhauste
   std::vector<std::thread> holders;
   for (int i = 0; i < 2; ++i)
     holders.emplace_back([&] { (void)Call(c, {"BLPOP", "test:never", "1"}, 3s); });
-  std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(c.stats().in_flight, 2u);
+  EXPECT_TRUE(WaitUntil(900ms, [&] { return c.stats().in_flight == 2; }))
+      << "the two BLPOPs did not both take a slot";
   const auto t0 = std::chrono::steady_clock::now();
   auto turned_away = Call(c, {"PING"}, 2s);
   const auto waited = std::chrono::steady_clock::now() - t0;
@@ -216,7 +240,8 @@ TEST_F(RedisClientTest, AWaitingCommandGetsTheSlotAFinishedOneGivesBack) {
   o.pool_wait = 2s;
   RedisClient c(o);
   std::thread holder([&] { (void)Call(c, {"BLPOP", "test:never", "1"}, 3s); });
-  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(WaitUntil(900ms, [&] { return c.stats().in_flight == 1; }))
+      << "the BLPOP never took the slot";
   auto pong = Call(c, {"PING"}, 3s);
   holder.join();
   ASSERT_TRUE(pong) << pong.error().ToString();
