@@ -93,6 +93,14 @@ json Faults(const std::vector<FaultWindow>& faults) {
   return out;
 }
 
+json LedgerJson(const LedgerVerdict& v) {
+  return {{"runs_checked", v.runs_checked},     {"acked_writes", v.acked_writes},
+          {"unknown_writes", v.unknown_writes}, {"lost", v.lost},
+          {"corrupted", v.corrupted},           {"phantom", v.phantom},
+          {"out_of_order", v.out_of_order},     {"unverifiable", v.unverifiable},
+          {"resurrected", v.resurrected}};
+}
+
 json RawJson(const ScenarioResult& r) {
   json phases = json::array();
   for (const auto& p : r.phases) phases.push_back(PhaseRaw(p));
@@ -117,15 +125,7 @@ json RawJson(const ScenarioResult& r) {
           {"avg_cpu_percent", r.avg_cpu_percent},
           {"harness_thread_cpu_percent", r.harness_thread_cpu_percent},
           {"harness_thread_busy_percent", r.harness_thread_busy_percent},
-          {"ledger",
-           {{"runs_checked", r.ledger.runs_checked},
-            {"acked_writes", r.ledger.acked_writes},
-            {"unknown_writes", r.ledger.unknown_writes},
-            {"lost", r.ledger.lost},
-            {"corrupted", r.ledger.corrupted},
-            {"phantom", r.ledger.phantom},
-            {"out_of_order", r.ledger.out_of_order},
-            {"unverifiable", r.ledger.unverifiable}}},
+          {"ledger", LedgerJson(r.ledger)},
           {"phases", std::move(phases)},
           {"windows", std::move(windows)},
           {"faults", Faults(r.faults)},

@@ -19,6 +19,10 @@ nlohmann::json Faults(const std::vector<FaultWindow>& faults);
 // The "raw" section of a scenario report.
 nlohmann::json RawJson(const ScenarioResult& result);
 
+// A ledger verdict's counts as JSON: the one writer of the shape ResultFromReport reads
+// (raw.ledger), also used for the report's additional_data.ledger and ledger_durable_tier.
+nlohmann::json LedgerJson(const LedgerVerdict& verdict);
+
 // Rebuilds a result's measurements from a report; `spec` (from the catalogue) supplies the
 // declaration, and the report's gate limits replace the spec's. Metrics and gates are not
 // evaluated: MergeResults + FinishScenario do that. kInvalidArgument for a report that is

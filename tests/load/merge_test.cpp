@@ -62,6 +62,18 @@ TEST(Merge, TwoShardsMergedGiveTheVerdictsOfTheUnshardedRun) {
   EXPECT_TRUE(merged.passed());
 }
 
+// raw.ledger lacked "resurrected" (the ledger's JSON was written in three places), so a
+// shard's resurrected runs read back as 0 and the merged run passed the gate.
+TEST(Merge, AShardsResurrectedRunsSurviveTheMerge) {
+  ScenarioSpec spec = FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}});
+  ScenarioResult a = RunShard(spec, 0, 2), b = RunShard(spec, 1, 2);
+  a.ledger.resurrected = 2;
+  b.ledger.resurrected = 1;
+  ScenarioResult merged = ThroughReports(spec, {a, b});
+  EXPECT_EQ(merged.ledger.resurrected, 3u);
+  EXPECT_EQ(merged.metrics.at("resurrected_runs"), 3);
+}
+
 TEST(Merge, MergedPercentilesAreThoseOfTheUnion) {
   ScenarioSpec spec = FindScenario("100_concurrent_agents_baseline")->build(Profile{true, {}});
   ScenarioResult a = RunShard(spec, 0, 2), b = RunShard(spec, 1, 2);
