@@ -3,21 +3,11 @@
 #include <endian.h>
 #include <fmt/format.h>
 
-#include "core/backoff.hpp"
-
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <cmath>
 #include <cstring>
 #include <functional>
-#include <random>
-
-#include "core/wait_group.hpp"
 
 namespace agentstate::pg {
-
-using SteadyClock = std::chrono::steady_clock;
-
-namespace {}  // namespace
 
 Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   PgOptions o;
@@ -152,48 +142,16 @@ std::string_view ErrorMessage(const PGresult* r) {
   return s ? s : PQresultErrorMessage(r);
 }
 
-// A query waiting for its result. Complete runs once, on the client's thread.
-struct PgPending {
-  PgPending(std::vector<PgClient::Statement> s, Deadline d) : stmts(std::move(s)), deadline(d) {}
-  virtual ~PgPending() = default;
-  virtual void Deliver(Result<std::vector<PgResult>> r) = 0;
-  void Complete(Result<std::vector<PgResult>> r) {
-    if (done) return;
-    done = true;
-    if (timer) timer->cancel();
-    if (on_done) on_done(r.has_value());
-    Deliver(std::move(r));
-  }
-  std::vector<PgClient::Statement> stmts;
-  Deadline deadline;
-  bool done = false;
-  bool counts_for_breaker = true;
-  // Each statement's first result, kept until the pipeline sync arrives.
-  std::vector<PgResult> results;
-  bool have_result = false;  // the current statement's result is in `results`
-  std::unique_ptr<asio::steady_timer> timer;
-  std::function<void(bool answered)> on_done;
-};
-
 namespace {
 
-template <typename Handler>
-struct TypedPending final : PgPending {
-  TypedPending(std::vector<PgClient::Statement> s, Deadline d, Handler h)
-      : PgPending(std::move(s), d), handler(std::move(h)) {}
-  void Deliver(Result<std::vector<PgResult>> r) override {
-    auto ex = asio::get_associated_executor(handler);
-    asio::post(ex, [h = std::move(handler), r = std::move(r)]() mutable { h(std::move(r)); });
-  }
-  Handler handler;
-};
+using PgPending = core::Pending<PgRequest, std::vector<PgResult>>;
 
 // A session's warm-up batch: its results are dropped and its end, whatever it was, is
 // counted (PgClient::AwaitWarm). It takes no admission slot and has no deadline of its
 // own: the queries queued behind it keep theirs.
 struct WarmupPending final : PgPending {
-  WarmupPending(std::vector<PgClient::Statement> s, std::function<void(bool ok)> done)
-      : PgPending(std::move(s), Deadline::max()), on_warm(std::move(done)) {}
+  WarmupPending(std::vector<Statement> s, std::function<void(bool ok)> done)
+      : PgPending(PgRequest{std::move(s), {}, false}, Deadline::max()), on_warm(std::move(done)) {}
   void Deliver(Result<std::vector<PgResult>> r) override {
     bool ok = r.has_value();
     for (std::size_t i = 0; ok && i < r->size(); ++i) {
@@ -207,81 +165,34 @@ struct WarmupPending final : PgPending {
 
 }  // namespace
 
-// One libpq connection in pipeline mode. Everything here runs on the client's one thread.
-class PgConnection : public std::enable_shared_from_this<PgConnection> {
+// One libpq connection in pipeline mode on the pipelined-connection core. Everything here
+// runs on the client's one thread.
+class PgConnection final : public core::Connection<PgRequest, std::vector<PgResult>> {
  public:
-  bool connected() const { return connected_; }                                   // I/O thread only
-  std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread only
   PgConnection(asio::io_context& io, const PgOptions& o, const PgClient::Warmup& warmup,
                std::function<void(bool ok)> on_warm)
-      : io_(io), o_(o), warmup_(warmup), on_warm_(std::move(on_warm)), socket_(io), wake_(io) {}
-  ~PgConnection() { Close(); }
-
-  void Start() {
-    asio::co_spawn(
-        io_, [self = shared_from_this()]() -> Awaitable<void> { co_await self->Run(); },
-        asio::detached);
-  }
-  void Stop() {
-    stopped_ = true;
-    boost::system::error_code ec;
-    socket_.cancel(ec);
-    wake_.cancel();
-  }
-  uint64_t reconnects() const { return reconnects_; }
-
-  void Enqueue(std::shared_ptr<PgPending> p) {
-    if (SteadyClock::now() >= p->deadline) {
-      p->Complete(
-          Error(StatusCode::kTimeout, "postgresql query: deadline passed before it was sent"));
-      return;
-    }
-    if (!connected_ && !last_error_.empty() && attempts_ >= 2) {
-      p->Complete(Error(StatusCode::kUnavailable, last_error_));
-      return;
-    }
-    p->timer = std::make_unique<asio::steady_timer>(io_, p->deadline);
-    p->timer->async_wait([w = std::weak_ptr<PgPending>(p)](boost::system::error_code ec) {
-      if (ec) return;
-      if (auto q = w.lock())
-        q->Complete(Error(StatusCode::kTimeout,
-                          "postgresql query: deadline passed waiting for the result"));
-    });
-    queued_.push_back(std::move(p));
-    wake_.cancel();
-  }
+      : Connection(io, {.endpoint = o.redacted_uri,
+                        .request = "postgresql query",
+                        .answer = "result",
+                        .dead_after_timeouts = 0}),
+        o_(o),
+        warmup_(warmup),
+        on_warm_(std::move(on_warm)),
+        socket_(io) {}
+  ~PgConnection() override { Closed(); }
 
  private:
-  Awaitable<void> Run() {
-    std::mt19937_64 rng(std::random_device{}());
-    while (!stopped_) {
-      Status s = co_await Connect();
-      if (s.ok()) {
-        if (warmup_) queued_.push_front(std::make_shared<WarmupPending>(warmup_(), on_warm_));
-        connected_ = true;
-        attempts_ = 0;
-        backoff_.Reset();
-        last_error_.clear();
-        s = co_await Serve();
-        connected_ = false;
-        ++reconnects_;
-      }
-      last_error_ = s.message();
-      Drop(s);
-      Close();
-      if (stopped_) break;
-      ++attempts_;
-      const auto wait = backoff_.Next(rng);
-      asio::steady_timer t(io_, wait);
-      boost::system::error_code ec;
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    Drop(Status(StatusCode::kUnavailable, fmt::format("{}: client stopped", o_.redacted_uri)));
-    Close();
+  void Interrupt() override {
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+  }
+
+  void Opened() override {
+    if (warmup_) queued_.push_front(std::make_shared<WarmupPending>(warmup_(), on_warm_));
   }
 
   // The descriptor is libpq's: release it from Asio, then let PQfinish close it.
-  void Close() {
+  void Closed() override {
     if (socket_.is_open()) socket_.release();
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
@@ -300,7 +211,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     if (fd >= 0) socket_.assign(fd);
   }
 
-  Awaitable<Status> Connect() {
+  Awaitable<Status> Connect() override {
     const std::string timeout_s = std::to_string(
         std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o_.connect_timeout).count()));
     // Every session: our schema first on the search path, and a server-side bound on any
@@ -339,7 +250,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
                                       ? asio::posix::stream_descriptor::wait_read
                                       : asio::posix::stream_descriptor::wait_write,
                                   asio::redirect_error(asio::use_awaitable, ec));
-      if (timed_out || stopped_) {
+      if (timed_out || stopped()) {
         co_return Status(StatusCode::kUnavailable,
                          fmt::format("cannot connect to {}: no answer within {} ms",
                                      o_.redacted_uri, o_.connect_timeout.count()));
@@ -353,52 +264,14 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     co_return Status();
   }
 
-  Awaitable<Status> Serve() {
-    Status reason;
-    core::WaitGroup group(io_.get_executor());
-    group.Add(2);
-    auto self = shared_from_this();
-    auto end = [&](Status s) {
-      if (reason.ok()) reason = std::move(s);
-      boost::system::error_code ignored;
-      socket_.cancel(ignored);
-      wake_.cancel();
-      ending_ = true;
-    };
-    ending_ = false;
-    asio::co_spawn(
-        io_,
-        [&, self]() -> Awaitable<void> {
-          end(co_await Writer());
-          group.Done();
-        },
-        asio::detached);
-    asio::co_spawn(
-        io_,
-        [&, self]() -> Awaitable<void> {
-          end(co_await Reader());
-          group.Done();
-        },
-        asio::detached);
-    co_await group.Wait();
-    co_return reason;
-  }
-
-  Awaitable<Status> Writer() {
-    while (!stopped_ && !ending_) {
-      if (queued_.empty()) {
-        wake_.expires_at(asio::steady_timer::time_point::max());
-        boost::system::error_code ec;
-        co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        continue;
-      }
+  Awaitable<Status> Writer() override {
+    while (!ending()) {
       // Everything queued is handed to libpq, one statement and one sync each, then flushed.
-      while (!queued_.empty()) {
-        auto p = std::move(queued_.front());
-        queued_.pop_front();
-        if (p->done) continue;  // timed out before it was sent: never send it
+      bool any = false;
+      while (auto* p = TakeQueued()) {
+        any = true;
         bool sent = true;
-        for (const auto& st : p->stmts) {
+        for (const auto& st : p->request.stmts) {
           std::vector<Oid> types;
           std::vector<const char*> values;
           std::vector<int> lengths, formats;
@@ -414,11 +287,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
                                         /*resultFormat=*/1) == 1;
         }
         // One sync for all of them: one implicit transaction.
-        if (!sent || PQpipelineSync(conn_) != 1) {
-          in_flight_.push_back(std::move(p));
-          co_return Failed("sending a query");
-        }
-        in_flight_.push_back(std::move(p));
+        if (!sent || PQpipelineSync(conn_) != 1) co_return Failed("sending a query");
+      }
+      if (!any) {
+        co_await WaitForWork();
+        continue;
       }
       while (true) {
         const int r = PQflush(conn_);
@@ -428,7 +301,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
         boost::system::error_code ec;
         co_await socket_.async_wait(asio::posix::stream_descriptor::wait_write,
                                     asio::redirect_error(asio::use_awaitable, ec));
-        if (ec || ending_)
+        if (ec || ending())
           co_return Status(StatusCode::kUnavailable,
                            fmt::format("{}: connection lost", o_.redacted_uri));
       }
@@ -437,12 +310,12 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
                      fmt::format("{}: connection closed", o_.redacted_uri));
   }
 
-  Awaitable<Status> Reader() {
-    while (!stopped_ && !ending_) {
+  Awaitable<Status> Reader() override {
+    while (!ending()) {
       boost::system::error_code ec;
       co_await socket_.async_wait(asio::posix::stream_descriptor::wait_read,
                                   asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || ending_)
+      if (ec || ending())
         co_return Status(StatusCode::kUnavailable,
                          fmt::format("{}: connection lost", o_.redacted_uri));
       if (PQconsumeInput(conn_) != 1) co_return Failed("connection lost");
@@ -458,93 +331,61 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   Status Drain() {
     // Results in order: the statement's result(s), a null, then PGRES_PIPELINE_SYNC.
     int nulls = 0;
-    while (!in_flight_.empty() && PQisBusy(conn_) == 0) {
+    while (Front() && PQisBusy(conn_) == 0) {
       PGresult* raw = PQgetResult(conn_);
+      PgRequest& front = Front()->request;
       if (!raw) {
-        in_flight_.front()->have_result = false;  // the next result is the next statement's
-        if (++nulls > 1) break;                   // nothing more until more bytes arrive
+        front.have_result = false;  // the next result is the next statement's
+        if (++nulls > 1) break;     // nothing more until more bytes arrive
         continue;
       }
       nulls = 0;
       PgResult res(raw);
-      auto& front = in_flight_.front();
       if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) {
-        auto p = std::move(front);
-        in_flight_.pop_front();
-        if (p->results.size() != p->stmts.size()) {
-          p->Complete(Error(StatusCode::kInternal,
-                            fmt::format("{}: {} results for {} statements", o_.redacted_uri,
-                                        p->results.size(), p->stmts.size())));
+        if (front.results.size() != front.stmts.size()) {
+          Answered(Error(StatusCode::kInternal,
+                         fmt::format("{}: {} results for {} statements", o_.redacted_uri,
+                                     front.results.size(), front.stmts.size())));
         } else {
-          p->Complete(std::move(p->results));  // a no-op for a query that already timed out
+          Answered(std::move(front.results));
         }
         continue;
       }
-      if (!front->have_result) {
-        front->results.push_back(std::move(res));
-        front->have_result = true;
+      if (!front.have_result) {
+        front.results.push_back(std::move(res));
+        front.have_result = true;
       }
     }
     if (PQstatus(conn_) == CONNECTION_BAD) return Failed("connection lost");
     return Status();
   }
 
-  void Drop(const Status& why) {
-    const Status unavailable(StatusCode::kUnavailable, why.message());
-    bool first = true;
-    for (auto& p : in_flight_) {
-      p->counts_for_breaker =
-          p->on_done && std::exchange(first, false);  // a warm-up is no caller's
-      p->Complete(Error(unavailable));
-    }
-    in_flight_.clear();
-    if (stopped_ || attempts_ >= 1) {
-      for (auto& p : queued_) p->Complete(Error(unavailable));
-      queued_.clear();
-    }
-  }
-
-  asio::io_context& io_;
   const PgOptions& o_;
   const PgClient::Warmup& warmup_;
   std::function<void(bool ok)> on_warm_;
   PGconn* conn_ = nullptr;
   asio::posix::stream_descriptor socket_;
-  asio::steady_timer wake_;
-  std::deque<std::shared_ptr<PgPending>> queued_, in_flight_;
-  std::string last_error_;
-  bool connected_ = false, stopped_ = false, ending_ = false;
-  int attempts_ = 0;  // failed connects in a row
-  core::ReconnectBackoff backoff_;
-  std::atomic<uint64_t> reconnects_{0};  // bumped on the I/O thread, read from any (Stats)
 };
 
 PgClient::PgClient(PgOptions options, Warmup warmup)
     : options_(std::move(options)),
-      io_(1),
-      work_(asio::make_work_guard(io_)),
       warmup_(std::move(warmup)),
-      gate_(io_, options_.max_in_flight, options_.pool_wait, options_.redacted_uri, "queries") {
+      pipeline_(options_.redacted_uri, "queries", options_.max_in_flight, options_.pool_wait,
+                options_.command_timeout) {
   auto warmed = [this](bool ok) {
     std::lock_guard lock(warm_mu_);
     ++warmed_;
     warm_failures_ += ok ? 0 : 1;
     warm_cv_.notify_all();
   };
-  for (int i = 0; i < options_.connections; ++i) {
-    connections_.push_back(std::make_shared<PgConnection>(io_, options_, warmup_, warmed));
-  }
-  for (auto& c : connections_) c->Start();
-  thread_ = std::thread([this] { io_.run(); });
+  std::vector<std::shared_ptr<Pipeline::ConnectionType>> connections;
+  for (int i = 0; i < options_.connections; ++i)
+    connections.push_back(
+        std::make_shared<PgConnection>(pipeline_.io(), options_, warmup_, warmed));
+  pipeline_.Start(std::move(connections));
 }
 
-PgClient::~PgClient() {
-  asio::post(io_, [this] {
-    for (auto& c : connections_) c->Stop();
-  });
-  work_.reset();
-  thread_.join();
-}
+PgClient::~PgClient() = default;
 
 bool PgClient::AwaitWarm(std::chrono::milliseconds timeout) {
   if (!warmup_) return true;
@@ -553,20 +394,9 @@ bool PgClient::AwaitWarm(std::chrono::milliseconds timeout) {
       lock, timeout, [this] { return warmed_ >= static_cast<uint64_t>(options_.connections); });
 }
 
-std::shared_ptr<PgConnection> PgClient::Pick() { return core::PickConnected(connections_, next_); }
-
-void PgClient::Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p) {
-  p->on_done = [this, raw = p.get()](bool answered) {
-    gate_.Finished(answered, !answered && raw->counts_for_breaker);
-  };
-  conn->Enqueue(std::move(p));
-}
-
 PgClient::Stats PgClient::stats() const {
   Stats s;
-  static_cast<core::Admission::Counters&>(s) = gate_.counters();
-  s.connections = static_cast<uint64_t>(options_.connections);
-  for (const auto& conn : connections_) s.reconnects += conn->reconnects();
+  static_cast<Pipeline::Stats&>(s) = pipeline_.stats();
   std::lock_guard lock(warm_mu_);
   s.warmups = warmed_;
   s.warmup_failures = warm_failures_;
@@ -575,20 +405,7 @@ PgClient::Stats PgClient::stats() const {
 
 Awaitable<Result<std::vector<PgResult>>> PgClient::Batch(std::vector<Statement> statements,
                                                          Deadline deadline) {
-  if (options_.command_timeout.count() > 0)
-    deadline = std::min(deadline, SteadyClock::now() + options_.command_timeout);
-  auto initiate = [this, stmts = std::move(statements), deadline](auto handler) mutable {
-    using Handler = decltype(handler);
-    auto p =
-        std::make_shared<TypedPending<Handler>>(std::move(stmts), deadline, std::move(handler));
-    asio::post(io_, [this, p]() mutable {
-      gate_.Admit(
-          p->deadline, [this, p] { Dispatch(Pick(), p); },
-          [p](Status why) { p->Complete(Error(why)); });
-    });
-  };
-  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::vector<PgResult>>)>(
-      std::move(initiate), asio::use_awaitable);
+  return pipeline_.Submit(PgRequest{std::move(statements), {}, false}, deadline);
 }
 
 Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> params,

@@ -31,7 +31,7 @@
 #include "agentstate/asio.hpp"
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
-#include "core/admission.hpp"
+#include "core/pipeline.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::pg {
@@ -94,15 +94,23 @@ std::string OneLine(std::string_view message);
 std::string_view SqlState(const PGresult* r);
 std::string_view ErrorMessage(const PGresult* r);
 
-class PgConnection;
-struct PgPending;
+// One statement and its parameters.
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
+
+// What a connection sends for one Batch: its statements, one pipeline sync; and each
+// statement's first result, kept until the sync arrives.
+struct PgRequest {
+  std::vector<Statement> stmts;
+  std::vector<PgResult> results;
+  bool have_result = false;  // the current statement's result is in `results`
+};
 
 class PgClient {
  public:
-  struct Statement {
-    std::string sql;
-    std::vector<Param> params;
-  };
+  using Statement = pg::Statement;
 
   // What `warmup` returns runs first on every new session, before any query queued for it: a
   // new backend compiles the store's functions and plans their statements on first use, and
@@ -131,29 +139,22 @@ class PgClient {
                                                  Deadline deadline);
 
   const PgOptions& options() const { return options_; }
-  // Admission control and the breaker (in_flight, waits, breaker_trips, ...), plus these.
-  struct Stats : core::Admission::Counters {
-    uint64_t connections = 0;
-    uint64_t reconnects = 0;
+  using Pipeline = core::PipelineClient<PgRequest, std::vector<PgResult>>;
+  // Admission control, the breaker, connections and reconnects, plus these.
+  struct Stats : Pipeline::Stats {
     uint64_t warmups = 0, warmup_failures = 0;  // a failure: no answer, or an error result
   };
   Stats stats() const;
 
  private:
-  std::shared_ptr<PgConnection> Pick();
-  void Dispatch(std::shared_ptr<PgConnection> conn, std::shared_ptr<PgPending> p);
-
   PgOptions options_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
   Warmup warmup_;
   mutable std::mutex warm_mu_;
   std::condition_variable warm_cv_;
   uint64_t warmed_ = 0, warm_failures_ = 0;  // warm-ups finished and failed, reconnects' included
-  std::vector<std::shared_ptr<PgConnection>> connections_;
-  std::atomic<uint64_t> next_{0};
-  core::Admission gate_;  // admission control and the breaker, on io_
-  std::thread thread_;
+  // Declared last: its thread, which the connections' use of the members above runs on,
+  // stops first.
+  Pipeline pipeline_;
 };
 
 }  // namespace agentstate::pg

@@ -27,7 +27,7 @@
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
 #include "backends/redis/resp.hpp"
-#include "core/admission.hpp"
+#include "core/pipeline.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::redis {
@@ -56,8 +56,7 @@ Result<RedisOptions> ParseRedisUri(std::string_view uri,
 Result<RedisOptions> ParseRedisUri(const core::ParsedUri& uri,
                                    std::initializer_list<std::string_view> extra = {});
 
-class Connection;
-struct Pending;
+class RedisConnection;
 
 class RedisClient {
  public:
@@ -76,31 +75,21 @@ class RedisClient {
   Awaitable<Result<Reply>> Command(const std::vector<std::string_view>& args, Deadline deadline);
 
   // The client's own executor (its I/O thread), for background work bound to its lifetime.
-  asio::io_context::executor_type executor() { return io_.get_executor(); }
+  asio::io_context::executor_type executor() { return pipeline_.io().get_executor(); }
 
   const RedisOptions& options() const { return options_; }
-  uint64_t reconnects() const;
+  uint64_t reconnects() const { return pipeline_.stats().reconnects; }
 
-  // A snapshot of the counters; callable from any thread.
-  // Admission control and the breaker (in_flight, waits, breaker_trips, ...), plus these.
-  struct Stats : core::Admission::Counters {
-    uint64_t connections = 0;
-    uint64_t reconnects = 0;
-  };
-  Stats stats() const;
+  // A snapshot of the counters (admission, the breaker, connections, reconnects); callable
+  // from any thread.
+  using Stats = core::PipelineClient<std::string, Reply>::Stats;
+  Stats stats() const { return pipeline_.stats(); }
 
  private:
-  std::shared_ptr<Connection> Pick();
-  void Dispatch(std::shared_ptr<Connection> conn, std::shared_ptr<Pending> p);
-  Awaitable<Result<Reply>> Submit(std::string bytes, Deadline deadline);
-
   RedisOptions options_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::vector<std::shared_ptr<Connection>> connections_;
-  std::atomic<uint64_t> next_{0};
-  core::Admission gate_;  // admission control and the breaker, on io_
-  std::thread thread_;
+  // The RESP-encoded command is the request. Declared after options_: its thread, which the
+  // connections' use of options_ runs on, stops first.
+  core::PipelineClient<std::string, Reply> pipeline_;
 };
 
 }  // namespace agentstate::redis
