@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/codec.hpp"
-#include "load/workload.hpp"
+#include "load/workload/workload.hpp"
 
 namespace {
 

@@ -6,7 +6,8 @@
 #include <benchmark/benchmark.h>
 
 #include "agentstate/registry.hpp"
-#include "load/scenario.hpp"
+#include "core/asio.hpp"
+#include "load/engine/scenario.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 
 #include <atomic>
 
-#include "load/histogram.hpp"
+#include "load/measure/histogram.hpp"
 
 namespace {
 

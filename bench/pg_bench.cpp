@@ -10,10 +10,11 @@
 #include <cstdlib>
 
 #include "agentstate/registry.hpp"
+#include "core/asio.hpp"
 #include "core/uri.hpp"
 #include "core/wait_group.hpp"
-#include "load/histogram.hpp"
-#include "load/workload.hpp"
+#include "load/measure/histogram.hpp"
+#include "load/workload/workload.hpp"
 
 namespace {
 

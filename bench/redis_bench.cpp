@@ -16,10 +16,11 @@
 
 #include "agentstate/registry.hpp"
 #include "backends/redis/client.hpp"
+#include "core/asio.hpp"
 #include "core/uri.hpp"
 #include "core/wait_group.hpp"
-#include "load/histogram.hpp"
-#include "load/workload.hpp"
+#include "load/measure/histogram.hpp"
+#include "load/workload/workload.hpp"
 
 namespace {
 
@@ -169,7 +170,7 @@ void BM_TieredAgentWave(benchmark::State& state) {
   }
   auto store = OpenTieredStore(
       core::WithParams(redis, "prefix=bench-tiered:&connections=" + std::to_string(state.range(1))),
-      core::WithParams(pg, "schema=bench_tiered"), 100ms, {});
+      core::WithParams(pg, "schema=bench_tiered"), {.flush_window = 100ms}, {});
   if (!store) {
     state.SkipWithError(store.error().ToString().c_str());
     return;
@@ -196,7 +197,7 @@ BENCHMARK(BM_MemoryAgentWave)->Args({1000, 0})->UseRealTime()->Unit(benchmark::k
 // The tiered store's bookkeeping (validation, the hot-version check, the write-behind queue
 // and its flusher) over two memory:// tiers, so that no server shares the cores.
 void BM_TieredMemoryAgentWave(benchmark::State& state) {
-  auto store = OpenTieredStore("memory://", "memory://", 100ms, {});
+  auto store = OpenTieredStore("memory://", "memory://", {.flush_window = 100ms}, {});
   if (!store) {
     state.SkipWithError(store.error().ToString().c_str());
     return;

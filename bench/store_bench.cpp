@@ -9,8 +9,9 @@
 #include <filesystem>
 
 #include "agentstate/registry.hpp"
+#include "core/asio.hpp"
 #include "core/wait_group.hpp"
-#include "load/workload.hpp"
+#include "load/workload/workload.hpp"
 
 namespace {
 

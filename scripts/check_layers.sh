@@ -10,6 +10,10 @@
 #   4 src/compose             the composition root: OpenStore, OpenTieredStore
 #   5 src/load, src/server    the load harness and the service
 #   6 apps/<program>          the programs
+# and one rule more: the harness, the service and the programs (layers 5 and 6) reach stores
+# through the public API alone (OpenStore, OpenTieredStore, TieredStore): they include no
+# backend, tiered or compose header. What only a composed store can answer comes in through
+# an interface (load::StoreChecks), supplied by the program that opened it.
 set -euo pipefail
 cd "${1:-$(dirname "${BASH_SOURCE[0]}")/..}"
 
@@ -43,6 +47,12 @@ while IFS= read -r file; do
     read -r dep dep_layer < <(component "$inc")
     ((dep_layer < 0)) && continue    # not one of ours
     [[ "$dep" == "$own" ]] && continue
+    if ((own_layer >= 5)) && [[ "$dep" == backends/* || "$dep" == tiered || "$dep" == compose ]]; then
+      echo "layers: $file:$line includes \"$inc\" ($dep): above the composition root a store is" \
+           "reached through the public API (include/agentstate), never a backend's own header" >&2
+      bad=1
+      continue
+    fi
     if ((dep_layer >= own_layer)); then
       echo "layers: $file:$line includes \"$inc\" ($dep, layer $dep_layer) from $own (layer $own_layer): a layer" \
            "may use only the layers below it" >&2

@@ -32,6 +32,14 @@ cmake --build "$build_dir"
 cmake -S . -B "$build_dir-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGENTSTATE_BUILD_TESTS=OFF \
   -DAGENTSTATE_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir-release" --target agentload
+# An embedder's build: `cmake --install` of that Release build, and examples/ configured with
+# find_package(agentstate) against the installed package alone, built and run.
+prefix="$(realpath -m "$build_dir-install")"
+rm -rf "$prefix"
+cmake --install "$build_dir-release" --prefix "$prefix" >/dev/null
+cmake -S examples -B "$build_dir-examples" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$build_dir-examples"
+(cd "$build_dir-examples" && rm -rf embed-data && ./embed memory:// && ./embed && ./embed)
 # The tests that kill, pause and restart the shared services run last and alone: a timing
 # test right after one of them would measure a cold PostgreSQL and fail for it.
 faults='failure_recovery_under_load|chaos|ServiceControl\.|TieredFaults\.'

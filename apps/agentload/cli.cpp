@@ -7,9 +7,9 @@
 #include <ostream>
 
 #include "core/uri.hpp"
-#include "load/scenarios.hpp"
+#include "load/catalogue/scenarios.hpp"
 
-namespace agentstate::apps {
+namespace agentstate::agentload {
 namespace {
 
 // CLI11 reports some errors over several lines; ours are always one.
@@ -31,9 +31,9 @@ std::string Lookup(const std::map<std::string, std::string>& env, const std::str
 int AgentloadMain(const std::vector<std::string>& args,
                   const std::map<std::string, std::string>& env, std::ostream& out,
                   std::ostream& err) {
-  auto fail = [&](const std::string& msg) { return load::SetupError(err, OneLine(msg)); };
+  auto fail = [&](const std::string& msg) { return SetupError(err, OneLine(msg)); };
 
-  load::RunOptions o;
+  RunOptions o;
   bool list = false;
   std::string store, redis, postgres, clickhouse, flush_window_text, seed_text = "1";
   std::vector<std::string> gates;
@@ -119,20 +119,20 @@ int AgentloadMain(const std::vector<std::string>& args,
     app.parse(argv_rev);
   } catch (const CLI::CallForHelp&) {
     out << app.help();
-    return load::kExitPass;
+    return kExitPass;
   } catch (const CLI::ParseError& e) {
     return fail(fmt::format("{}; see agentload --help", e.what()));
   }
 
-  if (merge->parsed()) return load::MergeLoad(merge_dirs, merge_out, out, err);
-  if (report->parsed()) return load::ReportLoad(report_dir_arg, out, err);
+  if (merge->parsed()) return MergeLoad(merge_dirs, merge_out, out, err);
+  if (report->parsed()) return ReportLoad(report_dir_arg, out, err);
 
   if (list) {
     for (const auto& e : load::Catalogue()) {
       out << fmt::format("{:<36} {}{}\n", e.name, e.description,
                          e.tags.empty() ? "" : fmt::format(" [{}]", fmt::join(e.tags, ", ")));
     }
-    return load::kExitPass;
+    return kExitPass;
   }
   o.debug = Lookup(env, "AGENTSTATE_DEBUG") == "1";
 
@@ -161,7 +161,7 @@ int AgentloadMain(const std::vector<std::string>& args,
     o.duration = std::chrono::duration_cast<std::chrono::seconds>(*d);
   }
   if (!shard.empty()) {
-    auto parsed = load::ParseShard(shard);
+    auto parsed = ParseShard(shard);
     if (!parsed) return fail(parsed.error().message());
     std::tie(o.shard_index, o.shard_count) = *parsed;
   }
@@ -199,10 +199,7 @@ int AgentloadMain(const std::vector<std::string>& args,
                       core::RedactUri(clickhouse)));
     }
     if (!redis.empty() && !postgres.empty()) {
-      o.hot_uri = redis;
-      o.durable_uri = postgres;
-      o.analytics_uri = clickhouse;
-      store = "tiered";
+      o.store.tiered = StorePlan::Tiered{redis, postgres, clickhouse, {}};
     } else {
       store = !redis.empty() ? redis : !postgres.empty() ? postgres : std::string(kDefaultStore);
     }
@@ -213,12 +210,13 @@ int AgentloadMain(const std::vector<std::string>& args,
       return fail(fmt::format("bad --flush-window '{}': a duration in 1ms..10m, e.g. 100ms",
                               flush_window_text));
     }
-    if (o.hot_uri.empty())
+    if (!o.store.tiered)
       return fail("--flush-window applies to the tiered store: give --redis and --postgres");
-    o.flush_window = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    o.store.tiered->options.flush_window =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
-  o.store_uri = store;
-  return load::RunLoad(o, out, err);
+  if (!o.store.tiered) o.store.uri = store;
+  return RunLoad(o, out, err);
 }
 
-}  // namespace agentstate::apps
+}  // namespace agentstate::agentload

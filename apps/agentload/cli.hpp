@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "load/runner.hpp"
+#include "runner.hpp"
 
-namespace agentstate::apps {
+namespace agentstate::agentload {
 
 // Parses argv and runs: --help, --list or the load run. Environment lookups go through
 // `env` (AGENTSTATE_STORE_URL, AGENTSTATE_REDIS_URL, AGENTSTATE_POSTGRES_URL,
@@ -21,4 +21,4 @@ int AgentloadMain(const std::vector<std::string>& args,
 // The embedded default store, relative to the working directory.
 inline constexpr const char* kDefaultStore = "sqlite://agentstate-data/agentstate.db";
 
-}  // namespace agentstate::apps
+}  // namespace agentstate::agentload

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     if (eq != std::string::npos && ours) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   try {
-    return agentstate::apps::AgentloadMain(args, env, std::cout, std::cerr);
+    return agentstate::agentload::AgentloadMain(args, env, std::cout, std::cerr);
   } catch (const std::exception& e) {
     // A bug, never an expected outcome: one line and the setup status, not an abort.
     std::cerr << "agentload: error: internal error (" << e.what()

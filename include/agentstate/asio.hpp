@@ -1,4 +1,6 @@
-// The one way agentstate includes Boost.Asio.
+// What the public API needs of Boost.Asio: the coroutine type its calls return. To call
+// them, a program also needs an executor to run on (boost/asio/io_context.hpp) and a way to
+// start a coroutine (boost/asio/co_spawn.hpp); examples/embed.cpp shows both.
 //
 // Under g++ 12, <boost/asio/awaitable.hpp> (Boost 1.74 = Asio 1.18) uses std::exchange
 // without including <utility>; including it first here keeps every translation unit
@@ -8,15 +10,6 @@
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
 
 namespace agentstate {
 

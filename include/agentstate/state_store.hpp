@@ -37,7 +37,15 @@ class StateStore {
   // not at request.expected_version, or it is completed). Nothing is written on error.
   virtual Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) = 0;
 
-  // Replication, for the tiered store: writes `record`, an active run's state as another tier
+  // --- Replication: Put, PutMany, Generation ---------------------------------------------
+  // Public API, documented as replication: what one store needs from another to stand in
+  // front of it. They stay on StateStore, not on a second interface, because the tiered
+  // store composes any two stores opened by URI: every backend must be usable as either
+  // tier, and a separate interface would mean a cast to reach it on each of them. An
+  // application saves with Save; Put is for a store (or a tool) that copies what another
+  // store acknowledged, such as a migration from one backend to another.
+  //
+  // Writes `record`, an active run's state as another tier
   // acknowledged it, at exactly record.version and stamped record.saved_at, when that is
   // newer than the run's current version. An older or equal version is ignored and returns
   // false, so replays and reordered write-behind are harmless. A save kind that keeps a

@@ -33,12 +33,12 @@ Result<std::unique_ptr<StateStore>> OpenStore(std::string_view uri, const StoreO
 
 std::vector<std::string> KnownSchemes() { return Registry().Schemes(); }
 
-Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri,
-                                                    std::string_view durable_uri,
-                                                    std::chrono::milliseconds flush_window,
-                                                    const StoreOptions& options,
-                                                    std::string_view analytics_uri) {
-  if (flush_window.count() <= 0) {
+Result<std::unique_ptr<TieredStore>> OpenTieredStore(std::string_view hot_uri,
+                                                     std::string_view durable_uri,
+                                                     const TieredOptions& tiered,
+                                                     const StoreOptions& options,
+                                                     std::string_view analytics_uri) {
+  if (tiered.flush_window.count() <= 0) {
     return Error(StatusCode::kInvalidArgument,
                  "the tiered store's flush window must be > 0, e.g. 100ms");
   }
@@ -56,10 +56,8 @@ Result<std::unique_ptr<StateStore>> OpenTieredStore(std::string_view hot_uri,
     if (!sink) return Error(sink.error());
     analytics = std::move(*sink);
   }
-  tiered::TieredOptions t;
-  t.flush_window = flush_window;
-  return std::unique_ptr<StateStore>(std::make_unique<tiered::TieredStore>(
-      std::move(*hot), std::move(*durable), std::move(analytics), t, options));
+  return std::unique_ptr<TieredStore>(std::make_unique<tiered::TieredStoreImpl>(
+      std::move(*hot), std::move(*durable), std::move(analytics), tiered, options));
 }
 
 }  // namespace agentstate

@@ -1,4 +1,5 @@
 #include "core/admission.hpp"
+#include "core/asio.hpp"
 
 #include <fmt/format.h>
 

@@ -15,9 +15,9 @@
 #include <memory>
 #include <string>
 
-#include "agentstate/asio.hpp"
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
+#include "core/asio.hpp"
 #include "core/circuit_breaker.hpp"
 #include "core/log2_histogram.hpp"
 

@@ -33,10 +33,10 @@
 
 #include <fmt/format.h>
 
-#include "agentstate/asio.hpp"
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
 #include "core/admission.hpp"
+#include "core/asio.hpp"
 #include "core/backoff.hpp"
 #include "core/wait_group.hpp"
 

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-#include "agentstate/asio.hpp"
+#include "core/asio.hpp"
 
 namespace agentstate::core {
 

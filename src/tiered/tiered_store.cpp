@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "core/asio.hpp"
 #include "core/codec.hpp"
 #include "core/log2_histogram.hpp"
 #include "core/record.hpp"
@@ -15,7 +16,7 @@ namespace agentstate::tiered {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-class TieredStore::Lag : public core::Log2Histogram {};
+class TieredStoreImpl::Lag : public core::Log2Histogram {};
 
 namespace {
 
@@ -50,9 +51,10 @@ StateRecord RecordWithPayload(SaveRequest&& req, int64_t version, uint64_t check
 
 }  // namespace
 
-TieredStore::TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
-                         std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered,
-                         StoreOptions options)
+TieredStoreImpl::TieredStoreImpl(std::unique_ptr<StateStore> hot,
+                                 std::unique_ptr<StateStore> durable,
+                                 std::unique_ptr<clickhouse::AnalyticsSink> analytics,
+                                 TieredOptions tiered, StoreOptions options)
     : hot_(std::move(hot)),
       durable_(std::move(durable)),
       analytics_(std::move(analytics)),
@@ -65,7 +67,7 @@ TieredStore::TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateS
   thread_ = std::thread([this] { io_.run(); });
 }
 
-TieredStore::~TieredStore() {
+TieredStoreImpl::~TieredStoreImpl() {
   asio::post(io_, [this] {
     stopping_ = true;
     wake_.cancel();
@@ -73,14 +75,15 @@ TieredStore::~TieredStore() {
   thread_.join();
 }
 
-std::string TieredStore::Describe() const {
+std::string TieredStoreImpl::Describe() const {
   return fmt::format(
       "tiered(hot={}, durable={}{}, flush_window={}ms)", hot_->Describe(), durable_->Describe(),
       analytics_ ? ", analytics=" + analytics_->Describe() : "", tiered_.flush_window.count());
 }
 
-void TieredStore::Note(std::string_view op, const std::string& run_id, const std::string& user_id,
-                       uint64_t bytes, SteadyClock::time_point t0, const Status& outcome) {
+void TieredStoreImpl::Note(std::string_view op, const std::string& run_id,
+                           const std::string& user_id, uint64_t bytes, SteadyClock::time_point t0,
+                           const Status& outcome) {
   if (!analytics_) return;
   clickhouse::Event e;
   e.at_ms = core::ToUnixMillis(core::Now(options_));
@@ -97,7 +100,7 @@ void TieredStore::Note(std::string_view op, const std::string& run_id, const std
 // ---------------------------------------------------------------------------------------
 // The write-behind queue.
 
-void TieredStore::Enqueue(StateRecord record) {
+void TieredStoreImpl::Enqueue(StateRecord record) {
   std::lock_guard lock(mu_);
   auto it = pending_.find(record.run_id);
   if (it == pending_.end()) {
@@ -111,7 +114,7 @@ void TieredStore::Enqueue(StateRecord record) {
   }
 }
 
-std::optional<TieredStore::Pending> TieredStore::TakeRun(const std::string& run_id) {
+std::optional<TieredStoreImpl::Pending> TieredStoreImpl::TakeRun(const std::string& run_id) {
   std::lock_guard lock(mu_);
   if (auto it = pending_.find(run_id); it != pending_.end()) {
     Pending p = std::move(it->second);
@@ -128,7 +131,7 @@ std::optional<TieredStore::Pending> TieredStore::TakeRun(const std::string& run_
   return std::nullopt;
 }
 
-std::vector<TieredStore::Pending> TieredStore::TakeAll() {
+std::vector<TieredStoreImpl::Pending> TieredStoreImpl::TakeAll() {
   std::vector<Pending> items;
   std::lock_guard lock(mu_);
   items.reserve(pending_.size());
@@ -143,18 +146,18 @@ std::vector<TieredStore::Pending> TieredStore::TakeAll() {
   return items;
 }
 
-void TieredStore::Finished(const std::string& run_id) {
+void TieredStoreImpl::Finished(const std::string& run_id) {
   std::lock_guard lock(mu_);
   if (auto it = inflight_.find(run_id); it != inflight_.end() && --it->second.writers <= 0)
     inflight_.erase(it);
 }
 
-bool TieredStore::DurableFailing() const {
+bool TieredStoreImpl::DurableFailing() const {
   std::lock_guard lock(mu_);
   return SteadyClock::now() < durable_failing_until_;
 }
 
-void TieredStore::NoteDurable(const Status& s) {
+void TieredStoreImpl::NoteDurable(const Status& s) {
   if (!s.ok() && !Outage(s)) return;
   std::lock_guard lock(mu_);
   // A success ends the fail-fast at once: the flusher's retries are what find the tier back.
@@ -162,12 +165,12 @@ void TieredStore::NoteDurable(const Status& s) {
       s.ok() ? SteadyClock::time_point{} : SteadyClock::now() + kDurableBackoff;
 }
 
-bool TieredStore::IsStale(const std::string& run_id) const {
+bool TieredStoreImpl::IsStale(const std::string& run_id) const {
   std::lock_guard lock(mu_);
   return stale_.count(run_id) > 0;
 }
 
-void TieredStore::SetStale(const std::string& run_id, bool stale) {
+void TieredStoreImpl::SetStale(const std::string& run_id, bool stale) {
   std::lock_guard lock(mu_);
   if (stale) {
     stale_.insert(run_id);
@@ -176,7 +179,7 @@ void TieredStore::SetStale(const std::string& run_id, bool stale) {
   }
 }
 
-Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
+Awaitable<Status> TieredStoreImpl::FlushOne(Pending p, Deadline deadline) {
   StateRecord copy = *p.record;
   auto r = co_await durable_->Put(std::move(copy), deadline);
   if (r) {
@@ -214,7 +217,7 @@ Awaitable<Status> TieredStore::FlushOne(Pending p, Deadline deadline) {
   co_return r.error();
 }
 
-Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline deadline) {
+Awaitable<void> TieredStoreImpl::FlushChunk(std::vector<Pending> chunk, Deadline deadline) {
   std::vector<StateRecord> records;
   records.reserve(chunk.size());
   for (const auto& p : chunk) records.push_back(*p.record);
@@ -239,7 +242,7 @@ Awaitable<void> TieredStore::FlushChunk(std::vector<Pending> chunk, Deadline dea
   }
 }
 
-Awaitable<Status> TieredStore::FlushRun(const std::string& run_id, Deadline deadline) {
+Awaitable<Status> TieredStoreImpl::FlushRun(const std::string& run_id, Deadline deadline) {
   auto p = TakeRun(run_id);
   if (!p) co_return Status();
   Status s = co_await FlushOne(std::move(*p), deadline);
@@ -247,7 +250,7 @@ Awaitable<Status> TieredStore::FlushRun(const std::string& run_id, Deadline dead
   co_return s;
 }
 
-Awaitable<Status> TieredStore::Flush(Deadline deadline) {
+Awaitable<Status> TieredStoreImpl::Flush(Deadline deadline) {
   // What the flusher is writing right now is written here too (Put is idempotent), so that
   // the durable tier has everything when this returns, not when the flusher's Puts land.
   std::vector<Pending> writing;
@@ -281,7 +284,7 @@ Awaitable<Status> TieredStore::Flush(Deadline deadline) {
 // Every flush window: everything pending goes to the durable tier, in chunks of kPutBatch a
 // time. A failing durable tier is retried at the next window; the queue holds the newest
 // version of each run, so a retry never writes an older one.
-Awaitable<void> TieredStore::FlushLoop() {
+Awaitable<void> TieredStoreImpl::FlushLoop() {
   auto ex = co_await asio::this_coro::executor;
   while (true) {
     wake_.expires_after(tiered_.flush_window);
@@ -320,7 +323,7 @@ Awaitable<void> TieredStore::FlushLoop() {
 // ---------------------------------------------------------------------------------------
 // The operations with an analytics event each.
 
-Awaitable<Result<SaveAck>> TieredStore::Save(SaveRequest req, Deadline deadline) {
+Awaitable<Result<SaveAck>> TieredStoreImpl::Save(SaveRequest req, Deadline deadline) {
   const auto t0 = SteadyClock::now();
   const std::string run_id = req.run_id, user_id = req.user_id;
   const uint64_t bytes = req.payload.size();
@@ -331,8 +334,8 @@ Awaitable<Result<SaveAck>> TieredStore::Save(SaveRequest req, Deadline deadline)
   co_return r;
 }
 
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::Load(std::string run_id,
-                                                                Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> TieredStoreImpl::Load(std::string run_id,
+                                                                    Deadline deadline) {
   const auto t0 = SteadyClock::now();
   const std::string run = run_id;
   auto r = co_await LoadImpl(std::move(run_id), deadline);
@@ -341,7 +344,7 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::Load(std::string run_
   co_return r;
 }
 
-Awaitable<Done> TieredStore::Complete(std::string run_id, Deadline deadline) {
+Awaitable<Done> TieredStoreImpl::Complete(std::string run_id, Deadline deadline) {
   const auto t0 = SteadyClock::now();
   const std::string run = run_id;
   auto r = co_await CompleteImpl(std::move(run_id), deadline);
@@ -357,7 +360,7 @@ Awaitable<Done> TieredStore::Complete(std::string run_id, Deadline deadline) {
 // ---------------------------------------------------------------------------------------
 // Writes.
 
-Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadline) {
+Awaitable<Result<SaveAck>> TieredStoreImpl::SaveImpl(SaveRequest req, Deadline deadline) {
   if (Status s = core::CheckDeadline(deadline, "save"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateSave(req, options_); !s.ok()) co_return Error(s);
   const bool durable_class = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
@@ -454,7 +457,7 @@ Awaitable<Result<SaveAck>> TieredStore::SaveImpl(SaveRequest req, Deadline deadl
   co_return *ack;
 }
 
-Awaitable<Result<bool>> TieredStore::Put(StateRecord record, Deadline deadline) {
+Awaitable<Result<bool>> TieredStoreImpl::Put(StateRecord record, Deadline deadline) {
   // The durable tier first catches up with the run, so both tiers judge "newer" alike.
   if (Status s = co_await FlushRun(record.run_id, deadline); !s.ok()) co_return Error(s);
   StateRecord copy = record;
@@ -466,7 +469,7 @@ Awaitable<Result<bool>> TieredStore::Put(StateRecord record, Deadline deadline) 
 
 // A deleted run must stay deleted whatever the timing: no write of it acknowledged before
 // the delete may land in a tier after it, and no read may re-hydrate it meanwhile.
-Awaitable<Result<bool>> TieredStore::Delete(std::string run_id, Deadline deadline) {
+Awaitable<Result<bool>> TieredStoreImpl::Delete(std::string run_id, Deadline deadline) {
   if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
   ++deletes_started_;
@@ -508,7 +511,7 @@ Awaitable<Result<bool>> TieredStore::Delete(std::string run_id, Deadline deadlin
   co_return *durable || (hot && *hot);
 }
 
-Awaitable<Done> TieredStore::CompleteImpl(std::string run_id, Deadline deadline) {
+Awaitable<Done> TieredStoreImpl::CompleteImpl(std::string run_id, Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   auto durable = co_await durable_->Complete(run_id, deadline);
   if (!durable) co_return durable;
@@ -520,21 +523,22 @@ Awaitable<Done> TieredStore::CompleteImpl(std::string run_id, Deadline deadline)
   co_return Done();
 }
 
-Awaitable<Result<CheckpointInfo>> TieredStore::Checkpoint(std::string run_id, CheckpointType type,
-                                                          Deadline deadline) {
+Awaitable<Result<CheckpointInfo>> TieredStoreImpl::Checkpoint(std::string run_id,
+                                                              CheckpointType type,
+                                                              Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   co_return co_await durable_->Checkpoint(std::move(run_id), type, deadline);
 }
 
-Awaitable<Result<std::vector<CheckpointInfo>>> TieredStore::ListCheckpoints(std::string run_id,
-                                                                            Deadline deadline) {
+Awaitable<Result<std::vector<CheckpointInfo>>> TieredStoreImpl::ListCheckpoints(std::string run_id,
+                                                                                Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   co_return co_await durable_->ListCheckpoints(std::move(run_id), deadline);
 }
 
-Awaitable<Result<StateRecord>> TieredStore::Restore(std::string run_id,
-                                                    std::optional<std::string> checkpoint_id,
-                                                    Deadline deadline) {
+Awaitable<Result<StateRecord>> TieredStoreImpl::Restore(std::string run_id,
+                                                        std::optional<std::string> checkpoint_id,
+                                                        Deadline deadline) {
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
   auto rec = co_await durable_->Restore(run_id, std::move(checkpoint_id), deadline);
   if (!rec) co_return rec;
@@ -547,7 +551,7 @@ Awaitable<Result<StateRecord>> TieredStore::Restore(std::string run_id,
 // ---------------------------------------------------------------------------------------
 // Reads.
 
-bool TieredStore::Checked(const std::string& run_id, uint64_t* generation) {
+bool TieredStoreImpl::Checked(const std::string& run_id, uint64_t* generation) {
   const uint64_t now = hot_->Generation();
   *generation = now;
   std::lock_guard lock(mu_);
@@ -558,7 +562,7 @@ bool TieredStore::Checked(const std::string& run_id, uint64_t* generation) {
   return checked_.count(run_id) > 0;
 }
 
-void TieredStore::MarkChecked(const std::string& run_id, uint64_t generation) {
+void TieredStoreImpl::MarkChecked(const std::string& run_id, uint64_t generation) {
   std::lock_guard lock(mu_);
   if (checked_generation_ != generation) return;  // checked against a hot tier since replaced
   if (checked_.size() >= tiered_.max_pending_runs)
@@ -571,8 +575,8 @@ void TieredStore::MarkChecked(const std::string& run_id, uint64_t generation) {
 // while the hot tier was down go to it directly while the flusher may still be writing an
 // older version of the run. Memory is read first, so a flush that commits in between is
 // seen in one place or the other. When the durable tier fails, `newest` is memory's alone.
-Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& run_id,
-                                                            Deadline deadline) {
+Awaitable<TieredStoreImpl::Behind> TieredStoreImpl::NewestBehindHot(const std::string& run_id,
+                                                                    Deadline deadline) {
   Behind behind;
   {
     std::lock_guard lock(mu_);
@@ -598,8 +602,8 @@ Awaitable<TieredStore::Behind> TieredStore::NewestBehindHot(const std::string& r
   co_return behind;
 }
 
-Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string run_id,
-                                                                    Deadline deadline) {
+Awaitable<Result<std::optional<StateRecord>>> TieredStoreImpl::LoadImpl(std::string run_id,
+                                                                        Deadline deadline) {
   // The hot tier answers, once its copy of the run has been checked in this generation (see
   // SaveImpl); otherwise its record is compared with what lies behind it first.
   const bool stale = IsStale(run_id);
@@ -662,7 +666,7 @@ Awaitable<Result<std::optional<StateRecord>>> TieredStore::LoadImpl(std::string 
   co_return found;
 }
 
-Awaitable<Result<std::optional<ThreadContextRecord>>> TieredStore::ThreadContext(
+Awaitable<Result<std::optional<ThreadContextRecord>>> TieredStoreImpl::ThreadContext(
     std::string thread_id, Deadline deadline) {
   auto hot = co_await hot_->ThreadContext(thread_id, deadline);
   if (hot && *hot) co_return hot;
@@ -670,15 +674,15 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> TieredStore::ThreadContext
   co_return co_await durable_->ThreadContext(std::move(thread_id), deadline);
 }
 
-Awaitable<Result<ActiveRunsPage>> TieredStore::ActiveRuns(ActiveRunsQuery query,
-                                                          Deadline deadline) {
+Awaitable<Result<ActiveRunsPage>> TieredStoreImpl::ActiveRuns(ActiveRunsQuery query,
+                                                              Deadline deadline) {
   ActiveRunsQuery copy = query;
   auto hot = co_await hot_->ActiveRuns(std::move(copy), deadline);
   if (hot || hot.error().code() != StatusCode::kUnavailable) co_return hot;
   co_return co_await durable_->ActiveRuns(std::move(query), deadline);
 }
 
-Awaitable<Result<HealthReport>> TieredStore::Health(Deadline deadline) {
+Awaitable<Result<HealthReport>> TieredStoreImpl::Health(Deadline deadline) {
   HealthReport out;
   for (StateStore* tier : {hot_.get(), durable_.get()}) {
     auto h = co_await tier->Health(deadline);
@@ -702,7 +706,7 @@ Awaitable<Result<HealthReport>> TieredStore::Health(Deadline deadline) {
   co_return out;
 }
 
-StoreStats TieredStore::Stats() const {
+StoreStats TieredStoreImpl::Stats() const {
   StoreStats s;
   s.backend = Describe();
   for (const auto& [k, v] : hot_->Stats().values) s.values["hot_" + k] = v;

@@ -1,5 +1,6 @@
-// TieredStore: a hot tier (redis://, memory://) in front of a durable tier (postgresql://,
-// sqlite://), composed by the policy of DESIGN §5.
+// TieredStoreImpl, behind agentstate::TieredStore (include/agentstate/tiered.hpp): a hot tier
+// (redis://, memory://) in front of a durable tier (postgresql://, sqlite://), composed by the
+// policy of DESIGN §5.
 //
 // Versions are assigned once, by the hot tier; the durable tier takes them as given (Put).
 //   - `auto` saves are acknowledged once the hot tier has them, then written behind to the
@@ -46,28 +47,21 @@
 
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
+#include "agentstate/tiered.hpp"
 #include "backends/clickhouse/ch_sink.hpp"
+#include "core/asio.hpp"
 
 namespace agentstate::tiered {
 
-struct TieredOptions {
-  // The write-behind flush window: the stated recovery point objective of `auto` saves.
-  std::chrono::milliseconds flush_window{100};
-  // Dirty runs the write-behind queue holds at most; beyond, saves write through.
-  std::size_t max_pending_runs = 100000;
-  // Deadline of one write-behind Put.
-  std::chrono::milliseconds put_timeout{5000};
-};
-
-class TieredStore final : public StateStore {
+class TieredStoreImpl final : public TieredStore {
  public:
   // `analytics` may be null: no analytics tier. With one, every operation records an event
   // (never waiting for ClickHouse) and Complete archives the run.
-  TieredStore(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
-              std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered,
-              StoreOptions options);
+  TieredStoreImpl(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
+                  std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered,
+                  StoreOptions options);
   // Flushes what is pending (bounded by put_timeout), then stops the flusher.
-  ~TieredStore() override;
+  ~TieredStoreImpl() override;
 
   std::string Describe() const override;
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
@@ -89,14 +83,11 @@ class TieredStore final : public StateStore {
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override;
 
-  // Writes every pending run to the durable tier now; kUnavailable naming how many are left
-  // when the durable tier refuses. For tests and for the harness's tier check.
-  Awaitable<Status> Flush(Deadline deadline);
-
-  StateStore& hot() { return *hot_; }
-  StateStore& durable() { return *durable_; }
-  clickhouse::AnalyticsSink* analytics() { return analytics_.get(); }
-  const TieredOptions& tiered_options() const { return tiered_; }
+  Awaitable<Status> Flush(Deadline deadline) override;
+  StateStore& hot() override { return *hot_; }
+  StateStore& durable() override { return *durable_; }
+  Analytics* analytics() override { return analytics_.get(); }
+  const TieredOptions& tiered_options() const override { return tiered_; }
 
  private:
   // Shared, not copied: the queue, the flusher's in-flight map and a flush in progress all

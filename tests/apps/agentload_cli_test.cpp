@@ -11,7 +11,7 @@
 
 #include "apps/agentload_fixture.hpp"
 
-namespace agentstate::apps {
+namespace agentstate::agentload {
 namespace {
 
 namespace fs = std::filesystem;
@@ -377,4 +377,4 @@ TEST_F(AgentloadCli, TagsSelectScenariosAndDebugLogsEachPhase) {
 }
 
 }  // namespace
-}  // namespace agentstate::apps
+}  // namespace agentstate::agentload

@@ -13,7 +13,7 @@
 
 #include "cli.hpp"
 
-namespace agentstate::apps {
+namespace agentstate::agentload {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -52,4 +52,4 @@ class AgentloadCli : public ::testing::Test {
   fs::path dir_;
 };
 
-}  // namespace agentstate::apps
+}  // namespace agentstate::agentload

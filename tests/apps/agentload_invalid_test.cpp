@@ -2,7 +2,7 @@
 // it keeps a core busy for 24 s, which would disturb timing-sensitive tests beside it.
 #include "apps/agentload_fixture.hpp"
 
-namespace agentstate::apps {
+namespace agentstate::agentload {
 namespace {
 
 // Exit 3 through the whole program: a real soak (--duration) on the in-process memory store
@@ -22,4 +22,4 @@ TEST_F(AgentloadCli, AGeneratorBoundRunIsInvalidWithExitThree) {
 }
 
 }  // namespace
-}  // namespace agentstate::apps
+}  // namespace agentstate::agentload

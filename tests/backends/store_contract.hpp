@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "agentstate/registry.hpp"
+#include "core/asio.hpp"
 #include "core/codec.hpp"
 #include "support/requests.hpp"
 #include "support/run.hpp"

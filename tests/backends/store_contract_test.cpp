@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
+#include "agentstate/tiered.hpp"
 #include "backends/memory/memory_store.hpp"
 #include "backends/store_contract.hpp"
-#include "tiered/tiered_store.hpp"
 
 namespace agentstate {
 namespace {
@@ -66,11 +66,12 @@ struct TieredTraits {
   static constexpr bool kSortedActiveRuns = true;  // the hot tier's order
   SqliteTraits durable;
   Result<std::unique_ptr<StateStore>> Open(const StoreOptions& o) {
-    return OpenTieredStore("memory://", durable.Uri(), std::chrono::milliseconds(20), o);
+    return OpenTieredStore("memory://", durable.Uri(),
+                           {.flush_window = std::chrono::milliseconds(20)}, o);
   }
   // Damage in both tiers, once the durable one has the run.
   bool Corrupt(StateStore& store, const std::string& run_id) {
-    auto& t = dynamic_cast<tiered::TieredStore&>(store);
+    auto& t = dynamic_cast<TieredStore&>(store);
     Status flushed =
         RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
     return flushed.ok() && dynamic_cast<backends::MemoryStore&>(t.hot()).CorruptForTest(run_id) &&

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/asio.hpp"
 #include "core/codec.hpp"
 #include "support/forwarding_store.hpp"
 #include "support/requests.hpp"
@@ -117,15 +118,15 @@ class TieredDegradation : public ::testing::Test {
     auto durable = std::make_unique<HeldDurable>();
     hot_ = hot.get();
     durable_ = durable.get();
-    tiered::TieredOptions t;
+    TieredOptions t;
     t.flush_window = 10ms;
-    store_ = std::make_unique<tiered::TieredStore>(std::move(hot), std::move(durable), nullptr, t,
-                                                   StoreOptions{});
+    store_ = std::make_unique<tiered::TieredStoreImpl>(std::move(hot), std::move(durable), nullptr,
+                                                       t, StoreOptions{});
   }
 
   FlakyHot* hot_ = nullptr;
   HeldDurable* durable_ = nullptr;
-  std::unique_ptr<tiered::TieredStore> store_;
+  std::unique_ptr<tiered::TieredStoreImpl> store_;
 };
 
 // The flusher is still writing v1 when the hot tier goes down and the next two saves go to

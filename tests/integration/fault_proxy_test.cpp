@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "backends/redis/client.hpp"
-#include "load/fault_proxy.hpp"
+#include "load/faults/fault_proxy.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {

@@ -11,8 +11,9 @@
 
 #include "backends/postgres/pg_store.hpp"
 #include "backends/store_contract.hpp"
+#include "core/asio.hpp"
 #include "core/uri.hpp"
-#include "load/fault_proxy.hpp"
+#include "load/faults/fault_proxy.hpp"
 #include "support/requests.hpp"
 
 namespace agentstate {

@@ -14,8 +14,8 @@
 #include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/client.hpp"
 #include "core/uri.hpp"
-#include "load/faults.hpp"
-#include "load/services.hpp"
+#include "load/faults/faults.hpp"
+#include "load/faults/services.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "backends/redis/client.hpp"
+#include "core/asio.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::redis {

@@ -8,6 +8,7 @@
 
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
+#include "core/asio.hpp"
 #include "core/uri.hpp"
 #include "support/requests.hpp"
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "core/asio.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate {

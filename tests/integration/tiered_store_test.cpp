@@ -9,11 +9,12 @@
 
 #include <cstdlib>
 
+#include "agentstate/tiered.hpp"
+#include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
 #include "support/requests.hpp"
-#include "tiered/tiered_store.hpp"
 
 namespace agentstate {
 namespace {
@@ -81,11 +82,11 @@ struct LiveTieredTraits {
   }
   Result<std::unique_ptr<StateStore>> Open(
       const StoreOptions& o, std::chrono::milliseconds window = std::chrono::milliseconds(50)) {
-    return OpenTieredStore(HotUri(), DurableUri(), window, o);
+    return OpenTieredStore(HotUri(), DurableUri(), {.flush_window = window}, o);
   }
   // Damage in both tiers, once the durable one has the run.
   bool Corrupt(StateStore& store, const std::string& run_id) {
-    auto& t = dynamic_cast<tiered::TieredStore&>(store);
+    auto& t = dynamic_cast<TieredStore&>(store);
     Status flushed =
         RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
     if (!flushed.ok()) return false;
@@ -123,7 +124,7 @@ class TieredLiveTest : public ::testing::Test {
     auto s = traits_.Open({}, 100ms);
     ASSERT_TRUE(s) << s.error().ToString();
     store_ = std::move(*s);
-    tiered_ = &dynamic_cast<tiered::TieredStore&>(*store_);
+    tiered_ = &dynamic_cast<TieredStore&>(*store_);
   }
   static SaveRequest Req(std::string run, std::string payload,
                          CheckpointType type = CheckpointType::kAuto) {
@@ -144,7 +145,7 @@ class TieredLiveTest : public ::testing::Test {
   }
   LiveTieredTraits traits_;
   std::unique_ptr<StateStore> store_;
-  tiered::TieredStore* tiered_ = nullptr;
+  TieredStore* tiered_ = nullptr;
 };
 
 TEST_F(TieredLiveTest, AutoSavesReachPostgresWithinTheWindowAndCriticalOnesBeforeTheAck) {
@@ -226,10 +227,10 @@ TEST_F(TieredLiveTest, AFlushAllOfTheHotTierLosesNothingOlderThanTheWindow) {
 TEST_F(TieredLiveTest, EveryOperationIsAnEventInClickHouseAndCompletedRunsAreArchived) {
   const std::string ch = Env("AGENTSTATE_CLICKHOUSE_URL");
   ASSERT_FALSE(ch.empty()) << "AGENTSTATE_CLICKHOUSE_URL is not set: scripts/services.sh up";
-  auto opened = OpenTieredStore(traits_.HotUri(), traits_.DurableUri(), 100ms, {},
+  auto opened = OpenTieredStore(traits_.HotUri(), traits_.DurableUri(), {.flush_window = 100ms}, {},
                                 WithParams(ch, "prefix=test_" + traits_.ns + "_&flush=200ms"));
   ASSERT_TRUE(opened) << opened.error().ToString();
-  auto& t = dynamic_cast<tiered::TieredStore&>(**opened);
+  auto& t = dynamic_cast<TieredStore&>(**opened);
   for (int i = 0; i < 30; ++i) {
     const std::string run = fmt::format("run_{}", i);
     auto ack = RunSync([&]() -> Awaitable<Result<SaveAck>> {

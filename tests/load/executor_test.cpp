@@ -9,7 +9,8 @@
 #include <thread>
 
 #include "agentstate/registry.hpp"
-#include "load/scenario.hpp"
+#include "core/asio.hpp"
+#include "load/engine/scenario.hpp"
 #include "support/forwarding_store.hpp"
 #include "support/run.hpp"
 

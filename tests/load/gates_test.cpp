@@ -1,4 +1,4 @@
-#include "load/gates.hpp"
+#include "load/engine/gates.hpp"
 
 #include <gtest/gtest.h>
 

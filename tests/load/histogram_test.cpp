@@ -1,4 +1,4 @@
-#include "load/histogram.hpp"
+#include "load/measure/histogram.hpp"
 
 #include <gtest/gtest.h>
 

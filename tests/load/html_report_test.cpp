@@ -1,11 +1,11 @@
-#include "load/html_report.hpp"
+#include "load/report/html_report.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "agentstate/registry.hpp"
-#include "load/report.hpp"
-#include "load/scenarios.hpp"
+#include "load/catalogue/scenarios.hpp"
+#include "load/report/report.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {

@@ -1,4 +1,4 @@
-#include "load/ledger.hpp"
+#include "load/engine/ledger.hpp"
 
 #include <gtest/gtest.h>
 

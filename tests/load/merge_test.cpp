@@ -1,10 +1,10 @@
-#include "load/merge.hpp"
+#include "load/report/merge.hpp"
 
 #include <gtest/gtest.h>
 
 #include "agentstate/registry.hpp"
-#include "load/report.hpp"
-#include "load/scenarios.hpp"
+#include "load/catalogue/scenarios.hpp"
+#include "load/report/report.hpp"
 #include "support/run.hpp"
 
 namespace agentstate::load {

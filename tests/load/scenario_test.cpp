@@ -1,10 +1,10 @@
-#include "load/scenario.hpp"
+#include "load/engine/scenario.hpp"
 
 #include <gtest/gtest.h>
 
 #include "agentstate/registry.hpp"
 #include "backends/memory/memory_store.hpp"
-#include "load/scenarios.hpp"
+#include "load/catalogue/scenarios.hpp"
 #include "support/forwarding_store.hpp"
 #include "support/run.hpp"
 

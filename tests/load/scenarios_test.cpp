@@ -1,6 +1,6 @@
 // The catalogue: every scenario declared, valid in both profiles, and the mechanisms the
 // scenarios lean on (reads, updates, checkpoints, the harness pool, faults, early stop).
-#include "load/scenarios.hpp"
+#include "load/catalogue/scenarios.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,7 +9,8 @@
 #include <set>
 
 #include "agentstate/registry.hpp"
-#include "load/faults.hpp"
+#include "core/asio.hpp"
+#include "load/faults/faults.hpp"
 #include "support/forwarding_store.hpp"
 #include "support/run.hpp"
 

@@ -1,4 +1,4 @@
-#include "load/workload.hpp"
+#include "load/workload/workload.hpp"
 
 #include <gtest/gtest.h>
 

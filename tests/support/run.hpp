@@ -4,7 +4,7 @@
 #include <thread>
 #include <vector>
 
-#include "agentstate/asio.hpp"
+#include "core/asio.hpp"
 
 namespace agentstate::testing {
 

@@ -6,7 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <random>
 
-#include "agentstate/asio.hpp"
+#include "core/asio.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::clickhouse {

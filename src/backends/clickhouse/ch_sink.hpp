@@ -29,6 +29,7 @@
 
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
+#include "agentstate/tiered.hpp"
 
 namespace agentstate::clickhouse {
 
@@ -56,40 +57,25 @@ struct Event {
   std::string outcome;  // "ok" or the status code's name
 };
 
-class AnalyticsSink {
+class AnalyticsSink final : public Analytics {
  public:
   // Reaches the server and creates the tables. kUnavailable names the URI without its
   // password and the command that starts the local services.
   static Result<std::unique_ptr<AnalyticsSink>> Open(std::string_view uri);
   // Sends what is buffered (bounded by the timeout), then stops.
-  ~AnalyticsSink();
+  ~AnalyticsSink() override;
 
   void Record(Event e);
   void Archive(const StateRecord& completed, int64_t completed_at_ms);
-  // Sends everything buffered now; kUnavailable when the server would not take it.
-  Status Flush();
-
-  // As the server recorded them, for this sink's session only: events per op, operations
-  // per minute per op, and P99 latency per op in ms.
-  Result<std::map<std::string, uint64_t>> EventsByOp();
-  Result<std::map<std::string, double>> OpsPerMinuteByOp();
-  Result<std::map<std::string, double>> P99MsByOp();
-  // Completed runs this session archived, as the server has them.
-  Result<uint64_t> ArchivedRuns();
-
-  struct Stats {
-    uint64_t recorded = 0;        // events handed to Record
-    uint64_t sent = 0;            // events the server accepted
-    uint64_t dropped_events = 0;  // events dropped (buffer full, or a batch refused after retries)
-    // Events sent in tries that failed after the whole INSERT was sent (one count per such
-    // try): the server may hold them although dropped, or twice after a retry.
-    uint64_t in_doubt_events = 0;
-    uint64_t dropped = 0;  // all rows dropped, archive rows included
-    uint64_t buffered = 0, batches = 0, retries = 0, failed_batches = 0, archived = 0;
-    bool failing = false;  // the last batch was refused after its retries (until one succeeds)
-  };
-  Stats stats() const;
-  std::string Describe() const { return o_.redacted_uri; }
+  // The Analytics interface (agentstate/tiered.hpp): for this sink's session only.
+  Status Flush() override;
+  Result<std::map<std::string, uint64_t>> EventsByOp() override;
+  Result<std::map<std::string, double>> OpsPerMinuteByOp() override;
+  Result<std::map<std::string, double>> P99MsByOp() override;
+  Result<uint64_t> ArchivedRuns() override;
+  using Stats = Analytics::Counters;
+  Stats stats() const override;
+  std::string Describe() const override { return o_.redacted_uri; }
   const std::string& session() const { return session_; }
 
   explicit AnalyticsSink(ChOptions o);

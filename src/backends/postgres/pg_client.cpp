@@ -1,4 +1,5 @@
 #include "backends/postgres/pg_client.hpp"
+#include "core/asio.hpp"
 
 #include <endian.h>
 #include <fmt/format.h>

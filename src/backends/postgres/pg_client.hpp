@@ -28,9 +28,9 @@
 #include <thread>
 #include <vector>
 
-#include "agentstate/asio.hpp"
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
+#include "core/asio.hpp"
 #include "core/pipeline.hpp"
 #include "core/uri.hpp"
 

@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <charconv>
 
+#include "core/asio.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::redis {

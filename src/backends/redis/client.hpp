@@ -23,10 +23,10 @@
 #include <thread>
 #include <vector>
 
-#include "agentstate/asio.hpp"
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
 #include "backends/redis/resp.hpp"
+#include "core/asio.hpp"
 #include "core/pipeline.hpp"
 #include "core/uri.hpp"
 

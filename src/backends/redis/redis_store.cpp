@@ -5,6 +5,7 @@
 #include <charconv>
 #include <mutex>
 
+#include "core/asio.hpp"
 #include "core/codec.hpp"
 #include "core/connect_hint.hpp"
 #include "core/record.hpp"

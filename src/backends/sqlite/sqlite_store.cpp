@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/asio.hpp"
 #include "core/codec.hpp"
 #include "core/record.hpp"
 #include "core/validate.hpp"
