@@ -22,6 +22,7 @@
 #include "load/catalogue/scenarios.hpp"
 #include "load/faults/faults.hpp"
 #include "load/faults/services.hpp"
+#include "load/report/durability.hpp"
 #include "load/report/html_report.hpp"
 #include "load/report/json_read.hpp"
 #include "load/report/merge.hpp"
@@ -159,18 +160,10 @@ struct ShardReport {
   std::pair<int, int> shard{0, 1};
   nlohmann::json doc;
 };
-
-// nullopt, and *why, for a file that is not an agentload scenario report at all (skipped);
-// an error for one that claims to be but is malformed.
-Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& path,
-                                                   std::string* why) {
+// A scenario report found in a shard's directory (NewestReports), with the fields a merge
+// needs; an error for one that claims to be a report but is malformed.
+Result<ShardReport> ReadShardReport(const std::filesystem::path& path, nlohmann::json j) {
   using namespace json_read;
-  std::ifstream in(path);
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !At(j, {"test_name"}).is_string() || !At(j, {"raw"}).is_object()) {
-    *why = j.is_discarded() ? "not JSON" : "no test_name and raw: not a scenario report";
-    return std::optional<ShardReport>();
-  }
   std::string missing;
   ShardReport r;
   r.test = Str(j, {"test_name"});
@@ -201,7 +194,7 @@ Result<std::optional<ShardReport>> ReadShardReport(const std::filesystem::path& 
   r.agents = static_cast<int>(*agents);
   r.shard = *parsed;
   r.doc = std::move(j);
-  return std::optional<ShardReport>(std::move(r));
+  return r;
 }
 
 }  // namespace
@@ -222,18 +215,13 @@ int MergeLoad(const std::vector<std::string>& dirs, const std::string& report_di
     std::error_code ec;
     if (!std::filesystem::is_directory(d, ec))
       return fail(fmt::format("{} is not a report directory", d));
-    for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
-      const auto name = e.path().filename().string();
-      if (e.path().extension() != ".json" || name == "summary.json") continue;
-      std::string why;
-      auto report = ReadShardReport(e.path(), &why);
+    auto found = NewestReports(d, [&](const std::filesystem::path& path, std::string_view why) {
+      err << fmt::format("agentload: note: {} skipped ({})\n", path.string(), why);
+    });
+    for (auto& [test, f] : found) {
+      auto report = ReadShardReport(f.path, std::move(f.doc));
       if (!report) return fail(report.error().message());
-      if (!*report) {
-        err << fmt::format("agentload: note: {} skipped ({})\n", e.path().string(), why);
-        continue;
-      }
-      auto& slot = sh.reports[(*report)->test];
-      if (slot.test.empty() || slot.timestamp < (*report)->timestamp) slot = std::move(**report);
+      sh.reports[test] = std::move(*report);
     }
     if (sh.reports.empty()) return fail(fmt::format("{} holds no scenario reports", d));
     shards.push_back(std::move(sh));

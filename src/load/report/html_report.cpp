@@ -6,10 +6,12 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "load/measure/histogram.hpp"
+#include "load/report/durability.hpp"
+#include "load/report/files.hpp"
 #include "load/report/json_read.hpp"
-#include "load/report/report.hpp"
 
 namespace agentstate::load {
 namespace {
@@ -392,59 +394,6 @@ svg polyline{stroke-width:1.5}svg rect.phase{fill:#3b82f6;opacity:.06}svg rect.f
 
 }  // namespace
 
-std::string DurabilityContract(const std::string& store_uri) {
-  if (store_uri.rfind("sqlite://", 0) == 0) {
-    return "embedded SQLite: WAL, synchronous=NORMAL, one writer with group commit. A save is "
-           "acknowledged "
-           "after its transaction commits to the WAL: a process crash loses nothing acknowledged; "
-           "an OS crash or "
-           "power loss can lose commits the OS had not yet written. Critical saves write their "
-           "checkpoint in the "
-           "same transaction.";
-  }
-  if (store_uri.rfind("memory://", 0) == 0)
-    return "in-process memory: nothing survives the process.";
-  if (store_uri.rfind("redis://", 0) == 0) {
-    return "Redis alone: a save is acknowledged when the server has applied it in memory; what "
-           "survives a server "
-           "crash depends on its persistence (scripts/services.sh runs AOF with appendfsync "
-           "everysec: up to 1 s).";
-  }
-  if (store_uri.rfind("postgresql://", 0) == 0) {
-    return "PostgreSQL alone: a save is acknowledged after its transaction commits, with the "
-           "server's "
-           "synchronous_commit (on in scripts/services.sh: nothing acknowledged is lost in a "
-           "crash).";
-  }
-  return "unknown";
-}
-
-std::string DurabilityContract(const std::string& hot, const std::string& durable,
-                               std::chrono::milliseconds window, std::optional<bool> aof,
-                               std::optional<bool> synchronous_commit) {
-  return fmt::format(
-      "tiered: hot {} in front of durable {}. auto saves are acknowledged by the hot tier and "
-      "written behind by this "
-      "process within a {} ms flush window (coalesced per run): PostgreSQL lags by at most {} ms "
-      "of them, and a crash "
-      "of this process loses at most that much from PostgreSQL. Redis keeps them {}; a run Redis "
-      "lost entirely is "
-      "read back from the queue or PostgreSQL. manual, critical and recovery saves are "
-      "acknowledged only after the "
-      "PostgreSQL commit, {}.",
-      hot, durable, window.count(), window.count(),
-      aof ? (*aof ? "in its AOF (appendfsync everysec: a killed redis-server loses nothing the "
-                    "kernel has; an OS crash "
-                    "up to 1 s)"
-                  : "in memory only (AOF off: a Redis restart drops them)")
-          : "as far as its persistence allows (AOF state unknown)",
-      synchronous_commit
-          ? (*synchronous_commit
-                 ? "with synchronous_commit on: none is lost in a crash"
-                 : "but synchronous_commit is off: an OS crash can lose the last ones")
-          : "synchronous_commit unknown");
-}
-
 std::string HtmlReport(const json& summary, const std::vector<json>& scenarios) {
   std::string failing;
   std::string overview =
@@ -536,19 +485,7 @@ Status WriteHtmlReport(const std::filesystem::path& dir) {
   };
   // The newest report of each scenario in the directory: for summaries that do not name
   // their reports.
-  std::map<std::string, json> newest;
-  bool scanned = false;
-  auto scan = [&] {
-    scanned = true;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      if (e.path().extension() != ".json" || e.path().filename() == "summary.json") continue;
-      json j = read(e.path());
-      if (j.is_null()) continue;
-      auto& slot = newest[Str(j, {"test_name"})];
-      if (slot.is_null() || Num(slot, {"timestamp"}, 0) < Num(j, {"timestamp"}, 0))
-        slot = std::move(j);
-    }
-  };
+  std::optional<std::map<std::string, FoundReport>> newest;
   // In the order the summary lists them: the run's order, each from the file it names.
   std::vector<json> scenarios;
   for (const auto& s : Arr(summary, {"scenarios"})) {
@@ -560,9 +497,9 @@ Status WriteHtmlReport(const std::filesystem::path& dir) {
         continue;
       }
     }
-    if (!scanned) scan();
-    auto it = newest.find(name);
-    if (it != newest.end()) scenarios.push_back(std::move(it->second));
+    if (!newest) newest = NewestReports(dir);
+    auto it = newest->find(name);
+    if (it != newest->end()) scenarios.push_back(std::move(it->second.doc));
   }
   if (scenarios.empty()) {
     return Status(

@@ -25,13 +25,4 @@ Status WriteHtmlReport(const std::filesystem::path& dir);
 // Series longer than this are downsampled for charts, keeping each bucket's maximum.
 inline constexpr std::size_t kMaxChartPoints = 1500;
 
-// What a store's acknowledgement means, by URI scheme, for the reports' "durability".
-std::string DurabilityContract(const std::string& store_uri);
-// The tiered store's: its tiers (passwords removed), its flush window, and whether the Redis
-// hot tier persists (its INFO aof_enabled), and whether PostgreSQL's synchronous_commit
-// waits for the WAL flush; nullopt when unknown.
-std::string DurabilityContract(const std::string& hot, const std::string& durable,
-                               std::chrono::milliseconds window, std::optional<bool> aof,
-                               std::optional<bool> synchronous_commit = std::nullopt);
-
 }  // namespace agentstate::load

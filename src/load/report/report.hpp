@@ -11,6 +11,7 @@
 
 #include "agentstate/status.hpp"
 #include "load/engine/scenario.hpp"
+#include "load/report/files.hpp"
 
 namespace agentstate::load {
 
@@ -32,23 +33,9 @@ struct RunInfo {
 nlohmann::json ScenarioReport(const ScenarioResult& result, const RunInfo& run);
 nlohmann::json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run);
 
-// `in` with & < > " escaped, for XML and HTML text and attributes.
-std::string EscapeMarkup(std::string_view in);
-
-// Writes to `path` atomically (a temporary file, then rename). kUnavailable naming the path.
-Status WriteTextFile(const std::filesystem::path& path, const std::string& text);
-Status WriteJsonFile(const std::filesystem::path& path, const nlohmann::json& doc);
-
 // JUnit XML: one testsuite per scenario, one testcase per gate (a failure carries the
 // measured value against the limit), plus a failing `valid_measurement` case when INVALID.
 std::string JUnitXml(const std::vector<ScenarioResult>& results);
-
-// Whether the report directory can be made and written; what it made to find out is
-// removed again. kUnavailable with a message naming the directory otherwise.
-Status CheckReportDir(const std::filesystem::path& dir);
-// Creates the directory if needed and proves a file can be written there (the probe is
-// removed); kUnavailable with a message naming the directory otherwise.
-Status MakeReportDir(const std::filesystem::path& dir);
 
 // One line per scenario; under it one line per failed gate, measured against its limit
 // (and an INVALID line); with `all_gates` (--verbose), every gate.
