@@ -33,14 +33,14 @@ void BM_RedisSetGet(benchmark::State& state) {
     state.SkipWithError("AGENTSTATE_REDIS_URL is not set (scripts/services.sh up)");
     return;
   }
-  auto options = redis::ParseRedisUri(url);
+  auto options = backends::redis::ParseRedisUri(url);
   if (!options) {
     state.SkipWithError(options.error().ToString().c_str());
     return;
   }
   const int callers = static_cast<int>(state.range(0));
   const std::string value(static_cast<std::size_t>(state.range(1)), 'v');
-  redis::RedisClient client(*options);
+  backends::redis::RedisClient client(*options);
   uint64_t pairs = 0, failures = 0;
   for (auto _ : state) {
     asio::io_context io(1);

@@ -16,10 +16,10 @@ namespace {
 const core::BackendRegistry& Registry() {
   static const core::BackendRegistry registry = [] {
     core::BackendRegistry r;
-    r.Add("memory", &backends::MemoryStore::Open);
-    r.Add("sqlite", &backends::SqliteStore::Open);
-    r.Add("redis", &redis::RedisStore::Open);
-    r.Add("postgresql", &pg::PgStore::Open);
+    r.Add("memory", &backends::memory::MemoryStore::Open);
+    r.Add("sqlite", &backends::sqlite::SqliteStore::Open);
+    r.Add("redis", &backends::redis::RedisStore::Open);
+    r.Add("postgresql", &backends::postgres::PgStore::Open);
     return r;
   }();
   return registry;
@@ -50,9 +50,9 @@ Result<std::unique_ptr<TieredStore>> OpenTieredStore(std::string_view hot_uri,
   if (!hot) return Error(hot.error());
   auto durable = OpenStore(durable_uri, tier_options);
   if (!durable) return Error(durable.error());
-  std::unique_ptr<clickhouse::AnalyticsSink> analytics;
+  std::unique_ptr<backends::clickhouse::AnalyticsSink> analytics;
   if (!analytics_uri.empty()) {
-    auto sink = clickhouse::AnalyticsSink::Open(analytics_uri);
+    auto sink = backends::clickhouse::AnalyticsSink::Open(analytics_uri);
     if (!sink) return Error(sink.error());
     analytics = std::move(*sink);
   }

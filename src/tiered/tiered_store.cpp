@@ -53,7 +53,7 @@ StateRecord RecordWithPayload(SaveRequest&& req, int64_t version, uint64_t check
 
 TieredStoreImpl::TieredStoreImpl(std::unique_ptr<StateStore> hot,
                                  std::unique_ptr<StateStore> durable,
-                                 std::unique_ptr<clickhouse::AnalyticsSink> analytics,
+                                 std::unique_ptr<backends::clickhouse::AnalyticsSink> analytics,
                                  TieredOptions tiered, StoreOptions options)
     : hot_(std::move(hot)),
       durable_(std::move(durable)),
@@ -85,7 +85,7 @@ void TieredStoreImpl::Note(std::string_view op, const std::string& run_id,
                            const std::string& user_id, uint64_t bytes, SteadyClock::time_point t0,
                            const Status& outcome) {
   if (!analytics_) return;
-  clickhouse::Event e;
+  backends::clickhouse::Event e;
   e.at_ms = core::ToUnixMillis(core::Now(options_));
   e.op = std::string(op);
   e.run_id = run_id;

@@ -58,8 +58,8 @@ class TieredStoreImpl final : public TieredStore {
   // `analytics` may be null: no analytics tier. With one, every operation records an event
   // (never waiting for ClickHouse) and Complete archives the run.
   TieredStoreImpl(std::unique_ptr<StateStore> hot, std::unique_ptr<StateStore> durable,
-                  std::unique_ptr<clickhouse::AnalyticsSink> analytics, TieredOptions tiered,
-                  StoreOptions options);
+                  std::unique_ptr<backends::clickhouse::AnalyticsSink> analytics,
+                  TieredOptions tiered, StoreOptions options);
   // Flushes what is pending (bounded by put_timeout), then stops the flusher.
   ~TieredStoreImpl() override;
 
@@ -145,7 +145,7 @@ class TieredStoreImpl final : public TieredStore {
             uint64_t bytes, std::chrono::steady_clock::time_point t0, const Status& outcome);
 
   std::unique_ptr<StateStore> hot_, durable_;
-  std::unique_ptr<clickhouse::AnalyticsSink> analytics_;
+  std::unique_ptr<backends::clickhouse::AnalyticsSink> analytics_;
   TieredOptions tiered_;
   StoreOptions options_;
   mutable std::mutex mu_;

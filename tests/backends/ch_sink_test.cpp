@@ -96,12 +96,12 @@ class FakeClickHouse {
 
 TEST(AnalyticsSinkDoubt, AnInsertSentWholeButNeverAnsweredCountsItsRowsAsInDoubt) {
   FakeClickHouse server;
-  auto sink =
-      clickhouse::AnalyticsSink::Open("clickhouse://127.0.0.1:" + std::to_string(server.port()) +
-                                      "/default?timeout=200ms&flush=50ms");
+  auto sink = backends::clickhouse::AnalyticsSink::Open(
+      "clickhouse://127.0.0.1:" + std::to_string(server.port()) +
+      "/default?timeout=200ms&flush=50ms");
   ASSERT_TRUE(sink) << sink.error().ToString();
   for (int i = 0; i < 10; ++i) {
-    clickhouse::Event e;
+    backends::clickhouse::Event e;
     e.at_ms = 1'800'000'000'000 + i;
     e.op = "save";
     e.run_id = "run-" + std::to_string(i);

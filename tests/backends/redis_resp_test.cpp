@@ -6,7 +6,7 @@
 
 #include "backends/redis/client.hpp"
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 namespace {
 
 using namespace std::string_literals;  // "...\0..."s keeps embedded NULs
@@ -107,4 +107,4 @@ TEST(ParseRedisUri, ReadsAuthorityDatabaseAndOptions) {
 }
 
 }  // namespace
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

@@ -16,7 +16,7 @@ struct MemoryTraits {
   static constexpr bool kSortedActiveRuns = true;
   std::string Uri() { return "memory://"; }
   bool Corrupt(StateStore& store, const std::string& run_id) {
-    return dynamic_cast<backends::MemoryStore&>(store).CorruptForTest(run_id);
+    return dynamic_cast<backends::memory::MemoryStore&>(store).CorruptForTest(run_id);
   }
 };
 
@@ -74,7 +74,8 @@ struct TieredTraits {
     auto& t = dynamic_cast<TieredStore&>(store);
     Status flushed =
         RunSync([&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
-    return flushed.ok() && dynamic_cast<backends::MemoryStore&>(t.hot()).CorruptForTest(run_id) &&
+    return flushed.ok() &&
+           dynamic_cast<backends::memory::MemoryStore&>(t.hot()).CorruptForTest(run_id) &&
            SqliteTraits::CorruptFile(durable.dir / "state.db", run_id);
   }
 };

@@ -20,7 +20,7 @@ class FaultProxyTest : public ::testing::Test {
   void SetUp() override {
     const char* url = std::getenv("AGENTSTATE_REDIS_URL");
     ASSERT_TRUE(url) << "AGENTSTATE_REDIS_URL is not set: scripts/services.sh up";
-    auto o = redis::ParseRedisUri(url);
+    auto o = backends::redis::ParseRedisUri(url);
     ASSERT_TRUE(o);
     auto p = FaultProxy::Start("127.0.0.1", o->host, o->port);
     ASSERT_TRUE(p) << p.error().ToString();
@@ -28,10 +28,11 @@ class FaultProxyTest : public ::testing::Test {
     o->port = proxy_->port();
     o->connections = 1;
     o->connect_timeout = 500ms;
-    client_ = std::make_unique<redis::RedisClient>(*o);
+    client_ = std::make_unique<backends::redis::RedisClient>(*o);
   }
-  Result<redis::Reply> Call(std::vector<std::string> args, std::chrono::milliseconds timeout = 2s) {
-    return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> {
+  Result<backends::redis::Reply> Call(std::vector<std::string> args,
+                                      std::chrono::milliseconds timeout = 2s) {
+    return testing::RunSync([&]() -> Awaitable<Result<backends::redis::Reply>> {
       co_return co_await client_->Command(args, DeadlineIn(timeout));
     });
   }
@@ -45,7 +46,7 @@ class FaultProxyTest : public ::testing::Test {
     return false;
   }
   std::unique_ptr<FaultProxy> proxy_;
-  std::unique_ptr<redis::RedisClient> client_;
+  std::unique_ptr<backends::redis::RedisClient> client_;
 };
 
 TEST(FaultProxy, OnlyLoopbackIsAllowed) {

@@ -123,7 +123,7 @@ TEST_F(PgStoreTest, MigrationsRunTwiceAndConcurrentlyAndANewerSchemaIsRefused) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(opened.load(), 8);
   EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
-            std::to_string(pg::kSchemaVersion));
+            std::to_string(backends::postgres::kSchemaVersion));
   EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.agentstate_schema", traits_.schema)),
             "1");
   auto again = OpenStore(Uri(), {});  // a second run is a no-op
@@ -137,12 +137,12 @@ TEST_F(PgStoreTest, MigrationsRunTwiceAndConcurrentlyAndANewerSchemaIsRefused) {
             "e");
 
   side_.Exec(fmt::format("UPDATE {}.agentstate_schema SET version = {}", traits_.schema,
-                         pg::kSchemaVersion + 1));
+                         backends::postgres::kSchemaVersion + 1));
   auto newer = OpenStore(Uri(), {});
   ASSERT_FALSE(newer);
   EXPECT_THAT(newer.error().message(), HasSubstr("newer than this build"));
   EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
-            std::to_string(pg::kSchemaVersion + 1))
+            std::to_string(backends::postgres::kSchemaVersion + 1))
       << "the schema was downgraded";
 }
 
@@ -211,7 +211,7 @@ TEST_F(PgStoreTest, ASchemaAtVersionOneIsUpgradedWithItsRowsReadable) {
   auto upgraded = OpenStore(Uri(), {});
   ASSERT_TRUE(upgraded) << upgraded.error().ToString();
   EXPECT_EQ(side_.Exec(fmt::format("SELECT version FROM {}.agentstate_schema", traits_.schema)),
-            std::to_string(pg::kSchemaVersion));
+            std::to_string(backends::postgres::kSchemaVersion));
   auto rec = Load(**upgraded, "run_v1");
   ASSERT_TRUE(rec && *rec);
   EXPECT_EQ((*rec)->payload, R"({"old":true})");
@@ -283,10 +283,10 @@ TEST_F(PgStoreTest, ABackendKilledMidQueryFailsItsQueriesCleanlyAndLaterOnesSucc
   StateStore& store = **opened;
   ASSERT_TRUE(Save(store, Req("run_before", R"({"n":1})")));
   // pg_sleep holds the one connection; the server then terminates that backend.
-  auto& client = dynamic_cast<pg::PgStore&>(store).client();
+  auto& client = dynamic_cast<backends::postgres::PgStore&>(store).client();
   std::atomic<bool> slept_failed{false};
   std::thread sleeper([&] {
-    auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> {
+    auto r = RunSync([&]() -> Awaitable<Result<backends::postgres::PgResult>> {
       co_return co_await client.Query("SELECT pg_sleep(5)", {}, DeadlineIn(10s));
     });
     slept_failed = !r && r.error().code() == StatusCode::kUnavailable;
@@ -352,22 +352,22 @@ TEST_F(PgStoreTest, StatsReadFromAnotherThreadWhileTheClientReconnects) {
 TEST_F(PgStoreTest, EverySessionRunsTheWarmupBeforeItsFirstQuery) {
   auto parsed = core::ParseUri(Uri("connections=2"));
   ASSERT_TRUE(parsed) << parsed.error().ToString();
-  auto options = pg::ParsePgUri(*parsed);
+  auto options = backends::postgres::ParsePgUri(*parsed);
   ASSERT_TRUE(options) << options.error().ToString();
-  pg::PgClient client(*options, [] {
-    std::vector<pg::PgClient::Statement> warmup;
+  backends::postgres::PgClient client(*options, [] {
+    std::vector<backends::postgres::PgClient::Statement> warmup;
     warmup.push_back({"SELECT set_config('application_name', 'warmed', false)", {}});
     return warmup;
   });
   EXPECT_TRUE(client.AwaitWarm(5s));
   auto ask = [&](const std::string& sql) -> std::string {
-    auto r = RunSync([&]() -> Awaitable<Result<pg::PgResult>> {
+    auto r = RunSync([&]() -> Awaitable<Result<backends::postgres::PgResult>> {
       co_return co_await client.Query(sql, {}, DeadlineIn(5s));
     });
     if (!r) return "error: " + r.error().ToString();
     if (PQresultStatus(r->get()) != PGRES_TUPLES_OK)
       return std::string("error: ") + PQresultErrorMessage(r->get());
-    return std::string(pg::GetBytes(r->get(), 0, 0));
+    return std::string(backends::postgres::GetBytes(r->get(), 0, 0));
   };
   // Each answer names the session's application_name and its backend.
   const std::string sql = "SELECT current_setting('application_name') || ' ' || pg_backend_pid()";

@@ -24,19 +24,19 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-Result<redis::Reply> Call(redis::RedisClient& c, std::vector<std::string> args,
-                          std::chrono::milliseconds timeout) {
-  return testing::RunSync([&]() -> Awaitable<Result<redis::Reply>> {
+Result<backends::redis::Reply> Call(backends::redis::RedisClient& c, std::vector<std::string> args,
+                                    std::chrono::milliseconds timeout) {
+  return testing::RunSync([&]() -> Awaitable<Result<backends::redis::Reply>> {
     co_return co_await c.Command(args, DeadlineIn(timeout));
   });
 }
 
-std::unique_ptr<redis::RedisClient> Client() {
+std::unique_ptr<backends::redis::RedisClient> Client() {
   const char* url = std::getenv("AGENTSTATE_REDIS_URL");
   EXPECT_TRUE(url) << "AGENTSTATE_REDIS_URL is not set: scripts/services.sh up";
-  auto o = redis::ParseRedisUri(url ? url : "redis://127.0.0.1:16379/0");
+  auto o = backends::redis::ParseRedisUri(url ? url : "redis://127.0.0.1:16379/0");
   o->connections = 1;
-  return std::make_unique<redis::RedisClient>(*o);
+  return std::make_unique<backends::redis::RedisClient>(*o);
 }
 
 TEST(ServiceControl, RefusesWhatTheScriptsDidNotStart) {
@@ -92,7 +92,7 @@ TEST(ServiceControl, RedisKilledAndRestartedComesBackWithItsDataAndTheClientReco
   EXPECT_NE(after->pid, before->pid);
   // The client reconnects by itself; a command may meet the old, dead connection first, or
   // the new server still loading its AOF (kUnavailable, LOADING).
-  Result<redis::Reply> got = Error(StatusCode::kInternal, "not tried");
+  Result<backends::redis::Reply> got = Error(StatusCode::kInternal, "not tried");
   for (int attempt = 0; attempt < 50; ++attempt) {
     got = Call(*c, {"GET", "test:survives"}, 500ms);
     if (got) break;
@@ -117,7 +117,7 @@ TEST(ServiceControl, ABigRedisIsKilledCompletelyBeforeItIsRestarted) {
   }
   auto outage = services.KillAndRestart("redis", 30s);
   ASSERT_TRUE(outage) << outage.error().ToString();
-  Result<redis::Reply> gone = Error(StatusCode::kInternal, "not tried");
+  Result<backends::redis::Reply> gone = Error(StatusCode::kInternal, "not tried");
   for (int attempt = 0; attempt < 100; ++attempt) {
     gone = Call(*c,
                 {"DEL", "test:big:0", "test:big:1", "test:big:2", "test:big:3", "test:big:4",
@@ -199,14 +199,14 @@ TEST(ServiceControl, TheRedisStoreOutlivesAServerRestartWithItsAcknowledgedSaves
 TEST(ServiceControl, AnalyticsSurvivesAClickHouseRestartWithDropsCounted) {
   const char* url = std::getenv("AGENTSTATE_CLICKHOUSE_URL");
   ASSERT_TRUE(url) << "AGENTSTATE_CLICKHOUSE_URL is not set: scripts/services.sh up";
-  auto opened = clickhouse::AnalyticsSink::Open(std::string(url) +
-                                                "?prefix=restart_test_&flush=100ms&timeout=1s");
+  auto opened = backends::clickhouse::AnalyticsSink::Open(
+      std::string(url) + "?prefix=restart_test_&flush=100ms&timeout=1s");
   ASSERT_TRUE(opened) << opened.error().ToString();
   auto& sink = **opened;
   std::atomic<bool> stop{false};
   std::thread producer([&] {
     for (int i = 0; !stop && i < 100000; ++i) {  // bounded in count and time
-      clickhouse::Event e;
+      backends::clickhouse::Event e;
       e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -283,9 +283,9 @@ TEST(TieredFaults, EveryFaultOnTheScriptsServicesAndTheRedisProxyReachesTheServe
                                                        "postgres_restart", "clickhouse_down"}));
   EXPECT_TRUE(faults->skipped.empty()) << faults->skipped.front();
   ASSERT_NE(faults->proxied_hot_uri, redis);
-  auto o = redis::ParseRedisUri(faults->proxied_hot_uri);
+  auto o = backends::redis::ParseRedisUri(faults->proxied_hot_uri);
   ASSERT_TRUE(o) << o.error().ToString();
-  redis::RedisClient through(*o);
+  backends::redis::RedisClient through(*o);
   EXPECT_TRUE(Call(through, {"PING"}, 2s)) << "the proxy forwards to the real server";
   // The storm resets what goes through the proxy, and healing it lets clients back in.
   Fault* storm = faults->faults[0].second.get();

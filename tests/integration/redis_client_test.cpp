@@ -13,7 +13,7 @@
 #include "core/asio.hpp"
 #include "support/run.hpp"
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 namespace {
 
 using namespace std::chrono_literals;
@@ -267,4 +267,4 @@ TEST_F(RedisClientTest, TheDatabaseIndexFromTheUriIsSelected) {
 }
 
 }  // namespace
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

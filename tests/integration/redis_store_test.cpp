@@ -25,8 +25,9 @@ std::string RedisUrl() {
   return v ? v : "";
 }
 
-Result<redis::Reply> Side(redis::RedisClient& c, std::vector<std::string> args) {
-  return RunSync([&]() -> Awaitable<Result<redis::Reply>> {
+Result<backends::redis::Reply> Side(backends::redis::RedisClient& c,
+                                    std::vector<std::string> args) {
+  return RunSync([&]() -> Awaitable<Result<backends::redis::Reply>> {
     co_return co_await c.Command(args, DeadlineIn(5s));
   });
 }
@@ -48,10 +49,10 @@ struct RedisTraits {
   ~RedisTraits() { DropKeys(prefix); }
   std::string Uri() { return WithParams(RedisUrl(), "prefix=" + prefix); }
 
-  static std::unique_ptr<redis::RedisClient> Client() {
-    auto o = redis::ParseRedisUri(RedisUrl());
+  static std::unique_ptr<backends::redis::RedisClient> Client() {
+    auto o = backends::redis::ParseRedisUri(RedisUrl());
     if (!o) return nullptr;
-    return std::make_unique<redis::RedisClient>(*o);
+    return std::make_unique<backends::redis::RedisClient>(*o);
   }
   // Every key under a prefix, removed with SCAN and UNLINK.
   static void DropKeys(const std::string& prefix) {
@@ -71,9 +72,9 @@ struct RedisTraits {
   // Damage at rest: flip one bit of the stored payload field.
   bool Corrupt(StateStore& store, const std::string& run_id) {
     auto c = Client();
-    const std::string key = dynamic_cast<redis::RedisStore&>(store).RecordKey(run_id);
+    const std::string key = dynamic_cast<backends::redis::RedisStore&>(store).RecordKey(run_id);
     auto p = Side(*c, {"HGET", key, "p"});
-    if (!p || p->type != redis::Reply::Type::kString || p->str.empty()) return false;
+    if (!p || p->type != backends::redis::Reply::Type::kString || p->str.empty()) return false;
     std::string bytes = p->str;
     bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
     auto w = Side(*c, {"HSET", key, "p", bytes});
@@ -122,7 +123,7 @@ class RedisStoreTest : public ::testing::Test {
   }
 
   RedisTraits traits_;
-  std::unique_ptr<redis::RedisClient> side_;
+  std::unique_ptr<backends::redis::RedisClient> side_;
 };
 
 TEST_F(RedisStoreTest, KeysFollowTheOriginalSchemaWithHashTagsAndTheirTtls) {
@@ -247,7 +248,7 @@ TEST_F(RedisStoreTest, BinaryPayloadsFromEmptyToSixteenMegabytesWithNulBytes) {
 TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSucceed) {
   auto store = Open("connections=1");
   ASSERT_TRUE(store);
-  auto& client = dynamic_cast<redis::RedisStore&>(*store).client();
+  auto& client = dynamic_cast<backends::redis::RedisStore&>(*store).client();
   auto id = Side(client, {"CLIENT", "ID"});
   ASSERT_TRUE(id);
   for (int i = 0; i < 50; ++i)
@@ -339,7 +340,7 @@ TEST_F(RedisStoreTest, StatsCarryThePoolTheBreakerAndTheServersInfo) {
 }
 
 TEST_F(RedisStoreTest, BadServerSettingsAreClearSetupErrorsWithoutThePassword) {
-  auto o = redis::ParseRedisUri(RedisUrl());
+  auto o = backends::redis::ParseRedisUri(RedisUrl());
   ASSERT_TRUE(o);
   auto unreachable = OpenStore("redis://:s3cret@127.0.0.1:1/0?connect_timeout=300ms", {});
   ASSERT_FALSE(unreachable);

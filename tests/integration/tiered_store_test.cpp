@@ -76,7 +76,7 @@ struct LiveTieredTraits {
     return WithParams(Env("AGENTSTATE_POSTGRES_URL"), "schema=" + ns);
   }
   static redisContext* Redis() {
-    auto o = redis::ParseRedisUri(Env("AGENTSTATE_REDIS_URL"));
+    auto o = backends::redis::ParseRedisUri(Env("AGENTSTATE_REDIS_URL"));
     if (!o) return nullptr;
     return redisConnect(o->host.c_str(), o->port);
   }
@@ -100,7 +100,7 @@ struct LiveTieredTraits {
     PQclear(r);
     PQfinish(c);
     redisContext* rc = Redis();
-    const std::string key = dynamic_cast<redis::RedisStore&>(t.hot()).RecordKey(run_id);
+    const std::string key = dynamic_cast<backends::redis::RedisStore&>(t.hot()).RecordKey(run_id);
     auto* p = static_cast<redisReply*>(redisCommand(rc, "HGET %b p", key.data(), key.size()));
     bool redis_ok = p && p->type == REDIS_REPLY_STRING && p->len > 0;
     if (redis_ok) {
@@ -264,14 +264,14 @@ TEST_F(TieredLiveTest, EveryOperationIsAnEventInClickHouseAndCompletedRunsAreArc
 }
 
 TEST(AnalyticsSink, ABadUriOrADeadServerIsAClearSetupError) {
-  auto unreachable =
-      clickhouse::AnalyticsSink::Open("clickhouse://user:s3cret@127.0.0.1:1/default?timeout=300ms");
+  auto unreachable = backends::clickhouse::AnalyticsSink::Open(
+      "clickhouse://user:s3cret@127.0.0.1:1/default?timeout=300ms");
   ASSERT_FALSE(unreachable);
   EXPECT_EQ(unreachable.error().code(), StatusCode::kUnavailable);
   EXPECT_THAT(unreachable.error().message(), ::testing::HasSubstr("scripts/services.sh up"));
   EXPECT_THAT(unreachable.error().message(), ::testing::Not(::testing::HasSubstr("s3cret")));
-  auto bad =
-      clickhouse::AnalyticsSink::Open("clickhouse://127.0.0.1:18123/default?prefix=Robert');--");
+  auto bad = backends::clickhouse::AnalyticsSink::Open(
+      "clickhouse://127.0.0.1:18123/default?prefix=Robert');--");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
 }

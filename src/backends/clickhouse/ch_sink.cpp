@@ -9,7 +9,7 @@
 #include "core/asio.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::clickhouse {
+namespace agentstate::backends::clickhouse {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -438,4 +438,4 @@ AnalyticsSink::Stats AnalyticsSink::stats() const {
   return s;
 }
 
-}  // namespace agentstate::clickhouse
+}  // namespace agentstate::backends::clickhouse

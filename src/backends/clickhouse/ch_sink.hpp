@@ -31,7 +31,7 @@
 #include "agentstate/status.hpp"
 #include "agentstate/tiered.hpp"
 
-namespace agentstate::clickhouse {
+namespace agentstate::backends::clickhouse {
 
 struct ChOptions {
   std::string host = "127.0.0.1";
@@ -102,4 +102,4 @@ class AnalyticsSink final : public Analytics {
   std::thread thread_;
 };
 
-}  // namespace agentstate::clickhouse
+}  // namespace agentstate::backends::clickhouse

@@ -5,7 +5,7 @@
 #include "core/record.hpp"
 #include "core/validate.hpp"
 
-namespace agentstate::backends {
+namespace agentstate::backends::memory {
 
 using core::CheckDeadline;
 
@@ -319,4 +319,4 @@ bool MemoryStore::CorruptForTest(const std::string& run_id) {
   return true;
 }
 
-}  // namespace agentstate::backends
+}  // namespace agentstate::backends::memory

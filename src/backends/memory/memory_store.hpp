@@ -15,7 +15,7 @@
 #include "core/codec.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::backends {
+namespace agentstate::backends::memory {
 
 class MemoryStore final : public StateStore {
  public:
@@ -85,4 +85,4 @@ class MemoryStore final : public StateStore {
   std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0};
 };
 
-}  // namespace agentstate::backends
+}  // namespace agentstate::backends::memory

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <functional>
 
-namespace agentstate::pg {
+namespace agentstate::backends::postgres {
 
 Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   PgOptions o;
@@ -418,4 +418,4 @@ Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> 
   co_return std::move(r->front());
 }
 
-}  // namespace agentstate::pg
+}  // namespace agentstate::backends::postgres

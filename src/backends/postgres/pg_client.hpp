@@ -34,7 +34,7 @@
 #include "core/pipeline.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::pg {
+namespace agentstate::backends::postgres {
 
 // postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB[?connections=8&max_in_flight=N&pool_wait=1s
 //   &timeout=5s&connect_timeout=2s&schema=NAME&keep_checkpoints=N]; other parameters go to libpq
@@ -110,7 +110,7 @@ struct PgRequest {
 
 class PgClient {
  public:
-  using Statement = pg::Statement;
+  using Statement = backends::postgres::Statement;
 
   // What `warmup` returns runs first on every new session, before any query queued for it: a
   // new backend compiles the store's functions and plans their statements on first use, and
@@ -157,4 +157,4 @@ class PgClient {
   Pipeline pipeline_;
 };
 
-}  // namespace agentstate::pg
+}  // namespace agentstate::backends::postgres

@@ -8,7 +8,7 @@
 #include "core/record.hpp"
 #include "core/validate.hpp"
 
-namespace agentstate::pg {
+namespace agentstate::backends::postgres {
 
 using core::CheckDeadline;
 using namespace std::chrono_literals;
@@ -993,4 +993,4 @@ StoreStats PgStore::Stats() const {
   return s;
 }
 
-}  // namespace agentstate::pg
+}  // namespace agentstate::backends::postgres

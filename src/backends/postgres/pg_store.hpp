@@ -30,7 +30,7 @@
 #include "backends/postgres/pg_client.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::pg {
+namespace agentstate::backends::postgres {
 
 // The schema version this build creates and understands.
 inline constexpr int kSchemaVersion = 2;
@@ -99,4 +99,4 @@ class PgStore final : public StateStore {
   std::unique_ptr<PgClient> client_;
 };
 
-}  // namespace agentstate::pg
+}  // namespace agentstate::backends::postgres

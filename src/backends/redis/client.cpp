@@ -12,7 +12,7 @@
 #include "core/asio.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 
 using tcp = asio::ip::tcp;
 
@@ -226,4 +226,4 @@ Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view
   return pipeline_.Submit(std::move(bytes), deadline);
 }
 
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

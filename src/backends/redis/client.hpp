@@ -30,7 +30,7 @@
 #include "core/pipeline.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 
 // redis://[:PASSWORD@]HOST[:PORT][/DB][?connect_timeout=1s&timeout=200ms&connections=4&max_in_flight=N&pool_wait=1s]
 // Parameters a layer above the client reads (the store's key prefix) are passed in `extra`.
@@ -92,4 +92,4 @@ class RedisClient {
   core::PipelineClient<std::string, Reply> pipeline_;
 };
 
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

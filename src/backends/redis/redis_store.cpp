@@ -11,7 +11,7 @@
 #include "core/record.hpp"
 #include "core/validate.hpp"
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 
 using core::CheckDeadline;
 using namespace std::chrono_literals;
@@ -952,4 +952,4 @@ StoreStats RedisStore::Stats() const {
   return s;
 }
 
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

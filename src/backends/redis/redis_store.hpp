@@ -36,7 +36,7 @@
 #include "core/codec.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 
 class RedisStore final : public StateStore {
  public:
@@ -103,4 +103,4 @@ class RedisStore final : public StateStore {
       noscript_reloads_{0};
 };
 
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 namespace {
 
 Reply Convert(const redisReply* r) {
@@ -75,4 +75,4 @@ Result<std::optional<Reply>> ReplyParser::Next() {
   return std::optional<Reply>(std::move(out));
 }
 
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

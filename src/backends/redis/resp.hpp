@@ -14,7 +14,7 @@
 
 struct redisReader;
 
-namespace agentstate::redis {
+namespace agentstate::backends::redis {
 
 struct Reply {
   enum class Type { kString, kStatus, kError, kInteger, kNil, kArray };
@@ -47,4 +47,4 @@ class ReplyParser {
   std::string recent_;  // the last bytes fed, for the protocol error message
 };
 
-}  // namespace agentstate::redis
+}  // namespace agentstate::backends::redis

@@ -20,7 +20,7 @@
 #include "core/record.hpp"
 #include "core/validate.hpp"
 
-namespace agentstate::backends {
+namespace agentstate::backends::sqlite {
 namespace {
 
 using core::Encoding;
@@ -1227,4 +1227,4 @@ StoreStats SqliteStore::Stats() const {
   return s;
 }
 
-}  // namespace agentstate::backends
+}  // namespace agentstate::backends::sqlite

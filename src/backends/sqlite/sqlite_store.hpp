@@ -19,7 +19,7 @@
 #include "agentstate/state_store.hpp"
 #include "core/uri.hpp"
 
-namespace agentstate::backends {
+namespace agentstate::backends::sqlite {
 
 class SqliteStore final : public StateStore {
  public:
@@ -57,4 +57,4 @@ class SqliteStore final : public StateStore {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace agentstate::backends
+}  // namespace agentstate::backends::sqlite
