@@ -107,6 +107,7 @@ class Connection : public std::enable_shared_from_this<Connection<Request, Answe
   bool connected() const { return connected_; }                                   // I/O thread
   std::size_t outstanding() const { return queued_.size() + in_flight_.size(); }  // I/O thread
   uint64_t reconnects() const { return reconnects_; }                             // any thread
+  uint64_t sent() const { return sent_; }                                         // any thread
 
   void Enqueue(std::shared_ptr<PendingType> p) {
     if (std::chrono::steady_clock::now() >= p->deadline) {
@@ -174,6 +175,8 @@ class Connection : public std::enable_shared_from_this<Connection<Request, Answe
     }
     return nullptr;
   }
+  // `n` requests taken from the queue went out on the socket whole.
+  void Sent(uint64_t n) { sent_ += n; }
   // The oldest request in flight, whose answer comes next; null when none is.
   PendingType* Front() { return in_flight_.empty() ? nullptr : in_flight_.front().get(); }
   // The peer answered the oldest request in flight: completes it (a no-op for one that
@@ -292,6 +295,7 @@ class Connection : public std::enable_shared_from_this<Connection<Request, Answe
   ReconnectBackoff backoff_;
   int silent_timeouts_ = 0;              // requests timed out since the last answer
   std::atomic<uint64_t> reconnects_{0};  // bumped on the I/O thread, read from any
+  std::atomic<uint64_t> sent_{0};        // requests written to the socket, read from any
 };
 
 // The client: one I/O thread, its connections, admission control and the breaker.
@@ -358,12 +362,16 @@ class PipelineClient {
   struct Stats : Admission::Counters {
     uint64_t connections = 0;
     uint64_t reconnects = 0;
+    uint64_t sent = 0;  // requests written to a socket whole (not counting a protocol's own)
   };
   Stats stats() const {
     Stats s;
     static_cast<Admission::Counters&>(s) = gate_.counters();
     s.connections = connections_.size();
-    for (const auto& c : connections_) s.reconnects += c->reconnects();
+    for (const auto& c : connections_) {
+      s.reconnects += c->reconnects();
+      s.sent += c->sent();
+    }
     return s;
   }
 

@@ -275,11 +275,13 @@ TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSuc
         },
         asio::detached);
   }
+  const uint64_t sent_before = client.stats().sent;
   std::thread runner([&] { io.run(); });
+  // Bounded wait until all 300 are written to the socket (the server holds them unanswered).
   const auto until = std::chrono::steady_clock::now() + 5s;
-  while (client.stats().in_flight < 300 && std::chrono::steady_clock::now() < until)
+  while (client.stats().sent < sent_before + 300 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(1ms);
-  std::this_thread::sleep_for(50ms);  // let the writer put them on the wire
+  ASSERT_GE(client.stats().sent, sent_before + 300) << "the 300 saves never went out";
   auto killed = Side(*side_, {"CLIENT", "KILL", "ID", std::to_string(id->integer)});
   Side(*side_, {"CLIENT", "UNPAUSE"});
   runner.join();

@@ -268,9 +268,9 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
   Awaitable<Status> Writer() override {
     while (!ending()) {
       // Everything queued is handed to libpq, one statement and one sync each, then flushed.
-      bool any = false;
+      uint64_t taken = 0;
       while (auto* p = TakeQueued()) {
-        any = true;
+        ++taken;
         bool sent = true;
         for (const auto& st : p->request.stmts) {
           std::vector<Oid> types;
@@ -290,7 +290,7 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
         // One sync for all of them: one implicit transaction.
         if (!sent || PQpipelineSync(conn_) != 1) co_return Failed("sending a query");
       }
-      if (!any) {
+      if (taken == 0) {
         co_await WaitForWork();
         continue;
       }
@@ -298,7 +298,10 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
         const int r = PQflush(conn_);
         if (r < 0) co_return Failed("sending");
         if (Status s = Drain(); !s.ok()) co_return s;
-        if (r == 0) break;
+        if (r == 0) {
+          Sent(taken);
+          break;
+        }
         boost::system::error_code ec;
         co_await socket_.async_wait(asio::posix::stream_descriptor::wait_write,
                                     asio::redirect_error(asio::use_awaitable, ec));

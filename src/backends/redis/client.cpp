@@ -159,7 +159,11 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
     while (!ending() && socket_.is_open()) {
       // Everything queued goes out in one write: the pipeline coalesces under load.
       out.clear();
-      while (auto* p = TakeQueued()) out += p->request;
+      uint64_t n = 0;
+      while (auto* p = TakeQueued()) {
+        out += p->request;
+        ++n;
+      }
       if (out.empty()) {
         co_await WaitForWork();
         continue;
@@ -170,6 +174,7 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
       if (ec)
         co_return Status(StatusCode::kUnavailable,
                          fmt::format("{}: write failed: {}", o_.redacted_uri, ec.message()));
+      Sent(n);
     }
     co_return Status(StatusCode::kUnavailable,
                      fmt::format("{}: connection closed", o_.redacted_uri));
