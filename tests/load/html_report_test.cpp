@@ -1,7 +1,10 @@
 #include "load/report/html_report.hpp"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "agentstate/registry.hpp"
 #include "load/catalogue/scenarios.hpp"
@@ -70,10 +73,33 @@ TEST(HtmlReport, LongSeriesAreDownsampledKeepingTheirPeaks) {
   for (int t = 1; t <= 86400; ++t)
     rows.push_back({t, 100, 0, 1.0, 1.0, 2.0, t == 40000 ? 950.0 : 3.0, 4.0});
   reports[0]["additional_data"]["time_series"]["rows"] = rows;
+  reports[0]["additional_data"]["fine_series"] = nullptr;  // a soak has no fine rows
   const std::string html = HtmlReport(summary, reports);
   EXPECT_LT(html.size(), 3u << 20) << "a soak's page must stay a few MB";
   EXPECT_THAT(html, HasSubstr("data-points=\"1500\""));
   EXPECT_THAT(html, HasSubstr(">997.5<")) << "the spike (950 ms, axis top 5 % above) was kept";
+}
+
+// A run of a fraction of a second charted per 1 s interval is a single dot: a short run
+// charts its fine rows (1, 10 or 100 ms) instead, so its chart has a shape.
+TEST(HtmlReport, AShortRunIsChartedInFineIntervals) {
+  auto [summary, reports] = ReportsOf({});
+  const auto& ad = reports[0]["additional_data"];
+  const double wall = ad["wall_s"].get<double>();
+  ASSERT_LT(wall, 10.0) << "the quick burst on memory:// is expected to be short";
+  ASSERT_TRUE(ad["fine_series"].is_object());
+  const double width = ad["fine_series"]["interval_s"].get<double>();
+  EXPECT_TRUE(width == 0.001 || width == 0.01 || width == 0.1) << width;
+  const auto rows = ad["fine_series"]["rows"].size();
+  EXPECT_GE(rows, 2u);
+  EXPECT_GE(static_cast<double>(rows), std::floor(wall / width));
+  const std::string html = HtmlReport(summary, reports);
+  EXPECT_THAT(html, HasSubstr(fmt::format("per {:g} ms interval", width * 1000)));
+  const auto chart = html.find("id=\"burst_traffic_handling-throughput\"");
+  ASSERT_NE(chart, std::string::npos);
+  const auto points = html.find("data-points=\"", chart);
+  ASSERT_NE(points, std::string::npos);
+  EXPECT_GE(std::stoi(html.substr(points + 13)), 2) << "the throughput chart is a single point";
 }
 
 }  // namespace

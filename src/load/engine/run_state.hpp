@@ -101,6 +101,9 @@ struct State {
   TimePoint t0;
   Ledger ledger;
   std::vector<IntervalRecorder> recorders;  // [0] is the 1 s series; then one per gate window
+  // Finer rows for the charts of short runs (1, 10, 100 ms), each over its first 100
+  // intervals only: a run shorter than a second would draw its 1 s series as one point.
+  std::vector<IntervalRecorder> fine;
   std::string phase;
   const PhaseResult* current = nullptr;  // the running phase, for the progress line
   std::unique_ptr<Pool> pool;            // the running phase's harness pool, if any
@@ -127,6 +130,7 @@ struct State {
   bool Mine(int i) const { return i % ctx.shard_count == ctx.shard_index; }
   void Record(int64_t us, bool ok) {
     for (auto& r : recorders) r.Record(us, ok);
+    for (auto& r : fine) r.Record(us, ok);
     if (!marking) return;
     const double t = Elapsed();
     const auto bucket = static_cast<std::size_t>(t / kBucketS);

@@ -46,8 +46,11 @@ namespace {
 
 // Closes interval rows on time and draws the progress line, until `done`.
 Awaitable<void> Ticker(State& st, const bool& done, asio::steady_timer& timer) {
+  std::vector<IntervalRecorder*> all;
+  for (auto& r : st.recorders) all.push_back(&r);
+  for (auto& r : st.fine) all.push_back(&r);
   std::vector<TimePoint> next;
-  for (auto& r : st.recorders) next.push_back(st.t0 + r.width());
+  for (auto* r : all) next.push_back(st.t0 + r->width());
   while (!done) {
     timer.expires_at(*std::min_element(next.begin(), next.end()));
     boost::system::error_code ec;
@@ -55,12 +58,13 @@ Awaitable<void> Ticker(State& st, const bool& done, asio::steady_timer& timer) {
     const auto now = SteadyClock::now();
     // An interrupt ends the phase's load now; a fault driver still heals what it injected.
     if (st.Interrupted() && st.phase_end > now) st.phase_end = now;
-    for (std::size_t i = 0; i < st.recorders.size(); ++i) {
+    for (std::size_t i = 0; i < all.size(); ++i) {
       // Catch up on any interval boundaries passed (a busy executor can wake late).
       while (next[i] <= now) {
-        st.recorders[i].Close(std::chrono::duration<double>(next[i] - st.t0).count());
-        next[i] += st.recorders[i].width();
+        all[i]->Close(std::chrono::duration<double>(next[i] - st.t0).count());
+        next[i] += all[i]->width();
       }
+      if (all[i]->full()) next[i] = TimePoint::max();  // covered its horizon: no more ticks
     }
     if (st.ctx.progress && !st.recorders[0].rows().empty()) {
       const IntervalRow& r = st.recorders[0].rows().back();
@@ -187,6 +191,9 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   for (int64_t ms : gate_widths) {
     if (ms != 1000) st.recorders.emplace_back(std::chrono::milliseconds(ms), true);
   }
+  // 1 ms rows over the first 0.1 s, 10 ms over the first second, 100 ms over the first 10 s:
+  // a run charts the finest that covers it, in 10 to 100 rows.
+  for (int ms : {1, 10, 100}) st.fine.emplace_back(std::chrono::milliseconds(ms), false, 100);
   auto ex = co_await asio::this_coro::executor;
   bool done = false;
   asio::steady_timer tick(ex);
@@ -327,6 +334,14 @@ Awaitable<ScenarioResult> RunScenario(ScenarioSpec spec, RunContext ctx) {
   for (auto& r : st.recorders) r.Close(result.wall_s);
   sampler.Stop();
   result.series = st.recorders[0].rows();
+  // A run that ended within a fine recorder's horizon charts its finest rows.
+  for (auto& r : st.fine) {
+    if (result.wall_s * 1000 > static_cast<double>(r.horizon().count())) continue;
+    r.Close(result.wall_s);
+    result.fine_series = r.rows();
+    result.fine_width = r.width();
+    break;
+  }
   for (const auto& r : st.recorders) {
     if (!gate_widths.count(r.width().count())) continue;
     result.windows[r.width().count()] = r.rows();

@@ -220,7 +220,10 @@ struct ScenarioResult {
   bool truncated = false;    // max_duration cut the scenario short
   bool interrupted = false;  // the run was stopped (SIGINT, SIGTERM) before the scenario ended
   std::vector<IntervalRow> series;  // 1 s rows over the whole scenario
-  WindowRows windows;               // rows per interval-gate window width
+  // A run shorter than 10 s also has finer rows for its charts (1, 10 or 100 ms); empty else.
+  std::vector<IntervalRow> fine_series;
+  std::chrono::milliseconds fine_width{0};
+  WindowRows windows;  // rows per interval-gate window width
   // The windows' histograms, for interval-gate widths only, so shards merge exactly.
   std::map<int64_t, std::vector<HistogramSnapshot>> window_histograms;
   double harness_thread_cpu_percent = 0;

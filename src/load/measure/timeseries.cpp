@@ -36,6 +36,7 @@ IntervalRow MakeRow(double t_s, const Histogram& h, uint64_t errors) {
 }
 
 void IntervalRecorder::Close(double t_s) {
+  if (full()) return;
   rows_.push_back(MakeRow(t_s, current_, errors_));
   if (keep_) histograms_.push_back(current_.Snapshot());
   current_.Reset();

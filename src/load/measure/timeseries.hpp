@@ -31,11 +31,15 @@ struct IntervalRow {
 class IntervalRecorder {
  public:
   // With `keep_histograms`, each closed window also keeps its histogram's snapshot (~16
-  // bytes per non-empty bucket), so windows of several shards can be merged exactly.
-  explicit IntervalRecorder(std::chrono::milliseconds width, bool keep_histograms = false)
-      : width_(width), keep_(keep_histograms) {}
+  // bytes per non-empty bucket), so windows of several shards can be merged exactly. With
+  // `max_rows` > 0 the recorder covers only its first max_rows intervals: once full, it
+  // records and closes nothing more (the fine rows of short runs).
+  explicit IntervalRecorder(std::chrono::milliseconds width, bool keep_histograms = false,
+                            std::size_t max_rows = 0)
+      : width_(width), keep_(keep_histograms), max_rows_(max_rows) {}
 
   void Record(int64_t latency_us, bool ok) {
+    if (full()) return;
     current_.Record(latency_us);
     if (!ok) ++errors_;
   }
@@ -44,6 +48,12 @@ class IntervalRecorder {
   void Close(double t_s);
 
   std::chrono::milliseconds width() const { return width_; }
+  bool full() const { return max_rows_ > 0 && rows_.size() >= max_rows_; }
+  // The time it covers: unbounded (max) without max_rows.
+  std::chrono::milliseconds horizon() const {
+    return max_rows_ > 0 ? width_ * static_cast<int64_t>(max_rows_)
+                         : std::chrono::milliseconds::max();
+  }
   const std::vector<IntervalRow>& rows() const { return rows_; }
   const std::vector<HistogramSnapshot>& histograms() const { return histograms_; }
   // The row being filled, for live progress.
@@ -53,6 +63,7 @@ class IntervalRecorder {
  private:
   std::chrono::milliseconds width_;
   bool keep_ = false;
+  std::size_t max_rows_ = 0;
   std::vector<HistogramSnapshot> histograms_;
   Histogram current_;
   uint64_t errors_ = 0;

@@ -283,9 +283,16 @@ std::string ScenarioSection(const json& r) {
   }
   Series p50{"p50", "", {}}, p95{"p95", "", {}}, p99{"p99", "", {}}, mx{"max", "", {}},
       ops{"ops/s", "", {}}, errs{"errors/s", "#dc2626", {}};
-  double width = Num(ad, {"time_series", "interval_s"}, 1);
+  // A short run's finer rows when it has them: its 1 s series would be a single point.
+  const char* series =
+      At(ad, {"fine_series", "rows"}).is_array() && !At(ad, {"fine_series", "rows"}).empty()
+          ? "fine_series"
+          : "time_series";
+  double width = Num(ad, {series, "interval_s"}, 1);
   if (!(width > 0)) width = 1;
-  for (const auto& row : Arr(ad, {"time_series", "rows"})) {
+  const std::string per =
+      width >= 1 ? fmt::format("{:g} s", width) : fmt::format("{:g} ms", width * 1000);
+  for (const auto& row : Arr(ad, {series, "rows"})) {
     const double t = Cell(row, 0);
     ops.points.emplace_back(t, Cell(row, 1) / width);
     errs.points.emplace_back(t, Cell(row, 2) / width);
@@ -296,8 +303,8 @@ std::string ScenarioSection(const json& r) {
     mx.points.emplace_back(t, Cell(row, 7));
   }
   out += "<div class=\"charts\">";
-  out += Chart(name + "-latency", "Latency over time (ms, per 1 s interval)", "seconds", "ms",
-               {p50, p95, p99, mx}, bands);
+  out += Chart(name + "-latency", fmt::format("Latency over time (ms, per {} interval)", per),
+               "seconds", "ms", {p50, p95, p99, mx}, bands);
   out += Chart(name + "-throughput", "Throughput and errors over time", "seconds", "per second",
                {ops, errs}, bands);
 

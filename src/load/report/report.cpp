@@ -146,6 +146,9 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
         {"phases", phases},
         {"latency_histogram", r.latency.Summary()},
         {"time_series", SeriesJson(r.series, std::chrono::seconds(1))},
+        // A run shorter than 10 s: its finer rows (1, 10 or 100 ms), which index.html charts.
+        {"fine_series",
+         r.fine_series.empty() ? json(nullptr) : SeriesJson(r.fine_series, r.fine_width)},
         {"ledger", LedgerJson(r.ledger)},
         {"ledger_durable_tier",
          r.durable_ledger ? LedgerJson(*r.durable_ledger) : nlohmann::json(nullptr)},
