@@ -1,0 +1,473 @@
+#include "server/api.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "core/asio.hpp"
+#include "core/validate.hpp"
+#include "server/tenant_store.hpp"
+
+namespace agentstate::server {
+namespace {
+
+using nlohmann::json;
+
+std::string_view Title(unsigned status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+  }
+  return "Error";
+}
+
+ApiResponse FromStatus(const Status& s) {
+  ApiResponse r = Problem(HttpStatus(s.code()), CodeName(s.code()), s.message());
+  if (r.status == 429 || r.status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+ApiResponse Json(unsigned status, const json& body) {
+  ApiResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+// %XX escapes decoded; nullopt for a malformed escape or a decoded NUL.
+std::optional<std::string> PercentDecode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i] == '+' ? ' ' : in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    int v = 0;
+    auto [end, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
+    if (ec != std::errc() || end != in.data() + i + 3 || v == 0) return std::nullopt;
+    out += static_cast<char>(v);
+    i += 2;
+  }
+  return out;
+}
+
+int64_t Millis(SystemTime t) { return core::ToUnixMillis(t); }
+
+// A record as JSON, its payload spliced in as stored (the store checked it is JSON).
+std::string RecordJson(const StateRecord& r) {
+  json meta = {{"run_id", r.run_id},
+               {"thread_id", r.thread_id},
+               {"user_id", r.user_id},
+               {"agent_type", r.agent_type},
+               {"version", r.version},
+               {"step_count", r.step_count},
+               {"phase", r.phase},
+               {"checkpoint_type", Name(r.checkpoint_type)},
+               {"is_recovery_point", r.is_recovery_point},
+               {"status", Name(r.status)},
+               {"saved_at_ms", Millis(r.saved_at)},
+               {"checksum", fmt::format("{:016x}", r.checksum)}};
+  std::string out = meta.dump(-1, ' ', false, json::error_handler_t::replace);
+  out.pop_back();  // the closing brace
+  out += ",\"state\":";
+  out += r.payload.empty() ? "null" : r.payload;
+  out += '}';
+  return out;
+}
+
+json CheckpointJson(const CheckpointInfo& c) {
+  return {{"checkpoint_id", c.checkpoint_id},
+          {"run_id", c.run_id},
+          {"version", c.version},
+          {"type", Name(c.type)},
+          {"is_recovery_point", c.is_recovery_point},
+          {"created_at_ms", Millis(c.created_at)},
+          {"payload_bytes", c.payload_bytes},
+          {"checksum", fmt::format("{:016x}", c.checksum)}};
+}
+
+std::string ETag(int64_t version) { return fmt::format("\"{}\"", version); }
+
+}  // namespace
+
+ApiResponse Problem(unsigned status, std::string_view code, std::string_view detail) {
+  ApiResponse r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  r.body = json{
+      {"type", fmt::format("urn:agentstate:problem:{}", code)},
+      {"title", Title(status)},
+      {"status", status},
+      {"detail", detail},
+      {"code",
+       code}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"agentstated\"");
+  return r;
+}
+
+unsigned HttpStatus(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kConflict: return 409;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kTimeout: return 504;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kPoolExhausted: return 429;
+    case StatusCode::kCorruption: return 500;
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+// One request on its way through the routes.
+struct Api::Call {
+  ApiRequest req;
+  std::string route = "unmatched";  // the route's pattern, for metrics
+  std::vector<std::string> path;    // decoded segments after /v1
+  std::map<std::string, std::string> query;
+  Principal who;
+};
+
+Api::Api(StateStore& store, std::function<std::shared_ptr<const Tokens>()> tokens, Options options)
+    : store_(store), tokens_(std::move(tokens)), options_(options) {}
+
+Awaitable<ApiResponse> Api::Handle(ApiRequest request) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ++in_flight_;
+  Call call{std::move(request)};
+  ApiResponse r = co_await Route(call);
+  --in_flight_;
+  Count(
+      call.route, r.status,
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+  co_return r;
+}
+
+void Api::Count(const std::string& route, unsigned status, std::chrono::microseconds took) {
+  std::lock_guard lock(mu_);
+  ++counts_[{route, status}];
+  auto& h = latency_[route];
+  if (!h) h = std::make_unique<core::Log2Histogram>();
+  h->Record(static_cast<uint64_t>(took.count()));
+}
+
+Awaitable<ApiResponse> Api::Route(Call& c) {
+  // Split the target: path segments (decoded) and query parameters (decoded).
+  std::string_view target = c.req.target;
+  std::string_view query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  if (target.empty() || target[0] != '/')
+    co_return Problem(400, "invalid_argument", "the request target must be a path: /v1/...");
+  std::vector<std::string> segments;
+  for (std::size_t at = 1; at <= target.size();) {
+    auto end = target.find('/', at);
+    if (end == std::string_view::npos) end = target.size();
+    auto seg = PercentDecode(target.substr(at, end - at));
+    if (!seg) co_return Problem(400, "invalid_argument", "malformed %-escape in the path");
+    segments.push_back(std::move(*seg));
+    at = end + 1;
+  }
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    auto key = PercentDecode(kv.substr(0, eq));
+    auto value = PercentDecode(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
+    if (!key || !value)
+      co_return Problem(400, "invalid_argument", "malformed %-escape in the query");
+    c.query[*key] = *value;
+  }
+
+  // Unauthenticated: the process's liveness and readiness.
+  const std::string& m = c.req.method;
+  if (segments.size() == 1 && segments[0] == "healthz") {
+    c.route = "/healthz";
+    if (m != "GET" && m != "HEAD") co_return Problem(405, "method_not_allowed", "use GET");
+    co_return Json(200, {{"status", "ok"}});
+  }
+  if (segments.size() == 1 && segments[0] == "readyz") {
+    c.route = "/readyz";
+    if (m != "GET" && m != "HEAD") co_return Problem(405, "method_not_allowed", "use GET");
+    auto h = co_await store_.Health(DeadlineIn(options_.request_timeout));
+    if (!h) co_return FromStatus(h.error());
+    json tiers = json::array();
+    for (const auto& t : h->tiers) {
+      tiers.push_back({{"tier", t.tier}, {"healthy", t.healthy}, {"detail", t.detail}});
+    }
+    co_return Json(h->healthy() ? 200 : 503, {{"ready", h->healthy()}, {"tiers", tiers}});
+  }
+
+  // Everything else needs a bearer token when a token file is in force.
+  if (auto tokens = tokens_ ? tokens_() : nullptr) {
+    std::string_view auth = c.req.authorization;
+    if (auth.empty())
+      co_return Problem(401, "unauthenticated",
+                        "no Authorization header: send Authorization: Bearer <token>");
+    if (auth.substr(0, 7) != "Bearer " || auth.size() == 7)
+      co_return Problem(401, "unauthenticated", "the Authorization header must be: Bearer <token>");
+    auto who = tokens->Authenticate(auth.substr(7));
+    if (!who)
+      co_return Problem(401, "unauthenticated",
+                        "the token is not valid (unknown or revoked); ask for a new one");
+    c.who = std::move(*who);
+  } else {
+    c.who = Principal{"default", Role::kAdmin};
+  }
+
+  if (segments.size() == 1 && segments[0] == "metrics") {
+    c.route = "/metrics";
+    if (m != "GET") co_return Problem(405, "method_not_allowed", "use GET");
+    if (c.who.role != Role::kAdmin)
+      co_return Problem(403, "forbidden", "metrics need a token with the admin role");
+    ApiResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = Metrics({});
+    co_return r;
+  }
+  if (segments.empty() || segments[0] != "v1")
+    co_return Problem(404, "not_found", "no such route; the API is under /v1 (docs/http-api.md)");
+  c.path.assign(segments.begin() + 1, segments.end());
+  TenantStore store(store_, c.who.tenant);
+  const Deadline deadline = DeadlineIn(options_.request_timeout);
+  const auto& p = c.path;
+  auto method_not_allowed = [&](std::string_view allow) {
+    ApiResponse r = Problem(405, "method_not_allowed",
+                            fmt::format("{} is not allowed on {}; use {}", m, c.route, allow));
+    r.headers.emplace_back("Allow", std::string(allow));
+    return r;
+  };
+  auto query_int = [&](const std::string& key, int64_t fallback) -> std::optional<int64_t> {
+    auto it = c.query.find(key);
+    if (it == c.query.end()) return fallback;
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (ec != std::errc() || end != it->second.data() + it->second.size()) return std::nullopt;
+    return v;
+  };
+  auto query_str = [&](const std::string& key) {
+    auto it = c.query.find(key);
+    return it == c.query.end() ? std::string() : it->second;
+  };
+
+  // /v1/health, /v1/stats
+  if (p.size() == 1 && p[0] == "health") {
+    c.route = "/v1/health";
+    if (m != "GET") co_return method_not_allowed("GET");
+    auto h = co_await store.Health(deadline);
+    if (!h) co_return FromStatus(h.error());
+    json tiers = json::array();
+    for (const auto& t : h->tiers) {
+      tiers.push_back({{"tier", t.tier},
+                       {"healthy", t.healthy},
+                       {"detail", t.detail},
+                       {"latency_us", t.latency.count()}});
+    }
+    co_return Json(h->healthy() ? 200 : 503, {{"healthy", h->healthy()}, {"tiers", tiers}});
+  }
+  if (p.size() == 1 && p[0] == "stats") {
+    c.route = "/v1/stats";
+    if (m != "GET") co_return method_not_allowed("GET");
+    if (c.who.role != Role::kAdmin)
+      co_return Problem(403, "forbidden", "the store's counters need a token with the admin role");
+    const StoreStats s = store.Stats();
+    co_return Json(200, {{"backend", s.backend}, {"values", s.values}});
+  }
+  // /v1/threads/{thread_id}
+  if (p.size() == 2 && p[0] == "threads") {
+    c.route = "/v1/threads/{thread_id}";
+    if (m != "GET") co_return method_not_allowed("GET");
+    auto t = co_await store.ThreadContext(p[1], deadline);
+    if (!t) co_return FromStatus(t.error());
+    if (!*t) co_return Problem(404, "not_found", fmt::format("thread {} has no run", p[1]));
+    co_return Json(200, {{"thread_id", (*t)->thread_id},
+                         {"run_id", (*t)->run_id},
+                         {"version", (*t)->version},
+                         {"updated_at_ms", Millis((*t)->updated_at)}});
+  }
+  if (p.empty() || p[0] != "runs")
+    co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
+  // /v1/runs: active runs, a page at a time
+  if (p.size() == 1) {
+    c.route = "/v1/runs";
+    if (m != "GET") co_return method_not_allowed("GET");
+    ActiveRunsQuery q;
+    q.cursor = query_str("cursor");
+    auto limit = query_int("limit", 100);
+    if (!limit || *limit < 1 || *limit > 10000)
+      co_return Problem(400, "invalid_argument", "limit must be an integer in 1..10000");
+    q.limit = static_cast<uint32_t>(*limit);
+    if (c.query.count("thread_id")) q.thread_id = query_str("thread_id");
+    auto page = co_await store.ActiveRuns(q, deadline);
+    if (!page) co_return FromStatus(page.error());
+    json runs = json::array();
+    for (const auto& r : page->runs) {
+      runs.push_back({{"run_id", r.run_id},
+                      {"thread_id", r.thread_id},
+                      {"user_id", r.user_id},
+                      {"agent_type", r.agent_type},
+                      {"version", r.version},
+                      {"saved_at_ms", Millis(r.saved_at)}});
+    }
+    co_return Json(200, {{"runs", runs}, {"next_cursor", page->next_cursor}});
+  }
+  const std::string& run = p[1];
+  // /v1/runs/{run_id}: save (POST), load (GET), delete (DELETE)
+  if (p.size() == 2) {
+    c.route = "/v1/runs/{run_id}";
+    if (m == "GET") {
+      auto r = co_await store.Load(run, deadline);
+      if (!r) co_return FromStatus(r.error());
+      if (!*r) co_return Problem(404, "not_found", fmt::format("run {} does not exist", run));
+      ApiResponse out;
+      out.body = RecordJson(**r);
+      out.headers.emplace_back("ETag", ETag((*r)->version));
+      co_return out;
+    }
+    if (m == "DELETE") {
+      auto r = co_await store.Delete(run, deadline);
+      if (!r) co_return FromStatus(r.error());
+      co_return Json(200, {{"run_id", run}, {"deleted", *r}});
+    }
+    if (m != "POST") co_return method_not_allowed("GET, POST, DELETE");
+    // The body is the state itself; what the store needs to know of it is in the query.
+    const std::string_view type = std::string_view(c.req.content_type)
+                                      .substr(0, std::string_view(c.req.content_type).find(';'));
+    if (type != "application/json")
+      co_return Problem(415, "unsupported_media_type",
+                        "the body of a save is the state as JSON: Content-Type: application/json");
+    SaveRequest s;
+    s.run_id = run;
+    s.thread_id = query_str("thread_id");
+    if (s.thread_id.empty()) co_return Problem(400, "invalid_argument", "a save needs ?thread_id=");
+    s.user_id = query_str("user_id");
+    s.agent_type = query_str("agent_type");
+    s.phase = query_str("phase");
+    auto step = query_int("step", 0);
+    if (!step || *step < 0)
+      co_return Problem(400, "invalid_argument", "step must be a non-negative integer");
+    s.step_count = *step;
+    if (auto kind = query_str("checkpoint"); !kind.empty()) {
+      auto t = ParseCheckpointType(kind);
+      if (!t)
+        co_return Problem(400, "invalid_argument",
+                          "checkpoint must be auto, manual, critical or recovery");
+      s.checkpoint_type = *t;
+    }
+    const std::string recovery = query_str("recovery_point");
+    if (!recovery.empty() && recovery != "true" && recovery != "false")
+      co_return Problem(400, "invalid_argument", "recovery_point must be true or false");
+    s.is_recovery_point = recovery == "true";
+    // Optimistic concurrency: If-Match: "N" saves only over version N; If-None-Match: *
+    // only when the run does not exist yet.
+    if (!c.req.if_match.empty()) {
+      std::string_view v = c.req.if_match;
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      int64_t version = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
+      if (ec != std::errc() || end != v.data() + v.size() || version < 1)
+        co_return Problem(400, "invalid_argument",
+                          "If-Match must be the version to save over, as an ETag: \"3\"");
+      s.expected_version = version;
+    } else if (c.req.if_none_match == "*") {
+      s.expected_version = 0;
+    } else if (!c.req.if_none_match.empty()) {
+      co_return Problem(400, "invalid_argument", "If-None-Match takes only *");
+    }
+    s.payload = std::move(c.req.body);
+    auto ack = co_await store.Save(std::move(s), deadline);
+    if (!ack) co_return FromStatus(ack.error());
+    ApiResponse out = Json(200, {{"run_id", run},
+                                 {"version", ack->version},
+                                 {"checksum", fmt::format("{:016x}", ack->checksum)}});
+    out.headers.emplace_back("ETag", ETag(ack->version));
+    co_return out;
+  }
+  if (p.size() == 3 && p[2] == "complete") {
+    c.route = "/v1/runs/{run_id}/complete";
+    if (m != "POST") co_return method_not_allowed("POST");
+    auto r = co_await store.Complete(run, deadline);
+    if (!r) co_return FromStatus(r.error());
+    co_return Json(200, {{"run_id", run}, {"status", "completed"}});
+  }
+  if (p.size() == 3 && p[2] == "checkpoints") {
+    c.route = "/v1/runs/{run_id}/checkpoints";
+    if (m == "GET") {
+      auto r = co_await store.ListCheckpoints(run, deadline);
+      if (!r) co_return FromStatus(r.error());
+      json list = json::array();
+      for (const auto& cp : *r) list.push_back(CheckpointJson(cp));
+      co_return Json(200, {{"run_id", run}, {"checkpoints", list}});
+    }
+    if (m != "POST") co_return method_not_allowed("GET, POST");
+    auto type = ParseCheckpointType(c.query.count("type") ? query_str("type") : "manual");
+    if (!type)
+      co_return Problem(400, "invalid_argument", "type must be manual, critical or recovery");
+    auto r = co_await store.Checkpoint(run, *type, deadline);
+    if (!r) co_return FromStatus(r.error());
+    co_return Json(200, CheckpointJson(*r));
+  }
+  if (p.size() == 3 && p[2] == "restore") {
+    c.route = "/v1/runs/{run_id}/restore";
+    if (m != "POST") co_return method_not_allowed("POST");
+    std::optional<std::string> id;
+    if (c.query.count("checkpoint_id")) id = query_str("checkpoint_id");
+    auto r = co_await store.Restore(run, std::move(id), deadline);
+    if (!r) co_return FromStatus(r.error());
+    ApiResponse out;
+    out.body = RecordJson(*r);
+    out.headers.emplace_back("ETag", ETag(r->version));
+    co_return out;
+  }
+  co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
+}
+
+std::string Api::Metrics(const std::map<std::string, double>& extra) const {
+  std::string out;
+  out += "# TYPE agentstated_requests_total counter\n";
+  std::lock_guard lock(mu_);
+  for (const auto& [key, n] : counts_) {
+    out += fmt::format("agentstated_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
+                       key.second, n);
+  }
+  out += "# TYPE agentstated_request_duration_seconds summary\n";
+  for (const auto& [route, h] : latency_) {
+    for (double q : {0.5, 0.99}) {
+      out +=
+          fmt::format("agentstated_request_duration_seconds{{route=\"{}\",quantile=\"{}\"}} {}\n",
+                      route, q, static_cast<double>(h->Percentile(q)) / 1e6);
+    }
+    out += fmt::format("agentstated_request_duration_seconds_count{{route=\"{}\"}} {}\n", route,
+                       h->Count());
+  }
+  out += fmt::format(
+      "# TYPE agentstated_in_flight_requests gauge\nagentstated_in_flight_requests {}\n",
+      in_flight_.load());
+  for (const auto& [k, v] : extra) out += fmt::format("# TYPE {0} gauge\n{0} {1}\n", k, v);
+  // The store's own counters: admission waits, breaker states, write-behind lag, ...
+  const StoreStats s = store_.Stats();
+  out += "# TYPE agentstate_store gauge\n";
+  for (const auto& [k, v] : s.values)
+    out += fmt::format("agentstate_store{{key=\"{}\"}} {}\n", k, v);
+  return out;
+}
+
+}  // namespace agentstate::server

@@ -1,0 +1,78 @@
+// API v1 of agentstated (docs/http-api.md): routes to StateStore calls, independent of the
+// HTTP framing (server/http_server.cpp reads and writes the bytes). State payloads pass
+// through as raw JSON: the store validates a saved document once, and a loaded one is
+// spliced into the response as stored, never parsed into a tree.
+//
+// Errors are RFC 9457 problem documents (application/problem+json) carrying the engine's
+// stable code name: {"type","title","status","detail","code"}.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "agentstate/state_store.hpp"
+#include "core/log2_histogram.hpp"
+#include "server/tokens.hpp"
+
+namespace agentstate::server {
+
+struct ApiRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query, as sent
+  std::string content_type;
+  std::string authorization;  // the Authorization header, as sent
+  std::string if_match, if_none_match;
+  std::string body;
+};
+
+struct ApiResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A problem document for `status` with the engine's code name and a one-line detail.
+ApiResponse Problem(unsigned status, std::string_view code, std::string_view detail);
+// The HTTP status of a store error (docs/http-api.md has the table).
+unsigned HttpStatus(StatusCode code);
+
+class Api {
+ public:
+  struct Options {
+    std::chrono::milliseconds request_timeout{5000};  // the deadline of each store call
+  };
+  // `tokens` returns the tokens in force (they are reloaded on SIGHUP); null: no token file,
+  // every request is the tenant "default" with every role (loopback only).
+  Api(StateStore& store, std::function<std::shared_ptr<const Tokens>()> tokens, Options options);
+
+  Awaitable<ApiResponse> Handle(ApiRequest request);
+
+  // Prometheus text: requests by route and status, latency per route, in-flight requests,
+  // the store's Stats(), plus the server's own gauges in `extra`.
+  std::string Metrics(const std::map<std::string, double>& extra) const;
+  uint64_t in_flight() const { return in_flight_; }
+
+ private:
+  struct Call;
+  Awaitable<ApiResponse> Route(Call& call);
+  void Count(const std::string& route, unsigned status, std::chrono::microseconds took);
+
+  StateStore& store_;
+  std::function<std::shared_ptr<const Tokens>()> tokens_;
+  Options options_;
+  std::atomic<uint64_t> in_flight_{0};
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, unsigned>, uint64_t> counts_;          // guarded by mu_
+  std::map<std::string, std::unique_ptr<core::Log2Histogram>> latency_;  // guarded by mu_
+};
+
+}  // namespace agentstate::server

@@ -1,0 +1,71 @@
+// agentstated's HTTP/1.1 server on Boost.Beast: coroutine sessions, keep-alive, pipelined
+// requests answered in order, several I/O threads. Each request goes to server::Api.
+//
+// Limits (ServerOptions): header and body sizes (431, 413), connections (beyond the limit a
+// new connection gets 503 and is closed), and one read timeout that bounds both the wait for
+// a request and the time to receive it whole, so a client sending a byte a second is cut off.
+// Requests on a connection are read one at a time: a pipelining client's next request waits
+// in the socket until the previous one is answered, so a connection holds at most one
+// request in the server.
+//
+// Drain (Drain()): stop accepting, answer what is in flight with Connection: close, wait
+// for it up to the drain timeout, then stop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/asio.hpp"
+#include "server/api.hpp"
+
+namespace agentstate::server {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8787;  // 0: any free port (port() tells which)
+  int threads = 0;       // 0: one per core
+  std::size_t max_body_bytes = 16 * 1024 * 1024 + 64 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds read_timeout{10000};
+  std::chrono::milliseconds drain_timeout{10000};
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Api& api);
+  ~HttpServer();
+
+  // Binds and listens; kUnavailable naming the address when it cannot.
+  Status Listen();
+  uint16_t port() const { return port_; }
+  // Runs the I/O threads until Drain has finished. Blocks.
+  void Run();
+  // From any thread (a signal handler's strand): stop accepting, let in-flight requests
+  // finish within the drain timeout, then let Run return.
+  void Drain();
+
+  uint64_t connections() const { return open_; }
+
+ private:
+  Awaitable<void> Accept();
+  Awaitable<void> Serve(asio::ip::tcp::socket socket);
+
+  ServerOptions options_;
+  Api& api_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<uint64_t> open_{0};
+  std::atomic<uint64_t> busy_{0};  // requests read whole whose response is not yet written
+  std::atomic<bool> draining_{false};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace agentstate::server

@@ -1,0 +1,142 @@
+#include "server/tenant_store.hpp"
+
+#include "core/asio.hpp"
+
+namespace agentstate::server {
+
+bool ValidTenant(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name[0])) return false;
+  for (char c : name) {
+    if (!alnum(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+TenantStore::TenantStore(StateStore& inner, std::string tenant)
+    : inner_(inner), prefix_(std::move(tenant) + "/") {}
+
+std::string TenantStore::Out(std::string_view id) const {
+  return id.substr(0, prefix_.size()) == prefix_ ? std::string(id.substr(prefix_.size()))
+                                                 : std::string(id);
+}
+
+Status TenantStore::Scrub(const Status& s) const {
+  std::string m = s.message();
+  for (auto at = m.find(prefix_); at != std::string::npos; at = m.find(prefix_, at))
+    m.erase(at, prefix_.size());
+  return Status(s.code(), std::move(m));
+}
+
+void TenantStore::Strip(StateRecord& r) const {
+  r.run_id = Out(r.run_id);
+  r.thread_id = Out(r.thread_id);
+}
+
+Awaitable<Result<SaveAck>> TenantStore::Save(SaveRequest request, Deadline deadline) {
+  request.run_id = In(request.run_id);
+  request.thread_id = In(request.thread_id);
+  auto r = co_await inner_.Save(std::move(request), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  co_return r;
+}
+
+Awaitable<Result<bool>> TenantStore::Put(StateRecord record, Deadline deadline) {
+  record.run_id = In(record.run_id);
+  record.thread_id = In(record.thread_id);
+  auto r = co_await inner_.Put(std::move(record), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  co_return r;
+}
+
+Awaitable<Result<std::optional<StateRecord>>> TenantStore::Load(std::string run_id,
+                                                                Deadline deadline) {
+  auto r = co_await inner_.Load(In(run_id), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  if (*r) Strip(**r);
+  co_return r;
+}
+
+Awaitable<Result<bool>> TenantStore::Delete(std::string run_id, Deadline deadline) {
+  auto r = co_await inner_.Delete(In(run_id), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  co_return r;
+}
+
+Awaitable<Done> TenantStore::Complete(std::string run_id, Deadline deadline) {
+  auto r = co_await inner_.Complete(In(run_id), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  co_return r;
+}
+
+Awaitable<Result<CheckpointInfo>> TenantStore::Checkpoint(std::string run_id, CheckpointType type,
+                                                          Deadline deadline) {
+  auto r = co_await inner_.Checkpoint(In(run_id), type, deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  r->run_id = Out(r->run_id);
+  co_return r;
+}
+
+Awaitable<Result<std::vector<CheckpointInfo>>> TenantStore::ListCheckpoints(std::string run_id,
+                                                                            Deadline deadline) {
+  auto r = co_await inner_.ListCheckpoints(In(run_id), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  for (auto& c : *r) c.run_id = Out(c.run_id);
+  co_return r;
+}
+
+Awaitable<Result<StateRecord>> TenantStore::Restore(std::string run_id,
+                                                    std::optional<std::string> checkpoint_id,
+                                                    Deadline deadline) {
+  auto r = co_await inner_.Restore(In(run_id), std::move(checkpoint_id), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  Strip(*r);
+  co_return r;
+}
+
+Awaitable<Result<std::optional<ThreadContextRecord>>> TenantStore::ThreadContext(
+    std::string thread_id, Deadline deadline) {
+  auto r = co_await inner_.ThreadContext(In(thread_id), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  if (*r) {
+    (*r)->thread_id = Out((*r)->thread_id);
+    (*r)->run_id = Out((*r)->run_id);
+  }
+  co_return r;
+}
+
+Awaitable<Result<ActiveRunsPage>> TenantStore::ActiveRuns(ActiveRunsQuery query,
+                                                          Deadline deadline) {
+  // The store orders runs by id in its own collation, which need not keep a prefix
+  // together: pages are read on, from this tenant's own cursor, and filtered, until `limit`
+  // of the tenant's runs or the end. The call's deadline bounds the scan.
+  const uint32_t limit = query.limit;
+  ActiveRunsQuery inner = query;
+  if (inner.thread_id) inner.thread_id = In(*inner.thread_id);
+  inner.cursor = query.cursor.empty() ? std::string() : In(query.cursor);
+  ActiveRunsPage page;
+  while (true) {
+    auto r = co_await inner_.ActiveRuns(inner, deadline);
+    if (!r) co_return Error(Scrub(r.error()));
+    for (auto& run : r->runs) {
+      if (run.run_id.compare(0, prefix_.size(), prefix_) != 0) continue;
+      run.run_id = Out(run.run_id);
+      run.thread_id = Out(run.thread_id);
+      page.runs.push_back(std::move(run));
+      if (page.runs.size() == limit) break;
+    }
+    if (page.runs.size() == limit) {
+      page.next_cursor = page.runs.back().run_id;
+      co_return page;
+    }
+    if (r->next_cursor.empty()) co_return page;
+    inner.cursor = std::move(r->next_cursor);
+  }
+}
+
+Awaitable<Result<HealthReport>> TenantStore::Health(Deadline deadline) {
+  co_return co_await inner_.Health(deadline);
+}
+
+}  // namespace agentstate::server

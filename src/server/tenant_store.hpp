@@ -1,0 +1,58 @@
+// One tenant's view of a store: every run and thread id it names is stored as
+// "<tenant>/<id>", and every id it gets back has the prefix taken off. Whatever ids a
+// tenant sends, it can only read, list, overwrite or delete runs under its own prefix: the
+// isolation lives here, below the HTTP layer, not in the route handlers.
+//
+// Tenant names are 1..64 of [a-z0-9_-], starting with a letter or digit (ValidTenant), so
+// "/" never appears in one and no tenant's prefix is another's.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "agentstate/state_store.hpp"
+
+namespace agentstate::server {
+
+bool ValidTenant(std::string_view name);
+
+class TenantStore final : public StateStore {
+ public:
+  // `inner` must outlive this view; `tenant` must be ValidTenant.
+  TenantStore(StateStore& inner, std::string tenant);
+
+  std::string Describe() const override { return inner_.Describe(); }
+  Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
+  Awaitable<Result<bool>> Put(StateRecord record, Deadline deadline) override;
+  Awaitable<Result<std::optional<StateRecord>>> Load(std::string run_id,
+                                                     Deadline deadline) override;
+  Awaitable<Result<bool>> Delete(std::string run_id, Deadline deadline) override;
+  Awaitable<Done> Complete(std::string run_id, Deadline deadline) override;
+  Awaitable<Result<CheckpointInfo>> Checkpoint(std::string run_id, CheckpointType type,
+                                               Deadline deadline) override;
+  Awaitable<Result<std::vector<CheckpointInfo>>> ListCheckpoints(std::string run_id,
+                                                                 Deadline deadline) override;
+  Awaitable<Result<StateRecord>> Restore(std::string run_id,
+                                         std::optional<std::string> checkpoint_id,
+                                         Deadline deadline) override;
+  Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
+                                                                      Deadline deadline) override;
+  // The tenant's active runs only, in the store's order; next_cursor is always one of the
+  // tenant's own run ids (never another tenant's).
+  Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
+  StoreStats Stats() const override { return inner_.Stats(); }
+  uint64_t Generation() const override { return inner_.Generation(); }
+
+ private:
+  std::string In(std::string_view id) const { return prefix_ + std::string(id); }
+  std::string Out(std::string_view id) const;
+  // The store's error with this tenant's prefix taken out of its message.
+  Status Scrub(const Status& s) const;
+  void Strip(StateRecord& r) const;
+
+  StateStore& inner_;
+  std::string prefix_;
+};
+
+}  // namespace agentstate::server

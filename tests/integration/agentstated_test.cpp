@@ -1,0 +1,452 @@
+// agentstated against itself: the real binary on loopback, spoken to over raw sockets (so
+// that the bytes an HTTP client would refuse to send can be sent), one server per test.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+const char* Binary() { return AGENTSTATED_BINARY; }
+
+// A raw HTTP exchange: the response's status, headers and body.
+struct Reply {
+  int status = 0;
+  std::string head, body;
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+};
+
+class Server {
+ public:
+  // Starts agentstated with `args` on a free loopback port; reads the port it printed.
+  explicit Server(std::vector<std::string> args) {
+    int err[2];
+    if (pipe(err) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(err[1], STDERR_FILENO);
+      close(err[0]);
+      std::vector<std::string> all{Binary(), "--listen", "127.0.0.1:0", "--threads", "2"};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(err[1]);
+    err_ = err[0];
+    // "agentstated: listening on 127.0.0.1:PORT (...)", within 10 s.
+    std::string line;
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < until) {
+      pollfd p{err_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char c[256];
+      const ssize_t n = read(err_, c, sizeof c);
+      if (n <= 0) break;
+      line.append(c, static_cast<std::size_t>(n));
+    }
+    log_ = line;
+    if (auto at = line.find("127.0.0.1:"); at != std::string::npos)
+      port_ = std::atoi(line.c_str() + at + 10);
+  }
+  ~Server() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (err_ >= 0) close(err_);
+  }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& log() const { return log_; }
+  // Waits (bounded) for the process to exit; its exit status, or -1.
+  int Wait(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+  // Everything it wrote to stderr since start (after it exited).
+  std::string Drain() {
+    char c[4096];
+    ssize_t n;
+    fcntl(err_, F_SETFL, O_NONBLOCK);
+    while ((n = read(err_, c, sizeof c)) > 0) log_.append(c, static_cast<std::size_t>(n));
+    return log_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int err_ = -1;
+  int port_ = 0;
+  bool exited_ = false;
+  std::string log_;
+};
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void SendAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Reads one response (Content-Length framed) from `buffer` + the socket.
+std::optional<Reply> ReadReply(int fd, std::string& buffer) {
+  while (true) {
+    const auto end = buffer.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      Reply r;
+      r.head = buffer.substr(0, end);
+      r.status = std::atoi(r.head.c_str() + 9);
+      std::size_t length = 0;
+      std::string lower = r.head;
+      for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (auto at = lower.find("content-length: "); at != std::string::npos)
+        length = std::stoul(lower.substr(at + 16));
+      if (buffer.size() >= end + 4 + length) {
+        r.body = buffer.substr(end + 4, length);
+        buffer.erase(0, end + 4 + length);
+        return r;
+      }
+    }
+    char c[65536];
+    const ssize_t n = recv(fd, c, sizeof c, 0);
+    if (n <= 0) return std::nullopt;
+    buffer.append(c, static_cast<std::size_t>(n));
+  }
+}
+
+// One request on a new connection.
+Reply Http(int port, const std::string& request) {
+  const int fd = Connect(port);
+  EXPECT_GE(fd, 0) << "cannot connect to agentstated";
+  if (fd < 0) return {};
+  SendAll(fd, request);
+  std::string buffer;
+  auto r = ReadReply(fd, buffer);
+  close(fd);
+  EXPECT_TRUE(r) << "no response to: " << request.substr(0, 80);
+  return r.value_or(Reply{});
+}
+
+std::string Request(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::string& extra = "",
+                    const std::string& type = "application/json") {
+  std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra;
+  if (!body.empty() || method == "POST")
+    r += "Content-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+const std::string kSave = "/v1/runs/run-1?thread_id=th-1&user_id=u-1&agent_type=planner";
+
+std::string Bearer(const std::string& token) { return "Authorization: Bearer " + token + "\r\n"; }
+
+// Two tenants (acme and globex) and an admin, in a token file of hashes.
+class Tenants : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("agentstated-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    WriteTokens({{"acme-token-0123456789", "acme", "agent"},
+                 {"globex-token-0123456789", "globex", "agent"},
+                 {"admin-token-0123456789", "ops", "admin"}});
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void WriteTokens(const std::vector<std::array<std::string, 3>>& entries) {
+    std::ofstream out(dir_ / "tokens");
+    out << "# agentstated token file\n";
+    for (const auto& [token, tenant, role] : entries) {
+      const std::string cmd = "printf '%s\\n' '" + token + "' | " + Binary() +
+                              " hash-token --tenant " + tenant + " --role " + role;
+      FILE* p = popen(cmd.c_str(), "r");
+      char line[256] = {0};
+      ASSERT_TRUE(p && fgets(line, sizeof line, p)) << cmd;
+      pclose(p);
+      out << line;
+    }
+  }
+  std::string tokens() const { return (dir_ / "tokens").string(); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(Tenants, ASavedStateLoadsBackByteForByteWithItsVersionAsETag) {
+  Server s({"--store", "memory://", "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string state = R"({"b": 1,   "a" : [1, 2.50, "\u00e9"],"nested":{"x":null}})";
+  Reply saved = Http(s.port(), Request("POST", kSave, state, Bearer("acme-token-0123456789")));
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_EQ(saved.json()["version"], 1);
+  EXPECT_THAT(saved.head, HasSubstr("ETag: \"1\""));
+  Reply loaded =
+      Http(s.port(), Request("GET", "/v1/runs/run-1", "", Bearer("acme-token-0123456789")));
+  ASSERT_EQ(loaded.status, 200) << loaded.body;
+  // The state is spliced in as saved: same bytes, same spacing, never re-serialised.
+  EXPECT_THAT(loaded.body, HasSubstr("\"state\":" + state + "}"));
+  EXPECT_EQ(loaded.json()["thread_id"], "th-1");
+  EXPECT_EQ(loaded.json()["run_id"], "run-1");
+}
+
+TEST_F(Tenants, MissingInvalidAndRevokedTokensAre401WithAProblemBody) {
+  Server s({"--store", "memory://", "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  for (const std::string& auth : {std::string(), Bearer("not-a-token-at-all"),
+                                  std::string("Authorization: Basic eA==\r\n")}) {
+    Reply r = Http(s.port(), Request("GET", "/v1/runs/run-1", "", auth));
+    EXPECT_EQ(r.status, 401) << auth;
+    EXPECT_THAT(r.head, HasSubstr("application/problem+json"));
+    EXPECT_THAT(r.head, HasSubstr("WWW-Authenticate: Bearer"));
+    EXPECT_EQ(r.json()["code"], "unauthenticated");
+    EXPECT_EQ(r.json()["status"], 401);
+    EXPECT_FALSE(r.json()["detail"].get<std::string>().empty());
+  }
+  // Revoked: the token file without acme's line, reloaded on SIGHUP.
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs?limit=1", "", Bearer("acme-token-0123456789")))
+                .status,
+            200);
+  WriteTokens({{"globex-token-0123456789", "globex", "agent"}});
+  kill(s.pid(), SIGHUP);
+  int status = 0;
+  for (int i = 0; i < 200 && status != 401; ++i) {
+    std::this_thread::sleep_for(10ms);
+    status = Http(s.port(), Request("GET", "/v1/runs?limit=1", "", Bearer("acme-token-0123456789")))
+                 .status;
+  }
+  EXPECT_EQ(status, 401) << "a revoked token still works after SIGHUP";
+  EXPECT_EQ(
+      Http(s.port(), Request("GET", "/v1/runs?limit=1", "", Bearer("globex-token-0123456789")))
+          .status,
+      200);
+}
+
+TEST_F(Tenants, ATenantNeverSeesAnotherTenantsRunsWhateverIdsItSends) {
+  Server s({"--store", "memory://", "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789"),
+                    globex = Bearer("globex-token-0123456789");
+  ASSERT_EQ(Http(s.port(), Request("POST", kSave, R"({"secret":"acme"})", acme)).status, 200);
+  // globex asks for the same id, and for ids that would name acme's storage key.
+  for (const std::string id : {"run-1", "acme%2Frun-1", "..%2Facme%2Frun-1"}) {
+    Reply r = Http(s.port(), Request("GET", "/v1/runs/" + id, "", globex));
+    EXPECT_EQ(r.status, 404) << id << ": " << r.body;
+    EXPECT_EQ(r.body.find("acme\"}"), std::string::npos);
+  }
+  Reply del = Http(s.port(), Request("DELETE", "/v1/runs/run-1", "", globex));
+  EXPECT_EQ(del.json()["deleted"], false);
+  Reply list = Http(s.port(), Request("GET", "/v1/runs", "", globex));
+  EXPECT_TRUE(list.json()["runs"].empty()) << list.body;
+  Reply thread = Http(s.port(), Request("GET", "/v1/threads/th-1", "", globex));
+  EXPECT_EQ(thread.status, 404);
+  // globex's own save of the same id is its own run, at version 1.
+  Reply own = Http(s.port(), Request("POST", kSave, R"({"secret":"globex"})", globex));
+  EXPECT_EQ(own.json()["version"], 1);
+  // acme's run is untouched, and its list holds its own run, without any prefix.
+  Reply mine = Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme));
+  EXPECT_THAT(mine.body, HasSubstr(R"("state":{"secret":"acme"})"));
+  Reply acme_list = Http(s.port(), Request("GET", "/v1/runs", "", acme));
+  ASSERT_EQ(acme_list.json()["runs"].size(), 1u) << acme_list.body;
+  EXPECT_EQ(acme_list.json()["runs"][0]["run_id"], "run-1");
+}
+
+TEST_F(Tenants, BadInputGetsItsStatusAndNothingIsWritten) {
+  Server s({"--store", "memory://", "--tokens", tokens(), "--max-body", "4096"});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  struct Case {
+    std::string request;
+    int status;
+    std::string code;
+  };
+  const std::vector<Case> cases = {
+      {Request("POST", kSave, R"({"a":)", acme), 400, "invalid_argument"},
+      {Request("POST", kSave, "a=1", acme, "application/x-www-form-urlencoded"), 415,
+       "unsupported_media_type"},
+      {Request("POST", kSave, std::string(5000, ' ') + "{}", acme), 413, "content_too_large"},
+      {Request("POST", "/v1/runs/run-1?user_id=u&agent_type=a", "{}", acme), 400,
+       "invalid_argument"},
+      {Request("POST", kSave, "{}", acme + "If-Match: \"x\"\r\n"), 400, "invalid_argument"},
+      {Request("GET", "/v1/runs/%zz", "", acme), 400, "invalid_argument"},
+      {Request("GET", "/v2/runs", "", acme), 404, "not_found"},
+      {Request("PUT", "/v1/runs/run-1", "{}", acme), 405, "method_not_allowed"},
+      {Request("GET", "/v1/runs?limit=0", "", acme), 400, "invalid_argument"},
+      {Request("GET", "/v1/stats", "", acme), 403, "forbidden"},
+  };
+  for (const auto& c : cases) {
+    Reply r = Http(s.port(), c.request);
+    EXPECT_EQ(r.status, c.status) << c.request.substr(0, 60) << " -> " << r.body;
+    EXPECT_EQ(r.json()["code"], c.code) << r.body;
+    EXPECT_THAT(r.head, HasSubstr("application/problem+json"));
+  }
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme)).status, 404)
+      << "a refused save left something behind";
+  Reply wrong = Http(s.port(), Request("PUT", "/v1/runs/run-1", "{}", acme));
+  EXPECT_THAT(wrong.head, HasSubstr("Allow: GET, POST, DELETE"));
+  // The server goes on serving.
+  EXPECT_EQ(Http(s.port(), Request("POST", kSave, "{}", acme)).status, 200);
+}
+
+TEST_F(Tenants, AStaleWriterGets409AndTheWinnerKeepsItsVersion) {
+  Server s({"--store", "memory://", "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  ASSERT_EQ(
+      Http(s.port(), Request("POST", kSave, R"({"n":1})", acme + "If-None-Match: *\r\n")).status,
+      200);
+  EXPECT_EQ(
+      Http(s.port(), Request("POST", kSave, R"({"n":2})", acme + "If-None-Match: *\r\n")).status,
+      409);
+  EXPECT_EQ(
+      Http(s.port(), Request("POST", kSave, R"({"n":2})", acme + "If-Match: \"1\"\r\n")).status,
+      200);
+  Reply stale = Http(s.port(), Request("POST", kSave, R"({"n":3})", acme + "If-Match: \"1\"\r\n"));
+  EXPECT_EQ(stale.status, 409);
+  EXPECT_EQ(stale.json()["code"], "conflict");
+  EXPECT_EQ(stale.body.find("acme/"), std::string::npos)
+      << "the storage prefix leaked: " << stale.body;
+  EXPECT_THAT(Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme)).body,
+              HasSubstr(R"("state":{"n":2})"));
+}
+
+// Framing the HTTP clients would not send: pipelining, HTTP/1.0, chunked bodies, floods.
+class Wire : public ::testing::Test {
+ protected:
+  Server s_{{"--store", "memory://", "--read-timeout", "500ms"}};
+};
+
+TEST_F(Wire, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
+  ASSERT_GT(s_.port(), 0) << s_.log();
+  const int fd = Connect(s_.port());
+  ASSERT_GE(fd, 0);
+  SendAll(fd, Request("POST", kSave, R"({"p":1})") + Request("GET", "/v1/runs/run-1") +
+                  Request("GET", "/v1/runs/missing") + Request("GET", "/healthz"));
+  std::string buffer;
+  std::vector<int> statuses;
+  for (int i = 0; i < 4; ++i) {
+    auto r = ReadReply(fd, buffer);
+    ASSERT_TRUE(r) << "response " << i << " missing";
+    statuses.push_back(r->status);
+    if (i == 1) {
+      EXPECT_THAT(r->body, HasSubstr(R"("state":{"p":1})"));
+    }
+  }
+  close(fd);
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200, 404, 200}));
+}
+
+TEST_F(Wire, Http10ChunkedBodiesAndHeaderFloodsGetTheirAnswers) {
+  ASSERT_GT(s_.port(), 0) << s_.log();
+  Reply old = Http(s_.port(), "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.status, 200);
+  EXPECT_THAT(old.head, HasSubstr("HTTP/1.0 200"));
+  Reply chunked =
+      Http(s_.port(), "POST " + kSave +
+                          " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"c\"\r\n3\r\n:1}\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.status, 200) << chunked.body;
+  EXPECT_THAT(Http(s_.port(), Request("GET", "/v1/runs/run-1")).body,
+              HasSubstr(R"("state":{"c":1})"));
+  std::string flood = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 2000; ++i) flood += "X-Flood-" + std::to_string(i) + ": aaaaaaaaaaaaaaaa\r\n";
+  Reply big = Http(s_.port(), flood + "\r\n");
+  EXPECT_EQ(big.status, 431);
+  EXPECT_EQ(big.json()["code"], "header_too_large");
+  Reply garbage = Http(s_.port(), "BREW /pot HTCPCP/1.0\r\n\r\n");
+  EXPECT_EQ(garbage.status, 400);
+  EXPECT_EQ(Http(s_.port(), Request("GET", "/healthz")).status, 200)
+      << "the server stopped serving";
+}
+
+TEST_F(Wire, AClientSendingAByteEveryFewHundredMillisecondsIsCutOff) {
+  ASSERT_GT(s_.port(), 0) << s_.log();
+  const int fd = Connect(s_.port());
+  ASSERT_GE(fd, 0);
+  const std::string request = Request("GET", "/healthz");
+  const auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (char c : request) {
+    if (send(fd, &c, 1, MSG_NOSIGNAL) <= 0) {
+      closed = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) > 0) {
+      char buf[64];
+      if (recv(fd, buf, sizeof buf, 0) <= 0) {
+        closed = true;
+        break;
+      }
+    }
+    if (std::chrono::steady_clock::now() - t0 > 5s) break;
+  }
+  close(fd);
+  EXPECT_TRUE(closed) << "a slow client kept its connection past the 500 ms read timeout";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(Http(s_.port(), Request("GET", "/healthz")).status, 200);
+}
+
+TEST_F(Wire, SigtermDrainsAndExitsZero) {
+  ASSERT_GT(s_.port(), 0) << s_.log();
+  ASSERT_EQ(Http(s_.port(), Request("POST", kSave, "{}")).status, 200);
+  kill(s_.pid(), SIGTERM);
+  EXPECT_EQ(s_.Wait(10s), 0);
+  EXPECT_THAT(s_.Drain(), HasSubstr("drained"));
+}
+
+TEST(Agentstated, RefusesToListenBeyondLoopbackWithoutATokenFile) {
+  const std::string cmd = std::string(Binary()) + " --listen 0.0.0.0:0 --store memory:// 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_TRUE(p);
+  char line[512] = {0};
+  const bool got = fgets(line, sizeof line, p) != nullptr;
+  const int status = pclose(p);
+  ASSERT_TRUE(got);
+  EXPECT_THAT(line, HasSubstr("loopback only"));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+}  // namespace
