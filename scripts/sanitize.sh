@@ -12,11 +12,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 kinds=("$@")
 ((${#kinds[@]})) || kinds=(asan tsan)
 unit_targets=(agentload core_test core_timing_test store_contract_test load_test load_timing_test redis_resp_test ch_sink_test agentload_cli_test
-              agentload_invalid_test)
-tsan_targets=(store_contract_test load_test load_timing_test redis_client_test pg_store_test tiered_store_test)
-# The concurrent tests: the tiered store (embedded and live), its degradation paths, both
-# clients under reconnects, the executors.
-tsan_tests='tiered|Tiered|RedisClientTest|StatsReadFromAnotherThreadWhileTheClientReconnects|ABackendKilledMidQuery|OpenModel|ConstantConcurrency'
+              agentload_invalid_test agentstated agentstated_test)
+tsan_targets=(store_contract_test load_test load_timing_test redis_client_test pg_store_test tiered_store_test agentstated
+             agentstated_test)
+# The concurrent tests: agentstated (two I/O threads, raw clients), the tiered store
+# (embedded and live), its degradation paths, both clients under reconnects, the executors.
+# agentstated's tests run the binary of the same build, so under ASan and TSan the server
+# itself is instrumented: a report stops it, and the test that drove it fails.
+tsan_tests='Tenants\.|Wire\.|tiered|Tiered|RedisClientTest|StatsReadFromAnotherThreadWhileTheClientReconnects|ABackendKilledMidQuery|OpenModel|ConstantConcurrency'
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -25,7 +28,7 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/t
 rc=0
 for kind in "${kinds[@]}"; do
   case "$kind" in
-    asan) dir=build-asan flag=-DAGENTSTATE_SANITIZE=ON targets=("${unit_targets[@]}") select=(-L "^(unit|timing)$") ;;
+    asan) dir=build-asan flag=-DAGENTSTATE_SANITIZE=ON targets=("${unit_targets[@]}") select=(-L "^(unit|timing|server)$") ;;
     tsan) dir=build-tsan flag=-DAGENTSTATE_TSAN=ON targets=("${tsan_targets[@]}") select=(-LE load -R "$tsan_tests") ;;
     *) echo "sanitize: unknown sanitizer '$kind'; use asan or tsan" >&2; exit 2 ;;
   esac

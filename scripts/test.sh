@@ -31,7 +31,7 @@ cmake --build "$build_dir"
 # library and the program in Release, warnings still errors.
 cmake -S . -B "$build_dir-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGENTSTATE_BUILD_TESTS=OFF \
   -DAGENTSTATE_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build_dir-release" --target agentload
+cmake --build "$build_dir-release" --target agentload agentstated
 # An embedder's build: `cmake --install` of that Release build, and examples/ configured with
 # find_package(agentstate) against the installed package alone, built and run.
 prefix="$(realpath -m "$build_dir-install")"
