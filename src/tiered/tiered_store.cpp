@@ -473,7 +473,27 @@ Awaitable<Result<bool>> TieredStoreImpl::Delete(std::string run_id, Deadline dea
   if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
   ++deletes_started_;
-  // The durable tier first catches up with the run, so that its thread context names this
+  // Other runs of the run's thread still queued go first: written behind after the delete,
+  // each would point the durable tier's thread context back at itself (found by CI: the
+  // contract test's thread context came back when the flusher ran between delete and read).
+  std::vector<std::string> same_thread;
+  {
+    std::lock_guard lock(mu_);
+    std::string thread;
+    if (auto it = pending_.find(run_id); it != pending_.end()) {
+      thread = it->second.record->thread_id;
+    } else if (auto f = inflight_.find(run_id); f != inflight_.end() && f->second.record) {
+      thread = f->second.record->thread_id;
+    }
+    for (const auto& [id, p] : pending_) {
+      if (!thread.empty() && id != run_id && p.record->thread_id == thread)
+        same_thread.push_back(id);
+    }
+  }
+  for (const auto& id : same_thread) {
+    if (Status s = co_await FlushRun(id, deadline); !s.ok()) co_return Error(s);
+  }
+  // Then the durable tier catches up with the run, so that its thread context names this
   // run and goes with it (else it would still name the thread's previous run, which the
   // durable tier then answers once the hot tier's context is gone).
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);

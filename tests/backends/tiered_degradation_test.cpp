@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "agentstate/registry.hpp"
 #include "core/asio.hpp"
 #include "core/codec.hpp"
 #include "support/forwarding_store.hpp"
@@ -303,4 +304,33 @@ TEST_F(TieredDegradation,
 }
 
 }  // namespace
+// A thread with two runs still queued for the durable tier: deleting the newer one must not
+// leave the older one's write-behind to point the thread's context back at it. CI found it:
+// the contract test's thread context came back when the flusher ran between the delete and
+// the read. Here the flush window is long, so only the delete and Flush write anything.
+TEST(TieredThreadContext, DeletingAThreadsLatestRunLeavesNoContextForItsOlderQueuedRun) {
+  TieredOptions t;
+  t.flush_window = std::chrono::minutes(10);
+  auto hot = OpenStore("memory://", {});
+  auto durable = OpenStore("memory://", {});
+  ASSERT_TRUE(hot && durable);
+  StateStore* durable_tier = durable->get();
+  tiered::TieredStoreImpl store(std::move(*hot), std::move(*durable), nullptr, t, StoreOptions{});
+  ASSERT_TRUE(
+      Sync(store.Save(testing::SampleSave("run_1", R"({"n":1})", "thread_x"), DeadlineIn(2s))));
+  ASSERT_TRUE(
+      Sync(store.Save(testing::SampleSave("run_2", R"({"n":2})", "thread_x"), DeadlineIn(2s))));
+  auto deleted = Sync(store.Delete("run_2", DeadlineIn(2s)));
+  ASSERT_TRUE(deleted && *deleted);
+  ASSERT_TRUE(Sync(store.Flush(DeadlineIn(2s))).ok());
+  auto behind = Sync(durable_tier->ThreadContext("thread_x", DeadlineIn(2s)));
+  ASSERT_TRUE(behind);
+  EXPECT_FALSE(behind->has_value()) << "the durable tier's context points at " << (*behind)->run_id;
+  auto ctx = Sync(store.ThreadContext("thread_x", DeadlineIn(2s)));
+  ASSERT_TRUE(ctx);
+  EXPECT_FALSE(ctx->has_value());
+  auto run_1 = Sync(store.Load("run_1", DeadlineIn(2s)));
+  ASSERT_TRUE(run_1 && *run_1) << "the older run itself is kept";
+}
+
 }  // namespace agentstate

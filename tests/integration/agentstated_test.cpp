@@ -352,6 +352,86 @@ TEST_F(Tenants, AStaleWriterGets409AndTheWinnerKeepsItsVersion) {
               HasSubstr(R"("state":{"n":2})"));
 }
 
+// docs/openapi.json against the real server: every documented operation answers with one of
+// its documented statuses and bodies, and every method a documented path does not list is
+// refused with 405, so the document and the routes cannot drift apart.
+TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
+  std::ifstream in(std::string(AGENTSTATE_SOURCE_DIR) + "/docs/openapi.json");
+  const nlohmann::json api = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(api.is_object()) << "docs/openapi.json is missing or not JSON";
+  ASSERT_EQ(api["openapi"], "3.1.0");
+  Server s({"--store", "memory://", "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string admin = Bearer("admin-token-0123456789");
+  ASSERT_EQ(Http(s.port(), Request("POST", kSave, R"({"n":1})", admin)).status, 200);
+  auto resolve = [&](const nlohmann::json& schema) -> const nlohmann::json& {
+    if (!schema.contains("$ref")) return schema;
+    const std::string ref = schema["$ref"];  // "#/components/schemas/Record"
+    return api["components"]["schemas"][ref.substr(ref.rfind('/') + 1)];
+  };
+  // Deletes last, so that the other operations find the run.
+  std::vector<std::pair<std::string, std::string>> ops;
+  for (const auto& [path, item] : api["paths"].items()) {
+    for (const char* method : {"get", "post"})
+      if (item.contains(method)) ops.emplace_back(path, method);
+  }
+  for (const auto& [path, item] : api["paths"].items()) {
+    if (item.contains("delete")) ops.emplace_back(path, "delete");
+  }
+  int checked = 0;
+  for (const auto& [path, method] : ops) {
+    const nlohmann::json& op = api["paths"][path][method];
+    std::string target = path;
+    for (auto [name, value] : {std::pair{"{run_id}", "run-1"}, std::pair{"{thread_id}", "th-1"}}) {
+      if (auto at = target.find(name); at != std::string::npos)
+        target.replace(at, std::string(name).size(), value);
+    }
+    std::string query;
+    for (const auto& param : op.value("parameters", nlohmann::json::array())) {
+      if (param["in"] == "query" && param.value("required", false))
+        query += (query.empty() ? "?" : "&") + param["name"].get<std::string>() + "=x-1";
+    }
+    std::string upper = method;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const bool has_body = op.contains("requestBody");
+    Reply r = Http(s.port(), Request(upper, target + query, has_body ? R"({"doc":1})" : "", admin));
+    const std::string status = std::to_string(r.status);
+    ASSERT_TRUE(op["responses"].contains(status)) << upper << " " << path << " answered " << status
+                                                  << ", which it does not document: " << r.body;
+    const nlohmann::json& documented = op["responses"][status];
+    if (r.status < 300) {
+      const auto& content = documented["content"];
+      ASSERT_FALSE(content.empty()) << path;
+      const std::string type = content.begin().key();
+      EXPECT_THAT(r.head, HasSubstr("Content-Type: " + type)) << upper << " " << path;
+      if (type == "application/json") {
+        const nlohmann::json body = r.json();
+        ASSERT_TRUE(body.is_object()) << upper << " " << path << ": " << r.body;
+        for (const auto& key :
+             resolve(content[type]["schema"]).value("required", nlohmann::json::array()))
+          EXPECT_TRUE(body.contains(key.get<std::string>()))
+              << upper << " " << path << " lacks " << key;
+      }
+    } else {
+      EXPECT_THAT(r.head, HasSubstr("application/problem+json"));
+      for (const auto& key : api["components"]["schemas"]["Problem"]["required"])
+        EXPECT_TRUE(r.json().contains(key.get<std::string>())) << upper << " " << path;
+    }
+    ++checked;
+    // The methods the document does not list on this path are not routes of the server.
+    for (const char* other : {"get", "post", "put", "patch", "delete"}) {
+      if (api["paths"][path].contains(other)) continue;
+      std::string m = other;
+      for (auto& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      EXPECT_EQ(Http(s.port(), Request(m, target, "", admin)).status, 405)
+          << m << " " << path << " is served but not documented";
+    }
+  }
+  EXPECT_EQ(checked, 14) << "the 14 operations of API v1";
+  // And a path the document does not have is no route either.
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/undocumented", "", admin)).status, 404);
+}
+
 // Framing the HTTP clients would not send: pipelining, HTTP/1.0, chunked bodies, floods.
 class Wire : public ::testing::Test {
  protected:
