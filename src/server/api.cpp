@@ -66,6 +66,14 @@ std::optional<std::string> PercentDecode(std::string_view in) {
 
 int64_t Millis(SystemTime t) { return core::ToUnixMillis(t); }
 
+// The whole of `text` as a decimal integer, or nullopt.
+std::optional<int64_t> ParseInt(std::string_view text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
 // A record as JSON, its payload spliced in as stored (the store checked it is JSON).
 std::string RecordJson(const StateRecord& r) {
   json meta = {{"run_id", r.run_id},
@@ -257,11 +265,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
   };
   auto query_int = [&](const std::string& key, int64_t fallback) -> std::optional<int64_t> {
     auto it = c.query.find(key);
-    if (it == c.query.end()) return fallback;
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-    if (ec != std::errc() || end != it->second.data() + it->second.size()) return std::nullopt;
-    return v;
+    return it == c.query.end() ? std::optional<int64_t>(fallback) : ParseInt(it->second);
   };
   auto query_str = [&](const std::string& key) {
     auto it = c.query.find(key);
@@ -381,12 +385,11 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     if (!c.req.if_match.empty()) {
       std::string_view v = c.req.if_match;
       if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      int64_t version = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
-      if (ec != std::errc() || end != v.data() + v.size() || version < 1)
+      const auto version = ParseInt(v);
+      if (!version || *version < 1)
         co_return Problem(400, "invalid_argument",
                           "If-Match must be the version to save over, as an ETag: \"3\"");
-      s.expected_version = version;
+      s.expected_version = *version;
     } else if (c.req.if_none_match == "*") {
       s.expected_version = 0;
     } else if (!c.req.if_none_match.empty()) {

@@ -120,19 +120,6 @@ bool GetBool(const PGresult* r, int row, int col) {
 std::string_view GetBytes(const PGresult* r, int row, int col) {
   return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};
 }
-std::string OneLine(std::string_view message) {
-  std::string out;
-  for (std::size_t i = 0; i < message.size(); ++i) {
-    if (message[i] != '\n') {
-      out += message[i] == '\t' ? ' ' : message[i];
-      continue;
-    }
-    while (i + 1 < message.size() && (message[i + 1] == '\t' || message[i + 1] == ' ')) ++i;
-    if (i + 1 < message.size()) out += "; ";
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
 
 std::string_view SqlState(const PGresult* r) {
   const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);

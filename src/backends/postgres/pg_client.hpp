@@ -31,6 +31,7 @@
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
 #include "core/asio.hpp"
+#include "core/one_line.hpp"
 #include "core/pipeline.hpp"
 #include "core/uri.hpp"
 
@@ -86,9 +87,8 @@ Param ArrayOf(const std::vector<Param>& elements, Oid element_type);
 int64_t GetInt8(const PGresult* r, int row, int col);
 bool GetBool(const PGresult* r, int row, int col);
 std::string_view GetBytes(const PGresult* r, int row, int col);  // text or bytea, raw
-// libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...");
-// errors here are one line: line breaks become "; ", trailing space goes.
-std::string OneLine(std::string_view message);
+// libpq's messages span lines; errors here are one line (core::OneLine).
+using core::OneLine;
 
 // SQLSTATE of an error result ("" otherwise), and its primary message.
 std::string_view SqlState(const PGresult* r);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/one_line.hpp"
 #include "core/uri.hpp"
 #include "load/faults/fault_proxy.hpp"
 #include "load/faults/services.hpp"
@@ -74,14 +75,6 @@ class RedisPauseLock final : public Lock {
   std::chrono::milliseconds on_;
 };
 
-// libpq's messages span lines; a fault's error is one line.
-std::string OneLine(std::string_view message) {
-  std::string out;
-  for (char c : message) out += (c == '\n' || c == '\t') ? ' ' : c;
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
 // Where a server is, from its URI: what a fault needs to reach it on its own connection.
 struct Endpoint {
   std::string host;
@@ -117,7 +110,7 @@ class PgTableLock final : public Lock {
   Status Take() override {
     PGresult* r = PQexec(c_, "BEGIN; LOCK TABLE runs IN EXCLUSIVE MODE");
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    const std::string why = OneLine(PQresultErrorMessage(r));
+    const std::string why = core::OneLine(PQresultErrorMessage(r));
     PQclear(r);
     if (ok) return Status();
     PQclear(PQexec(c_, "ROLLBACK"));
@@ -247,7 +240,7 @@ Result<std::unique_ptr<Lock>> OpenPgLock(const Endpoint& o) {
                           nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (!c || PQstatus(c) != CONNECTION_OK) {
-    std::string why = OneLine(c ? PQerrorMessage(c) : "out of memory");
+    std::string why = core::OneLine(c ? PQerrorMessage(c) : "out of memory");
     PQfinish(c);
     return Error(StatusCode::kUnavailable,
                  fmt::format("cannot reach {} to lock it: {}", o.redacted, why));
