@@ -28,7 +28,7 @@ http::response<http::string_body> ToHttp(const ApiResponse& r, unsigned version,
 }  // namespace
 
 HttpServer::HttpServer(ServerOptions options, Api& api)
-    : options_(std::move(options)), api_(api), io_(), acceptor_(io_) {}
+    : options_(std::move(options)), api_(api), io_(), acceptor_(asio::make_strand(io_)) {}
 
 HttpServer::~HttpServer() {
   io_.stop();
@@ -59,7 +59,7 @@ Status HttpServer::Listen() {
 }
 
 void HttpServer::Run() {
-  asio::co_spawn(io_, Accept(), asio::detached);
+  asio::co_spawn(acceptor_.get_executor(), Accept(), asio::detached);
   const int n = options_.threads > 0
                     ? options_.threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -70,8 +70,10 @@ void HttpServer::Run() {
 }
 
 void HttpServer::Drain() {
+  // On the acceptor's strand: closing it must not race the accept loop starting its next
+  // accept on another I/O thread (TSan found it).
   asio::co_spawn(
-      io_,
+      acceptor_.get_executor(),
       [this]() -> Awaitable<void> {
         if (draining_.exchange(true)) co_return;
         boost::system::error_code ignored;
