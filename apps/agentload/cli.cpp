@@ -59,6 +59,9 @@ int AgentloadMain(const std::vector<std::string>& args,
                  "test_reports/load)")
       ->type_name("DIR");
   app.add_option("--parallel", o.parallel, "scenarios run at once (default 1)")->type_name("N");
+  app.add_flag("--confirm-failures", o.confirm_failures,
+               "run a scenario once more when it misses only performance gates, and keep the "
+               "rerun's result (never past a gate on the data itself); for noisy machines");
   app.add_option("--seed", seed_text,
                  "workload seed; the same seed gives the same workloads (default 1)")
       ->type_name("N");

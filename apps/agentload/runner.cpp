@@ -44,7 +44,7 @@ struct FaultStore {
 };
 
 Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, FaultStore fault_store,
-                       int parallel, std::vector<ScenarioResult>& results) {
+                       int parallel, bool confirm_failures, std::vector<ScenarioResult>& results) {
   auto ex = co_await asio::this_coro::executor;
   results.resize(specs.size());
   std::size_t started = 0;
@@ -71,7 +71,14 @@ Awaitable<void> RunAll(std::vector<ScenarioSpec> specs, RunContext ctx, FaultSto
                                  ctx.harness_tid,    ctx.shard_index, ctx.shard_count, ctx.faults,
                                  fault_store.checks, ctx.interrupted, ctx.debug}
                     : ctx;
+            std::optional<ScenarioSpec> again;
+            if (confirm_failures) again = specs[j];
             results[j] = co_await RunScenario(std::move(specs[j]), c);
+            auto missed = again ? RerunnableFailures(results[j]) : std::vector<std::string>{};
+            if (!missed.empty() && !(ctx.interrupted && *ctx.interrupted)) {
+              results[j] = co_await RunScenario(std::move(*again), c);
+              results[j].first_attempt_failed = std::move(missed);
+            }
             group.Done();
           },
           asio::detached);
@@ -129,6 +136,17 @@ int Report(const std::vector<ScenarioResult>& results, const RunInfo& run,
 }
 
 }  // namespace
+
+std::vector<std::string> RerunnableFailures(const ScenarioResult& r) {
+  std::vector<std::string> failed;
+  if (r.invalid || r.interrupted || r.truncated) return {};
+  for (const auto& g : r.gates) {
+    if (g.passed) continue;
+    if (g.spec.integrity) return {};
+    failed.push_back(g.Describe());
+  }
+  return failed;
+}
 
 int SetupError(std::ostream& err, std::string_view message) {
   err << "agentload: error: " << message << '\n';
@@ -488,7 +506,7 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
                        &interrupted,
                        o.debug};
         co_await RunAll(std::move(specs), ctx, {fault_store.get(), fault_checks.get()}, o.parallel,
-                        results);
+                        o.confirm_failures, results);
       },
       [&](std::exception_ptr e) {
         boost::system::error_code ignored;

@@ -14,6 +14,7 @@
 #include "agentstate/status.hpp"
 #include "agentstate/tiered.hpp"
 #include "load/engine/gates.hpp"
+#include "load/engine/scenario.hpp"
 
 namespace agentstate::agentload {
 
@@ -46,6 +47,10 @@ struct RunOptions {
   bool verbose = false;
   std::string report_dir = "test_reports/load";
   int parallel = 1;  // scenarios run at once
+  // --confirm-failures: a scenario that misses only performance gates (latency, throughput,
+  // ratios, success rates) runs once more, and its result is that rerun's. A scenario that
+  // fails a gate on the data itself (GateSpec::integrity) is never rerun.
+  bool confirm_failures = false;
   uint64_t seed = 1;
   std::optional<int> agents;
   std::optional<std::chrono::seconds> duration;  // --duration: the sustained scenario's real soak
@@ -56,6 +61,11 @@ struct RunOptions {
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i
   int shard_count = 1;
 };
+
+// What --confirm-failures may rerun a scenario past: its failed gates, described, when all
+// are performance gates; empty when one is on the data itself (GateSpec::integrity), or the
+// scenario was invalid, interrupted or truncated, or it passed.
+std::vector<std::string> RerunnableFailures(const load::ScenarioResult& result);
 
 // Prints the one-line "agentload: error: ..." and returns kExitSetup.
 int SetupError(std::ostream& err, std::string_view message);

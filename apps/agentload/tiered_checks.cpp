@@ -26,11 +26,10 @@ Awaitable<void> TieredChecks::Verify(const load::Ledger& ledger,
   const auto before = baseline.find(kDropped);
   result.write_behind_dropped = static_cast<uint64_t>(
       Value(store_.Stats(), kDropped) - (before == baseline.end() ? 0 : before->second));
-  spec.gates.push_back({kDropped, kDropped, Compare::kAtMost, 0, ""});
+  spec.gates.push_back(load::DataGate(kDropped));
   result.durable_ledger = co_await ledger.Verify(store_.durable(), spec.op_timeout, 64);
-  spec.gates.push_back({"durable_lost_writes", "durable_lost_writes", Compare::kAtMost, 0, ""});
-  spec.gates.push_back(
-      {"durable_resurrected_runs", "durable_resurrected_runs", Compare::kAtMost, 0, ""});
+  spec.gates.push_back(load::DataGate("durable_lost_writes"));
+  spec.gates.push_back(load::DataGate("durable_resurrected_runs"));
   Analytics* sink = store_.analytics();
   if (!sink) co_return;
   // Every operation the store performed is an event on the server, or a counted drop.
@@ -49,10 +48,8 @@ Awaitable<void> TieredChecks::Verify(const load::Ledger& ledger,
   if (auto p99 = sink->P99MsByOp()) check.server_p99_ms = *p99;
   if (auto rate = sink->OpsPerMinuteByOp()) check.server_ops_per_min = *rate;
   result.analytics = check;
-  spec.gates.push_back(
-      {"analytics_missing_events", "analytics_missing_events", Compare::kAtMost, 0, ""});
-  spec.gates.push_back(
-      {"analytics_unexplained_events", "analytics_unexplained_events", Compare::kAtMost, 0, ""});
+  spec.gates.push_back(load::DataGate("analytics_missing_events"));
+  spec.gates.push_back(load::DataGate("analytics_unexplained_events"));
 }
 
 }  // namespace agentstate::agentload

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "apps/agentload_fixture.hpp"
+#include "runner.hpp"
 
 namespace agentstate::agentload {
 namespace {
@@ -176,6 +177,45 @@ TEST_F(AgentloadCli, AStricterGateFailsTheRunWithExitOne) {
   EXPECT_THAT(o.out, HasSubstr("FAIL 100_concurrent_agents_baseline"));
   EXPECT_THAT(o.out, HasSubstr("FAIL throughput_agents_per_s:"));
   EXPECT_THAT(o.out, HasSubstr(">= 1e+12 agents/s"));
+}
+
+TEST_F(AgentloadCli, ConfirmFailuresRerunsAScenarioThatMissedOnlyAPerformanceGate) {
+  auto o = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://", "--report-dir",
+                Reports(), "--gate", "p50_ms=0", "--confirm-failures"});
+  EXPECT_EQ(o.code, 1) << o.out << o.err;  // the rerun misses it too
+  EXPECT_THAT(o.out, HasSubstr("rerun: the first attempt missed p50_ms:"));
+  std::ifstream in(fs::path(Reports()) / "summary.json");
+  const auto summary = nlohmann::json::parse(in);
+  const auto& first = summary.at("scenarios").at(0).at("first_attempt_failed_gates");
+  ASSERT_EQ(first.size(), 1u) << summary.dump();
+  EXPECT_THAT(first.at(0).get<std::string>(), HasSubstr("p50_ms"));
+  // Without the flag the scenario runs once.
+  auto once = Run({"--test", "100_concurrent_agents_baseline", "--store", "memory://",
+                   "--report-dir", Reports(), "--gate", "p50_ms=0"});
+  EXPECT_EQ(once.code, 1);
+  EXPECT_THAT(once.out, ::testing::Not(HasSubstr("rerun:")));
+}
+
+TEST(ConfirmFailures, NeverRerunsPastAGateOnTheData) {
+  load::ScenarioResult r;
+  load::GateResult latency;
+  latency.spec = {"p99_ms", "p99_ms", load::Compare::kAtMost, 200, "ms"};
+  latency.measured = 250;
+  latency.measured_present = true;
+  r.gates = {latency};
+  EXPECT_THAT(RerunnableFailures(r), ::testing::ElementsAre(HasSubstr("p99_ms")));
+  load::GateResult lost;
+  lost.spec = load::DataGate("lost_writes");
+  lost.measured = 1;
+  lost.measured_present = true;
+  r.gates.push_back(lost);
+  EXPECT_TRUE(RerunnableFailures(r).empty());
+  r.gates = {latency};
+  r.invalid = true;  // the generator was the bottleneck: a rerun would not be a confirmation
+  EXPECT_TRUE(RerunnableFailures(r).empty());
+  r.invalid = false;
+  r.gates[0].passed = true;
+  EXPECT_TRUE(RerunnableFailures(r).empty());
 }
 
 TEST_F(AgentloadCli, ShardsMergeIntoTheVerdictOfTheWholeRun) {

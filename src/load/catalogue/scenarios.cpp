@@ -34,13 +34,18 @@ void AddIntegrityGates(std::vector<GateSpec>& gates) {
     return std::any_of(gates.begin(), gates.end(),
                        [&](const GateSpec& g) { return g.name == name; });
   };
-  if (!has("corruption")) gates.push_back(AtMost("corruption", "corruption", 0));
   if (!has("peak_memory_mb"))
     gates.push_back(AtMost("peak_memory_mb", "peak_memory_mb", 2048, "MB"));
-  gates.push_back(AtMost("lost_writes", "lost_writes", 0));
-  gates.push_back(AtMost("phantom_writes", "phantom_writes", 0));
-  gates.push_back(AtMost("out_of_order_writes", "out_of_order_writes", 0));
-  gates.push_back(AtMost("resurrected_runs", "resurrected_runs", 0));
+  for (const char* name :
+       {"corruption", "lost_writes", "phantom_writes", "out_of_order_writes", "resurrected_runs"}) {
+    auto g =
+        std::find_if(gates.begin(), gates.end(), [&](const GateSpec& x) { return x.name == name; });
+    if (g == gates.end()) {
+      gates.push_back(DataGate(name));
+    } else {
+      g->integrity = true;
+    }
+  }
 }
 
 PhaseSpec Wave(std::string name, int agents, std::vector<Size> sizes,
@@ -565,7 +570,7 @@ ScenarioSpec FailureRecovery(const Profile& profile) {
       AtLeast("post_success_percent", "phase.post_recovery.success_rate_percent", 90, "%"),
       AtMost("post_pre_mean_ratio", "post_pre_mean_ratio", 1.3),
       AtMost("mean_retries", "during_max_mean_retries", 2),
-      AtMost("lost_critical_writes", "lost_critical_writes", 0),
+      DataGate("lost_critical_writes"),
   };
   s.derive = [](ScenarioResult& r) {
     r.metrics["post_pre_mean_ratio"] =
@@ -641,7 +646,7 @@ ScenarioSpec ChaosScenario(const Profile& profile, uint64_t seed) {
       AtLeast("faults_injected", "faults_injected", 1),
       AtMost("faults_unrecovered", "faults_unrecovered", 0),
       AtLeast("success_percent", "success_rate_percent", 60, "%"),
-      AtMost("lost_critical_writes", "lost_critical_writes", 0),
+      DataGate("lost_critical_writes"),
   };
   s.derive = [](ScenarioResult& r) { r.tables["faults"] = Faults(r.faults); };
   AddIntegrityGates(s.gates);

@@ -53,6 +53,12 @@ GateResult EvaluateInterval(const GateSpec& g, const WindowRows& windows) {
 
 }  // namespace
 
+GateSpec DataGate(std::string name) {
+  GateSpec g{name, std::move(name), Compare::kAtMost, 0, ""};
+  g.integrity = true;
+  return g;
+}
+
 std::vector<GateResult> EvaluateGates(const std::vector<GateSpec>& gates, const Metrics& metrics,
                                       const WindowRows& windows) {
   std::vector<GateResult> out;

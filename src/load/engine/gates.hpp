@@ -34,6 +34,9 @@ struct GateSpec {
   double limit = 0;
   std::string unit;  // "ms", "%", "MB", "agents/s", "" for counts
   std::optional<IntervalRule> interval;
+  // A gate on the data itself (lost, phantom, out-of-order, resurrected or corrupt writes).
+  // Its failure is a defect, never noise: `--confirm-failures` never reruns past one.
+  bool integrity = false;
 };
 
 struct GateResult {
@@ -46,6 +49,10 @@ struct GateResult {
 };
 
 using Metrics = std::map<std::string, double>;
+
+// A gate on the data itself: the metric `name` (a count of damaged or missing writes) must
+// be 0. Its `integrity` is set.
+GateSpec DataGate(std::string name);
 
 // Rows of closed windows by window width in milliseconds, for interval gates.
 using WindowRows = std::map<int64_t, std::vector<IntervalRow>>;

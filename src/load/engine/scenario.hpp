@@ -232,6 +232,9 @@ struct ScenarioResult {
   std::string invalid_reason;
   std::vector<FaultWindow> faults;
   std::string stopped_early;  // why the scenario stopped before its last phase, if it did
+  // --confirm-failures: the gates a first attempt missed (performance gates only) when this
+  // result is the confirming rerun; empty when the scenario ran once.
+  std::vector<std::string> first_attempt_failed;
   Metrics metrics;
   std::vector<GateResult> gates;
   nlohmann::json tables = nlohmann::json::object();  // scenario-specific report tables

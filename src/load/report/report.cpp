@@ -1,6 +1,7 @@
 #include "load/report/report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -160,6 +161,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
           {"rss_trend_stderr_mb_per_hour", trend.stderr_mb_per_hour}}},
         {"faults", Faults(r.faults)},
         {"stopped_early", r.stopped_early},
+        {"first_attempt_failed_gates", r.first_attempt_failed},
         {"tables", r.tables}}},
   };
 }
@@ -180,6 +182,7 @@ json RunSummary(const std::vector<ScenarioResult>& results, const RunInfo& run) 
                          {"report", fmt::format("{}_{}.json", r.spec.name, r.started_unix)},
                          {"wall_s", r.wall_s},
                          {"failed_gates", failed},
+                         {"first_attempt_failed_gates", r.first_attempt_failed},
                          {"gates", Gates(r.gates)}});
   }
   return {{"generated_at", IsoUtc(std::time(nullptr))},
@@ -279,6 +282,11 @@ std::string ConsoleSummary(const std::vector<ScenarioResult>& results, bool all_
       out +=
           "       interrupted: stopped before its end; the figures are what it measured until "
           "then\n";
+    if (!r.first_attempt_failed.empty()) {
+      out += fmt::format(
+          "       rerun: the first attempt missed {}; the figures are the confirming run's\n",
+          fmt::join(r.first_attempt_failed, "; "));
+    }
     for (const auto& g : r.gates) {
       if (all_gates || !g.passed)
         out += fmt::format("       {} {}\n", g.passed ? "ok  " : "FAIL", g.Describe());
