@@ -75,6 +75,13 @@ bool IsSecretKey(std::string_view key) {
   return k == "pass" || k == "pwd" || k == "auth";
 }
 
+// Schemes whose user info, without a ':', is a password or a token rather than a user name.
+bool UserIsASecret(std::string_view scheme) {
+  std::string k;
+  for (char c : scheme) k.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return k == "redis" || k == "rediss" || k == "http" || k == "https";
+}
+
 }  // namespace
 
 std::string RedactUri(std::string_view uri) {
@@ -92,6 +99,10 @@ std::string RedactUri(std::string_view uri) {
     const std::size_t colon = out.find(':', start);
     if (colon != std::string::npos && colon < at) {
       out.replace(colon + 1, at - colon - 1, "***");
+      query = out.find('?', start);
+    } else if (UserIsASecret(out.substr(0, sep)) && at > start) {
+      // redis://PASSWORD@host and http://TOKEN@host: the user info alone is the secret.
+      out.replace(start, at - start, "***");
       query = out.find('?', start);
     }
   }
@@ -114,6 +125,19 @@ std::string RedactUri(std::string_view uri) {
     rest.remove_prefix(amp + 1);
   }
   return redacted;
+}
+
+std::string PercentEncode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
 }
 
 Result<std::chrono::microseconds> ParseDuration(std::string_view text) {
@@ -203,7 +227,7 @@ std::string WithParams(std::string_view uri, std::string_view params) {
 std::string RedactUri(const ParsedUri& uri) {
   std::string query;
   for (const auto& [k, v] : uri.params) query += (query.empty() ? "?" : "&") + k + "=" + v;
-  return RedactUri(uri.scheme + "://" + uri.body) + query;
+  return RedactUri(uri.scheme + "://" + uri.body + query);  // secret parameters too
 }
 
 Status CheckKnownParams(const ParsedUri& uri, std::initializer_list<std::string_view> known) {

@@ -48,6 +48,10 @@ Result<Authority> ParseAuthority(std::string_view body);
 Result<std::chrono::milliseconds> DurationParam(const ParsedUri& uri, const std::string& key,
                                                 std::chrono::milliseconds fallback, bool positive);
 
+// `text` with every byte but A-Z a-z 0-9 - _ . ~ as %XX (RFC 3986's unreserved characters),
+// fit for a path segment or a query value.
+std::string PercentEncode(std::string_view text);
+
 // `uri` with "key=value&..." `params` appended after '?' or '&', whichever it needs.
 std::string WithParams(std::string_view uri, std::string_view params);
 

@@ -34,6 +34,11 @@ TEST(RedactUri, HidesPasswordsOnly) {
   EXPECT_EQ(RedactUri("redis://:s3cret@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
   EXPECT_EQ(RedactUri("postgresql://bob:pw@host/db"), "postgresql://bob:***@host/db");
   EXPECT_EQ(RedactUri("postgresql://bob@host/db"), "postgresql://bob@host/db");
+  // Where the user info alone is the secret: a Redis password, an agentstated token.
+  EXPECT_EQ(RedactUri("redis://s3cret@127.0.0.1:6379/0"), "redis://***@127.0.0.1:6379/0");
+  EXPECT_EQ(RedactUri("http://tok3n@127.0.0.1:8787?connections=4"),
+            "http://***@127.0.0.1:8787?connections=4");
+  EXPECT_EQ(RedactUri("http://127.0.0.1:8787"), "http://127.0.0.1:8787");
   EXPECT_EQ(RedactUri("sqlite://a/b@c.db"), "sqlite://a/b@c.db");
 }
 
@@ -87,6 +92,18 @@ TEST(ParseAuthority, SplitsUserPasswordHostPortAndPath) {
   EXPECT_EQ(ParseAuthority(":pw@:80/x").error().message(), "no host");
   EXPECT_EQ(WithParams("redis://h/0", "a=1"), "redis://h/0?a=1");
   EXPECT_EQ(WithParams("redis://h/0?a=1", "b=2"), "redis://h/0?a=1&b=2");
+}
+
+TEST(RedactUri, AParsedUriIsRedactedParametersIncluded) {
+  auto parsed = ParseUri("http://tok3n@h:1?token=abc&connections=2");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(RedactUri(*parsed), "http://***@h:1?connections=2&token=***");
+}
+
+TEST(PercentEncode, KeepsUnreservedCharactersAndEscapesTheRest) {
+  EXPECT_EQ(PercentEncode("run-1_a.b~c"), "run-1_a.b~c");
+  EXPECT_EQ(PercentEncode("a/b c?d&e=%"), "a%2Fb%20c%3Fd%26e%3D%25");
+  EXPECT_EQ(PercentEncode("\xc3\xa9"), "%C3%A9");
 }
 
 }  // namespace

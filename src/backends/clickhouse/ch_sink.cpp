@@ -36,18 +36,6 @@ void AppendTsv(std::string& out, std::string_view v) {
   }
 }
 
-std::string UrlEncode(std::string_view v) {
-  std::string out;
-  for (unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<ChOptions> ParseChUri(std::string_view text) {
@@ -131,7 +119,8 @@ class AnalyticsSink::Http {
                      fmt::format("cannot connect to {}: {}", o_.redacted_uri, ec.message()));
       connected_ = true;
     }
-    http::request<http::string_body> req{http::verb::post, "/?query=" + UrlEncode(query), 11};
+    http::request<http::string_body> req{http::verb::post, "/?query=" + core::PercentEncode(query),
+                                         11};
     req.set(http::field::host, o_.host);
     req.set(http::field::content_type, "text/tab-separated-values");
     if (!o_.user.empty()) req.set("X-ClickHouse-User", o_.user);

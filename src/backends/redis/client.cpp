@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
 
 #include "core/asio.hpp"
+#include "core/tcp_connect.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::backends::redis {
@@ -89,33 +89,10 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
 
   Awaitable<Status> Connect() override {
     boost::system::error_code ec;
-    socket_ = tcp::socket(io_);
-    tcp::resolver resolver(io_);
-    auto endpoints = co_await resolver.async_resolve(o_.host, std::to_string(o_.port),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (ec)
-      co_return Status(StatusCode::kUnavailable,
-                       fmt::format("cannot resolve {}: {}", o_.redacted_uri, ec.message()));
-    // A watchdog closes the socket at the connect deadline: Asio 1.18 has no per-op cancellation.
-    asio::steady_timer watchdog(io_, o_.connect_timeout);
-    bool timed_out = false;
-    watchdog.async_wait([&](boost::system::error_code e) {
-      if (!e) {
-        timed_out = true;
-        boost::system::error_code ignored;
-        socket_.close(ignored);
-      }
-    });
-    co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-    watchdog.cancel();
-    if (ec || timed_out) {
-      co_return Status(
-          StatusCode::kUnavailable,
-          fmt::format("cannot connect to {}: {}", o_.redacted_uri,
-                      timed_out ? fmt::format("no answer within {} ms", o_.connect_timeout.count())
-                                : ec.message()));
-    }
-    socket_.set_option(tcp::no_delay(true), ec);
+    if (Status s = co_await core::ConnectTcp(io_, socket_, o_.host, o_.port, o_.connect_timeout,
+                                             o_.redacted_uri);
+        !s.ok())
+      co_return s;
     // AUTH and SELECT before anything else goes out on this connection.
     std::vector<std::vector<std::string_view>> hello;
     if (!o_.password.empty()) hello.push_back({"AUTH", o_.password});
