@@ -100,6 +100,10 @@ Awaitable<void> HttpServer::Accept() {
       if (!acceptor_.is_open()) co_return;
       continue;  // EMFILE and friends: the next accept may succeed
     }
+    // A response goes out as header and body: without TCP_NODELAY, Nagle holds the body
+    // until the client's delayed ACK, 40 ms later (agentload through the server showed a P99
+    // of 50 ms for 5 ms of work before this).
+    socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
     asio::co_spawn(ex, Serve(std::move(socket)), asio::detached);
   }
