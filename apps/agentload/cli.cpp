@@ -70,10 +70,12 @@ int AgentloadMain(const std::vector<std::string>& args,
       ->type_name("NAME=LIMIT");
   app.add_option(
          "--store", store,
-         fmt::format("one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB], "
-                     "postgresql://USER@HOST:PORT/DB or memory:// "
-                     "(env AGENTSTATE_STORE_URL; default {})",
-                     kDefaultStore))
+         fmt::format(
+             "one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB], "
+             "postgresql://USER@HOST:PORT/DB, http://[TOKEN@]HOST:PORT (a running agentstated) "
+             "or memory:// "
+             "(env AGENTSTATE_STORE_URL; default {})",
+             kDefaultStore))
       ->type_name("URI");
   app.add_option("--redis", redis,
                  "hot tier URI; with --postgres the run uses the tiered store, alone Redis alone "

@@ -146,7 +146,10 @@ int main(int argc, char** argv) {
   if (postgres.empty()) postgres = Env("AGENTSTATE_POSTGRES_URL");
   if (clickhouse.empty()) clickhouse = Env("AGENTSTATE_CLICKHOUSE_URL");
   if (store.empty()) store = Env("AGENTSTATE_STORE_URL");
+  // Room for the tenant's prefix on every id: each tenant gets the default limit on its own.
   StoreOptions options;
+  ao.max_id_bytes = options.max_id_bytes;
+  options.max_id_bytes += server::kTenantPrefixBytes;
   Result<std::unique_ptr<StateStore>> opened = Error(StatusCode::kInternal, "no store");
   if (store.empty() && !redis.empty() && !postgres.empty()) {
     auto t = OpenTieredStore(redis, postgres, TieredOptions{}, options, clickhouse);

@@ -3,6 +3,7 @@
 // place that names every backend and the tiered store; everything above it opens stores by
 // URI.
 #include "agentstate/registry.hpp"
+#include "backends/http/http_store.hpp"
 #include "backends/memory/memory_store.hpp"
 #include "backends/postgres/pg_store.hpp"
 #include "backends/redis/redis_store.hpp"
@@ -20,6 +21,7 @@ const core::BackendRegistry& Registry() {
     r.Add("sqlite", &backends::sqlite::SqliteStore::Open);
     r.Add("redis", &backends::redis::RedisStore::Open);
     r.Add("postgresql", &backends::postgres::PgStore::Open);
+    r.Add("http", &backends::http::HttpStore::Open);
     return r;
   }();
   return registry;

@@ -7,6 +7,7 @@
 
 #include "core/asio.hpp"
 #include "core/validate.hpp"
+#include "core/wire_json.hpp"
 #include "server/tenant_store.hpp"
 
 namespace agentstate::server {
@@ -46,18 +47,27 @@ ApiResponse Json(unsigned status, const json& body) {
   return r;
 }
 
-// %XX escapes decoded; nullopt for a malformed escape or a decoded NUL.
-std::optional<std::string> PercentDecode(std::string_view in) {
+// %XX escapes decoded. kInvalidArgument for a malformed escape, or a %00: a NUL byte would
+// end the id in every C API beneath (other control bytes reach the store's own id check).
+Result<std::string> PercentDecode(std::string_view in, std::string_view where) {
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {
       out += in[i] == '+' ? ' ' : in[i];
       continue;
     }
-    if (i + 2 >= in.size()) return std::nullopt;
-    int v = 0;
-    auto [end, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
-    if (ec != std::errc() || end != in.data() + i + 3 || v == 0) return std::nullopt;
+    int v = -1;
+    if (i + 2 < in.size()) {
+      auto [end, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
+      if (ec != std::errc() || end != in.data() + i + 3) v = -1;
+    }
+    if (v < 0)
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("malformed %-escape in the {}: use %XX with two hex digits", where));
+    if (v == 0)
+      return Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("the {} holds control byte 0x00 (%00); ids must be printable text", where));
     out += static_cast<char>(v);
     i += 2;
   }
@@ -74,28 +84,6 @@ std::optional<int64_t> ParseInt(std::string_view text) {
   return v;
 }
 
-// A record as JSON, its payload spliced in as stored (the store checked it is JSON).
-std::string RecordJson(const StateRecord& r) {
-  json meta = {{"run_id", r.run_id},
-               {"thread_id", r.thread_id},
-               {"user_id", r.user_id},
-               {"agent_type", r.agent_type},
-               {"version", r.version},
-               {"step_count", r.step_count},
-               {"phase", r.phase},
-               {"checkpoint_type", Name(r.checkpoint_type)},
-               {"is_recovery_point", r.is_recovery_point},
-               {"status", Name(r.status)},
-               {"saved_at_ms", Millis(r.saved_at)},
-               {"checksum", fmt::format("{:016x}", r.checksum)}};
-  std::string out = meta.dump(-1, ' ', false, json::error_handler_t::replace);
-  out.pop_back();  // the closing brace
-  out += ",\"state\":";
-  out += r.payload.empty() ? "null" : r.payload;
-  out += '}';
-  return out;
-}
-
 json CheckpointJson(const CheckpointInfo& c) {
   return {{"checkpoint_id", c.checkpoint_id},
           {"run_id", c.run_id},
@@ -104,7 +92,12 @@ json CheckpointJson(const CheckpointInfo& c) {
           {"is_recovery_point", c.is_recovery_point},
           {"created_at_ms", Millis(c.created_at)},
           {"payload_bytes", c.payload_bytes},
-          {"checksum", fmt::format("{:016x}", c.checksum)}};
+          {"checksum", core::ChecksumHex(c.checksum)}};
+}
+
+// application/json, with or without parameters (; charset=utf-8).
+bool IsJson(std::string_view content_type) {
+  return content_type.substr(0, content_type.find(';')) == "application/json";
 }
 
 std::string ETag(int64_t version) { return fmt::format("\"{}\"", version); }
@@ -187,8 +180,8 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
   for (std::size_t at = 1; at <= target.size();) {
     auto end = target.find('/', at);
     if (end == std::string_view::npos) end = target.size();
-    auto seg = PercentDecode(target.substr(at, end - at));
-    if (!seg) co_return Problem(400, "invalid_argument", "malformed %-escape in the path");
+    auto seg = PercentDecode(target.substr(at, end - at), "path");
+    if (!seg) co_return FromStatus(seg.error());
     segments.push_back(std::move(*seg));
     at = end + 1;
   }
@@ -198,10 +191,10 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (kv.empty()) continue;
     auto eq = kv.find('=');
-    auto key = PercentDecode(kv.substr(0, eq));
-    auto value = PercentDecode(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
-    if (!key || !value)
-      co_return Problem(400, "invalid_argument", "malformed %-escape in the query");
+    auto key = PercentDecode(kv.substr(0, eq), "query");
+    auto value = PercentDecode(eq == std::string_view::npos ? "" : kv.substr(eq + 1), "query");
+    if (!key) co_return FromStatus(key.error());
+    if (!value) co_return FromStatus(value.error());
     c.query[*key] = *value;
   }
 
@@ -254,7 +247,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
   if (segments.empty() || segments[0] != "v1")
     co_return Problem(404, "not_found", "no such route; the API is under /v1 (docs/http-api.md)");
   c.path.assign(segments.begin() + 1, segments.end());
-  TenantStore store(store_, c.who.tenant);
+  TenantStore store(store_, c.who.tenant, options_.max_id_bytes);
   const Deadline deadline = DeadlineIn(options_.request_timeout);
   const auto& p = c.path;
   auto method_not_allowed = [&](std::string_view allow) {
@@ -342,7 +335,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
       if (!r) co_return FromStatus(r.error());
       if (!*r) co_return Problem(404, "not_found", fmt::format("run {} does not exist", run));
       ApiResponse out;
-      out.body = RecordJson(**r);
+      out.body = core::RecordJson(**r);
       out.headers.emplace_back("ETag", ETag((*r)->version));
       co_return out;
     }
@@ -351,11 +344,23 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
       if (!r) co_return FromStatus(r.error());
       co_return Json(200, {{"run_id", run}, {"deleted", *r}});
     }
-    if (m != "POST") co_return method_not_allowed("GET, POST, DELETE");
+    if (m == "PUT") {
+      // Replication (StateStore::Put): a record another store acknowledged, at its version.
+      if (!IsJson(c.req.content_type))
+        co_return Problem(415, "unsupported_media_type",
+                          "the body of a put is a record as JSON: Content-Type: application/json");
+      auto record = core::ParseRecordJson(c.req.body);
+      if (!record) co_return FromStatus(record.error());
+      if (record->run_id != run)
+        co_return Problem(400, "invalid_argument",
+                          fmt::format("the record is of run {}, not of {}", record->run_id, run));
+      auto applied = co_await store.Put(std::move(*record), deadline);
+      if (!applied) co_return FromStatus(applied.error());
+      co_return Json(200, {{"run_id", run}, {"applied", *applied}});
+    }
+    if (m != "POST") co_return method_not_allowed("GET, POST, PUT, DELETE");
     // The body is the state itself; what the store needs to know of it is in the query.
-    const std::string_view type = std::string_view(c.req.content_type)
-                                      .substr(0, std::string_view(c.req.content_type).find(';'));
-    if (type != "application/json")
+    if (!IsJson(c.req.content_type))
       co_return Problem(415, "unsupported_media_type",
                         "the body of a save is the state as JSON: Content-Type: application/json");
     SaveRequest s;
@@ -385,8 +390,8 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     if (!c.req.if_match.empty()) {
       std::string_view v = c.req.if_match;
       if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      const auto version = ParseInt(v);
-      if (!version || *version < 1)
+      const auto version = ParseInt(v);  // the store checks its range
+      if (!version)
         co_return Problem(400, "invalid_argument",
                           "If-Match must be the version to save over, as an ETag: \"3\"");
       s.expected_version = *version;
@@ -400,7 +405,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     if (!ack) co_return FromStatus(ack.error());
     ApiResponse out = Json(200, {{"run_id", run},
                                  {"version", ack->version},
-                                 {"checksum", fmt::format("{:016x}", ack->checksum)}});
+                                 {"checksum", core::ChecksumHex(ack->checksum)}});
     out.headers.emplace_back("ETag", ETag(ack->version));
     co_return out;
   }
@@ -436,7 +441,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     auto r = co_await store.Restore(run, std::move(id), deadline);
     if (!r) co_return FromStatus(r.error());
     ApiResponse out;
-    out.body = RecordJson(*r);
+    out.body = core::RecordJson(*r);
     out.headers.emplace_back("ETag", ETag(r->version));
     co_return out;
   }

@@ -49,6 +49,9 @@ class Api {
  public:
   struct Options {
     std::chrono::milliseconds request_timeout{5000};  // the deadline of each store call
+    // The longest id a tenant may give; the store is opened with room for the tenant's
+    // prefix on top (kTenantPrefixBytes, server/tenant_store.hpp).
+    std::size_t max_id_bytes = 256;
   };
   // `tokens` returns the tokens in force (they are reloaded on SIGHUP); null: no token file,
   // every request is the tenant "default" with every role (loopback only).

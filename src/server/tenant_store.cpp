@@ -1,6 +1,7 @@
 #include "server/tenant_store.hpp"
 
 #include "core/asio.hpp"
+#include "core/validate.hpp"
 
 namespace agentstate::server {
 
@@ -14,8 +15,12 @@ bool ValidTenant(std::string_view name) {
   return true;
 }
 
-TenantStore::TenantStore(StateStore& inner, std::string tenant)
-    : inner_(inner), prefix_(std::move(tenant) + "/") {}
+TenantStore::TenantStore(StateStore& inner, std::string tenant, std::size_t max_id_bytes)
+    : inner_(inner), prefix_(std::move(tenant) + "/"), max_id_bytes_(max_id_bytes) {}
+
+Status TenantStore::Check(std::string_view what, std::string_view id) const {
+  return core::ValidateId(what, id, max_id_bytes_);
+}
 
 std::string TenantStore::Out(std::string_view id) const {
   return id.substr(0, prefix_.size()) == prefix_ ? std::string(id.substr(prefix_.size()))
@@ -35,6 +40,8 @@ void TenantStore::Strip(StateRecord& r) const {
 }
 
 Awaitable<Result<SaveAck>> TenantStore::Save(SaveRequest request, Deadline deadline) {
+  if (Status c = Check("run_id", request.run_id); !c.ok()) co_return Error(c);
+  if (Status c = Check("thread_id", request.thread_id); !c.ok()) co_return Error(c);
   request.run_id = In(request.run_id);
   request.thread_id = In(request.thread_id);
   auto r = co_await inner_.Save(std::move(request), deadline);
@@ -43,6 +50,8 @@ Awaitable<Result<SaveAck>> TenantStore::Save(SaveRequest request, Deadline deadl
 }
 
 Awaitable<Result<bool>> TenantStore::Put(StateRecord record, Deadline deadline) {
+  if (Status c = Check("run_id", record.run_id); !c.ok()) co_return Error(c);
+  if (Status c = Check("thread_id", record.thread_id); !c.ok()) co_return Error(c);
   record.run_id = In(record.run_id);
   record.thread_id = In(record.thread_id);
   auto r = co_await inner_.Put(std::move(record), deadline);
@@ -52,6 +61,7 @@ Awaitable<Result<bool>> TenantStore::Put(StateRecord record, Deadline deadline) 
 
 Awaitable<Result<std::optional<StateRecord>>> TenantStore::Load(std::string run_id,
                                                                 Deadline deadline) {
+  if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.Load(In(run_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   if (*r) Strip(**r);
@@ -59,12 +69,14 @@ Awaitable<Result<std::optional<StateRecord>>> TenantStore::Load(std::string run_
 }
 
 Awaitable<Result<bool>> TenantStore::Delete(std::string run_id, Deadline deadline) {
+  if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.Delete(In(run_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   co_return r;
 }
 
 Awaitable<Done> TenantStore::Complete(std::string run_id, Deadline deadline) {
+  if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.Complete(In(run_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   co_return r;
@@ -72,6 +84,7 @@ Awaitable<Done> TenantStore::Complete(std::string run_id, Deadline deadline) {
 
 Awaitable<Result<CheckpointInfo>> TenantStore::Checkpoint(std::string run_id, CheckpointType type,
                                                           Deadline deadline) {
+  if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.Checkpoint(In(run_id), type, deadline);
   if (!r) co_return Error(Scrub(r.error()));
   r->run_id = Out(r->run_id);
@@ -80,6 +93,7 @@ Awaitable<Result<CheckpointInfo>> TenantStore::Checkpoint(std::string run_id, Ch
 
 Awaitable<Result<std::vector<CheckpointInfo>>> TenantStore::ListCheckpoints(std::string run_id,
                                                                             Deadline deadline) {
+  if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.ListCheckpoints(In(run_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   for (auto& c : *r) c.run_id = Out(c.run_id);
@@ -89,6 +103,7 @@ Awaitable<Result<std::vector<CheckpointInfo>>> TenantStore::ListCheckpoints(std:
 Awaitable<Result<StateRecord>> TenantStore::Restore(std::string run_id,
                                                     std::optional<std::string> checkpoint_id,
                                                     Deadline deadline) {
+  if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.Restore(In(run_id), std::move(checkpoint_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   Strip(*r);
@@ -97,6 +112,7 @@ Awaitable<Result<StateRecord>> TenantStore::Restore(std::string run_id,
 
 Awaitable<Result<std::optional<ThreadContextRecord>>> TenantStore::ThreadContext(
     std::string thread_id, Deadline deadline) {
+  if (Status c = Check("thread_id", thread_id); !c.ok()) co_return Error(c);
   auto r = co_await inner_.ThreadContext(In(thread_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   if (*r) {
@@ -108,6 +124,9 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> TenantStore::ThreadContext
 
 Awaitable<Result<ActiveRunsPage>> TenantStore::ActiveRuns(ActiveRunsQuery query,
                                                           Deadline deadline) {
+  if (query.thread_id) {
+    if (Status c = Check("thread_id", *query.thread_id); !c.ok()) co_return Error(c);
+  }
   // The store orders runs by id in its own collation, which need not keep a prefix
   // together: pages are read on, from this tenant's own cursor, and filtered, until `limit`
   // of the tenant's runs or the end. The call's deadline bounds the scan.

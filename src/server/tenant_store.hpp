@@ -5,6 +5,11 @@
 //
 // Tenant names are 1..64 of [a-z0-9_-], starting with a letter or digit (ValidTenant), so
 // "/" never appears in one and no tenant's prefix is another's.
+//
+// A tenant's ids are checked here as the store would check them (empty, control bytes,
+// UTF-8, at most `max_id_bytes`) before the prefix is added: the store beneath is opened with
+// room for the prefix (max_id_bytes + kTenantPrefixBytes), so every tenant gets the same
+// limit whatever its name's length.
 #pragma once
 
 #include <string>
@@ -16,10 +21,13 @@ namespace agentstate::server {
 
 bool ValidTenant(std::string_view name);
 
+// The longest prefix: a 64-byte tenant name and "/".
+inline constexpr std::size_t kTenantPrefixBytes = 65;
+
 class TenantStore final : public StateStore {
  public:
   // `inner` must outlive this view; `tenant` must be ValidTenant.
-  TenantStore(StateStore& inner, std::string tenant);
+  TenantStore(StateStore& inner, std::string tenant, std::size_t max_id_bytes);
 
   std::string Describe() const override { return inner_.Describe(); }
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
@@ -46,6 +54,8 @@ class TenantStore final : public StateStore {
 
  private:
   std::string In(std::string_view id) const { return prefix_ + std::string(id); }
+  // The store's own check of a tenant's id, on the id as the tenant gave it.
+  Status Check(std::string_view what, std::string_view id) const;
   std::string Out(std::string_view id) const;
   // The store's error with this tenant's prefix taken out of its message.
   Status Scrub(const Status& s) const;
@@ -53,6 +63,7 @@ class TenantStore final : public StateStore {
 
   StateStore& inner_;
   std::string prefix_;
+  std::size_t max_id_bytes_;
 };
 
 }  // namespace agentstate::server

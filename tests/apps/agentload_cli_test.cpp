@@ -52,7 +52,7 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
 TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   ExpectSetupError(Run({"--store", "state.db", "--report-dir", Reports()}), "expected scheme://");
   ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}),
-                   "known schemes: memory://, postgresql://, redis://, sqlite://");
+                   "known schemes: http://, memory://, postgresql://, redis://, sqlite://");
   ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
                    "/proc/agentstate");
   ExpectSetupError(

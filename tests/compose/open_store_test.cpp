@@ -11,10 +11,11 @@ TEST(OpenStore, UnknownSchemesListTheKnownOnes) {
   auto r = OpenStore("mongodb://localhost/x", {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.error().message().find("memory://, postgresql://, redis://, sqlite://"),
+  EXPECT_NE(r.error().message().find("http://, memory://, postgresql://, redis://, sqlite://"),
             std::string::npos)
       << r.error().message();
-  EXPECT_EQ(KnownSchemes(), (std::vector<std::string>{"memory", "postgresql", "redis", "sqlite"}));
+  EXPECT_EQ(KnownSchemes(),
+            (std::vector<std::string>{"http", "memory", "postgresql", "redis", "sqlite"}));
 }
 
 TEST(OpenStore, BackendParametersAreChecked) {

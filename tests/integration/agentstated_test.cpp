@@ -312,7 +312,8 @@ TEST_F(Tenants, BadInputGetsItsStatusAndNothingIsWritten) {
       {Request("POST", kSave, "{}", acme + "If-Match: \"x\"\r\n"), 400, "invalid_argument"},
       {Request("GET", "/v1/runs/%zz", "", acme), 400, "invalid_argument"},
       {Request("GET", "/v2/runs", "", acme), 404, "not_found"},
-      {Request("PUT", "/v1/runs/run-1", "{}", acme), 405, "method_not_allowed"},
+      {Request("PATCH", "/v1/runs/run-1", "{}", acme), 405, "method_not_allowed"},
+      {Request("PUT", "/v1/runs/run-1", "{}", acme), 400, "invalid_argument"},  // no record
       {Request("GET", "/v1/runs?limit=0", "", acme), 400, "invalid_argument"},
       {Request("GET", "/v1/stats", "", acme), 403, "forbidden"},
   };
@@ -324,8 +325,8 @@ TEST_F(Tenants, BadInputGetsItsStatusAndNothingIsWritten) {
   }
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme)).status, 404)
       << "a refused save left something behind";
-  Reply wrong = Http(s.port(), Request("PUT", "/v1/runs/run-1", "{}", acme));
-  EXPECT_THAT(wrong.head, HasSubstr("Allow: GET, POST, DELETE"));
+  Reply wrong = Http(s.port(), Request("PATCH", "/v1/runs/run-1", "{}", acme));
+  EXPECT_THAT(wrong.head, HasSubstr("Allow: GET, POST, PUT, DELETE"));
   // The server goes on serving.
   EXPECT_EQ(Http(s.port(), Request("POST", kSave, "{}", acme)).status, 200);
 }
@@ -372,7 +373,7 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
   // Deletes last, so that the other operations find the run.
   std::vector<std::pair<std::string, std::string>> ops;
   for (const auto& [path, item] : api["paths"].items()) {
-    for (const char* method : {"get", "post"})
+    for (const char* method : {"get", "post", "put"})
       if (item.contains(method)) ops.emplace_back(path, method);
   }
   for (const auto& [path, item] : api["paths"].items()) {
@@ -427,7 +428,7 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
           << m << " " << path << " is served but not documented";
     }
   }
-  EXPECT_EQ(checked, 14) << "the 14 operations of API v1";
+  EXPECT_EQ(checked, 15) << "the 15 operations of API v1";
   // And a path the document does not have is no route either.
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/undocumented", "", admin)).status, 404);
 }
