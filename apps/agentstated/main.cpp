@@ -9,6 +9,7 @@
 // SIGHUP reloads the token file.
 #include <fmt/format.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -73,6 +74,17 @@ int main(int argc, char** argv) {
                  "how long a connection may take to send a request (idle time included)");
   app.add_option("--max-body", max_body, "largest request body in bytes");
   app.add_option("--max-connections", max_connections, "open connections at most");
+  double rate_limit = 0;
+  app.add_option("--rate-limit", rate_limit,
+                 "requests per second per tenant, bursts of one second's worth (default 0: none)");
+  std::string log_level = "info";
+  bool access_log = false;
+  app.add_option("--log-level", log_level,
+                 "error (errors, and where it listens), warn (and warnings) or info (and the "
+                 "server's life: reloads, drain); default info");
+  app.add_flag("--access-log", access_log,
+               "one JSON line per request on stderr: time, method, route, status, duration, "
+               "tenant, sizes (never a token, a body or an id)");
   auto* hash = app.add_subcommand("hash-token", "print the token file line for a token on stdin");
   std::string tenant = "default", role = "agent";
   hash->add_option("--tenant", tenant, "the token's tenant");
@@ -127,6 +139,19 @@ int main(int argc, char** argv) {
   } else {
     return Fail(fmt::format("--request-timeout '{}': a duration such as 5s", request_timeout));
   }
+  if (log_level != "error" && log_level != "warn" && log_level != "info")
+    return Fail(fmt::format("--log-level '{}': use error, warn or info", log_level));
+  const bool info = log_level == "info", warn = info || log_level == "warn";
+  if (access_log) {
+    // One write per line: lines from several I/O threads never interleave.
+    ao.access_log = [](const std::string& line) {
+      const std::string out = line + '\n';
+      [[maybe_unused]] const auto n = ::write(STDERR_FILENO, out.data(), out.size());
+    };
+  }
+  if (!(rate_limit >= 0 && rate_limit <= 1e9))
+    return Fail("--rate-limit must be a number of requests per second, 0 (none) or more");
+  ao.rate_limit_per_s = rate_limit;
   if (threads < 0 || threads > 256) return Fail("--threads must be 0..256");
   so.threads = threads;
   so.max_body_bytes = max_body;
@@ -174,6 +199,7 @@ int main(int argc, char** argv) {
   // tenant's. With one, it returns the tokens in force.
   server::HttpServer http(so, api);
   if (Status s = http.Listen(); !s.ok()) return Fail(s.message());
+  // At every level: where it listens (with --listen HOST:0, the only place that says it).
   std::cerr << fmt::format("agentstated: listening on {}:{} (store {}, {})\n", so.address,
                            http.port(), state->Describe(),
                            tokens ? fmt::format("{} tokens", tokens->size())
@@ -187,20 +213,21 @@ int main(int argc, char** argv) {
       if (ec) return;
       if (signo == SIGHUP) {
         if (tokens_path.empty()) {
-          std::cerr << "agentstated: SIGHUP: no token file to reload\n";
+          if (warn) std::cerr << "agentstated: SIGHUP: no token file to reload\n";
         } else if (auto loaded = server::Tokens::Load(tokens_path); loaded) {
           std::lock_guard lock(tokens_mu);
           tokens = *loaded;
-          std::cerr << fmt::format("agentstated: SIGHUP: {} tokens\n", (*loaded)->size());
-        } else {
+          if (info) std::cerr << fmt::format("agentstated: SIGHUP: {} tokens\n", (*loaded)->size());
+        } else if (warn) {
           std::cerr << "agentstated: SIGHUP: kept the tokens in force: " << loaded.error().message()
                     << '\n';
         }
         wait();
         return;
       }
-      std::cerr << fmt::format("agentstated: {}: draining\n",
-                               signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (info)
+        std::cerr << fmt::format("agentstated: {}: draining\n",
+                                 signo == SIGTERM ? "SIGTERM" : "SIGINT");
       http.Drain();
     });
   };
@@ -211,6 +238,6 @@ int main(int argc, char** argv) {
   signal_thread.join();
   // The store's destructor flushes what it holds (the tiered store's write-behind).
   state.reset();
-  std::cerr << "agentstated: drained, store flushed; exiting\n";
+  if (info) std::cerr << "agentstated: drained, store flushed; exiting\n";
   return 0;
 }

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/asio.hpp"
@@ -150,11 +152,24 @@ Awaitable<ApiResponse> Api::Handle(ApiRequest request) {
   const auto t0 = std::chrono::steady_clock::now();
   ++in_flight_;
   Call call{std::move(request)};
+  const std::size_t request_bytes = call.req.body.size();
   ApiResponse r = co_await Route(call);
   --in_flight_;
-  Count(
-      call.route, r.status,
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+  const auto took =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  Count(call.route, r.status, took);
+  if (options_.access_log) {
+    options_.access_log(json{
+        {"ts_ms", core::ToUnixMillis(std::chrono::system_clock::now())},
+        {"method", call.req.method},
+        {"route", call.route},
+        {"status", r.status},
+        {"duration_us", took.count()},
+        {"tenant", call.who.tenant},
+        {"request_bytes", request_bytes},
+        {"response_bytes",
+         r.body.size()}}.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
   co_return r;
 }
 
@@ -232,6 +247,15 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     c.who = std::move(*who);
   } else {
     c.who = Principal{"default", Role::kAdmin};
+  }
+
+  if (auto wait = Throttle(c.who.tenant)) {
+    ApiResponse r =
+        Problem(429, "rate_limited",
+                fmt::format("tenant {} is over its rate limit of {} requests/s; retry after {} s",
+                            c.who.tenant, options_.rate_limit_per_s, *wait));
+    r.headers.emplace_back("Retry-After", std::to_string(*wait));
+    co_return r;
   }
 
   if (segments.size() == 1 && segments[0] == "metrics") {
@@ -446,6 +470,25 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     co_return out;
   }
   co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
+}
+
+std::optional<int> Api::Throttle(const std::string& tenant) {
+  const double rate = options_.rate_limit_per_s;
+  if (rate <= 0) return std::nullopt;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(buckets_mu_);
+  auto [it, fresh] = buckets_.try_emplace(tenant, Bucket{rate, now});
+  Bucket& b = it->second;
+  if (!fresh) {
+    const double elapsed = std::chrono::duration<double>(now - b.at).count();
+    b.tokens = std::min(rate, b.tokens + elapsed * rate);
+    b.at = now;
+  }
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return std::nullopt;
+  }
+  return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate)));
 }
 
 std::string Api::Metrics(const std::map<std::string, double>& extra) const {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,13 @@ class Api {
     // The longest id a tenant may give; the store is opened with room for the tenant's
     // prefix on top (kTenantPrefixBytes, server/tenant_store.hpp).
     std::size_t max_id_bytes = 256;
+    // When set, called with one JSON line per request (docs/http-api.md, "Access log"): its
+    // time, method, route pattern, status, duration, tenant and sizes; never a header's
+    // value, a body or an id. Called on the request's I/O thread.
+    std::function<void(const std::string& line)> access_log;
+    // Requests per second per tenant, a token bucket holding one second's worth; beyond it
+    // a request is 429 rate_limited with Retry-After. 0: no limit.
+    double rate_limit_per_s = 0;
   };
   // `tokens` returns the tokens in force (they are reloaded on SIGHUP); null: no token file,
   // every request is the tenant "default" with every role (loopback only).
@@ -69,9 +77,19 @@ class Api {
   Awaitable<ApiResponse> Route(Call& call);
   void Count(const std::string& route, unsigned status, std::chrono::microseconds took);
 
+  // Whether `tenant` may make a request now (the rate limit); else the seconds to wait.
+  std::optional<int> Throttle(const std::string& tenant);
+
   StateStore& store_;
   std::function<std::shared_ptr<const Tokens>()> tokens_;
   Options options_;
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  // One per tenant seen: tenants come from the token file, so it is bounded by it.
+  std::mutex buckets_mu_;
+  std::map<std::string, Bucket, std::less<>> buckets_;  // guarded by buckets_mu_
   std::atomic<uint64_t> in_flight_{0};
   mutable std::mutex mu_;
   std::map<std::pair<std::string, unsigned>, uint64_t> counts_;          // guarded by mu_

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -230,6 +231,69 @@ TEST_F(Tenants, ASavedStateLoadsBackByteForByteWithItsVersionAsETag) {
   EXPECT_THAT(loaded.body, HasSubstr("\"state\":" + state + "}"));
   EXPECT_EQ(loaded.json()["thread_id"], "th-1");
   EXPECT_EQ(loaded.json()["run_id"], "run-1");
+}
+
+TEST_F(Tenants, TheAccessLogHasOneJsonLinePerRequestAndNoSecretsOrIds) {
+  Server s({"--store", "memory://", "--tokens", tokens(), "--access-log", "--log-level", "warn"});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  ASSERT_EQ(Http(s.port(), Request("POST", kSave, R"({"secret-state":1})", acme)).status, 200);
+  ASSERT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme)).status, 200);
+  ASSERT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", Bearer("wrong"))).status, 401);
+  kill(s.pid(), SIGTERM);
+  ASSERT_EQ(s.Wait(10s), 0);
+  const std::string log = s.Drain();
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '{') lines.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 3u) << log;
+  EXPECT_EQ(lines[0]["method"], "POST");
+  EXPECT_EQ(lines[0]["route"], "/v1/runs/{run_id}");
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_EQ(lines[0]["tenant"], "acme");
+  EXPECT_EQ(lines[0]["request_bytes"], 18);
+  EXPECT_EQ(lines[2]["status"], 401);
+  for (const auto& l : lines) {
+    for (const char* key : {"ts_ms", "duration_us", "response_bytes"})
+      EXPECT_TRUE(l.contains(key)) << l.dump();
+  }
+  for (const char* secret : {"acme-token", "wrong", "run-1", "th-1", "secret-state"})
+    EXPECT_THAT(log, ::testing::Not(HasSubstr(secret))) << log;
+  // warn: the server's life (draining, drained) is not logged; where it listens is.
+  EXPECT_THAT(log, HasSubstr("listening on"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("draining")));
+}
+
+TEST_F(Tenants, ATenantOverItsRateLimitGets429AndTheOthersAreServed) {
+  Server s({"--store", "memory://", "--tokens", tokens(), "--rate-limit", "5"});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  int ok = 0, limited = 0;
+  Reply last;
+  for (int i = 0; i < 20; ++i) {
+    Reply r = Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme));
+    if (r.status == 429) {
+      ++limited;
+      last = r;
+    } else {
+      ++ok;
+    }
+  }
+  // A bucket of 5, refilled at 5/s: 20 requests in well under a second get 5 or a few more.
+  EXPECT_GE(ok, 5);
+  EXPECT_LE(ok, 10);
+  EXPECT_EQ(ok + limited, 20);
+  ASSERT_GT(limited, 0);
+  EXPECT_EQ(last.json()["code"], "rate_limited");
+  EXPECT_THAT(last.json()["detail"].get<std::string>(), HasSubstr("tenant acme"));
+  EXPECT_THAT(last.head, HasSubstr("Retry-After: 1"));
+  // Another tenant has its own bucket; /healthz needs none.
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", Bearer("globex-token-0123456789")))
+                .status,
+            404);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/healthz", "")).status, 200);
 }
 
 TEST_F(Tenants, MissingInvalidAndRevokedTokensAre401WithAProblemBody) {
