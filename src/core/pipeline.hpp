@@ -28,10 +28,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+#include <boost/asio/write.hpp>
 
 #include "agentstate/model.hpp"
 #include "agentstate/status.hpp"
@@ -177,6 +179,33 @@ class Connection : public std::enable_shared_from_this<Connection<Request, Answe
   }
   // `n` requests taken from the queue went out on the socket whole.
   void Sent(uint64_t n) { sent_ += n; }
+  // A Writer for protocols whose Request is its bytes (RESP, HTTP/1.1): everything queued
+  // goes out in one write, so the pipeline coalesces under load; returns why it stopped.
+  template <typename Socket>
+  Awaitable<Status> WriteQueuedBytes(Socket& socket) requires std::is_same_v<Request, std::string> {
+    std::string out;
+    while (!ending() && socket.is_open()) {
+      out.clear();
+      uint64_t n = 0;
+      while (auto* p = TakeQueued()) {
+        out += p->request;
+        ++n;
+      }
+      if (out.empty()) {
+        co_await WaitForWork();
+        continue;
+      }
+      boost::system::error_code ec;
+      co_await asio::async_write(socket, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec)
+        co_return Status(StatusCode::kUnavailable,
+                         fmt::format("{}: write failed: {}", options_.endpoint, ec.message()));
+      Sent(n);
+    }
+    co_return Status(StatusCode::kUnavailable,
+                     fmt::format("{}: connection closed", options_.endpoint));
+  }
   // The oldest request in flight, whose answer comes next; null when none is.
   PendingType* Front() { return in_flight_.empty() ? nullptr : in_flight_.front().get(); }
   // The peer answered the oldest request in flight: completes it (a no-op for one that

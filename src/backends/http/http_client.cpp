@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdlib>
@@ -90,31 +89,7 @@ class HttpConnection final : public core::Connection<std::string, HttpAnswer> {
                                         o_.redacted_uri);
   }
 
-  Awaitable<Status> Writer() override {
-    std::string out;
-    while (!ending() && socket_.is_open()) {
-      // Everything queued goes out in one write: the pipeline coalesces under load.
-      out.clear();
-      uint64_t n = 0;
-      while (auto* p = TakeQueued()) {
-        out += p->request;
-        ++n;
-      }
-      if (out.empty()) {
-        co_await WaitForWork();
-        continue;
-      }
-      boost::system::error_code ec;
-      co_await asio::async_write(socket_, asio::buffer(out),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec)
-        co_return Status(StatusCode::kUnavailable,
-                         fmt::format("{}: write failed: {}", o_.redacted_uri, ec.message()));
-      Sent(n);
-    }
-    co_return Status(StatusCode::kUnavailable,
-                     fmt::format("{}: connection closed", o_.redacted_uri));
-  }
+  Awaitable<Status> Writer() override { co_return co_await WriteQueuedBytes(socket_); }
 
   Awaitable<Status> Reader() override {
     while (true) {
