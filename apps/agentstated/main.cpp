@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
                  "how long a connection may take to send a request (idle time included)");
   app.add_option("--max-body", max_body, "largest request body in bytes");
   app.add_option("--max-connections", max_connections, "open connections at most");
+  std::string tls_cert, tls_key;
+  app.add_option("--tls-cert", tls_cert, "serve HTTPS: the PEM certificate chain (with --tls-key)");
+  app.add_option("--tls-key", tls_key, "the PEM private key of --tls-cert");
   double rate_limit = 0;
   app.add_option("--rate-limit", rate_limit,
                  "requests per second per tenant, bursts of one second's worth (default 0: none)");
@@ -156,6 +159,8 @@ int main(int argc, char** argv) {
   so.threads = threads;
   so.max_body_bytes = max_body;
   so.max_connections = max_connections;
+  so.tls_cert = tls_cert;
+  so.tls_key = tls_key;
 
   // The tokens in force, swapped whole on SIGHUP.
   std::mutex tokens_mu;
@@ -200,10 +205,11 @@ int main(int argc, char** argv) {
   server::HttpServer http(so, api);
   if (Status s = http.Listen(); !s.ok()) return Fail(s.message());
   // At every level: where it listens (with --listen HOST:0, the only place that says it).
-  std::cerr << fmt::format("agentstated: listening on {}:{} (store {}, {})\n", so.address,
+  std::cerr << fmt::format("agentstated: listening on {}:{} (store {}, {}{})\n", so.address,
                            http.port(), state->Describe(),
                            tokens ? fmt::format("{} tokens", tokens->size())
-                                  : std::string("no token file: loopback only"));
+                                  : std::string("no token file: loopback only"),
+                           tls_cert.empty() ? "" : ", TLS");
 
   // Signals on a thread of their own: SIGTERM/SIGINT drain, SIGHUP reloads the tokens.
   asio::io_context signals_io(1);

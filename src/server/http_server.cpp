@@ -6,6 +6,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <type_traits>
 
 namespace agentstate::server {
 namespace {
@@ -39,6 +41,27 @@ HttpServer::~HttpServer() {
 
 Status HttpServer::Listen() {
   boost::system::error_code ec;
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
+    if (options_.tls_cert.empty() || options_.tls_key.empty())
+      return Status(StatusCode::kInvalidArgument,
+                    "TLS needs both --tls-cert (a PEM certificate chain) and --tls-key (its key)");
+    // TLS 1.2 and 1.3 only; the certificate chain and its key, checked against each other.
+    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    tls_->use_certificate_chain_file(options_.tls_cert, ec);
+    if (ec)
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("--tls-cert {}: cannot load a PEM certificate chain: {}",
+                                options_.tls_cert, ec.message()));
+    tls_->use_private_key_file(options_.tls_key, asio::ssl::context::pem, ec);
+    if (ec)
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("--tls-key {}: cannot load a PEM private key that matches "
+                                "--tls-cert: {}",
+                                options_.tls_key, ec.message()));
+  }
   const auto address = asio::ip::make_address(options_.address, ec);
   if (ec) {
     return Status(StatusCode::kInvalidArgument,
@@ -110,11 +133,32 @@ Awaitable<void> HttpServer::Accept() {
 }
 
 Awaitable<void> HttpServer::Serve(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await Session(stream);
+    co_return;
+  }
+  // TLS: the handshake within the read timeout, then the same session over it. A client
+  // that does not complete one is closed without an answer (it speaks no TLS to answer in).
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+  beast::get_lowest_layer(stream).expires_after(options_.read_timeout);
+  boost::system::error_code ec;
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    ++tls_handshake_failures_;
+    co_return;
+  }
+  co_await Session(stream);
+}
+
+template <typename Stream>
+Awaitable<void> HttpServer::Session(Stream& stream) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   boost::system::error_code ec;
   if (open_.fetch_add(1) >= options_.max_connections) {
     // Over the connection limit: one answer, then the door.
-    stream.expires_after(std::chrono::seconds(1));
+    tcp_layer.expires_after(std::chrono::seconds(1));
     auto res = ToHttp(Problem(503, "unavailable",
                               fmt::format("the server holds its limit of {} connections; retry "
                                           "later or reuse a keep-alive connection",
@@ -122,7 +166,7 @@ Awaitable<void> HttpServer::Serve(tcp::socket socket) {
                       11, false);
     res.set(http::field::retry_after, "1");
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_await Close(stream);
     --open_;
     co_return;
   }
@@ -131,7 +175,7 @@ Awaitable<void> HttpServer::Serve(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    stream.expires_after(options_.read_timeout);
+    tcp_layer.expires_after(options_.read_timeout);
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
@@ -153,7 +197,7 @@ Awaitable<void> HttpServer::Serve(tcp::socket socket) {
                                     options_.max_header_bytes))
               : Problem(400, "bad_request",
                         fmt::format("the request is not valid HTTP/1.1: {}", ec.message()));
-      stream.expires_after(std::chrono::seconds(5));
+      tcp_layer.expires_after(std::chrono::seconds(5));
       auto res = ToHttp(problem, 11, false);
       co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       break;
@@ -172,13 +216,24 @@ Awaitable<void> HttpServer::Serve(tcp::socket socket) {
     const unsigned version = req.version();
     ApiResponse answer = co_await api_.Handle(std::move(call));
     auto res = ToHttp(answer, version, keep_alive);
-    stream.expires_after(options_.read_timeout);
+    tcp_layer.expires_after(options_.read_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     --busy_;
     if (ec || !keep_alive) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  co_await Close(stream);
   --open_;
+}
+
+// The end of a session: TLS's close_notify (within a second), then TCP's FIN.
+template <typename Stream>
+Awaitable<void> HttpServer::Close(Stream& stream) {
+  boost::system::error_code ec;
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 }  // namespace agentstate::server

@@ -10,6 +10,9 @@
 //
 // Drain (Drain()): stop accepting, answer what is in flight with Connection: close, wait
 // for it up to the drain timeout, then stop.
+//
+// TLS (ServerOptions::tls_cert and tls_key): OpenSSL through Beast, TLS 1.2 and 1.3; the
+// handshake must finish within the read timeout; the same sessions run over it.
 #pragma once
 
 #include <atomic>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "core/asio.hpp"
 #include "server/api.hpp"
@@ -35,6 +39,8 @@ struct ServerOptions {
   std::size_t max_connections = 10000;
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds drain_timeout{10000};
+  // TLS (both or neither): PEM files of the certificate chain and its private key.
+  std::string tls_cert, tls_key;
 };
 
 class HttpServer {
@@ -52,10 +58,16 @@ class HttpServer {
   void Drain();
 
   uint64_t connections() const { return open_; }
+  uint64_t tls_handshake_failures() const { return tls_handshake_failures_; }
 
  private:
   Awaitable<void> Accept();
   Awaitable<void> Serve(asio::ip::tcp::socket socket);
+  // One connection's requests, over TCP or TLS; then Close.
+  template <typename Stream>
+  Awaitable<void> Session(Stream& stream);
+  template <typename Stream>
+  Awaitable<void> Close(Stream& stream);
 
   ServerOptions options_;
   Api& api_;
@@ -65,6 +77,8 @@ class HttpServer {
   std::atomic<uint64_t> open_{0};
   std::atomic<uint64_t> busy_{0};  // requests read whole whose response is not yet written
   std::atomic<bool> draining_{false};
+  std::unique_ptr<asio::ssl::context> tls_;  // set by Listen when TLS is on
+  std::atomic<uint64_t> tls_handshake_failures_{0};
   std::vector<std::thread> threads_;
 };
 

@@ -582,6 +582,66 @@ TEST_F(Wire, SigtermDrainsAndExitsZero) {
   EXPECT_THAT(s_.Drain(), HasSubstr("drained"));
 }
 
+// The output of a shell command, and its exit status.
+std::pair<std::string, int> Shell(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {"", -1};
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST(Agentstated, ServesHttpsWithItsCertificateAndNothingInPlainText) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("agentstated-tls-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  // A certificate for 127.0.0.1 (an IP subjectAltName), signed by itself, for one day.
+  auto made = Shell(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " 2>&1");
+  ASSERT_EQ(made.second, 0) << made.first;
+  {
+    Server s({"--store", "memory://", "--tls-cert", cert, "--tls-key", key});
+    ASSERT_GT(s.port(), 0) << s.log();
+    EXPECT_THAT(s.log(), HasSubstr("TLS"));
+    const std::string base = "https://127.0.0.1:" + std::to_string(s.port());
+    auto health = Shell("curl -sS --max-time 5 --cacert " + cert + " " + base + "/healthz 2>&1");
+    EXPECT_EQ(health.second, 0) << health.first;
+    EXPECT_THAT(health.first, HasSubstr(R"("status":"ok")"));
+    auto saved = Shell("curl -sS --max-time 5 --cacert " + cert + " -X POST -H 'Content-Type: " +
+                       "application/json' -d '{\"over\":\"tls\"}' '" + base + kSave + "' 2>&1");
+    EXPECT_THAT(saved.first, HasSubstr(R"("version":1)")) << saved.first;
+    auto loaded =
+        Shell("curl -sS --max-time 5 --cacert " + cert + " " + base + "/v1/runs/run-1 2>&1");
+    EXPECT_THAT(loaded.first, HasSubstr(R"("state":{"over":"tls"})")) << loaded.first;
+    // Without the certificate a client refuses the server; plain HTTP gets no answer.
+    EXPECT_NE(Shell("curl -sS --max-time 5 " + base + "/healthz 2>&1").second, 0);
+    const int fd = Connect(s.port());
+    ASSERT_GE(fd, 0);
+    SendAll(fd, Request("GET", "/healthz", ""));
+    std::string buffer;
+    EXPECT_FALSE(ReadReply(fd, buffer)) << "a plain-text request was answered";
+    close(fd);
+    // And the server goes on serving over TLS.
+    EXPECT_EQ(Shell("curl -sS --max-time 5 --cacert " + cert + " " + base + "/healthz 2>&1").second,
+              0);
+  }
+  // A key that is not the certificate's, or a missing file: one line naming it, exit 2.
+  auto bad = Shell(std::string(Binary()) + " --listen 127.0.0.1:0 --store memory:// --tls-cert " +
+                   (dir / "missing.pem").string() + " --tls-key " + key + " 2>&1");
+  EXPECT_EQ(bad.second, 2);
+  EXPECT_THAT(bad.first, HasSubstr("--tls-cert"));
+  auto half = Shell(std::string(Binary()) + " --listen 127.0.0.1:0 --store memory:// --tls-cert " +
+                    cert + " 2>&1");
+  EXPECT_EQ(half.second, 2);
+  EXPECT_THAT(half.first, HasSubstr("--tls-key"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Agentstated, RefusesToListenBeyondLoopbackWithoutATokenFile) {
   const std::string cmd = std::string(Binary()) + " --listen 0.0.0.0:0 --store memory:// 2>&1";
   FILE* p = popen(cmd.c_str(), "r");

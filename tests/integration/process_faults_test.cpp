@@ -2,8 +2,11 @@
 // kill the shared redis-server). A missing service is a failure, never a skip.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -15,6 +18,7 @@
 #include "backends/redis/client.hpp"
 #include "core/uri.hpp"
 #include "load/faults/faults.hpp"
+#include "load/faults/server_process.hpp"
 #include "load/faults/services.hpp"
 #include "support/run.hpp"
 
@@ -318,6 +322,88 @@ TEST(TieredFaults, ServicesTheScriptsDidNotStartAreSkippedWithTheReason) {
   EXPECT_EQ(remote->proxy, nullptr);
   ASSERT_EQ(remote->skipped.size(), 3u);
   EXPECT_THAT(remote->skipped[0], HasSubstr("not a loopback address"));
+}
+
+// agentstated killed and started again, as failure_recovery_under_load does through an
+// http:// store: a real agentstated (started by the CTest fixture's script), SQLite behind it.
+class ServerKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("server-kill-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    const std::string start = Script() + " start " + dir_.string() + " " + AGENTSTATED_BINARY +
+                              " --store sqlite://" + (dir_ / "state.db").string();
+    ASSERT_EQ(std::system(start.c_str()), 0) << start;
+    std::ifstream in(dir_ / "url");
+    std::getline(in, url_);
+    port_ = static_cast<uint16_t>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+  }
+  void TearDown() override {
+    // Stops whichever agentstated listens on the port now, by its PID, and checks it drained.
+    EXPECT_EQ(std::system((Script() + " stop " + dir_.string()).c_str()), 0);
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }  // the restarted agentstated was this process's child
+    std::filesystem::remove_all(dir_);
+  }
+  static std::string Script() {
+    return std::string(AGENTSTATE_SOURCE_DIR) + "/tests/load/agentstated_fixture.sh";
+  }
+  std::filesystem::path dir_;
+  std::string url_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ServerKillTest, AgentstatedIsKilledAndStartedAgainAsItWasOnTheSamePort) {
+  auto fault = MakeServerKillFault(port_);
+  ASSERT_TRUE(fault) << fault.error().ToString();
+  EXPECT_THAT((*fault)->Describe(), HasSubstr("killed (SIGKILL)"));
+  {
+    auto store = OpenStore(url_, {});
+    ASSERT_TRUE(store) << store.error().ToString();
+    auto saved = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
+      SaveRequest r;
+      r.run_id = "before-the-kill";
+      r.thread_id = "t";
+      r.user_id = "u";
+      r.agent_type = "planner";
+      r.payload = R"({"kept":true})";
+      co_return co_await (*store)->Save(r, DeadlineIn(5s));
+    });
+    ASSERT_TRUE(saved) << saved.error().ToString();
+  }
+  const int before = ListenerPid(port_);
+  ASSERT_GT(before, 0);
+  ASSERT_TRUE((*fault)->Begin().ok());
+  EXPECT_EQ(ListenerPid(port_), 0) << "the port is still listened on";
+  const Status healed = (*fault)->End();
+  ASSERT_TRUE(healed.ok()) << healed.ToString();
+  const int after = ListenerPid(port_);
+  EXPECT_GT(after, 0);
+  EXPECT_NE(after, before);
+  // The same store behind it: what was acknowledged before the kill is there.
+  auto store = OpenStore(url_, {});
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto loaded = testing::RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+    co_return co_await (*store)->Load("before-the-kill", DeadlineIn(5s));
+  });
+  ASSERT_TRUE(loaded && *loaded) << (loaded ? "absent" : loaded.error().ToString());
+  EXPECT_EQ((*loaded)->payload, R"({"kept":true})");
+  // Its log goes on in the same file: two starts on the same port.
+  std::ifstream log(dir_ / "agentstated.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const std::string listening = "listening on 127.0.0.1:" + std::to_string(port_);
+  EXPECT_NE(text.find(listening), text.rfind(listening)) << text;
+}
+
+TEST(ServerKill, AProcessThatIsNotAgentstatedIsNeverKilled) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto fault = MakeServerKillFault(a.local_endpoint().port());
+  ASSERT_FALSE(fault);
+  EXPECT_THAT(fault.error().message(), HasSubstr("not agentstated"));
+  auto none = MakeServerKillFault(1);  // nothing of ours listens on port 1
+  ASSERT_FALSE(none);
+  EXPECT_THAT(none.error().message(), HasSubstr("no process"));
 }
 
 }  // namespace

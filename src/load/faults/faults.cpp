@@ -14,6 +14,7 @@
 #include "core/one_line.hpp"
 #include "core/uri.hpp"
 #include "load/faults/fault_proxy.hpp"
+#include "load/faults/server_process.hpp"
 #include "load/faults/services.hpp"
 
 namespace agentstate::load {
@@ -378,9 +379,22 @@ std::vector<NamedFault> RunFaults::view() const {
 }
 
 Result<RunFaults> MakeStoreFaults(std::string_view store_uri) {
+  RunFaults out;
+  // http://: the agentstated behind it, when it runs on loopback as this user's.
+  if (auto uri = core::ParseUri(store_uri); uri && uri->scheme == "http") {
+    auto a = core::ParseAuthority(uri->body);
+    const uint16_t port = a && a->port ? *a->port : 8787;
+    if (!a || !IsLoopback(a->host)) {
+      out.skipped.push_back("agentstated_kill: the server is not on a loopback address");
+    } else if (auto kill = MakeServerKillFault(port); !kill) {
+      out.skipped.push_back("agentstated_kill: " + kill.error().message());
+    } else {
+      out.faults.emplace_back("agentstated_kill", std::move(*kill));
+    }
+    return out;
+  }
   auto fault = MakeFault(store_uri);
   if (!fault) return Error(fault.error());
-  RunFaults out;
   if (*fault)
     out.faults.emplace_back(core::ParseUri(store_uri)->scheme + "_write_lock", std::move(*fault));
   return out;

@@ -8,6 +8,8 @@
 //   postgresql://  another session holds LOCK TABLE runs IN EXCLUSIVE MODE for 400 ms, then
 //                  lets go for 400 ms, repeated: saves wait and time out, reads carry on.
 //   memory://      none: it runs in-process, and nothing real can stand between us and it.
+//   http://        agentstated itself, killed (SIGKILL) and started again as it was
+//                  (server_process.hpp), when it listens on loopback and is this user's.
 // All three are one mechanism: another client takes a lock on the store's write path and
 // gives it back on a schedule.
 // The TCP fault proxy and chaos mode are issue 7's.
