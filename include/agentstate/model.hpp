@@ -50,6 +50,13 @@ struct SaveRequest {
   // When set, the save succeeds only if the run is at exactly this version (0 = the run
   // must not exist yet); otherwise it fails with kConflict and nothing is written.
   std::optional<int64_t> expected_version;
+  // When set (1..255 bytes, 0x21..0x7e), the save is idempotent: if the run's latest version
+  // was written with this key, the save writes nothing and returns that version's
+  // acknowledgement again (SaveAck::replayed); with other bytes than that version's, it
+  // fails with kConflict. So a caller whose save timed out retries it with the same key and
+  // never creates a second version. The key is kept with the latest version only: a retry
+  // made after another write of the run is a new write (with expected_version, a conflict).
+  std::string idempotency_key;
 };
 
 // What a successful Save acknowledges: the version the store assigned and the payload's
@@ -57,6 +64,7 @@ struct SaveRequest {
 struct SaveAck {
   int64_t version = 0;
   uint64_t checksum = 0;
+  bool replayed = false;  // an idempotent retry: this is the first save's acknowledgement
 };
 
 // The latest state of a run.
@@ -72,8 +80,9 @@ struct StateRecord {
   bool is_recovery_point = false;
   RunStatus status = RunStatus::kActive;
   SystemTime saved_at{};
-  std::string payload;    // the document as saved (decompressed)
-  uint64_t checksum = 0;  // XXH3-64 of payload, verified on every read
+  std::string payload;          // the document as saved (decompressed)
+  uint64_t checksum = 0;        // XXH3-64 of payload, verified on every read
+  std::string idempotency_key;  // the key of the save that wrote this version, or ""
 };
 
 // A thread's current run.

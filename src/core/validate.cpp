@@ -167,12 +167,30 @@ Status ValidateFields(std::string_view run_id, std::string_view thread_id, std::
 
 }  // namespace
 
+Status ValidateIdempotencyKey(std::string_view run_id, std::string_view key) {
+  if (key.size() > kMaxIdempotencyKeyBytes) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("run {}: idempotency key is {} bytes; the limit is {} bytes", run_id,
+                              key.size(), kMaxIdempotencyKeyBytes));
+  }
+  for (unsigned char c : key) {
+    if (c < 0x21 || c > 0x7e) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("run {}: idempotency key holds byte 0x{:02x}; use visible ASCII "
+                                "(0x21..0x7e), such as a UUID",
+                                run_id, c));
+    }
+  }
+  return Status();
+}
+
 Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
   if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase,
                                 r.payload.size(), options);
       !s.ok()) {
     return s;
   }
+  if (Status s = ValidateIdempotencyKey(r.run_id, r.idempotency_key); !s.ok()) return s;
   if (r.expected_version && *r.expected_version < 0) {
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("expected_version {} is negative", *r.expected_version));
@@ -192,6 +210,7 @@ Status ValidatePut(const StateRecord& r, const StoreOptions& options) {
       !s.ok()) {
     return s;
   }
+  if (Status s = ValidateIdempotencyKey(r.run_id, r.idempotency_key); !s.ok()) return s;
   if (r.version < 1)
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("run {}: version {} < 1", r.run_id, r.version));

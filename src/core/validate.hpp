@@ -33,8 +33,15 @@ inline constexpr std::size_t kMaxJsonDepth = 1024;
 Status CheckJson(std::string_view text);
 bool IsWellFormedJson(std::string_view text);
 
-// Ids, phase, payload size (max_payload_bytes), JSON well-formedness (when enabled) and
-// expected_version >= 0.
+// The longest idempotency key a save may carry, in bytes.
+inline constexpr std::size_t kMaxIdempotencyKeyBytes = 255;
+
+// An idempotency key is empty (none) or 1..kMaxIdempotencyKeyBytes of visible ASCII
+// (0x21..0x7e): what an HTTP header carries unescaped, and no quoting question in a store.
+Status ValidateIdempotencyKey(std::string_view run_id, std::string_view key);
+
+// Ids, phase, payload size (max_payload_bytes), JSON well-formedness (when enabled),
+// expected_version >= 0 and the idempotency key.
 Status ValidateSave(const SaveRequest& request, const StoreOptions& options);
 
 // What Put checks before it writes: the same ids, phase and payload size as Save, and that

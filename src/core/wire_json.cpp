@@ -22,18 +22,19 @@ std::optional<uint64_t> ParseChecksumHex(std::string_view hex) {
 
 std::string RecordJson(const StateRecord& r) {
   using nlohmann::json;
-  const json meta = {{"run_id", r.run_id},
-                     {"thread_id", r.thread_id},
-                     {"user_id", r.user_id},
-                     {"agent_type", r.agent_type},
-                     {"version", r.version},
-                     {"step_count", r.step_count},
-                     {"phase", r.phase},
-                     {"checkpoint_type", Name(r.checkpoint_type)},
-                     {"is_recovery_point", r.is_recovery_point},
-                     {"status", Name(r.status)},
-                     {"saved_at_ms", ToUnixMillis(r.saved_at)},
-                     {"checksum", ChecksumHex(r.checksum)}};
+  json meta = {{"run_id", r.run_id},
+               {"thread_id", r.thread_id},
+               {"user_id", r.user_id},
+               {"agent_type", r.agent_type},
+               {"version", r.version},
+               {"step_count", r.step_count},
+               {"phase", r.phase},
+               {"checkpoint_type", Name(r.checkpoint_type)},
+               {"is_recovery_point", r.is_recovery_point},
+               {"status", Name(r.status)},
+               {"saved_at_ms", ToUnixMillis(r.saved_at)},
+               {"checksum", ChecksumHex(r.checksum)}};
+  if (!r.idempotency_key.empty()) meta["idempotency_key"] = r.idempotency_key;
   std::string out = meta.dump(-1, ' ', false, json::error_handler_t::replace);
   out.pop_back();  // the closing brace
   out += ",\"state\":";
@@ -80,6 +81,8 @@ Result<StateRecord> ParseRecordJson(std::string_view body) {
       ok = text(r.agent_type);
     } else if (key == "phase") {
       ok = text(r.phase);
+    } else if (key == "idempotency_key") {
+      ok = text(r.idempotency_key);
     } else if (key == "version") {
       ok = have_version = integer(r.version);
     } else if (key == "step_count") {

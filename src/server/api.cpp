@@ -424,13 +424,20 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     } else if (!c.req.if_none_match.empty()) {
       co_return Problem(400, "invalid_argument", "If-None-Match takes only *");
     }
+    // Idempotency-Key: K, or as a structured-field string, "K" (the store checks K itself).
+    std::string_view key = c.req.idempotency_key;
+    if (key.size() >= 2 && key.front() == '"' && key.back() == '"')
+      key = key.substr(1, key.size() - 2);
+    s.idempotency_key = key;
     s.payload = std::move(c.req.body);
     auto ack = co_await store.Save(std::move(s), deadline);
     if (!ack) co_return FromStatus(ack.error());
     ApiResponse out = Json(200, {{"run_id", run},
                                  {"version", ack->version},
-                                 {"checksum", core::ChecksumHex(ack->checksum)}});
+                                 {"checksum", core::ChecksumHex(ack->checksum)},
+                                 {"replayed", ack->replayed}});
     out.headers.emplace_back("ETag", ETag(ack->version));
+    if (ack->replayed) out.headers.emplace_back("Idempotent-Replayed", "true");
     co_return out;
   }
   if (p.size() == 3 && p[2] == "complete") {

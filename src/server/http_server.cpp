@@ -211,6 +211,7 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
     call.authorization = std::string(req[http::field::authorization]);
     call.if_match = std::string(req[http::field::if_match]);
     call.if_none_match = std::string(req[http::field::if_none_match]);
+    call.idempotency_key = std::string(req["Idempotency-Key"]);
     call.body = std::move(req.body());
     const bool keep_alive = req.keep_alive() && !draining_;
     const unsigned version = req.version();

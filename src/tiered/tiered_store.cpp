@@ -398,9 +398,12 @@ Awaitable<Result<SaveAck>> TieredStoreImpl::SaveImpl(SaveRequest req, Deadline d
   // hot tier lost it), and after the hot tier may have lost writes (a dropped connection:
   // Redis may have restarted with less than it acknowledged). A run the queue or the
   // durable tier knows at this version or later is re-based onto that version + 1.
+  // A replayed save (its idempotency key wrote this version) was re-based, if at all, when
+  // it was first written; it still goes on to the durable tier below, which ignores it when
+  // it has the version already.
   uint64_t generation = 0;
   const bool checked = Checked(run_id, &generation);
-  if (ack->version == 1 || !checked) {
+  if (!ack->replayed && (ack->version == 1 || !checked)) {
     Behind behind = co_await NewestBehindHot(run_id, deadline);
     // With the durable tier unreadable, what the queue and the flusher hold still counts (a
     // run on the hot path was written through them); the run stays unchecked.

@@ -65,22 +65,23 @@ TEST_F(SqliteStoreTest, RunsInWalModeWithSynchronousNormal) {
   EXPECT_EQ(Scalar("PRAGMA journal_mode"), "wal");
   EXPECT_EQ((*store)->Stats().values.at("synchronous"), 1)
       << "1 = NORMAL (Debian's default is FULL = 2)";
-  EXPECT_EQ(Scalar("PRAGMA user_version"), "2");
+  EXPECT_EQ(Scalar("PRAGMA user_version"), "3");
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name = 'runs_by_expiry'"), "1");
 }
 
 TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedInPlace) {
-  // A file as the first release wrote it: the same tables without the expiry indexes.
+  // A file as the first release wrote it: the same tables without the expiry indexes and
+  // the idempotency key.
   { ASSERT_TRUE(OpenStore(Uri(), {})); }
   ASSERT_EQ(sqlite3_exec(Other(),
                          "DROP INDEX runs_by_expiry; DROP INDEX checkpoints_by_expiry; DROP INDEX "
-                         "threads_by_expiry; "
+                         "threads_by_expiry; ALTER TABLE runs DROP COLUMN idempotency_key; "
                          "PRAGMA user_version=1;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   auto store = OpenStore(Uri(), {});
   ASSERT_TRUE(store) << store.error().ToString();
-  EXPECT_EQ(Scalar("PRAGMA user_version"), "2");
+  EXPECT_EQ(Scalar("PRAGMA user_version"), "3");
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_by_expiry'"), "3");
   auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
     co_return co_await (*store)->Save(Req("run_m"), DeadlineIn(5s));

@@ -665,6 +665,79 @@ TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
   EXPECT_FALSE(s.backend.empty());
 }
 
+// A save retried with its idempotency key is answered with the first acknowledgement and
+// writes nothing: the retry of a save whose answer was lost never makes a second version.
+TYPED_TEST_P(StoreContractTest, ASaveRetriedWithItsIdempotencyKeyReturnsTheFirstAck) {
+  auto r = this->Req("run_idem", "thread_idem", R"({"step":1})");
+  r.idempotency_key = "6f1c2d3e-key-1";
+  r.expected_version = 0;
+  auto first = this->Save(r);
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_EQ(first->version, 1);
+  EXPECT_FALSE(first->replayed);
+  // The retry still says expected_version 0: without the key it would be a conflict.
+  auto retry = this->Save(r);
+  ASSERT_TRUE(retry) << retry.error().ToString();
+  EXPECT_EQ(retry->version, 1);
+  EXPECT_EQ(retry->checksum, first->checksum);
+  EXPECT_TRUE(retry->replayed);
+  auto rec = this->Load("run_idem");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->version, 1);
+  EXPECT_EQ((*rec)->idempotency_key, "6f1c2d3e-key-1");
+  // The same key with other bytes is refused and writes nothing.
+  auto other = r;
+  other.payload = R"({"step":"other"})";
+  auto refused = this->Save(other);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), StatusCode::kConflict);
+  EXPECT_THAT(refused.error().message(), ::testing::HasSubstr("idempotency key"));
+  EXPECT_EQ(this->VersionOf("run_idem"), 1);
+  // A new key is a new write; the old key then no longer names the latest version.
+  auto next = this->Req("run_idem", "thread_idem", R"({"step":2})");
+  next.idempotency_key = "6f1c2d3e-key-2";
+  auto second = this->Save(next);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->version, 2);
+  EXPECT_FALSE(second->replayed);
+  auto late = this->Save(r);  // expected_version 0 again: refused, not a third version
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code(), StatusCode::kConflict);
+  EXPECT_EQ(this->VersionOf("run_idem"), 2);
+  // A completed run still answers the retry of its last save.
+  ASSERT_TRUE(this->Complete("run_idem"));
+  auto after = this->Save(next);
+  ASSERT_TRUE(after) << after.error().ToString();
+  EXPECT_EQ(after->version, 2);
+  EXPECT_TRUE(after->replayed);
+  auto bad_key = this->Req("run_idem_bad");
+  bad_key.idempotency_key = "has space";
+  auto invalid = this->Save(bad_key);
+  ASSERT_FALSE(invalid);
+  EXPECT_EQ(invalid.error().code(), StatusCode::kInvalidArgument);
+  bad_key.idempotency_key = std::string(256, 'k');
+  invalid = this->Save(bad_key);
+  ASSERT_FALSE(invalid);
+  EXPECT_EQ(invalid.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->VersionOf("run_idem_bad"), -1);
+}
+
+// A restore makes a version no key wrote, so the save before it is not replayed over it.
+TYPED_TEST_P(StoreContractTest, ARestoreEndsTheIdempotencyKeyOfTheSaveBeforeIt) {
+  auto r = this->Req("run_idem_r", "thread_idem_r", R"({"step":1})");
+  r.checkpoint_type = CheckpointType::kManual;
+  r.idempotency_key = "restore-key-1";
+  ASSERT_TRUE(this->Save(r));
+  auto back = this->Restore("run_idem_r", std::nullopt);
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->version, 2);
+  EXPECT_EQ(back->idempotency_key, "");
+  auto again = this->Save(r);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(again->version, 3);
+  EXPECT_FALSE(again->replayed);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     StoreContractTest, SaveAssignsVersionsFromOneAndLoadReturnsTheLatest,
     LoadOfAnUnknownRunIsEmptyNotAnError, StaleExpectedVersionIsAConflictAndWritesNothing,
@@ -675,7 +748,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     APassedDeadlineIsATimeout, MegabytePayloadRoundTripsByteForByte,
     PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise, PutManyAppliesWhatIsNewerAndCountsIt,
     HealthReportsTheStoreAndStatsCountWork, ADeletedRunStaysDeletedWhateverTheTiming,
-    InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore);
+    InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore,
+    ASaveRetriedWithItsIdempotencyKeyReturnsTheFirstAck,
+    ARestoreEndsTheIdempotencyKeyOfTheSaveBeforeIt);
 
 }  // namespace
 }  // namespace agentstate

@@ -417,6 +417,44 @@ TEST_F(Tenants, AStaleWriterGets409AndTheWinnerKeepsItsVersion) {
               HasSubstr(R"("state":{"n":2})"));
 }
 
+// A client whose answer was lost retries with the same Idempotency-Key: the server answers
+// the first acknowledgement, marked as a replay, and the run has one version. The key is the
+// tenant's own: another tenant with the same key and run id writes its own run.
+TEST_F(Tenants, ARetryWithTheSameIdempotencyKeyIsAnsweredWithTheFirstAcknowledgement) {
+  Server s({"--store", "sqlite://" + (dir_ / "idem.db").string(), "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  const std::string keyed = acme + "If-None-Match: *\r\nIdempotency-Key: \"req-7f3a\"\r\n";
+  Reply first = Http(s.port(), Request("POST", kSave, R"({"n":1})", keyed));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json()["version"], 1);
+  EXPECT_EQ(first.json()["replayed"], false);
+  Reply retry = Http(s.port(), Request("POST", kSave, R"({"n":1})", keyed));
+  ASSERT_EQ(retry.status, 200) << retry.body;
+  EXPECT_EQ(retry.json()["version"], 1);
+  EXPECT_EQ(retry.json()["checksum"], first.json()["checksum"]);
+  EXPECT_EQ(retry.json()["replayed"], true);
+  EXPECT_THAT(retry.head, HasSubstr("Idempotent-Replayed: true"));
+  Reply other = Http(s.port(), Request("POST", kSave, R"({"n":2})", keyed));
+  EXPECT_EQ(other.status, 409);
+  EXPECT_EQ(other.json()["code"], "conflict");
+  EXPECT_THAT(other.json()["detail"].get<std::string>(), HasSubstr("idempotency key"));
+  EXPECT_EQ(other.body.find("acme/"), std::string::npos) << other.body;
+  Reply bad = Http(s.port(), Request("POST", kSave, R"({"n":1})",
+                                     acme + "Idempotency-Key: " + std::string(300, 'k') + "\r\n"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["code"], "invalid_argument");
+  const std::string globex = Bearer("globex-token-0123456789");
+  Reply theirs =
+      Http(s.port(), Request("POST", kSave, R"({"n":1})",
+                             globex + "If-None-Match: *\r\nIdempotency-Key: req-7f3a\r\n"));
+  ASSERT_EQ(theirs.status, 200) << theirs.body;
+  EXPECT_EQ(theirs.json()["replayed"], false);
+  Reply loaded = Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme));
+  EXPECT_EQ(loaded.json()["version"], 1);
+  EXPECT_EQ(loaded.json()["idempotency_key"], "req-7f3a");
+}
+
 // docs/openapi.json against the real server: every documented operation answers with one of
 // its documented statuses and bodies, and every method a documented path does not list is
 // refused with 405, so the document and the routes cannot drift apart.

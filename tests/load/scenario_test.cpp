@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "agentstate/registry.hpp"
 #include "backends/memory/memory_store.hpp"
 #include "load/catalogue/scenarios.hpp"
@@ -53,6 +55,49 @@ TEST(RunScenario, CorruptReadsFailTheScenario) {
   EXPECT_LT(r.metrics.at("succeeded"), 100);
   EXPECT_GT(r.ledger.corrupted, 0u);
   EXPECT_FALSE(r.passed());
+}
+
+// A store that writes each run's first save but loses its answer (a timeout after the
+// commit): what a dropped connection does to a client.
+class LostAnswerStore final : public testing::ForwardingStore {
+ public:
+  Awaitable<Result<SaveAck>> Save(SaveRequest r, Deadline d) override {
+    const std::string run = r.run_id;
+    auto ack = co_await inner().Save(std::move(r), d);
+    if (ack && !ack->replayed && answered_.insert(run).second)
+      co_return Error(StatusCode::kTimeout, "the answer was lost");
+    co_return ack;
+  }
+  std::set<std::string> answered_;
+};
+
+// Where a phase retries, a retried save carries its first attempt's idempotency key: the
+// store answers the first acknowledgement, no run gets a second version, and the ledger
+// has no write left in doubt.
+TEST(RunScenario, RetriedSavesReuseTheirIdempotencyKeyAndLeaveNothingInDoubt) {
+  LostAnswerStore store;
+  ScenarioSpec spec;
+  spec.name = "lost_answers";
+  spec.user_id = "u";
+  spec.phases = {{"retrying", 20, {StateSize::kSmall}, {ExecutionPattern::kQuick}, {}}};
+  spec.phases[0].max_retries = 2;
+  spec.phases[0].retry_backoff = std::chrono::milliseconds(1);
+  spec.gates = {{"executed", "executed", Compare::kAtLeast, 20, ""}};
+  ScenarioResult r = RunOn(store, spec);
+  ASSERT_EQ(r.phases.size(), 1u);
+  EXPECT_EQ(r.phases[0].executed, 20u);
+  EXPECT_EQ(r.phases[0].succeeded, 20u);
+  EXPECT_EQ(r.phases[0].retries, 20u);
+  EXPECT_EQ(r.phases[0].replayed_saves, 20u);
+  EXPECT_EQ(r.ledger.unknown_writes, 0u);
+  EXPECT_TRUE(r.ledger.clean());
+  for (const auto& run : store.answered_) {
+    auto rec = testing::RunSync([&]() -> Awaitable<Result<std::optional<StateRecord>>> {
+      co_return co_await store.Load(run, DeadlineIn(std::chrono::seconds(1)));
+    });
+    ASSERT_TRUE(rec && *rec);
+    EXPECT_EQ((*rec)->version, 1) << run << ": the retry made a second version";
+  }
 }
 
 TEST(RunScenario, PhasesRunInOrderWithTheirOwnCountsAndPauses) {

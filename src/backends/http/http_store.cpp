@@ -162,12 +162,13 @@ Awaitable<Result<SaveAck>> HttpStore::Save(SaveRequest r, Deadline deadline) {
     etag = fmt::format("\"{}\"", *r.expected_version);
     headers.push_back({"If-Match", etag});
   }
+  if (!r.idempotency_key.empty()) headers.push_back({"Idempotency-Key", r.idempotency_key});
   // An empty body is still a save: of a document that is not JSON, which the server refuses.
   auto a = co_await Call("POST", std::move(target), r.payload, std::move(headers), deadline);
   if (!a) co_return Error(a.error());
   ++saves_;
   co_return Decode(*a, Describe(), [](const json& j) {
-    return SaveAck{j.at("version").get<int64_t>(), ChecksumField(j)};
+    return SaveAck{j.at("version").get<int64_t>(), ChecksumField(j), j.value("replayed", false)};
   });
 }
 

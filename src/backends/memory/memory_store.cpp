@@ -99,6 +99,12 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
   const int64_t now_ms = core::ToUnixMillis(now);
   const int64_t current = CurrentVersion(req.run_id, now_ms);
   Stored* cur = FindLive(req.run_id, now_ms);
+  if (cur) {
+    if (auto replay = core::Replay(req, next.meta.checksum, cur->meta.idempotency_key,
+                                   cur->meta.version, cur->meta.checksum)) {
+      co_return std::move(*replay);
+    }
+  }
   if (req.expected_version && *req.expected_version != current) {
     ++conflicts_;
     co_return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}",
@@ -246,6 +252,7 @@ Awaitable<Result<StateRecord>> MemoryStore::Restore(std::string run_id,
   next.meta.checkpoint_type = CheckpointType::kRecovery;
   next.meta.is_recovery_point = chosen->info.is_recovery_point;
   next.meta.saved_at = now;
+  next.meta.idempotency_key.clear();  // written by the restore, not by that key's save
   next.expires_ms =
       core::ExpiryMillis(options_.ttl, RunStatus::kActive, next.meta.is_recovery_point, now);
   StateRecord out = next.meta;

@@ -351,6 +351,77 @@ BEGIN
   RETURN n;
 END $$ LANGUAGE plpgsql;
 )sql",
+    // 3: idempotent saves. The run's row keeps the key of the save that wrote it and the
+    // version that save wrote: the key holds only while that is still the row's version, so
+    // a restore or a batched put (which leave the key alone) end it without knowing of it.
+    // A retried save with the key writes nothing and returns that version again, with
+    // o_replayed; the caller compares the checksum.
+    R"sql(
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS idempotency_key text,
+                 ADD COLUMN IF NOT EXISTS idempotency_version bigint;
+DROP FUNCTION IF EXISTS agentstate_save(text, text, text, text, bigint, text, text, boolean, bigint, bigint, bigint,
+                              boolean, boolean, bigint, bigint, bigint, bigint, bigint, bytea, bigint, bigint);
+CREATE OR REPLACE FUNCTION agentstate_save(
+  p_run text, p_thread text, p_user text, p_agent text, p_step bigint, p_phase text, p_ctype text,
+  p_rp boolean, p_expected bigint, p_now bigint, p_rec_ex bigint, p_keep boolean, p_cp_rp boolean,
+  p_cp_ex bigint, p_th_ex bigint, p_checksum bigint, p_encoding bigint, p_bytes bigint, p_payload bytea,
+  p_force bigint, p_at bigint, p_key text,
+  OUT o_version bigint, OUT o_checksum bigint, OUT o_replayed boolean) AS $$
+DECLARE c record; v bigint; k record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_run, 0));
+  c := agentstate_current(p_run, p_now);
+  o_replayed := false;
+  o_checksum := p_checksum;
+  IF p_force IS NOT NULL THEN
+    -- a put (replication): exactly this version when it is newer, else nothing
+    IF p_force <= c.cur THEN o_version := 0; RETURN; END IF;
+    v := p_force;
+  ELSE
+    IF p_key IS NOT NULL AND c.live THEN
+      SELECT r.idempotency_key, r.idempotency_version, r.checksum INTO k FROM runs r WHERE r.run_id = p_run;
+      IF k.idempotency_key = p_key AND k.idempotency_version = c.cur THEN
+        o_version := c.cur; o_checksum := k.checksum; o_replayed := true; RETURN;
+      END IF;
+    END IF;
+    IF p_expected IS NOT NULL AND p_expected <> c.cur THEN
+      RAISE EXCEPTION 'run % is at version %, expected %', p_run, c.cur, p_expected USING ERRCODE = 'AS409';
+    END IF;
+    IF c.live AND c.st = 'completed' THEN
+      RAISE EXCEPTION 'run % is completed; restore it or start a new run', p_run USING ERRCODE = 'AS410';
+    END IF;
+    v := c.cur + 1;
+  END IF;
+  -- A save that keeps a checkpoint stores its payload once, in the checkpoint; the run's
+  -- row points at it with a NULL payload.
+  INSERT INTO runs VALUES (p_run, p_thread, p_user, p_agent, v, p_step, p_phase, p_ctype, p_rp, 'active',
+                           p_at, p_rec_ex, p_checksum, p_encoding, p_bytes, CASE WHEN p_keep THEN NULL ELSE p_payload END,
+                           p_key, v)
+  ON CONFLICT (run_id) DO UPDATE SET thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
+    agent_type = EXCLUDED.agent_type, version = EXCLUDED.version, step_count = EXCLUDED.step_count,
+    phase = EXCLUDED.phase, checkpoint_type = EXCLUDED.checkpoint_type,
+    is_recovery_point = EXCLUDED.is_recovery_point, status = EXCLUDED.status, saved_at_ms = EXCLUDED.saved_at_ms,
+    expires_at_ms = EXCLUDED.expires_at_ms, checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding,
+    payload_bytes = EXCLUDED.payload_bytes, payload = EXCLUDED.payload,
+    idempotency_key = EXCLUDED.idempotency_key, idempotency_version = EXCLUDED.idempotency_version;
+  IF p_keep THEN
+    INSERT INTO checkpoints VALUES (p_run, v, 'v' || lpad(v::text, 12, '0'), p_ctype, p_cp_rp, p_at, p_cp_ex,
+                                    p_thread, p_user, p_agent, p_step, p_phase, p_checksum, p_encoding, p_bytes,
+                                    p_payload)
+    ON CONFLICT (run_id, version) DO UPDATE SET type = EXCLUDED.type,
+      is_recovery_point = EXCLUDED.is_recovery_point, created_at_ms = EXCLUDED.created_at_ms,
+      expires_at_ms = EXCLUDED.expires_at_ms, thread_id = EXCLUDED.thread_id, user_id = EXCLUDED.user_id,
+      agent_type = EXCLUDED.agent_type, step_count = EXCLUDED.step_count, phase = EXCLUDED.phase,
+      checksum = EXCLUDED.checksum, encoding = EXCLUDED.encoding, payload_bytes = EXCLUDED.payload_bytes,
+      payload = EXCLUDED.payload;
+    PERFORM agentstate_retain(p_run);
+  END IF;
+  INSERT INTO threads VALUES (p_thread, p_run, v, p_at, p_th_ex)
+  ON CONFLICT (thread_id) DO UPDATE SET run_id = EXCLUDED.run_id, version = EXCLUDED.version,
+    updated_at_ms = EXCLUDED.updated_at_ms, expires_at_ms = EXCLUDED.expires_at_ms;
+  o_version := v;
+END $$ LANGUAGE plpgsql;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -400,6 +471,7 @@ Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& ru
                                       rec.checksum, max_payload, fmt::format("run {}", run_id));
   if (!payload) return Error(payload.error());
   rec.payload = std::move(*payload);
+  if (PQnfields(r) > 13) rec.idempotency_key = GetBytes(r, row, 13);  // "" when NULL
   return rec;
 }
 
@@ -407,7 +479,8 @@ Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& ru
 constexpr const char* kRecordColumns =
     "r.version, r.thread_id, r.user_id, r.agent_type, r.step_count, r.phase, r.checkpoint_type, "
     "r.is_recovery_point, r.status, r.saved_at_ms, r.checksum, r.encoding::bigint, "
-    "coalesce(r.payload, c.payload)";
+    "coalesce(r.payload, c.payload), "
+    "CASE WHEN r.idempotency_version = r.version THEN r.idempotency_key END";
 
 CheckpointInfo CheckpointFrom(const PGresult* r, int row, const std::string& run_id) {
   // id version type rp created bytes checksum
@@ -586,7 +659,7 @@ PgClient::Statement PgStore::WriteStatement(const StateRecord& m, std::string_vi
   const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
   const bool cp_rp = m.is_recovery_point || m.checkpoint_type == CheckpointType::kRecovery;
   std::vector<Param> p;
-  p.reserve(21);
+  p.reserve(22);
   p.push_back(Text(m.run_id));
   p.push_back(Text(m.thread_id));
   p.push_back(Text(m.user_id));
@@ -608,9 +681,10 @@ PgClient::Statement PgStore::WriteStatement(const StateRecord& m, std::string_vi
   p.push_back(Param{17, std::move(body.bytes), false});
   p.push_back(put ? Int8(m.version) : NullInt8());
   p.push_back(Int8(core::ToUnixMillis(at)));
+  p.push_back(m.idempotency_key.empty() ? Param{25, {}, true} : Text(m.idempotency_key));
   return {
-      "SELECT "
-      "agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+      "SELECT * FROM agentstate_save($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,"
+      "$18,$19,$20,$21,$22)",
       std::move(p)};
 }
 
@@ -634,6 +708,10 @@ Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
   }
   if (PQntuples(r->get()) != 1)
     co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
+  if (GetBool(r->get(), 0, 2)) {
+    co_return *core::Replay(m, m.checksum, m.idempotency_key, GetInt8(r->get(), 0, 0),
+                            static_cast<uint64_t>(GetInt8(r->get(), 0, 1)));
+  }
   ++saves_;
   const SaveAck ack{GetInt8(r->get(), 0, 0), m.checksum};
   co_await MaybePurge(deadline);

@@ -33,7 +33,7 @@
 namespace agentstate::backends::postgres {
 
 // The schema version this build creates and understands.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Creates or upgrades the store's schema in `o.schema`, on a blocking connection of its own.
 // kUnavailable when the server cannot be reached; kFailedPrecondition-like kInvalidArgument

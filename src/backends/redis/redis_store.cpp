@@ -73,10 +73,16 @@ end
 
 // KEYS rec ver cpz thread. ARGV now expected thread user agent_type step phase ctype rp
 // checksum enc bytes payload rec_ttl rec_ex keep cp_ttl cp_ex crp thread_ttl thread_ex run
-// forced_version ('' for a save; a put's version) saved_at
+// forced_version ('' for a save; a put's version) saved_at idempotency_key ('' = none).
+// Returns the new version, 0 for a put that was not newer, or {version, checksum} when the
+// live record was written with this save's idempotency key (the caller compares checksums).
 constexpr const char* kSave = R"lua(
 local now = ARGV[1]
 local v, st = current(KEYS[1], KEYS[2], KEYS[3], now)
+if ARGV[23] == '' and ARGV[25] ~= '' and st then
+  local r = redis.call('HMGET', KEYS[1], 'ik', 'cs')
+  if r[1] == ARGV[25] then return {v, r[2]} end
+end
 if ARGV[23] ~= '' then
   -- a put: exactly this version, when it is newer; else nothing
   local want = tonumber(ARGV[23])
@@ -93,7 +99,7 @@ local vs = string.format('%d', v)
 local ts = ARGV[24]
 redis.call('HSET', KEYS[1], 'v', vs, 'th', ARGV[3], 'u', ARGV[4], 'at', ARGV[5], 'sc', ARGV[6],
   'ph', ARGV[7], 'ct', ARGV[8], 'rp', ARGV[9], 'st', 'a', 'ts', ts, 'ex', ARGV[15],
-  'cs', ARGV[10], 'enc', ARGV[11], 'n', ARGV[12], 'p', ARGV[13])
+  'cs', ARGV[10], 'enc', ARGV[11], 'n', ARGV[12], 'p', ARGV[13], 'ik', ARGV[25])
 set_ttl(KEYS[1], ARGV[14])
 redis.call('SET', KEYS[2], vs, 'KEEPTTL')
 extend(KEYS[2], ARGV[14])
@@ -136,7 +142,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 end
 if not chosen then return redis.error_reply('NOTFOUND no such run or checkpoint') end
 return redis.call('HMGET', KEYS[1] .. ':' .. chosen,
-  'v', 'th', 'u', 'at', 'sc', 'ph', 'ct', 'rp', 'st', 'ts', 'ex', 'cs', 'enc', 'n', 'p', 'cid', 'crp')
+  'v', 'th', 'u', 'at', 'sc', 'ph', 'ct', 'rp', 'st', 'ts', 'ex', 'cs', 'enc', 'n', 'p', 'ik', 'cid',
+  'crp')
 )lua";
 
 // KEYS rec ver cpz. ARGV now checkpoint_id rec_ttl rec_ex thread_prefix thread_ttl thread_ex run
@@ -150,7 +157,7 @@ v = v + 1
 local vs = string.format('%d', v)
 redis.call('COPY', k, KEYS[1], 'REPLACE')
 local crp = redis.call('HGET', KEYS[1], 'crp')
-redis.call('HDEL', KEYS[1], 'cid', 'cty', 'crp', 'cts', 'cex')
+redis.call('HDEL', KEYS[1], 'cid', 'cty', 'crp', 'cts', 'cex', 'ik')
 redis.call('HSET', KEYS[1], 'v', vs, 'st', 'a', 'ct', 'recovery', 'rp', crp, 'ts', now, 'ex', ARGV[4])
 set_ttl(KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], vs, 'KEEPTTL')
@@ -264,9 +271,11 @@ bool IsCode(const Reply& r, std::string_view code) {
          r.str[code.size()] == ' ';
 }
 
-// The 15 record fields, in the order kRestoreRead and Load ask for them.
+// The 16 record fields, in the order kRestoreRead and Load ask for them. The last, the
+// idempotency key, is absent from records written before it existed.
 constexpr std::string_view kRecordFields[] = {"v",  "th", "u",  "at", "sc",  "ph", "ct", "rp",
-                                              "st", "ts", "ex", "cs", "enc", "n",  "p"};
+                                              "st", "ts", "ex", "cs", "enc", "n",  "p",  "ik"};
+constexpr std::size_t kKeyField = 15;
 constexpr std::size_t kFieldCount = std::size(kRecordFields);
 
 // Parses a record's fields (from element `first` of an HMGET-shaped array) and verifies the
@@ -286,6 +295,7 @@ Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first
                  fmt::format("run {}: stored field '{}' is unreadable", run_id, field));
   };
   for (std::size_t i = 0; i < kFieldCount; ++i) {
+    if (e[first + i].type == Reply::Type::kNil && i == kKeyField) continue;
     if (e[first + i].type != Reply::Type::kString) return bad(kRecordFields[i]);
   }
   StateRecord rec;
@@ -311,6 +321,7 @@ Result<std::optional<StateRecord>> ParseRecord(const Reply& r, std::size_t first
   rec.status = f(8) == "c" ? RunStatus::kCompleted : RunStatus::kActive;
   rec.saved_at = core::FromUnixMillis(*ts);
   rec.checksum = *cs;
+  rec.idempotency_key = f(kKeyField);
   if (raw_expiry) *raw_expiry = f(10);
   auto payload = core::DecodeVerified(static_cast<core::Encoding>(*enc), f(14), rec.checksum,
                                       max_payload, fmt::format("run {}", run_id));
@@ -530,7 +541,8 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
                                               th_ex,
                                               m.run_id,
                                               forced,
-                                              at_ms};
+                                              at_ms,
+                                              m.idempotency_key};
   co_return co_await Eval(Scripts()[kSaveScript], keys, args, deadline);
 }
 
@@ -558,6 +570,15 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
                       fmt::format("run {} is completed; restore it or start a new run", m.run_id));
     }
     co_return Error(ServerError(*r, "save"));
+  }
+  if (r->type == Reply::Type::kArray && r->elements.size() == 2 &&
+      r->elements[0].type == Reply::Type::kInteger) {
+    // The live record was written with this key: its acknowledgement, if the bytes match.
+    auto stored = ToUint(r->elements[1].str);
+    if (!stored)
+      co_return Error(StatusCode::kCorruption,
+                      fmt::format("run {}: stored field 'cs' is unreadable", m.run_id));
+    co_return *core::Replay(m, checksum, m.idempotency_key, r->elements[0].integer, *stored);
   }
   if (r->type != Reply::Type::kInteger)
     co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
@@ -761,6 +782,7 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id,
   }
   out.version = r->integer;
   out.status = RunStatus::kActive;
+  out.idempotency_key.clear();  // written by the restore
   out.checkpoint_type = CheckpointType::kRecovery;
   out.is_recovery_point = rp;
   out.saved_at = now;

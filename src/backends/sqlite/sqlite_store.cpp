@@ -201,19 +201,26 @@ CREATE INDEX IF NOT EXISTS runs_by_expiry ON runs(expires_at_ms);
 CREATE INDEX IF NOT EXISTS checkpoints_by_expiry ON checkpoints(expires_at_ms);
 CREATE INDEX IF NOT EXISTS threads_by_expiry ON threads(expires_at_ms);
 )sql",
+    // Version 3: the idempotency key of the save that wrote the run's latest version.
+    R"sql(
+ALTER TABLE runs ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "run_id, thread_id, user_id, agent_type, version, step_count, phase, checkpoint_type, "
-    "is_recovery_point, status, saved_at_ms, encoding, payload, payload_bytes, checksum";
+    "is_recovery_point, status, saved_at_ms, encoding, payload, payload_bytes, checksum, "
+    "idempotency_key";
 
 constexpr const char* kUpsertRun =
     "INSERT INTO runs (run_id, thread_id, user_id, agent_type, version, step_count, phase, "
     "checkpoint_type, is_recovery_point, status, saved_at_ms, encoding, payload, payload_bytes, "
-    "checksum, expires_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,0,?10,?11,?12,?13,?14,?15) "
+    "checksum, expires_at_ms, idempotency_key) "
+    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,0,?10,?11,?12,?13,?14,?15,?16) "
     "ON CONFLICT(run_id) DO UPDATE SET thread_id=?2, user_id=?3, agent_type=?4, version=?5, "
     "step_count=?6, phase=?7, checkpoint_type=?8, is_recovery_point=?9, status=0, saved_at_ms=?10, "
-    "encoding=?11, payload=?12, payload_bytes=?13, checksum=?14, expires_at_ms=?15";
+    "encoding=?11, payload=?12, payload_bytes=?13, checksum=?14, expires_at_ms=?15, "
+    "idempotency_key=?16";
 
 constexpr const char* kUpsertThread =
     "INSERT INTO threads (thread_id, run_id, version, updated_at_ms, expires_at_ms) "
@@ -230,7 +237,8 @@ constexpr const char* kCheckpointFromRun =
     "CASE WHEN (is_recovery_point OR ?2 = 3) THEN ?5 ELSE ?4 END FROM runs WHERE run_id = ?1";
 
 constexpr const char* kLiveRunVersion =
-    "SELECT version, status FROM runs WHERE run_id = ?1 AND expires_at_ms > ?2";
+    "SELECT version, status, idempotency_key, checksum FROM runs WHERE run_id = ?1 AND "
+    "expires_at_ms > ?2";
 constexpr const char* kNewestCheckpointVersion =
     "SELECT max(version) FROM checkpoints WHERE run_id = ?1 AND expires_at_ms > ?2";
 
@@ -557,21 +565,30 @@ struct SqliteStore::Impl {
         std::move(initiate), asio::use_awaitable);
   }
 
-  // The run's current version (live record, else newest live checkpoint, else 0) and
-  // whether its live record is completed. Runs inside the writer's transaction.
-  Result<std::pair<int64_t, bool>> Current(Conn& c, const std::string& run_id, int64_t now_ms) {
+  // The run's current version (live record, else newest live checkpoint, else 0), whether
+  // its live record is completed, and that record's idempotency key and checksum. Runs
+  // inside the writer's transaction.
+  struct Head {
+    int64_t version = 0;
+    bool completed = false;
+    std::string idempotency_key;
+    uint64_t checksum = 0;
+  };
+  Result<Head> Current(Conn& c, const std::string& run_id, int64_t now_ms) {
     auto st = Prepare(c, kLiveRunVersion);
     if (!st) return Error(st.error());
     (*st)->Text(1, run_id).Int(2, now_ms);
     auto row = (*st)->Step("read run version");
     if (!row) return Error(row.error());
-    if (*row) return std::pair<int64_t, bool>((*st)->ColInt(0), (*st)->ColInt(1) != 0);
+    if (*row)
+      return Head{(*st)->ColInt(0), (*st)->ColInt(1) != 0, (*st)->ColText(2),
+                  U64((*st)->ColInt(3))};
     auto cp = Prepare(c, kNewestCheckpointVersion);
     if (!cp) return Error(cp.error());
     (*cp)->Text(1, run_id).Int(2, now_ms);
     row = (*cp)->Step("read checkpoint version");
     if (!row) return Error(row.error());
-    return std::pair<int64_t, bool>(*row ? (*cp)->ColInt(0) : 0, false);
+    return Head{*row ? (*cp)->ColInt(0) : 0, false, {}, 0};
   }
 
   Status UpsertRun(Conn& c, const StateRecord& m, const Body& b, int64_t now_ms,
@@ -583,6 +600,7 @@ struct SqliteStore::Impl {
     (*st)->Int(8, static_cast<int64_t>(m.checkpoint_type)).Int(9, m.is_recovery_point ? 1 : 0);
     (*st)->Int(10, now_ms).Int(11, static_cast<int64_t>(b.encoding)).Blob(12, b.bytes);
     (*st)->Int(13, I64(b.payload_bytes)).Int(14, I64(b.checksum)).Int(15, expires_ms);
+    (*st)->Text(16, m.idempotency_key);
     auto r = (*st)->Step("write run");
     if (!r) return r.error();
     auto th = Prepare(c, kUpsertThread);
@@ -640,6 +658,7 @@ struct SqliteStore::Impl {
     r.status = st.ColInt(9) != 0 ? RunStatus::kCompleted : RunStatus::kActive;
     r.saved_at = core::FromUnixMillis(st.ColInt(10));
     r.checksum = U64(st.ColInt(14));
+    r.idempotency_key = st.ColText(15);
     auto payload = core::DecodeVerified(static_cast<Encoding>(st.ColInt(11)), st.ColBlob(12),
                                         r.checksum, options.max_payload_bytes, what);
     if (!payload) {
@@ -840,7 +859,12 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
     const int64_t now_ms = core::ToUnixMillis(now);
     auto cur = im.Current(c, req.run_id, now_ms);
     if (!cur) return Error(cur.error());
-    auto [current, completed] = *cur;
+    if (auto replay =
+            core::Replay(req, body->checksum, cur->idempotency_key, cur->version, cur->checksum)) {
+      return std::move(*replay);
+    }
+    const int64_t current = cur->version;
+    const bool completed = cur->completed;
     if (req.expected_version && *req.expected_version != current) {
       ++im.conflicts;
       return Error(StatusCode::kConflict, fmt::format("run {} is at version {}, expected {}",
@@ -881,7 +905,7 @@ Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) 
     const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
     auto cur = im.Current(c, m.run_id, now_ms);
     if (!cur) return Error(cur.error());
-    if (m.version <= cur->first) return false;
+    if (m.version <= cur->version) return false;
     const int64_t at_ms = core::ToUnixMillis(m.saved_at);
     const int64_t expires =
         core::ExpiryMillis(im.options.ttl, RunStatus::kActive, m.is_recovery_point, m.saved_at);
@@ -1101,7 +1125,7 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id,
     // Same column order as kRunColumns, so ReadRecord decodes either table's row.
     static const char* sql =
         "SELECT run_id, thread_id, user_id, agent_type, version, step_count, phase, type, "
-        "is_recovery_point, 0, created_at_ms, encoding, payload, payload_bytes, checksum "
+        "is_recovery_point, 0, created_at_ms, encoding, payload, payload_bytes, checksum, '' "
         "FROM checkpoints WHERE run_id = ?1 AND expires_at_ms > ?2 AND version <= ?3 "
         "ORDER BY version DESC LIMIT 1";
     auto st = Prepare(c, sql);
@@ -1119,7 +1143,7 @@ Awaitable<Result<StateRecord>> SqliteStore::Restore(std::string run_id,
     body.payload_bytes = U64((*st)->ColInt(13));
     body.checksum = rec->checksum;
     StateRecord& r = *rec;
-    r.version = cur->first + 1;
+    r.version = cur->version + 1;
     r.status = RunStatus::kActive;
     r.checkpoint_type = CheckpointType::kRecovery;
     r.saved_at = core::FromUnixMillis(now_ms);

@@ -48,7 +48,7 @@ class SqliteStore final : public StateStore {
   StoreStats Stats() const override;
 
   // The schema version this build writes; a file with a newer one is refused.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   struct Impl;  // connections, worker threads and SQL; defined in the .cpp
 

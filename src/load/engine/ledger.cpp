@@ -43,6 +43,13 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
   }
 }
 
+void Ledger::Settle(const std::string& run_id, uint32_t n) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return;
+  it->second.unknown -= std::min(n, it->second.unknown);
+}
+
 void Ledger::RecordDelete(const std::string& run_id, WriteOutcome outcome) {
   std::lock_guard lock(mu_);
   RunEntry& e = runs_[run_id];

@@ -58,6 +58,9 @@ class Ledger {
  public:
   void Record(const std::string& run_id, WriteOutcome outcome, int64_t version, uint64_t checksum,
               CheckpointType durability);
+  // `n` writes of the run recorded kUnknown are settled: an idempotent retry of them (the
+  // same key) was acknowledged, so they made at most the version it acknowledged.
+  void Settle(const std::string& run_id, uint32_t n);
   // A delete of the run: acknowledged, the run must read back empty until a later save is
   // acknowledged; in doubt, either is right.
   void RecordDelete(const std::string& run_id, WriteOutcome outcome);

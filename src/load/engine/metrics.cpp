@@ -56,6 +56,7 @@ Metrics BaseMetrics(const ScenarioResult& r) {
     m[prefix + "retries"] = static_cast<double>(p.retries);
     m[prefix + "mean_retries"] =
         p.executed ? static_cast<double>(p.retries) / static_cast<double>(p.executed) : 0;
+    if (p.retries > 0) m[prefix + "replayed_saves"] = static_cast<double>(p.replayed_saves);
     for (const auto& [kind, k] : p.kinds) {
       const std::string kp = prefix + kind + ".";
       m[kp + "executed"] = static_cast<double>(k.executed);

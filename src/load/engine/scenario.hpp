@@ -160,6 +160,9 @@ struct PhaseResult {
   std::map<std::string, uint64_t> errors;  // by status code name
   Histogram ok_latency;                    // successful units only, µs
   uint64_t retries = 0;
+  // Saves retried with their idempotency key that the store answered with the first
+  // acknowledgement: the attempt in doubt had landed, and no second version was made.
+  uint64_t replayed_saves = 0;
   // Per kind of unit ("agent", "read", ...): executed, succeeded, latency.
   struct Kind {
     uint64_t executed = 0;

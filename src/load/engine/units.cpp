@@ -2,8 +2,11 @@
 // executors that drive agents through a phase: waves, constant concurrency, open arrivals.
 #include <fmt/format.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
+#include <random>
 
 #include "core/asio.hpp"
 #include "core/wait_group.hpp"
@@ -22,6 +25,13 @@ struct Unit {
   PhaseResult& phase;
   const PhaseSpec& spec;
   Work work;
+  // Idempotent saves, in phases that retry: the unit's number, the same in each of its
+  // attempts, the place of the attempt's next save, and how many saves in each place were
+  // in doubt so far.
+  uint64_t seq = 0;
+  std::size_t save_index = 0;
+  std::array<uint32_t, 4> doubts{};
+  bool keyed() const { return spec.max_retries > 0; }
   std::chrono::milliseconds timeout() const {
     return spec.op_timeout.count() > 0 ? spec.op_timeout : st.spec.op_timeout;
   }
@@ -69,18 +79,42 @@ Awaitable<Result<std::vector<CheckpointInfo>>> Checkpoints(Unit& u, std::string 
   co_return r;
 }
 
-// Saves and records the outcome in the ledger: acknowledged, refused, or in doubt.
+// A prefix no other agentload process shares, so two never send each other's keys.
+const std::string& KeyPrefix() {
+  static const std::string prefix = fmt::format("al{:08x}", std::random_device{}());
+  return prefix;
+}
+std::atomic<uint64_t> next_unit{0};
+
+// Saves and records the outcome in the ledger: acknowledged, refused, or in doubt. Where the
+// phase retries, the save carries an idempotency key, the same for the same save in each
+// attempt of the unit (as the original's clients would retry one); once a retry with it is
+// acknowledged, the attempts in doubt before it are settled: they made no other version.
 Awaitable<Result<SaveAck>> LedgeredSave(Unit& u, SaveRequest req) {
   const std::string run_id = req.run_id;
   const CheckpointType durability = req.checkpoint_type;
+  const std::size_t place = u.save_index++;
+  const bool keyed = u.keyed() && place < u.doubts.size();
+  if (keyed) req.idempotency_key = fmt::format("{}.{:x}.{}", KeyPrefix(), u.seq, place);
   auto ack = co_await Save(u, std::move(req));
   if (ack) {
-    u.st.ledger.Record(run_id, WriteOutcome::kAcked, ack->version, ack->checksum, durability);
+    // A replay of a save an earlier attempt saw acknowledged (its read failed, not its save)
+    // is that acknowledgement again, not a second one.
+    const bool seen = ack->replayed && u.st.ledger.LastAck(run_id) ==
+                                           std::optional(std::pair(ack->version, ack->checksum));
+    if (!seen)
+      u.st.ledger.Record(run_id, WriteOutcome::kAcked, ack->version, ack->checksum, durability);
+    if (ack->replayed) ++u.phase.replayed_saves;
+    if (keyed && u.doubts[place] > 0) {
+      u.st.ledger.Settle(run_id, u.doubts[place]);
+      u.doubts[place] = 0;
+    }
   } else {
     // Refused before reaching the store (the harness pool) is a definite "not written".
     const bool doubt = InDoubt(ack.error()) && ack.error().code() != StatusCode::kPoolExhausted;
     u.st.ledger.Record(run_id, doubt ? WriteOutcome::kUnknown : WriteOutcome::kFailed, 0, 0,
                        durability);
+    if (doubt && keyed) ++u.doubts[place];
   }
   co_return ack;
 }
@@ -223,7 +257,9 @@ Awaitable<bool> RunUnit(Unit u, const AgentSpec& agent, const std::string& paylo
   const auto t0 = SteadyClock::now();
   const auto from = due.value_or(t0);
   std::string error;
+  if (u.keyed()) u.seq = next_unit.fetch_add(1, std::memory_order_relaxed);
   for (int attempt = 0;; ++attempt) {
+    u.save_index = 0;
     error = co_await Attempt(u, agent, payload);
     if (error.empty() || attempt >= u.spec.max_retries || !Retryable(error)) break;
     ++u.phase.retries;

@@ -40,6 +40,7 @@ json PhaseRaw(const PhaseResult& p) {
           {"start_lag", p.start_lag.ToJson()},
           {"ok_latency", p.ok_latency.ToJson()},
           {"retries", p.retries},
+          {"replayed_saves", p.replayed_saves},
           {"pool_waits", p.pool_waits},
           {"pool_timeouts", p.pool_timeouts},
           {"pool_rejections", p.pool_rejections},
@@ -184,6 +185,7 @@ Result<ScenarioResult> ResultFromReport(const json& report, const ScenarioSpec& 
       p.dropped_starts = pj.at("dropped_starts").get<uint64_t>();
       p.errors = pj.at("errors").get<std::map<std::string, uint64_t>>();
       p.retries = pj.at("retries").get<uint64_t>();
+      p.replayed_saves = pj.value("replayed_saves", uint64_t{0});
       p.pool_waits = pj.at("pool_waits").get<uint64_t>();
       p.pool_timeouts = pj.at("pool_timeouts").get<uint64_t>();
       p.pool_rejections = pj.at("pool_rejections").get<uint64_t>();
@@ -325,6 +327,7 @@ Result<ScenarioResult> MergeResults(std::vector<ScenarioResult> shards) {
       a.ok_latency.Merge(b.ok_latency);
       a.pool_wait.Merge(b.pool_wait);
       a.retries += b.retries;
+      a.replayed_saves += b.replayed_saves;
       a.pool_waits += b.pool_waits;
       a.pool_timeouts += b.pool_timeouts;
       a.pool_rejections += b.pool_rejections;

@@ -58,6 +58,7 @@ json ScenarioReport(const ScenarioResult& r, const RunInfo& run) {
                             {"executor", Name(p.executor)},
                             {"kinds", kinds},
                             {"retries", p.retries},
+                            {"replayed_saves", p.replayed_saves},
                             {"ok_latency", p.ok_latency.Summary()},
                             {"start_s", p.start_s},
                             {"end_s", p.end_s},
