@@ -22,6 +22,7 @@ const core::BackendRegistry& Registry() {
     r.Add("redis", &backends::redis::RedisStore::Open);
     r.Add("postgresql", &backends::postgres::PgStore::Open);
     r.Add("http", &backends::http::HttpStore::Open);
+    r.Add("https", &backends::http::HttpStore::Open);
     return r;
   }();
   return registry;

@@ -184,7 +184,7 @@ class Connection : public std::enable_shared_from_this<Connection<Request, Answe
   template <typename Socket>
   Awaitable<Status> WriteQueuedBytes(Socket& socket) requires std::is_same_v<Request, std::string> {
     std::string out;
-    while (!ending() && socket.is_open()) {
+    while (!ending() && socket.lowest_layer().is_open()) {
       out.clear();
       uint64_t n = 0;
       while (auto* p = TakeQueued()) {

@@ -667,6 +667,39 @@ TEST(Agentstated, ServesHttpsWithItsCertificateAndNothingInPlainText) {
     // And the server goes on serving over TLS.
     EXPECT_EQ(Shell("curl -sS --max-time 5 --cacert " + cert + " " + base + "/healthz 2>&1").second,
               0);
+    // The https:// store: agentload's baseline through TLS, every gate held, the server's
+    // certificate verified against ca=, its name against the URI's host.
+    const std::string agentload = AGENTLOAD_BINARY;
+    auto run = Shell(agentload + " --quick --test 100_concurrent_agents_baseline --report-dir " +
+                     (dir / "reports").string() + " --store '" + base + "?ca=" + cert + "' 2>&1");
+    EXPECT_EQ(run.second, 0) << run.first;
+    // Without ca= the system's CAs do not vouch for it: refused, saying why, exit 2.
+    auto untrusted = Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
+                           base + " 2>&1");
+    EXPECT_EQ(untrusted.second, 2) << untrusted.first;
+    EXPECT_THAT(untrusted.first, HasSubstr("certificate verify failed"));
+    // The certificate names 127.0.0.1, not localhost.
+    auto misnamed =
+        Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
+              "'https://localhost:" + std::to_string(s.port()) + "?ca=" + cert + "' 2>&1");
+    EXPECT_EQ(misnamed.second, 2) << misnamed.first;
+    EXPECT_THAT(misnamed.first, HasSubstr("TLS handshake"));
+  }
+  {
+    // https:// to a server that speaks plain HTTP, and ca= on http://: one line each, exit 2.
+    Server plain({"--store", "memory://"});
+    ASSERT_GT(plain.port(), 0) << plain.log();
+    const std::string agentload = AGENTLOAD_BINARY;
+    auto mismatched =
+        Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
+              "'https://127.0.0.1:" + std::to_string(plain.port()) + "?ca=" + cert + "' 2>&1");
+    EXPECT_EQ(mismatched.second, 2) << mismatched.first;
+    EXPECT_THAT(mismatched.first, HasSubstr("TLS handshake"));
+    auto stray =
+        Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
+              "'http://127.0.0.1:" + std::to_string(plain.port()) + "?ca=" + cert + "' 2>&1");
+    EXPECT_EQ(stray.second, 2) << stray.first;
+    EXPECT_THAT(stray.first, HasSubstr("ca= is for https://"));
   }
   // A key that is not the certificate's, or a missing file: one line naming it, exit 2.
   auto bad = Shell(std::string(Binary()) + " --listen 127.0.0.1:0 --store memory:// --tls-cert " +

@@ -12,6 +12,10 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "backends/embedded_traits.hpp"
@@ -26,13 +30,35 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// agentstated's server on a free loopback port, serving `store`, until destroyed.
+// A certificate for 127.0.0.1 (an IP subjectAltName), signed by itself: made once per
+// process with openssl, for the https:// runs of the suite.
+struct TestCertificate {
+  std::string cert, key;
+};
+const TestCertificate& Certificate() {
+  static const TestCertificate made = [] {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("agentstate-https-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    TestCertificate c{(dir / "cert.pem").string(), (dir / "key.pem").string()};
+    const std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        c.key + " -out " + c.cert + " >/dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return c;
+  }();
+  return made;
+}
+
+// agentstated's server on a free loopback port, serving `store`, until destroyed; over TLS
+// when `tls`.
 class InProcessServer {
  public:
   explicit InProcessServer(StateStore& store,
                            std::function<std::shared_ptr<const server::Tokens>()> tokens = {},
-                           server::Api::Options options = {})
-      : api_(store, std::move(tokens), options), server_(Options(), api_) {
+                           server::Api::Options options = {}, bool tls = false)
+      : tls_(tls), api_(store, std::move(tokens), options), server_(Options(tls), api_) {
     Status s = server_.Listen();
     EXPECT_TRUE(s.ok()) << s.ToString();
     thread_ = std::thread([this] { server_.Run(); });
@@ -45,19 +71,26 @@ class InProcessServer {
   InProcessServer& operator=(const InProcessServer&) = delete;
 
   std::string Uri(std::string_view token = "") const {
-    return token.empty() ? fmt::format("http://127.0.0.1:{}", server_.port())
-                         : fmt::format("http://{}@127.0.0.1:{}", token, server_.port());
+    const std::string scheme = tls_ ? "https" : "http";
+    const std::string ca = tls_ ? "?ca=" + Certificate().cert : "";
+    return token.empty() ? fmt::format("{}://127.0.0.1:{}{}", scheme, server_.port(), ca)
+                         : fmt::format("{}://{}@127.0.0.1:{}{}", scheme, token, server_.port(), ca);
   }
   uint16_t port() const { return server_.port(); }
 
  private:
-  static server::ServerOptions Options() {
+  static server::ServerOptions Options(bool tls) {
     server::ServerOptions o;
     o.port = 0;
     o.threads = 2;
     o.drain_timeout = std::chrono::milliseconds(2000);
+    if (tls) {
+      o.tls_cert = Certificate().cert;
+      o.tls_key = Certificate().key;
+    }
     return o;
   }
+  bool tls_;
   server::Api api_;
   server::HttpServer server_;
   std::thread thread_;
@@ -66,8 +99,8 @@ class InProcessServer {
 // The contract over http://: the inner traits open the server's store with the suite's
 // options (its clock, its limits); the suite's store is the http:// client of that server.
 // Without a token file every request is the tenant "default", whose ids the server stores
-// as "default/<id>".
-template <typename Inner>
+// as "default/<id>". With kTls, the same over https:// (the server's certificate verified).
+template <typename Inner, bool kTls = false>
 struct OverHttp {
   static constexpr bool kSortedActiveRuns = Inner::kSortedActiveRuns;
   Inner inner;
@@ -89,7 +122,7 @@ struct OverHttp {
     backend = std::move(*opened);
     server::Api::Options api;
     api.max_id_bytes = o.max_id_bytes;
-    server = std::make_unique<InProcessServer>(*backend, nullptr, api);
+    server = std::make_unique<InProcessServer>(*backend, nullptr, api, kTls);
     return OpenStore(server->Uri(), o);
   }
   bool Corrupt(StateStore&, const std::string& run_id) {
@@ -104,7 +137,11 @@ struct HttpSqliteTraits : OverHttp<testing::SqliteTraits> {
   static constexpr const char* kName = "http_sqlite";
 };
 
-using HttpStores = ::testing::Types<HttpMemoryTraits, HttpSqliteTraits>;
+struct HttpsSqliteTraits : OverHttp<testing::SqliteTraits, /*kTls=*/true> {
+  static constexpr const char* kName = "https_sqlite";
+};
+
+using HttpStores = ::testing::Types<HttpMemoryTraits, HttpSqliteTraits, HttpsSqliteTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(OverHttp, StoreContractTest, HttpStores, TraitsName);
 
 // --- What only the wire shows -------------------------------------------------------------

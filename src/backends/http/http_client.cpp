@@ -2,10 +2,18 @@
 
 #include <fmt/format.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/asio.hpp"
 #include "core/tcp_connect.hpp"
@@ -14,7 +22,42 @@
 namespace agentstate::backends::http {
 
 namespace beast = boost::beast;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+
+namespace {
+
+// The client side of TLS for https://: 1.2 or later, the peer verified against `ca_file`
+// (PEM), or the system's CAs when it is empty.
+Result<std::shared_ptr<ssl::context>> ClientTls(const std::string& ca_file,
+                                                std::string_view endpoint) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+  } else if (std::FILE* f = std::fopen(ca_file.c_str(), "r")) {
+    std::fclose(f);
+    ctx->load_verify_file(ca_file, ec);
+  } else {
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("{}: cannot read ca={}: {}", endpoint, ca_file, std::strerror(errno)));
+  }
+  if (ec) {
+    return Error(StatusCode::kInvalidArgument,
+                 ca_file.empty()
+                     ? fmt::format("{}: cannot load the system's CA certificates: {}; give "
+                                   "?ca=PATH, a PEM file of the certificates to trust",
+                                   endpoint, ec.message())
+                     : fmt::format("{}: ca={} is not a readable PEM file of certificates: {}",
+                                   endpoint, ca_file, ec.message()));
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+}  // namespace
 
 Result<HttpOptions> ParseHttpUri(const core::ParsedUri& uri) {
   HttpOptions o;
@@ -23,11 +66,15 @@ Result<HttpOptions> ParseHttpUri(const core::ParsedUri& uri) {
     return Error(StatusCode::kInvalidArgument,
                  fmt::format("malformed http URI '{}': {}", o.redacted_uri, why));
   };
-  if (uri.scheme != "http") return bad("the scheme must be http://");
+  if (uri.scheme != "http" && uri.scheme != "https")
+    return bad("the scheme must be http:// or https://");
+  const bool tls = uri.scheme == "https";
   if (Status s = core::CheckKnownParams(
-          uri, {"connect_timeout", "timeout", "connections", "max_in_flight", "pool_wait"});
+          uri, {"connect_timeout", "timeout", "connections", "max_in_flight", "pool_wait", "ca"});
       !s.ok())
     return Error(s);
+  const std::string ca = uri.params.count("ca") ? uri.params.at("ca") : "";
+  if (!tls && !ca.empty()) return bad("ca= is for https://; http:// does not use TLS");
   auto authority = core::ParseAuthority(uri.body);
   if (!authority) return bad(authority.error().message());
   if (!authority->path.empty()) return bad("give HOST:PORT alone; the API's paths are its own");
@@ -58,11 +105,17 @@ Result<HttpOptions> ParseHttpUri(const core::ParsedUri& uri) {
   auto limit = core::UintParam(uri, "max_in_flight", o.max_in_flight, 1, 1000000);
   if (!limit) return Error(limit.error());
   o.max_in_flight = static_cast<std::size_t>(*limit);
+  if (tls) {
+    auto ctx = ClientTls(ca, o.redacted_uri);
+    if (!ctx) return Error(ctx.error());
+    o.tls = std::move(*ctx);
+  }
   return o;
 }
 
-// One keep-alive TCP connection speaking HTTP/1.1 on the pipelined-connection core. Everything
-// here runs on the client's one thread.
+// One keep-alive TCP connection speaking HTTP/1.1 on the pipelined-connection core, over TLS
+// for https://. Everything here runs on the client's one thread, where one read and one write
+// may be outstanding on a TLS stream at once.
 class HttpConnection final : public core::Connection<std::string, HttpAnswer> {
  public:
   HttpConnection(asio::io_context& io, const HttpOptions& o)
@@ -78,25 +131,79 @@ class HttpConnection final : public core::Connection<std::string, HttpAnswer> {
   // dead (a server that vanished without FIN or RST).
   static constexpr int kDeadAfterTimeouts = 3;
 
+  using TlsStream = ssl::stream<tcp::socket>;
+
+  tcp::socket& Socket() { return tls_ ? tls_->next_layer() : socket_; }
+
   void Interrupt() override {
     boost::system::error_code ignored;
-    socket_.close(ignored);
+    Socket().close(ignored);
   }
 
   Awaitable<Status> Connect() override {
     buffer_.clear();
-    co_return co_await core::ConnectTcp(io_, socket_, o_.host, o_.port, o_.connect_timeout,
-                                        o_.redacted_uri);
+    if (!o_.tls)
+      co_return co_await core::ConnectTcp(io_, socket_, o_.host, o_.port, o_.connect_timeout,
+                                          o_.redacted_uri);
+    // A fresh TLS stream per connection: a session does not outlive its socket.
+    tls_ = std::make_unique<TlsStream>(io_, *o_.tls);
+    if (Status s = co_await core::ConnectTcp(io_, tls_->next_layer(), o_.host, o_.port,
+                                             o_.connect_timeout, o_.redacted_uri);
+        !s.ok())
+      co_return s;
+    boost::system::error_code ec;
+    // SNI names a host, never an address (RFC 6066); the certificate is checked against either.
+    asio::ip::make_address(o_.host, ec);
+    if (ec) SSL_set_tlsext_host_name(tls_->native_handle(), o_.host.c_str());
+    tls_->set_verify_callback(ssl::host_name_verification(o_.host));
+    asio::steady_timer watchdog(io_, o_.connect_timeout);
+    bool timed_out = false;
+    watchdog.async_wait([&](boost::system::error_code e) {
+      if (e) return;
+      timed_out = true;
+      Interrupt();
+    });
+    co_await tls_->async_handshake(ssl::stream_base::client,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    watchdog.cancel();
+    if (timed_out) {
+      co_return Status(StatusCode::kUnavailable,
+                       fmt::format("TLS handshake with {} failed: no answer within {} ms",
+                                   o_.redacted_uri, o_.connect_timeout.count()));
+    }
+    if (ec) {
+      // A certificate that does not verify is the usual cause: say what would make it.
+      const bool unverified = ec.category() == asio::error::get_ssl_category() &&
+                              ERR_GET_REASON(ec.value()) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+      co_return Status(
+          StatusCode::kUnavailable,
+          fmt::format("TLS handshake with {} failed: {}{}", o_.redacted_uri, ec.message(),
+                      unverified ? fmt::format(" (the server's certificate must be signed by "
+                                               "ca= or a system CA and name {}; give "
+                                               "?ca=PATH of the certificate that signs it)",
+                                               o_.host)
+                                 : ""));
+    }
+    co_return Status();
   }
 
-  Awaitable<Status> Writer() override { co_return co_await WriteQueuedBytes(socket_); }
+  Awaitable<Status> Writer() override {
+    if (tls_) co_return co_await WriteQueuedBytes(*tls_);
+    co_return co_await WriteQueuedBytes(socket_);
+  }
 
   Awaitable<Status> Reader() override {
+    if (tls_) co_return co_await ReadResponses(*tls_);
+    co_return co_await ReadResponses(socket_);
+  }
+
+  template <typename Stream>
+  Awaitable<Status> ReadResponses(Stream& stream) {
     while (true) {
       beast::http::response_parser<beast::http::string_body> parser;
       parser.body_limit(o_.max_response_bytes);
       boost::system::error_code ec;
-      co_await beast::http::async_read(socket_, buffer_, parser,
+      co_await beast::http::async_read(stream, buffer_, parser,
                                        asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         // Beast's own category is a parse error, but for a server that closed between responses.
@@ -129,7 +236,8 @@ class HttpConnection final : public core::Connection<std::string, HttpAnswer> {
   }
 
   const HttpOptions& o_;
-  tcp::socket socket_;
+  tcp::socket socket_;              // http://
+  std::unique_ptr<TlsStream> tls_;  // https://: the connection's TLS stream over its socket
   beast::flat_buffer buffer_;
 };
 

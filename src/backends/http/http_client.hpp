@@ -10,7 +10,9 @@
 // executor. The client owns one I/O thread; it must outlive the calls it started.
 #pragma once
 
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +26,8 @@
 namespace agentstate::backends::http {
 
 // http://[TOKEN@]HOST[:PORT][?connections=8&timeout=0&connect_timeout=1s&max_in_flight=N&pool_wait=1s]
+// https://... the same over TLS 1.2 or later, the server's certificate verified against the
+// system's CAs, or against ca=PATH (a PEM file) instead, and its name or IP against HOST.
 // The bearer token comes from the URI's user info, else from AGENTSTATE_TOKEN.
 struct HttpOptions {
   std::string host = "127.0.0.1";
@@ -38,6 +42,8 @@ struct HttpOptions {
   std::size_t max_in_flight = 10000;
   std::chrono::milliseconds pool_wait{1000};
   std::size_t max_response_bytes = 64 * 1024 * 1024;
+  // https://: the context that verifies the server; null for http://.
+  std::shared_ptr<asio::ssl::context> tls;
   std::string redacted_uri;  // for messages: the URI with the token replaced by ***
 };
 Result<HttpOptions> ParseHttpUri(const core::ParsedUri& uri);

@@ -115,10 +115,14 @@ Result<std::unique_ptr<StateStore>> HttpStore::Open(const core::ParsedUri& uri,
   io.run();
   auto h = health.get();
   if (!h) {
+    // Nothing answered (ConnectTcp's "cannot connect"/"cannot resolve"): say how to start it.
+    const std::string& why = h.error().message();
+    const bool absent = why.starts_with("cannot connect") || why.starts_with("cannot resolve");
     return Error(StatusCode::kUnavailable,
-                 fmt::format("cannot use agentstated at {}: {}; is it running? It starts with "
-                             "`build/agentstated` (docs/http-api.md)",
-                             endpoint, h.error().message()));
+                 fmt::format("cannot use agentstated at {}: {}{}", endpoint, why,
+                             absent ? "; is it running? It starts with `build/agentstated` "
+                                      "(docs/http-api.md)"
+                                    : ""));
   }
   // 200, or 503 from a server whose store has a tier down: it is there, and Health says
   // the rest. Anything else (a refused token, say) is why the store cannot be used.

@@ -381,7 +381,8 @@ std::vector<NamedFault> RunFaults::view() const {
 Result<RunFaults> MakeStoreFaults(std::string_view store_uri) {
   RunFaults out;
   // http://: the agentstated behind it, when it runs on loopback as this user's.
-  if (auto uri = core::ParseUri(store_uri); uri && uri->scheme == "http") {
+  if (auto uri = core::ParseUri(store_uri);
+      uri && (uri->scheme == "http" || uri->scheme == "https")) {
     auto a = core::ParseAuthority(uri->body);
     const uint16_t port = a && a->port ? *a->port : 8787;
     if (!a || !IsLoopback(a->host)) {
