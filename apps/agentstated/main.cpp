@@ -162,14 +162,14 @@ int main(int argc, char** argv) {
   so.tls_cert = tls_cert;
   so.tls_key = tls_key;
 
-  // The tokens in force, swapped whole on SIGHUP.
-  std::mutex tokens_mu;
-  std::shared_ptr<const server::Tokens> tokens;
+  // The token file and the tokens in force: reloaded on SIGHUP, changed by the admin routes.
+  std::unique_ptr<server::TokenFile> token_file;
   if (!tokens_path.empty()) {
-    auto loaded = server::Tokens::Load(tokens_path);
+    auto loaded = server::TokenFile::Open(tokens_path);
     if (!loaded) return Fail(loaded.error().message());
-    tokens = *loaded;
+    token_file = std::move(*loaded);
   }
+  ao.token_file = token_file.get();
 
   // The store: the same flags and environment as agentload.
   if (redis.empty()) redis = Env("AGENTSTATE_REDIS_URL");
@@ -196,8 +196,7 @@ int main(int argc, char** argv) {
   server::Api api(
       *state,
       [&]() -> std::shared_ptr<const server::Tokens> {
-        std::lock_guard lock(tokens_mu);
-        return tokens;
+        return token_file ? token_file->Current() : nullptr;
       },
       ao);
   // Without a token file the getter above returns null: every request is the default
@@ -207,8 +206,8 @@ int main(int argc, char** argv) {
   // At every level: where it listens (with --listen HOST:0, the only place that says it).
   std::cerr << fmt::format("agentstated: listening on {}:{} (store {}, {}{})\n", so.address,
                            http.port(), state->Describe(),
-                           tokens ? fmt::format("{} tokens", tokens->size())
-                                  : std::string("no token file: loopback only"),
+                           token_file ? fmt::format("{} tokens", token_file->Current()->size())
+                                      : std::string("no token file: loopback only"),
                            tls_cert.empty() ? "" : ", TLS");
 
   // Signals on a thread of their own: SIGTERM/SIGINT drain, SIGHUP reloads the tokens.
@@ -218,11 +217,9 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        if (tokens_path.empty()) {
+        if (!token_file) {
           if (warn) std::cerr << "agentstated: SIGHUP: no token file to reload\n";
-        } else if (auto loaded = server::Tokens::Load(tokens_path); loaded) {
-          std::lock_guard lock(tokens_mu);
-          tokens = *loaded;
+        } else if (auto loaded = token_file->Reload(); loaded) {
           if (info) std::cerr << fmt::format("agentstated: SIGHUP: {} tokens\n", (*loaded)->size());
         } else if (warn) {
           std::cerr << "agentstated: SIGHUP: kept the tokens in force: " << loaded.error().message()

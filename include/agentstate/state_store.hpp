@@ -100,6 +100,15 @@ class StateStore {
   virtual Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query,
                                                        Deadline deadline) = 0;
 
+  // Removes every run whose id starts with `prefix` (active, completed, or with only
+  // checkpoints left), its checkpoints, and every thread context whose thread id starts with
+  // it: how agentstated drops a tenant, whose ids it stores as "<tenant>/<id>". Returns how
+  // many run records it removed. Not one transaction on every backend, but idempotent: a
+  // call cut short is finished by calling again. Errors: kInvalidArgument for an empty
+  // prefix; kUnavailable where the store cannot (the http:// client: use the server's admin
+  // route).
+  virtual Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) = 0;
+
   // Whether each tier answers, with its latency. Never fails for an unhealthy tier: that is
   // reported in the result. Errors only for kTimeout of the call itself.
   virtual Awaitable<Result<HealthReport>> Health(Deadline deadline) = 0;

@@ -184,6 +184,13 @@ Status ValidateIdempotencyKey(std::string_view run_id, std::string_view key) {
   return Status();
 }
 
+Status ValidateDeletePrefix(std::string_view prefix) {
+  if (prefix.empty())
+    return Status(StatusCode::kInvalidArgument,
+                  "DeletePrefix needs a non-empty prefix: an empty one would remove every run");
+  return Status();
+}
+
 Status ValidateSave(const SaveRequest& r, const StoreOptions& options) {
   if (Status s = ValidateFields(r.run_id, r.thread_id, r.user_id, r.agent_type, r.phase,
                                 r.payload.size(), options);

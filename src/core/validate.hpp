@@ -61,6 +61,9 @@ inline constexpr int64_t kNever = INT64_MAX;
 int64_t ExpiryMillis(const TtlPolicy& ttl, RunStatus status, bool is_recovery_point,
                      SystemTime now);
 
+// DeletePrefix's rule: kInvalidArgument for an empty prefix (it would name every run).
+Status ValidateDeletePrefix(std::string_view prefix);
+
 // kTimeout when the deadline has passed; used at every point a call may start work.
 Status CheckDeadline(Deadline deadline, std::string_view operation);
 

@@ -324,6 +324,55 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
                          {"version", (*t)->version},
                          {"updated_at_ms", Millis((*t)->updated_at)}});
   }
+  // /v1/admin/tenants[/{tenant}]: list, create (a first agent token) and drop (its tokens
+  // revoked, then every run, checkpoint and thread context of it deleted).
+  if (!p.empty() && p[0] == "admin") {
+    if (p.size() < 2 || p.size() > 3 || p[1] != "tenants")
+      co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
+    c.route = p.size() == 2 ? "/v1/admin/tenants" : "/v1/admin/tenants/{tenant}";
+    const bool allowed = p.size() == 2 ? m == "GET" : (m == "POST" || m == "DELETE");
+    if (!allowed) co_return method_not_allowed(p.size() == 2 ? "GET" : "POST, DELETE");
+    if (c.who.role != Role::kAdmin)
+      co_return Problem(403, "forbidden", "tenants are made and dropped with an admin token");
+    TokenFile* file = options_.token_file;
+    if (!file)
+      co_return Problem(409, "conflict",
+                        "tenants come from a token file: start agentstated with --tokens FILE");
+    if (p.size() == 2) {
+      json list = json::array();
+      for (const auto& [tenant, roles] : file->Tenants()) {
+        list.push_back({{"tenant", tenant},
+                        {"agent_tokens", roles.count("agent") ? roles.at("agent") : 0},
+                        {"admin_tokens", roles.count("admin") ? roles.at("admin") : 0}});
+      }
+      co_return Json(200, {{"tenants", list}});
+    }
+    const std::string& tenant = p[2];
+    if (!ValidTenant(tenant))
+      co_return Problem(400, "invalid_argument",
+                        fmt::format("tenant '{}': a tenant is 1..64 of a-z 0-9 _ -, starting "
+                                    "with a letter or digit",
+                                    tenant));
+    if (m == "POST") {
+      auto token = file->CreateTenant(tenant);
+      if (!token) co_return FromStatus(token.error());
+      co_return Json(201, {{"tenant", tenant}, {"role", "agent"}, {"token", *token}});
+    }
+    // DELETE: the tokens first, so that nothing of the tenant is written meanwhile.
+    std::size_t revoked = 0;
+    if (auto dropped = file->DropTenant(tenant); dropped) {
+      revoked = *dropped;
+    } else if (dropped.error().code() != StatusCode::kNotFound) {
+      co_return FromStatus(dropped.error());
+    }
+    auto runs = co_await store_.DeletePrefix(tenant + "/", deadline);
+    if (!runs)
+      co_return FromStatus(Status(runs.error().code(),
+                                  fmt::format("tenant {}: its {} tokens are revoked, but its data "
+                                              "is not all deleted ({}); send the DELETE again",
+                                              tenant, revoked, runs.error().message())));
+    co_return Json(200, {{"tenant", tenant}, {"tokens_revoked", revoked}, {"runs_deleted", *runs}});
+  }
   if (p.empty() || p[0] != "runs")
     co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
   // /v1/runs: active runs, a page at a time

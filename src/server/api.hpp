@@ -61,6 +61,8 @@ class Api {
     // Requests per second per tenant, a token bucket holding one second's worth; beyond it
     // a request is 429 rate_limited with Retry-After. 0: no limit.
     double rate_limit_per_s = 0;
+    // The token file the admin routes change (/v1/admin/tenants); null: they answer 409.
+    TokenFile* token_file = nullptr;
   };
   // `tokens` returns the tokens in force (they are reloaded on SIGHUP); null: no token file,
   // every request is the tenant "default" with every role (loopback only).

@@ -154,6 +154,12 @@ Awaitable<Result<ActiveRunsPage>> TenantStore::ActiveRuns(ActiveRunsQuery query,
   }
 }
 
+Awaitable<Result<uint64_t>> TenantStore::DeletePrefix(std::string prefix, Deadline deadline) {
+  auto r = co_await inner_.DeletePrefix(In(prefix), deadline);
+  if (!r) co_return Error(Scrub(r.error()));
+  co_return r;
+}
+
 Awaitable<Result<HealthReport>> TenantStore::Health(Deadline deadline) {
   co_return co_await inner_.Health(deadline);
 }

@@ -48,6 +48,8 @@ class TenantStore final : public StateStore {
   // The tenant's active runs only, in the store's order; next_cursor is always one of the
   // tenant's own run ids (never another tenant's).
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  // The tenant's own runs under `prefix` (an empty one: all of them).
+  Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override { return inner_.Stats(); }
   uint64_t Generation() const override { return inner_.Generation(); }

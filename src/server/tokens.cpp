@@ -1,9 +1,14 @@
 #include "server/tokens.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -23,6 +28,15 @@ int Hex(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// A line's tenant and role fields ("" when it has none: blank or a comment).
+std::pair<std::string, std::string> TenantAndRole(std::string line) {
+  if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+  std::istringstream fields(line);
+  std::string digest, tenant, role;
+  fields >> digest >> tenant >> role;
+  return {tenant, role};
 }
 
 }  // namespace
@@ -87,6 +101,12 @@ Result<std::shared_ptr<const Tokens>> Tokens::Parse(std::string_view text,
   return std::shared_ptr<const Tokens>(std::move(tokens));
 }
 
+std::vector<Principal> Tokens::principals() const {
+  std::vector<Principal> out;
+  for (const auto& e : entries_) out.push_back(e.who);
+  return out;
+}
+
 std::optional<Principal> Tokens::Authenticate(std::string_view token) const {
   const auto hash = Sha256(token);
   const Entry* found = nullptr;
@@ -98,6 +118,129 @@ std::optional<Principal> Tokens::Authenticate(std::string_view token) const {
   }
   if (!found) return std::nullopt;
   return found->who;
+}
+
+Result<std::unique_ptr<TokenFile>> TokenFile::Open(std::string path) {
+  std::unique_ptr<TokenFile> file(new TokenFile(std::move(path)));
+  auto loaded = file->Reload();
+  if (!loaded) return Error(loaded.error());
+  return file;
+}
+
+std::shared_ptr<const Tokens> TokenFile::Current() const {
+  std::lock_guard lock(mu_);
+  return current_;
+}
+
+Result<std::shared_ptr<const Tokens>> TokenFile::Reload() {
+  std::lock_guard lock(mu_);
+  auto loaded = Tokens::Load(path_);
+  if (!loaded) return Error(loaded.error());
+  current_ = *loaded;
+  return current_;
+}
+
+Result<std::string> TokenFile::ReadText() const {
+  std::ifstream in(path_);
+  if (!in)
+    return Error(StatusCode::kUnavailable, fmt::format("cannot read the token file {}", path_));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Status TokenFile::WriteText(const std::string& text) {
+  // Checked first, as a reload would check it: a file that would not load is never written.
+  auto parsed = Tokens::Parse(text, path_);
+  if (!parsed) return parsed.error();
+  const std::string tmp = path_ + ".tmp";
+  auto fail = [&](std::string_view what) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("cannot {} the token file {}: {}", what, path_, why));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail("write");
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return fail("write");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return fail("sync");
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail("replace");
+  current_ = *parsed;
+  return Status();
+}
+
+Result<std::string> TokenFile::CreateTenant(std::string_view tenant) {
+  if (!ValidTenant(tenant))
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("tenant '{}': a tenant is 1..64 of a-z 0-9 _ -, starting with a "
+                             "letter or digit",
+                             tenant));
+  std::lock_guard lock(mu_);
+  auto text = ReadText();
+  if (!text) return Error(text.error());
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    if (TenantAndRole(line).first == tenant)
+      return Error(StatusCode::kConflict,
+                   fmt::format("tenant {} exists already; drop it first, or add a token to the "
+                               "token file",
+                               tenant));
+  }
+  unsigned char secret[32];
+  if (RAND_bytes(secret, sizeof secret) != 1)
+    return Error(StatusCode::kInternal, "the system's random source failed; no tenant was made");
+  std::string token = "as_";
+  for (unsigned char b : secret) token += fmt::format("{:02x}", b);
+  std::string next = *text;
+  if (!next.empty() && next.back() != '\n') next += '\n';
+  next += fmt::format("{}  {}  agent  # made by the admin API\n", HashToken(token), tenant);
+  if (Status s = WriteText(next); !s.ok()) return Error(s);
+  return token;
+}
+
+Result<std::size_t> TokenFile::DropTenant(std::string_view tenant) {
+  std::lock_guard lock(mu_);
+  auto text = ReadText();
+  if (!text) return Error(text.error());
+  std::istringstream lines(*text);
+  std::string next;
+  std::size_t removed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    auto [name, role] = TenantAndRole(line);
+    if (name != tenant) {
+      next += line + '\n';
+      continue;
+    }
+    if (role == "admin")
+      return Error(StatusCode::kConflict,
+                   fmt::format("tenant {} holds an admin token; the admin API never removes an "
+                               "admin: edit {} and send SIGHUP",
+                               tenant, path_));
+    ++removed;
+  }
+  if (removed == 0)
+    return Error(StatusCode::kNotFound, fmt::format("tenant {} has no tokens", tenant));
+  if (Status s = WriteText(next); !s.ok()) return Error(s);
+  return removed;
+}
+
+std::map<std::string, std::map<std::string, std::size_t>> TokenFile::Tenants() const {
+  std::map<std::string, std::map<std::string, std::size_t>> out;
+  for (const auto& p : Current()->principals())
+    ++out[p.tenant][p.role == Role::kAdmin ? "admin" : "agent"];
+  return out;
 }
 
 }  // namespace agentstate::server

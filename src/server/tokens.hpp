@@ -10,7 +10,9 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +40,8 @@ class Tokens {
   // Who holds `token`, or nullopt. Compares against every hash (no early exit on a match).
   std::optional<Principal> Authenticate(std::string_view token) const;
   std::size_t size() const { return entries_.size(); }
+  // Who holds each token, in the file's order.
+  std::vector<Principal> principals() const;
 
  private:
   struct Entry {
@@ -49,5 +53,39 @@ class Tokens {
 
 // "sha256:<hex>" of a token: the first field of its line in the token file.
 std::string HashToken(std::string_view token);
+
+// The token file and the tokens in force, for the server: SIGHUP reloads it; the admin
+// routes add a tenant (a new agent token, appended) and drop one (its lines removed). Every
+// change rewrites the file whole (a temporary file beside it, fsync, rename), so a reader
+// never sees half of one, and puts what it wrote in force at once. Lines, comments and
+// order of everything else are kept. Thread-safe.
+class TokenFile {
+ public:
+  static Result<std::unique_ptr<TokenFile>> Open(std::string path);
+
+  std::shared_ptr<const Tokens> Current() const;
+  // Reads the file again; on error the tokens in force stay as they were.
+  Result<std::shared_ptr<const Tokens>> Reload();
+
+  // A new tenant with one agent token, returned: the only time it is ever shown.
+  // kConflict when the file names the tenant already; kInvalidArgument for a bad name.
+  Result<std::string> CreateTenant(std::string_view tenant);
+  // Removes every token of the tenant; returns how many. kConflict when one has the admin
+  // role (the API never removes an admin: edit the file); kNotFound when it has none.
+  Result<std::size_t> DropTenant(std::string_view tenant);
+  // Every tenant the file names, with its tokens per role ("agent", "admin").
+  std::map<std::string, std::map<std::string, std::size_t>> Tenants() const;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TokenFile(std::string path) : path_(std::move(path)) {}
+  Result<std::string> ReadText() const;
+  Status WriteText(const std::string& text);  // atomically, then in force
+
+  std::string path_;
+  mutable std::mutex mu_;  // one change at a time; guards current_
+  std::shared_ptr<const Tokens> current_;
+};
 
 }  // namespace agentstate::server

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/asio.hpp"
@@ -532,6 +533,39 @@ Awaitable<Result<bool>> TieredStoreImpl::Delete(std::string run_id, Deadline dea
   // read or save finds the run's state behind it.
   SetStale(run_id, !hot);
   co_return *durable || (hot && *hot);
+}
+
+Awaitable<Result<uint64_t>> TieredStoreImpl::DeletePrefix(std::string prefix, Deadline deadline) {
+  if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
+  // As Delete does for one run: no write-behind of a run under the prefix may land after
+  // the durable delete, so wait until none is on its way, and drop the queued ones in the
+  // same step.
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      auto under = [&](const std::string& id) { return id.starts_with(prefix); };
+      if (std::none_of(inflight_.begin(), inflight_.end(),
+                       [&](const auto& f) { return under(f.first); })) {
+        std::erase_if(pending_, [&](const auto& p) { return under(p.first); });
+        break;
+      }
+    }
+    if (SteadyClock::now() + kDeleteWaitSlice >= deadline) {
+      co_return Error(StatusCode::kTimeout,
+                      fmt::format("runs under {}: writes of them are still on their way to the "
+                                  "durable tier ({}); retry",
+                                  prefix, durable_->Describe()));
+    }
+    wait.expires_after(kDeleteWaitSlice);
+    boost::system::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  auto durable = co_await durable_->DeletePrefix(prefix, deadline);
+  if (!durable) co_return Error(durable.error());
+  auto hot = co_await hot_->DeletePrefix(prefix, deadline);
+  if (!hot) co_return Error(hot.error());
+  co_return std::max(*durable, *hot);
 }
 
 Awaitable<Done> TieredStoreImpl::CompleteImpl(std::string run_id, Deadline deadline) {

@@ -738,6 +738,59 @@ TYPED_TEST_P(StoreContractTest, ARestoreEndsTheIdempotencyKeyOfTheSaveBeforeIt) 
   EXPECT_FALSE(again->replayed);
 }
 
+// Dropping a tenant: every run under a prefix goes, active, completed or with only its
+// checkpoints left, with its checkpoints and its threads' contexts; nothing else does.
+TYPED_TEST_P(StoreContractTest, DeletePrefixRemovesEveryRunUnderItAndNothingElse) {
+  auto del = [&](std::string prefix) {
+    return RunSync([&]() -> Awaitable<Result<uint64_t>> {
+      co_return co_await this->store_->DeletePrefix(prefix, DeadlineIn(5s));
+    });
+  };
+  if constexpr (requires { TypeParam::kNoDeletePrefix; }) {
+    auto r = del("acme/");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), StatusCode::kUnavailable);
+    return;
+  }
+  auto cp = this->Req("acme/run_cp", "acme/thread_1");
+  cp.checkpoint_type = CheckpointType::kManual;
+  ASSERT_TRUE(this->Save(cp));
+  ASSERT_TRUE(this->Save(this->Req("acme/run_a", "acme/thread_2")));
+  ASSERT_TRUE(this->Save(this->Req("acme/run_done", "acme/thread_3")));
+  ASSERT_TRUE(this->Complete("acme/run_done"));
+  ASSERT_TRUE(this->Save(this->Req("acme2/run_a", "acme2/thread_1")));
+  ASSERT_TRUE(this->Save(this->Req("acm/run_a", "acm/thread_1")));
+  auto empty = del("");
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), StatusCode::kInvalidArgument);
+  auto n = del("acme/");
+  ASSERT_TRUE(n) << n.error().ToString();
+  EXPECT_EQ(*n, 3u);
+  for (const char* run : {"acme/run_cp", "acme/run_a", "acme/run_done"}) {
+    EXPECT_EQ(this->VersionOf(run), -1) << run;
+    auto history = this->List(run);
+    ASSERT_TRUE(history) << history.error().ToString();
+    EXPECT_TRUE(history->empty()) << run;
+  }
+  for (const char* thread : {"acme/thread_1", "acme/thread_2", "acme/thread_3"}) {
+    auto t = this->Thread(thread);
+    ASSERT_TRUE(t);
+    EXPECT_FALSE(t->has_value()) << thread;
+  }
+  EXPECT_EQ(this->VersionOf("acme2/run_a"), 1);
+  EXPECT_EQ(this->VersionOf("acm/run_a"), 1);
+  auto t = this->Thread("acme2/thread_1");
+  ASSERT_TRUE(t && t->has_value());
+  // The same prefix again: nothing left, nothing removed.
+  auto again = del("acme/");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 0u);
+  // A run saved again under it starts afresh.
+  auto fresh = this->Save(this->Req("acme/run_a", "acme/thread_2"));
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->version, 1);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     StoreContractTest, SaveAssignsVersionsFromOneAndLoadReturnsTheLatest,
     LoadOfAnUnknownRunIsEmptyNotAnError, StaleExpectedVersionIsAConflictAndWritesNothing,
@@ -750,7 +803,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     HealthReportsTheStoreAndStatsCountWork, ADeletedRunStaysDeletedWhateverTheTiming,
     InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore,
     ASaveRetriedWithItsIdempotencyKeyReturnsTheFirstAck,
-    ARestoreEndsTheIdempotencyKeyOfTheSaveBeforeIt);
+    ARestoreEndsTheIdempotencyKeyOfTheSaveBeforeIt,
+    DeletePrefixRemovesEveryRunUnderItAndNothingElse);
 
 }  // namespace
 }  // namespace agentstate

@@ -455,6 +455,68 @@ TEST_F(Tenants, ARetryWithTheSameIdempotencyKeyIsAnsweredWithTheFirstAcknowledge
   EXPECT_EQ(loaded.json()["idempotency_key"], "req-7f3a");
 }
 
+// An admin makes a tenant (its first token is shown once) and drops one: its tokens stop
+// working at once, and every run, checkpoint and thread of it is gone, active or completed;
+// the other tenants and the rest of the token file are untouched.
+TEST_F(Tenants, AnAdminMakesAndDropsTenantsAndADroppedTenantLeavesNothing) {
+  Server s({"--store", "sqlite://" + (dir_ / "tenants.db").string(), "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string admin = Bearer("admin-token-0123456789");
+  const std::string acme = Bearer("acme-token-0123456789");
+  const std::string globex = Bearer("globex-token-0123456789");
+  Reply made = Http(s.port(), Request("POST", "/v1/admin/tenants/initech", "", admin));
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string token = made.json()["token"];
+  EXPECT_EQ(token.size(), 67u);
+  Reply saved = Http(s.port(), Request("POST", kSave, R"({"n":1})", Bearer(token)));
+  EXPECT_EQ(saved.status, 200) << saved.body;
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/admin/tenants/initech", "", admin)).status, 409);
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/admin/tenants/hooli", "", acme)).status, 403);
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/admin/tenants/Not_A_Name", "", admin)).status, 400);
+  EXPECT_EQ(Http(s.port(), Request("PUT", "/v1/admin/tenants/hooli", "", admin)).status, 405);
+  Reply listed = Http(s.port(), Request("GET", "/v1/admin/tenants", "", admin));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_THAT(listed.body, HasSubstr(R"({"admin_tokens":0,"agent_tokens":1,"tenant":"initech"})"));
+  EXPECT_THAT(listed.body, HasSubstr(R"({"admin_tokens":1,"agent_tokens":0,"tenant":"ops"})"));
+  // acme: an active run with a checkpoint, a completed run, a thread; globex: one run.
+  ASSERT_EQ(
+      Http(s.port(), Request("POST", kSave + "&checkpoint=manual", R"({"n":1})", acme)).status,
+      200);
+  const std::string done = "/v1/runs/run-2?thread_id=th-2&user_id=u&agent_type=a";
+  ASSERT_EQ(Http(s.port(), Request("POST", done, R"({"n":2})", acme)).status, 200);
+  ASSERT_EQ(Http(s.port(), Request("POST", "/v1/runs/run-2/complete", "", acme)).status, 200);
+  ASSERT_EQ(Http(s.port(), Request("POST", kSave, R"({"theirs":1})", globex)).status, 200);
+  Reply dropped = Http(s.port(), Request("DELETE", "/v1/admin/tenants/acme", "", admin));
+  ASSERT_EQ(dropped.status, 200) << dropped.body;
+  EXPECT_EQ(dropped.json()["tokens_revoked"], 1);
+  EXPECT_EQ(dropped.json()["runs_deleted"], 2);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", acme)).status, 401);
+  // Its data is gone below the HTTP layer too: made again, the tenant starts empty.
+  Reply again = Http(s.port(), Request("POST", "/v1/admin/tenants/acme", "", admin));
+  ASSERT_EQ(again.status, 201) << again.body;
+  const std::string fresh = Bearer(again.json()["token"].get<std::string>());
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", fresh)).status, 404);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-2", "", fresh)).status, 404);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/th-1", "", fresh)).status, 404);
+  EXPECT_THAT(Http(s.port(), Request("GET", "/v1/runs/run-1/checkpoints", "", fresh)).body,
+              HasSubstr(R"("checkpoints":[])"));
+  EXPECT_THAT(Http(s.port(), Request("GET", "/v1/runs/run-1", "", globex)).body,
+              HasSubstr(R"("state":{"theirs":1})"));
+  // An admin's tenant is never dropped by the API; the file keeps its comment and lines.
+  EXPECT_EQ(Http(s.port(), Request("DELETE", "/v1/admin/tenants/ops", "", admin)).status, 409);
+  std::ifstream in(tokens());
+  std::stringstream file;
+  file << in.rdbuf();
+  EXPECT_THAT(file.str(), HasSubstr("# agentstated token file"));
+  EXPECT_THAT(file.str(), HasSubstr(" globex "));
+  EXPECT_EQ(file.str().find(token), std::string::npos) << "a token, not its hash, in the file";
+  // SIGHUP reads the same file: the tokens in force stay as they are.
+  kill(s.pid(), SIGHUP);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", globex)).status, 200);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", fresh)).status, 404);
+  EXPECT_EQ(s.log().find(token), std::string::npos) << "the token was logged";
+}
+
 // docs/openapi.json against the real server: every documented operation answers with one of
 // its documented statuses and bodies, and every method a documented path does not list is
 // refused with 405, so the document and the routes cannot drift apart.
@@ -485,7 +547,8 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
   for (const auto& [path, method] : ops) {
     const nlohmann::json& op = api["paths"][path][method];
     std::string target = path;
-    for (auto [name, value] : {std::pair{"{run_id}", "run-1"}, std::pair{"{thread_id}", "th-1"}}) {
+    for (auto [name, value] : {std::pair{"{run_id}", "run-1"}, std::pair{"{thread_id}", "th-1"},
+                               std::pair{"{tenant}", "initech"}}) {
       if (auto at = target.find(name); at != std::string::npos)
         target.replace(at, std::string(name).size(), value);
     }
@@ -530,7 +593,7 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
           << m << " " << path << " is served but not documented";
     }
   }
-  EXPECT_EQ(checked, 15) << "the 15 operations of API v1";
+  EXPECT_EQ(checked, 18) << "the 18 operations of API v1";
   // And a path the document does not have is no route either.
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/undocumented", "", admin)).status, 404);
 }

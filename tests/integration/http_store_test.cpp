@@ -103,6 +103,8 @@ class InProcessServer {
 template <typename Inner, bool kTls = false>
 struct OverHttp {
   static constexpr bool kSortedActiveRuns = Inner::kSortedActiveRuns;
+  // The client has no prefix delete (the server's admin route drops a tenant).
+  static constexpr bool kNoDeletePrefix = true;
   Inner inner;
   std::unique_ptr<InProcessServer> server;
   std::unique_ptr<StateStore> backend;

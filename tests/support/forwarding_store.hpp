@@ -47,6 +47,9 @@ class ForwardingStore : public StateStore {
                                                                       Deadline d) override {
     return inner_->ThreadContext(std::move(id), d);
   }
+  Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline d) override {
+    return inner_->DeletePrefix(std::move(prefix), d);
+  }
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery q, Deadline d) override {
     return inner_->ActiveRuns(std::move(q), d);
   }

@@ -284,6 +284,14 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> HttpStore::ThreadContext(
   co_return std::optional<ThreadContextRecord>(std::move(*t));
 }
 
+Awaitable<Result<uint64_t>> HttpStore::DeletePrefix(std::string prefix, Deadline) {
+  (void)prefix;
+  co_return Error(StatusCode::kUnavailable,
+                  fmt::format("{}: the http:// store does not delete by prefix; drop a tenant "
+                              "with DELETE /v1/admin/tenants/{{tenant}} (an admin token)",
+                              Describe()));
+}
+
 Awaitable<Result<ActiveRunsPage>> HttpStore::ActiveRuns(ActiveRunsQuery q, Deadline deadline) {
   std::string target = fmt::format("/v1/runs?limit={}", q.limit);
   if (!q.cursor.empty()) target += "&cursor=" + PercentEncode(q.cursor);

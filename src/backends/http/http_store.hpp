@@ -47,6 +47,7 @@ class HttpStore final : public StateStore {
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   // The server's /v1/health, each of its tiers; a server that cannot be reached, or that
   // refuses the token, is one unhealthy tier "server" naming why.
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;

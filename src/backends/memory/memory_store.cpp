@@ -277,6 +277,25 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> MemoryStore::ThreadContext
   co_return std::optional<ThreadContextRecord>(it->second.ctx);
 }
 
+Awaitable<Result<uint64_t>> MemoryStore::DeletePrefix(std::string prefix, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "delete_prefix"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
+  const int64_t now_ms = core::ToUnixMillis(core::Now(options_));
+  std::lock_guard lock(mu_);
+  uint64_t live = 0;
+  for (auto it = runs_.lower_bound(prefix); it != runs_.end() && it->first.starts_with(prefix);) {
+    live += it->second.expires_ms > now_ms ? 1 : 0;
+    it = runs_.erase(it);
+  }
+  auto erase = [&](auto& map) {
+    for (auto it = map.lower_bound(prefix); it != map.end() && it->first.starts_with(prefix);)
+      it = map.erase(it);
+  };
+  erase(checkpoints_);
+  erase(threads_);
+  co_return live;
+}
+
 Awaitable<Result<ActiveRunsPage>> MemoryStore::ActiveRuns(ActiveRunsQuery query,
                                                           Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);

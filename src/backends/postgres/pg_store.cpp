@@ -868,6 +868,23 @@ Awaitable<Result<bool>> PgStore::Delete(std::string run_id, Deadline deadline) {
   co_return PQntuples(r->get()) == 1 && GetBool(r->get(), 0, 0);
 }
 
+Awaitable<Result<uint64_t>> PgStore::DeletePrefix(std::string prefix, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "delete_prefix"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
+  std::vector<Param> p;
+  p.push_back(Text(prefix));
+  p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
+  // One statement, so one transaction: every data-modifying WITH runs, referenced or not.
+  auto r = co_await Run(
+      "WITH r AS (DELETE FROM runs WHERE starts_with(run_id, $1) RETURNING expires_at_ms), "
+      "c AS (DELETE FROM checkpoints WHERE starts_with(run_id, $1)), "
+      "t AS (DELETE FROM threads WHERE starts_with(thread_id, $1)) "
+      "SELECT count(*) FROM r WHERE expires_at_ms > $2",
+      std::move(p), deadline, "delete_prefix");
+  if (!r) co_return Error(r.error());
+  co_return PQntuples(r->get()) == 1 ? static_cast<uint64_t>(GetInt8(r->get(), 0, 0)) : 0;
+}
+
 Awaitable<Done> PgStore::Complete(std::string run_id, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "complete"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())

@@ -815,6 +815,39 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> RedisStore::ThreadContext(
       ThreadContextRecord{thread_id, e[0].str, *v, core::FromUnixMillis(*ts)});
 }
 
+Awaitable<Result<uint64_t>> RedisStore::DeletePrefix(std::string prefix, Deadline deadline) {
+  if (Status s = CheckDeadline(deadline, "delete_prefix"); !s.ok()) co_return Error(s);
+  if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
+  // Every key family whose ids start with the prefix, a SCAN batch at a time, unlinked as
+  // found (the checkpoint pattern takes each run's snapshots too). Records first: a run
+  // whose record is gone reads as absent while the rest goes.
+  uint64_t records = 0;
+  for (std::string_view kind :
+       {"agent_state", "agent_state_version", "checkpoint", "thread_context"}) {
+    const std::string pattern = GlobEscape(prefix_ + std::string(kind) + ":{" + prefix) + "*";
+    std::string cursor = "0";
+    do {
+      const std::vector<std::string_view> scan = {"SCAN",  cursor,  "MATCH",
+                                                  pattern, "COUNT", "1000"};
+      auto r = co_await Call(scan, deadline);
+      if (!r) co_return Error(r.error());
+      if (r->is_error()) co_return Error(ServerError(*r, "scan"));
+      if (r->type != Reply::Type::kArray || r->elements.size() != 2)
+        co_return Error(StatusCode::kInternal, "redis scan: unexpected reply shape");
+      cursor = r->elements[0].str;
+      const auto& batch = r->elements[1].elements;
+      if (batch.empty()) continue;
+      std::vector<std::string_view> unlink = {"UNLINK"};
+      for (const auto& k : batch) unlink.push_back(k.str);
+      auto gone = co_await Call(unlink, deadline);
+      if (!gone) co_return Error(gone.error());
+      if (gone->is_error()) co_return Error(ServerError(*gone, "unlink"));
+      if (kind == "agent_state") records += static_cast<uint64_t>(gone->integer);
+    } while (cursor != "0");
+  }
+  co_return records;
+}
+
 Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok())

@@ -66,6 +66,7 @@ class RedisStore final : public StateStore {
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   // Counters, the client's pool and breaker, and the server's INFO figures (used_memory,
   // connected_clients, instantaneous_ops_per_sec, RSS, CPU seconds, AOF), refreshed in the

@@ -973,6 +973,36 @@ Awaitable<Result<bool>> SqliteStore::Delete(std::string run_id, Deadline deadlin
   co_return co_await im.Write<bool>(deadline, "delete", std::move(work));
 }
 
+Awaitable<Result<uint64_t>> SqliteStore::DeletePrefix(std::string prefix, Deadline deadline) {
+  if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
+  Impl& im = *impl_;
+  std::function<Result<uint64_t>(Conn&)> work =
+      [&im, prefix = std::move(prefix)](Conn& c) -> Result<uint64_t> {
+    const int64_t now_ms = core::ToUnixMillis(core::Now(im.options));
+    uint64_t live = 0;
+    {
+      auto st = Prepare(c,
+                        "SELECT count(*) FROM runs WHERE substr(run_id, 1, length(?1)) = ?1 AND "
+                        "expires_at_ms > ?2");
+      if (!st) return Error(st.error());
+      (*st)->Text(1, prefix).Int(2, now_ms);
+      auto row = (*st)->Step("delete prefix");
+      if (!row) return Error(row.error());
+      live = *row ? U64((*st)->ColInt(0)) : 0;
+    }
+    for (const char* sql : {"DELETE FROM runs WHERE substr(run_id, 1, length(?1)) = ?1",
+                            "DELETE FROM checkpoints WHERE substr(run_id, 1, length(?1)) = ?1",
+                            "DELETE FROM threads WHERE substr(thread_id, 1, length(?1)) = ?1"}) {
+      auto st = Prepare(c, sql);
+      if (!st) return Error(st.error());
+      (*st)->Text(1, prefix);
+      if (auto r = (*st)->Step("delete prefix"); !r) return Error(r.error());
+    }
+    return live;
+  };
+  co_return co_await im.Write<uint64_t>(deadline, "delete_prefix", std::move(work));
+}
+
 Awaitable<Done> SqliteStore::Complete(std::string run_id, Deadline deadline) {
   if (Status s = core::ValidateId("run_id", run_id, impl_->options.max_id_bytes); !s.ok())
     co_return Error(s);

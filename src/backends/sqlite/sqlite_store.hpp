@@ -44,6 +44,7 @@ class SqliteStore final : public StateStore {
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
+  Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override;
 
