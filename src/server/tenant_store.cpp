@@ -127,15 +127,30 @@ Awaitable<Result<ActiveRunsPage>> TenantStore::ActiveRuns(ActiveRunsQuery query,
   if (query.thread_id) {
     if (Status c = Check("thread_id", *query.thread_id); !c.ok()) co_return Error(c);
   }
-  // The store orders runs by id in its own collation, which need not keep a prefix
-  // together: pages are read on, from this tenant's own cursor, and filtered, until `limit`
-  // of the tenant's runs or the end. The call's deadline bounds the scan.
-  const uint32_t limit = query.limit;
+  // The tenant's cursor: "" (the start); "i" and one of its own run ids, to go on after it
+  // (a store that pages by id, whose cursor is the last id it returned); or "c" and the
+  // store's own cursor (Redis's SCAN position). Each page of the store is asked for no more
+  // runs than this page still needs, so this page never ends inside one of the store's and
+  // the store's cursor is exact; and it ends only on one of the tenant's runs, so the
+  // cursor is never another tenant's id. The store orders runs in its own way, which need
+  // not keep a prefix together: pages are read on and filtered until `limit` of the
+  // tenant's runs or the end; the call's deadline bounds the scan.
   ActiveRunsQuery inner = query;
   if (inner.thread_id) inner.thread_id = In(*inner.thread_id);
-  inner.cursor = query.cursor.empty() ? std::string() : In(query.cursor);
+  if (query.cursor.empty()) {
+    inner.cursor.clear();
+  } else if (query.cursor[0] == 'i') {
+    inner.cursor = In(std::string_view(query.cursor).substr(1));
+  } else if (query.cursor[0] == 'c') {
+    inner.cursor = query.cursor.substr(1);
+  } else {
+    co_return Error(StatusCode::kInvalidArgument,
+                    "malformed active-runs cursor; pass back next_cursor as returned");
+  }
+  const uint32_t limit = query.limit;
   ActiveRunsPage page;
   while (true) {
+    inner.limit = limit - static_cast<uint32_t>(page.runs.size());
     auto r = co_await inner_.ActiveRuns(inner, deadline);
     if (!r) co_return Error(Scrub(r.error()));
     for (auto& run : r->runs) {
@@ -143,18 +158,20 @@ Awaitable<Result<ActiveRunsPage>> TenantStore::ActiveRuns(ActiveRunsQuery query,
       run.run_id = Out(run.run_id);
       run.thread_id = Out(run.thread_id);
       page.runs.push_back(std::move(run));
-      if (page.runs.size() == limit) break;
-    }
-    if (page.runs.size() == limit) {
-      page.next_cursor = page.runs.back().run_id;
-      co_return page;
     }
     if (r->next_cursor.empty()) co_return page;
+    if (page.runs.size() == limit) {
+      page.next_cursor = r->next_cursor.compare(0, prefix_.size(), prefix_) == 0
+                             ? "i" + Out(r->next_cursor)
+                             : "c" + r->next_cursor;
+      co_return page;
+    }
     inner.cursor = std::move(r->next_cursor);
   }
 }
 
 Awaitable<Result<uint64_t>> TenantStore::DeletePrefix(std::string prefix, Deadline deadline) {
+  if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
   auto r = co_await inner_.DeletePrefix(In(prefix), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   co_return r;

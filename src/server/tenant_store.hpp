@@ -45,10 +45,10 @@ class TenantStore final : public StateStore {
                                          Deadline deadline) override;
   Awaitable<Result<std::optional<ThreadContextRecord>>> ThreadContext(std::string thread_id,
                                                                       Deadline deadline) override;
-  // The tenant's active runs only, in the store's order; next_cursor is always one of the
-  // tenant's own run ids (never another tenant's).
+  // The tenant's active runs only, in the store's order. next_cursor is opaque: one of the
+  // tenant's own run ids or the store's own position, never another tenant's id.
   Awaitable<Result<ActiveRunsPage>> ActiveRuns(ActiveRunsQuery query, Deadline deadline) override;
-  // The tenant's own runs under `prefix` (an empty one: all of them).
+  // The tenant's own runs under `prefix` (non-empty, as for every store).
   Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override { return inner_.Stats(); }

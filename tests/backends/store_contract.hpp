@@ -659,9 +659,10 @@ TYPED_TEST_P(StoreContractTest, HealthReportsTheStoreAndStatsCountWork) {
   });
   ASSERT_TRUE(h);
   EXPECT_TRUE(h->healthy());
+  const double before = this->store_->Stats().values["saves"];
   ASSERT_TRUE(this->Save(this->Req("run_s")));
   StoreStats s = this->store_->Stats();
-  EXPECT_EQ(s.values["saves"], 1);
+  EXPECT_EQ(s.values["saves"] - before, 1);
   EXPECT_FALSE(s.backend.empty());
 }
 

@@ -3,6 +3,7 @@
 #include "agentstate/tiered.hpp"
 #include "backends/embedded_traits.hpp"
 #include "backends/memory/memory_store.hpp"
+#include "backends/tenant_traits.hpp"
 
 namespace agentstate {
 namespace {
@@ -30,7 +31,16 @@ struct TieredTraits {
   }
 };
 
-using EmbeddedStores = ::testing::Types<MemoryTraits, SqliteTraits, TieredTraits>;
+// One tenant's view (agentstated's), with a neighbour tenant in the same store.
+struct TenantMemoryTraits : testing::TenantTraits<MemoryTraits> {
+  static constexpr const char* kName = "tenant_memory";
+};
+struct TenantSqliteTraits : testing::TenantTraits<SqliteTraits> {
+  static constexpr const char* kName = "tenant_sqlite";
+};
+
+using EmbeddedStores = ::testing::Types<MemoryTraits, SqliteTraits, TieredTraits,
+                                        TenantMemoryTraits, TenantSqliteTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Embedded, StoreContractTest, EmbeddedStores, TraitsName);
 
 }  // namespace

@@ -11,11 +11,12 @@ TEST(OpenStore, UnknownSchemesListTheKnownOnes) {
   auto r = OpenStore("mongodb://localhost/x", {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.error().message().find("http://, memory://, postgresql://, redis://, sqlite://"),
-            std::string::npos)
+  EXPECT_NE(
+      r.error().message().find("http://, https://, memory://, postgresql://, redis://, sqlite://"),
+      std::string::npos)
       << r.error().message();
   EXPECT_EQ(KnownSchemes(),
-            (std::vector<std::string>{"http", "memory", "postgresql", "redis", "sqlite"}));
+            (std::vector<std::string>{"http", "https", "memory", "postgresql", "redis", "sqlite"}));
 }
 
 TEST(OpenStore, BackendParametersAreChecked) {

@@ -8,6 +8,7 @@
 
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
+#include "backends/tenant_traits.hpp"
 #include "core/asio.hpp"
 #include "core/uri.hpp"
 #include "support/requests.hpp"
@@ -82,7 +83,12 @@ struct RedisTraits {
   }
 };
 
-using RedisStores = ::testing::Types<RedisTraits>;
+// One tenant's view (agentstated's) on Redis, whose listing is in SCAN order, not by id.
+struct TenantRedisTraits : testing::TenantTraits<RedisTraits> {
+  static constexpr const char* kName = "tenant_redis";
+};
+
+using RedisStores = ::testing::Types<RedisTraits, TenantRedisTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, RedisStores, TraitsName);
 
 class RedisStoreTest : public ::testing::Test {
