@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <vector>
 
 #include "core/asio.hpp"
@@ -473,6 +472,32 @@ Awaitable<Result<bool>> TieredStoreImpl::Put(StateRecord record, Deadline deadli
 
 // A deleted run must stay deleted whatever the timing: no write of it acknowledged before
 // the delete may land in a tier after it, and no read may re-hydrate it meanwhile.
+// A write-behind already on its way (its Put not yet committed) would land after a durable
+// delete and bring its run back: waits until none of the runs `key` names (the run, or with
+// `prefix` every run under it) is on its way, then drops their queued writes in the same
+// step, so that no new one starts in between. false when the deadline came first.
+Awaitable<bool> TieredStoreImpl::DropQueuedWrites(const std::string& key, bool prefix,
+                                                  Deadline deadline) {
+  auto named = [&](const std::string& id) { return prefix ? id.starts_with(key) : id == key; };
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      // Both maps are ordered: the runs named are one range from lower_bound(key).
+      auto f = inflight_.lower_bound(key);
+      if (f == inflight_.end() || !named(f->first)) {
+        for (auto p = pending_.lower_bound(key); p != pending_.end() && named(p->first);)
+          p = pending_.erase(p);
+        co_return true;
+      }
+    }
+    if (SteadyClock::now() + kDeleteWaitSlice >= deadline) co_return false;
+    wait.expires_after(kDeleteWaitSlice);
+    boost::system::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 Awaitable<Result<bool>> TieredStoreImpl::Delete(std::string run_id, Deadline deadline) {
   if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
@@ -501,29 +526,12 @@ Awaitable<Result<bool>> TieredStoreImpl::Delete(std::string run_id, Deadline dea
   // run and goes with it (else it would still name the thread's previous run, which the
   // durable tier then answers once the hot tier's context is gone).
   if (Status s = co_await FlushRun(run_id, deadline); !s.ok()) co_return Error(s);
-  // A write-behind of the run already on its way (its Put not yet committed) would land
-  // after the durable delete and bring the run back: wait until none is, then drop the
-  // queued write in the same step, so that no new one starts in between.
-  asio::steady_timer wait(co_await asio::this_coro::executor);
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      if (!inflight_.count(run_id)) {
-        pending_.erase(run_id);
-        break;
-      }
-    }
-    if (SteadyClock::now() + kDeleteWaitSlice >= deadline) {
-      co_return Error(
-          StatusCode::kTimeout,
-          fmt::format(
-              "run {}: a write of it is still on its way to the durable tier ({}); nothing was "
-              "deleted, retry the delete",
-              run_id, durable_->Describe()));
-    }
-    wait.expires_after(kDeleteWaitSlice);
-    boost::system::error_code ec;
-    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!co_await DropQueuedWrites(run_id, /*prefix=*/false, deadline)) {
+    co_return Error(
+        StatusCode::kTimeout,
+        fmt::format("run {}: a write of it is still on its way to the durable tier ({}); nothing "
+                    "was deleted, retry the delete",
+                    run_id, durable_->Describe()));
   }
   // The durable tier first: a read that misses the hot tier meanwhile finds nothing behind it.
   auto durable = co_await durable_->Delete(run_id, deadline);
@@ -537,29 +545,11 @@ Awaitable<Result<bool>> TieredStoreImpl::Delete(std::string run_id, Deadline dea
 
 Awaitable<Result<uint64_t>> TieredStoreImpl::DeletePrefix(std::string prefix, Deadline deadline) {
   if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
-  // As Delete does for one run: no write-behind of a run under the prefix may land after
-  // the durable delete, so wait until none is on its way, and drop the queued ones in the
-  // same step.
-  asio::steady_timer wait(co_await asio::this_coro::executor);
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      auto under = [&](const std::string& id) { return id.starts_with(prefix); };
-      if (std::none_of(inflight_.begin(), inflight_.end(),
-                       [&](const auto& f) { return under(f.first); })) {
-        std::erase_if(pending_, [&](const auto& p) { return under(p.first); });
-        break;
-      }
-    }
-    if (SteadyClock::now() + kDeleteWaitSlice >= deadline) {
-      co_return Error(StatusCode::kTimeout,
-                      fmt::format("runs under {}: writes of them are still on their way to the "
-                                  "durable tier ({}); retry",
-                                  prefix, durable_->Describe()));
-    }
-    wait.expires_after(kDeleteWaitSlice);
-    boost::system::error_code ec;
-    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!co_await DropQueuedWrites(prefix, /*prefix=*/true, deadline)) {
+    co_return Error(StatusCode::kTimeout,
+                    fmt::format("runs under {}: writes of them are still on their way to the "
+                                "durable tier ({}); nothing was deleted, retry",
+                                prefix, durable_->Describe()));
   }
   auto durable = co_await durable_->DeletePrefix(prefix, deadline);
   if (!durable) co_return Error(durable.error());

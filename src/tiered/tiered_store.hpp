@@ -122,6 +122,7 @@ class TieredStoreImpl final : public TieredStore {
   // drops it (counted) when the durable tier refused it for good or too often.
   Awaitable<Status> FlushOne(Pending p, Deadline deadline);
   Awaitable<Status> FlushRun(const std::string& run_id, Deadline deadline);
+  Awaitable<bool> DropQueuedWrites(const std::string& key, bool prefix, Deadline deadline);
   // One PutMany for the chunk; on failure, the runs one by one (FlushOne re-queues).
   Awaitable<void> FlushChunk(std::vector<Pending> chunk, Deadline deadline);
   Awaitable<void> FlushLoop();

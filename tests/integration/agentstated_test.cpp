@@ -694,6 +694,14 @@ std::pair<std::string, int> Shell(const std::string& cmd) {
   return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
 }
 
+// agentload's quick baseline on `store`: its output and exit status.
+std::pair<std::string, int> Baseline(const std::string& store,
+                                     const std::filesystem::path& reports) {
+  return Shell(std::string(AGENTLOAD_BINARY) +
+               " --quick --test 100_concurrent_agents_baseline --report-dir " + reports.string() +
+               " --store '" + store + "' 2>&1");
+}
+
 TEST(Agentstated, ServesHttpsWithItsCertificateAndNothingInPlainText) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("agentstated-tls-" + std::to_string(getpid()));
@@ -732,19 +740,15 @@ TEST(Agentstated, ServesHttpsWithItsCertificateAndNothingInPlainText) {
               0);
     // The https:// store: agentload's baseline through TLS, every gate held, the server's
     // certificate verified against ca=, its name against the URI's host.
-    const std::string agentload = AGENTLOAD_BINARY;
-    auto run = Shell(agentload + " --quick --test 100_concurrent_agents_baseline --report-dir " +
-                     (dir / "reports").string() + " --store '" + base + "?ca=" + cert + "' 2>&1");
+    auto run = Baseline(base + "?ca=" + cert, dir / "reports");
     EXPECT_EQ(run.second, 0) << run.first;
     // Without ca= the system's CAs do not vouch for it: refused, saying why, exit 2.
-    auto untrusted = Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
-                           base + " 2>&1");
+    auto untrusted = Baseline(base, dir / "reports");
     EXPECT_EQ(untrusted.second, 2) << untrusted.first;
     EXPECT_THAT(untrusted.first, HasSubstr("certificate verify failed"));
     // The certificate names 127.0.0.1, not localhost.
     auto misnamed =
-        Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
-              "'https://localhost:" + std::to_string(s.port()) + "?ca=" + cert + "' 2>&1");
+        Baseline("https://localhost:" + std::to_string(s.port()) + "?ca=" + cert, dir / "reports");
     EXPECT_EQ(misnamed.second, 2) << misnamed.first;
     EXPECT_THAT(misnamed.first, HasSubstr("TLS handshake"));
   }
@@ -752,15 +756,11 @@ TEST(Agentstated, ServesHttpsWithItsCertificateAndNothingInPlainText) {
     // https:// to a server that speaks plain HTTP, and ca= on http://: one line each, exit 2.
     Server plain({"--store", "memory://"});
     ASSERT_GT(plain.port(), 0) << plain.log();
-    const std::string agentload = AGENTLOAD_BINARY;
-    auto mismatched =
-        Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
-              "'https://127.0.0.1:" + std::to_string(plain.port()) + "?ca=" + cert + "' 2>&1");
+    const std::string at = "127.0.0.1:" + std::to_string(plain.port()) + "?ca=" + cert;
+    auto mismatched = Baseline("https://" + at, dir / "reports");
     EXPECT_EQ(mismatched.second, 2) << mismatched.first;
     EXPECT_THAT(mismatched.first, HasSubstr("TLS handshake"));
-    auto stray =
-        Shell(agentload + " --quick --test 100_concurrent_agents_baseline --store " +
-              "'http://127.0.0.1:" + std::to_string(plain.port()) + "?ca=" + cert + "' 2>&1");
+    auto stray = Baseline("http://" + at, dir / "reports");
     EXPECT_EQ(stray.second, 2) << stray.first;
     EXPECT_THAT(stray.first, HasSubstr("ca= is for https://"));
   }
