@@ -6,6 +6,7 @@ find_dependency(tl-expected)
 find_dependency(fmt)
 find_dependency(simdjson)
 find_dependency(nlohmann_json 3.10)
+find_dependency(OpenSSL)  # the https:// store
 find_dependency(PkgConfig)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
