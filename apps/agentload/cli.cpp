@@ -72,8 +72,8 @@ int AgentloadMain(const std::vector<std::string>& args,
          "--store", store,
          fmt::format(
              "one store for everything, by URI: sqlite://PATH, redis://HOST:PORT[/DB], "
-             "postgresql://USER@HOST:PORT/DB, http://[TOKEN@]HOST:PORT (a running agentstated) "
-             "or memory:// "
+             "postgresql://USER@HOST:PORT/DB, http[s]://[TOKEN@]HOST:PORT[?ca=PEM] (a running "
+             "agentstated) or memory:// "
              "(env AGENTSTATE_STORE_URL; default {})",
              kDefaultStore))
       ->type_name("URI");

@@ -694,12 +694,15 @@ std::pair<std::string, int> Shell(const std::string& cmd) {
   return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
 }
 
-// agentload's quick baseline on `store`: its output and exit status.
+// agentload's quick baseline on `store`: its output and exit status. Its latency gates are
+// relaxed: this proves the path through the server, every gate on the data held, and the
+// sanitizer builds run it too, several times slower (ASan read a P50 of 84 ms in CI).
 std::pair<std::string, int> Baseline(const std::string& store,
                                      const std::filesystem::path& reports) {
   return Shell(std::string(AGENTLOAD_BINARY) +
-               " --quick --test 100_concurrent_agents_baseline --report-dir " + reports.string() +
-               " --store '" + store + "' 2>&1");
+               " --quick --test 100_concurrent_agents_baseline --gate p50_ms=5000 "
+               "--gate p99_ms=10000 --report-dir " +
+               reports.string() + " --store '" + store + "' 2>&1");
 }
 
 TEST(Agentstated, ServesHttpsWithItsCertificateAndNothingInPlainText) {
