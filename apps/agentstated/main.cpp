@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8787", store, redis, postgres, clickhouse, tokens_path;
   int threads = 0;
   std::string drain = "10s", request_timeout = "5s", read_timeout = "10s";
-  std::size_t max_body = 16 * 1024 * 1024 + 64 * 1024, max_connections = 10000;
+  std::size_t max_body = 16 * 1024 * 1024 + 64 * 1024, max_connections = 10000, pipeline_depth = 64;
   app.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8787)");
   app.add_option(
       "--store", store,
@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
                  "how long a connection may take to send a request (idle time included)");
   app.add_option("--max-body", max_body, "largest request body in bytes");
   app.add_option("--max-connections", max_connections, "open connections at most");
+  app.add_option("--pipeline-depth", pipeline_depth,
+                 "requests of one connection served at once (1..1024, default 64)");
   std::string tls_cert, tls_key;
   app.add_option("--tls-cert", tls_cert, "serve HTTPS: the PEM certificate chain (with --tls-key)");
   app.add_option("--tls-key", tls_key, "the PEM private key of --tls-cert");
@@ -159,6 +161,9 @@ int main(int argc, char** argv) {
   so.threads = threads;
   so.max_body_bytes = max_body;
   so.max_connections = max_connections;
+  if (pipeline_depth < 1 || pipeline_depth > 1024)
+    return Fail("--pipeline-depth must be 1..1024 requests");
+  so.pipeline_depth = pipeline_depth;
   so.tls_cert = tls_cert;
   so.tls_key = tls_key;
 

@@ -38,10 +38,9 @@ StateRecord RecordOf(const SaveRequest& request, int64_t version, uint64_t check
   return Build(request, version, checksum, saved_at);
 }
 
-namespace {
-std::optional<Result<SaveAck>> ReplayOf(std::string_view run_id, std::string_view key,
-                                        uint64_t checksum, std::string_view stored_key,
-                                        int64_t stored_version, uint64_t stored_checksum) {
+std::optional<Result<SaveAck>> Replay(std::string_view run_id, std::string_view key,
+                                      uint64_t checksum, std::string_view stored_key,
+                                      int64_t stored_version, uint64_t stored_checksum) {
   if (key.empty() || stored_key != key) return std::nullopt;
   if (stored_checksum != checksum) {
     return Error(StatusCode::kConflict,
@@ -50,21 +49,6 @@ std::optional<Result<SaveAck>> ReplayOf(std::string_view run_id, std::string_vie
                              run_id, key, stored_version));
   }
   return SaveAck{stored_version, stored_checksum, /*replayed=*/true};
-}
-}  // namespace
-
-std::optional<Result<SaveAck>> Replay(const SaveRequest& request, uint64_t checksum,
-                                      std::string_view stored_key, int64_t stored_version,
-                                      uint64_t stored_checksum) {
-  return ReplayOf(request.run_id, request.idempotency_key, checksum, stored_key, stored_version,
-                  stored_checksum);
-}
-
-std::optional<Result<SaveAck>> Replay(const StateRecord& request, uint64_t checksum,
-                                      std::string_view stored_key, int64_t stored_version,
-                                      uint64_t stored_checksum) {
-  return ReplayOf(request.run_id, request.idempotency_key, checksum, stored_key, stored_version,
-                  stored_checksum);
 }
 
 }  // namespace agentstate::core

@@ -19,17 +19,13 @@ StateRecord RecordOf(SaveRequest&& request, int64_t version, uint64_t checksum,
 StateRecord RecordOf(const SaveRequest& request, int64_t version, uint64_t checksum,
                      SystemTime saved_at);
 
-// The one idempotency rule (SaveRequest::idempotency_key), for every backend to apply inside
+// The one idempotency rule (SaveRequest::idempotency_key, `key`), for every backend to apply inside
 // the commit that reads the run's latest version: nullopt when the request has no key or the
 // latest version was written with another one (a new write); else that version's
 // acknowledgement again, marked replayed, or kConflict when the key came with other bytes
-// (`checksum` is the request's payload's).
-std::optional<Result<SaveAck>> Replay(const SaveRequest& request, uint64_t checksum,
-                                      std::string_view stored_key, int64_t stored_version,
-                                      uint64_t stored_checksum);
-// The same for a request already turned into its record (RecordOf keeps the key).
-std::optional<Result<SaveAck>> Replay(const StateRecord& request, uint64_t checksum,
-                                      std::string_view stored_key, int64_t stored_version,
-                                      uint64_t stored_checksum);
+// (`checksum` is the request's payload's; `run_id` names the run in the error).
+std::optional<Result<SaveAck>> Replay(std::string_view run_id, std::string_view key,
+                                      uint64_t checksum, std::string_view stored_key,
+                                      int64_t stored_version, uint64_t stored_checksum);
 
 }  // namespace agentstate::core

@@ -79,6 +79,12 @@ Result<std::string> PercentDecode(std::string_view in, std::string_view where) {
 int64_t Millis(SystemTime t) { return core::ToUnixMillis(t); }
 
 // The whole of `text` as a decimal integer, or nullopt.
+// A header value as a structured-field string ("K") or bare (K): the value inside the quotes.
+std::string_view Unquote(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
 std::optional<int64_t> ParseInt(std::string_view text) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -461,9 +467,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     // Optimistic concurrency: If-Match: "N" saves only over version N; If-None-Match: *
     // only when the run does not exist yet.
     if (!c.req.if_match.empty()) {
-      std::string_view v = c.req.if_match;
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      const auto version = ParseInt(v);  // the store checks its range
+      const auto version = ParseInt(Unquote(c.req.if_match));  // the store checks its range
       if (!version)
         co_return Problem(400, "invalid_argument",
                           "If-Match must be the version to save over, as an ETag: \"3\"");
@@ -474,10 +478,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
       co_return Problem(400, "invalid_argument", "If-None-Match takes only *");
     }
     // Idempotency-Key: K, or as a structured-field string, "K" (the store checks K itself).
-    std::string_view key = c.req.idempotency_key;
-    if (key.size() >= 2 && key.front() == '"' && key.back() == '"')
-      key = key.substr(1, key.size() - 2);
-    s.idempotency_key = key;
+    s.idempotency_key = Unquote(c.req.idempotency_key);
     s.payload = std::move(c.req.body);
     auto ack = co_await store.Save(std::move(s), deadline);
     if (!ack) co_return FromStatus(ack.error());

@@ -7,6 +7,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <deque>
+#include <iterator>
 #include <type_traits>
 
 namespace agentstate::server {
@@ -16,15 +18,24 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-http::response<http::string_body> ToHttp(const ApiResponse& r, unsigned version, bool keep_alive) {
-  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-  res.set(http::field::server, "agentstated");
-  res.set(http::field::content_type, r.content_type);
-  for (const auto& [k, v] : r.headers) res.set(k, v);
-  res.keep_alive(keep_alive);
-  res.body() = r.body;
-  res.prepare_payload();
-  return res;
+// A response's bytes on the wire: status line, headers, Content-Length, body. Responses
+// are built whole so that the ones ready together go out in one write.
+std::string ToWire(const ApiResponse& r, unsigned version, bool keep_alive) {
+  std::string out;
+  out.reserve(160 + r.body.size());
+  fmt::format_to(std::back_inserter(out), "HTTP/{}.{} {} {}\r\nServer: agentstated\r\n",
+                 version / 10, version % 10, r.status, [&] {
+                   const auto reason = http::obsolete_reason(static_cast<http::status>(r.status));
+                   return std::string_view(reason.data(), reason.size());
+                 }());
+  fmt::format_to(std::back_inserter(out), "Content-Type: {}\r\n", r.content_type);
+  for (const auto& [k, v] : r.headers) fmt::format_to(std::back_inserter(out), "{}: {}\r\n", k, v);
+  // HTTP/1.1 keeps a connection unless told; HTTP/1.0 closes it unless told.
+  if (version >= 11 && !keep_alive) out += "Connection: close\r\n";
+  if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
+  fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n\r\n", r.body.size());
+  out += r.body;
+  return out;
 }
 
 }  // namespace
@@ -152,6 +163,115 @@ Awaitable<void> HttpServer::Serve(tcp::socket socket) {
   co_await Session(stream);
 }
 
+// A connection's requests in flight, in the order they were read. Each is answered by its
+// own coroutine; the writer sends the answers from the front, in order, all that are ready
+// in one write. Requests on one run keep their order (a load pipelined after a save sees
+// it); requests on different runs run at once; any other request (a list, a thread, health,
+// admin) waits for all before it, and all after it wait for it. Everything runs on the
+// connection's strand, so the slots need no lock; `changed` is a wake-up, cancelled
+// whenever a slot or a flag changes, and every waiter checks its own condition again.
+struct HttpServer::Slot {
+  std::string scope;  // the run the request is about, or "*": every other request
+  std::string wire;   // the response's bytes, once answered
+  bool answered = false;
+  bool close = false;  // the connection ends after this response
+};
+
+struct HttpServer::Flight {
+  explicit Flight(const asio::any_io_executor& ex) : changed(ex) {
+    changed.expires_at(asio::steady_timer::time_point::max());
+  }
+  Awaitable<void> Changed() {
+    boost::system::error_code ignored;
+    co_await changed.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  void Notify() { changed.cancel(); }
+  bool FrontAnswered() const { return !slots.empty() && slots.front().answered; }
+  // Whether an earlier request that is not answered yet must come first.
+  bool MustWait(const Slot& slot) const {
+    for (const auto& earlier : slots) {
+      if (&earlier == &slot) return false;
+      if (!earlier.answered &&
+          (earlier.scope == "*" || slot.scope == "*" || earlier.scope == slot.scope))
+        return true;
+    }
+    return false;
+  }
+
+  std::deque<Slot> slots;  // push_back and pop_front keep the others' addresses
+  asio::steady_timer changed;
+  bool reading_done = false;
+  bool writer_done = false;
+};
+
+namespace {
+// The run a request is about: the {run_id} of /v1/runs/{run_id}[/...] as sent, or "*". An
+// id with a percent escape is "*" too: two spellings of one run must not run at once.
+std::string ScopeOf(std::string_view target) {
+  constexpr std::string_view kRuns = "/v1/runs/";
+  if (!target.starts_with(kRuns)) return "*";
+  target.remove_prefix(kRuns.size());
+  const std::string_view id = target.substr(0, target.find_first_of("/?"));
+  if (id.empty() || id.find('%') != std::string_view::npos) return "*";
+  return std::string(id);
+}
+}  // namespace
+
+Awaitable<void> HttpServer::Answer(ApiRequest call, unsigned version, bool keep_alive,
+                                   std::shared_ptr<Flight> flight, Slot* slot) {
+  while (flight->MustWait(*slot)) co_await flight->Changed();
+  ApiResponse answer = co_await api_.Handle(std::move(call));
+  slot->wire = ToWire(answer, version, keep_alive);
+  slot->close = !keep_alive;
+  slot->answered = true;
+  flight->Notify();
+}
+
+template <typename Stream>
+Awaitable<void> HttpServer::Write(Stream& stream, std::shared_ptr<Flight> flight) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  boost::system::error_code ec;
+  std::vector<asio::const_buffer> out;
+  bool close = false;
+  while (!close) {
+    if (!flight->FrontAnswered()) {
+      if (flight->slots.empty() && flight->reading_done) break;
+      co_await flight->Changed();
+      continue;
+    }
+    // Every answered response at the front, up to one that closes the connection.
+    std::size_t n = 0;
+    out.clear();
+    for (auto& slot : flight->slots) {
+      if (!slot.answered) break;
+      out.emplace_back(asio::buffer(slot.wire));
+      ++n;
+      if (slot.close) {
+        close = true;
+        break;
+      }
+    }
+    tcp_layer.expires_after(options_.read_timeout);
+    co_await asio::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+    for (std::size_t i = 0; i < n; ++i) flight->slots.pop_front();
+    busy_ -= n;
+    flight->Notify();
+    if (ec) break;
+  }
+  // Ending early (a write failed, or a response closed the connection): stop the reader, and
+  // let the answers still being made finish before their slots go.
+  if (!flight->reading_done) tcp_layer.socket().cancel(ec);
+  while (!flight->slots.empty()) {
+    while (!flight->slots.empty() && flight->slots.front().answered) {
+      flight->slots.pop_front();
+      --busy_;
+    }
+    if (!flight->slots.empty()) co_await flight->Changed();
+  }
+  flight->writer_done = true;
+  flight->Notify();
+}
+
 template <typename Stream>
 Awaitable<void> HttpServer::Session(Stream& stream) {
   auto& tcp_layer = beast::get_lowest_layer(stream);
@@ -159,32 +279,42 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
   if (open_.fetch_add(1) >= options_.max_connections) {
     // Over the connection limit: one answer, then the door.
     tcp_layer.expires_after(std::chrono::seconds(1));
-    auto res = ToHttp(Problem(503, "unavailable",
-                              fmt::format("the server holds its limit of {} connections; retry "
-                                          "later or reuse a keep-alive connection",
-                                          options_.max_connections)),
-                      11, false);
-    res.set(http::field::retry_after, "1");
-    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    ApiResponse full = Problem(503, "unavailable",
+                               fmt::format("the server holds its limit of {} connections; retry "
+                                           "later or reuse a keep-alive connection",
+                                           options_.max_connections));
+    full.headers.emplace_back("Retry-After", "1");
+    const std::string wire = ToWire(full, 11, false);
+    co_await asio::async_write(stream, asio::buffer(wire),
+                               asio::redirect_error(asio::use_awaitable, ec));
     co_await Close(stream);
     --open_;
     co_return;
   }
+  const auto ex = stream.get_executor();
+  auto flight = std::make_shared<Flight>(ex);
+  asio::co_spawn(ex, Write(stream, flight), asio::detached);
   beast::flat_buffer buffer;
   while (!draining_) {
+    while (flight->slots.size() >= options_.pipeline_depth && !flight->writer_done)
+      co_await flight->Changed();
+    if (flight->writer_done) break;
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     tcp_layer.expires_after(options_.read_timeout);
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+    if (flight->writer_done || ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
         ec == asio::error::eof) {
       break;
     }
+    ++busy_;
+    auto& slot = flight->slots.emplace_back();
     if (ec) {
-      // A request we cannot read whole: say why, then close (the stream's framing is lost).
+      // A request we cannot read whole: after the answers before it, say why, then close
+      // (the stream's framing is lost).
       ApiResponse problem =
           ec == http::error::body_limit
               ? Problem(413, "content_too_large",
@@ -197,12 +327,12 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
                                     options_.max_header_bytes))
               : Problem(400, "bad_request",
                         fmt::format("the request is not valid HTTP/1.1: {}", ec.message()));
-      tcp_layer.expires_after(std::chrono::seconds(5));
-      auto res = ToHttp(problem, 11, false);
-      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      slot.wire = ToWire(problem, 11, false);
+      slot.scope = "*";
+      slot.close = slot.answered = true;
+      flight->Notify();
       break;
     }
-    ++busy_;
     auto& req = parser.get();
     ApiRequest call;
     call.method = std::string(req.method_string());
@@ -213,15 +343,16 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
     call.if_none_match = std::string(req[http::field::if_none_match]);
     call.idempotency_key = std::string(req["Idempotency-Key"]);
     call.body = std::move(req.body());
+    slot.scope = ScopeOf(call.target);
     const bool keep_alive = req.keep_alive() && !draining_;
-    const unsigned version = req.version();
-    ApiResponse answer = co_await api_.Handle(std::move(call));
-    auto res = ToHttp(answer, version, keep_alive);
-    tcp_layer.expires_after(options_.read_timeout);
-    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-    --busy_;
-    if (ec || !keep_alive) break;
+    asio::co_spawn(ex, Answer(std::move(call), req.version(), keep_alive, flight, &slot),
+                   asio::detached);
+    if (!keep_alive) break;
   }
+  // The writer sends what was read (or stops early) and ends; then the connection closes.
+  flight->reading_done = true;
+  flight->Notify();
+  while (!flight->writer_done) co_await flight->Changed();
   co_await Close(stream);
   --open_;
 }

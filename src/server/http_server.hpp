@@ -4,9 +4,12 @@
 // Limits (ServerOptions): header and body sizes (431, 413), connections (beyond the limit a
 // new connection gets 503 and is closed), and one read timeout that bounds both the wait for
 // a request and the time to receive it whole, so a client sending a byte a second is cut off.
-// Requests on a connection are read one at a time: a pipelining client's next request waits
-// in the socket until the previous one is answered, so a connection holds at most one
-// request in the server.
+// A pipelining client's requests are served concurrently, up to pipeline_depth per
+// connection: each is answered by its own coroutine, and the answers go out in the order
+// the requests came, those ready together in one write. Requests on one run are carried
+// out in order, those on different runs at once; a request about no single run (a list,
+// health, admin) waits for those before it and holds back those after it. Past the depth,
+// the next request waits in the socket.
 //
 // Drain (Drain()): stop accepting, answer what is in flight with Connection: close, wait
 // for it up to the drain timeout, then stop.
@@ -37,6 +40,7 @@ struct ServerOptions {
   std::size_t max_body_bytes = 16 * 1024 * 1024 + 64 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 10000;
+  std::size_t pipeline_depth = 64;  // requests of one connection in the server at once
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds drain_timeout{10000};
   // TLS (both or neither): PEM files of the certificate chain and its private key.
@@ -66,6 +70,13 @@ class HttpServer {
   // One connection's requests, over TCP or TLS; then Close.
   template <typename Stream>
   Awaitable<void> Session(Stream& stream);
+  // A connection's requests in flight and the answers to them (http_server.cpp).
+  struct Flight;
+  struct Slot;
+  Awaitable<void> Answer(ApiRequest call, unsigned version, bool keep_alive,
+                         std::shared_ptr<Flight> flight, Slot* slot);
+  template <typename Stream>
+  Awaitable<void> Write(Stream& stream, std::shared_ptr<Flight> flight);
   template <typename Stream>
   Awaitable<void> Close(Stream& stream);
 

@@ -624,6 +624,57 @@ TEST_F(Wire, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
   EXPECT_EQ(statuses, (std::vector<int>{200, 200, 404, 200}));
 }
 
+// 300 runs, a save and a load of each, in one burst: more than the server's pipeline depth
+// (64) at once, served concurrently across runs, yet each load sees its run's save and every
+// answer comes back in the order asked.
+TEST_F(Wire, ManyPipelinedSavesAndLoadsOnManyRunsComeBackInOrderAndEachLoadSeesItsSave) {
+  // On memory:// and on SQLite, whose reader and writer threads finish requests out of order.
+  const auto db = std::filesystem::temp_directory_path() /
+                  ("agentstated-wire-" + std::to_string(getpid()) + ".db");
+  Server sqlite({"--store", "sqlite://" + db.string()});
+  for (const Server* server : {&s_, &sqlite}) {
+    ASSERT_GT(server->port(), 0) << server->log();
+    const int fd = Connect(server->port());
+    ASSERT_GE(fd, 0);
+    constexpr int kRuns = 300;
+    std::string burst;
+    for (int i = 0; i < kRuns; ++i) {
+      const std::string run = "/v1/runs/r-" + std::to_string(i);
+      burst += Request("POST", run + "?thread_id=th-1&user_id=u-1&agent_type=planner",
+                       R"({"i":)" + std::to_string(i) + "}");
+      burst += Request("GET", run);
+    }
+    SendAll(fd, burst);
+    std::string buffer;
+    for (int i = 0; i < kRuns; ++i) {
+      auto saved = ReadReply(fd, buffer);
+      ASSERT_TRUE(saved) << "save " << i << " not answered";
+      ASSERT_EQ(saved->status, 200) << saved->body;
+      EXPECT_EQ(saved->json()["run_id"], "r-" + std::to_string(i));
+      auto loaded = ReadReply(fd, buffer);
+      ASSERT_TRUE(loaded) << "load " << i << " not answered";
+      ASSERT_EQ(loaded->status, 200) << loaded->body;
+      EXPECT_EQ(loaded->json()["state"]["i"], i);
+    }
+    close(fd);
+  }
+  std::filesystem::remove(db);
+}
+
+TEST_F(Wire, ARequestThatCannotBeReadIsAnsweredAfterThoseBeforeItAndClosesTheConnection) {
+  ASSERT_GT(s_.port(), 0) << s_.log();
+  const int fd = Connect(s_.port());
+  ASSERT_GE(fd, 0);
+  SendAll(fd, Request("POST", kSave, R"({"p":2})") + Request("GET", "/v1/runs/run-1") +
+                  "BREW /pot HTCPCP/1.0\r\n\r\n" + Request("GET", "/healthz"));
+  std::string buffer;
+  std::vector<int> statuses;
+  while (auto r = ReadReply(fd, buffer)) statuses.push_back(r->status);
+  close(fd);
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200, 400}))
+      << "the answers before the bad request, its 400, then the end of the connection";
+}
+
 TEST_F(Wire, Http10ChunkedBodiesAndHeaderFloodsGetTheirAnswers) {
   ASSERT_GT(s_.port(), 0) << s_.log();
   Reply old = Http(s_.port(), "GET /healthz HTTP/1.0\r\n\r\n");

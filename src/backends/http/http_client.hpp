@@ -36,8 +36,8 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{1000};
   // Upper bound on any one request's wait, on top of the caller's deadline; 0 = none.
   std::chrono::milliseconds request_timeout{0};
-  // agentstated answers one request of a connection at a time, so connections bound how
-  // many of a client's requests the server works on at once. URI: connections=N (1..256).
+  // agentstated serves up to its --pipeline-depth (64) requests of a connection at once;
+  // more connections spread the client over its I/O threads. URI: connections=N (1..256).
   int connections = 16;
   std::size_t max_in_flight = 10000;
   std::chrono::milliseconds pool_wait{1000};

@@ -284,8 +284,7 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> HttpStore::ThreadContext(
   co_return std::optional<ThreadContextRecord>(std::move(*t));
 }
 
-Awaitable<Result<uint64_t>> HttpStore::DeletePrefix(std::string prefix, Deadline) {
-  (void)prefix;
+Awaitable<Result<uint64_t>> HttpStore::DeletePrefix(std::string, Deadline) {
   co_return Error(StatusCode::kUnavailable,
                   fmt::format("{}: the http:// store does not delete by prefix; drop a tenant "
                               "with DELETE /v1/admin/tenants/{{tenant}} (an admin token)",

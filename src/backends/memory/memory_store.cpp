@@ -100,8 +100,9 @@ Awaitable<Result<SaveAck>> MemoryStore::Save(SaveRequest req, Deadline deadline)
   const int64_t current = CurrentVersion(req.run_id, now_ms);
   Stored* cur = FindLive(req.run_id, now_ms);
   if (cur) {
-    if (auto replay = core::Replay(req, next.meta.checksum, cur->meta.idempotency_key,
-                                   cur->meta.version, cur->meta.checksum)) {
+    if (auto replay =
+            core::Replay(req.run_id, req.idempotency_key, next.meta.checksum,
+                         cur->meta.idempotency_key, cur->meta.version, cur->meta.checksum)) {
       co_return std::move(*replay);
     }
   }

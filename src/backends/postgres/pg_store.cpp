@@ -709,7 +709,8 @@ Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
   if (PQntuples(r->get()) != 1)
     co_return Error(StatusCode::kInternal, "postgresql save: no version returned");
   if (GetBool(r->get(), 0, 2)) {
-    co_return *core::Replay(m, m.checksum, m.idempotency_key, GetInt8(r->get(), 0, 0),
+    co_return *core::Replay(m.run_id, m.idempotency_key, m.checksum, m.idempotency_key,
+                            GetInt8(r->get(), 0, 0),
                             static_cast<uint64_t>(GetInt8(r->get(), 0, 1)));
   }
   ++saves_;

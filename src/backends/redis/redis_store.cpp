@@ -578,7 +578,8 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
     if (!stored)
       co_return Error(StatusCode::kCorruption,
                       fmt::format("run {}: stored field 'cs' is unreadable", m.run_id));
-    co_return *core::Replay(m, checksum, m.idempotency_key, r->elements[0].integer, *stored);
+    co_return *core::Replay(m.run_id, m.idempotency_key, checksum, m.idempotency_key,
+                            r->elements[0].integer, *stored);
   }
   if (r->type != Reply::Type::kInteger)
     co_return Error(StatusCode::kInternal, "redis save: the script returned no version");

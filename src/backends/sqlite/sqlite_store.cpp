@@ -859,8 +859,8 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
     const int64_t now_ms = core::ToUnixMillis(now);
     auto cur = im.Current(c, req.run_id, now_ms);
     if (!cur) return Error(cur.error());
-    if (auto replay =
-            core::Replay(req, body->checksum, cur->idempotency_key, cur->version, cur->checksum)) {
+    if (auto replay = core::Replay(req.run_id, req.idempotency_key, body->checksum,
+                                   cur->idempotency_key, cur->version, cur->checksum)) {
       return std::move(*replay);
     }
     const int64_t current = cur->version;
