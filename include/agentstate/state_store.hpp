@@ -23,6 +23,8 @@
 
 namespace agentstate {
 
+class CheckpointStore;  // agentstate/checkpoint_store.hpp
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -121,6 +123,10 @@ class StateStore {
   // than it acknowledged). 0 for stores that keep what they acknowledge. Cheap, callable
   // from any thread. The tiered store re-checks a run's hot version when it changes.
   virtual uint64_t Generation() const { return 0; }
+
+  // LangGraph's checkpoint model (agentstate/checkpoint_store.hpp) in the same database,
+  // owned by this store; nullptr where the backend does not offer it yet.
+  virtual CheckpointStore* Checkpoints() { return nullptr; }
 };
 
 }  // namespace agentstate

@@ -83,6 +83,8 @@ class TieredStoreImpl final : public TieredStore {
   Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override;
+  // The checkpoint model is the durable tier's, served as it is (no hot copy yet).
+  CheckpointStore* Checkpoints() override { return durable_->Checkpoints(); }
 
   Awaitable<Status> Flush(Deadline deadline) override;
   StateStore& hot() override { return *hot_; }

@@ -65,7 +65,7 @@ TEST_F(SqliteStoreTest, RunsInWalModeWithSynchronousNormal) {
   EXPECT_EQ(Scalar("PRAGMA journal_mode"), "wal");
   EXPECT_EQ((*store)->Stats().values.at("synchronous"), 1)
       << "1 = NORMAL (Debian's default is FULL = 2)";
-  EXPECT_EQ(Scalar("PRAGMA user_version"), "3");
+  EXPECT_EQ(Scalar("PRAGMA user_version"), "4");
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name = 'runs_by_expiry'"), "1");
 }
 
@@ -81,7 +81,7 @@ TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedInPlace) {
             SQLITE_OK);
   auto store = OpenStore(Uri(), {});
   ASSERT_TRUE(store) << store.error().ToString();
-  EXPECT_EQ(Scalar("PRAGMA user_version"), "3");
+  EXPECT_EQ(Scalar("PRAGMA user_version"), "4");
   EXPECT_EQ(Scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_by_expiry'"), "3");
   auto ack = testing::RunSync([&]() -> Awaitable<Result<SaveAck>> {
     co_return co_await (*store)->Save(Req("run_m"), DeadlineIn(5s));

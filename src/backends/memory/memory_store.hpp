@@ -12,6 +12,7 @@
 
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
+#include "backends/memory/memory_checkpoints.hpp"
 #include "core/codec.hpp"
 #include "core/uri.hpp"
 
@@ -44,6 +45,7 @@ class MemoryStore final : public StateStore {
   Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override;
+  CheckpointStore* Checkpoints() override { return &langgraph_; }
 
   // Test hook: flips one bit of the stored bytes of a run's latest state, as damage at rest
   // would. Returns false when the run does not exist.
@@ -78,6 +80,7 @@ class MemoryStore final : public StateStore {
   SaveAck Write(Stored next, bool keep_checkpoint, CheckpointType type, SystemTime now);
 
   const StoreOptions options_;
+  MemoryCheckpoints langgraph_{options_};
   mutable std::mutex mu_;
   std::map<std::string, Stored> runs_;  // ordered: ActiveRuns pages by run_id
   std::map<std::string, std::vector<StoredCheckpoint>> checkpoints_;

@@ -11,11 +11,13 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "core/asio.hpp"
+#include "core/checkpoint_rules.hpp"
 #include "core/codec.hpp"
 #include "core/record.hpp"
 #include "core/validate.hpp"
@@ -204,6 +206,26 @@ CREATE INDEX IF NOT EXISTS threads_by_expiry ON threads(expires_at_ms);
     // Version 3: the idempotency key of the save that wrote the run's latest version.
     R"sql(
 ALTER TABLE runs ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';
+)sql",
+    // Version 4: LangGraph's checkpoint model (SqliteStore::Checkpoints): checkpoints, channel
+    // values once per version, pending writes, and each thread's last touch for its TTL.
+    R"sql(
+CREATE TABLE IF NOT EXISTS lg_checkpoints (
+  thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+  parent_id TEXT NOT NULL, checkpoint TEXT NOT NULL, metadata TEXT NOT NULL,
+  PRIMARY KEY (thread_id, ns, checkpoint_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lg_checkpoints_by_id ON lg_checkpoints(checkpoint_id);
+CREATE TABLE IF NOT EXISTS lg_values (
+  thread_id TEXT NOT NULL, ns TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,
+  type TEXT NOT NULL, encoding INTEGER NOT NULL, bytes BLOB NOT NULL, checksum INTEGER NOT NULL,
+  PRIMARY KEY (thread_id, ns, channel, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lg_writes (
+  thread_id TEXT NOT NULL, ns TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL,
+  idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL,
+  encoding INTEGER NOT NULL, bytes BLOB NOT NULL, checksum INTEGER NOT NULL,
+  PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lg_threads (
+  thread_id TEXT PRIMARY KEY, touched_ms INTEGER NOT NULL) WITHOUT ROWID;
 )sql",
 };
 
@@ -708,6 +730,454 @@ Result<std::string> Pragma(Conn& c, const char* sql) {
 
 }  // namespace
 
+// --- The checkpoint model (CheckpointStore) on the lg_* tables -------------------------------
+
+namespace {
+
+int64_t NowMs(const StoreOptions& o) { return core::ToUnixMillis(core::Now(o)); }
+
+Result<bool> Run(Conn& c, const char* sql, std::string_view what,
+                 const std::function<void(Stmt&)>& bind) {
+  auto st = Prepare(c, sql);
+  if (!st) return Error(st.error());
+  bind(**st);
+  return (*st)->Step(what);
+}
+
+// The tuple of a checkpoint row: its values joined through its channel_versions, its writes
+// in (task_id, idx) order.
+Result<CheckpointTuple> ReadTuple(Conn& c, CheckpointTuple t) {
+  auto versions = core::ChannelVersions(t.checkpoint);
+  if (!versions) return Error(versions.error());
+  for (const auto& [channel, version] : *versions) {
+    auto st = Prepare(c,
+                      "SELECT type, encoding, bytes, checksum FROM lg_values WHERE thread_id = ?1 "
+                      "AND ns = ?2 AND channel = ?3 AND version = ?4");
+    if (!st) return Error(st.error());
+    (*st)->Text(1, t.thread_id).Text(2, t.ns).Text(3, channel).Text(4, version);
+    auto row = (*st)->Step("get checkpoint");
+    if (!row) return Error(row.error());
+    if (!*row || (*st)->ColText(0) == "empty") continue;
+    auto v = core::LoadValue((*st)->ColText(0), static_cast<core::Encoding>((*st)->ColInt(1)),
+                             (*st)->ColBlob(2), U64((*st)->ColInt(3)),
+                             fmt::format("thread {} channel {}@{}", t.thread_id, channel, version));
+    if (!v) return Error(v.error());
+    t.values.push_back({channel, version, std::move(*v)});
+  }
+  auto st = Prepare(c,
+                    "SELECT task_id, idx, task_path, channel, type, encoding, bytes, checksum "
+                    "FROM lg_writes WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3 "
+                    "ORDER BY task_id, idx");
+  if (!st) return Error(st.error());
+  (*st)->Text(1, t.thread_id).Text(2, t.ns).Text(3, t.checkpoint_id);
+  while (true) {
+    auto row = (*st)->Step("get checkpoint writes");
+    if (!row) return Error(row.error());
+    if (!*row) break;
+    auto task = (*st)->ColText(0);
+    const int64_t idx = (*st)->ColInt(1);
+    auto v = core::LoadValue((*st)->ColText(4), static_cast<core::Encoding>((*st)->ColInt(5)),
+                             (*st)->ColBlob(6), U64((*st)->ColInt(7)),
+                             fmt::format("thread {} write {}/{}", t.thread_id, task, idx));
+    if (!v) return Error(v.error());
+    t.writes.push_back({std::move(task), (*st)->ColText(2), (*st)->ColText(3), idx, std::move(*v)});
+  }
+  return t;
+}
+
+// The newest checkpoint id of (thread, ns), "" when it has none.
+Result<std::string> HeadId(Conn& c, const std::string& thread_id, const std::string& ns) {
+  auto st = Prepare(c,
+                    "SELECT checkpoint_id FROM lg_checkpoints WHERE thread_id = ?1 AND ns = ?2 "
+                    "ORDER BY checkpoint_id DESC LIMIT 1");
+  if (!st) return Error(st.error());
+  (*st)->Text(1, thread_id).Text(2, ns);
+  auto row = (*st)->Step("head");
+  if (!row) return Error(row.error());
+  return *row ? (*st)->ColText(0) : std::string();
+}
+
+Status Touch(Conn& c, const std::string& thread_id, int64_t now_ms) {
+  auto r = Run(c,
+               "INSERT INTO lg_threads (thread_id, touched_ms) VALUES (?1, ?2) "
+               "ON CONFLICT(thread_id) DO UPDATE SET touched_ms = ?2",
+               "touch thread", [&](Stmt& st) { st.Text(1, thread_id).Int(2, now_ms); });
+  return r ? Status() : r.error();
+}
+
+Result<int64_t> Count(Conn& c, const char* sql, const std::string& thread_id) {
+  auto st = Prepare(c, sql);
+  if (!st) return Error(st.error());
+  (*st)->Text(1, thread_id);
+  auto row = (*st)->Step("count");
+  if (!row) return Error(row.error());
+  return *row ? (*st)->ColInt(0) : 0;
+}
+
+// Deletes what `sql` (bound to the thread) matches; returns how many rows.
+Result<uint64_t> DeleteAll(Conn& c, const char* sql, const std::string& thread_id) {
+  auto st = Prepare(c, sql);
+  if (!st) return Error(st.error());
+  (*st)->Text(1, thread_id);
+  auto row = (*st)->Step("delete");
+  if (!row) return Error(row.error());
+  return static_cast<uint64_t>((*st)->Changes());
+}
+
+// Deletes the thread's values that no remaining checkpoint's channel_versions name.
+Result<uint64_t> PurgeValues(Conn& c, const std::string& thread_id) {
+  std::set<std::tuple<std::string, std::string, std::string>> used;
+  {
+    auto st = Prepare(c, "SELECT ns, checkpoint FROM lg_checkpoints WHERE thread_id = ?1");
+    if (!st) return Error(st.error());
+    (*st)->Text(1, thread_id);
+    while (true) {
+      auto row = (*st)->Step("purge values");
+      if (!row) return Error(row.error());
+      if (!*row) break;
+      auto versions = core::ChannelVersions((*st)->ColText(1));
+      if (!versions) return Error(versions.error());
+      for (auto& [channel, version] : *versions)
+        used.emplace((*st)->ColText(0), std::move(channel), std::move(version));
+    }
+  }
+  std::vector<std::tuple<std::string, std::string, std::string>> unused;
+  {
+    auto st = Prepare(c, "SELECT ns, channel, version FROM lg_values WHERE thread_id = ?1");
+    if (!st) return Error(st.error());
+    (*st)->Text(1, thread_id);
+    while (true) {
+      auto row = (*st)->Step("purge values");
+      if (!row) return Error(row.error());
+      if (!*row) break;
+      std::tuple key{(*st)->ColText(0), (*st)->ColText(1), (*st)->ColText(2)};
+      if (!used.contains(key)) unused.push_back(std::move(key));
+    }
+  }
+  for (const auto& [ns, channel, version] : unused) {
+    auto r = Run(c,
+                 "DELETE FROM lg_values WHERE thread_id = ?1 AND ns = ?2 AND channel = ?3 AND "
+                 "version = ?4",
+                 "purge values", [&](Stmt& st) {
+                   st.Text(1, thread_id).Text(2, ns).Text(3, channel).Text(4, version);
+                 });
+    if (!r) return Error(r.error());
+  }
+  return unused.size();
+}
+
+}  // namespace
+
+class SqliteStore::LangGraph final : public CheckpointStore {
+ public:
+  explicit LangGraph(Impl& im) : im_(im) {}
+
+  Awaitable<Status> PutCheckpoint(CheckpointPut put, Deadline deadline) override {
+    auto versions = core::ValidatePut(put, im_.options.max_id_bytes);
+    if (!versions) co_return Status(versions.error());
+    Impl& im = im_;
+    std::function<Result<bool>(Conn&)> work = [&im, put = std::move(put)](Conn& c) -> Result<bool> {
+      if (put.check_head) {
+        auto head = HeadId(c, put.thread_id, put.ns);
+        if (!head) return Error(head.error());
+        if (*head != put.parent_id)
+          return Error(StatusCode::kConflict,
+                       fmt::format("thread {}: its newest checkpoint is '{}', not the parent "
+                                   "'{}' this put names; read the head and continue from it",
+                                   put.thread_id, *head, put.parent_id));
+      }
+      for (const auto& v : put.values) {
+        const auto stored = core::StoreValue(v.value);
+        auto r = Run(c,
+                     "INSERT OR IGNORE INTO lg_values (thread_id, ns, channel, version, type, "
+                     "encoding, bytes, checksum) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                     "put checkpoint value", [&](Stmt& st) {
+                       st.Text(1, put.thread_id).Text(2, put.ns).Text(3, v.channel);
+                       st.Text(4, v.version).Text(5, stored.type);
+                       st.Int(6, static_cast<int64_t>(stored.body.encoding));
+                       st.Blob(7, stored.body.bytes).Int(8, I64(stored.checksum));
+                     });
+        if (!r) return Error(r.error());
+      }
+      auto r = Run(c,
+                   "INSERT INTO lg_checkpoints (thread_id, ns, checkpoint_id, parent_id, "
+                   "checkpoint, metadata) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(thread_id, ns, "
+                   "checkpoint_id) DO UPDATE SET parent_id = ?4, checkpoint = ?5, metadata = ?6",
+                   "put checkpoint", [&](Stmt& st) {
+                     st.Text(1, put.thread_id).Text(2, put.ns).Text(3, put.checkpoint_id);
+                     st.Text(4, put.parent_id).Text(5, put.checkpoint).Text(6, put.metadata);
+                   });
+      if (!r) return Error(r.error());
+      if (Status s = Touch(c, put.thread_id, NowMs(im.options)); !s.ok()) return Error(s);
+      return true;
+    };
+    auto done = co_await im.Write<bool>(deadline, "put_checkpoint", std::move(work));
+    co_return done ? Status() : done.error();
+  }
+
+  Awaitable<Status> PutWrites(std::string thread_id, std::string ns, std::string checkpoint_id,
+                              std::string task_id, std::string task_path,
+                              std::vector<std::pair<std::string, TypedValue>> writes,
+                              Deadline deadline) override {
+    if (Status s = core::ValidateWrites(thread_id, ns, checkpoint_id, task_id, writes,
+                                        im_.options.max_id_bytes);
+        !s.ok())
+      co_return s;
+    Impl& im = im_;
+    std::function<Result<bool>(Conn&)> work =
+        [&im, thread_id = std::move(thread_id), ns = std::move(ns),
+         checkpoint_id = std::move(checkpoint_id), task_id = std::move(task_id),
+         task_path = std::move(task_path), writes = std::move(writes)](Conn& c) -> Result<bool> {
+      auto exists = Run(c,
+                        "SELECT 1 FROM lg_checkpoints WHERE thread_id = ?1 AND ns = ?2 AND "
+                        "checkpoint_id = ?3",
+                        "put writes", [&](Stmt& st) {
+                          st.Text(1, thread_id).Text(2, ns).Text(3, checkpoint_id);
+                        });
+      if (!exists) return Error(exists.error());
+      if (!*exists)
+        return Error(StatusCode::kNotFound,
+                     fmt::format("thread {}: no checkpoint '{}' in namespace '{}' to write to "
+                                 "(put it first; a deleted thread takes no writes)",
+                                 thread_id, checkpoint_id, ns));
+      const char* sql =
+          core::ReplacesWrites(writes)
+              ? "INSERT OR REPLACE INTO lg_writes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+              : "INSERT OR IGNORE INTO lg_writes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)";
+      for (std::size_t i = 0; i < writes.size(); ++i) {
+        const auto& [channel, value] = writes[i];
+        const auto stored = core::StoreValue(value);
+        auto r = Run(c, sql, "put writes", [&](Stmt& st) {
+          st.Text(1, thread_id).Text(2, ns).Text(3, checkpoint_id).Text(4, task_id);
+          st.Int(5, core::WriteIndex(channel, i)).Text(6, task_path).Text(7, channel);
+          st.Text(8, stored.type).Int(9, static_cast<int64_t>(stored.body.encoding));
+          st.Blob(10, stored.body.bytes).Int(11, I64(stored.checksum));
+        });
+        if (!r) return Error(r.error());
+      }
+      if (Status s = Touch(c, thread_id, NowMs(im.options)); !s.ok()) return Error(s);
+      return true;
+    };
+    auto done = co_await im.Write<bool>(deadline, "put_writes", std::move(work));
+    co_return done ? Status() : done.error();
+  }
+
+  Awaitable<Result<std::optional<CheckpointTuple>>> GetCheckpoint(std::string thread_id,
+                                                                  std::string ns,
+                                                                  std::string checkpoint_id,
+                                                                  Deadline deadline) override {
+    if (Status s = core::ValidateId("thread_id", thread_id, im_.options.max_id_bytes); !s.ok())
+      co_return Error(s);
+    using R = std::optional<CheckpointTuple>;
+    std::function<Result<R>(Conn&)> work = [thread_id = std::move(thread_id), ns = std::move(ns),
+                                            checkpoint_id =
+                                                std::move(checkpoint_id)](Conn& c) -> Result<R> {
+      std::string id = checkpoint_id;
+      if (id.empty()) {
+        auto head = HeadId(c, thread_id, ns);
+        if (!head) return Error(head.error());
+        if (head->empty()) return R();
+        id = std::move(*head);
+      }
+      auto st = Prepare(c,
+                        "SELECT parent_id, checkpoint, metadata FROM lg_checkpoints WHERE "
+                        "thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3");
+      if (!st) return Error(st.error());
+      (*st)->Text(1, thread_id).Text(2, ns).Text(3, id);
+      auto row = (*st)->Step("get checkpoint");
+      if (!row) return Error(row.error());
+      if (!*row) return R();
+      CheckpointTuple t{thread_id,         ns, id, (*st)->ColText(0), (*st)->ColText(1),
+                        (*st)->ColText(2), {}, {}};
+      st->reset();
+      auto full = ReadTuple(c, std::move(t));
+      if (!full) return Error(full.error());
+      return R(std::move(*full));
+    };
+    co_return co_await im_.Run<R>(*im_.readers, deadline, "get_checkpoint", std::move(work));
+  }
+
+  Awaitable<Result<std::vector<CheckpointTuple>>> ListCheckpoints(CheckpointListQuery q,
+                                                                  Deadline deadline) override {
+    if (Status s = core::ValidateListQuery(q, im_.options.max_id_bytes); !s.ok())
+      co_return Error(s);
+    using R = std::vector<CheckpointTuple>;
+    std::function<Result<R>(Conn&)> work = [q = std::move(q)](Conn& c) -> Result<R> {
+      // Unbound parameters are NULL: each absent part of the query matches everything.
+      auto st = Prepare(c,
+                        "SELECT thread_id, ns, checkpoint_id, parent_id, checkpoint, metadata "
+                        "FROM lg_checkpoints WHERE (?1 IS NULL OR thread_id = ?1) AND "
+                        "(?2 IS NULL OR ns = ?2) AND (?3 IS NULL OR checkpoint_id = ?3) AND "
+                        "(?4 IS NULL OR checkpoint_id < ?4) "
+                        "ORDER BY checkpoint_id DESC, thread_id, ns");
+      if (!st) return Error(st.error());
+      if (q.thread_id) (*st)->Text(1, *q.thread_id);
+      if (q.ns) (*st)->Text(2, *q.ns);
+      if (q.checkpoint_id) (*st)->Text(3, *q.checkpoint_id);
+      if (q.before) (*st)->Text(4, *q.before);
+      std::vector<CheckpointTuple> hits;
+      while (hits.size() < q.limit) {
+        auto row = (*st)->Step("list checkpoints");
+        if (!row) return Error(row.error());
+        if (!*row) break;
+        std::string metadata = (*st)->ColText(5);
+        auto match = core::MetadataMatches(metadata, q.metadata_filter);
+        if (!match) return Error(match.error());
+        if (!*match) continue;
+        hits.push_back({(*st)->ColText(0),
+                        (*st)->ColText(1),
+                        (*st)->ColText(2),
+                        (*st)->ColText(3),
+                        (*st)->ColText(4),
+                        std::move(metadata),
+                        {},
+                        {}});
+      }
+      st->reset();
+      R out;
+      out.reserve(hits.size());
+      for (auto& t : hits) {
+        auto full = ReadTuple(c, std::move(t));
+        if (!full) return Error(full.error());
+        out.push_back(std::move(*full));
+      }
+      return out;
+    };
+    co_return co_await im_.Run<R>(*im_.readers, deadline, "list_lg_checkpoints", std::move(work));
+  }
+
+  Awaitable<Result<uint64_t>> DeleteThread(std::string thread_id, Deadline deadline) override {
+    if (Status s = core::ValidateId("thread_id", thread_id, im_.options.max_id_bytes); !s.ok())
+      co_return Error(s);
+    std::function<Result<uint64_t>(Conn&)> work =
+        [thread_id = std::move(thread_id)](Conn& c) -> Result<uint64_t> {
+      auto n = DeleteAll(c, "DELETE FROM lg_checkpoints WHERE thread_id = ?1", thread_id);
+      if (!n) return n;
+      for (const char* sql : {"DELETE FROM lg_values WHERE thread_id = ?1",
+                              "DELETE FROM lg_writes WHERE thread_id = ?1",
+                              "DELETE FROM lg_threads WHERE thread_id = ?1"}) {
+        if (auto r = DeleteAll(c, sql, thread_id); !r) return r;
+      }
+      return n;
+    };
+    co_return co_await im_.Write<uint64_t>(deadline, "delete_thread", std::move(work));
+  }
+
+  Awaitable<Result<uint64_t>> CopyThread(std::string from, std::string to,
+                                         Deadline deadline) override {
+    for (const auto& [what, id] :
+         {std::pair{"from thread_id", &from}, std::pair{"to thread_id", &to}}) {
+      if (Status s = core::ValidateId(what, *id, im_.options.max_id_bytes); !s.ok())
+        co_return Error(s);
+    }
+    Impl& im = im_;
+    std::function<Result<uint64_t>(Conn&)> work =
+        [&im, from = std::move(from), to = std::move(to)](Conn& c) -> Result<uint64_t> {
+      auto taken = Count(c, "SELECT count(*) FROM lg_threads WHERE thread_id = ?1", to);
+      if (!taken) return Error(taken.error());
+      if (*taken > 0)
+        return Error(StatusCode::kConflict,
+                     fmt::format("thread {} already holds checkpoints; copy into a new thread "
+                                 "id or delete it first",
+                                 to));
+      auto n = Count(c, "SELECT count(*) FROM lg_checkpoints WHERE thread_id = ?1", from);
+      if (!n) return Error(n.error());
+      if (*n == 0)
+        return Error(StatusCode::kNotFound, fmt::format("thread {} has no checkpoints", from));
+      for (const char* sql :
+           {"INSERT INTO lg_checkpoints SELECT ?2, ns, checkpoint_id, parent_id, checkpoint, "
+            "metadata FROM lg_checkpoints WHERE thread_id = ?1",
+            "INSERT INTO lg_values SELECT ?2, ns, channel, version, type, encoding, bytes, "
+            "checksum FROM lg_values WHERE thread_id = ?1",
+            "INSERT INTO lg_writes SELECT ?2, ns, checkpoint_id, task_id, idx, task_path, "
+            "channel, type, encoding, bytes, checksum FROM lg_writes WHERE thread_id = ?1"}) {
+        auto r = Run(c, sql, "copy thread", [&](Stmt& st) { st.Text(1, from).Text(2, to); });
+        if (!r) return Error(r.error());
+      }
+      if (Status s = Touch(c, to, NowMs(im.options)); !s.ok()) return Error(s);
+      return static_cast<uint64_t>(*n);
+    };
+    co_return co_await im_.Write<uint64_t>(deadline, "copy_thread", std::move(work));
+  }
+
+  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, RetentionPolicy policy,
+                                       Deadline deadline) override {
+    if (!thread_id.empty()) {
+      if (Status s = core::ValidateId("thread_id", thread_id, im_.options.max_id_bytes); !s.ok())
+        co_return Error(s);
+    }
+    Impl& im = im_;
+    std::function<Result<PurgeReport>(Conn&)> work = [&im, thread_id = std::move(thread_id),
+                                                      policy](Conn& c) -> Result<PurgeReport> {
+      std::vector<std::pair<std::string, int64_t>> threads;  // thread, touched
+      {
+        auto st = Prepare(c,
+                          "SELECT thread_id, touched_ms FROM lg_threads WHERE ?1 IS NULL OR "
+                          "thread_id = ?1");
+        if (!st) return Error(st.error());
+        if (!thread_id.empty()) (*st)->Text(1, thread_id);
+        while (true) {
+          auto row = (*st)->Step("prune");
+          if (!row) return Error(row.error());
+          if (!*row) break;
+          threads.emplace_back((*st)->ColText(0), (*st)->ColInt(1));
+        }
+      }
+      const int64_t now_ms = NowMs(im.options);
+      PurgeReport report;
+      for (const auto& [t, touched] : threads) {
+        const bool expired =
+            policy.thread_ttl.count() > 0 && touched + policy.thread_ttl.count() <= now_ms;
+        std::vector<std::pair<std::string, std::string>> doomed;  // ns, checkpoint id
+        if (expired || policy.keep_last > 0) {
+          auto st = Prepare(c,
+                            "SELECT ns, checkpoint_id FROM (SELECT ns, checkpoint_id, "
+                            "row_number() OVER (PARTITION BY ns ORDER BY checkpoint_id DESC) AS r "
+                            "FROM lg_checkpoints WHERE thread_id = ?1) WHERE r > ?2");
+          if (!st) return Error(st.error());
+          (*st)->Text(1, t).Int(2, expired ? 0 : static_cast<int64_t>(policy.keep_last));
+          while (true) {
+            auto row = (*st)->Step("prune");
+            if (!row) return Error(row.error());
+            if (!*row) break;
+            doomed.emplace_back((*st)->ColText(0), (*st)->ColText(1));
+          }
+        }
+        for (const auto& [ns, id] : doomed) {
+          for (auto [sql, counter] :
+               {std::pair{"DELETE FROM lg_writes WHERE thread_id = ?1 AND ns = ?2 AND "
+                          "checkpoint_id = ?3",
+                          &report.writes},
+                std::pair{"DELETE FROM lg_checkpoints WHERE thread_id = ?1 AND ns = ?2 AND "
+                          "checkpoint_id = ?3",
+                          &report.checkpoints}}) {
+            auto st = Prepare(c, sql);
+            if (!st) return Error(st.error());
+            (*st)->Text(1, t).Text(2, ns).Text(3, id);
+            if (auto r = (*st)->Step("prune"); !r) return Error(r.error());
+            *counter += static_cast<uint64_t>((*st)->Changes());
+          }
+        }
+        auto purged = PurgeValues(c, t);
+        if (!purged) return Error(purged.error());
+        report.values += *purged;
+        auto left = Count(c, "SELECT count(*) FROM lg_checkpoints WHERE thread_id = ?1", t);
+        if (!left) return Error(left.error());
+        if (*left == 0) {
+          if (auto r = DeleteAll(c, "DELETE FROM lg_threads WHERE thread_id = ?1", t); !r)
+            return Error(r.error());
+          ++report.threads;
+        }
+      }
+      return report;
+    };
+    co_return co_await im_.Write<PurgeReport>(deadline, "prune", std::move(work));
+  }
+
+ private:
+  Impl& im_;
+};
+
 Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri,
                                                       const StoreOptions& options) {
   if (uri.body.empty()) {
@@ -838,7 +1308,9 @@ Result<std::unique_ptr<StateStore>> SqliteStore::Open(const core::ParsedUri& uri
   sqlite3_wal_hook(impl->writer_conn->db, &Impl::WalHook, raw);
   impl->writer_thread = std::thread([raw] { raw->WriterLoop(); });
   impl->checkpoint_thread = std::thread([raw] { raw->CheckpointLoop(); });
-  return std::unique_ptr<StateStore>(new SqliteStore(std::move(impl)));
+  auto* store = new SqliteStore(std::move(impl));
+  store->langgraph_ = std::make_unique<LangGraph>(*store->impl_);
+  return std::unique_ptr<StateStore>(store);
 }
 
 Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "agentstate/checkpoint_store.hpp"
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
 #include "core/uri.hpp"
@@ -47,15 +48,20 @@ class SqliteStore final : public StateStore {
   Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override;
+  CheckpointStore* Checkpoints() override { return langgraph_.get(); }
 
   // The schema version this build writes; a file with a newer one is refused.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   struct Impl;  // connections, worker threads and SQL; defined in the .cpp
 
  private:
+  // The checkpoint model in the same file (schema 4's lg_* tables), on the same writer and
+  // readers.
+  class LangGraph;
   explicit SqliteStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<CheckpointStore> langgraph_;
 };
 
 }  // namespace agentstate::backends::sqlite

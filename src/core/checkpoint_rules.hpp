@@ -1,0 +1,66 @@
+// The rules of the checkpoint model (agentstate/checkpoint_store.hpp) that every backend
+// applies the same way: what a put or a write batch must carry, which index a write takes,
+// how a document names its channel versions, how metadata matches a filter, how a list is
+// ordered, and how a value is stored (encoded, checksummed) and read back.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "agentstate/checkpoint_store.hpp"
+#include "core/codec.hpp"
+
+namespace agentstate::core {
+
+// The largest value bytes, document or metadata one checkpoint call may carry.
+inline constexpr std::size_t kMaxCheckpointValueBytes = 16 * 1024 * 1024;
+
+// The (channel, version) pairs of a checkpoint document's channel_versions object, by
+// channel. A version is a JSON string (kept as is) or number (kept as written).
+// kInvalidArgument when the document is not a JSON object or has no such object.
+Result<std::vector<std::pair<std::string, std::string>>> ChannelVersions(
+    std::string_view checkpoint);
+
+// Checks a put: ids (thread_id and checkpoint_id required; ns and parent_id may be empty),
+// a document with channel_versions, metadata a JSON object, each value's channel and
+// version among the document's, sizes. Returns the document's channel versions.
+Result<std::vector<std::pair<std::string, std::string>>> ValidatePut(const CheckpointPut& put,
+                                                                     std::size_t max_id_bytes);
+
+// Checks a write batch's ids (thread_id, checkpoint_id and task_id required), its channels
+// and value sizes.
+Status ValidateWrites(std::string_view thread_id, std::string_view ns,
+                      std::string_view checkpoint_id, std::string_view task_id,
+                      const std::vector<std::pair<std::string, TypedValue>>& writes,
+                      std::size_t max_id_bytes);
+
+// LangGraph's index of a write: the special channel's fixed negative index, else its
+// position in the batch.
+int64_t WriteIndex(std::string_view channel, std::size_t position);
+// Whether every channel of the batch is special: then the batch replaces what is stored at
+// its indexes; otherwise stored writes are kept.
+bool ReplacesWrites(const std::vector<std::pair<std::string, TypedValue>>& writes);
+
+// Whether metadata (a JSON object) has, for each (key, JSON value) of the filter, an equal
+// top-level value. kInvalidArgument when a filter value is not JSON.
+Result<bool> MetadataMatches(std::string_view metadata,
+                             const std::vector<std::pair<std::string, std::string>>& filter);
+// Checks a list query: its ids, its limit (1..10000), its filter values.
+Status ValidateListQuery(const CheckpointListQuery& query, std::size_t max_id_bytes);
+
+// A value as a backend keeps it: the type, the bytes encoded (zstd when large), and the
+// checksum of the bytes as given.
+struct StoredValue {
+  std::string type;
+  Encoded body;
+  uint64_t checksum = 0;
+};
+StoredValue StoreValue(const TypedValue& value);
+// The value again, verified. kCorruption naming `what` when the bytes do not match.
+Result<TypedValue> LoadValue(std::string type, Encoding encoding, std::string_view bytes,
+                             uint64_t checksum, std::string_view what);
+
+}  // namespace agentstate::core
