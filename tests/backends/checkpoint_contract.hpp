@@ -13,6 +13,7 @@
 
 #include "agentstate/checkpoint_store.hpp"
 #include "agentstate/registry.hpp"
+#include "support/clock.hpp"
 #include "support/run.hpp"
 
 namespace agentstate {
@@ -22,14 +23,7 @@ using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using testing::RunSync;
 
-class CheckpointClock final : public Clock {
- public:
-  SystemTime Now() const override { return SystemTime(std::chrono::milliseconds(now_ms_.load())); }
-  void Advance(std::chrono::milliseconds d) { now_ms_ += d.count(); }
-
- private:
-  std::atomic<int64_t> now_ms_{1'800'000'000'000};
-};
+using testing::ManualClock;
 
 // A document whose channel_versions are `versions` (a JSON object's members).
 std::string Doc(const std::string& id, const std::string& versions) {
@@ -112,7 +106,7 @@ class CheckpointContractTest : public ::testing::Test {
   }
 
   Traits traits_;
-  std::shared_ptr<CheckpointClock> clock_ = std::make_shared<CheckpointClock>();
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   std::unique_ptr<StateStore> store_;
   CheckpointStore* cp_ = nullptr;
 };

@@ -20,6 +20,7 @@
 #include "agentstate/registry.hpp"
 #include "core/asio.hpp"
 #include "core/codec.hpp"
+#include "support/clock.hpp"
 #include "support/requests.hpp"
 #include "support/run.hpp"
 
@@ -29,14 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RunSync;
 
-class ManualClock final : public Clock {
- public:
-  SystemTime Now() const override { return SystemTime(std::chrono::milliseconds(now_ms_.load())); }
-  void Advance(std::chrono::milliseconds d) { now_ms_ += d.count(); }
-
- private:
-  std::atomic<int64_t> now_ms_{1'800'000'000'000};
-};
+using testing::ManualClock;
 
 template <typename Traits>
 class StoreContractTest : public ::testing::Test {

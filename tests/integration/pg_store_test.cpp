@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "backends/checkpoint_contract.hpp"
 #include "backends/postgres/pg_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/asio.hpp"
@@ -82,6 +83,20 @@ struct PgTraits {
 
 using PgStores = ::testing::Types<PgTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, PgStores, TraitsName);
+
+// The checkpoint model's contract on the same server, a schema per test.
+struct PgCheckpointTraits : PgTraits {
+  bool CorruptValue(StateStore&, const std::string& thread, const std::string& ns,
+                    const std::string& channel, const std::string& version) {
+    return Side().Exec(fmt::format("UPDATE {}.lg_values SET bytes = set_byte(bytes, 0, "
+                                   "get_byte(bytes, 0) # 1) WHERE thread_id = $1 AND ns = $2 AND "
+                                   "channel = $3 AND version = $4 RETURNING 1",
+                                   schema),
+                       {thread, ns, channel, version}) == "1";
+  }
+};
+using PgCheckpointStores = ::testing::Types<PgCheckpointTraits>;
+INSTANTIATE_TYPED_TEST_SUITE_P(Live, CheckpointContractTest, PgCheckpointStores, TraitsName);
 
 class PgStoreTest : public ::testing::Test {
  protected:

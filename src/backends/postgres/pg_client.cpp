@@ -114,6 +114,23 @@ int64_t GetInt8(const PGresult* r, int row, int col) {
   if (PQgetlength(r, row, col) == 8) std::memcpy(&be, PQgetvalue(r, row, col), 8);
   return static_cast<int64_t>(be64toh(be));
 }
+// The Status an error result stands for: our functions' SQLSTATEs, then the server's.
+Status StatusOf(const PGresult* r, std::string_view what) {
+  const std::string_view state = SqlState(r);
+  const std::string msg = OneLine(ErrorMessage(r));
+  if (state == "AS409" || state == "AS410") return Status(StatusCode::kConflict, msg);
+  if (state == "AS404") return Status(StatusCode::kNotFound, msg);
+  if (state == "57014")
+    return Status(StatusCode::kTimeout, fmt::format("postgresql {}: {}", what, msg));
+  // Connection trouble, shutdown, too many clients, serialization: try again later.
+  if (state.starts_with("08") || state.starts_with("57P") || state == "53300" || state == "40001" ||
+      state == "40P01") {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("postgresql {}: {} ({})", what, msg, state));
+  }
+  return Status(StatusCode::kInternal, fmt::format("postgresql {}: {} ({})", what, msg, state));
+}
+
 bool GetBool(const PGresult* r, int row, int col) {
   return PQgetlength(r, row, col) == 1 && PQgetvalue(r, row, col)[0] != 0;
 }

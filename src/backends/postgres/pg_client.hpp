@@ -92,6 +92,10 @@ using core::OneLine;
 
 // SQLSTATE of an error result ("" otherwise), and its primary message.
 std::string_view SqlState(const PGresult* r);
+// The Status an error result stands for: our functions' SQLSTATEs (AS409 and AS410
+// kConflict, AS404 kNotFound), then the server's (57014 kTimeout; connection trouble,
+// shutdown, too many clients, serialization kUnavailable; else kInternal).
+Status StatusOf(const PGresult* r, std::string_view what);
 std::string_view ErrorMessage(const PGresult* r);
 
 // One statement and its parameters.

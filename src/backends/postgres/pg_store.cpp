@@ -422,27 +422,142 @@ BEGIN
   o_version := v;
 END $$ LANGUAGE plpgsql;
 )sql",
+    // Version 4: LangGraph's checkpoint model (PgCheckpoints): checkpoints, channel values
+    // once per version, pending writes, each thread's last touch; a function per write.
+    R"sql(
+CREATE TABLE IF NOT EXISTS lg_checkpoints (
+  thread_id text COLLATE "C" NOT NULL, ns text COLLATE "C" NOT NULL,
+  checkpoint_id text COLLATE "C" NOT NULL, parent_id text COLLATE "C" NOT NULL,
+  checkpoint text NOT NULL, metadata text NOT NULL,
+  PRIMARY KEY (thread_id, ns, checkpoint_id));
+CREATE INDEX IF NOT EXISTS lg_checkpoints_by_id ON lg_checkpoints (checkpoint_id);
+CREATE TABLE IF NOT EXISTS lg_values (
+  thread_id text COLLATE "C" NOT NULL, ns text COLLATE "C" NOT NULL, channel text COLLATE "C" NOT NULL,
+  version text COLLATE "C" NOT NULL, type text NOT NULL, encoding bigint NOT NULL, bytes bytea NOT NULL,
+  checksum bigint NOT NULL, PRIMARY KEY (thread_id, ns, channel, version));
+CREATE TABLE IF NOT EXISTS lg_writes (
+  thread_id text COLLATE "C" NOT NULL, ns text COLLATE "C" NOT NULL,
+  checkpoint_id text COLLATE "C" NOT NULL, task_id text COLLATE "C" NOT NULL, idx bigint NOT NULL,
+  task_path text NOT NULL, channel text NOT NULL, type text NOT NULL, encoding bigint NOT NULL,
+  bytes bytea NOT NULL, checksum bigint NOT NULL,
+  PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx));
+CREATE TABLE IF NOT EXISTS lg_threads (thread_id text COLLATE "C" PRIMARY KEY, touched_ms bigint NOT NULL);
+
+-- A put: under the thread's lock, the head check (AS409), the new values where absent, the
+-- checkpoint (replacing its document and metadata), the thread's touch.
+CREATE OR REPLACE FUNCTION agentstate_lg_put(p_thread text, p_ns text, p_id text, p_parent text,
+    p_doc text, p_meta text, p_check boolean, p_channels text[], p_versions text[], p_types text[],
+    p_encodings bigint[], p_bytes bytea[], p_checksums bigint[], p_now bigint) RETURNS void AS $$
+DECLARE v_head text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_thread || chr(31) || p_ns, 17));
+  IF p_check THEN
+    SELECT checkpoint_id INTO v_head FROM lg_checkpoints
+      WHERE thread_id = p_thread AND ns = p_ns ORDER BY checkpoint_id DESC LIMIT 1;
+    IF coalesce(v_head, '') <> p_parent THEN
+      RAISE EXCEPTION 'thread %: its newest checkpoint is ''%'', not the parent ''%'' this put names; read the head and continue from it',
+        p_thread, coalesce(v_head, ''), p_parent USING ERRCODE = 'AS409';
+    END IF;
+  END IF;
+  INSERT INTO lg_values SELECT p_thread, p_ns, u.c, u.v, u.t, u.e, u.b, u.s
+    FROM unnest(p_channels, p_versions, p_types, p_encodings, p_bytes, p_checksums) AS u(c, v, t, e, b, s)
+    ON CONFLICT DO NOTHING;
+  INSERT INTO lg_checkpoints VALUES (p_thread, p_ns, p_id, p_parent, p_doc, p_meta)
+    ON CONFLICT (thread_id, ns, checkpoint_id) DO UPDATE SET parent_id = EXCLUDED.parent_id,
+      checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata;
+  INSERT INTO lg_threads VALUES (p_thread, p_now)
+    ON CONFLICT (thread_id) DO UPDATE SET touched_ms = EXCLUDED.touched_ms;
+END $$ LANGUAGE plpgsql;
+
+-- A task's writes to an existing checkpoint (AS404), held against a concurrent delete.
+CREATE OR REPLACE FUNCTION agentstate_lg_put_writes(p_thread text, p_ns text, p_id text, p_task text,
+    p_path text, p_replace boolean, p_idx bigint[], p_channels text[], p_types text[],
+    p_encodings bigint[], p_bytes bytea[], p_checksums bigint[], p_now bigint) RETURNS void AS $$
+BEGIN
+  PERFORM 1 FROM lg_checkpoints WHERE thread_id = p_thread AND ns = p_ns AND checkpoint_id = p_id FOR SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'thread %: no checkpoint ''%'' in namespace ''%'' to write to (put it first; a deleted thread takes no writes)',
+      p_thread, p_id, p_ns USING ERRCODE = 'AS404';
+  END IF;
+  IF p_replace THEN
+    INSERT INTO lg_writes SELECT p_thread, p_ns, p_id, p_task, u.i, p_path, u.c, u.t, u.e, u.b, u.s
+      FROM unnest(p_idx, p_channels, p_types, p_encodings, p_bytes, p_checksums) AS u(i, c, t, e, b, s)
+      ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE SET task_path = EXCLUDED.task_path,
+        channel = EXCLUDED.channel, type = EXCLUDED.type, encoding = EXCLUDED.encoding,
+        bytes = EXCLUDED.bytes, checksum = EXCLUDED.checksum;
+  ELSE
+    INSERT INTO lg_writes SELECT p_thread, p_ns, p_id, p_task, u.i, p_path, u.c, u.t, u.e, u.b, u.s
+      FROM unnest(p_idx, p_channels, p_types, p_encodings, p_bytes, p_checksums) AS u(i, c, t, e, b, s)
+      ON CONFLICT DO NOTHING;
+  END IF;
+  INSERT INTO lg_threads VALUES (p_thread, p_now)
+    ON CONFLICT (thread_id) DO UPDATE SET touched_ms = EXCLUDED.touched_ms;
+END $$ LANGUAGE plpgsql;
+
+-- Copies a thread into a new one: AS409 when the target holds anything, AS404 when the
+-- source has nothing. Returns the checkpoints copied.
+CREATE OR REPLACE FUNCTION agentstate_lg_copy(p_from text, p_to text, p_now bigint) RETURNS bigint AS $$
+DECLARE v_n bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_to, 18));
+  IF EXISTS (SELECT 1 FROM lg_threads WHERE thread_id = p_to) THEN
+    RAISE EXCEPTION 'thread % already holds checkpoints; copy into a new thread id or delete it first', p_to
+      USING ERRCODE = 'AS409';
+  END IF;
+  INSERT INTO lg_checkpoints SELECT p_to, ns, checkpoint_id, parent_id, checkpoint, metadata
+    FROM lg_checkpoints WHERE thread_id = p_from;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n = 0 THEN
+    RAISE EXCEPTION 'thread % has no checkpoints', p_from USING ERRCODE = 'AS404';
+  END IF;
+  INSERT INTO lg_values SELECT p_to, ns, channel, version, type, encoding, bytes, checksum
+    FROM lg_values WHERE thread_id = p_from;
+  INSERT INTO lg_writes SELECT p_to, ns, checkpoint_id, task_id, idx, task_path, channel, type, encoding,
+    bytes, checksum FROM lg_writes WHERE thread_id = p_from;
+  INSERT INTO lg_threads VALUES (p_to, p_now);
+  RETURN v_n;
+END $$ LANGUAGE plpgsql;
+
+-- Retention on one thread ('' : all): past its TTL a thread goes whole, else each namespace
+-- keeps its newest p_keep (0: all); then the values no remaining checkpoint names.
+CREATE OR REPLACE FUNCTION agentstate_lg_prune(p_thread text, p_keep bigint, p_ttl_ms bigint, p_now bigint,
+    OUT o_checkpoints bigint, OUT o_values bigint, OUT o_writes bigint, OUT o_threads bigint) AS $$
+DECLARE th record; v_c bigint; v_w bigint;
+BEGIN
+  o_checkpoints := 0; o_values := 0; o_writes := 0; o_threads := 0;
+  FOR th IN SELECT thread_id, touched_ms FROM lg_threads WHERE p_thread = '' OR thread_id = p_thread LOOP
+    WITH doomed AS (
+      SELECT x.ns, x.checkpoint_id FROM (
+        SELECT ns, checkpoint_id, row_number() OVER (PARTITION BY ns ORDER BY checkpoint_id DESC) AS r
+        FROM lg_checkpoints WHERE thread_id = th.thread_id) x
+      WHERE (p_ttl_ms > 0 AND th.touched_ms + p_ttl_ms <= p_now) OR (p_keep > 0 AND x.r > p_keep)),
+    dw AS (DELETE FROM lg_writes w USING doomed d
+           WHERE w.thread_id = th.thread_id AND w.ns = d.ns AND w.checkpoint_id = d.checkpoint_id RETURNING 1),
+    dc AS (DELETE FROM lg_checkpoints c USING doomed d
+           WHERE c.thread_id = th.thread_id AND c.ns = d.ns AND c.checkpoint_id = d.checkpoint_id RETURNING 1)
+    SELECT (SELECT count(*) FROM dc), (SELECT count(*) FROM dw) INTO v_c, v_w;
+    o_checkpoints := o_checkpoints + v_c;
+    o_writes := o_writes + v_w;
+    WITH used AS (
+      SELECT c.ns, cv.key AS channel, cv.value AS version FROM lg_checkpoints c
+      CROSS JOIN LATERAL jsonb_each_text(c.checkpoint::jsonb -> 'channel_versions') AS cv
+      WHERE c.thread_id = th.thread_id),
+    dv AS (DELETE FROM lg_values v WHERE v.thread_id = th.thread_id AND NOT EXISTS (
+             SELECT 1 FROM used u WHERE u.ns = v.ns AND u.channel = v.channel AND u.version = v.version)
+           RETURNING 1)
+    SELECT count(*) INTO v_c FROM dv;
+    o_values := o_values + v_c;
+    IF NOT EXISTS (SELECT 1 FROM lg_checkpoints WHERE thread_id = th.thread_id) THEN
+      DELETE FROM lg_threads WHERE thread_id = th.thread_id;
+      o_threads := o_threads + 1;
+    END IF;
+  END LOOP;
+END $$ LANGUAGE plpgsql;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 std::string TrimmedError(PGconn* c) { return OneLine(c ? PQerrorMessage(c) : "out of memory"); }
-
-// The Status an error result stands for: our functions' SQLSTATEs, then the server's.
-Status StatusOf(const PGresult* r, std::string_view what) {
-  const std::string_view state = SqlState(r);
-  const std::string msg = OneLine(ErrorMessage(r));
-  if (state == "AS409" || state == "AS410") return Status(StatusCode::kConflict, msg);
-  if (state == "AS404") return Status(StatusCode::kNotFound, msg);
-  if (state == "57014")
-    return Status(StatusCode::kTimeout, fmt::format("postgresql {}: {}", what, msg));
-  // Connection trouble, shutdown, too many clients, serialization: try again later.
-  if (state.starts_with("08") || state.starts_with("57P") || state == "53300" || state == "40001" ||
-      state == "40P01") {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("postgresql {}: {} ({})", what, msg, state));
-  }
-  return Status(StatusCode::kInternal, fmt::format("postgresql {}: {} ({})", what, msg, state));
-}
 
 Result<StateRecord> RecordFrom(const PGresult* r, int row, const std::string& run_id,
                                std::size_t max_payload) {
@@ -633,6 +748,7 @@ Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri,
   if (!sync) return Error(sync.error());
   auto store = std::make_unique<PgStore>(std::move(*o), options);
   store->synchronous_commit_ = std::move(*sync);
+  store->langgraph_ = std::make_unique<PgCheckpoints>(*store->client_, store->options_);
   // Ready when it returns: its first callers do not wait behind the sessions' warm-ups.
   // A connection not up by then warms up in the background, as after every reconnect.
   store->client_->AwaitWarm(store->client_->options().connect_timeout);

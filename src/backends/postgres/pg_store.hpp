@@ -27,13 +27,14 @@
 
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
+#include "backends/postgres/pg_checkpoints.hpp"
 #include "backends/postgres/pg_client.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::backends::postgres {
 
 // The schema version this build creates and understands.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Creates or upgrades the store's schema in `o.schema`, on a blocking connection of its own.
 // kUnavailable when the server cannot be reached; kFailedPrecondition-like kInvalidArgument
@@ -74,6 +75,7 @@ class PgStore final : public StateStore {
   Awaitable<Result<uint64_t>> DeletePrefix(std::string prefix, Deadline deadline) override;
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override;
+  CheckpointStore* Checkpoints() override { return langgraph_.get(); }
 
   PgClient& client() { return *client_; }
 
@@ -98,6 +100,8 @@ class PgStore final : public StateStore {
   std::atomic<uint64_t> warmup_runs_{0};
   // Last, so destroyed first: its thread builds warm-ups from options_ until it is joined.
   std::unique_ptr<PgClient> client_;
+  // LangGraph's checkpoint model on client_ (schema 4's lg_* tables); destroyed before it.
+  std::unique_ptr<PgCheckpoints> langgraph_;
 };
 
 }  // namespace agentstate::backends::postgres

@@ -744,6 +744,21 @@ Result<bool> Run(Conn& c, const char* sql, std::string_view what,
   return (*st)->Step(what);
 }
 
+// Runs `sql` (bound by `bind`) and hands each row to `row`; the first error, SQLite's or
+// the row's, ends it.
+Status EachRow(Conn& c, const char* sql, std::string_view what,
+               const std::function<void(Stmt&)>& bind, const std::function<Status(Stmt&)>& row) {
+  auto st = Prepare(c, sql);
+  if (!st) return st.error();
+  bind(**st);
+  while (true) {
+    auto more = (*st)->Step(what);
+    if (!more) return more.error();
+    if (!*more) return Status();
+    if (Status s = row(**st); !s.ok()) return s;
+  }
+}
+
 // The tuple of a checkpoint row: its values joined through its channel_versions, its writes
 // in (task_id, idx) order.
 Result<CheckpointTuple> ReadTuple(Conn& c, CheckpointTuple t) {
@@ -764,24 +779,23 @@ Result<CheckpointTuple> ReadTuple(Conn& c, CheckpointTuple t) {
     if (!v) return Error(v.error());
     t.values.push_back({channel, version, std::move(*v)});
   }
-  auto st = Prepare(c,
-                    "SELECT task_id, idx, task_path, channel, type, encoding, bytes, checksum "
-                    "FROM lg_writes WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3 "
-                    "ORDER BY task_id, idx");
-  if (!st) return Error(st.error());
-  (*st)->Text(1, t.thread_id).Text(2, t.ns).Text(3, t.checkpoint_id);
-  while (true) {
-    auto row = (*st)->Step("get checkpoint writes");
-    if (!row) return Error(row.error());
-    if (!*row) break;
-    auto task = (*st)->ColText(0);
-    const int64_t idx = (*st)->ColInt(1);
-    auto v = core::LoadValue((*st)->ColText(4), static_cast<core::Encoding>((*st)->ColInt(5)),
-                             (*st)->ColBlob(6), U64((*st)->ColInt(7)),
-                             fmt::format("thread {} write {}/{}", t.thread_id, task, idx));
-    if (!v) return Error(v.error());
-    t.writes.push_back({std::move(task), (*st)->ColText(2), (*st)->ColText(3), idx, std::move(*v)});
-  }
+  Status s = EachRow(
+      c,
+      "SELECT task_id, idx, task_path, channel, type, encoding, bytes, checksum FROM lg_writes "
+      "WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3 ORDER BY task_id, idx",
+      "get checkpoint writes",
+      [&](Stmt& st) { st.Text(1, t.thread_id).Text(2, t.ns).Text(3, t.checkpoint_id); },
+      [&](Stmt& st) -> Status {
+        auto task = st.ColText(0);
+        const int64_t idx = st.ColInt(1);
+        auto v = core::LoadValue(st.ColText(4), static_cast<core::Encoding>(st.ColInt(5)),
+                                 st.ColBlob(6), U64(st.ColInt(7)),
+                                 fmt::format("thread {} write {}/{}", t.thread_id, task, idx));
+        if (!v) return v.error();
+        t.writes.push_back({std::move(task), st.ColText(2), st.ColText(3), idx, std::move(*v)});
+        return Status();
+      });
+  if (!s.ok()) return Error(s);
   return t;
 }
 
@@ -827,33 +841,24 @@ Result<uint64_t> DeleteAll(Conn& c, const char* sql, const std::string& thread_i
 // Deletes the thread's values that no remaining checkpoint's channel_versions name.
 Result<uint64_t> PurgeValues(Conn& c, const std::string& thread_id) {
   std::set<std::tuple<std::string, std::string, std::string>> used;
-  {
-    auto st = Prepare(c, "SELECT ns, checkpoint FROM lg_checkpoints WHERE thread_id = ?1");
-    if (!st) return Error(st.error());
-    (*st)->Text(1, thread_id);
-    while (true) {
-      auto row = (*st)->Step("purge values");
-      if (!row) return Error(row.error());
-      if (!*row) break;
-      auto versions = core::ChannelVersions((*st)->ColText(1));
-      if (!versions) return Error(versions.error());
-      for (auto& [channel, version] : *versions)
-        used.emplace((*st)->ColText(0), std::move(channel), std::move(version));
-    }
-  }
+  const auto bind = [&](Stmt& st) { st.Text(1, thread_id); };
+  Status s = EachRow(c, "SELECT ns, checkpoint FROM lg_checkpoints WHERE thread_id = ?1",
+                     "purge values", bind, [&](Stmt& st) -> Status {
+                       auto versions = core::ChannelVersions(st.ColText(1));
+                       if (!versions) return versions.error();
+                       for (auto& [channel, version] : *versions)
+                         used.emplace(st.ColText(0), std::move(channel), std::move(version));
+                       return Status();
+                     });
+  if (!s.ok()) return Error(s);
   std::vector<std::tuple<std::string, std::string, std::string>> unused;
-  {
-    auto st = Prepare(c, "SELECT ns, channel, version FROM lg_values WHERE thread_id = ?1");
-    if (!st) return Error(st.error());
-    (*st)->Text(1, thread_id);
-    while (true) {
-      auto row = (*st)->Step("purge values");
-      if (!row) return Error(row.error());
-      if (!*row) break;
-      std::tuple key{(*st)->ColText(0), (*st)->ColText(1), (*st)->ColText(2)};
-      if (!used.contains(key)) unused.push_back(std::move(key));
-    }
-  }
+  s = EachRow(c, "SELECT ns, channel, version FROM lg_values WHERE thread_id = ?1", "purge values",
+              bind, [&](Stmt& st) {
+                std::tuple key{st.ColText(0), st.ColText(1), st.ColText(2)};
+                if (!used.contains(key)) unused.push_back(std::move(key));
+                return Status();
+              });
+  if (!s.ok()) return Error(s);
   for (const auto& [ns, channel, version] : unused) {
     auto r = Run(c,
                  "DELETE FROM lg_values WHERE thread_id = ?1 AND ns = ?2 AND channel = ?3 AND "
@@ -1110,19 +1115,17 @@ class SqliteStore::LangGraph final : public CheckpointStore {
     std::function<Result<PurgeReport>(Conn&)> work = [&im, thread_id = std::move(thread_id),
                                                       policy](Conn& c) -> Result<PurgeReport> {
       std::vector<std::pair<std::string, int64_t>> threads;  // thread, touched
-      {
-        auto st = Prepare(c,
-                          "SELECT thread_id, touched_ms FROM lg_threads WHERE ?1 IS NULL OR "
-                          "thread_id = ?1");
-        if (!st) return Error(st.error());
-        if (!thread_id.empty()) (*st)->Text(1, thread_id);
-        while (true) {
-          auto row = (*st)->Step("prune");
-          if (!row) return Error(row.error());
-          if (!*row) break;
-          threads.emplace_back((*st)->ColText(0), (*st)->ColInt(1));
-        }
-      }
+      Status listed = EachRow(
+          c, "SELECT thread_id, touched_ms FROM lg_threads WHERE ?1 IS NULL OR thread_id = ?1",
+          "prune",
+          [&](Stmt& st) {
+            if (!thread_id.empty()) st.Text(1, thread_id);
+          },
+          [&](Stmt& st) {
+            threads.emplace_back(st.ColText(0), st.ColInt(1));
+            return Status();
+          });
+      if (!listed.ok()) return Error(listed);
       const int64_t now_ms = NowMs(im.options);
       PurgeReport report;
       for (const auto& [t, touched] : threads) {
@@ -1130,18 +1133,20 @@ class SqliteStore::LangGraph final : public CheckpointStore {
             policy.thread_ttl.count() > 0 && touched + policy.thread_ttl.count() <= now_ms;
         std::vector<std::pair<std::string, std::string>> doomed;  // ns, checkpoint id
         if (expired || policy.keep_last > 0) {
-          auto st = Prepare(c,
-                            "SELECT ns, checkpoint_id FROM (SELECT ns, checkpoint_id, "
-                            "row_number() OVER (PARTITION BY ns ORDER BY checkpoint_id DESC) AS r "
-                            "FROM lg_checkpoints WHERE thread_id = ?1) WHERE r > ?2");
-          if (!st) return Error(st.error());
-          (*st)->Text(1, t).Int(2, expired ? 0 : static_cast<int64_t>(policy.keep_last));
-          while (true) {
-            auto row = (*st)->Step("prune");
-            if (!row) return Error(row.error());
-            if (!*row) break;
-            doomed.emplace_back((*st)->ColText(0), (*st)->ColText(1));
-          }
+          Status s = EachRow(
+              c,
+              "SELECT ns, checkpoint_id FROM (SELECT ns, checkpoint_id, row_number() OVER "
+              "(PARTITION BY ns ORDER BY checkpoint_id DESC) AS r FROM lg_checkpoints WHERE "
+              "thread_id = ?1) WHERE r > ?2",
+              "prune",
+              [&](Stmt& st) {
+                st.Text(1, t).Int(2, expired ? 0 : static_cast<int64_t>(policy.keep_last));
+              },
+              [&](Stmt& st) {
+                doomed.emplace_back(st.ColText(0), st.ColText(1));
+                return Status();
+              });
+          if (!s.ok()) return Error(s);
         }
         for (const auto& [ns, id] : doomed) {
           for (auto [sql, counter] :
