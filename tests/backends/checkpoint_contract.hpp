@@ -9,10 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <future>
 #include <string>
 
 #include "agentstate/checkpoint_store.hpp"
 #include "agentstate/registry.hpp"
+#include "core/asio.hpp"
 #include "support/clock.hpp"
 #include "support/run.hpp"
 
@@ -250,6 +253,36 @@ TYPED_TEST_P(CheckpointContractTest, TheHeadCheckRefusesAPutThatWouldForkTheThre
   EXPECT_TRUE(this->Put("t", "", "c3", "c1", R"("a":1)", {}).ok());
 }
 
+// Eight runs read the same head and each puts its own child of it at once: with the head
+// check exactly one wins and the others are refused, whatever the interleaving.
+TYPED_TEST_P(CheckpointContractTest, ConcurrentPutsOnOneHeadLetExactlyOneThrough) {
+  ASSERT_TRUE(this->Put("t", "", "c0", "", R"("a":1)", {}, R"({})", true).ok());
+  constexpr int kRuns = 8;
+  asio::thread_pool pool(4);
+  std::vector<std::future<Status>> results;
+  for (int i = 0; i < kRuns; ++i) {
+    const std::string id = "c1-" + std::to_string(i);
+    CheckpointPut put{"t", "", id, "c0", Doc(id, R"("a":2)"), R"({})", {{"a", "2", Json("2")}},
+                      true};
+    results.push_back(asio::co_spawn(
+        pool,
+        [cp = this->cp_, put = std::move(put)]() mutable -> Awaitable<Status> {
+          co_return co_await cp->PutCheckpoint(std::move(put), DeadlineIn(10s));
+        },
+        asio::use_future));
+  }
+  int ok = 0, conflicts = 0;
+  for (auto& r : results) {
+    const Status s = r.get();
+    if (s.ok()) ++ok;
+    if (s.code() == StatusCode::kConflict) ++conflicts;
+  }
+  pool.join();
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(conflicts, kRuns - 1);
+  EXPECT_EQ(this->ListIds({.thread_id = "t"}).size(), 2u) << "c0 and the one winner";
+}
+
 TYPED_TEST_P(CheckpointContractTest, CopyThreadCopiesEverythingAndRefusesATakenTarget) {
   ASSERT_TRUE(this->Put("from", "", "c1", "", R"("a":1)", {{"a", "1", Json("1")}}).ok());
   ASSERT_TRUE(this->Put("from", "sub", "c2", "", R"("a":1)", {{"a", "1", Json("2")}}).ok());
@@ -360,7 +393,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     PendingWritesTakeLangGraphsIndexesAndComeBackInTaskOrder,
     ListFiltersByThreadNamespaceBeforeAndMetadataNewestFirst,
     DeleteThreadRemovesEveryNamespaceAndLeavesOtherThreads,
-    TheHeadCheckRefusesAPutThatWouldForkTheThread, CopyThreadCopiesEverythingAndRefusesATakenTarget,
+    TheHeadCheckRefusesAPutThatWouldForkTheThread, ConcurrentPutsOnOneHeadLetExactlyOneThrough,
+    CopyThreadCopiesEverythingAndRefusesATakenTarget,
     RetentionKeepsTheLastNAndPurgesWhatNoCheckpointUses,
     AThreadPastItsTtlIsPurgedWholeAndAFreshOneIsKept, BadInputIsRefusedAndNothingIsHalfWritten,
     ADamagedValueIsReportedAsCorruption, LargeValuesAreCompressedAndComeBackWhole);
