@@ -46,14 +46,10 @@ Status CheckValueSize(std::string_view what, const TypedValue& v) {
   return Status();
 }
 
-}  // namespace
-
-Result<std::vector<std::pair<std::string, std::string>>> ChannelVersions(
-    std::string_view checkpoint) {
-  auto doc = ParseObject(checkpoint, "checkpoint");
-  if (!doc) return Error(doc.error());
-  const auto it = doc->find("channel_versions");
-  if (it == doc->end() || !it->is_object())
+// The channel_versions of a parsed document, by channel.
+Result<std::vector<std::pair<std::string, std::string>>> VersionsOf(const Json& doc) {
+  const auto it = doc.is_object() ? doc.find("channel_versions") : doc.end();
+  if (it == doc.end() || !it->is_object())
     return Error(StatusCode::kInvalidArgument,
                  "checkpoint must hold a channel_versions object (channel to version)");
   std::vector<std::pair<std::string, std::string>> out;
@@ -74,6 +70,19 @@ Result<std::vector<std::pair<std::string, std::string>>> ChannelVersions(
   return out;
 }
 
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> ChannelVersions(
+    std::string_view checkpoint) {
+  const Json doc = Json::parse(checkpoint, nullptr, false);
+  auto versions = VersionsOf(doc);
+  if (!versions)
+    return Error(StatusCode::kCorruption,
+                 fmt::format("a stored checkpoint document no longer reads: {}",
+                             versions.error().message()));
+  return versions;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> ValidatePut(const CheckpointPut& put,
                                                                      std::size_t max_id_bytes) {
   for (const auto& [what, id] :
@@ -88,7 +97,9 @@ Result<std::vector<std::pair<std::string, std::string>>> ValidatePut(const Check
   if (put.parent_id == put.checkpoint_id)
     return Error(StatusCode::kInvalidArgument,
                  fmt::format("checkpoint {} names itself as its parent", put.checkpoint_id));
-  auto versions = ChannelVersions(put.checkpoint);
+  auto doc = ParseObject(put.checkpoint, "checkpoint");
+  if (!doc) return Error(doc.error());
+  auto versions = VersionsOf(*doc);
   if (!versions) return Error(versions.error());
   if (auto meta = ParseObject(put.metadata, "metadata"); !meta) return Error(meta.error());
   for (const auto& v : put.values) {
@@ -144,40 +155,49 @@ bool ReplacesWrites(const std::vector<std::pair<std::string, TypedValue>>& write
                                         [](const auto& w) { return WriteIndex(w.first, 0) < 0; });
 }
 
-Result<bool> MetadataMatches(std::string_view metadata,
-                             const std::vector<std::pair<std::string, std::string>>& filter) {
-  if (filter.empty()) return true;
+struct MetadataFilter::Parsed {
+  std::vector<std::pair<std::string, Json>> want;
+};
+
+bool MetadataFilter::Matches(std::string_view metadata) const {
+  if (!parsed_) return true;
   const Json meta = Json::parse(metadata, nullptr, false);
   if (!meta.is_object()) return false;
-  for (const auto& [key, value] : filter) {
-    const Json want = Json::parse(value, nullptr, false);
-    if (want.is_discarded())
-      return Error(StatusCode::kInvalidArgument,
-                   fmt::format("filter: the value of '{}' is not JSON", key));
+  for (const auto& [key, value] : parsed_->want) {
     const auto it = meta.find(key);
-    if (it == meta.end() || *it != want) return false;
+    if (it == meta.end() || *it != value) return false;
   }
   return true;
 }
 
-Status ValidateListQuery(const CheckpointListQuery& q, std::size_t max_id_bytes) {
+Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& q, std::size_t max_id_bytes) {
   for (const auto& [what, id] :
        {std::pair{"thread_id", &q.thread_id}, std::pair{"checkpoint_id", &q.checkpoint_id},
         std::pair{"before", &q.before}}) {
     if (!id->has_value()) continue;
-    if (Status s = ValidateId(what, **id, max_id_bytes); !s.ok()) return s;
+    if (Status s = ValidateId(what, **id, max_id_bytes); !s.ok()) return Error(s);
   }
   if (q.limit < 1 || q.limit > 10000)
-    return Status(StatusCode::kInvalidArgument,
-                  fmt::format("limit must be 1..10000 checkpoints, not {}; page on with "
-                              "before",
-                              q.limit));
+    return Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("limit must be 1..10000 checkpoints, not {}; page on with before", q.limit));
+  MetadataFilter filter;
+  if (q.metadata_filter.empty()) return filter;
+  auto parsed = std::make_shared<MetadataFilter::Parsed>();
   for (const auto& [key, value] : q.metadata_filter) {
-    if (!IsWellFormedJson(value))
-      return Status(StatusCode::kInvalidArgument,
-                    fmt::format("filter: the value of '{}' is not JSON", key));
+    Json want = Json::parse(value, nullptr, false);
+    if (want.is_discarded())
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("filter: the value of '{}' is not JSON", key));
+    parsed->want.emplace_back(key, std::move(want));
   }
-  return Status();
+  filter.parsed_ = std::move(parsed);
+  return filter;
+}
+
+bool ListsBefore(CheckpointKeyView a, CheckpointKeyView b) {
+  return std::tie(b.checkpoint_id, a.thread_id, a.ns) <
+         std::tie(a.checkpoint_id, b.thread_id, b.ns);
 }
 
 StoredValue StoreValue(const TypedValue& value) {

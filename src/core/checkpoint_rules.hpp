@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,9 +19,10 @@ namespace agentstate::core {
 // The largest value bytes, document or metadata one checkpoint call may carry.
 inline constexpr std::size_t kMaxCheckpointValueBytes = 16 * 1024 * 1024;
 
-// The (channel, version) pairs of a checkpoint document's channel_versions object, by
-// channel. A version is a JSON string (kept as is) or number (kept as written).
-// kInvalidArgument when the document is not a JSON object or has no such object.
+// The (channel, version) pairs of a stored checkpoint document's channel_versions object,
+// by channel. A version is a JSON string (kept as is) or number (kept as written). The
+// document was checked by ValidatePut when it was stored, so it is only parsed here;
+// kCorruption when it no longer reads as one.
 Result<std::vector<std::pair<std::string, std::string>>> ChannelVersions(
     std::string_view checkpoint);
 
@@ -44,12 +46,28 @@ int64_t WriteIndex(std::string_view channel, std::size_t position);
 // its indexes; otherwise stored writes are kept.
 bool ReplacesWrites(const std::vector<std::pair<std::string, TypedValue>>& writes);
 
-// Whether metadata (a JSON object) has, for each (key, JSON value) of the filter, an equal
-// top-level value. kInvalidArgument when a filter value is not JSON.
-Result<bool> MetadataMatches(std::string_view metadata,
-                             const std::vector<std::pair<std::string, std::string>>& filter);
-// Checks a list query: its ids, its limit (1..10000), its filter values.
-Status ValidateListQuery(const CheckpointListQuery& query, std::size_t max_id_bytes);
+// A list's metadata filter, its values parsed once: metadata (a JSON object) matches when,
+// for each (key, JSON value), its top-level value of that key is equal. Empty: everything.
+class MetadataFilter {
+ public:
+  bool Matches(std::string_view metadata) const;
+
+ private:
+  friend Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery&, std::size_t);
+  struct Parsed;
+  std::shared_ptr<const Parsed> parsed_;  // null: no filter
+};
+
+// Checks a list query (its ids, its limit 1..10000, its filter values) and returns its
+// filter, parsed.
+Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& query,
+                                         std::size_t max_id_bytes);
+
+// List order: the newest checkpoint id first, then thread, then namespace.
+struct CheckpointKeyView {
+  std::string_view thread_id, ns, checkpoint_id;
+};
+bool ListsBefore(CheckpointKeyView a, CheckpointKeyView b);
 
 // A value as a backend keeps it: the type, the bytes encoded (zstd when large), and the
 // checksum of the bytes as given.

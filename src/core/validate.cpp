@@ -237,6 +237,8 @@ int64_t ToUnixMillis(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+int64_t NowMs(const StoreOptions& options) { return ToUnixMillis(Now(options)); }
+
 SystemTime FromUnixMillis(int64_t ms) {
   return SystemTime(
       std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));

@@ -54,6 +54,8 @@ SystemTime Now(const StoreOptions& options);
 
 // Wall-clock milliseconds since the Unix epoch, the unit stores persist times in.
 int64_t ToUnixMillis(SystemTime t);
+// Now(options) in those milliseconds.
+int64_t NowMs(const StoreOptions& options);
 SystemTime FromUnixMillis(int64_t ms);
 
 // When a record written at `now` expires, as Unix milliseconds; kNever when its TTL is 0.

@@ -14,8 +14,6 @@ namespace {
 // The first key past every key whose leading strings are `s` (keys hold no NUL).
 std::string After(const std::string& s) { return s + '\0'; }
 
-int64_t NowMs(const StoreOptions& o) { return core::ToUnixMillis(core::Now(o)); }
-
 }  // namespace
 
 std::map<MemoryCheckpoints::CheckpointKey, MemoryCheckpoints::Stored>::const_iterator
@@ -25,6 +23,12 @@ MemoryCheckpoints::Head(const std::string& thread_id, const std::string& ns) con
   auto last = std::prev(end);
   const auto& [t, n, id] = last->first;
   return t == thread_id && n == ns ? last : checkpoints_.end();
+}
+
+std::pair<MemoryCheckpoints::CheckpointIt, MemoryCheckpoints::CheckpointIt>
+MemoryCheckpoints::ThreadCheckpoints(const std::string& thread_id) {
+  return {checkpoints_.lower_bound({thread_id, "", ""}),
+          checkpoints_.lower_bound({After(thread_id), "", ""})};
 }
 
 Result<CheckpointTuple> MemoryCheckpoints::Tuple(const CheckpointKey& key, const Stored& s) const {
@@ -70,7 +74,7 @@ Awaitable<Status> MemoryCheckpoints::PutCheckpoint(CheckpointPut put, Deadline) 
   checkpoints_[{put.thread_id, put.ns, put.checkpoint_id}] =
       Stored{std::move(put.parent_id), std::move(put.checkpoint), std::move(put.metadata),
              std::move(*versions)};
-  touched_ms_[put.thread_id] = NowMs(options_);
+  touched_ms_[put.thread_id] = core::NowMs(options_);
   co_return Status();
 }
 
@@ -97,7 +101,7 @@ Awaitable<Status> MemoryCheckpoints::PutWrites(
     else
       writes_.try_emplace(std::move(key), std::move(w));
   }
-  touched_ms_[thread_id] = NowMs(options_);
+  touched_ms_[thread_id] = core::NowMs(options_);
   co_return Status();
 }
 
@@ -116,26 +120,23 @@ Awaitable<Result<std::optional<CheckpointTuple>>> MemoryCheckpoints::GetCheckpoi
 
 Awaitable<Result<std::vector<CheckpointTuple>>> MemoryCheckpoints::ListCheckpoints(
     CheckpointListQuery q, Deadline) {
-  if (Status s = core::ValidateListQuery(q, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  auto filter = core::ValidateListQuery(q, options_.max_id_bytes);
+  if (!filter) co_return Error(filter.error());
   std::lock_guard lock(mu_);
-  auto first =
-      q.thread_id ? checkpoints_.lower_bound({*q.thread_id, "", ""}) : checkpoints_.begin();
-  auto last =
-      q.thread_id ? checkpoints_.lower_bound({After(*q.thread_id), "", ""}) : checkpoints_.end();
+  auto [first, last] = q.thread_id ? ThreadCheckpoints(*q.thread_id)
+                                   : std::pair{checkpoints_.begin(), checkpoints_.end()};
   std::vector<decltype(first)> hits;
   for (auto it = first; it != last; ++it) {
     const auto& [t, ns, id] = it->first;
     if (q.ns && ns != *q.ns) continue;
     if (q.checkpoint_id && id != *q.checkpoint_id) continue;
     if (q.before && !(id < *q.before)) continue;
-    auto match = core::MetadataMatches(it->second.metadata, q.metadata_filter);
-    if (!match) co_return Error(match.error());
-    if (*match) hits.push_back(it);
+    if (filter->Matches(it->second.metadata)) hits.push_back(it);
   }
   const auto order = [](auto a, auto b) {
     const auto& [ta, na, ia] = a->first;
     const auto& [tb, nb, ib] = b->first;
-    return std::tie(ib, ta, na) < std::tie(ia, tb, nb);
+    return core::ListsBefore({ta, na, ia}, {tb, nb, ib});
   };
   const std::size_t n = std::min(q.limit, hits.size());
   std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(n), hits.end(), order);
@@ -163,8 +164,8 @@ void MemoryCheckpoints::Erase(std::map<CheckpointKey, Stored>::iterator it, Purg
 
 uint64_t MemoryCheckpoints::PurgeValues(const std::string& thread_id) {
   std::set<std::tuple<std::string, std::string, std::string>> used;  // ns, channel, version
-  for (auto it = checkpoints_.lower_bound({thread_id, "", ""});
-       it != checkpoints_.end() && std::get<0>(it->first) == thread_id; ++it) {
+  auto [first, last] = ThreadCheckpoints(thread_id);
+  for (auto it = first; it != last; ++it) {
     for (const auto& [channel, version] : it->second.versions)
       used.emplace(std::get<1>(it->first), channel, version);
   }
@@ -187,9 +188,7 @@ Awaitable<Result<uint64_t>> MemoryCheckpoints::DeleteThread(std::string thread_i
     co_return Error(s);
   std::lock_guard lock(mu_);
   PurgeReport report;
-  for (auto it = checkpoints_.lower_bound({thread_id, "", ""});
-       it != checkpoints_.end() && std::get<0>(it->first) == thread_id;)
-    Erase(it++, report);
+  for (auto [it, last] = ThreadCheckpoints(thread_id); it != last;) Erase(it++, report);
   PurgeValues(thread_id);
   touched_ms_.erase(thread_id);
   co_return report.checkpoints;
@@ -201,17 +200,13 @@ Awaitable<Result<uint64_t>> MemoryCheckpoints::CopyThread(std::string from, std:
        {std::pair{"from thread_id", &from}, std::pair{"to thread_id", &to}})
     if (Status s = core::ValidateId(what, *id, options_.max_id_bytes); !s.ok()) co_return Error(s);
   std::lock_guard lock(mu_);
-  const auto in = [](const auto& map, const std::string& thread) {
-    auto it = map.lower_bound({thread, {}, {}});
-    return std::pair{it, map.lower_bound({After(thread), {}, {}})};
-  };
-  if (touched_ms_.contains(to) ||
-      checkpoints_.lower_bound({to, "", ""}) != checkpoints_.lower_bound({After(to), "", ""}))
+  // A thread with anything in it has been touched (and loses its touch when emptied).
+  if (touched_ms_.contains(to))
     co_return Error(StatusCode::kConflict,
                     fmt::format("thread {} already holds checkpoints; copy into a new thread id "
                                 "or delete it first",
                                 to));
-  auto [first, last] = in(checkpoints_, from);
+  auto [first, last] = ThreadCheckpoints(from);
   if (first == last)
     co_return Error(StatusCode::kNotFound, fmt::format("thread {} has no checkpoints", from));
   uint64_t copied = 0;
@@ -234,7 +229,7 @@ Awaitable<Result<uint64_t>> MemoryCheckpoints::CopyThread(std::string from, std:
   checkpoints_.insert(cps.begin(), cps.end());
   values_.insert(vals.begin(), vals.end());
   writes_.insert(ws.begin(), ws.end());
-  touched_ms_[to] = NowMs(options_);
+  touched_ms_[to] = core::NowMs(options_);
   co_return copied;
 }
 
@@ -251,7 +246,7 @@ Awaitable<Result<PurgeReport>> MemoryCheckpoints::Prune(std::string thread_id,
   } else {
     for (const auto& [t, ms] : touched_ms_) threads.push_back(t);
   }
-  const int64_t now_ms = NowMs(options_);
+  const int64_t now_ms = core::NowMs(options_);
   PurgeReport report;
   for (const auto& t : threads) {
     const auto touched = touched_ms_.find(t);
@@ -259,9 +254,8 @@ Awaitable<Result<PurgeReport>> MemoryCheckpoints::Prune(std::string thread_id,
                          touched->second + policy.thread_ttl.count() <= now_ms;
     // Newest first within each namespace: keep the first keep_last of each.
     std::map<std::string, std::size_t> seen;  // ns -> kept so far
-    auto first = checkpoints_.lower_bound({t, "", ""});
-    auto last = checkpoints_.lower_bound({After(t), "", ""});
-    std::vector<decltype(checkpoints_)::iterator> doomed;
+    auto [first, last] = ThreadCheckpoints(t);
+    std::vector<CheckpointIt> doomed;
     for (auto it = std::make_reverse_iterator(last); it != std::make_reverse_iterator(first);
          ++it) {
       if (expired || (policy.keep_last > 0 && ++seen[std::get<1>(it->first)] > policy.keep_last))
@@ -269,7 +263,7 @@ Awaitable<Result<PurgeReport>> MemoryCheckpoints::Prune(std::string thread_id,
     }
     for (auto it : doomed) Erase(it, report);
     report.values += PurgeValues(t);
-    if (checkpoints_.lower_bound({t, "", ""}) == checkpoints_.lower_bound({After(t), "", ""})) {
+    if (auto [left, end] = ThreadCheckpoints(t); left == end) {
       if (touched_ms_.erase(t) > 0) ++report.threads;
     }
   }

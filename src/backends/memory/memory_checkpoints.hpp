@@ -53,6 +53,9 @@ class MemoryCheckpoints final : public CheckpointStore {
   };
 
   // All below with mu_ held.
+  using CheckpointIt = std::map<CheckpointKey, Stored>::iterator;
+  // The thread's checkpoints, [first, last), in key order.
+  std::pair<CheckpointIt, CheckpointIt> ThreadCheckpoints(const std::string& thread_id);
   Result<CheckpointTuple> Tuple(const CheckpointKey& key, const Stored& s) const;
   // The newest checkpoint of (thread, ns), or end().
   std::map<CheckpointKey, Stored>::const_iterator Head(const std::string& thread_id,

@@ -12,8 +12,6 @@
 namespace agentstate::backends::postgres {
 namespace {
 
-int64_t NowMs(const StoreOptions& o) { return core::ToUnixMillis(core::Now(o)); }
-
 // Rows of three kinds, after the CTE `cps`: 0 a checkpoint (a parent, b document, c
 // metadata), 1 a joined value (a channel, b version, c type), 2 a write (a task, b channel,
 // c type, d task path); e encoding, f bytes, g checksum, idx the write's index.
@@ -65,20 +63,11 @@ Param Texts(const std::vector<std::string>& v) {
 
 }  // namespace
 
-Awaitable<Result<PgResult>> PgCheckpoints::Run(std::string sql, std::vector<Param> params,
-                                               Deadline deadline, std::string_view what) {
-  auto r = co_await client_.Query(std::move(sql), std::move(params), deadline);
-  if (!r) co_return Error(r.error());
-  const auto st = PQresultStatus(r->get());
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) co_return Error(StatusOf(r->get(), what));
-  co_return std::move(*r);
-}
-
 Awaitable<Result<std::vector<CheckpointTuple>>> PgCheckpoints::Tuples(std::string cps,
                                                                       std::vector<Param> params,
                                                                       Deadline deadline) {
-  auto r = co_await Run("WITH cps AS (" + cps + ")" + kTupleRows, std::move(params), deadline,
-                        "read checkpoints");
+  auto r = co_await client_.Run("WITH cps AS (" + cps + ")" + kTupleRows, std::move(params),
+                                deadline, "read checkpoints");
   if (!r) co_return Error(r.error());
   const PGresult* res = r->get();
   std::vector<CheckpointTuple> out;
@@ -134,8 +123,8 @@ Awaitable<Status> PgCheckpoints::PutCheckpoint(CheckpointPut put, Deadline deadl
   p.push_back(ArrayOf(channels, kTextOid));
   p.push_back(ArrayOf(vers, kTextOid));
   values.AppendTo(p);
-  p.push_back(Int8(NowMs(options_)));
-  auto r = co_await Run(
+  p.push_back(Int8(core::NowMs(options_)));
+  auto r = co_await client_.Run(
       "SELECT agentstate_lg_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
       std::move(p), deadline, "put checkpoint");
   co_return r ? Status() : r.error();
@@ -164,8 +153,8 @@ Awaitable<Status> PgCheckpoints::PutWrites(std::string thread_id, std::string ns
   p.push_back(ArrayOf(idx, kInt8Oid));
   p.push_back(ArrayOf(channels, kTextOid));
   values.AppendTo(p);
-  p.push_back(Int8(NowMs(options_)));
-  auto r = co_await Run(
+  p.push_back(Int8(core::NowMs(options_)));
+  auto r = co_await client_.Run(
       "SELECT agentstate_lg_put_writes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
       std::move(p), deadline, "put writes");
   co_return r ? Status() : r.error();
@@ -191,7 +180,8 @@ Awaitable<Result<std::optional<CheckpointTuple>>> PgCheckpoints::GetCheckpoint(
 
 Awaitable<Result<std::vector<CheckpointTuple>>> PgCheckpoints::ListCheckpoints(
     CheckpointListQuery q, Deadline deadline) {
-  if (Status s = core::ValidateListQuery(q, options_.max_id_bytes); !s.ok()) co_return Error(s);
+  auto filter = core::ValidateListQuery(q, options_.max_id_bytes);
+  if (!filter) co_return Error(filter.error());
   // First the keys, a page at a time in list order, filtered by metadata here (one rule for
   // every backend); then the tuples of those that match, in one statement.
   std::vector<std::string> threads, namespaces, ids;
@@ -212,7 +202,7 @@ Awaitable<Result<std::vector<CheckpointTuple>>> PgCheckpoints::ListCheckpoints(
     p.push_back(Text(after ? std::get<1>(*after) : ""));
     p.push_back(Text(after ? std::get<2>(*after) : ""));
     p.push_back(Int8(page));
-    auto r = co_await Run(
+    auto r = co_await client_.Run(
         "SELECT thread_id, ns, checkpoint_id, metadata FROM lg_checkpoints WHERE "
         "(NOT $1 OR thread_id = $2) AND (NOT $3 OR ns = $4) AND (NOT $5 OR checkpoint_id = $6) "
         "AND (NOT $7 OR checkpoint_id < $8) AND (NOT $9 OR checkpoint_id < $10 OR "
@@ -223,9 +213,7 @@ Awaitable<Result<std::vector<CheckpointTuple>>> PgCheckpoints::ListCheckpoints(
     const PGresult* res = r->get();
     const int n = PQntuples(res);
     for (int i = 0; i < n && ids.size() < q.limit; ++i) {
-      auto match = core::MetadataMatches(GetBytes(res, i, 3), q.metadata_filter);
-      if (!match) co_return Error(match.error());
-      if (!*match) continue;
+      if (!filter->Matches(GetBytes(res, i, 3))) continue;
       threads.push_back(Col(res, i, 0));
       namespaces.push_back(Col(res, i, 1));
       ids.push_back(Col(res, i, 2));
@@ -245,8 +233,8 @@ Awaitable<Result<std::vector<CheckpointTuple>>> PgCheckpoints::ListCheckpoints(
       std::move(p), deadline);
   if (!t) co_return Error(t.error());
   std::sort(t->begin(), t->end(), [](const CheckpointTuple& a, const CheckpointTuple& b) {
-    return std::tie(b.checkpoint_id, a.thread_id, a.ns) <
-           std::tie(a.checkpoint_id, b.thread_id, b.ns);
+    return core::ListsBefore({a.thread_id, a.ns, a.checkpoint_id},
+                             {b.thread_id, b.ns, b.checkpoint_id});
   });
   co_return std::move(*t);
 }
@@ -257,7 +245,7 @@ Awaitable<Result<uint64_t>> PgCheckpoints::DeleteThread(std::string thread_id, D
   std::vector<Param> p;
   p.push_back(Text(thread_id));
   // One statement, so one transaction: every data-modifying WITH runs, referenced or not.
-  auto r = co_await Run(
+  auto r = co_await client_.Run(
       "WITH c AS (DELETE FROM lg_checkpoints WHERE thread_id = $1 RETURNING 1), "
       "v AS (DELETE FROM lg_values WHERE thread_id = $1), "
       "w AS (DELETE FROM lg_writes WHERE thread_id = $1), "
@@ -276,9 +264,9 @@ Awaitable<Result<uint64_t>> PgCheckpoints::CopyThread(std::string from, std::str
   std::vector<Param> p;
   p.push_back(Text(from));
   p.push_back(Text(to));
-  p.push_back(Int8(NowMs(options_)));
-  auto r =
-      co_await Run("SELECT agentstate_lg_copy($1, $2, $3)", std::move(p), deadline, "copy thread");
+  p.push_back(Int8(core::NowMs(options_)));
+  auto r = co_await client_.Run("SELECT agentstate_lg_copy($1, $2, $3)", std::move(p), deadline,
+                                "copy thread");
   if (!r) co_return Error(r.error());
   co_return static_cast<uint64_t>(GetInt8(r->get(), 0, 0));
 }
@@ -293,9 +281,9 @@ Awaitable<Result<PurgeReport>> PgCheckpoints::Prune(std::string thread_id, Reten
   p.push_back(Text(thread_id));
   p.push_back(Int8(static_cast<int64_t>(policy.keep_last)));
   p.push_back(Int8(policy.thread_ttl.count()));
-  p.push_back(Int8(NowMs(options_)));
-  auto r = co_await Run("SELECT * FROM agentstate_lg_prune($1, $2, $3, $4)", std::move(p), deadline,
-                        "prune");
+  p.push_back(Int8(core::NowMs(options_)));
+  auto r = co_await client_.Run("SELECT * FROM agentstate_lg_prune($1, $2, $3, $4)", std::move(p),
+                                deadline, "prune");
   if (!r) co_return Error(r.error());
   const PGresult* res = r->get();
   co_return PurgeReport{

@@ -32,9 +32,6 @@ class PgCheckpoints final : public CheckpointStore {
                                        Deadline deadline) override;
 
  private:
-  // The statement's result, or the Status its error result stands for.
-  Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline,
-                                  std::string_view what);
   // The tuples of the checkpoints the CTE `cps` selects (its columns: thread_id, ns,
   // checkpoint_id, parent_id, checkpoint, metadata), values and writes joined, in one
   // statement.

@@ -425,4 +425,13 @@ Awaitable<Result<PgResult>> PgClient::Query(std::string sql, std::vector<Param> 
   co_return std::move(r->front());
 }
 
+Awaitable<Result<PgResult>> PgClient::Run(std::string sql, std::vector<Param> params,
+                                          Deadline deadline, std::string_view what) {
+  auto r = co_await Query(std::move(sql), std::move(params), deadline);
+  if (!r) co_return Error(r.error());
+  const auto st = PQresultStatus(r->get());
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) co_return Error(StatusOf(r->get(), what));
+  co_return std::move(*r);
+}
+
 }  // namespace agentstate::backends::postgres

@@ -135,6 +135,10 @@ class PgClient {
   // kTimeout, kUnavailable (no connection, dropped with the query in flight),
   // kPoolExhausted, kInternal.
   Awaitable<Result<PgResult>> Query(std::string sql, std::vector<Param> params, Deadline deadline);
+  // Query, with an error result turned into the Status it stands for (StatusOf; `what`
+  // names the operation in its message).
+  Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline,
+                                  std::string_view what);
 
   // Several statements in one implicit transaction (one pipeline sync, so one commit):
   // either all of them take effect or none. One result per statement, in order; after the

@@ -755,15 +755,6 @@ Result<std::unique_ptr<StateStore>> PgStore::Open(const core::ParsedUri& uri,
   return std::unique_ptr<StateStore>(std::move(store));
 }
 
-Awaitable<Result<PgResult>> PgStore::Run(std::string sql, std::vector<Param> params,
-                                         Deadline deadline, std::string_view what) {
-  auto r = co_await client_->Query(std::move(sql), std::move(params), deadline);
-  if (!r) co_return Error(r.error());
-  const auto st = PQresultStatus(r->get());
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) co_return Error(StatusOf(r->get(), what));
-  co_return std::move(*r);
-}
-
 // One call of agentstate_save for `m` (payload in `payload`, unencoded). A save assigns the
 // next version (checking `expected`); a put writes m.version when it is newer (0 if not).
 PgClient::Statement PgStore::WriteStatement(const StateRecord& m, std::string_view payload,
@@ -808,7 +799,8 @@ Awaitable<Result<PgResult>> PgStore::WriteRecord(const StateRecord& m, std::stri
                                                  std::optional<int64_t> expected, bool put,
                                                  Deadline deadline) {
   PgClient::Statement st = WriteStatement(m, payload, expected, put);
-  co_return co_await Run(std::move(st.sql), std::move(st.params), deadline, put ? "put" : "save");
+  co_return co_await client_->Run(std::move(st.sql), std::move(st.params), deadline,
+                                  put ? "put" : "save");
 }
 
 Awaitable<Result<SaveAck>> PgStore::Save(SaveRequest req, Deadline deadline) {
@@ -844,7 +836,8 @@ Awaitable<void> PgStore::MaybePurge(Deadline deadline) {
   std::vector<Param> p;
   p.push_back(Int8(now_ms));
   p.push_back(Int8(1000));
-  auto r = co_await Run("SELECT agentstate_purge($1, $2)", std::move(p), deadline, "purge");
+  auto r =
+      co_await client_->Run("SELECT agentstate_purge($1, $2)", std::move(p), deadline, "purge");
   if (r && PQntuples(r->get()) == 1) purged_ += static_cast<uint64_t>(GetInt8(r->get(), 0, 0));
 }
 
@@ -956,7 +949,7 @@ Awaitable<Result<std::optional<StateRecord>>> PgStore::Load(std::string run_id, 
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-  auto r = co_await Run(
+  auto r = co_await client_->Run(
       fmt::format("SELECT {} FROM runs r LEFT JOIN checkpoints c ON r.payload IS NULL AND "
                   "c.run_id = r.run_id AND c.version = r.version "
                   "WHERE r.run_id = $1 AND r.expires_at_ms > $2",
@@ -980,7 +973,8 @@ Awaitable<Result<bool>> PgStore::Delete(std::string run_id, Deadline deadline) {
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-  auto r = co_await Run("SELECT agentstate_delete($1, $2)", std::move(p), deadline, "delete");
+  auto r =
+      co_await client_->Run("SELECT agentstate_delete($1, $2)", std::move(p), deadline, "delete");
   if (!r) co_return Error(r.error());
   co_return PQntuples(r->get()) == 1 && GetBool(r->get(), 0, 0);
 }
@@ -992,7 +986,7 @@ Awaitable<Result<uint64_t>> PgStore::DeletePrefix(std::string prefix, Deadline d
   p.push_back(Text(prefix));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
   // One statement, so one transaction: every data-modifying WITH runs, referenced or not.
-  auto r = co_await Run(
+  auto r = co_await client_->Run(
       "WITH r AS (DELETE FROM runs WHERE starts_with(run_id, $1) RETURNING expires_at_ms), "
       "c AS (DELETE FROM checkpoints WHERE starts_with(run_id, $1)), "
       "t AS (DELETE FROM threads WHERE starts_with(thread_id, $1)) "
@@ -1011,8 +1005,8 @@ Awaitable<Done> PgStore::Complete(std::string run_id, Deadline deadline) {
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(now)));
   p.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kCompleted, false, now)));
-  auto r =
-      co_await Run("SELECT agentstate_complete($1, $2, $3)", std::move(p), deadline, "complete");
+  auto r = co_await client_->Run("SELECT agentstate_complete($1, $2, $3)", std::move(p), deadline,
+                                 "complete");
   if (!r) co_return Error(r.error());
   co_return Done();
 }
@@ -1059,7 +1053,7 @@ Awaitable<Result<std::vector<CheckpointInfo>>> PgStore::ListCheckpoints(std::str
   std::vector<Param> p;
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-  auto r = co_await Run(
+  auto r = co_await client_->Run(
       "SELECT checkpoint_id, version, type, is_recovery_point, created_at_ms, payload_bytes, "
       "checksum "
       "FROM checkpoints WHERE run_id = $1 AND expires_at_ms > $2 ORDER BY version",
@@ -1086,7 +1080,7 @@ Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id,
   p.push_back(Text(run_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
   p.push_back(checkpoint_id ? Text(*checkpoint_id) : Param{25, {}, true});
-  auto snap = co_await Run(
+  auto snap = co_await client_->Run(
       "SELECT version, thread_id, user_id, agent_type, step_count, phase, 'recovery', "
       "is_recovery_point, 'active', "
       "created_at_ms, checksum, encoding::bigint, payload FROM checkpoints "
@@ -1110,8 +1104,8 @@ Awaitable<Result<StateRecord>> PgStore::Restore(std::string run_id,
   w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
   w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, true, now)));
   w.push_back(Int8(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now)));
-  auto r = co_await Run("SELECT agentstate_restore($1, $2, $3, $4, $5, $6)", std::move(w), deadline,
-                        "restore");
+  auto r = co_await client_->Run("SELECT agentstate_restore($1, $2, $3, $4, $5, $6)", std::move(w),
+                                 deadline, "restore");
   if (!r) {
     if (r.error().code() == StatusCode::kNotFound) co_return not_found();
     co_return Error(r.error());
@@ -1131,7 +1125,7 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> PgStore::ThreadContext(std
   std::vector<Param> p;
   p.push_back(Text(thread_id));
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
-  auto r = co_await Run(
+  auto r = co_await client_->Run(
       "SELECT run_id, version, updated_at_ms FROM threads WHERE thread_id = $1 AND expires_at_ms > "
       "$2",
       std::move(p), deadline, "thread_context");
@@ -1151,7 +1145,7 @@ Awaitable<Result<ActiveRunsPage>> PgStore::ActiveRuns(ActiveRunsQuery query, Dea
   p.push_back(Int8(core::ToUnixMillis(core::Now(options_))));
   p.push_back(query.thread_id ? Text(*query.thread_id) : Param{25, {}, true});
   p.push_back(Int8(static_cast<int64_t>(query.limit) + 1));
-  auto r = co_await Run(
+  auto r = co_await client_->Run(
       "SELECT run_id, thread_id, user_id, agent_type, version, saved_at_ms FROM runs "
       "WHERE run_id > $1 AND status = 'active' AND expires_at_ms > $2 AND ($3::text IS NULL OR "
       "thread_id = $3) "
@@ -1173,7 +1167,7 @@ Awaitable<Result<ActiveRunsPage>> PgStore::ActiveRuns(ActiveRunsQuery query, Dea
 Awaitable<Result<HealthReport>> PgStore::Health(Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "health"); !s.ok()) co_return Error(s);
   const auto start = std::chrono::steady_clock::now();
-  auto r = co_await Run("SELECT 1", {}, deadline, "health");
+  auto r = co_await client_->Run("SELECT 1", {}, deadline, "health");
   TierHealth t;
   t.tier = "durable";
   t.backend = Describe();

@@ -87,9 +87,6 @@ class PgStore final : public StateStore {
   Awaitable<Result<PgResult>> WriteRecord(const StateRecord& m, std::string_view payload,
                                           std::optional<int64_t> expected, bool put,
                                           Deadline deadline);
-  // The statement's result, or the Status its error result stands for.
-  Awaitable<Result<PgResult>> Run(std::string sql, std::vector<Param> params, Deadline deadline,
-                                  std::string_view what);
 
   Awaitable<void> MaybePurge(Deadline deadline);
 

@@ -734,8 +734,6 @@ Result<std::string> Pragma(Conn& c, const char* sql) {
 
 namespace {
 
-int64_t NowMs(const StoreOptions& o) { return core::ToUnixMillis(core::Now(o)); }
-
 Result<bool> Run(Conn& c, const char* sql, std::string_view what,
                  const std::function<void(Stmt&)>& bind) {
   auto st = Prepare(c, sql);
@@ -913,7 +911,7 @@ class SqliteStore::LangGraph final : public CheckpointStore {
                      st.Text(4, put.parent_id).Text(5, put.checkpoint).Text(6, put.metadata);
                    });
       if (!r) return Error(r.error());
-      if (Status s = Touch(c, put.thread_id, NowMs(im.options)); !s.ok()) return Error(s);
+      if (Status s = Touch(c, put.thread_id, core::NowMs(im.options)); !s.ok()) return Error(s);
       return true;
     };
     auto done = co_await im.Write<bool>(deadline, "put_checkpoint", std::move(work));
@@ -960,7 +958,7 @@ class SqliteStore::LangGraph final : public CheckpointStore {
         });
         if (!r) return Error(r.error());
       }
-      if (Status s = Touch(c, thread_id, NowMs(im.options)); !s.ok()) return Error(s);
+      if (Status s = Touch(c, thread_id, core::NowMs(im.options)); !s.ok()) return Error(s);
       return true;
     };
     auto done = co_await im.Write<bool>(deadline, "put_writes", std::move(work));
@@ -1004,10 +1002,11 @@ class SqliteStore::LangGraph final : public CheckpointStore {
 
   Awaitable<Result<std::vector<CheckpointTuple>>> ListCheckpoints(CheckpointListQuery q,
                                                                   Deadline deadline) override {
-    if (Status s = core::ValidateListQuery(q, im_.options.max_id_bytes); !s.ok())
-      co_return Error(s);
+    auto filter = core::ValidateListQuery(q, im_.options.max_id_bytes);
+    if (!filter) co_return Error(filter.error());
     using R = std::vector<CheckpointTuple>;
-    std::function<Result<R>(Conn&)> work = [q = std::move(q)](Conn& c) -> Result<R> {
+    std::function<Result<R>(Conn&)> work = [q = std::move(q),
+                                            filter = std::move(*filter)](Conn& c) -> Result<R> {
       // Unbound parameters are NULL: each absent part of the query matches everything.
       auto st = Prepare(c,
                         "SELECT thread_id, ns, checkpoint_id, parent_id, checkpoint, metadata "
@@ -1026,9 +1025,7 @@ class SqliteStore::LangGraph final : public CheckpointStore {
         if (!row) return Error(row.error());
         if (!*row) break;
         std::string metadata = (*st)->ColText(5);
-        auto match = core::MetadataMatches(metadata, q.metadata_filter);
-        if (!match) return Error(match.error());
-        if (!*match) continue;
+        if (!filter.Matches(metadata)) continue;
         hits.push_back({(*st)->ColText(0),
                         (*st)->ColText(1),
                         (*st)->ColText(2),
@@ -1099,7 +1096,7 @@ class SqliteStore::LangGraph final : public CheckpointStore {
         auto r = Run(c, sql, "copy thread", [&](Stmt& st) { st.Text(1, from).Text(2, to); });
         if (!r) return Error(r.error());
       }
-      if (Status s = Touch(c, to, NowMs(im.options)); !s.ok()) return Error(s);
+      if (Status s = Touch(c, to, core::NowMs(im.options)); !s.ok()) return Error(s);
       return static_cast<uint64_t>(*n);
     };
     co_return co_await im_.Write<uint64_t>(deadline, "copy_thread", std::move(work));
@@ -1126,7 +1123,7 @@ class SqliteStore::LangGraph final : public CheckpointStore {
             return Status();
           });
       if (!listed.ok()) return Error(listed);
-      const int64_t now_ms = NowMs(im.options);
+      const int64_t now_ms = core::NowMs(im.options);
       PurgeReport report;
       for (const auto& [t, touched] : threads) {
         const bool expired =
