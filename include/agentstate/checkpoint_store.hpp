@@ -82,7 +82,8 @@ struct CheckpointTuple {
 };
 
 struct CheckpointListQuery {
-  std::optional<std::string> thread_id;      // nullopt: every thread
+  std::optional<std::string> thread_id;      // nullopt: every thread under thread_prefix
+  std::string thread_prefix;                 // with no thread_id: ids beginning so ("" : all)
   std::optional<std::string> ns;             // nullopt: every namespace
   std::optional<std::string> checkpoint_id;  // that one only
   std::optional<std::string> before;         // ids less than this, in byte order
@@ -92,10 +93,12 @@ struct CheckpointListQuery {
 };
 
 // What retention keeps: the last N checkpoints of each namespace of a thread (0: all), and
-// threads touched within the TTL (0: forever).
+// threads touched within the TTL (0: forever); or nothing (delete_all, LangGraph's "delete"
+// strategy of prune).
 struct RetentionPolicy {
   std::size_t keep_last = 0;
   std::chrono::milliseconds thread_ttl{0};
+  bool delete_all = false;
 };
 
 struct PurgeReport {
@@ -148,10 +151,11 @@ class CheckpointStore {
   virtual Awaitable<Result<uint64_t>> CopyThread(std::string from, std::string to,
                                                  Deadline deadline) = 0;
 
-  // Applies a policy to one thread ("" : every thread), and purges the values and writes
-  // that no remaining checkpoint uses.
-  virtual Awaitable<Result<PurgeReport>> Prune(std::string thread_id, RetentionPolicy policy,
-                                               Deadline deadline) = 0;
+  // Applies a policy to one thread, or (thread_id "") to every thread whose id begins with
+  // thread_prefix ("" : every thread), and purges the values and writes that no remaining
+  // checkpoint uses.
+  virtual Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
+                                               RetentionPolicy policy, Deadline deadline) = 0;
 };
 
 }  // namespace agentstate

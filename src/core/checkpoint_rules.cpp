@@ -170,6 +170,20 @@ bool MetadataFilter::Matches(std::string_view metadata) const {
   return true;
 }
 
+Status ValidateThreads(std::string_view thread_id, std::string_view thread_prefix,
+                       std::size_t max_id_bytes) {
+  if (!thread_id.empty()) return ValidateId("thread_id", thread_id, max_id_bytes);
+  if (thread_prefix.size() > max_id_bytes)
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("thread_prefix is {} bytes; the limit is {}", thread_prefix.size(),
+                              max_id_bytes));
+  return Status();
+}
+
+bool InThreads(std::string_view thread_id, std::string_view thread_prefix) {
+  return thread_id.substr(0, thread_prefix.size()) == thread_prefix;
+}
+
 Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& q, std::size_t max_id_bytes) {
   for (const auto& [what, id] :
        {std::pair{"thread_id", &q.thread_id}, std::pair{"checkpoint_id", &q.checkpoint_id},
@@ -177,6 +191,8 @@ Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& q, std::size
     if (!id->has_value()) continue;
     if (Status s = ValidateId(what, **id, max_id_bytes); !s.ok()) return Error(s);
   }
+  if (Status s = ValidateThreads(q.thread_id.value_or(""), q.thread_prefix, max_id_bytes); !s.ok())
+    return Error(s);
   if (q.limit < 1 || q.limit > 10000)
     return Error(
         StatusCode::kInvalidArgument,

@@ -58,6 +58,13 @@ class MetadataFilter {
   std::shared_ptr<const Parsed> parsed_;  // null: no filter
 };
 
+// Checks a selection of threads: one thread id (checked as an id), or with none, every
+// thread whose id begins with thread_prefix ("" : every thread).
+Status ValidateThreads(std::string_view thread_id, std::string_view thread_prefix,
+                       std::size_t max_id_bytes);
+// Whether thread_id is among the threads thread_prefix selects.
+bool InThreads(std::string_view thread_id, std::string_view thread_prefix);
+
 // Checks a list query (its ids, its limit 1..10000, its filter values) and returns its
 // filter, parsed.
 Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& query,

@@ -10,6 +10,7 @@
 #include "core/asio.hpp"
 #include "core/validate.hpp"
 #include "core/wire_json.hpp"
+#include "server/checkpoint_wire.hpp"
 #include "server/tenant_store.hpp"
 
 namespace agentstate::server {
@@ -30,6 +31,7 @@ std::string_view Title(unsigned status) {
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
   }
@@ -318,6 +320,9 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     const StoreStats s = store.Stats();
     co_return Json(200, {{"backend", s.backend}, {"values", s.values}});
   }
+  // LangGraph's checkpoint model: /v1/threads/{thread_id}/..., /v1/checkpoints[/prune]
+  if ((p.size() >= 3 && p[0] == "threads") || (!p.empty() && p[0] == "checkpoints"))
+    co_return co_await CheckpointRoute(c, store, deadline);
   // /v1/threads/{thread_id}
   if (p.size() == 2 && p[0] == "threads") {
     c.route = "/v1/threads/{thread_id}";
@@ -372,6 +377,10 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
       co_return FromStatus(dropped.error());
     }
     auto runs = co_await store_.DeletePrefix(tenant + "/", deadline);
+    if (CheckpointStore* cp = store_.Checkpoints(); runs && cp) {
+      auto threads = co_await cp->Prune("", tenant + "/", {.delete_all = true}, deadline);
+      if (!threads) runs = Error(threads.error());
+    }
     if (!runs)
       co_return FromStatus(Status(runs.error().code(),
                                   fmt::format("tenant {}: its {} tokens are revoked, but its data "
@@ -527,6 +536,165 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
     co_return out;
   }
   co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
+}
+
+Awaitable<ApiResponse> Api::CheckpointRoute(Call& c, StateStore& store, Deadline deadline) {
+  const auto& p = c.path;
+  const std::string& m = c.req.method;
+  const auto query = [&](const std::string& key) -> std::optional<std::string> {
+    auto it = c.query.find(key);
+    if (it == c.query.end()) return std::nullopt;
+    return it->second;
+  };
+  const auto method_not_allowed = [&](std::string_view allow) {
+    ApiResponse r = Problem(405, "method_not_allowed",
+                            fmt::format("{} is not allowed on {}; use {}", m, c.route, allow));
+    r.headers.emplace_back("Allow", std::string(allow));
+    return r;
+  };
+  const auto tuple = [](const CheckpointTuple& t) {
+    ApiResponse r;
+    AppendTupleJson(t, r.body);
+    return r;
+  };
+  const bool thread = p[0] == "threads";
+  if (thread && p.size() == 3 && p[2] == "checkpoints") {
+    c.route = "/v1/threads/{thread_id}/checkpoints";
+  } else if (thread && p.size() == 4 && p[2] == "checkpoints") {
+    c.route = "/v1/threads/{thread_id}/checkpoints/{checkpoint_id}";
+  } else if (thread && p.size() == 6 && p[2] == "checkpoints" && p[4] == "writes") {
+    c.route = "/v1/threads/{thread_id}/checkpoints/{checkpoint_id}/writes/{task_id}";
+  } else if (thread && p.size() == 3 && (p[2] == "head" || p[2] == "copy")) {
+    c.route = "/v1/threads/{thread_id}/" + p[2];
+  } else if (!thread && p.size() == 1) {
+    c.route = "/v1/checkpoints";
+  } else if (!thread && p.size() == 2 && p[1] == "prune") {
+    c.route = "/v1/checkpoints/prune";
+  } else {
+    co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
+  }
+  CheckpointStore* cp = store.Checkpoints();
+  if (!cp)
+    co_return Problem(501, "not_implemented",
+                      fmt::format("the store {} has no checkpoint model; serve sqlite://, "
+                                  "postgres:// or a tiered store with a durable tier",
+                                  store.Describe()));
+  const std::string ns = query("ns").value_or("");
+  const auto not_json = [&] {
+    return Problem(415, "unsupported_media_type",
+                   "the body is JSON: Content-Type: application/json");
+  };
+
+  if (c.route == "/v1/threads/{thread_id}/checkpoints") {
+    if (m != "DELETE") co_return method_not_allowed("DELETE");
+    auto n = co_await cp->DeleteThread(p[1], deadline);
+    if (!n) co_return FromStatus(n.error());
+    co_return Json(200, {{"thread_id", p[1]}, {"deleted", *n}});
+  }
+  if (c.route == "/v1/threads/{thread_id}/checkpoints/{checkpoint_id}") {
+    if (m == "GET") {
+      auto t = co_await cp->GetCheckpoint(p[1], ns, p[3], deadline);
+      if (!t) co_return FromStatus(t.error());
+      if (!*t)
+        co_return Problem(
+            404, "not_found",
+            fmt::format("thread {} has no checkpoint {} in namespace '{}'", p[1], p[3], ns));
+      co_return tuple(**t);
+    }
+    if (m != "PUT") co_return method_not_allowed("GET, PUT");
+    if (!IsJson(c.req.content_type)) co_return not_json();
+    auto put = ParseCheckpointPut(c.req.body);
+    if (!put) co_return FromStatus(put.error());
+    put->thread_id = p[1];
+    put->ns = ns;
+    put->checkpoint_id = p[3];
+    if (Status s = co_await cp->PutCheckpoint(std::move(*put), deadline); !s.ok())
+      co_return FromStatus(s);
+    co_return Json(200, {{"thread_id", p[1]}, {"ns", ns}, {"checkpoint_id", p[3]}});
+  }
+  if (c.route == "/v1/threads/{thread_id}/checkpoints/{checkpoint_id}/writes/{task_id}") {
+    if (m != "PUT") co_return method_not_allowed("PUT");
+    if (!IsJson(c.req.content_type)) co_return not_json();
+    auto body = ParseCheckpointWrites(c.req.body);
+    if (!body) co_return FromStatus(body.error());
+    const std::size_t n = body->writes.size();
+    if (Status s = co_await cp->PutWrites(p[1], ns, p[3], p[5], std::move(body->task_path),
+                                          std::move(body->writes), deadline);
+        !s.ok())
+      co_return FromStatus(s);
+    co_return Json(200, {{"thread_id", p[1]}, {"checkpoint_id", p[3]}, {"writes", n}});
+  }
+  if (c.route == "/v1/threads/{thread_id}/head") {
+    if (m != "GET") co_return method_not_allowed("GET");
+    auto t = co_await cp->GetCheckpoint(p[1], ns, "", deadline);
+    if (!t) co_return FromStatus(t.error());
+    if (!*t)
+      co_return Problem(404, "not_found",
+                        fmt::format("thread {} has no checkpoint in namespace '{}'", p[1], ns));
+    co_return tuple(**t);
+  }
+  if (c.route == "/v1/threads/{thread_id}/copy") {
+    if (m != "POST") co_return method_not_allowed("POST");
+    auto to = query("to");
+    if (!to) co_return Problem(400, "invalid_argument", "a copy needs ?to=<new thread id>");
+    auto n = co_await cp->CopyThread(p[1], *to, deadline);
+    if (!n) co_return FromStatus(n.error());
+    co_return Json(200, {{"from", p[1]}, {"to", *to}, {"copied", *n}});
+  }
+  if (c.route == "/v1/checkpoints") {
+    if (m != "GET") co_return method_not_allowed("GET");
+    CheckpointListQuery q;
+    q.thread_id = query("thread_id");
+    q.ns = query("ns");
+    q.checkpoint_id = query("checkpoint_id");
+    q.before = query("before");
+    auto limit = ParseInt(query("limit").value_or("1000"));
+    if (!limit || *limit < 1 || *limit > 10000)
+      co_return Problem(400, "invalid_argument", "limit must be an integer in 1..10000");
+    q.limit = static_cast<std::size_t>(*limit);
+    if (auto f = query("filter")) {
+      json filter = json::parse(*f, nullptr, false);
+      if (!filter.is_object())
+        co_return Problem(400, "invalid_argument",
+                          "filter must be a JSON object of metadata keys and values");
+      for (const auto& [k, v] : filter.items())
+        q.metadata_filter.emplace_back(k, v.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    auto list = co_await cp->ListCheckpoints(std::move(q), deadline);
+    if (!list) co_return FromStatus(list.error());
+    ApiResponse r;
+    r.body = "{\"checkpoints\":[";
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      if (i) r.body += ',';
+      AppendTupleJson((*list)[i], r.body);
+    }
+    r.body += "]}";
+    co_return r;
+  }
+  // /v1/checkpoints/prune
+  if (m != "POST") co_return method_not_allowed("POST");
+  RetentionPolicy policy;
+  const std::string strategy = query("strategy").value_or("retain");
+  if (strategy != "retain" && strategy != "delete")
+    co_return Problem(400, "invalid_argument",
+                      "strategy must be retain (keep_last, ttl_ms) or delete");
+  policy.delete_all = strategy == "delete";
+  auto keep = ParseInt(query("keep_last").value_or("0"));
+  auto ttl = ParseInt(query("ttl_ms").value_or("0"));
+  if (!keep || *keep < 0 || !ttl || *ttl < 0)
+    co_return Problem(400, "invalid_argument",
+                      "keep_last and ttl_ms must be non-negative integers (0: no limit)");
+  if (!policy.delete_all && *keep == 0 && *ttl == 0)
+    co_return Problem(400, "invalid_argument",
+                      "a retain prune needs keep_last or ttl_ms; strategy=delete removes all");
+  policy.keep_last = static_cast<std::size_t>(*keep);
+  policy.thread_ttl = std::chrono::milliseconds(*ttl);
+  auto report = co_await cp->Prune(query("thread_id").value_or(""), "", policy, deadline);
+  if (!report) co_return FromStatus(report.error());
+  co_return Json(200, {{"checkpoints", report->checkpoints},
+                       {"values", report->values},
+                       {"writes", report->writes},
+                       {"threads", report->threads}});
 }
 
 std::optional<int> Api::Throttle(const std::string& tenant) {

@@ -78,6 +78,8 @@ class Api {
  private:
   struct Call;
   Awaitable<ApiResponse> Route(Call& call);
+  // The checkpoint model's routes (LangGraph), on the tenant's view of the store.
+  Awaitable<ApiResponse> CheckpointRoute(Call& call, StateStore& store, Deadline deadline);
   void Count(const std::string& route, unsigned status, std::chrono::microseconds took);
 
   // Whether `tenant` may make a request now (the rate limit); else the seconds to wait.

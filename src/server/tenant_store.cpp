@@ -15,6 +15,88 @@ bool ValidTenant(std::string_view name) {
   return true;
 }
 
+// The checkpoint model's view: thread ids in and out with the tenant's prefix, as for runs;
+// a call over every thread (a list without a thread id, a prune of all) covers the tenant's
+// prefix only.
+class TenantStore::TenantCheckpoints final : public CheckpointStore {
+ public:
+  TenantCheckpoints(const TenantStore& owner, CheckpointStore& inner)
+      : owner_(owner), inner_(inner) {}
+
+  Awaitable<Status> PutCheckpoint(CheckpointPut put, Deadline deadline) override {
+    if (Status c = owner_.Check("thread_id", put.thread_id); !c.ok()) co_return c;
+    put.thread_id = owner_.In(put.thread_id);
+    co_return owner_.Scrub(co_await inner_.PutCheckpoint(std::move(put), deadline));
+  }
+
+  Awaitable<Status> PutWrites(std::string thread_id, std::string ns, std::string checkpoint_id,
+                              std::string task_id, std::string task_path,
+                              std::vector<std::pair<std::string, TypedValue>> writes,
+                              Deadline deadline) override {
+    if (Status c = owner_.Check("thread_id", thread_id); !c.ok()) co_return c;
+    co_return owner_.Scrub(co_await inner_.PutWrites(
+        owner_.In(thread_id), std::move(ns), std::move(checkpoint_id), std::move(task_id),
+        std::move(task_path), std::move(writes), deadline));
+  }
+
+  Awaitable<Result<std::optional<CheckpointTuple>>> GetCheckpoint(std::string thread_id,
+                                                                  std::string ns,
+                                                                  std::string checkpoint_id,
+                                                                  Deadline deadline) override {
+    if (Status c = owner_.Check("thread_id", thread_id); !c.ok()) co_return Error(c);
+    auto r = co_await inner_.GetCheckpoint(owner_.In(thread_id), std::move(ns),
+                                           std::move(checkpoint_id), deadline);
+    if (!r) co_return Error(owner_.Scrub(r.error()));
+    if (*r) (*r)->thread_id = owner_.Out((*r)->thread_id);
+    co_return r;
+  }
+
+  Awaitable<Result<std::vector<CheckpointTuple>>> ListCheckpoints(CheckpointListQuery q,
+                                                                  Deadline deadline) override {
+    if (q.thread_id) {
+      if (Status c = owner_.Check("thread_id", *q.thread_id); !c.ok()) co_return Error(c);
+      q.thread_id = owner_.In(*q.thread_id);
+    }
+    q.thread_prefix = owner_.In(q.thread_prefix);
+    auto r = co_await inner_.ListCheckpoints(std::move(q), deadline);
+    if (!r) co_return Error(owner_.Scrub(r.error()));
+    for (auto& t : *r) t.thread_id = owner_.Out(t.thread_id);
+    co_return r;
+  }
+
+  Awaitable<Result<uint64_t>> DeleteThread(std::string thread_id, Deadline deadline) override {
+    if (Status c = owner_.Check("thread_id", thread_id); !c.ok()) co_return Error(c);
+    auto r = co_await inner_.DeleteThread(owner_.In(thread_id), deadline);
+    if (!r) co_return Error(owner_.Scrub(r.error()));
+    co_return r;
+  }
+
+  Awaitable<Result<uint64_t>> CopyThread(std::string from, std::string to,
+                                         Deadline deadline) override {
+    if (Status c = owner_.Check("from thread_id", from); !c.ok()) co_return Error(c);
+    if (Status c = owner_.Check("to thread_id", to); !c.ok()) co_return Error(c);
+    auto r = co_await inner_.CopyThread(owner_.In(from), owner_.In(to), deadline);
+    if (!r) co_return Error(owner_.Scrub(r.error()));
+    co_return r;
+  }
+
+  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
+                                       RetentionPolicy policy, Deadline deadline) override {
+    if (!thread_id.empty()) {
+      if (Status c = owner_.Check("thread_id", thread_id); !c.ok()) co_return Error(c);
+      thread_id = owner_.In(thread_id);
+    }
+    auto r =
+        co_await inner_.Prune(std::move(thread_id), owner_.In(thread_prefix), policy, deadline);
+    if (!r) co_return Error(owner_.Scrub(r.error()));
+    co_return r;
+  }
+
+ private:
+  const TenantStore& owner_;
+  CheckpointStore& inner_;
+};
+
 TenantStore::TenantStore(StateStore& inner, std::string tenant, std::size_t max_id_bytes)
     : inner_(inner), prefix_(std::move(tenant) + "/"), max_id_bytes_(max_id_bytes) {}
 
@@ -179,6 +261,17 @@ Awaitable<Result<uint64_t>> TenantStore::DeletePrefix(std::string prefix, Deadli
 
 Awaitable<Result<HealthReport>> TenantStore::Health(Deadline deadline) {
   co_return co_await inner_.Health(deadline);
+}
+
+TenantStore::~TenantStore() = default;
+
+CheckpointStore* TenantStore::Checkpoints() {
+  if (!checkpoints_) {
+    CheckpointStore* inner = inner_.Checkpoints();
+    if (!inner) return nullptr;
+    checkpoints_ = std::make_unique<TenantCheckpoints>(*this, *inner);
+  }
+  return checkpoints_.get();
 }
 
 }  // namespace agentstate::server

@@ -1,4 +1,5 @@
-// One tenant's view of a store: every run and thread id it names is stored as
+// One tenant's view of a store: every run and thread id it names (LangGraph's threads of
+// the checkpoint model too: Checkpoints()) is stored as
 // "<tenant>/<id>", and every id it gets back has the prefix taken off. Whatever ids a
 // tenant sends, it can only read, list, overwrite or delete runs under its own prefix: the
 // isolation lives here, below the HTTP layer, not in the route handlers.
@@ -12,9 +13,11 @@
 // limit whatever its name's length.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "agentstate/checkpoint_store.hpp"
 #include "agentstate/state_store.hpp"
 
 namespace agentstate::server {
@@ -28,6 +31,7 @@ class TenantStore final : public StateStore {
  public:
   // `inner` must outlive this view; `tenant` must be ValidTenant.
   TenantStore(StateStore& inner, std::string tenant, std::size_t max_id_bytes);
+  ~TenantStore() override;
 
   std::string Describe() const override { return inner_.Describe(); }
   Awaitable<Result<SaveAck>> Save(SaveRequest request, Deadline deadline) override;
@@ -53,8 +57,13 @@ class TenantStore final : public StateStore {
   Awaitable<Result<HealthReport>> Health(Deadline deadline) override;
   StoreStats Stats() const override { return inner_.Stats(); }
   uint64_t Generation() const override { return inner_.Generation(); }
+  // The tenant's view of the store's checkpoint model (its threads only; a list or prune
+  // of every thread is of the tenant's every thread); null when the store has none.
+  CheckpointStore* Checkpoints() override;
 
  private:
+  class TenantCheckpoints;
+
   std::string In(std::string_view id) const { return prefix_ + std::string(id); }
   // The store's own check of a tenant's id, on the id as the tenant gave it.
   Status Check(std::string_view what, std::string_view id) const;
@@ -66,6 +75,7 @@ class TenantStore final : public StateStore {
   StateStore& inner_;
   std::string prefix_;
   std::size_t max_id_bytes_;
+  std::unique_ptr<TenantCheckpoints> checkpoints_;  // made on first use
 };
 
 }  // namespace agentstate::server

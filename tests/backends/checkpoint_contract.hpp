@@ -92,9 +92,9 @@ class CheckpointContractTest : public ::testing::Test {
       for (const auto& t : *r) ids.push_back(t.thread_id + "/" + t.ns + "/" + t.checkpoint_id);
     return ids;
   }
-  Result<PurgeReport> Prune(std::string t, RetentionPolicy p) {
+  Result<PurgeReport> Prune(std::string t, RetentionPolicy p, std::string prefix = "") {
     return RunSync([&]() -> Awaitable<Result<PurgeReport>> {
-      co_return co_await cp_->Prune(t, p, DeadlineIn(5s));
+      co_return co_await cp_->Prune(t, prefix, p, DeadlineIn(5s));
     });
   }
   Result<uint64_t> DeleteThread(std::string t) {
@@ -345,6 +345,24 @@ TYPED_TEST_P(CheckpointContractTest, AThreadPastItsTtlIsPurgedWholeAndAFreshOneI
   ASSERT_TRUE(fresh && *fresh);
 }
 
+TYPED_TEST_P(CheckpointContractTest, AThreadPrefixBoundsListsAndPrunesToItsThreads) {
+  // Tenants' threads, as agentstated stores them: "<tenant>/<thread>".
+  for (const char* t : {"a/1", "a/2", "ab/1", "b/1"}) {
+    ASSERT_TRUE(this->Put(t, "", "c1", "", R"("x":1)", {{"x", "1", Json("1")}}).ok());
+    ASSERT_TRUE(this->Writes(t, "", "c1", "task", {{"x", Json("2")}}).ok());
+  }
+  EXPECT_THAT(this->ListIds({.thread_prefix = "a/"}), ElementsAre("a/1//c1", "a/2//c1"));
+  EXPECT_THAT(this->ListIds({.thread_prefix = "c/"}), ElementsAre());
+  auto report = this->Prune("", {.delete_all = true}, "a/");
+  ASSERT_TRUE(report) << report.error().ToString();
+  EXPECT_EQ(*report, (PurgeReport{.checkpoints = 2, .values = 2, .writes = 2, .threads = 2}));
+  EXPECT_THAT(this->ListIds({}), ElementsAre("ab/1//c1", "b/1//c1"));
+  auto kept = this->Get("ab/1");
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->values.size(), 1u);
+  EXPECT_EQ((*kept)->writes.size(), 1u);
+}
+
 TYPED_TEST_P(CheckpointContractTest, BadInputIsRefusedAndNothingIsHalfWritten) {
   const auto code = [](const Status& s) { return s.code(); };
   EXPECT_EQ(code(this->Put("", "", "c1", "", R"("a":1)", {})), StatusCode::kInvalidArgument);
@@ -396,8 +414,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     TheHeadCheckRefusesAPutThatWouldForkTheThread, ConcurrentPutsOnOneHeadLetExactlyOneThrough,
     CopyThreadCopiesEverythingAndRefusesATakenTarget,
     RetentionKeepsTheLastNAndPurgesWhatNoCheckpointUses,
-    AThreadPastItsTtlIsPurgedWholeAndAFreshOneIsKept, BadInputIsRefusedAndNothingIsHalfWritten,
-    ADamagedValueIsReportedAsCorruption, LargeValuesAreCompressedAndComeBackWhole);
+    AThreadPastItsTtlIsPurgedWholeAndAFreshOneIsKept, AThreadPrefixBoundsListsAndPrunesToItsThreads,
+    BadInputIsRefusedAndNothingIsHalfWritten, ADamagedValueIsReportedAsCorruption,
+    LargeValuesAreCompressedAndComeBackWhole);
 
 }  // namespace
 }  // namespace agentstate

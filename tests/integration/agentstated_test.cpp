@@ -455,6 +455,14 @@ TEST_F(Tenants, ARetryWithTheSameIdempotencyKeyIsAnsweredWithTheFirstAcknowledge
   EXPECT_EQ(loaded.json()["idempotency_key"], "req-7f3a");
 }
 
+// A checkpoint put's body (docs/http-api.md, "Checkpoints"): values as base64.
+const std::string kPutBody =
+    R"({"parent_id":null,"checkpoint":{"v":4,"id":"c1","ts":"2026-12-02T07:00:00Z",)"
+    R"("channel_versions":{"msgs":1,"bin":"v.1"},"versions_seen":{}},)"
+    R"("metadata":{"source":"input","step":-1,"parents":{}},)"
+    R"("values":[{"channel":"msgs","version":"1","type":"json","bytes":"WyJoaSJd"},)"
+    R"({"channel":"bin","version":"v.1","type":"bytes","bytes":"AP8="}]})";
+
 // An admin makes a tenant (its first token is shown once) and drops one: its tokens stop
 // working at once, and every run, checkpoint and thread of it is gone, active or completed;
 // the other tenants and the rest of the token file are untouched.
@@ -486,6 +494,11 @@ TEST_F(Tenants, AnAdminMakesAndDropsTenantsAndADroppedTenantLeavesNothing) {
   ASSERT_EQ(Http(s.port(), Request("POST", done, R"({"n":2})", acme)).status, 200);
   ASSERT_EQ(Http(s.port(), Request("POST", "/v1/runs/run-2/complete", "", acme)).status, 200);
   ASSERT_EQ(Http(s.port(), Request("POST", kSave, R"({"theirs":1})", globex)).status, 200);
+  // And a checkpoint thread of each, under the same thread id.
+  for (const auto& who : {acme, globex})
+    ASSERT_EQ(
+        Http(s.port(), Request("PUT", "/v1/threads/th-1/checkpoints/c1", kPutBody, who)).status,
+        200);
   Reply dropped = Http(s.port(), Request("DELETE", "/v1/admin/tenants/acme", "", admin));
   ASSERT_EQ(dropped.status, 200) << dropped.body;
   EXPECT_EQ(dropped.json()["tokens_revoked"], 1);
@@ -502,6 +515,9 @@ TEST_F(Tenants, AnAdminMakesAndDropsTenantsAndADroppedTenantLeavesNothing) {
               HasSubstr(R"("checkpoints":[])"));
   EXPECT_THAT(Http(s.port(), Request("GET", "/v1/runs/run-1", "", globex)).body,
               HasSubstr(R"("state":{"theirs":1})"));
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/checkpoints", "", fresh)).body,
+            R"({"checkpoints":[]})");
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/th-1/head", "", globex)).status, 200);
   // An admin's tenant is never dropped by the API; the file keeps its comment and lines.
   EXPECT_EQ(Http(s.port(), Request("DELETE", "/v1/admin/tenants/ops", "", admin)).status, 409);
   std::ifstream in(tokens());
@@ -515,6 +531,154 @@ TEST_F(Tenants, AnAdminMakesAndDropsTenantsAndADroppedTenantLeavesNothing) {
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", globex)).status, 200);
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/runs/run-1", "", fresh)).status, 404);
   EXPECT_EQ(s.log().find(token), std::string::npos) << "the token was logged";
+}
+
+// LangGraph's checkpoint model over HTTP (docs/http-api.md, "Checkpoints"): a put with its
+// values as base64, writes, the head, one checkpoint, a list by metadata; value bytes come
+// back exactly, and another tenant with the same thread id sees none of it.
+TEST_F(Tenants, ACheckpointRoundTripsOverHttpAndAnotherTenantSeesNoneOfIt) {
+  Server s({"--store", "sqlite://" + (dir_ / "lg.db").string(), "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  const std::string globex = Bearer("globex-token-0123456789");
+  Reply put = Http(s.port(), Request("PUT", "/v1/threads/t%201/checkpoints/c1", kPutBody, acme));
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.body, R"({"checkpoint_id":"c1","ns":"","thread_id":"t 1"})");
+  Reply writes =
+      Http(s.port(),
+           Request("PUT", "/v1/threads/t%201/checkpoints/c1/writes/task-b",
+                   R"({"task_path":"p","writes":[{"channel":"out","type":"json","bytes":"MQ=="},)"
+                   R"({"channel":"__error__","type":"json","bytes":"Mg=="}]})",
+                   acme));
+  ASSERT_EQ(writes.status, 200) << writes.body;
+  Reply head = Http(s.port(), Request("GET", "/v1/threads/t%201/head?ns=", "", acme));
+  ASSERT_EQ(head.status, 200) << head.body;
+  const nlohmann::json t = head.json();
+  EXPECT_EQ(t["thread_id"], "t 1");
+  EXPECT_EQ(t["parent_id"], nullptr);
+  EXPECT_EQ(t["checkpoint"]["channel_versions"]["msgs"], 1) << "a version keeps its JSON type";
+  EXPECT_EQ(t["metadata"], nlohmann::json::parse(R"({"source":"input","step":-1,"parents":{}})"));
+  EXPECT_EQ(t["values"],
+            nlohmann::json::parse(
+                R"([{"channel":"bin","version":"v.1","type":"bytes","bytes":"AP8="},)"
+                R"({"channel":"msgs","version":"1","type":"json","bytes":"WyJoaSJd"}])"));
+  EXPECT_EQ(t["writes"],
+            nlohmann::json::parse(
+                R"([{"task_id":"task-b","task_path":"p","channel":"__error__","idx":-1,)"
+                R"("type":"json","bytes":"Mg=="},{"task_id":"task-b","task_path":"p",)"
+                R"("channel":"out","idx":0,"type":"json","bytes":"MQ=="}])"));
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t%201/checkpoints/c1", "", acme)).body,
+            head.body);
+  Reply listed =
+      Http(s.port(),
+           Request("GET", "/v1/checkpoints?filter=%7B%22source%22%3A%22input%22%7D", "", acme));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(listed.json()["checkpoints"].size(), 1u);
+  EXPECT_EQ(Http(s.port(),
+                 Request("GET", "/v1/checkpoints?filter=%7B%22source%22%3A%22loop%22%7D", "", acme))
+                .json()["checkpoints"]
+                .size(),
+            0u);
+  // globex: the same thread id is another thread; nothing of acme's is readable or
+  // writable, and a list of every thread is of globex's threads only.
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t%201/head", "", globex)).status, 404);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t%201/checkpoints/c1", "", globex)).status,
+            404);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/checkpoints", "", globex)).body,
+            R"({"checkpoints":[]})");
+  EXPECT_EQ(Http(s.port(), Request("PUT", "/v1/threads/t%201/checkpoints/c1/writes/x",
+                                   R"({"writes":[]})", globex))
+                .status,
+            404);
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/threads/t%201/copy?to=mine", "", globex)).status,
+            404);
+  EXPECT_EQ(Http(s.port(), Request("DELETE", "/v1/threads/t%201/checkpoints", "", globex)).body,
+            R"({"deleted":0,"thread_id":"t 1"})");
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/checkpoints/prune?strategy=delete", "", globex))
+                .json()["checkpoints"],
+            0);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t%201/head", "", acme)).body, head.body);
+  // acme's own copy, prune and delete.
+  Reply copied = Http(s.port(), Request("POST", "/v1/threads/t%201/copy?to=t2", "", acme));
+  ASSERT_EQ(copied.status, 200) << copied.body;
+  EXPECT_EQ(copied.json()["copied"], 1);
+  Reply pruned = Http(
+      s.port(), Request("POST", "/v1/checkpoints/prune?thread_id=t2&strategy=delete", "", acme));
+  ASSERT_EQ(pruned.status, 200) << pruned.body;
+  EXPECT_EQ(pruned.body, R"({"checkpoints":1,"threads":1,"values":2,"writes":2})");
+  EXPECT_EQ(Http(s.port(), Request("DELETE", "/v1/threads/t%201/checkpoints", "", acme)).body,
+            R"({"deleted":1,"thread_id":"t 1"})");
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t%201/head", "", acme)).status, 404);
+}
+
+// Bad input on the checkpoint routes: each gets its status and a problem body naming what is
+// wrong, and a refused put leaves nothing behind.
+TEST_F(Tenants, BadCheckpointInputGetsItsStatusAndNothingIsHalfWritten) {
+  Server s({"--store", "sqlite://" + (dir_ / "lg.db").string(), "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  const std::string acme = Bearer("acme-token-0123456789");
+  const auto put = [&](const std::string& body,
+                       const std::string& target = "/v1/threads/t/checkpoints/c1") {
+    return Http(s.port(), Request("PUT", target, body, acme));
+  };
+  std::string bad_base64 = kPutBody;
+  bad_base64.replace(bad_base64.find("AP8="), 4, "AP8");
+  Reply r = put(bad_base64);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.json()["detail"].get<std::string>(),
+              HasSubstr("body.values[1].bytes is not base64"));
+  r = put(R"({"checkpoint":{"channel_versions":{}},"metadata":{},"check_heads":true})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.json()["detail"].get<std::string>(), HasSubstr("body.check_heads is not a field"));
+  EXPECT_EQ(put(R"({"metadata":{}})").status, 400) << "no checkpoint document";
+  EXPECT_EQ(put(R"({"checkpoint":[],"metadata":{}})").status, 400);
+  EXPECT_EQ(put(kPutBody + "{}").status, 400) << "trailing bytes after the body";
+  EXPECT_EQ(put("{\"checkpoint\":").status, 400);
+  // A value whose version the document does not hold: refused whole.
+  std::string wrong = kPutBody;
+  wrong.replace(wrong.find(R"("version":"v.1")"), 15, R"("version":"v.2")");
+  r = put(wrong);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t/head", "", acme)).status, 404)
+      << "a refused put left a checkpoint";
+  EXPECT_EQ(
+      Http(s.port(), Request("PUT", "/v1/threads/t/checkpoints/c1", kPutBody, acme, "text/plain"))
+          .status,
+      415);
+  // Writes to a checkpoint that does not exist; a put over a head that moved on.
+  EXPECT_EQ(
+      Http(s.port(), Request("PUT", "/v1/threads/t/checkpoints/c9/writes/task",
+                             R"({"writes":[{"channel":"a","type":"json","bytes":""}]})", acme))
+          .status,
+      404);
+  ASSERT_EQ(put(kPutBody).status, 200);
+  std::string forked = kPutBody;
+  forked.replace(forked.find(R"("parent_id":null)"), 16, R"("parent_id":"c0","check_head":true)");
+  r = put(forked, "/v1/threads/t/checkpoints/c2");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.json()["code"], "conflict");
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t/checkpoints/c2", "", acme)).status, 404);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/checkpoints?limit=0", "", acme)).status, 400);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/checkpoints?filter=%5B1%5D", "", acme)).status, 400);
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/checkpoints/prune", "", acme)).status, 400)
+      << "a prune that would keep everything is a mistake";
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/threads/t/copy", "", acme)).status, 400);
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t/checkpoints/c1/writes", "", acme)).status,
+            404);
+}
+
+// A store without the checkpoint model answers its routes with 501, naming the store.
+TEST_F(Tenants, AStoreWithoutACheckpointModelAnswers501) {
+  Server s({"--store",
+            std::string(std::getenv("AGENTSTATE_REDIS_URL") ? std::getenv("AGENTSTATE_REDIS_URL")
+                                                            : "redis://127.0.0.1:16379") +
+                "?prefix=ctest-lg501:",
+            "--tokens", tokens()});
+  ASSERT_GT(s.port(), 0) << s.log();
+  Reply r =
+      Http(s.port(), Request("GET", "/v1/threads/t/head", "", Bearer("acme-token-0123456789")));
+  EXPECT_EQ(r.status, 501) << r.body;
+  EXPECT_EQ(r.json()["code"], "not_implemented");
 }
 
 // docs/openapi.json against the real server: every documented operation answers with one of

@@ -124,10 +124,12 @@ Awaitable<Result<std::vector<CheckpointTuple>>> MemoryCheckpoints::ListCheckpoin
   if (!filter) co_return Error(filter.error());
   std::lock_guard lock(mu_);
   auto [first, last] = q.thread_id ? ThreadCheckpoints(*q.thread_id)
-                                   : std::pair{checkpoints_.begin(), checkpoints_.end()};
+                                   : std::pair{checkpoints_.lower_bound({q.thread_prefix, "", ""}),
+                                               checkpoints_.end()};
   std::vector<decltype(first)> hits;
   for (auto it = first; it != last; ++it) {
     const auto& [t, ns, id] = it->first;
+    if (!core::InThreads(t, q.thread_prefix)) break;  // past the prefix's range
     if (q.ns && ns != *q.ns) continue;
     if (q.checkpoint_id && id != *q.checkpoint_id) continue;
     if (q.before && !(id < *q.before)) continue;
@@ -234,17 +236,18 @@ Awaitable<Result<uint64_t>> MemoryCheckpoints::CopyThread(std::string from, std:
 }
 
 Awaitable<Result<PurgeReport>> MemoryCheckpoints::Prune(std::string thread_id,
+                                                        std::string thread_prefix,
                                                         RetentionPolicy policy, Deadline) {
-  if (!thread_id.empty()) {
-    if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
-      co_return Error(s);
-  }
+  if (Status s = core::ValidateThreads(thread_id, thread_prefix, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::lock_guard lock(mu_);
   std::vector<std::string> threads;
   if (!thread_id.empty()) {
     threads.push_back(thread_id);
   } else {
-    for (const auto& [t, ms] : touched_ms_) threads.push_back(t);
+    for (auto it = touched_ms_.lower_bound(thread_prefix);
+         it != touched_ms_.end() && core::InThreads(it->first, thread_prefix); ++it)
+      threads.push_back(it->first);
   }
   const int64_t now_ms = core::NowMs(options_);
   PurgeReport report;
@@ -258,7 +261,8 @@ Awaitable<Result<PurgeReport>> MemoryCheckpoints::Prune(std::string thread_id,
     std::vector<CheckpointIt> doomed;
     for (auto it = std::make_reverse_iterator(last); it != std::make_reverse_iterator(first);
          ++it) {
-      if (expired || (policy.keep_last > 0 && ++seen[std::get<1>(it->first)] > policy.keep_last))
+      if (policy.delete_all || expired ||
+          (policy.keep_last > 0 && ++seen[std::get<1>(it->first)] > policy.keep_last))
         doomed.push_back(std::prev(it.base()));
     }
     for (auto it : doomed) Erase(it, report);

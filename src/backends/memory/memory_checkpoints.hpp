@@ -31,8 +31,8 @@ class MemoryCheckpoints final : public CheckpointStore {
   Awaitable<Result<uint64_t>> DeleteThread(std::string thread_id, Deadline deadline) override;
   Awaitable<Result<uint64_t>> CopyThread(std::string from, std::string to,
                                          Deadline deadline) override;
-  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, RetentionPolicy policy,
-                                       Deadline deadline) override;
+  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
+                                       RetentionPolicy policy, Deadline deadline) override;
 
   // Test hook: flips one bit of a stored channel value. False when there is none.
   bool CorruptValueForTest(const std::string& thread_id, const std::string& ns,

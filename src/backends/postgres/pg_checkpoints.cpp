@@ -202,11 +202,12 @@ Awaitable<Result<std::vector<CheckpointTuple>>> PgCheckpoints::ListCheckpoints(
     p.push_back(Text(after ? std::get<1>(*after) : ""));
     p.push_back(Text(after ? std::get<2>(*after) : ""));
     p.push_back(Int8(page));
+    p.push_back(Text(q.thread_id ? "" : q.thread_prefix));
     auto r = co_await client_.Run(
         "SELECT thread_id, ns, checkpoint_id, metadata FROM lg_checkpoints WHERE "
         "(NOT $1 OR thread_id = $2) AND (NOT $3 OR ns = $4) AND (NOT $5 OR checkpoint_id = $6) "
         "AND (NOT $7 OR checkpoint_id < $8) AND (NOT $9 OR checkpoint_id < $10 OR "
-        "(checkpoint_id = $10 AND (thread_id, ns) > ($11, $12))) "
+        "(checkpoint_id = $10 AND (thread_id, ns) > ($11, $12))) AND starts_with(thread_id, $14) "
         "ORDER BY checkpoint_id DESC, thread_id, ns LIMIT $13",
         std::move(p), deadline, "list checkpoints");
     if (!r) co_return Error(r.error());
@@ -271,19 +272,20 @@ Awaitable<Result<uint64_t>> PgCheckpoints::CopyThread(std::string from, std::str
   co_return static_cast<uint64_t>(GetInt8(r->get(), 0, 0));
 }
 
-Awaitable<Result<PurgeReport>> PgCheckpoints::Prune(std::string thread_id, RetentionPolicy policy,
-                                                    Deadline deadline) {
-  if (!thread_id.empty()) {
-    if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
-      co_return Error(s);
-  }
+Awaitable<Result<PurgeReport>> PgCheckpoints::Prune(std::string thread_id,
+                                                    std::string thread_prefix,
+                                                    RetentionPolicy policy, Deadline deadline) {
+  if (Status s = core::ValidateThreads(thread_id, thread_prefix, options_.max_id_bytes); !s.ok())
+    co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(thread_id));
+  p.push_back(Text(thread_prefix));
   p.push_back(Int8(static_cast<int64_t>(policy.keep_last)));
   p.push_back(Int8(policy.thread_ttl.count()));
+  p.push_back(Bool(policy.delete_all));
   p.push_back(Int8(core::NowMs(options_)));
-  auto r = co_await client_.Run("SELECT * FROM agentstate_lg_prune($1, $2, $3, $4)", std::move(p),
-                                deadline, "prune");
+  auto r = co_await client_.Run("SELECT * FROM agentstate_lg_prune($1, $2, $3, $4, $5, $6)",
+                                std::move(p), deadline, "prune");
   if (!r) co_return Error(r.error());
   const PGresult* res = r->get();
   co_return PurgeReport{

@@ -28,8 +28,8 @@ class PgCheckpoints final : public CheckpointStore {
   Awaitable<Result<uint64_t>> DeleteThread(std::string thread_id, Deadline deadline) override;
   Awaitable<Result<uint64_t>> CopyThread(std::string from, std::string to,
                                          Deadline deadline) override;
-  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, RetentionPolicy policy,
-                                       Deadline deadline) override;
+  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
+                                       RetentionPolicy policy, Deadline deadline) override;
 
  private:
   // The tuples of the checkpoints the CTE `cps` selects (its columns: thread_id, ns,

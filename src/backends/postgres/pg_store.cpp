@@ -554,6 +554,46 @@ BEGIN
   END LOOP;
 END $$ LANGUAGE plpgsql;
 )sql",
+    // Version 5: prune selects threads by id or by id prefix (a tenant's threads), and can
+    // delete them whole (LangGraph's "delete" strategy).
+    R"sql(
+DROP FUNCTION IF EXISTS agentstate_lg_prune(text, bigint, bigint, bigint);
+CREATE OR REPLACE FUNCTION agentstate_lg_prune(p_thread text, p_prefix text, p_keep bigint,
+    p_ttl_ms bigint, p_all boolean, p_now bigint,
+    OUT o_checkpoints bigint, OUT o_values bigint, OUT o_writes bigint, OUT o_threads bigint) AS $$
+DECLARE th record; v_c bigint; v_w bigint;
+BEGIN
+  o_checkpoints := 0; o_values := 0; o_writes := 0; o_threads := 0;
+  FOR th IN SELECT thread_id, touched_ms FROM lg_threads
+      WHERE CASE WHEN p_thread <> '' THEN thread_id = p_thread ELSE starts_with(thread_id, p_prefix) END LOOP
+    WITH doomed AS (
+      SELECT x.ns, x.checkpoint_id FROM (
+        SELECT ns, checkpoint_id, row_number() OVER (PARTITION BY ns ORDER BY checkpoint_id DESC) AS r
+        FROM lg_checkpoints WHERE thread_id = th.thread_id) x
+      WHERE p_all OR (p_ttl_ms > 0 AND th.touched_ms + p_ttl_ms <= p_now) OR (p_keep > 0 AND x.r > p_keep)),
+    dw AS (DELETE FROM lg_writes w USING doomed d
+           WHERE w.thread_id = th.thread_id AND w.ns = d.ns AND w.checkpoint_id = d.checkpoint_id RETURNING 1),
+    dc AS (DELETE FROM lg_checkpoints c USING doomed d
+           WHERE c.thread_id = th.thread_id AND c.ns = d.ns AND c.checkpoint_id = d.checkpoint_id RETURNING 1)
+    SELECT (SELECT count(*) FROM dc), (SELECT count(*) FROM dw) INTO v_c, v_w;
+    o_checkpoints := o_checkpoints + v_c;
+    o_writes := o_writes + v_w;
+    WITH used AS (
+      SELECT c.ns, cv.key AS channel, cv.value AS version FROM lg_checkpoints c
+      CROSS JOIN LATERAL jsonb_each_text(c.checkpoint::jsonb -> 'channel_versions') AS cv
+      WHERE c.thread_id = th.thread_id),
+    dv AS (DELETE FROM lg_values v WHERE v.thread_id = th.thread_id AND NOT EXISTS (
+             SELECT 1 FROM used u WHERE u.ns = v.ns AND u.channel = v.channel AND u.version = v.version)
+           RETURNING 1)
+    SELECT count(*) INTO v_c FROM dv;
+    o_values := o_values + v_c;
+    IF NOT EXISTS (SELECT 1 FROM lg_checkpoints WHERE thread_id = th.thread_id) THEN
+      DELETE FROM lg_threads WHERE thread_id = th.thread_id;
+      o_threads := o_threads + 1;
+    END IF;
+  END LOOP;
+END $$ LANGUAGE plpgsql;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

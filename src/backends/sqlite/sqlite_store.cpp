@@ -1012,13 +1012,15 @@ class SqliteStore::LangGraph final : public CheckpointStore {
                         "SELECT thread_id, ns, checkpoint_id, parent_id, checkpoint, metadata "
                         "FROM lg_checkpoints WHERE (?1 IS NULL OR thread_id = ?1) AND "
                         "(?2 IS NULL OR ns = ?2) AND (?3 IS NULL OR checkpoint_id = ?3) AND "
-                        "(?4 IS NULL OR checkpoint_id < ?4) "
+                        "(?4 IS NULL OR checkpoint_id < ?4) AND "
+                        "(?5 IS NULL OR substr(thread_id, 1, length(?5)) = ?5) "
                         "ORDER BY checkpoint_id DESC, thread_id, ns");
       if (!st) return Error(st.error());
       if (q.thread_id) (*st)->Text(1, *q.thread_id);
       if (q.ns) (*st)->Text(2, *q.ns);
       if (q.checkpoint_id) (*st)->Text(3, *q.checkpoint_id);
       if (q.before) (*st)->Text(4, *q.before);
+      if (!q.thread_id && !q.thread_prefix.empty()) (*st)->Text(5, q.thread_prefix);
       std::vector<CheckpointTuple> hits;
       while (hits.size() < q.limit) {
         auto row = (*st)->Step("list checkpoints");
@@ -1102,21 +1104,26 @@ class SqliteStore::LangGraph final : public CheckpointStore {
     co_return co_await im_.Write<uint64_t>(deadline, "copy_thread", std::move(work));
   }
 
-  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, RetentionPolicy policy,
-                                       Deadline deadline) override {
-    if (!thread_id.empty()) {
-      if (Status s = core::ValidateId("thread_id", thread_id, im_.options.max_id_bytes); !s.ok())
-        co_return Error(s);
-    }
+  Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
+                                       RetentionPolicy policy, Deadline deadline) override {
+    if (Status s = core::ValidateThreads(thread_id, thread_prefix, im_.options.max_id_bytes);
+        !s.ok())
+      co_return Error(s);
     Impl& im = im_;
     std::function<Result<PurgeReport>(Conn&)> work = [&im, thread_id = std::move(thread_id),
+                                                      thread_prefix = std::move(thread_prefix),
                                                       policy](Conn& c) -> Result<PurgeReport> {
       std::vector<std::pair<std::string, int64_t>> threads;  // thread, touched
       Status listed = EachRow(
-          c, "SELECT thread_id, touched_ms FROM lg_threads WHERE ?1 IS NULL OR thread_id = ?1",
+          c,
+          "SELECT thread_id, touched_ms FROM lg_threads WHERE (?1 IS NULL OR thread_id = ?1) AND "
+          "substr(thread_id, 1, length(?2)) = ?2",
           "prune",
           [&](Stmt& st) {
+            // Text binds without a copy (and an empty view with no data as NULL): both
+            // strings outlive the statement.
             if (!thread_id.empty()) st.Text(1, thread_id);
+            st.Text(2, thread_id.empty() ? std::string_view(thread_prefix) : std::string_view(""));
           },
           [&](Stmt& st) {
             threads.emplace_back(st.ColText(0), st.ColInt(1));
@@ -1129,7 +1136,7 @@ class SqliteStore::LangGraph final : public CheckpointStore {
         const bool expired =
             policy.thread_ttl.count() > 0 && touched + policy.thread_ttl.count() <= now_ms;
         std::vector<std::pair<std::string, std::string>> doomed;  // ns, checkpoint id
-        if (expired || policy.keep_last > 0) {
+        if (policy.delete_all || expired || policy.keep_last > 0) {
           Status s = EachRow(
               c,
               "SELECT ns, checkpoint_id FROM (SELECT ns, checkpoint_id, row_number() OVER "
@@ -1137,7 +1144,8 @@ class SqliteStore::LangGraph final : public CheckpointStore {
               "thread_id = ?1) WHERE r > ?2",
               "prune",
               [&](Stmt& st) {
-                st.Text(1, t).Int(2, expired ? 0 : static_cast<int64_t>(policy.keep_last));
+                const bool all = policy.delete_all || expired;
+                st.Text(1, t).Int(2, all ? 0 : static_cast<int64_t>(policy.keep_last));
               },
               [&](Stmt& st) {
                 doomed.emplace_back(st.ColText(0), st.ColText(1));
