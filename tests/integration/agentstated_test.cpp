@@ -711,8 +711,10 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
   for (const auto& [path, method] : ops) {
     const nlohmann::json& op = api["paths"][path][method];
     std::string target = path;
-    for (auto [name, value] : {std::pair{"{run_id}", "run-1"}, std::pair{"{thread_id}", "th-1"},
-                               std::pair{"{tenant}", "initech"}}) {
+    for (auto [name, value] :
+         {std::pair{"{run_id}", "run-1"}, std::pair{"{thread_id}", "th-1"},
+          std::pair{"{tenant}", "initech"}, std::pair{"{checkpoint_id}", "c-1"},
+          std::pair{"{task_id}", "task-1"}}) {
       if (auto at = target.find(name); at != std::string::npos)
         target.replace(at, std::string(name).size(), value);
     }
@@ -757,7 +759,7 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
           << m << " " << path << " is served but not documented";
     }
   }
-  EXPECT_EQ(checked, 18) << "the 18 operations of API v1";
+  EXPECT_EQ(checked, 26) << "the 26 operations of API v1";
   // And a path the document does not have is no route either.
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/undocumented", "", admin)).status, 404);
 }
