@@ -20,7 +20,7 @@ import {
   maxChannelVersion,
 } from "@langchain/langgraph-checkpoint";
 
-import { Http, type ClientOptions, query, seg } from "./http.js";
+import { AgentstateError, Http, type ClientOptions, query, seg } from "./http.js";
 
 export interface SaverOptions extends ClientOptions {
   /**
@@ -67,14 +67,60 @@ function required(config: RunnableConfig, key: "thread_id" | "checkpoint_id", ca
   return String(v);
 }
 
+// The order of a checkpoint and its writes. LangGraph chains its puts but sends a task's
+// writes at once, so the writes to checkpoint N+1 can reach the server while put(N) is still
+// in flight and put(N+1) not yet made. The server takes writes only to a checkpoint that
+// exists (a deleted thread takes none), so a write refused while this saver has a put of
+// that thread in flight waits for the put of its checkpoint (bounded by the call's
+// deadline) and goes again: writes land after their checkpoint, never orphaned before it.
+class PutOrder {
+  private readonly inFlight = new Map<string, number>(); // thread+ns -> puts in flight
+  private readonly waiters = new Map<string, (() => void)[]>(); // checkpoint -> waiting writes
+  private readonly settled = new Set<string>(); // checkpoints put lately (the last 1024)
+
+  async track<T>(threadNs: string, checkpoint: string, put: Promise<T>): Promise<T> {
+    this.inFlight.set(threadNs, (this.inFlight.get(threadNs) ?? 0) + 1);
+    try {
+      return await put;
+    } finally {
+      const n = this.inFlight.get(threadNs)! - 1;
+      if (n === 0) this.inFlight.delete(threadNs);
+      else this.inFlight.set(threadNs, n);
+      this.settled.add(checkpoint);
+      if (this.settled.size > 1024) this.settled.delete(this.settled.values().next().value!);
+      for (const wake of this.waiters.get(checkpoint) ?? []) wake();
+      this.waiters.delete(checkpoint);
+    }
+  }
+  busy(threadNs: string): boolean {
+    return this.inFlight.has(threadNs);
+  }
+  /** Resolves when the checkpoint's put settles here, or after `ms`. */
+  async settledOrTimeout(checkpoint: string, ms: number): Promise<void> {
+    if (this.settled.has(checkpoint)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      const list = this.waiters.get(checkpoint) ?? [];
+      list.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.waiters.set(checkpoint, list);
+    });
+  }
+}
+
 export class AgentstateSaver extends BaseCheckpointSaver {
   private readonly http: Http;
   private readonly checkHead: boolean;
+  private readonly order = new PutOrder();
+  private readonly timeoutMs: number;
 
   constructor(options: SaverOptions) {
     super(options.serde);
     this.http = new Http(options);
     this.checkHead = options.checkHead ?? false;
+    this.timeoutMs = options.timeoutMs ?? 10000;
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
@@ -127,6 +173,22 @@ export class AgentstateSaver extends BaseCheckpointSaver {
     if (config.configurable === undefined) throw new Error("put: config.configurable is required");
     const threadId = required(config, "thread_id", "put");
     const ns: string = config.configurable.checkpoint_ns ?? "";
+    // In flight from the call on, serialising included (PutOrder).
+    return this.order.track(
+      JSON.stringify([threadId, ns]),
+      JSON.stringify([threadId, ns, checkpoint.id]),
+      this.send(config, threadId, ns, checkpoint, metadata, newVersions),
+    );
+  }
+
+  private async send(
+    config: RunnableConfig,
+    threadId: string,
+    ns: string,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<RunnableConfig> {
     const { channel_values: channelValues, ...doc } = checkpoint;
     const values = await Promise.all(
       Object.entries(newVersions).map(async ([channel, version]) => {
@@ -136,15 +198,14 @@ export class AgentstateSaver extends BaseCheckpointSaver {
         return { channel, version: String(version), type, bytes: base64(bytes) };
       }),
     );
-    await this.http.call("PUT", `/v1/threads/${seg(threadId)}/checkpoints/${seg(checkpoint.id)}` + query({ ns }), {
-      body: {
-        parent_id: config.configurable.checkpoint_id ?? null,
-        checkpoint: doc,
-        metadata,
-        values,
-        check_head: this.checkHead,
-      },
-    });
+    const body = {
+      parent_id: config.configurable?.checkpoint_id ?? null,
+      checkpoint: doc,
+      metadata,
+      values,
+      check_head: this.checkHead,
+    };
+    await this.http.call("PUT", `/v1/threads/${seg(threadId)}/checkpoints/${seg(checkpoint.id)}` + query({ ns }), { body });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
@@ -158,11 +219,19 @@ export class AgentstateSaver extends BaseCheckpointSaver {
         return { channel, type, bytes: base64(bytes) };
       }),
     );
-    await this.http.call(
-      "PUT",
-      `/v1/threads/${seg(threadId)}/checkpoints/${seg(checkpointId)}/writes/${seg(taskId)}` + query({ ns }),
-      { body: { task_path: taskPath, writes: wire } },
-    );
+    const threadNs = JSON.stringify([threadId, ns]);
+    const busy = this.order.busy(threadNs);
+    const send = () =>
+      this.http.call("PUT", `/v1/threads/${seg(threadId)}/checkpoints/${seg(checkpointId)}/writes/${seg(taskId)}` + query({ ns }), {
+        body: { task_path: taskPath, writes: wire },
+      });
+    try {
+      await send();
+    } catch (e) {
+      if (!(e instanceof AgentstateError && e.status === 404 && (busy || this.order.busy(threadNs)))) throw e;
+      await this.order.settledOrTimeout(JSON.stringify([threadId, ns, checkpointId]), this.timeoutMs);
+      await send();
+    }
   }
 
   async deleteThread(threadId: string): Promise<void> {

@@ -53,6 +53,21 @@ describe("the head check", () => {
   });
 });
 
+describe("the order of a checkpoint and its writes", () => {
+  it("lands writes sent before their checkpoint's put (as LangGraph sends them) after it", async () => {
+    const saver = new AgentstateSaver({ url, token: tokenA });
+    const thread = { configurable: { thread_id: "order" } };
+    const c1 = checkpoint(300);
+    const c2 = checkpoint(301);
+    // LangGraph chains put(c2) after put(c1), and sends c2's writes at once.
+    const puts = saver.put(thread, c1, meta(1), { step: 300 }).then((cfg) => saver.put(cfg, c2, meta(2), { step: 301 }));
+    const writes = saver.putWrites({ configurable: { thread_id: "order", checkpoint_id: c2.id } }, [["out", "done"]], "task-1");
+    await Promise.all([puts, writes]);
+    const t = await saver.getTuple({ configurable: { thread_id: "order", checkpoint_id: c2.id } });
+    expect(t?.pendingWrites).toEqual([["task-1", "out", "done"]]);
+  });
+});
+
 describe("copy and prune", () => {
   it("copies a thread whole and keeps only the newest checkpoints it is told to", async () => {
     const saver = new AgentstateSaver({ url, token: tokenA });
