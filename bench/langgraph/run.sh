@@ -10,6 +10,6 @@ shift
 server=../../tests/load/agentstated_fixture.sh
 schema=bench_lg_$$
 dir=$(mktemp -d)
-trap '[[ -f $dir/pid ]] && $server stop "$dir" > /dev/null; psql "$AGENTSTATE_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE"; rm -rf "$dir"' EXIT
+trap '[[ -f $dir/pid ]] && $server stop "$dir" > /dev/null; psql "$AGENTSTATE_POSTGRES_URL" -qc "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE"; rm -rf "$dir"' EXIT
 $server start "$dir" "$bin" --threads 2 --store "$AGENTSTATE_POSTGRES_URL?schema=$schema" > /dev/null
 node saver_bench.mjs --agentstated "$(cat "$dir/url")" --postgres "$AGENTSTATE_POSTGRES_URL" --schema "$schema" "$@"

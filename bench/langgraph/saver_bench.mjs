@@ -99,7 +99,9 @@ const oursTables = ["lg_checkpoints", "lg_values", "lg_writes", "lg_threads"];
 const refTables = ["checkpoints", "checkpoint_blobs", "checkpoint_writes"];
 const results = { agentstate: [], postgres: [] };
 for (let round = 0; round < rounds; round++) {
-  const order = round % 2 === 0 ? ["agentstate", "postgres"] : ["postgres", "agentstate"];
+  const order = (round % 2 === 0 ? ["agentstate", "postgres"] : ["postgres", "agentstate"]).filter(
+    (n) => !args.only || n === args.only,
+  );
   for (const name of order) {
     // Each run starts on empty tables, so bytes are this run's threads alone.
     if (name === "agentstate") {
@@ -113,6 +115,7 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
+if (args.only) process.exit(0); // a profile of one saver: no ratios
 const median = (xs, k) => xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = {};
 for (const k of ["steps_per_s", "p50_ms", "p99_ms", "bytes_per_thread"]) {

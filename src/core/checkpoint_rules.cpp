@@ -14,8 +14,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Values of at least this size are stored compressed.
-constexpr std::size_t kCompressValueBytes = 16 * 1024;
+// Values of at least this size are stored compressed (zstd); below it, zstd saves little
+// and the row overhead is most of a value's cost.
+constexpr std::size_t kCompressValueBytes = 1024;
 
 constexpr std::array<std::pair<std::string_view, int64_t>, 4> kSpecialWrites{{
     {"__error__", -1},
