@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/base64.hpp"
 
@@ -48,6 +49,14 @@ std::string Bytes(od::value& v, std::string& out) {
   if (!bytes) return "is not base64 (RFC 4648, the standard alphabet, padded)";
   out = std::move(*bytes);
   return "";
+}
+
+// A typed value's fields, "type" and "bytes": why one is refused ("" : taken), or nullopt
+// for another key.
+std::optional<std::string> Typed(const std::string& key, od::value& v, TypedValue& out) {
+  if (key == "type") return Text(v, out.type);
+  if (key == "bytes") return Bytes(v, out.bytes);
+  return std::nullopt;
 }
 
 std::string Object(od::value& v, std::string& out) {
@@ -132,8 +141,7 @@ Result<CheckpointPut> ParseCheckpointPut(std::string_view body) {
                      [](ChannelValue& c, const std::string& k, od::value& e) -> std::string {
                        if (k == "channel") return Text(e, c.channel);
                        if (k == "version") return Text(e, c.version);
-                       if (k == "type") return Text(e, c.value.type);
-                       if (k == "bytes") return Bytes(e, c.value.bytes);
+                       if (auto why = Typed(k, e, c.value)) return *why;
                        return "is not a field of a value (channel, version, type, bytes)";
                      });
       }
@@ -159,8 +167,7 @@ Result<WritesBody> ParseCheckpointWrites(std::string_view body) {
                      [](std::pair<std::string, TypedValue>& w, const std::string& k,
                         od::value& e) -> std::string {
                        if (k == "channel") return Text(e, w.first);
-                       if (k == "type") return Text(e, w.second.type);
-                       if (k == "bytes") return Bytes(e, w.second.bytes);
+                       if (auto why = Typed(k, e, w.second)) return *why;
                        return "is not a field of a write (channel, type, bytes)";
                      });
       }
