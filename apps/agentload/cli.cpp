@@ -53,6 +53,9 @@ int AgentloadMain(const std::vector<std::string>& args,
                  "leave out scenarios with this tag (repeatable), e.g. --exclude-tag slow")
       ->type_name("TAG");
   app.add_flag("--quick", o.quick, "the quick profile: same shape, smaller counts and durations");
+  app.add_flag("--check", o.check,
+               "check the options, the report directory and the store's health, run no load, "
+               "and exit (0: ready; 2: the problem, on one line)");
   app.add_flag("-v,--verbose", o.verbose, "print each phase as it ends, and every gate");
   app.add_option("--report-dir", o.report_dir,
                  "where reports go (env LOAD_TEST_REPORT_DIR, as the seed suite had it; default "

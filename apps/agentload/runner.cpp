@@ -493,7 +493,7 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
             if (!t.healthy) health_detail = fmt::format("{} ({})", t.backend, t.detail);
           }
         }
-        if (!healthy) co_return;
+        if (!healthy || o.check) co_return;
         RunContext ctx{*store,
                        generator,
                        o.verbose,
@@ -516,6 +516,10 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
   io.run();
   if (!healthy)
     return fail(fmt::format("store {} is not healthy: {}", store->Describe(), health_detail));
+  if (o.check) {
+    out << fmt::format("agentload: ready: {} scenario(s) on {}\n", specs.size(), store->Describe());
+    return kExitPass;
+  }
 
   std::string durability;
   if (tiered_store) {

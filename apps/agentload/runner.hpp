@@ -44,6 +44,8 @@ struct RunOptions {
   std::vector<std::string> tags, exclude_tags;
   bool debug = false;  // AGENTSTATE_DEBUG=1: each phase and each retry on stderr
   bool quick = false;
+  // --check: everything but the load (options, report directory, the store's health).
+  bool check = false;
   bool verbose = false;
   std::string report_dir = "test_reports/load";
   int parallel = 1;  // scenarios run at once

@@ -156,6 +156,14 @@ class CheckpointStore {
   // checkpoint uses.
   virtual Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
                                                RetentionPolicy policy, Deadline deadline) = 0;
+  // LangGraph's delete_for_runs: removes every checkpoint of the threads thread_prefix
+  // selects ("" : every thread) whose metadata's top-level "run_id" is a JSON string equal to
+  // one of run_ids, with its writes, and purges the values no remaining checkpoint uses.
+  // Errors: kInvalidArgument (an empty or oversize run id, more than kMaxRunIds of them).
+  static constexpr std::size_t kMaxRunIds = 1000;
+  virtual Awaitable<Result<PurgeReport>> DeleteForRuns(std::vector<std::string> run_ids,
+                                                       std::string thread_prefix,
+                                                       Deadline deadline) = 0;
 };
 
 }  // namespace agentstate

@@ -185,6 +185,29 @@ bool InThreads(std::string_view thread_id, std::string_view thread_prefix) {
   return thread_id.substr(0, thread_prefix.size()) == thread_prefix;
 }
 
+Result<std::vector<std::string>> ValidateRunIds(std::vector<std::string> run_ids,
+                                                std::string_view thread_prefix,
+                                                std::size_t max_id_bytes) {
+  if (run_ids.size() > CheckpointStore::kMaxRunIds)
+    return Error(StatusCode::kInvalidArgument,
+                 fmt::format("{} run ids in one delete; the limit is {}, delete in batches",
+                             run_ids.size(), CheckpointStore::kMaxRunIds));
+  for (const auto& id : run_ids)
+    if (Status s = ValidateId("run_id", id, max_id_bytes); !s.ok()) return Error(s);
+  if (Status s = ValidateThreads("", thread_prefix, max_id_bytes); !s.ok()) return Error(s);
+  std::sort(run_ids.begin(), run_ids.end());
+  run_ids.erase(std::unique(run_ids.begin(), run_ids.end()), run_ids.end());
+  return run_ids;
+}
+
+bool OfRuns(std::string_view metadata, const std::vector<std::string>& run_ids) {
+  const Json meta = Json::parse(metadata, nullptr, false);
+  if (!meta.is_object()) return false;
+  const auto it = meta.find("run_id");
+  return it != meta.end() && it->is_string() &&
+         std::binary_search(run_ids.begin(), run_ids.end(), it->get_ref<const std::string&>());
+}
+
 Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& q, std::size_t max_id_bytes) {
   for (const auto& [what, id] :
        {std::pair{"thread_id", &q.thread_id}, std::pair{"checkpoint_id", &q.checkpoint_id},

@@ -65,6 +65,14 @@ Status ValidateThreads(std::string_view thread_id, std::string_view thread_prefi
 // Whether thread_id is among the threads thread_prefix selects.
 bool InThreads(std::string_view thread_id, std::string_view thread_prefix);
 
+// Checks delete_for_runs' arguments (each run id an id, at most kMaxRunIds; the prefix as
+// ValidateThreads) and returns the run ids sorted, without duplicates.
+Result<std::vector<std::string>> ValidateRunIds(std::vector<std::string> run_ids,
+                                                std::string_view thread_prefix,
+                                                std::size_t max_id_bytes);
+// Whether metadata's top-level "run_id" is a string among run_ids (sorted).
+bool OfRuns(std::string_view metadata, const std::vector<std::string>& run_ids);
+
 // Checks a list query (its ids, its limit 1..10000, its filter values) and returns its
 // filter, parsed.
 Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& query,

@@ -568,8 +568,8 @@ Awaitable<ApiResponse> Api::CheckpointRoute(Call& c, StateStore& store, Deadline
     c.route = "/v1/threads/{thread_id}/" + p[2];
   } else if (!thread && p.size() == 1) {
     c.route = "/v1/checkpoints";
-  } else if (!thread && p.size() == 2 && p[1] == "prune") {
-    c.route = "/v1/checkpoints/prune";
+  } else if (!thread && p.size() == 2 && (p[1] == "prune" || p[1] == "delete-for-runs")) {
+    c.route = "/v1/checkpoints/" + p[1];
   } else {
     co_return Problem(404, "not_found", "no such route (docs/http-api.md lists them)");
   }
@@ -671,8 +671,22 @@ Awaitable<ApiResponse> Api::CheckpointRoute(Call& c, StateStore& store, Deadline
     r.body += "]}";
     co_return r;
   }
-  // /v1/checkpoints/prune
   if (m != "POST") co_return method_not_allowed("POST");
+  const auto purged = [](const PurgeReport& report) {
+    return Json(200, {{"checkpoints", report.checkpoints},
+                      {"values", report.values},
+                      {"writes", report.writes},
+                      {"threads", report.threads}});
+  };
+  if (c.route == "/v1/checkpoints/delete-for-runs") {
+    if (!IsJson(c.req.content_type)) co_return not_json();
+    auto runs = ParseRunIds(c.req.body);
+    if (!runs) co_return FromStatus(runs.error());
+    auto report = co_await cp->DeleteForRuns(std::move(*runs), "", deadline);
+    if (!report) co_return FromStatus(report.error());
+    co_return purged(*report);
+  }
+  // /v1/checkpoints/prune
   RetentionPolicy policy;
   const std::string strategy = query("strategy").value_or("retain");
   if (strategy != "retain" && strategy != "delete")
@@ -691,10 +705,7 @@ Awaitable<ApiResponse> Api::CheckpointRoute(Call& c, StateStore& store, Deadline
   policy.thread_ttl = std::chrono::milliseconds(*ttl);
   auto report = co_await cp->Prune(query("thread_id").value_or(""), "", policy, deadline);
   if (!report) co_return FromStatus(report.error());
-  co_return Json(200, {{"checkpoints", report->checkpoints},
-                       {"values", report->values},
-                       {"writes", report->writes},
-                       {"threads", report->threads}});
+  co_return purged(*report);
 }
 
 std::optional<int> Api::Throttle(const std::string& tenant) {

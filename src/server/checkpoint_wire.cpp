@@ -179,6 +179,32 @@ Result<WritesBody> ParseCheckpointWrites(std::string_view body) {
   return out;
 }
 
+Result<std::vector<std::string>> ParseRunIds(std::string_view body) {
+  constexpr std::string_view kWhat = "delete for runs";
+  std::vector<std::string> run_ids;
+  bool have_runs = false;
+  Status s = Document(body, kWhat, [&](od::value& root) {
+    return EachField(root, "body", [&](const std::string& key, od::value& v) -> std::string {
+      if (key != "run_ids") return "is not a field of a delete for runs (run_ids)";
+      have_runs = true;
+      od::array array;
+      if (v.get_array().get(array)) return "must be an array of strings";
+      std::size_t i = 0;
+      for (auto element : array) {
+        od::value e;
+        if (element.get(e)) return "is not well-formed JSON";
+        if (std::string why = Text(e, run_ids.emplace_back()); !why.empty())
+          return fmt::format("[{}] {}", i, why);
+        ++i;
+      }
+      return "";
+    });
+  });
+  if (!s.ok()) return Error(s);
+  if (!have_runs) return Error(Bad(kWhat, "run_ids is required"));
+  return run_ids;
+}
+
 void AppendTupleJson(const CheckpointTuple& t, std::string& out) {
   out += "{\"thread_id\":";
   Quote(t.thread_id, out);

@@ -7,6 +7,7 @@
 //            "values":[{"channel":"c","version":"1","type":"json","bytes":"<base64>"}],
 //            "check_head":false}
 //   writes: {"task_path":"","writes":[{"channel":"c","type":"json","bytes":"<base64>"}]}
+//   delete for runs: {"run_ids":["..."]}
 //   tuple:  {"thread_id","ns","checkpoint_id","parent_id"|null,"checkpoint","metadata",
 //            "values":[...as
 //            put],"writes":[{"task_id","task_path","channel","idx","type","bytes"}]}
@@ -33,6 +34,9 @@ struct WritesBody {
   std::vector<std::pair<std::string, TypedValue>> writes;
 };
 Result<WritesBody> ParseCheckpointWrites(std::string_view body);
+
+// The body of a delete for runs: {"run_ids":["..."]}.
+Result<std::vector<std::string>> ParseRunIds(std::string_view body);
 
 // Appends a tuple's JSON to `out`.
 void AppendTupleJson(const CheckpointTuple& tuple, std::string& out);

@@ -92,6 +92,14 @@ class TenantStore::TenantCheckpoints final : public CheckpointStore {
     co_return r;
   }
 
+  Awaitable<Result<PurgeReport>> DeleteForRuns(std::vector<std::string> run_ids,
+                                               std::string thread_prefix,
+                                               Deadline deadline) override {
+    auto r = co_await inner_.DeleteForRuns(std::move(run_ids), owner_.In(thread_prefix), deadline);
+    if (!r) co_return Error(owner_.Scrub(r.error()));
+    co_return r;
+  }
+
  private:
   const TenantStore& owner_;
   CheckpointStore& inner_;

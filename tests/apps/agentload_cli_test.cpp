@@ -85,6 +85,19 @@ TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   EXPECT_TRUE(NoReports());
 }
 
+// --check: the preflight the pytest plugin runs before it collects a scenario.
+TEST_F(AgentloadCli, CheckOpensTheStoreAndRunsNoLoad) {
+  auto ready = Run({"--check", "--quick", "--test", "burst_traffic_handling", "--store",
+                    "memory://", "--report-dir", Reports()});
+  EXPECT_EQ(ready.code, 0) << ready.err;
+  EXPECT_THAT(ready.out, HasSubstr("ready: 1 scenario(s) on memory://"));
+  EXPECT_TRUE(NoReports()) << "a check ran load";
+  ExpectSetupError(Run({"--check", "--store", "mongodb://x", "--report-dir", Reports()}),
+                   "known schemes");
+  ExpectSetupError(Run({"--check", "--store", "redis://127.0.0.1:1", "--report-dir", Reports()}),
+                   "127.0.0.1:1");
+}
+
 TEST_F(AgentloadCli, ALockedDatabaseFileExitsTwo) {
   const fs::path db = dir_ / "locked.db";
   sqlite3* holder = nullptr;

@@ -98,6 +98,11 @@ class CheckpointContractTest : public ::testing::Test {
       co_return co_await cp_->Prune(t, prefix, p, DeadlineIn(5s));
     });
   }
+  Result<PurgeReport> DeleteForRuns(std::vector<std::string> runs, std::string prefix = "") {
+    return RunSync([&]() -> Awaitable<Result<PurgeReport>> {
+      co_return co_await cp_->DeleteForRuns(runs, prefix, DeadlineIn(5s));
+    });
+  }
   Result<uint64_t> DeleteThread(std::string t) {
     return RunSync([&]() -> Awaitable<Result<uint64_t>> {
       co_return co_await cp_->DeleteThread(t, DeadlineIn(5s));
@@ -367,6 +372,46 @@ TYPED_TEST_P(CheckpointContractTest, AThreadPrefixBoundsListsAndPrunesToItsThrea
   EXPECT_EQ((*kept)->writes.size(), 1u);
 }
 
+TYPED_TEST_P(CheckpointContractTest, DeleteForRunsRemovesTheRunsCheckpointsAndPurges) {
+  const auto run = [](std::string id) {
+    return R"({"source":"loop","step":1,"parents":{},"run_id":)" + id + "}";
+  };
+  ASSERT_TRUE(
+      this->Put("a/1", "", "c1", "", R"("x":1)", {{"x", "1", Json("1")}}, run(R"("r1")")).ok());
+  ASSERT_TRUE(this->Writes("a/1", "", "c1", "task", {{"x", Json("2")}}).ok());
+  ASSERT_TRUE(
+      this->Put("a/1", "", "c2", "c1", R"("x":2)", {{"x", "2", Json("2")}}, run(R"("r2")")).ok());
+  ASSERT_TRUE(
+      this->Put("a/1", "child", "c1", "", R"("x":1)", {{"x", "1", Json("1")}}, run(R"("r1")"))
+          .ok());
+  // A run_id that is not a string is no run's; a thread outside the prefix is left alone.
+  ASSERT_TRUE(this->Put("a/2", "", "c1", "", R"("x":1)", {{"x", "1", Json("1")}}, run("7")).ok());
+  ASSERT_TRUE(
+      this->Put("b/1", "", "c1", "", R"("x":1)", {{"x", "1", Json("1")}}, run(R"("r1")")).ok());
+
+  auto first = this->DeleteForRuns({"r1", "r1", "7"}, "a/");
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_EQ(*first, (PurgeReport{.checkpoints = 2, .values = 2, .writes = 1, .threads = 0}));
+  EXPECT_THAT(this->ListIds({}), ElementsAre("a/1//c2", "a/2//c1", "b/1//c1"));
+  auto kept = this->Get("a/1");
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->values.at(0).value.bytes, "2");
+
+  auto second = this->DeleteForRuns({"r2"}, "a/");
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(*second, (PurgeReport{.checkpoints = 1, .values = 1, .writes = 0, .threads = 1}));
+  auto none = this->DeleteForRuns({}, "");
+  ASSERT_TRUE(none) << none.error().ToString();
+  EXPECT_EQ(*none, PurgeReport{});
+
+  EXPECT_EQ(this->DeleteForRuns({""}).error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->DeleteForRuns(std::vector<std::string>(CheckpointStore::kMaxRunIds + 1, "r"))
+                .error()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_THAT(this->ListIds({}), ElementsAre("a/2//c1", "b/1//c1"));
+}
+
 TYPED_TEST_P(CheckpointContractTest, BadInputIsRefusedAndNothingIsHalfWritten) {
   const auto code = [](const Status& s) { return s.code(); };
   EXPECT_EQ(code(this->Put("", "", "c1", "", R"("a":1)", {})), StatusCode::kInvalidArgument);
@@ -419,8 +464,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     CopyThreadCopiesEverythingAndRefusesATakenTarget,
     RetentionKeepsTheLastNAndPurgesWhatNoCheckpointUses,
     AThreadPastItsTtlIsPurgedWholeAndAFreshOneIsKept, AThreadPrefixBoundsListsAndPrunesToItsThreads,
-    BadInputIsRefusedAndNothingIsHalfWritten, ADamagedValueIsReportedAsCorruption,
-    LargeValuesAreCompressedAndComeBackWhole);
+    DeleteForRunsRemovesTheRunsCheckpointsAndPurges, BadInputIsRefusedAndNothingIsHalfWritten,
+    ADamagedValueIsReportedAsCorruption, LargeValuesAreCompressedAndComeBackWhole);
 
 }  // namespace
 }  // namespace agentstate

@@ -598,6 +598,19 @@ TEST_F(Tenants, ACheckpointRoundTripsOverHttpAndAnotherTenantSeesNoneOfIt) {
                 .json()["checkpoints"],
             0);
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t%201/head", "", acme)).body, head.body);
+  // delete_for_runs: globex deleting a run of the same id as acme's removes only its own.
+  std::string of_run = kPutBody;
+  of_run.replace(of_run.find(R"("parents":{}})"), 13, R"("parents":{},"run_id":"r1"})");
+  const std::string runs = R"({"run_ids":["r1"]})";
+  for (const std::string& who : {acme, globex})
+    ASSERT_EQ(Http(s.port(), Request("PUT", "/v1/threads/r/checkpoints/c1", of_run, who)).status,
+              200);
+  Reply deleted = Http(s.port(), Request("POST", "/v1/checkpoints/delete-for-runs", runs, globex));
+  ASSERT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(deleted.body, R"({"checkpoints":1,"threads":1,"values":2,"writes":0})");
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/r/head", "", acme)).status, 200);
+  EXPECT_EQ(Http(s.port(), Request("POST", "/v1/checkpoints/delete-for-runs", runs, acme)).body,
+            R"({"checkpoints":1,"threads":1,"values":2,"writes":0})");
   // acme's own copy, prune and delete.
   Reply copied = Http(s.port(), Request("POST", "/v1/threads/t%201/copy?to=t2", "", acme));
   ASSERT_EQ(copied.status, 200) << copied.body;
@@ -663,6 +676,14 @@ TEST_F(Tenants, BadCheckpointInputGetsItsStatusAndNothingIsHalfWritten) {
   EXPECT_EQ(Http(s.port(), Request("POST", "/v1/checkpoints/prune", "", acme)).status, 400)
       << "a prune that would keep everything is a mistake";
   EXPECT_EQ(Http(s.port(), Request("POST", "/v1/threads/t/copy", "", acme)).status, 400);
+  for (const char* runs :
+       {R"({"run_ids":[1]})", R"({"runs":["r"]})", "{}", R"({"run_ids":[""]})"}) {
+    r = Http(s.port(), Request("POST", "/v1/checkpoints/delete-for-runs", runs, acme));
+    EXPECT_EQ(r.status, 400) << runs;
+    EXPECT_EQ(r.json()["code"], "invalid_argument") << runs;
+  }
+  EXPECT_EQ(Http(s.port(), Request("GET", "/v1/checkpoints/delete-for-runs", "", acme)).status,
+            405);
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t/checkpoints/c1/writes", "", acme)).status,
             404);
 }
@@ -759,7 +780,7 @@ TEST_F(Tenants, TheOpenApiDocumentMatchesTheServersRoutesAndResponses) {
           << m << " " << path << " is served but not documented";
     }
   }
-  EXPECT_EQ(checked, 26) << "the 26 operations of API v1";
+  EXPECT_EQ(checked, 27) << "the 27 operations of API v1";
   // And a path the document does not have is no route either.
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/undocumented", "", admin)).status, 404);
 }

@@ -266,11 +266,36 @@ Awaitable<Result<PurgeReport>> MemoryCheckpoints::Prune(std::string thread_id,
         doomed.push_back(std::prev(it.base()));
     }
     for (auto it : doomed) Erase(it, report);
-    report.values += PurgeValues(t);
-    if (auto [left, end] = ThreadCheckpoints(t); left == end) {
-      if (touched_ms_.erase(t) > 0) ++report.threads;
+    Settle(t, report);
+  }
+  co_return report;
+}
+
+void MemoryCheckpoints::Settle(const std::string& thread_id, PurgeReport& report) {
+  report.values += PurgeValues(thread_id);
+  if (auto [left, end] = ThreadCheckpoints(thread_id); left == end) {
+    if (touched_ms_.erase(thread_id) > 0) ++report.threads;
+  }
+}
+
+Awaitable<Result<PurgeReport>> MemoryCheckpoints::DeleteForRuns(std::vector<std::string> run_ids,
+                                                                std::string thread_prefix,
+                                                                Deadline) {
+  auto runs = core::ValidateRunIds(std::move(run_ids), thread_prefix, options_.max_id_bytes);
+  if (!runs) co_return Error(runs.error());
+  std::lock_guard lock(mu_);
+  PurgeReport report;
+  std::set<std::string> threads;
+  for (auto it = checkpoints_.lower_bound({thread_prefix, "", ""});
+       it != checkpoints_.end() && core::InThreads(std::get<0>(it->first), thread_prefix);) {
+    if (core::OfRuns(it->second.metadata, *runs)) {
+      threads.insert(std::get<0>(it->first));
+      Erase(it++, report);
+    } else {
+      ++it;
     }
   }
+  for (const auto& t : threads) Settle(t, report);
   co_return report;
 }
 

@@ -33,6 +33,9 @@ class MemoryCheckpoints final : public CheckpointStore {
                                          Deadline deadline) override;
   Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
                                        RetentionPolicy policy, Deadline deadline) override;
+  Awaitable<Result<PurgeReport>> DeleteForRuns(std::vector<std::string> run_ids,
+                                               std::string thread_prefix,
+                                               Deadline deadline) override;
 
   // Test hook: flips one bit of a stored channel value. False when there is none.
   bool CorruptValueForTest(const std::string& thread_id, const std::string& ns,
@@ -57,6 +60,8 @@ class MemoryCheckpoints final : public CheckpointStore {
   // The thread's checkpoints, [first, last), in key order.
   std::pair<CheckpointIt, CheckpointIt> ThreadCheckpoints(const std::string& thread_id);
   Result<CheckpointTuple> Tuple(const CheckpointKey& key, const Stored& s) const;
+  // After removals from a thread: purges its unused values, and forgets it when empty.
+  void Settle(const std::string& thread_id, PurgeReport& report);
   // The newest checkpoint of (thread, ns), or end().
   std::map<CheckpointKey, Stored>::const_iterator Head(const std::string& thread_id,
                                                        const std::string& ns) const;

@@ -54,6 +54,13 @@ struct ValueArrays {
   }
 };
 
+// A row of (checkpoints, values, writes, threads), as prune and delete_runs return.
+PurgeReport Report(const PGresult* res) {
+  return PurgeReport{
+      static_cast<uint64_t>(GetInt8(res, 0, 0)), static_cast<uint64_t>(GetInt8(res, 0, 1)),
+      static_cast<uint64_t>(GetInt8(res, 0, 2)), static_cast<uint64_t>(GetInt8(res, 0, 3))};
+}
+
 Param Texts(const std::vector<std::string>& v) {
   std::vector<Param> e;
   e.reserve(v.size());
@@ -287,10 +294,22 @@ Awaitable<Result<PurgeReport>> PgCheckpoints::Prune(std::string thread_id,
   auto r = co_await client_.Run("SELECT * FROM agentstate_lg_prune($1, $2, $3, $4, $5, $6)",
                                 std::move(p), deadline, "prune");
   if (!r) co_return Error(r.error());
-  const PGresult* res = r->get();
-  co_return PurgeReport{
-      static_cast<uint64_t>(GetInt8(res, 0, 0)), static_cast<uint64_t>(GetInt8(res, 0, 1)),
-      static_cast<uint64_t>(GetInt8(res, 0, 2)), static_cast<uint64_t>(GetInt8(res, 0, 3))};
+  co_return Report(r->get());
+}
+
+Awaitable<Result<PurgeReport>> PgCheckpoints::DeleteForRuns(std::vector<std::string> run_ids,
+                                                            std::string thread_prefix,
+                                                            Deadline deadline) {
+  auto runs = core::ValidateRunIds(std::move(run_ids), thread_prefix, options_.max_id_bytes);
+  if (!runs) co_return Error(runs.error());
+  if (runs->empty()) co_return PurgeReport{};
+  std::vector<Param> p;
+  p.push_back(Text(thread_prefix));
+  p.push_back(Texts(*runs));
+  auto r = co_await client_.Run("SELECT * FROM agentstate_lg_delete_runs($1, $2)", std::move(p),
+                                deadline, "delete for runs");
+  if (!r) co_return Error(r.error());
+  co_return Report(r->get());
 }
 
 }  // namespace agentstate::backends::postgres

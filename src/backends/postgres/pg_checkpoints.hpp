@@ -30,6 +30,9 @@ class PgCheckpoints final : public CheckpointStore {
                                          Deadline deadline) override;
   Awaitable<Result<PurgeReport>> Prune(std::string thread_id, std::string thread_prefix,
                                        RetentionPolicy policy, Deadline deadline) override;
+  Awaitable<Result<PurgeReport>> DeleteForRuns(std::vector<std::string> run_ids,
+                                               std::string thread_prefix,
+                                               Deadline deadline) override;
 
  private:
   // The tuples of the checkpoints the CTE `cps` selects (its columns: thread_id, ns,

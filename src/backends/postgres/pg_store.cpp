@@ -594,6 +594,42 @@ BEGIN
   END LOOP;
 END $$ LANGUAGE plpgsql;
 )sql",
+    // Version 6: LangGraph's delete_for_runs, the checkpoints whose metadata names one of
+    // the runs (a string run_id) among the threads a prefix selects.
+    R"sql(
+CREATE OR REPLACE FUNCTION agentstate_lg_delete_runs(p_prefix text, p_runs text[],
+    OUT o_checkpoints bigint, OUT o_values bigint, OUT o_writes bigint, OUT o_threads bigint) AS $$
+DECLARE v_threads text[]; v_t text; v_n bigint;
+BEGIN
+  o_checkpoints := 0; o_values := 0; o_writes := 0; o_threads := 0;
+  WITH doomed AS (
+    SELECT thread_id, ns, checkpoint_id FROM lg_checkpoints
+    WHERE starts_with(thread_id, p_prefix) AND jsonb_typeof(metadata::jsonb -> 'run_id') = 'string'
+      AND metadata::jsonb ->> 'run_id' = ANY (p_runs)),
+  dw AS (DELETE FROM lg_writes w USING doomed d
+         WHERE w.thread_id = d.thread_id AND w.ns = d.ns AND w.checkpoint_id = d.checkpoint_id RETURNING 1),
+  dc AS (DELETE FROM lg_checkpoints c USING doomed d
+         WHERE c.thread_id = d.thread_id AND c.ns = d.ns AND c.checkpoint_id = d.checkpoint_id
+         RETURNING c.thread_id)
+  SELECT (SELECT count(*) FROM dc), (SELECT count(*) FROM dw), (SELECT array_agg(DISTINCT thread_id) FROM dc)
+    INTO o_checkpoints, o_writes, v_threads;
+  FOREACH v_t IN ARRAY coalesce(v_threads, '{}') LOOP
+    WITH used AS (
+      SELECT c.ns, cv.key AS channel, cv.value AS version FROM lg_checkpoints c
+      CROSS JOIN LATERAL jsonb_each_text(c.checkpoint::jsonb -> 'channel_versions') AS cv
+      WHERE c.thread_id = v_t),
+    dv AS (DELETE FROM lg_values v WHERE v.thread_id = v_t AND NOT EXISTS (
+             SELECT 1 FROM used u WHERE u.ns = v.ns AND u.channel = v.channel AND u.version = v.version)
+           RETURNING 1)
+    SELECT count(*) INTO v_n FROM dv;
+    o_values := o_values + v_n;
+    IF NOT EXISTS (SELECT 1 FROM lg_checkpoints WHERE thread_id = v_t) THEN
+      DELETE FROM lg_threads WHERE thread_id = v_t;
+      o_threads := o_threads + 1;
+    END IF;
+  END LOOP;
+END $$ LANGUAGE plpgsql;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

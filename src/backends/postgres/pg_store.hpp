@@ -34,7 +34,7 @@
 namespace agentstate::backends::postgres {
 
 // The schema version this build creates and understands.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // Creates or upgrades the store's schema in `o.schema`, on a blocking connection of its own.
 // kUnavailable when the server cannot be reached; kFailedPrecondition-like kInvalidArgument

@@ -836,6 +836,40 @@ Result<uint64_t> DeleteAll(Conn& c, const char* sql, const std::string& thread_i
   return static_cast<uint64_t>((*st)->Changes());
 }
 
+// Deletes a checkpoint and its writes, counting both.
+Status EraseCheckpoint(Conn& c, const std::string& thread_id, const std::string& ns,
+                       const std::string& checkpoint_id, PurgeReport& report) {
+  for (auto [sql, counter] :
+       {std::pair{"DELETE FROM lg_writes WHERE thread_id = ?1 AND ns = ?2 AND checkpoint_id = ?3",
+                  &report.writes},
+        std::pair{"DELETE FROM lg_checkpoints WHERE thread_id = ?1 AND ns = ?2 AND "
+                  "checkpoint_id = ?3",
+                  &report.checkpoints}}) {
+    auto st = Prepare(c, sql);
+    if (!st) return st.error();
+    (*st)->Text(1, thread_id).Text(2, ns).Text(3, checkpoint_id);
+    if (auto r = (*st)->Step("delete checkpoint"); !r) return r.error();
+    *counter += static_cast<uint64_t>((*st)->Changes());
+  }
+  return Status();
+}
+
+Result<uint64_t> PurgeValues(Conn& c, const std::string& thread_id);
+
+// After removals from a thread: purges its unused values, and forgets it when empty.
+Status Settle(Conn& c, const std::string& thread_id, PurgeReport& report) {
+  auto purged = PurgeValues(c, thread_id);
+  if (!purged) return purged.error();
+  report.values += *purged;
+  auto left = Count(c, "SELECT count(*) FROM lg_checkpoints WHERE thread_id = ?1", thread_id);
+  if (!left) return left.error();
+  if (*left > 0) return Status();
+  if (auto r = DeleteAll(c, "DELETE FROM lg_threads WHERE thread_id = ?1", thread_id); !r)
+    return r.error();
+  ++report.threads;
+  return Status();
+}
+
 // Deletes the thread's values that no remaining checkpoint's channel_versions name.
 Result<uint64_t> PurgeValues(Conn& c, const std::string& thread_id) {
   std::set<std::tuple<std::string, std::string, std::string>> used;
@@ -1153,35 +1187,47 @@ class SqliteStore::LangGraph final : public CheckpointStore {
               });
           if (!s.ok()) return Error(s);
         }
-        for (const auto& [ns, id] : doomed) {
-          for (auto [sql, counter] :
-               {std::pair{"DELETE FROM lg_writes WHERE thread_id = ?1 AND ns = ?2 AND "
-                          "checkpoint_id = ?3",
-                          &report.writes},
-                std::pair{"DELETE FROM lg_checkpoints WHERE thread_id = ?1 AND ns = ?2 AND "
-                          "checkpoint_id = ?3",
-                          &report.checkpoints}}) {
-            auto st = Prepare(c, sql);
-            if (!st) return Error(st.error());
-            (*st)->Text(1, t).Text(2, ns).Text(3, id);
-            if (auto r = (*st)->Step("prune"); !r) return Error(r.error());
-            *counter += static_cast<uint64_t>((*st)->Changes());
-          }
-        }
-        auto purged = PurgeValues(c, t);
-        if (!purged) return Error(purged.error());
-        report.values += *purged;
-        auto left = Count(c, "SELECT count(*) FROM lg_checkpoints WHERE thread_id = ?1", t);
-        if (!left) return Error(left.error());
-        if (*left == 0) {
-          if (auto r = DeleteAll(c, "DELETE FROM lg_threads WHERE thread_id = ?1", t); !r)
-            return Error(r.error());
-          ++report.threads;
-        }
+        for (const auto& [ns, id] : doomed)
+          if (Status s = EraseCheckpoint(c, t, ns, id, report); !s.ok()) return Error(s);
+        if (Status s = Settle(c, t, report); !s.ok()) return Error(s);
       }
       return report;
     };
     co_return co_await im_.Write<PurgeReport>(deadline, "prune", std::move(work));
+  }
+
+  Awaitable<Result<PurgeReport>> DeleteForRuns(std::vector<std::string> run_ids,
+                                               std::string thread_prefix,
+                                               Deadline deadline) override {
+    auto runs = core::ValidateRunIds(std::move(run_ids), thread_prefix, im_.options.max_id_bytes);
+    if (!runs) co_return Error(runs.error());
+    std::function<Result<PurgeReport>(Conn&)> work =
+        [runs = std::move(*runs),
+         thread_prefix = std::move(thread_prefix)](Conn& c) -> Result<PurgeReport> {
+      PurgeReport report;
+      if (runs.empty()) return report;
+      std::vector<std::tuple<std::string, std::string, std::string>> doomed;  // thread, ns, id
+      Status s = EachRow(
+          c,
+          "SELECT thread_id, ns, checkpoint_id, metadata FROM lg_checkpoints WHERE "
+          "substr(thread_id, 1, length(?1)) = ?1",
+          "delete for runs", [&](Stmt& st) { st.Text(1, thread_prefix); },
+          [&](Stmt& st) {
+            if (core::OfRuns(st.ColText(3), runs))
+              doomed.emplace_back(st.ColText(0), st.ColText(1), st.ColText(2));
+            return Status();
+          });
+      if (!s.ok()) return Error(s);
+      std::set<std::string> threads;
+      for (const auto& [t, ns, id] : doomed) {
+        if (Status e = EraseCheckpoint(c, t, ns, id, report); !e.ok()) return Error(e);
+        threads.insert(t);
+      }
+      for (const auto& t : threads)
+        if (Status e = Settle(c, t, report); !e.ok()) return Error(e);
+      return report;
+    };
+    co_return co_await im_.Write<PurgeReport>(deadline, "delete_for_runs", std::move(work));
   }
 
  private:
