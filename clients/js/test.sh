@@ -2,7 +2,7 @@
 # clients/js's tests as CI runs them: install from the lock file, build with tsc, then the
 # saver's tests and LangGraph's validation suite against a real agentstated, on SQLite and
 # on PostgreSQL (AGENTSTATE_POSTGRES_URL, from scripts/services.sh env). Every one of the
-# 734 must pass, none skipped. Then the LangGraph example, resumed after a restart.
+# 735 must pass, none skipped. Then the LangGraph example, resumed after a restart.
 # Usage: clients/js/test.sh PATH/TO/agentstated
 set -euo pipefail
 bin=$(realpath "${1:?usage: clients/js/test.sh PATH/TO/agentstated}")
@@ -15,7 +15,7 @@ trap 'rm -f "$report"' EXIT
 for store in sqlite postgres; do
   echo "clients/js: LangGraph's validation suite and the saver's tests on $store"
   AGENTSTATE_TEST_STORE=$store AGENTSTATED_BIN=$bin npx vitest run --reporter=dot --reporter=json --outputFile="$report"
-  node scripts/check-results.mjs "$report" 734
+  node scripts/check-results.mjs "$report" 735
 done
 npm ci --prefix ../../examples/langgraph-js --no-audit --no-fund --loglevel=error
 ../../examples/langgraph-js/run.sh "$bin"

@@ -245,6 +245,21 @@ export class AgentstateSaver extends BaseCheckpointSaver {
   }
 
   /**
+   * LangGraph's deleteForRuns: removes every checkpoint whose metadata names one of the
+   * runs (its run_id), with its writes, across the tenant's threads.
+   */
+  async deleteForRuns(runIds: string[]): Promise<PruneReport> {
+    const total: PruneReport = { checkpoints: 0, values: 0, writes: 0, threads: 0 };
+    for (let i = 0; i < runIds.length; i += 1000) {
+      const r = (await this.http.call<PruneReport>("POST", "/v1/checkpoints/delete-for-runs", {
+        body: { run_ids: runIds.slice(i, i + 1000) },
+      }))!;
+      for (const k of Object.keys(total) as (keyof PruneReport)[]) total[k] += r[k];
+    }
+    return total;
+  }
+
+  /**
    * Retention: keep the newest `keepLast` checkpoints per namespace, drop threads untouched
    * for `ttlMs`, or (strategy "delete") remove everything; of one thread or of all.
    */

@@ -90,6 +90,23 @@ describe("copy and prune", () => {
   });
 });
 
+describe("delete for runs", () => {
+  it("removes the checkpoints of the runs named, in every thread, and keeps the others", async () => {
+    const saver = new AgentstateSaver({ url, token: tokenA });
+    const put = (thread: string, n: number, run: string) =>
+      saver.put({ configurable: { thread_id: thread } }, checkpoint(200 + n), { ...meta(n), run_id: run }, { step: 200 + n });
+    await put("runs-1", 1, "r-gone");
+    await put("runs-2", 2, "r-gone");
+    await put("runs-2", 3, "r-kept");
+    expect(await saver.deleteForRuns(["r-gone"])).toMatchObject({ checkpoints: 2, threads: 1 });
+    const left = [];
+    for await (const t of saver.list({ configurable: { thread_id: "runs-2" } })) left.push(t.metadata?.run_id);
+    expect(left).toEqual(["r-kept"]);
+    expect(await saver.getTuple({ configurable: { thread_id: "runs-1" } })).toBeUndefined();
+    expect(await saver.deleteForRuns([])).toEqual({ checkpoints: 0, values: 0, writes: 0, threads: 0 });
+  });
+});
+
 describe("tenants", () => {
   it("never show one tenant's threads to another, whatever thread id it names", async () => {
     const a = new AgentstateSaver({ url, token: tokenA });
