@@ -15,6 +15,8 @@ build_pkgs=(
 )
 service_pkgs=(redis-server redis-tools postgresql postgresql-client clickhouse-server clickhouse-client curl procps
               chromium
+              # a venv for clients/python when python3 is Debian's own
+              python3-venv
               # the tools around them: libFuzzer (clang), HTTP load (wrk, h2load), pgbouncer, perf
               clang wrk nghttp2-client pgbouncer linux-perf)
 
