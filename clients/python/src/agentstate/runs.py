@@ -137,8 +137,10 @@ def _active_runs(thread_id: str | None = None, limit: int | None = None, cursor:
 class RunClient:
     """The run API over asyncio. Use as ``async with RunClient(url, token=...) as runs``."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 10.0, retries: int = 3) -> None:
-        self._http = AsyncHttp(url, token, timeout, retries)
+    def __init__(
+        self, url: str, *, token: str | None = None, timeout: float = 10.0, retries: int = 3, max_connections: int = 256
+    ) -> None:
+        self._http = AsyncHttp(url, token, timeout, retries, max_connections)
 
     async def _run(self, made: tuple[Request, Any]) -> Any:
         request, parse = made
@@ -185,8 +187,10 @@ class RunClient:
 class SyncRunClient:
     """The run API for scripts: the same calls as ``RunClient``, blocking."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 10.0, retries: int = 3) -> None:
-        self._http = SyncHttp(url, token, timeout, retries)
+    def __init__(
+        self, url: str, *, token: str | None = None, timeout: float = 10.0, retries: int = 3, max_connections: int = 256
+    ) -> None:
+        self._http = SyncHttp(url, token, timeout, retries, max_connections)
 
     def _run(self, made: tuple[Request, Any]) -> Any:
         request, parse = made

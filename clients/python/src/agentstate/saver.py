@@ -171,10 +171,11 @@ class AgentstateSaver(BaseCheckpointSaver[str]):
         retries: int = 3,
         check_head: bool = False,
         serde: SerializerProtocol | None = None,
+        max_connections: int = 256,
     ) -> None:
         super().__init__(serde=serde)
-        self._async = AsyncHttp(url, token, timeout, retries)
-        self._sync = SyncHttp(url, token, timeout, retries)
+        self._async = AsyncHttp(url, token, timeout, retries, max_connections)
+        self._sync = SyncHttp(url, token, timeout, retries, max_connections)
         self._check_head = check_head
         self._timeout = timeout
         self._order = _PutOrder()
