@@ -19,8 +19,6 @@ import pytest
 
 from agentstate import SyncAdmin
 
-pytest_plugins = ["pytester"]
-
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -107,9 +107,10 @@ class _Base:
 class AsyncHttp(_Base):
     """The async transport: one pooled ``aiohttp.ClientSession``, connections reused.
 
-    aiohttp rather than httpx here: on this machine, 100 coroutines reading through one
-    client got 223 requests/s from httpx 0.29.0's AsyncClient and 6,958 from aiohttp 3.14.5
-    (docs/python.md), and a saver's requests are all concurrent.
+    aiohttp rather than httpx here: 100 coroutines reading through one client got 267
+    requests/s from httpx 0.28.1's AsyncClient and 2,405 from aiohttp 3.14.5
+    (bench/langgraph-python/http_clients.py, docs/benchmarks.md), and a saver's requests
+    are all concurrent.
     """
 
     def __init__(
