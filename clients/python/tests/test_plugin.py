@@ -69,8 +69,9 @@ def test_bad_options_are_usage_errors_before_any_test(run) -> None:
 
 def test_without_asking_for_load_no_scenario_is_collected(run, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mine="def test_mine():\n    pass\n")
-    result = run("-q")
-    result.assert_outcomes(passed=1)
+    run("-q").assert_outcomes(passed=1)
+    # Nor with load deselected, even with no agentload program to ask.
+    run("-q", "-m", "not load", "--agentload-bin=/nonexistent/agentload").assert_outcomes(passed=1)
 
 
 def test_the_scenarios_run_against_a_running_agentstated(run, agentstated, tenant) -> None:

@@ -8,8 +8,8 @@ scenario alone and asserts its gates: a gate that fails names its measured value
 limit. Reports go to ``--agentload-report-dir`` (default ``test_reports/load``): each
 scenario's own in a directory of its name, and an ``index.html`` of them all.
 
-The tests are collected only when asked for: with ``--agentload-store``, or when ``-m``
-names ``load``. Options that cannot work (an unknown scenario, a store agentload cannot
+The tests are collected only when asked for: with ``--agentload-store`` or
+``--agentload-test``, or when ``-m`` selects ``load`` (``-m "not load"`` does not). Options that cannot work (an unknown scenario, a store agentload cannot
 open or that is not healthy, no agentload) are a usage error before any test runs.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,7 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _enabled(config: pytest.Config) -> bool:
-    return bool(config.getoption("--agentload-store")) or "load" in (config.getoption("-m") or "")
+    """Asked for: a store or a scenario named, or -m selecting load ("not load" does not)."""
+    if config.getoption("--agentload-store") or config.getoption("--agentload-test"):
+        return True
+    return re.search(r"(?<!not )\bload\b", config.getoption("-m") or "") is not None
 
 
 def _binary(config: pytest.Config) -> str:
