@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <simdjson.h>
+#include <algorithm>
 
 namespace agentstate::core {
 
@@ -240,6 +241,7 @@ int64_t ToUnixMillis(SystemTime t) {
 int64_t NowMs(const StoreOptions& options) { return ToUnixMillis(Now(options)); }
 
 SystemTime FromUnixMillis(int64_t ms) {
+  ms = std::clamp<int64_t>(ms, -kMaxUnixMillis, kMaxUnixMillis);
   return SystemTime(
       std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
 }

@@ -56,6 +56,11 @@ SystemTime Now(const StoreOptions& options);
 int64_t ToUnixMillis(SystemTime t);
 // Now(options) in those milliseconds.
 int64_t NowMs(const StoreOptions& options);
+// The latest time a record may carry (in 2255): the system clock counts nanoseconds in 64
+// bits, so a time past 2262 cannot be held, and converting one would overflow.
+inline constexpr int64_t kMaxUnixMillis = 9'000'000'000'000;
+// A time from those milliseconds, clamped to +-kMaxUnixMillis (a stored time from outside
+// is damage, and must not become undefined behaviour).
 SystemTime FromUnixMillis(int64_t ms);
 
 // When a record written at `now` expires, as Unix milliseconds; kNever when its TTL is 0.

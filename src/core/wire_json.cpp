@@ -88,8 +88,10 @@ Result<StateRecord> ParseRecordJson(std::string_view body) {
     } else if (key == "step_count") {
       ok = integer(r.step_count);
     } else if (key == "saved_at_ms") {
+      // A time this machine's clock can hold (found by fuzz/fuzz_json.cpp: a far-future
+      // one overflowed the conversion to nanoseconds).
       int64_t ms = 0;
-      ok = integer(ms);
+      ok = integer(ms) && ms >= 0 && ms <= kMaxUnixMillis;
       r.saved_at = FromUnixMillis(ms);
     } else if (key == "is_recovery_point") {
       ok = !value.get_bool().get(r.is_recovery_point);
