@@ -4,9 +4,12 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
+#include <cmath>
 #include <random>
 
 #include "core/asio.hpp"
+#include "core/one_line.hpp"
 #include "core/uri.hpp"
 
 namespace agentstate::backends::clickhouse {
@@ -353,50 +356,56 @@ Status AnalyticsSink::Flush() {
                 fmt::format("{}: the buffer did not drain in time", o_.redacted_uri));
 }
 
-namespace {
-
-// "op\tvalue\n" rows into a map.
-template <typename T>
-Result<std::map<std::string, T>> ParseByOp(const Result<std::string>& r) {
-  if (!r) return Error(r.error());
-  std::map<std::string, T> out;
-  std::string_view text = *r;
+Result<std::map<std::string, double>> ParseOpRows(std::string_view text, bool whole) {
+  std::map<std::string, double> out;
   while (!text.empty()) {
     const auto eol = text.find('\n');
     std::string_view line = text.substr(0, eol);
     text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
     const auto tab = line.find('\t');
     if (tab == std::string_view::npos) continue;
-    try {
-      out[std::string(line.substr(0, tab))] =
-          static_cast<T>(std::stod(std::string(line.substr(tab + 1))));
-    } catch (const std::exception&) {
-      return Error(StatusCode::kInternal, fmt::format("clickhouse: unreadable row '{}'", line));
-    }
+    const std::string_view value = line.substr(tab + 1);
+    double v = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    // 2^63: a count ClickHouse gives fits an int64, and a cast beyond it would be undefined.
+    const bool ok = ec == std::errc() && end == value.data() + value.size() && std::isfinite(v) &&
+                    (!whole || (v >= 0 && v < 9223372036854775808.0 && v == std::floor(v)));
+    if (!ok)
+      return Error(StatusCode::kInternal,
+                   fmt::format("clickhouse: unreadable row '{}'", core::OneLine(line)));
+    out[std::string(line.substr(0, tab))] = v;
   }
   return out;
 }
 
-}  // namespace
-
 Result<std::map<std::string, uint64_t>> AnalyticsSink::EventsByOp() {
-  return ParseByOp<uint64_t>(
+  auto text =
       Query(fmt::format("SELECT op, count() FROM {}.{}events WHERE session = '{}' GROUP BY op",
-                        o_.database, o_.prefix, session_)));
+                        o_.database, o_.prefix, session_));
+  if (!text) return Error(text.error());
+  auto rows = ParseOpRows(*text, true);
+  if (!rows) return Error(rows.error());
+  std::map<std::string, uint64_t> out;
+  for (const auto& [op, n] : *rows) out[op] = static_cast<uint64_t>(n);
+  return out;
 }
 
 Result<std::map<std::string, double>> AnalyticsSink::OpsPerMinuteByOp() {
-  return ParseByOp<double>(
+  auto text =
       Query(fmt::format("SELECT op, count() * 60000 / greatest(1, max(at_ms) - min(at_ms)) FROM "
                         "{}.{}events WHERE session = '{}' GROUP BY op",
-                        o_.database, o_.prefix, session_)));
+                        o_.database, o_.prefix, session_));
+  if (!text) return Error(text.error());
+  return ParseOpRows(*text, false);
 }
 
 Result<std::map<std::string, double>> AnalyticsSink::P99MsByOp() {
-  return ParseByOp<double>(
-      Query(fmt::format("SELECT op, quantile(0.99)(latency_us) / 1000 FROM {}.{}events WHERE "
-                        "session = '{}' GROUP BY op",
-                        o_.database, o_.prefix, session_)));
+  auto text = Query(fmt::format(
+      "SELECT op, quantile(0.99)(latency_us) / 1000 FROM {}.{}events WHERE session = '{}' "
+      "GROUP BY op",
+      o_.database, o_.prefix, session_));
+  if (!text) return Error(text.error());
+  return ParseOpRows(*text, false);
 }
 
 Result<uint64_t> AnalyticsSink::ArchivedRuns() {

@@ -47,6 +47,11 @@ struct ChOptions {
 };
 Result<ChOptions> ParseChUri(std::string_view uri);
 
+// The "op<TAB>value" rows of ClickHouse's TabSeparated answer to the analytics queries, by
+// op. A line without a tab is skipped; a value that is not a finite number, or that is not
+// a whole number in 0..2^63 when `whole`, is kInternal naming the row.
+Result<std::map<std::string, double>> ParseOpRows(std::string_view text, bool whole);
+
 struct Event {
   int64_t at_ms = 0;
   std::string op;  // "save", "load", ...
