@@ -17,8 +17,9 @@ service_pkgs=(redis-server redis-tools postgresql postgresql-client clickhouse-s
               chromium
               # a venv for clients/python when python3 is Debian's own
               python3-venv
-              # the tools around them: libFuzzer (clang), HTTP load (wrk, h2load), pgbouncer, perf
-              clang wrk nghttp2-client pgbouncer linux-perf)
+              # the tools around them: libFuzzer (clang, and its runtime, which Debian packages
+              # apart), HTTP load (wrk, h2load), pgbouncer, perf
+              clang libclang-rt-14-dev wrk nghttp2-client pgbouncer linux-perf)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--services" ]]; then want+=("${service_pkgs[@]}"); fi

@@ -22,7 +22,7 @@ Awaitable<void> TieredChecks::Verify(const load::Ledger& ledger,
                                      load::ScenarioSpec& spec, load::ScenarioResult& result) {
   // The durable tier on its own, once the write-behind queue is empty: every acknowledged
   // write must be there (a flush failure shows as lost writes, not as a skipped check).
-  co_await store_.Flush(DeadlineIn(spec.op_timeout * 10));
+  (void)co_await store_.Flush(DeadlineIn(spec.op_timeout * 10));
   const auto before = baseline.find(kDropped);
   result.write_behind_dropped = static_cast<uint64_t>(
       Value(store_.Stats(), kDropped) - (before == baseline.end() ? 0 : before->second));

@@ -11,32 +11,14 @@
 #include <iterator>
 #include <type_traits>
 
+#include "server/http_wire.hpp"
+
 namespace agentstate::server {
 namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-// A response's bytes on the wire: status line, headers, Content-Length, body. Responses
-// are built whole so that the ones ready together go out in one write.
-std::string ToWire(const ApiResponse& r, unsigned version, bool keep_alive) {
-  std::string out;
-  out.reserve(160 + r.body.size());
-  fmt::format_to(std::back_inserter(out), "HTTP/{}.{} {} {}\r\nServer: agentstated\r\n",
-                 version / 10, version % 10, r.status, [&] {
-                   const auto reason = http::obsolete_reason(static_cast<http::status>(r.status));
-                   return std::string_view(reason.data(), reason.size());
-                 }());
-  fmt::format_to(std::back_inserter(out), "Content-Type: {}\r\n", r.content_type);
-  for (const auto& [k, v] : r.headers) fmt::format_to(std::back_inserter(out), "{}: {}\r\n", k, v);
-  // HTTP/1.1 keeps a connection unless told; HTTP/1.0 closes it unless told.
-  if (version >= 11 && !keep_alive) out += "Connection: close\r\n";
-  if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
-  fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n\r\n", r.body.size());
-  out += r.body;
-  return out;
-}
 
 }  // namespace
 
@@ -204,19 +186,6 @@ struct HttpServer::Flight {
   bool writer_done = false;
 };
 
-namespace {
-// The run a request is about: the {run_id} of /v1/runs/{run_id}[/...] as sent, or "*". An
-// id with a percent escape is "*" too: two spellings of one run must not run at once.
-std::string ScopeOf(std::string_view target) {
-  constexpr std::string_view kRuns = "/v1/runs/";
-  if (!target.starts_with(kRuns)) return "*";
-  target.remove_prefix(kRuns.size());
-  const std::string_view id = target.substr(0, target.find_first_of("/?"));
-  if (id.empty() || id.find('%') != std::string_view::npos) return "*";
-  return std::string(id);
-}
-}  // namespace
-
 Awaitable<void> HttpServer::Answer(ApiRequest call, unsigned version, bool keep_alive,
                                    std::shared_ptr<Flight> flight, Slot* slot) {
   while (flight->MustWait(*slot)) co_await flight->Changed();
@@ -315,18 +284,7 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
     if (ec) {
       // A request we cannot read whole: after the answers before it, say why, then close
       // (the stream's framing is lost).
-      ApiResponse problem =
-          ec == http::error::body_limit
-              ? Problem(413, "content_too_large",
-                        fmt::format("the body is over the server's limit of {} bytes",
-                                    options_.max_body_bytes))
-          : ec == http::error::header_limit
-              ? Problem(431, "header_too_large",
-                        fmt::format("the request's headers are over the server's limit of {} "
-                                    "bytes",
-                                    options_.max_header_bytes))
-              : Problem(400, "bad_request",
-                        fmt::format("the request is not valid HTTP/1.1: {}", ec.message()));
+      ApiResponse problem = ReadProblem(ec, options_.max_body_bytes, options_.max_header_bytes);
       slot.wire = ToWire(problem, 11, false);
       slot.scope = "*";
       slot.close = slot.answered = true;
@@ -334,15 +292,7 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
       break;
     }
     auto& req = parser.get();
-    ApiRequest call;
-    call.method = std::string(req.method_string());
-    call.target = std::string(req.target());
-    call.content_type = std::string(req[http::field::content_type]);
-    call.authorization = std::string(req[http::field::authorization]);
-    call.if_match = std::string(req[http::field::if_match]);
-    call.if_none_match = std::string(req[http::field::if_none_match]);
-    call.idempotency_key = std::string(req["Idempotency-Key"]);
-    call.body = std::move(req.body());
+    ApiRequest call = ToApiRequest(req);
     slot.scope = ScopeOf(call.target);
     const bool keep_alive = req.keep_alive() && !draining_;
     asio::co_spawn(ex, Answer(std::move(call), req.version(), keep_alive, flight, &slot),

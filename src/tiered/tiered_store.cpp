@@ -237,7 +237,7 @@ Awaitable<void> TieredStoreImpl::FlushChunk(std::vector<Pending> chunk, Deadline
   NoteDurable(r.error());
   for (auto& p : chunk) {
     const std::string run = p.record->run_id;
-    co_await FlushOne(std::move(p), deadline);
+    (void)co_await FlushOne(std::move(p), deadline);  // it counts a failure and requeues
     Finished(run);
   }
 }
@@ -314,7 +314,7 @@ Awaitable<void> TieredStoreImpl::FlushLoop() {
     }
     if (stopping_) {
       // One last pass for what arrived during the final flush, then stop.
-      co_await Flush(DeadlineIn(tiered_.put_timeout));
+      (void)co_await Flush(DeadlineIn(tiered_.put_timeout));
       co_return;
     }
   }

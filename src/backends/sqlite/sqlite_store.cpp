@@ -891,7 +891,12 @@ Result<uint64_t> PurgeValues(Conn& c, const std::string& thread_id) {
                 return Status();
               });
   if (!s.ok()) return Error(s);
-  for (const auto& [ns, channel, version] : unused) {
+  // Named references, not a structured binding: lambdas capture these (clang 14, which the
+  // fuzz build uses, cannot capture a binding).
+  for (const auto& row : unused) {
+    const auto& ns = std::get<0>(row);
+    const auto& channel = std::get<1>(row);
+    const auto& version = std::get<2>(row);
     auto r = Run(c,
                  "DELETE FROM lg_values WHERE thread_id = ?1 AND ns = ?2 AND channel = ?3 AND "
                  "version = ?4",
@@ -982,7 +987,8 @@ class SqliteStore::LangGraph final : public CheckpointStore {
               ? "INSERT OR REPLACE INTO lg_writes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
               : "INSERT OR IGNORE INTO lg_writes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)";
       for (std::size_t i = 0; i < writes.size(); ++i) {
-        const auto& [channel, value] = writes[i];
+        const auto& channel = writes[i].first;
+        const auto& value = writes[i].second;
         const auto stored = core::StoreValue(value);
         auto r = Run(c, sql, "put writes", [&](Stmt& st) {
           st.Text(1, thread_id).Text(2, ns).Text(3, checkpoint_id).Text(4, task_id);
@@ -1166,7 +1172,9 @@ class SqliteStore::LangGraph final : public CheckpointStore {
       if (!listed.ok()) return Error(listed);
       const int64_t now_ms = core::NowMs(im.options);
       PurgeReport report;
-      for (const auto& [t, touched] : threads) {
+      for (const auto& entry : threads) {
+        const auto& t = entry.first;
+        const auto& touched = entry.second;
         const bool expired =
             policy.thread_ttl.count() > 0 && touched + policy.thread_ttl.count() <= now_ms;
         std::vector<std::pair<std::string, std::string>> doomed;  // ns, checkpoint id
