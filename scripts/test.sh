@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # README command (b), and what CI runs: install everything, start the local services,
 # build, run every test (unit, integration against the real services, load), then the
-# sanitizer builds (scripts/sanitize.sh), and stop the services this script started. Exit
-# status: non-zero when any test failed.
+# sanitizer builds (scripts/sanitize.sh) and the fuzzers' short runs (scripts/fuzz.sh),
+# and stop the services this script started. Exit status: non-zero when any test failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -74,4 +74,8 @@ stage faults
 # concurrent parts under TSan against the same services (scripts/sanitize.sh).
 scripts/sanitize.sh asan tsan || rc=1
 stage sanitizers
+# The fuzzers, 10 s each from their seed corpora (every past crash among them): a bounded
+# check that no parser of untrusted bytes crashes (docs/reliability.md has the long runs).
+scripts/fuzz.sh 10 || rc=1
+stage fuzz
 exit $rc
