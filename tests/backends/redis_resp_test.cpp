@@ -76,6 +76,22 @@ TEST(ReplyParser, BytesThatAreNotResp2AreInternalWithTheBytesShown) {
   EXPECT_THAT(r.error().message(), ::testing::HasSubstr("\\r\\n"));
 }
 
+// Found by fuzz_resp: "*200000000\r\n" made hiredis calloc 1.6 GB before any element came.
+TEST(ReplyParser, AnArrayLongerThanAnyReplyWeAskForIsRefusedBeforeItIsAllocated) {
+  ReplyParser p;
+  p.Feed("*200000000\r\n");
+  auto r = p.Next();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), StatusCode::kInternal);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("an array of 200000000 elements"));
+
+  ReplyParser q;  // the limit itself is accepted, and an element arrives into it
+  q.Feed("*1048576\r\n:1\r\n");
+  auto more = q.Next();
+  ASSERT_TRUE(more) << more.error().message();
+  EXPECT_FALSE(*more);
+}
+
 TEST(ParseRedisUri, ReadsAuthorityDatabaseAndOptions) {
   auto o = ParseRedisUri(
       "redis://:s3cret@127.0.0.1:16379/"

@@ -39,6 +39,31 @@ std::string Printable(std::string_view bytes) {
   return out;
 }
 
+// A server we do not trust may announce an array of two billion elements in 14 bytes, and
+// hiredis would calloc a slot for each before one arrives. No reply we ask for comes near a
+// million elements, so a longer array is refused as the protocol error it is.
+constexpr int kMaxArrayElements = 1 << 20;
+
+void* (*default_create_array)(const redisReadTask*, int) = nullptr;
+
+void* CreateBoundedArray(const redisReadTask* task, int elements) {
+  if (elements > kMaxArrayElements) {
+    *static_cast<int*>(task->privdata) = elements;
+    return nullptr;  // hiredis stops with an error, and Next() names the cause
+  }
+  return default_create_array(task, elements);
+}
+
+redisReplyObjectFunctions* BoundedFunctions(const redisReplyObjectFunctions& defaults) {
+  static redisReplyObjectFunctions bounded = [&] {
+    redisReplyObjectFunctions f = defaults;
+    default_create_array = f.createArray;
+    f.createArray = &CreateBoundedArray;
+    return f;
+  }();
+  return &bounded;
+}
+
 }  // namespace
 
 void EncodeCommand(std::string& out, const std::vector<std::string_view>& args) {
@@ -52,6 +77,8 @@ void EncodeCommand(std::string& out, const std::vector<std::string_view>& args) 
 
 ReplyParser::ReplyParser() : reader_(redisReaderCreate()) {
   reader_->maxbuf = 0;  // never shrink the buffer: large values arrive in pieces
+  reader_->fn = BoundedFunctions(*reader_->fn);
+  reader_->privdata = &refused_elements_;
 }
 
 ReplyParser::~ReplyParser() { redisReaderFree(reader_); }
@@ -64,6 +91,12 @@ void ReplyParser::Feed(std::string_view bytes) {
 Result<std::optional<Reply>> ReplyParser::Next() {
   void* raw = nullptr;
   if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
+    if (refused_elements_ > 0) {
+      return Error(StatusCode::kInternal,
+                   fmt::format("not a RESP2 reply we accept: an array of {} elements (at most {}); "
+                               "is the server at this address Redis?",
+                               refused_elements_, kMaxArrayElements));
+    }
     return Error(StatusCode::kInternal,
                  fmt::format("not a RESP2 reply ({}); bytes received: \"{}\"", reader_->errstr,
                              Printable(recent_)));

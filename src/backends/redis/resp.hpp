@@ -38,13 +38,14 @@ class ReplyParser {
 
   void Feed(std::string_view bytes);
   // The next complete reply, or nullopt until more bytes arrive. A byte stream that is
-  // not RESP2 is kInternal naming the offending bytes; the parser is then unusable (the
-  // connection must be dropped).
+  // not RESP2, or announces an array of more than 2^20 elements, is kInternal naming the
+  // offending bytes; the parser is then unusable (the connection must be dropped).
   Result<std::optional<Reply>> Next();
 
  private:
   redisReader* reader_;
   std::string recent_;  // the last bytes fed, for the protocol error message
+  int refused_elements_ = 0;  // the length of an array refused as too long, if one was
 };
 
 }  // namespace agentstate::backends::redis
