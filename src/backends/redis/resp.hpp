@@ -44,7 +44,7 @@ class ReplyParser {
 
  private:
   redisReader* reader_;
-  std::string recent_;  // the last bytes fed, for the protocol error message
+  std::string recent_;        // the last bytes fed, for the protocol error message
   int refused_elements_ = 0;  // the length of an array refused as too long, if one was
 };
 
