@@ -104,6 +104,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ValidatePut(const Check
   if (!versions) return Error(versions.error());
   if (auto meta = ParseObject(put.metadata, "metadata"); !meta) return Error(meta.error());
   for (const auto& v : put.values) {
+    if (Status s = ValidateId("channel", v.channel, max_id_bytes); !s.ok()) return Error(s);
     const auto at =
         std::lower_bound(versions->begin(), versions->end(), std::pair{v.channel, std::string()});
     if (at == versions->end() || at->first != v.channel)
@@ -119,6 +120,17 @@ Result<std::vector<std::pair<std::string, std::string>>> ValidatePut(const Check
     if (Status s = CheckValueSize(put.checkpoint_id, v.value); !s.ok()) return Error(s);
   }
   return versions;
+}
+
+Status ValidateGet(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
+                   std::size_t max_id_bytes) {
+  if (Status s = ValidateId("thread_id", thread_id, max_id_bytes); !s.ok()) return s;
+  for (const auto& [what, id] :
+       {std::pair{"checkpoint_ns", ns}, std::pair{"checkpoint_id", checkpoint_id}}) {
+    if (id.empty()) continue;
+    if (Status s = ValidateId(what, id, max_id_bytes); !s.ok()) return s;
+  }
+  return Status();
 }
 
 Status ValidateWrites(std::string_view thread_id, std::string_view ns,
@@ -214,6 +226,9 @@ Result<MetadataFilter> ValidateListQuery(const CheckpointListQuery& q, std::size
         std::pair{"before", &q.before}}) {
     if (!id->has_value()) continue;
     if (Status s = ValidateId(what, **id, max_id_bytes); !s.ok()) return Error(s);
+  }
+  if (q.ns && !q.ns->empty()) {
+    if (Status s = ValidateId("checkpoint_ns", *q.ns, max_id_bytes); !s.ok()) return Error(s);
   }
   if (Status s = ValidateThreads(q.thread_id.value_or(""), q.thread_prefix, max_id_bytes); !s.ok())
     return Error(s);

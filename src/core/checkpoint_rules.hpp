@@ -32,6 +32,10 @@ Result<std::vector<std::pair<std::string, std::string>>> ChannelVersions(
 Result<std::vector<std::pair<std::string, std::string>>> ValidatePut(const CheckpointPut& put,
                                                                      std::size_t max_id_bytes);
 
+// Checks a get's ids: thread_id required; ns and checkpoint_id ("the newest") may be empty.
+Status ValidateGet(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
+                   std::size_t max_id_bytes);
+
 // Checks a write batch's ids (thread_id, checkpoint_id and task_id required), its channels
 // and value sizes.
 Status ValidateWrites(std::string_view thread_id, std::string_view ns,

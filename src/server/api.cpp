@@ -129,6 +129,19 @@ ApiResponse Problem(unsigned status, std::string_view code, std::string_view det
   return r;
 }
 
+namespace {
+
+// 405 with the Allow header RFC 9110 requires: the methods the route does take.
+ApiResponse MethodNotAllowed(std::string_view method, std::string_view route,
+                             std::string_view allow) {
+  ApiResponse r = Problem(405, "method_not_allowed",
+                          fmt::format("{} is not allowed on {}; use {}", method, route, allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+}  // namespace
+
 unsigned HttpStatus(StatusCode code) {
   switch (code) {
     case StatusCode::kOk: return 200;
@@ -225,12 +238,12 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
   const std::string& m = c.req.method;
   if (segments.size() == 1 && segments[0] == "healthz") {
     c.route = "/healthz";
-    if (m != "GET" && m != "HEAD") co_return Problem(405, "method_not_allowed", "use GET");
+    if (m != "GET" && m != "HEAD") co_return MethodNotAllowed(m, c.route, "GET, HEAD");
     co_return Json(200, {{"status", "ok"}});
   }
   if (segments.size() == 1 && segments[0] == "readyz") {
     c.route = "/readyz";
-    if (m != "GET" && m != "HEAD") co_return Problem(405, "method_not_allowed", "use GET");
+    if (m != "GET" && m != "HEAD") co_return MethodNotAllowed(m, c.route, "GET, HEAD");
     auto h = co_await store_.Health(DeadlineIn(options_.request_timeout));
     if (!h) co_return FromStatus(h.error());
     json tiers = json::array();
@@ -268,7 +281,7 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
 
   if (segments.size() == 1 && segments[0] == "metrics") {
     c.route = "/metrics";
-    if (m != "GET") co_return Problem(405, "method_not_allowed", "use GET");
+    if (m != "GET") co_return MethodNotAllowed(m, c.route, "GET");
     if (c.who.role != Role::kAdmin)
       co_return Problem(403, "forbidden", "metrics need a token with the admin role");
     ApiResponse r;
@@ -282,11 +295,8 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
   TenantStore store(store_, c.who.tenant, options_.max_id_bytes);
   const Deadline deadline = DeadlineIn(options_.request_timeout);
   const auto& p = c.path;
-  auto method_not_allowed = [&](std::string_view allow) {
-    ApiResponse r = Problem(405, "method_not_allowed",
-                            fmt::format("{} is not allowed on {}; use {}", m, c.route, allow));
-    r.headers.emplace_back("Allow", std::string(allow));
-    return r;
+  const auto method_not_allowed = [&](std::string_view allow) {
+    return MethodNotAllowed(m, c.route, allow);
   };
   auto query_int = [&](const std::string& key, int64_t fallback) -> std::optional<int64_t> {
     auto it = c.query.find(key);
@@ -487,7 +497,13 @@ Awaitable<ApiResponse> Api::Route(Call& c) {
       co_return Problem(400, "invalid_argument", "If-None-Match takes only *");
     }
     // Idempotency-Key: K, or as a structured-field string, "K" (the store checks K itself).
-    s.idempotency_key = Unquote(c.req.idempotency_key);
+    if (c.req.idempotency_key) {
+      s.idempotency_key = Unquote(*c.req.idempotency_key);
+      if (s.idempotency_key.empty())
+        co_return Problem(
+            400, "invalid_argument",
+            "Idempotency-Key is empty: send 1..255 visible ASCII bytes, or no header");
+    }
     s.payload = std::move(c.req.body);
     auto ack = co_await store.Save(std::move(s), deadline);
     if (!ack) co_return FromStatus(ack.error());
@@ -547,10 +563,7 @@ Awaitable<ApiResponse> Api::CheckpointRoute(Call& c, StateStore& store, Deadline
     return it->second;
   };
   const auto method_not_allowed = [&](std::string_view allow) {
-    ApiResponse r = Problem(405, "method_not_allowed",
-                            fmt::format("{} is not allowed on {}; use {}", m, c.route, allow));
-    r.headers.emplace_back("Allow", std::string(allow));
-    return r;
+    return MethodNotAllowed(m, c.route, allow);
   };
   const auto tuple = [](const CheckpointTuple& t) {
     ApiResponse r;

@@ -31,7 +31,7 @@ struct ApiRequest {
   std::string content_type;
   std::string authorization;  // the Authorization header, as sent
   std::string if_match, if_none_match;
-  std::string idempotency_key;  // the Idempotency-Key header, as sent
+  std::optional<std::string> idempotency_key;  // the Idempotency-Key header, as sent
   std::string body;
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -68,9 +69,11 @@ std::string Object(od::value& v, std::string& out) {
   return "";
 }
 
-// An array of objects: each element's fields into a fresh T by `field(t, key, value)`.
+// An array of objects: each element's fields into a fresh T by `field(t, key, value)`;
+// each element must hold every `required` field.
 template <typename T, typename Field>
-std::string Array(od::value& v, std::vector<T>& out, Field field) {
+std::string Array(od::value& v, std::vector<T>& out,
+                  std::initializer_list<std::string_view> required, Field field) {
   od::array array;
   if (v.get_array().get(array)) return "must be an array";
   std::size_t i = 0;
@@ -78,11 +81,18 @@ std::string Array(od::value& v, std::vector<T>& out, Field field) {
     od::value e;
     if (element.get(e)) return "is not well-formed JSON";
     T t;
+    std::vector<bool> seen(required.size());
     std::string why =
-        EachField(e, fmt::format("[{}]", i++),
-                  [&](const std::string& key, od::value& value) { return field(t, key, value); });
+        EachField(e, fmt::format("[{}]", i), [&](const std::string& key, od::value& value) {
+          const auto at = std::find(required.begin(), required.end(), key);
+          if (at != required.end()) seen[static_cast<std::size_t>(at - required.begin())] = true;
+          return field(t, key, value);
+        });
     if (!why.empty()) return why;
+    for (std::size_t r = 0; r < required.size(); ++r)
+      if (!seen[r]) return fmt::format("[{}].{} is required", i, required.begin()[r]);
     out.push_back(std::move(t));
+    ++i;
   }
   return "";
 }
@@ -137,7 +147,7 @@ Result<CheckpointPut> ParseCheckpointPut(std::string_view body) {
       if (key == "check_head")
         return v.get_bool().get(put.check_head) ? "must be true or false" : "";
       if (key == "values") {
-        return Array(v, put.values,
+        return Array(v, put.values, {"channel", "version", "type", "bytes"},
                      [](ChannelValue& c, const std::string& k, od::value& e) -> std::string {
                        if (k == "channel") return Text(e, c.channel);
                        if (k == "version") return Text(e, c.version);
@@ -163,7 +173,7 @@ Result<WritesBody> ParseCheckpointWrites(std::string_view body) {
       if (key == "task_path") return Text(v, out.task_path);
       if (key == "writes") {
         have_writes = true;
-        return Array(v, out.writes,
+        return Array(v, out.writes, {"channel", "type", "bytes"},
                      [](std::pair<std::string, TypedValue>& w, const std::string& k,
                         od::value& e) -> std::string {
                        if (k == "channel") return Text(e, w.first);

@@ -16,7 +16,8 @@ ApiRequest ToApiRequest(http::request<http::string_body>& req) {
   call.authorization = std::string(req[http::field::authorization]);
   call.if_match = std::string(req[http::field::if_match]);
   call.if_none_match = std::string(req[http::field::if_none_match]);
-  call.idempotency_key = std::string(req["Idempotency-Key"]);
+  if (auto key = req.find("Idempotency-Key"); key != req.end())
+    call.idempotency_key = std::string(key->value());
   call.body = std::move(req.body());
   return call;
 }

@@ -25,6 +25,11 @@ class TenantStore::TenantCheckpoints final : public CheckpointStore {
 
   Awaitable<Status> PutCheckpoint(CheckpointPut put, Deadline deadline) override {
     if (Status c = owner_.Check("thread_id", put.thread_id); !c.ok()) co_return c;
+    if (Status c = owner_.Check("checkpoint_id", put.checkpoint_id); !c.ok()) co_return c;
+    if (Status c = owner_.CheckIfGiven("checkpoint_ns", put.ns); !c.ok()) co_return c;
+    if (Status c = owner_.CheckIfGiven("parent checkpoint_id", put.parent_id); !c.ok()) co_return c;
+    for (const auto& v : put.values)
+      if (Status c = owner_.Check("channel", v.channel); !c.ok()) co_return c;
     put.thread_id = owner_.In(put.thread_id);
     co_return owner_.Scrub(co_await inner_.PutCheckpoint(std::move(put), deadline));
   }
@@ -34,6 +39,11 @@ class TenantStore::TenantCheckpoints final : public CheckpointStore {
                               std::vector<std::pair<std::string, TypedValue>> writes,
                               Deadline deadline) override {
     if (Status c = owner_.Check("thread_id", thread_id); !c.ok()) co_return c;
+    if (Status c = owner_.CheckIfGiven("checkpoint_ns", ns); !c.ok()) co_return c;
+    if (Status c = owner_.Check("checkpoint_id", checkpoint_id); !c.ok()) co_return c;
+    if (Status c = owner_.Check("task_id", task_id); !c.ok()) co_return c;
+    for (const auto& w : writes)
+      if (Status c = owner_.Check("channel", w.first); !c.ok()) co_return c;
     co_return owner_.Scrub(co_await inner_.PutWrites(
         owner_.In(thread_id), std::move(ns), std::move(checkpoint_id), std::move(task_id),
         std::move(task_path), std::move(writes), deadline));
@@ -44,6 +54,8 @@ class TenantStore::TenantCheckpoints final : public CheckpointStore {
                                                                   std::string checkpoint_id,
                                                                   Deadline deadline) override {
     if (Status c = owner_.Check("thread_id", thread_id); !c.ok()) co_return Error(c);
+    if (Status c = owner_.CheckIfGiven("checkpoint_ns", ns); !c.ok()) co_return Error(c);
+    if (Status c = owner_.CheckIfGiven("checkpoint_id", checkpoint_id); !c.ok()) co_return Error(c);
     auto r = co_await inner_.GetCheckpoint(owner_.In(thread_id), std::move(ns),
                                            std::move(checkpoint_id), deadline);
     if (!r) co_return Error(owner_.Scrub(r.error()));
@@ -56,6 +68,12 @@ class TenantStore::TenantCheckpoints final : public CheckpointStore {
     if (q.thread_id) {
       if (Status c = owner_.Check("thread_id", *q.thread_id); !c.ok()) co_return Error(c);
       q.thread_id = owner_.In(*q.thread_id);
+    }
+    for (const auto& [what, id] :
+         {std::pair{"checkpoint_ns", &q.ns}, std::pair{"checkpoint_id", &q.checkpoint_id},
+          std::pair{"before", &q.before}}) {
+      if (!id->has_value()) continue;
+      if (Status c = owner_.CheckIfGiven(what, **id); !c.ok()) co_return Error(c);
     }
     q.thread_prefix = owner_.In(q.thread_prefix);
     auto r = co_await inner_.ListCheckpoints(std::move(q), deadline);
@@ -95,6 +113,8 @@ class TenantStore::TenantCheckpoints final : public CheckpointStore {
   Awaitable<Result<PurgeReport>> DeleteForRuns(std::vector<std::string> run_ids,
                                                std::string thread_prefix,
                                                Deadline deadline) override {
+    for (const auto& id : run_ids)
+      if (Status c = owner_.Check("run_id", id); !c.ok()) co_return Error(c);
     auto r = co_await inner_.DeleteForRuns(std::move(run_ids), owner_.In(thread_prefix), deadline);
     if (!r) co_return Error(owner_.Scrub(r.error()));
     co_return r;
@@ -110,6 +130,10 @@ TenantStore::TenantStore(StateStore& inner, std::string tenant, std::size_t max_
 
 Status TenantStore::Check(std::string_view what, std::string_view id) const {
   return core::ValidateId(what, id, max_id_bytes_);
+}
+
+Status TenantStore::CheckIfGiven(std::string_view what, std::string_view id) const {
+  return id.empty() ? Status() : Check(what, id);
 }
 
 std::string TenantStore::Out(std::string_view id) const {
@@ -132,6 +156,8 @@ void TenantStore::Strip(StateRecord& r) const {
 Awaitable<Result<SaveAck>> TenantStore::Save(SaveRequest request, Deadline deadline) {
   if (Status c = Check("run_id", request.run_id); !c.ok()) co_return Error(c);
   if (Status c = Check("thread_id", request.thread_id); !c.ok()) co_return Error(c);
+  if (Status c = Check("user_id", request.user_id); !c.ok()) co_return Error(c);
+  if (Status c = Check("agent_type", request.agent_type); !c.ok()) co_return Error(c);
   request.run_id = In(request.run_id);
   request.thread_id = In(request.thread_id);
   auto r = co_await inner_.Save(std::move(request), deadline);
@@ -142,6 +168,8 @@ Awaitable<Result<SaveAck>> TenantStore::Save(SaveRequest request, Deadline deadl
 Awaitable<Result<bool>> TenantStore::Put(StateRecord record, Deadline deadline) {
   if (Status c = Check("run_id", record.run_id); !c.ok()) co_return Error(c);
   if (Status c = Check("thread_id", record.thread_id); !c.ok()) co_return Error(c);
+  if (Status c = Check("user_id", record.user_id); !c.ok()) co_return Error(c);
+  if (Status c = Check("agent_type", record.agent_type); !c.ok()) co_return Error(c);
   record.run_id = In(record.run_id);
   record.thread_id = In(record.thread_id);
   auto r = co_await inner_.Put(std::move(record), deadline);
@@ -194,6 +222,9 @@ Awaitable<Result<StateRecord>> TenantStore::Restore(std::string run_id,
                                                     std::optional<std::string> checkpoint_id,
                                                     Deadline deadline) {
   if (Status c = Check("run_id", run_id); !c.ok()) co_return Error(c);
+  if (checkpoint_id) {
+    if (Status c = Check("checkpoint_id", *checkpoint_id); !c.ok()) co_return Error(c);
+  }
   auto r = co_await inner_.Restore(In(run_id), std::move(checkpoint_id), deadline);
   if (!r) co_return Error(Scrub(r.error()));
   Strip(*r);

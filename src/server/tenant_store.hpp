@@ -66,7 +66,12 @@ class TenantStore final : public StateStore {
 
   std::string In(std::string_view id) const { return prefix_ + std::string(id); }
   // The store's own check of a tenant's id, on the id as the tenant gave it.
+  // Every id a tenant names is checked so, the prefixed ones and the others alike (a
+  // namespace, a checkpoint, task or channel id): the store beneath would let the others be
+  // kTenantPrefixBytes longer.
   Status Check(std::string_view what, std::string_view id) const;
+  // The same for an id that may be empty (a namespace, a parent, "the newest").
+  Status CheckIfGiven(std::string_view what, std::string_view id) const;
   std::string Out(std::string_view id) const;
   // The store's error with this tenant's prefix taken out of its message.
   Status Scrub(const Status& s) const;

@@ -454,6 +454,51 @@ TYPED_TEST_P(CheckpointContractTest, LargeValuesAreCompressedAndComeBackWhole) {
   EXPECT_EQ((*got)->values.at(0).value.bytes, big);
 }
 
+// Every id a caller names, whichever field holds it, is refused one byte past the limit
+// (StoreOptions' default, 256) and taken at it: a store that adds to some ids (a tenant's
+// prefix) must not let the others grow by as much.
+TYPED_TEST_P(CheckpointContractTest, EveryIdPastTheLimitIsRefusedWhicheverFieldItIs) {
+  const std::string at(256, 'i'), past(257, 'p');
+  const auto refused = [](const Status& s) { return s.code() == StatusCode::kInvalidArgument; };
+  const auto versions = [](const std::string& channel) { return "\"" + channel + "\":1"; };
+  EXPECT_TRUE(refused(this->Put(past, "", "c1", "", versions("a"), {})));
+  EXPECT_TRUE(refused(this->Put("t", past, "c1", "", versions("a"), {})));
+  EXPECT_TRUE(refused(this->Put("t", "", past, "", versions("a"), {})));
+  EXPECT_TRUE(refused(this->Put("t", "", "c1", past, versions("a"), {})));
+  EXPECT_TRUE(refused(this->Put("t", "", "c1", "", versions(past), {{past, "1", Json("1")}})));
+  auto none = this->Get("t");
+  ASSERT_TRUE(none) << none.error().ToString();
+  EXPECT_FALSE(*none) << "a refused put left a checkpoint";
+  ASSERT_TRUE(this->Put(at, at, at, "", versions(at), {{at, "1", Json("1")}}).ok());
+
+  EXPECT_TRUE(refused(this->Writes(at, past, at, "task", {{"x", Json("1")}})));
+  EXPECT_TRUE(refused(this->Writes(at, at, past, "task", {{"x", Json("1")}})));
+  EXPECT_TRUE(refused(this->Writes(at, at, at, past, {{"x", Json("1")}})));
+  EXPECT_TRUE(refused(this->Writes(at, at, at, "task", {{past, Json("1")}})));
+  ASSERT_TRUE(this->Writes(at, at, at, at, {{at, Json("1")}}).ok());
+
+  for (const auto& [ns, id] : {std::pair{past, at}, std::pair{at, past}}) {
+    auto got = this->Get(at, ns, id);
+    ASSERT_FALSE(got) << "a get with a " << past.size() << "-byte id was answered";
+    EXPECT_EQ(got.error().code(), StatusCode::kInvalidArgument);
+  }
+  auto got = this->Get(at, at, at);
+  ASSERT_TRUE(got && *got) << "the checkpoint at the limit does not read back";
+  EXPECT_EQ((*got)->writes.size(), 1u);
+  for (auto field : {&CheckpointListQuery::ns, &CheckpointListQuery::checkpoint_id,
+                     &CheckpointListQuery::before}) {
+    CheckpointListQuery q;
+    q.thread_id = at;
+    q.*field = past;
+    auto listed = this->List(q);
+    ASSERT_FALSE(listed) << "a list with a " << past.size() << "-byte id was answered";
+    EXPECT_EQ(listed.error().code(), StatusCode::kInvalidArgument);
+  }
+  auto purged = this->DeleteForRuns({past});
+  ASSERT_FALSE(purged);
+  EXPECT_EQ(purged.error().code(), StatusCode::kInvalidArgument);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     CheckpointContractTest, ADocumentItsMetadataAndItsValuesRoundTripExactly,
     OnlyNewValuesAreStoredAndAChildReadsItsAncestorsValues,
@@ -465,7 +510,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     RetentionKeepsTheLastNAndPurgesWhatNoCheckpointUses,
     AThreadPastItsTtlIsPurgedWholeAndAFreshOneIsKept, AThreadPrefixBoundsListsAndPrunesToItsThreads,
     DeleteForRunsRemovesTheRunsCheckpointsAndPurges, BadInputIsRefusedAndNothingIsHalfWritten,
-    ADamagedValueIsReportedAsCorruption, LargeValuesAreCompressedAndComeBackWhole);
+    ADamagedValueIsReportedAsCorruption, LargeValuesAreCompressedAndComeBackWhole,
+    EveryIdPastTheLimitIsRefusedWhicheverFieldItIs);
 
 }  // namespace
 }  // namespace agentstate

@@ -4,6 +4,7 @@
 #include "agentstate/tiered.hpp"
 #include "backends/embedded_traits.hpp"
 #include "backends/memory/memory_checkpoints.hpp"
+#include "server/tenant_store.hpp"
 
 namespace agentstate {
 namespace {
@@ -69,6 +70,28 @@ struct TieredCheckpointTraits {
   }
 };
 
+// The model through one tenant's view of the store (server::TenantStore, what agentstated
+// serves each tenant), whose thread ids are stored with the tenant's prefix.
+struct TenantCheckpointTraits {
+  static constexpr const char* kName = "tenant_memory";
+  static constexpr const char* kPrefix = "acme/";
+  MemoryCheckpointTraits inner;
+  std::unique_ptr<StateStore> backend;
+  Result<std::unique_ptr<StateStore>> Open(const StoreOptions& o) {
+    StoreOptions room = o;
+    room.max_id_bytes += server::kTenantPrefixBytes;
+    auto opened = OpenStore(inner.Uri(), room);
+    if (!opened) return Error(opened.error());
+    backend = std::move(*opened);
+    return std::unique_ptr<StateStore>(
+        std::make_unique<server::TenantStore>(*backend, "acme", o.max_id_bytes));
+  }
+  bool CorruptValue(StateStore&, const std::string& thread, const std::string& ns,
+                    const std::string& channel, const std::string& version) {
+    return inner.CorruptValue(*backend, kPrefix + thread, ns, channel, version);
+  }
+};
+
 struct TraitsName {
   template <typename T>
   static std::string GetName(int) {
@@ -76,8 +99,8 @@ struct TraitsName {
   }
 };
 
-using EmbeddedCheckpointStores =
-    ::testing::Types<MemoryCheckpointTraits, SqliteCheckpointTraits, TieredCheckpointTraits>;
+using EmbeddedCheckpointStores = ::testing::Types<MemoryCheckpointTraits, SqliteCheckpointTraits,
+                                                  TieredCheckpointTraits, TenantCheckpointTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Embedded, CheckpointContractTest, EmbeddedCheckpointStores,
                                TraitsName);
 

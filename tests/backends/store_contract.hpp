@@ -393,6 +393,32 @@ TYPED_TEST_P(StoreContractTest, InvalidUtf8AndOversizedRecordsAreRefusedByEveryS
   EXPECT_EQ(this->VersionOf("run_u"), 1);
 }
 
+// Each id of a save is refused one byte past the limit (StoreOptions' default, 256) and
+// taken at it, whichever field holds it: a store that adds to some ids (a tenant's prefix
+// on the run and thread) must not let the others grow by as much.
+TYPED_TEST_P(StoreContractTest, EveryIdOfASavePastTheLimitIsRefusedWhicheverFieldItIs) {
+  const std::string at(256, 'i'), past(257, 'p');
+  for (auto field : {&SaveRequest::run_id, &SaveRequest::thread_id, &SaveRequest::user_id,
+                     &SaveRequest::agent_type}) {
+    SaveRequest r = this->Req("run_long");
+    r.*field = past;
+    auto saved = this->Save(r);
+    ASSERT_FALSE(saved) << "a save with a " << past.size() << "-byte id was stored";
+    EXPECT_EQ(saved.error().code(), StatusCode::kInvalidArgument);
+  }
+  auto none = this->Load("run_long");
+  ASSERT_TRUE(none) << none.error().ToString();
+  EXPECT_FALSE(*none);
+  SaveRequest r = this->Req(at, at);
+  r.user_id = r.agent_type = at;
+  auto saved = this->Save(r);
+  ASSERT_TRUE(saved) << saved.error().ToString();
+  auto loaded = this->Load(at);
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_EQ((*loaded)->user_id, at);
+  EXPECT_EQ((*loaded)->agent_type, at);
+}
+
 TYPED_TEST_P(StoreContractTest, ActiveRunsPagesThroughEveryRunOnceWithACursor) {
   for (int i = 0; i < 25; ++i) {
     ASSERT_TRUE(
@@ -797,6 +823,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     PutWritesExactlyItsVersionWhenNewerAndNothingOtherwise, PutManyAppliesWhatIsNewerAndCountsIt,
     HealthReportsTheStoreAndStatsCountWork, ADeletedRunStaysDeletedWhateverTheTiming,
     InvalidUtf8AndOversizedRecordsAreRefusedByEveryStore,
+    EveryIdOfASavePastTheLimitIsRefusedWhicheverFieldItIs,
     ASaveRetriedWithItsIdempotencyKeyReturnsTheFirstAck,
     ARestoreEndsTheIdempotencyKeyOfTheSaveBeforeIt,
     DeletePrefixRemovesEveryRunUnderItAndNothingElse);

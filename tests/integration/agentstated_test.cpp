@@ -380,6 +380,12 @@ TEST_F(Tenants, BadInputGetsItsStatusAndNothingIsWritten) {
       {Request("PUT", "/v1/runs/run-1", "{}", acme), 400, "invalid_argument"},  // no record
       {Request("GET", "/v1/runs?limit=0", "", acme), 400, "invalid_argument"},
       {Request("GET", "/v1/stats", "", acme), 403, "forbidden"},
+      // Found by schemathesis: an empty key was taken as none; ids past the tenant's limit
+      // where the tenant prefix is not added (user_id, agent_type) were taken.
+      {Request("POST", kSave, "{}", acme + "Idempotency-Key: \r\n"), 400, "invalid_argument"},
+      {Request("POST", "/v1/runs/run-1?thread_id=t&agent_type=a&user_id=" + std::string(257, 'u'),
+               "{}", acme),
+       400, "invalid_argument"},
   };
   for (const auto& c : cases) {
     Reply r = Http(s.port(), c.request);
@@ -391,6 +397,12 @@ TEST_F(Tenants, BadInputGetsItsStatusAndNothingIsWritten) {
       << "a refused save left something behind";
   Reply wrong = Http(s.port(), Request("PATCH", "/v1/runs/run-1", "{}", acme));
   EXPECT_THAT(wrong.head, HasSubstr("Allow: GET, POST, PUT, DELETE"));
+  // Every 405 names what the route takes (RFC 9110; schemathesis found three that did not).
+  for (const char* target : {"/healthz", "/readyz", "/metrics", "/v1/health", "/v1/stats"}) {
+    wrong = Http(s.port(), Request("TRACE", target, "", Bearer("admin-token-0123456789")));
+    EXPECT_EQ(wrong.status, 405) << target;
+    EXPECT_THAT(wrong.head, HasSubstr("Allow: GET")) << target;
+  }
   // The server goes on serving.
   EXPECT_EQ(Http(s.port(), Request("POST", kSave, "{}", acme)).status, 200);
 }
@@ -686,6 +698,15 @@ TEST_F(Tenants, BadCheckpointInputGetsItsStatusAndNothingIsHalfWritten) {
             405);
   EXPECT_EQ(Http(s.port(), Request("GET", "/v1/threads/t/checkpoints/c1/writes", "", acme)).status,
             404);
+  // Found by schemathesis: a write without its bytes was taken as empty bytes, and a
+  // namespace past the tenant's id limit was stored (the prefix goes on the thread only).
+  r = Http(s.port(), Request("PUT", "/v1/threads/t/checkpoints/c1/writes/task",
+                             R"({"writes":[{"channel":"a","type":"json"}]})", acme));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.json()["detail"].get<std::string>(), HasSubstr("body.writes[0].bytes is required"));
+  r = put(kPutBody, "/v1/threads/t/checkpoints/c3?ns=" + std::string(257, 'n'));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.json()["detail"].get<std::string>(), HasSubstr("the limit is 256"));
 }
 
 // A store without the checkpoint model answers its routes with 501, naming the store.

@@ -107,7 +107,7 @@ Awaitable<Status> MemoryCheckpoints::PutWrites(
 
 Awaitable<Result<std::optional<CheckpointTuple>>> MemoryCheckpoints::GetCheckpoint(
     std::string thread_id, std::string ns, std::string checkpoint_id, Deadline) {
-  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
+  if (Status s = core::ValidateGet(thread_id, ns, checkpoint_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
   std::lock_guard lock(mu_);
   auto it = checkpoint_id.empty() ? Head(thread_id, ns)

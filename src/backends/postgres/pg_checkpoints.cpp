@@ -169,7 +169,7 @@ Awaitable<Status> PgCheckpoints::PutWrites(std::string thread_id, std::string ns
 
 Awaitable<Result<std::optional<CheckpointTuple>>> PgCheckpoints::GetCheckpoint(
     std::string thread_id, std::string ns, std::string checkpoint_id, Deadline deadline) {
-  if (Status s = core::ValidateId("thread_id", thread_id, options_.max_id_bytes); !s.ok())
+  if (Status s = core::ValidateGet(thread_id, ns, checkpoint_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
   std::vector<Param> p;
   p.push_back(Text(thread_id));

@@ -1009,7 +1009,8 @@ class SqliteStore::LangGraph final : public CheckpointStore {
                                                                   std::string ns,
                                                                   std::string checkpoint_id,
                                                                   Deadline deadline) override {
-    if (Status s = core::ValidateId("thread_id", thread_id, im_.options.max_id_bytes); !s.ok())
+    if (Status s = core::ValidateGet(thread_id, ns, checkpoint_id, im_.options.max_id_bytes);
+        !s.ok())
       co_return Error(s);
     using R = std::optional<CheckpointTuple>;
     std::function<Result<R>(Conn&)> work = [thread_id = std::move(thread_id), ns = std::move(ns),
