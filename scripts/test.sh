@@ -68,6 +68,9 @@ stage clients/js
 # and PostgreSQL, the quick load suite from pytest, and the example resumed after a restart.
 clients/python/test.sh "$build_dir/agentstated" "$build_dir/agentload" || rc=1
 stage clients/python
+# The HTTP API against docs/openapi.json: schemathesis from PyPI, every check, a fixed seed.
+tests/schemathesis/run.sh "$build_dir/agentstated" 30 || rc=1
+stage schemathesis
 ctest --test-dir "$build_dir" --output-on-failure -R "$faults" || rc=$?
 stage faults
 # Then the sanitizers, each on what it is for: the unit tests under ASan+UBSan, the
