@@ -4,7 +4,7 @@
 #include "agentstate/tiered.hpp"
 #include "backends/embedded_traits.hpp"
 #include "backends/memory/memory_checkpoints.hpp"
-#include "server/tenant_store.hpp"
+#include "backends/tenant_traits.hpp"
 
 namespace agentstate {
 namespace {
@@ -72,24 +72,8 @@ struct TieredCheckpointTraits {
 
 // The model through one tenant's view of the store (server::TenantStore, what agentstated
 // serves each tenant), whose thread ids are stored with the tenant's prefix.
-struct TenantCheckpointTraits {
+struct TenantCheckpointTraits : testing::TenantTraits<MemoryCheckpointTraits> {
   static constexpr const char* kName = "tenant_memory";
-  static constexpr const char* kPrefix = "acme/";
-  MemoryCheckpointTraits inner;
-  std::unique_ptr<StateStore> backend;
-  Result<std::unique_ptr<StateStore>> Open(const StoreOptions& o) {
-    StoreOptions room = o;
-    room.max_id_bytes += server::kTenantPrefixBytes;
-    auto opened = OpenStore(inner.Uri(), room);
-    if (!opened) return Error(opened.error());
-    backend = std::move(*opened);
-    return std::unique_ptr<StateStore>(
-        std::make_unique<server::TenantStore>(*backend, "acme", o.max_id_bytes));
-  }
-  bool CorruptValue(StateStore&, const std::string& thread, const std::string& ns,
-                    const std::string& channel, const std::string& version) {
-    return inner.CorruptValue(*backend, kPrefix + thread, ns, channel, version);
-  }
 };
 
 struct TraitsName {

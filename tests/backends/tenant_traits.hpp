@@ -46,6 +46,11 @@ struct TenantTraits {
   bool Corrupt(StateStore&, const std::string& run_id) {
     return inner.Corrupt(*backend, std::string(kTenant) + "/" + run_id);
   }
+  // For the checkpoint contract: a stored value damaged under the tenant's thread id.
+  bool CorruptValue(StateStore&, const std::string& thread, const std::string& ns,
+                    const std::string& channel, const std::string& version) {
+    return inner.CorruptValue(*backend, std::string(kTenant) + "/" + thread, ns, channel, version);
+  }
 };
 
 }  // namespace agentstate::testing

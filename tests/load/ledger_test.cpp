@@ -41,6 +41,21 @@ TEST(Ledger, ARunReadBackAfterAnAcknowledgedDeleteIsResurrected) {
   EXPECT_FALSE(v.clean());
 }
 
+// Found by 22 minutes of agentload chaos with agentstated SIGKILLed: a delete the kill left
+// in doubt had taken effect, and the run's next save was version 1 again.
+TEST(Ledger, ASaveAfterADeleteInDoubtMayStartAfreshWithoutBeingOutOfOrder) {
+  Ledger l;
+  l.Record("r", WriteOutcome::kAcked, 1, 0xAA, CheckpointType::kAuto);
+  l.RecordDelete("r", WriteOutcome::kUnknown);
+  l.Record("r", WriteOutcome::kAcked, 1, 0xAA, CheckpointType::kAuto);
+  l.Record("r", WriteOutcome::kAcked, 2, 0xBB, CheckpointType::kAuto);
+  l.Record("r", WriteOutcome::kAcked, 2, 0xBB, CheckpointType::kAuto);  // no delete: reordered
+  LedgerVerdict v;
+  l.Judge("r", std::optional<StateRecord>(At(2, 0xBB)), v);
+  EXPECT_EQ(v.out_of_order, 1u);
+  EXPECT_EQ(v.lost, 0u);
+}
+
 TEST(Ledger, VerdictsForEveryKindOfOutcome) {
   Ledger l;
   l.Record("ok", WriteOutcome::kAcked, 3, 0xAA, CheckpointType::kAuto);

@@ -16,7 +16,10 @@ void Ledger::Record(const std::string& run_id, WriteOutcome outcome, int64_t ver
   switch (outcome) {
     case WriteOutcome::kAcked:
       ++e.acked;
-      if (version <= e.acked_version) {
+      // Only a delete starts a run's versions again: with one in doubt, a version at or
+      // below the last acknowledged one says it took effect (agentstated killed while
+      // answering it), not that acknowledgements came out of order.
+      if (version <= e.acked_version && !e.delete_in_doubt) {
         ++e.out_of_order;
         // One line each (at most 20 a process): the count alone does not say which run or
         // how far back, which is what a diagnosis needs.
