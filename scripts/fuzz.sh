@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-20}
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz: '$seconds' is not a number of seconds" >&2; exit 2; }
 shift || true
-all=(fuzz_resp fuzz_uri fuzz_json fuzz_codec fuzz_checkpoint_wire fuzz_ch_rows fuzz_http_request)
+all=(fuzz_resp fuzz_uri fuzz_json fuzz_codec fuzz_checkpoint_wire fuzz_ch_rows fuzz_http_request fuzz_report)
 names=("$@")
 ((${#names[@]})) || names=("${all[@]}")
 for n in "${names[@]}"; do
@@ -23,7 +23,7 @@ command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing; run scripts/i
 dir=build-fuzz
 # -O1 without debug lines: clang 14 cannot assemble coroutine frames with -g under UBSan.
 cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DAGENTSTATE_FUZZ=ON -DAGENTSTATE_BUILD_TESTS=OFF \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DAGENTSTATE_FUZZ=ON -DAGENTSTATE_WERROR=ON -DAGENTSTATE_BUILD_TESTS=OFF \
   -DAGENTSTATE_BUILD_BENCH=OFF >/dev/null
 cmake --build "$dir" --target "${names[@]}"
 

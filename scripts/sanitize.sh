@@ -39,7 +39,7 @@ for kind in "${kinds[@]}"; do
   # 79 s at -O1, 47 s at -Og, 33 s at -O0; ASan alone at -O1, 33 s), and the unit tests it
   # runs are small.
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$opt -g1" \
-    -DAGENTSTATE_BUILD_BENCH=OFF "$flag" >/dev/null
+    -DAGENTSTATE_BUILD_BENCH=OFF -DAGENTSTATE_WERROR=ON "$flag" >/dev/null
   cmake --build "$dir" --target "${targets[@]}"
   echo "sanitize: $kind: running the tests"
   ctest --test-dir "$dir" --output-on-failure -j2 "${select[@]}" || rc=1
