@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Local Redis, PostgreSQL and ClickHouse for integration and load tests.
+# Local Redis, PostgreSQL (with pgbouncer in front, in transaction mode) and ClickHouse for
+# integration and load tests.
 #
 #   scripts/services.sh up       install if missing, start on loopback, wait, print the URIs
 #   scripts/services.sh down     stop what `up` started, by the PIDs it recorded
-#   scripts/services.sh restart [NAME...]  stop and start redis, postgres, clickhouse (default all)
+#   scripts/services.sh restart [NAME...]  stop and start redis, postgres, pgbouncer, clickhouse
+#                                           (default all)
 #   scripts/services.sh status   say which are running
 #   scripts/services.sh env      print `export AGENTSTATE_*_URL=...` lines for the shell
 #
@@ -15,6 +17,7 @@ set -euo pipefail
 dir=${AGENTSTATE_SERVICES_DIR:-/tmp/agentstate-services}
 redis_port=${AGENTSTATE_REDIS_PORT:-16379}
 pg_port=${AGENTSTATE_PG_PORT:-15432}
+pgb_port=${AGENTSTATE_PGBOUNCER_PORT:-16432}
 ch_http_port=${AGENTSTATE_CH_HTTP_PORT:-18123}
 ch_tcp_port=${AGENTSTATE_CH_TCP_PORT:-19000}
 ch_inter_port=${AGENTSTATE_CH_INTERSERVER_PORT:-19009}
@@ -26,6 +29,7 @@ die() { printf 'services: error: %s\n' "$*" >&2; exit 2; }
 
 redis_url="redis://127.0.0.1:${redis_port}/0"
 pg_url="postgresql://agentstate@127.0.0.1:${pg_port}/agentstate"
+pgb_url="postgresql://agentstate@127.0.0.1:${pgb_port}/agentstate?pool_mode=transaction"
 ch_url="clickhouse://127.0.0.1:${ch_http_port}/default"
 
 # Each service's pid file, written by the service itself (its first line is the PID), so
@@ -35,6 +39,7 @@ pidfile() {
   case $1 in
     clickhouse) echo "$dir/clickhouse/clickhouse.pid" ;;
     postgres) echo "$dir/pg/data/postmaster.pid" ;;
+    pgbouncer) echo "$dir/pgbouncer/pgbouncer.pid" ;;
     *) echo "$dir/$1.pid" ;;
   esac
 }
@@ -89,6 +94,39 @@ pg_up() {
     || die "could not create database agentstate"
 }
 
+# pgbouncer in transaction pooling mode in front of our PostgreSQL: each transaction goes
+# to whichever server session is free, so nothing a client leaves in a session is there
+# for its next transaction. Trust on loopback, like the server behind it.
+pgb_up() {
+  if alive "$(pidfile pgbouncer)"; then log "pgbouncer already running (pid $(head -1 "$(pidfile pgbouncer)"))"; return; fi
+  local pgb=$dir/pgbouncer
+  mkdir -p "$pgb"
+  cat > "$pgb/pgbouncer.ini" <<EOF
+[databases]
+agentstate = host=127.0.0.1 port=$pg_port dbname=agentstate
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $pgb/users.txt
+pool_mode = transaction
+default_pool_size = 40
+; A failed login to the server (PostgreSQL restarting) is retried after this many seconds,
+; not the default 15: a 2 s restart must not cost agents 15 s.
+server_login_retry = 1
+max_client_conn = 2000
+logfile = $pgb/pgbouncer.log
+pidfile = $pgb/pgbouncer.pid
+EOF
+  echo '"agentstate" ""' > "$pgb/users.txt"
+  chown -R postgres:postgres "$pgb"
+  local start="pgbouncer -d '$pgb/pgbouncer.ini'"
+  printf '%s\n' "su postgres -s /bin/sh -c \"$start\"" > "$dir/pgbouncer.cmd"
+  su postgres -s /bin/sh -c "$start" || die "pgbouncer did not start; see $pgb/pgbouncer.log"
+  wait_for pgbouncer 20 psql "host=127.0.0.1 port=$pgb_port dbname=agentstate user=agentstate" -tAc 'SELECT 1'
+}
+
 ch_up() {
   if alive "$(pidfile clickhouse)"; then log "clickhouse already running (pid $(head -1 "$(pidfile clickhouse)"))"; return; fi
   local ch=$dir/clickhouse
@@ -137,21 +175,24 @@ pg_down() {
     log "stopped postgres"
   fi
 }
+pgb_down() { stop_pid pgbouncer "$(pidfile pgbouncer)"; }
 ch_down() { stop_pid clickhouse "$(pidfile clickhouse)" 60; }
 
-# The functions of a service name: redis, postgres or clickhouse.
+# The functions of a service name: redis, postgres, pgbouncer or clickhouse.
 short() {
   case $1 in
     redis) echo redis ;;
     postgres | postgresql | pg) echo pg ;;
+    pgbouncer | pgb) echo pgb ;;
     clickhouse | ch) echo ch ;;
-    *) die "unknown service '$1': use redis, postgres or clickhouse" ;;
+    *) die "unknown service '$1': use redis, postgres, pgbouncer or clickhouse" ;;
   esac
 }
 
 print_env() {
   printf 'export AGENTSTATE_REDIS_URL=%s\n' "$redis_url"
   printf 'export AGENTSTATE_POSTGRES_URL=%s\n' "$pg_url"
+  printf 'export AGENTSTATE_PGBOUNCER_URL=%s\n' "$pgb_url"
   printf 'export AGENTSTATE_CLICKHOUSE_URL=%s\n' "$ch_url"
 }
 
@@ -160,20 +201,20 @@ case "${1:-}" in
     [[ $(id -u) -eq 0 ]] || die "run as root: PostgreSQL and ClickHouse are started as their own users"
     "$here/install-deps.sh" --services >&2
     mkdir -p "$dir"; chmod 755 "$dir"
-    redis_up; pg_up; ch_up
-    for s in redis postgres clickhouse; do pidfile "$s" > "$dir/$s.pidfile"; done
+    redis_up; pg_up; pgb_up; ch_up
+    for s in redis postgres pgbouncer clickhouse; do pidfile "$s" > "$dir/$s.pidfile"; done
     print_env > "$dir/env"
     log "up; URIs (also in $dir/env):"
     print_env
     ;;
   down)
-    ch_down; pg_down; redis_down
+    ch_down; pgb_down; pg_down; redis_down
     ;;
   restart)
     [[ $(id -u) -eq 0 ]] || die "run as root: PostgreSQL and ClickHouse are started as their own users"
     shift
     names=("$@")
-    ((${#names[@]})) || names=(redis postgres clickhouse)
+    ((${#names[@]})) || names=(redis postgres pgbouncer clickhouse)
     for n in "${names[@]}"; do short "$n" >/dev/null; done  # every name checked before anything stops
     for n in "${names[@]}"; do
       s=$(short "$n")
@@ -183,7 +224,7 @@ case "${1:-}" in
     ;;
   status)
     rc=0
-    for s in redis postgres clickhouse; do
+    for s in redis postgres pgbouncer clickhouse; do
       if alive "$(pidfile $s)"; then echo "$s: running (pid $(head -1 "$(pidfile $s)"))"; else echo "$s: stopped"; rc=1; fi
     done
     exit $rc

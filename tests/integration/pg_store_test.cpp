@@ -15,6 +15,7 @@
 #include "core/asio.hpp"
 #include "core/uri.hpp"
 #include "load/faults/fault_proxy.hpp"
+#include "support/pg_url.hpp"
 #include "support/requests.hpp"
 
 namespace agentstate {
@@ -62,14 +63,16 @@ struct PgTraits {
   std::string schema = fmt::format("contract_{}_{}", ::getpid(), counter++);
 
   PgTraits() {
-    if (PgUrl().empty()) {
-      ADD_FAILURE()
-          << "AGENTSTATE_POSTGRES_URL is not set: start the services with `scripts/services.sh up` "
-             "and `eval \"$(scripts/services.sh env)\"`";
+    for (const char* var : {"AGENTSTATE_POSTGRES_URL", testing::StorePgVariable()}) {
+      if (testing::EnvOr(var).empty()) {
+        ADD_FAILURE() << var << " is not set: start the services with `scripts/services.sh up` "
+                      << "and `eval \"$(scripts/services.sh env)\"`";
+      }
     }
   }
   ~PgTraits() { Side().Exec(fmt::format("DROP SCHEMA IF EXISTS {} CASCADE", schema)); }
-  std::string Uri() { return WithParams(PgUrl(), "schema=" + schema); }
+  // The store through pgbouncer when CTest asks (support/pg_url.hpp); Side() goes direct.
+  std::string Uri() { return WithParams(testing::StorePgUrl(), "schema=" + schema); }
   // Damage at rest: flip one bit of the stored payload.
   bool Corrupt(StateStore&, const std::string& run_id) {
     const std::string r = Side().Exec(
@@ -482,6 +485,42 @@ TEST_F(PgStoreTest, BadServerSettingsAreClearSetupErrorsWithoutThePassword) {
   auto bad_schema = OpenStore(WithParams(PgUrl(), "schema=Robert'); DROP TABLE runs;--"), {});
   ASSERT_FALSE(bad_schema);
   EXPECT_EQ(bad_schema.error().code(), StatusCode::kInvalidArgument);
+  auto bad_pool = OpenStore(WithParams(PgUrl(), "pool_mode=statement"), {});
+  ASSERT_FALSE(bad_pool);
+  EXPECT_EQ(bad_pool.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_pool.error().message(), HasSubstr("pool_mode must be session"));
+}
+
+// Through pgbouncer in transaction mode the session is not ours: a setting a statement made
+// in one transaction is not there for the next. With pool_mode=transaction every
+// transaction still finds the store's schema and its retention (keep_checkpoints).
+TEST_F(PgStoreTest, ThroughPgbouncerEveryTransactionFindsTheSchemaAndRetention) {
+  const char* pgb = std::getenv("AGENTSTATE_PGBOUNCER_URL");
+  ASSERT_TRUE(pgb && *pgb) << "AGENTSTATE_PGBOUNCER_URL is not set: scripts/services.sh up";
+  auto opened = OpenStore(
+      WithParams(pgb, "schema=" + traits_.schema + "&keep_checkpoints=2&connections=3"), {});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  StateStore& store = **opened;
+  // Many transactions over three client connections and whichever server sessions
+  // pgbouncer picks: each must find the store's schema and its keep_checkpoints.
+  for (int i = 0; i < 30; ++i) {
+    auto r = Req("pooled-" + std::to_string(i % 5), fmt::format(R"({{"v":{}}})", i));
+    r.checkpoint_type = CheckpointType::kCritical;
+    auto ack = Save(store, r);
+    ASSERT_TRUE(ack) << ack.error().ToString();
+  }
+  for (int i = 0; i < 5; ++i) {
+    const std::string run = "pooled-" + std::to_string(i);
+    auto got = Load(store, run);
+    ASSERT_TRUE(got && *got) << run;
+    EXPECT_EQ((*got)->version, 6) << run;
+    auto kept = RunSync([&]() -> Awaitable<Result<std::vector<CheckpointInfo>>> {
+      co_return co_await store.ListCheckpoints(run, DeadlineIn(5s));
+    });
+    ASSERT_TRUE(kept) << kept.error().ToString();
+    EXPECT_EQ(kept->size(), 2u) << run << ": keep_checkpoints=2 reached every transaction";
+  }
+  EXPECT_EQ(side_.Exec(fmt::format("SELECT count(*) FROM {}.runs", traits_.schema)), "5");
 }
 
 }  // namespace

@@ -304,6 +304,32 @@ TEST(TieredFaults, EveryFaultOnTheScriptsServicesAndTheRedisProxyReachesTheServe
   EXPECT_TRUE(back) << "the client reconnects once the storm is over";
 }
 
+// A durable tier through pgbouncer (transaction pooling): pgbouncer itself is killed and
+// restarted, and PostgreSQL's restart is the server's behind it.
+TEST(TieredFaults, ThroughPgbouncerItsRestartIsAFaultAndPostgresRestartsBehindIt) {
+  const std::string redis = Env("AGENTSTATE_REDIS_URL"), pgb = Env("AGENTSTATE_PGBOUNCER_URL"),
+                    ch = Env("AGENTSTATE_CLICKHOUSE_URL");
+  ASSERT_FALSE(pgb.empty()) << "AGENTSTATE_PGBOUNCER_URL is not set: scripts/services.sh up";
+  auto faults = MakeTieredFaults(redis, pgb, ch, ServiceControl::DefaultDir());
+  ASSERT_TRUE(faults) << faults.error().ToString();
+  EXPECT_EQ(faults->names(),
+            (std::vector<std::string>{"redis_reset_storm", "redis_kill", "pgbouncer_restart",
+                                      "postgres_restart", "clickhouse_down"}));
+  EXPECT_TRUE(faults->skipped.empty()) << faults->skipped.front();
+  const std::string pg_at = ServiceControl(ServiceControl::DefaultDir()).Authority("postgres");
+  EXPECT_THAT(faults->faults[3].second->Describe(), HasSubstr(pg_at));
+  // Killed, then restarted: it serves again, and a session through it answers.
+  Fault* bouncer = faults->faults[2].second.get();
+  ASSERT_TRUE(bouncer->Begin().ok());
+  ASSERT_TRUE(bouncer->End().ok());
+  PGconn* c = PQconnectdb(pgb.substr(0, pgb.find('?')).c_str());
+  EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PGresult* r = PQexec(c, "SELECT 1");
+  EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(c);
+  PQclear(r);
+  PQfinish(c);
+}
+
 TEST(TieredFaults, ServicesTheScriptsDidNotStartAreSkippedWithTheReason) {
   // Another port than the script's redis, and a host the proxy may not front.
   auto other =

@@ -14,6 +14,7 @@
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
+#include "support/pg_url.hpp"
 #include "support/requests.hpp"
 
 namespace agentstate {
@@ -33,10 +34,12 @@ struct LiveTieredTraits {
   std::string ns = fmt::format("tiered_{}_{}", ::getpid(), counter++);
 
   LiveTieredTraits() {
-    if (Env("AGENTSTATE_REDIS_URL").empty() || Env("AGENTSTATE_POSTGRES_URL").empty()) {
-      ADD_FAILURE()
-          << "AGENTSTATE_REDIS_URL / AGENTSTATE_POSTGRES_URL are not set: start the services with "
-             "`scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`";
+    for (const char* var :
+         {"AGENTSTATE_REDIS_URL", "AGENTSTATE_POSTGRES_URL", testing::StorePgVariable()}) {
+      if (Env(var).empty()) {
+        ADD_FAILURE() << var << " is not set: start the services with `scripts/services.sh up` "
+                      << "and `eval \"$(scripts/services.sh env)\"`";
+      }
     }
   }
   ~LiveTieredTraits() {
@@ -72,9 +75,9 @@ struct LiveTieredTraits {
   std::string HotUri() const {
     return WithParams(Env("AGENTSTATE_REDIS_URL"), "prefix=" + HotPrefix());
   }
-  std::string DurableUri() const {
-    return WithParams(Env("AGENTSTATE_POSTGRES_URL"), "schema=" + ns);
-  }
+  // Through pgbouncer when CTest asks (support/pg_url.hpp); the test's own connections go
+  // to the server directly.
+  std::string DurableUri() const { return WithParams(testing::StorePgUrl(), "schema=" + ns); }
   static redisContext* Redis() {
     auto o = backends::redis::ParseRedisUri(Env("AGENTSTATE_REDIS_URL"));
     if (!o) return nullptr;

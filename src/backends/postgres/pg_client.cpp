@@ -23,7 +23,7 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
   std::string passthrough;
   for (const auto& [k, v] : uri.params) {
     if (k == "connections" || k == "max_in_flight" || k == "pool_wait" || k == "timeout" ||
-        k == "connect_timeout" || k == "schema" || k == "keep_checkpoints") {
+        k == "connect_timeout" || k == "schema" || k == "keep_checkpoints" || k == "pool_mode") {
       continue;
     }
     passthrough += (passthrough.empty() ? "?" : "&") + k + "=" + v;
@@ -53,6 +53,11 @@ Result<PgOptions> ParsePgUri(const core::ParsedUri& uri) {
     if (!ok)
       return bad("schema must be 1..63 lower-case letters, digits or _, starting with a letter");
     o.schema = s;
+  }
+  if (auto it = uri.params.find("pool_mode"); it != uri.params.end()) {
+    if (it->second != "session" && it->second != "transaction")
+      return bad("pool_mode must be session (the default) or transaction (behind pgbouncer)");
+    o.transaction_pooled = it->second == "transaction";
   }
   // libpq parses the URI itself; the scheme must be one it knows.
   o.conninfo = "postgresql://" + uri.body + passthrough;
@@ -225,9 +230,11 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
         "-c search_path={},public -c statement_timeout=30000 "
         "-c agentstate.keep_checkpoints={}",
         o_.schema, o_.keep_checkpoints);
-    const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
-    const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), options.c_str(), "agentstate",
+    const char* keys[] = {"dbname", "connect_timeout", "application_name", "options", nullptr};
+    const char* values[] = {o_.conninfo.c_str(), timeout_s.c_str(), "agentstate", options.c_str(),
                             nullptr};
+    // Behind a pooler the session is not ours: the same settings go ahead of each batch.
+    if (o_.transaction_pooled) keys[3] = nullptr;
     conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
     if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return Failed("cannot connect");
     // The server's notices ("terminating connection due to immediate shutdown", ...) would
@@ -276,6 +283,12 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
       while (auto* p = TakeQueued()) {
         ++taken;
         bool sent = true;
+        if (o_.transaction_pooled) {
+          const char* settings[] = {search_path_.c_str(), keep_.c_str()};
+          sent = PQsendQueryParams(conn_, kTransactionSettings, 2, nullptr, settings, nullptr,
+                                   nullptr, /*resultFormat=*/1) == 1;
+          p->request.prelude = true;
+        }
         for (const auto& st : p->request.stmts) {
           std::vector<Oid> types;
           std::vector<const char*> values;
@@ -350,7 +363,11 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
       nulls = 0;
       PgResult res(raw);
       if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) {
-        if (front.results.size() != front.stmts.size()) {
+        if (!front.prelude_error.empty()) {
+          Answered(Error(StatusCode::kUnavailable,
+                         fmt::format("{}: setting the transaction's search path and timeouts: {}",
+                                     o_.redacted_uri, front.prelude_error)));
+        } else if (front.results.size() != front.stmts.size()) {
           Answered(Error(StatusCode::kInternal,
                          fmt::format("{}: {} results for {} statements", o_.redacted_uri,
                                      front.results.size(), front.stmts.size())));
@@ -360,7 +377,12 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
         continue;
       }
       if (!front.have_result) {
-        front.results.push_back(std::move(res));
+        if (front.prelude) {
+          front.prelude = false;
+          if (PQresultStatus(raw) != PGRES_TUPLES_OK) front.prelude_error = ErrorMessage(raw);
+        } else {
+          front.results.push_back(std::move(res));
+        }
         front.have_result = true;
       }
     }
@@ -368,7 +390,14 @@ class PgConnection final : public core::Connection<PgRequest, std::vector<PgResu
     return Status();
   }
 
+  // What a session's startup options set, for one transaction (pool_mode=transaction).
+  static constexpr const char* kTransactionSettings =
+      "SELECT set_config('search_path', $1, true), set_config('statement_timeout', '30000', true), "
+      "set_config('agentstate.keep_checkpoints', $2, true)";
+
   const PgOptions& o_;
+  const std::string search_path_ = o_.schema + ",public";
+  const std::string keep_ = std::to_string(o_.keep_checkpoints);
   const PgClient::Warmup& warmup_;
   std::function<void(bool ok)> on_warm_;
   PGconn* conn_ = nullptr;

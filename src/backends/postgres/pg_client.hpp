@@ -38,7 +38,8 @@
 namespace agentstate::backends::postgres {
 
 // postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB[?connections=8&max_in_flight=N&pool_wait=1s
-//   &timeout=5s&connect_timeout=2s&schema=NAME&keep_checkpoints=N]; other parameters go to libpq
+//   &timeout=5s&connect_timeout=2s&schema=NAME&keep_checkpoints=N&pool_mode=transaction]; other
+//   parameters go to libpq
 //   as they are
 // (sslmode=..., application_name=...).
 struct PgOptions {
@@ -47,6 +48,13 @@ struct PgOptions {
   // Retention: each run keeps at most this many checkpoints, the newest (0 = all). Set per
   // session as agentstate.keep_checkpoints, which the save and checkpoint functions read.
   uint64_t keep_checkpoints = 0;
+  // pool_mode=transaction: the server is a pooler in transaction mode (pgbouncer), which hands
+  // each transaction to whichever of its sessions is free. Nothing may then live in a session:
+  // no startup options (pgbouncer refuses them), so the search path, the statement timeout and
+  // keep_checkpoints are set for each transaction, by a statement sent ahead of each batch
+  // (set_config(..., true)). Every statement is unnamed already; the migration's lock is the
+  // transaction's.
+  bool transaction_pooled = false;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{0};  // 0 = the caller's deadline alone
   // 1..64. Commits run one at a time per connection (one backend each), and concurrent
@@ -110,6 +118,8 @@ struct PgRequest {
   std::vector<Statement> stmts;
   std::vector<PgResult> results;
   bool have_result = false;  // the current statement's result is in `results`
+  bool prelude = false;      // the next result is the transaction settings' (pool_mode)
+  std::string prelude_error;
 };
 
 class PgClient {

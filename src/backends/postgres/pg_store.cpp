@@ -692,11 +692,8 @@ CheckpointInfo CheckpointFrom(const PGresult* r, int row, const std::string& run
 Status Migrate(const PgOptions& o) {
   const std::string timeout_s = std::to_string(
       std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o.connect_timeout).count()));
-  const std::string options =
-      fmt::format("-c search_path={},public -c client_min_messages=warning", o.schema);
-  const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
-  const char* values[] = {o.conninfo.c_str(), timeout_s.c_str(), options.c_str(),
-                          "agentstate-migrate", nullptr};
+  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
+  const char* values[] = {o.conninfo.c_str(), timeout_s.c_str(), "agentstate-migrate", nullptr};
   std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdbParams(keys, values, 1), &PQfinish);
   if (!c || PQstatus(c.get()) != CONNECTION_OK) {
     const std::string why = TrimmedError(c.get());
@@ -718,11 +715,20 @@ Status Migrate(const PgOptions& o) {
     }
     return r;
   };
-  // One migrator at a time per schema, across processes; the lock goes with the session.
-  const std::string lock_key = "agentstate:" + o.schema;
-  if (auto r = exec("SELECT pg_advisory_lock(hashtextextended($1, 0))", {lock_key}); !r)
-    return r.error();
+  // Everything in one transaction, with the settings and the lock its own: nothing lives in
+  // the session, so a pooler in transaction mode (pgbouncer) may stand between. One migrator
+  // at a time per schema, across processes; a failure leaves the schema as it was.
   auto body = [&]() -> Status {
+    if (auto r = exec("BEGIN"); !r) return r.error();
+    if (auto r = exec("SELECT set_config('search_path', $1, true), "
+                      "set_config('client_min_messages', 'warning', true)",
+                      {o.schema + ",public"});
+        !r)
+      return r.error();
+    if (auto r = exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                      {"agentstate:" + o.schema});
+        !r)
+      return r.error();
     if (auto r = exec(fmt::format("CREATE SCHEMA IF NOT EXISTS \"{}\"", o.schema)); !r)
       return r.error();
     if (auto r = exec("CREATE TABLE IF NOT EXISTS agentstate_schema (version integer NOT NULL)");
@@ -743,21 +749,21 @@ Status Migrate(const PgOptions& o) {
               o.redacted_uri, o.schema, version, kSchemaVersion));
     }
     for (int v = version; v < kSchemaVersion; ++v) {
-      const std::string tx = fmt::format(
-          "BEGIN; {} UPDATE agentstate_schema SET version = {}; COMMIT;", kMigrations[v], v + 1);
-      PgResult r(PQexec(c.get(), tx.c_str()));
+      const std::string step =
+          fmt::format("{} UPDATE agentstate_schema SET version = {};", kMigrations[v], v + 1);
+      PgResult r(PQexec(c.get(), step.c_str()));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        const std::string why = OneLine(PQresultErrorMessage(r.get()));
-        PgResult rollback(PQexec(c.get(), "ROLLBACK"));
-        return Status(StatusCode::kUnavailable,
-                      fmt::format("postgresql at {}: migration {} of schema {} failed: {}",
-                                  o.redacted_uri, v + 1, o.schema, why));
+        return Status(
+            StatusCode::kUnavailable,
+            fmt::format("postgresql at {}: migration {} of schema {} failed: {}", o.redacted_uri,
+                        v + 1, o.schema, OneLine(PQresultErrorMessage(r.get()))));
       }
     }
+    if (auto r = exec("COMMIT"); !r) return r.error();
     return Status();
   };
   Status s = body();
-  exec("SELECT pg_advisory_unlock(hashtextextended($1, 0))", {lock_key});
+  if (!s.ok()) PgResult rollback(PQexec(c.get(), "ROLLBACK"));
   return s;
 }
 

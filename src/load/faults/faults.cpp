@@ -427,20 +427,31 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
   struct Process {
     const char* name;
     const char* service;
-    std::string_view uri;
+    std::string at;  // host:port; empty when that tier is not in use
     const char* what;
   };
-  const Process processes[] = {
-      {"redis_kill", "redis", hot_uri,
-       "redis-server at {} killed (SIGKILL), then restarted until it serves"},
-      {"postgres_restart", "postgres", durable_uri,
-       "postgresql at {} stopped at once (SIGQUIT), then restarted until it serves"},
-      {"clickhouse_down", "clickhouse", analytics_uri,
-       "clickhouse-server at {} killed (SIGKILL), then restarted until it serves"},
+  auto authority = [](std::string_view uri) {
+    return uri.empty() ? std::string() : AuthorityOf(uri);
   };
+  // A durable tier reached through the pgbouncer scripts/services.sh started: pgbouncer is a
+  // fault of its own, and PostgreSQL's restart is the server's behind it.
+  const bool pooled = !durable_uri.empty() && control.Serves("pgbouncer", authority(durable_uri));
+  std::vector<Process> processes = {
+      {"redis_kill", "redis", authority(hot_uri),
+       "redis-server at {} killed (SIGKILL), then restarted until it serves"}};
+  if (pooled) {
+    processes.push_back({"pgbouncer_restart", "pgbouncer", authority(durable_uri),
+                         "pgbouncer at {} killed (SIGKILL), then restarted until it serves"});
+  }
+  processes.push_back(
+      {"postgres_restart", "postgres",
+       pooled ? control.Authority("postgres") : authority(durable_uri),
+       "postgresql at {} stopped at once (SIGQUIT), then restarted until it serves"});
+  processes.push_back({"clickhouse_down", "clickhouse", authority(analytics_uri),
+                       "clickhouse-server at {} killed (SIGKILL), then restarted until it serves"});
   for (const auto& p : processes) {
-    if (p.uri.empty()) continue;
-    const std::string at = AuthorityOf(p.uri);
+    if (p.at.empty()) continue;
+    const std::string& at = p.at;
     auto running = control.Find(p.service);
     if (!running) {
       out.skipped.push_back(fmt::format("{}: {}", p.name, running.error().message()));

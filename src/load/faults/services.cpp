@@ -97,7 +97,10 @@ std::filesystem::path ServiceControl::DefaultDir() {
 
 Result<LocalService> ServiceControl::Find(std::string_view name) const {
   static constexpr std::pair<std::string_view, std::string_view> kPrograms[] = {
-      {"redis", "redis-server"}, {"postgres", "postgres"}, {"clickhouse", "clickhouse-server"}};
+      {"redis", "redis-server"},
+      {"postgres", "postgres"},
+      {"pgbouncer", "pgbouncer"},
+      {"clickhouse", "clickhouse-server"}};
   LocalService s;
   s.name = std::string(name);
   for (auto [n, program] : kPrograms) {
@@ -107,7 +110,8 @@ Result<LocalService> ServiceControl::Find(std::string_view name) const {
     return Error(
         StatusCode::kInvalidArgument,
         fmt::format(
-            "'{}' is not a service scripts/services.sh manages (redis, postgres, clickhouse)",
+            "'{}' is not a service scripts/services.sh manages (redis, postgres, pgbouncer, "
+            "clickhouse)",
             name));
   }
   const auto record = dir_ / (s.name + ".pidfile");
@@ -231,9 +235,15 @@ Result<std::chrono::microseconds> ServiceControl::KillAndRestart(std::string_vie
 }
 
 bool ServiceControl::Serves(std::string_view name, std::string_view authority) const {
+  const std::string at = Authority(name);
+  return !at.empty() && at == authority;
+}
+
+std::string ServiceControl::Authority(std::string_view name) const {
   static constexpr std::pair<std::string_view, std::string_view> kVars[] = {
       {"redis", "AGENTSTATE_REDIS_URL="},
       {"postgres", "AGENTSTATE_POSTGRES_URL="},
+      {"pgbouncer", "AGENTSTATE_PGBOUNCER_URL="},
       {"clickhouse", "AGENTSTATE_CLICKHOUSE_URL="}};
   std::ifstream in(dir_ / "env");
   for (std::string line; std::getline(in, line);) {
@@ -244,10 +254,10 @@ bool ServiceControl::Serves(std::string_view name, std::string_view authority) c
       auto uri = core::ParseUri(line.substr(at + var.size()));
       if (!uri) continue;
       auto a = core::ParseAuthority(uri->body);
-      if (a && a->port && fmt::format("{}:{}", a->host, *a->port) == authority) return true;
+      if (a && a->port) return fmt::format("{}:{}", a->host, *a->port);
     }
   }
-  return false;
+  return "";
 }
 
 }  // namespace agentstate::load
