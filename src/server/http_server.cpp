@@ -16,6 +16,10 @@
 namespace agentstate::server {
 namespace {
 
+// How long a connection's reading waits after a 429 (Flight::hold_until); less than the
+// Retry-After (at least a second) it was given.
+constexpr auto kHoldAfter429 = std::chrono::milliseconds(100);
+
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
@@ -182,6 +186,11 @@ struct HttpServer::Flight {
 
   std::deque<Slot> slots;  // push_back and pop_front keep the others' addresses
   asio::steady_timer changed;
+  // After a 429 (a tenant over its rate limit, or the store's admission full), the
+  // connection's next request is not read before this: its client was told to wait
+  // (Retry-After), and one that floods anyway gets one pipelined burst answered per hold,
+  // not all it can send, so that the server's cores stay with the clients that wait.
+  std::chrono::steady_clock::time_point hold_until{};
   bool reading_done = false;
   bool writer_done = false;
 };
@@ -190,6 +199,7 @@ Awaitable<void> HttpServer::Answer(ApiRequest call, unsigned version, bool keep_
                                    std::shared_ptr<Flight> flight, Slot* slot) {
   while (flight->MustWait(*slot)) co_await flight->Changed();
   ApiResponse answer = co_await api_.Handle(std::move(call));
+  if (answer.status == 429) flight->hold_until = std::chrono::steady_clock::now() + kHoldAfter429;
   slot->wire = ToWire(answer, version, keep_alive);
   slot->close = !keep_alive;
   slot->answered = true;
@@ -268,6 +278,11 @@ Awaitable<void> HttpServer::Session(Stream& stream) {
     while (flight->slots.size() >= options_.pipeline_depth && !flight->writer_done)
       co_await flight->Changed();
     if (flight->writer_done) break;
+    if (std::chrono::steady_clock::now() < flight->hold_until) {
+      asio::steady_timer hold(ex, flight->hold_until);
+      co_await hold.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (draining_) break;
+    }
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
