@@ -374,15 +374,18 @@ class ServerKillTest : public ::testing::Test {
   static std::string Script() {
     return std::string(AGENTSTATE_SOURCE_DIR) + "/tests/load/agentstated_fixture.sh";
   }
+  void StopAndStartAgain(int signal, const std::string& described, std::string& log);
   std::filesystem::path dir_;
   std::string url_;
   uint16_t port_ = 0;
 };
 
-TEST_F(ServerKillTest, AgentstatedIsKilledAndStartedAgainAsItWasOnTheSamePort) {
-  auto fault = MakeServerKillFault(port_);
+// The fault with `signal` injected and healed: the port is free in between, another PID
+// listens after, and what was acknowledged before is there. `log`: the server's log.
+void ServerKillTest::StopAndStartAgain(int signal, const std::string& described, std::string& log) {
+  auto fault = MakeServerKillFault(port_, signal);
   ASSERT_TRUE(fault) << fault.error().ToString();
-  EXPECT_THAT((*fault)->Describe(), HasSubstr("killed (SIGKILL)"));
+  EXPECT_THAT((*fault)->Describe(), HasSubstr(described));
   {
     auto store = OpenStore(url_, {});
     ASSERT_TRUE(store) << store.error().ToString();
@@ -399,7 +402,8 @@ TEST_F(ServerKillTest, AgentstatedIsKilledAndStartedAgainAsItWasOnTheSamePort) {
   }
   const int before = ListenerPid(port_);
   ASSERT_GT(before, 0);
-  ASSERT_TRUE((*fault)->Begin().ok());
+  const Status down = (*fault)->Begin();
+  ASSERT_TRUE(down.ok()) << down.ToString();
   EXPECT_EQ(ListenerPid(port_), 0) << "the port is still listened on";
   const Status healed = (*fault)->End();
   ASSERT_TRUE(healed.ok()) << healed.ToString();
@@ -415,19 +419,32 @@ TEST_F(ServerKillTest, AgentstatedIsKilledAndStartedAgainAsItWasOnTheSamePort) {
   ASSERT_TRUE(loaded && *loaded) << (loaded ? "absent" : loaded.error().ToString());
   EXPECT_EQ((*loaded)->payload, R"({"kept":true})");
   // Its log goes on in the same file: two starts on the same port.
-  std::ifstream log(dir_ / "agentstated.log");
-  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  std::ifstream file(dir_ / "agentstated.log");
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   const std::string listening = "listening on 127.0.0.1:" + std::to_string(port_);
   EXPECT_NE(text.find(listening), text.rfind(listening)) << text;
+  log = text;
+}
+
+TEST_F(ServerKillTest, AgentstatedIsKilledAndStartedAgainAsItWasOnTheSamePort) {
+  std::string log;
+  StopAndStartAgain(SIGKILL, "killed (SIGKILL)", log);
+}
+
+// SIGTERM: the server drains and exits on its own before it is started again.
+TEST_F(ServerKillTest, AgentstatedIsStoppedWithSigtermDrainsAndIsStartedAgain) {
+  std::string log;
+  StopAndStartAgain(SIGTERM, "stopped (SIGTERM", log);
+  EXPECT_THAT(log, HasSubstr("SIGTERM: draining"));
 }
 
 TEST(ServerKill, AProcessThatIsNotAgentstatedIsNeverKilled) {
   asio::io_context io;
   asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-  auto fault = MakeServerKillFault(a.local_endpoint().port());
+  auto fault = MakeServerKillFault(a.local_endpoint().port(), SIGKILL);
   ASSERT_FALSE(fault);
   EXPECT_THAT(fault.error().message(), HasSubstr("not agentstated"));
-  auto none = MakeServerKillFault(1);  // nothing of ours listens on port 1
+  auto none = MakeServerKillFault(1, SIGTERM);  // nothing of ours listens on port 1
   ASSERT_FALSE(none);
   EXPECT_THAT(none.error().message(), HasSubstr("no process"));
 }

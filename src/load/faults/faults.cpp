@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -385,12 +386,15 @@ Result<RunFaults> MakeStoreFaults(std::string_view store_uri) {
       uri && (uri->scheme == "http" || uri->scheme == "https")) {
     auto a = core::ParseAuthority(uri->body);
     const uint16_t port = a && a->port ? *a->port : 8787;
-    if (!a || !IsLoopback(a->host)) {
-      out.skipped.push_back("agentstated_kill: the server is not on a loopback address");
-    } else if (auto kill = MakeServerKillFault(port); !kill) {
-      out.skipped.push_back("agentstated_kill: " + kill.error().message());
-    } else {
-      out.faults.emplace_back("agentstated_kill", std::move(*kill));
+    for (auto [name, signal] :
+         {std::pair{"agentstated_kill", SIGKILL}, std::pair{"agentstated_term", SIGTERM}}) {
+      if (!a || !IsLoopback(a->host)) {
+        out.skipped.push_back(fmt::format("{}: the server is not on a loopback address", name));
+      } else if (auto fault = MakeServerKillFault(port, signal); !fault) {
+        out.skipped.push_back(fmt::format("{}: {}", name, fault.error().message()));
+      } else {
+        out.faults.emplace_back(name, std::move(*fault));
+      }
     }
     return out;
   }

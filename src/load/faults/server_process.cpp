@@ -121,30 +121,56 @@ Result<int> Start(const Launch& l) {
   return static_cast<int>(child);
 }
 
+// Whether `pid` has exited: reaped, gone from /proc, or a zombie (its descriptors closed).
+bool Exited(int pid) {
+  if (waitpid(pid, nullptr, WNOHANG) == pid) return true;  // our own child after a restart
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+}
+
 class ServerKill final : public Fault {
  public:
-  ServerKill(uint16_t port, int pid, Launch launch)
-      : port_(port), pid_(pid), launch_(std::move(launch)) {}
+  ServerKill(uint16_t port, int pid, Launch launch, int signal)
+      : port_(port), pid_(pid), launch_(std::move(launch)), signal_(signal) {}
 
   std::string Describe() const override {
-    return fmt::format("agentstated on 127.0.0.1:{} killed (SIGKILL), then started again as it was",
-                       port_);
+    if (signal_ == SIGKILL)
+      return fmt::format(
+          "agentstated on 127.0.0.1:{} killed (SIGKILL), then started again as it was", port_);
+    return fmt::format(
+        "agentstated on 127.0.0.1:{} stopped (SIGTERM: it drains and exits), then started again "
+        "as it was",
+        port_);
   }
 
   Status Begin() override {
-    if (kill(pid_, SIGKILL) != 0)
+    // The process listening now, checked again: another fault may have restarted it.
+    const int pid = ListenerPid(port_);
+    if (pid == 0)
       return Status(StatusCode::kUnavailable,
-                    fmt::format("cannot kill agentstated (pid {}): it is gone", pid_));
-    // Gone once its listening socket is: every descriptor closes as it dies.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (ListenerPid(port_) == pid_) {
-      waitpid(pid_, nullptr, WNOHANG);  // our own child after a restart: reap it
+                    fmt::format("no agentstated listens on 127.0.0.1:{} to stop", port_));
+    if (pid != pid_) {
+      auto launch = ReadLaunch(pid, port_);
+      if (!launch) return launch.error();
+      pid_ = pid;
+      launch_ = std::move(*launch);
+    }
+    const char* name = signal_ == SIGKILL ? "SIGKILL" : "SIGTERM";
+    if (kill(pid_, signal_) != 0)
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("cannot signal agentstated (pid {}): it is gone", pid_));
+    // Gone once the process is: a killed one at once, a stopped one once it has drained
+    // (--drain-timeout, 10 s by default) and flushed its store.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!Exited(pid_)) {
       if (std::chrono::steady_clock::now() >= until)
         return Status(StatusCode::kUnavailable,
-                      fmt::format("agentstated (pid {}) still listens 30 s after SIGKILL", pid_));
+                      fmt::format("agentstated (pid {}) still runs 60 s after {}", pid_, name));
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a dying process
     }
-    waitpid(pid_, nullptr, WNOHANG);
     return Status();
   }
 
@@ -175,6 +201,7 @@ class ServerKill final : public Fault {
   uint16_t port_;
   int pid_;
   Launch launch_;
+  int signal_;
 };
 
 }  // namespace
@@ -198,14 +225,15 @@ int ListenerPid(uint16_t port) {
   return 0;
 }
 
-Result<std::unique_ptr<Fault>> MakeServerKillFault(uint16_t port) {
+Result<std::unique_ptr<Fault>> MakeServerKillFault(uint16_t port, int signal) {
   const int pid = ListenerPid(port);
   if (pid == 0)
     return Error(StatusCode::kUnavailable,
                  fmt::format("no process of this user's listens on 127.0.0.1:{}", port));
   auto launch = ReadLaunch(pid, port);
   if (!launch) return Error(launch.error());
-  return std::unique_ptr<Fault>(std::make_unique<ServerKill>(port, pid, std::move(*launch)));
+  return std::unique_ptr<Fault>(
+      std::make_unique<ServerKill>(port, pid, std::move(*launch), signal));
 }
 
 }  // namespace agentstate::load

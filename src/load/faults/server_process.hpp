@@ -1,5 +1,6 @@
-// The fault of an http:// store on loopback: the agentstated behind it killed as a crash
-// would (SIGKILL), then started again exactly as it was, and healed once it listens again.
+// The faults of an http:// store on loopback: the agentstated behind it killed as a crash
+// would (SIGKILL), or stopped as an operator would (SIGTERM: it drains, flushes its store and
+// exits), then started again exactly as it was, and healed once it listens again.
 //
 // The process is the one listening on the store's port (its socket in /proc/net/tcp, and
 // the process holding that socket in /proc/PID/fd); it must be this user's and run a program
@@ -20,7 +21,9 @@
 namespace agentstate::load {
 
 // kUnavailable naming why when no agentstated of this user's listens on 127.0.0.1:port.
-Result<std::unique_ptr<Fault>> MakeServerKillFault(uint16_t port);
+// `signal` is SIGKILL or SIGTERM. The process is found again at each injection: after a
+// restart by another fault, the listener is another PID.
+Result<std::unique_ptr<Fault>> MakeServerKillFault(uint16_t port, int signal);
 
 // The PID listening on 127.0.0.1:port (IPv4), or 0.
 int ListenerPid(uint16_t port);
