@@ -16,13 +16,11 @@ inline std::string EnvOr(const char* name) {
 
 inline bool ThroughPgbouncer() { return EnvOr("AGENTSTATE_PG_THROUGH") == "pgbouncer"; }
 
-// Empty when the variable it needs is not set; the suites fail on that, naming it.
-inline std::string StorePgUrl() {
-  return EnvOr(ThroughPgbouncer() ? "AGENTSTATE_PGBOUNCER_URL" : "AGENTSTATE_POSTGRES_URL");
-}
-
+// The variable that names it, and the URL: empty when that variable is not set (the suites
+// fail on that, naming it).
 inline const char* StorePgVariable() {
   return ThroughPgbouncer() ? "AGENTSTATE_PGBOUNCER_URL" : "AGENTSTATE_POSTGRES_URL";
 }
+inline std::string StorePgUrl() { return EnvOr(StorePgVariable()); }
 
 }  // namespace agentstate::testing

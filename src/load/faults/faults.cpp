@@ -455,18 +455,17 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
                        "clickhouse-server at {} killed (SIGKILL), then restarted until it serves"});
   for (const auto& p : processes) {
     if (p.at.empty()) continue;
-    const std::string& at = p.at;
     auto running = control.Find(p.service);
     if (!running) {
       out.skipped.push_back(fmt::format("{}: {}", p.name, running.error().message()));
-    } else if (!control.Serves(p.service, at)) {
+    } else if (!control.Serves(p.service, p.at)) {
       out.skipped.push_back(
-          fmt::format("{}: {} is not the {} scripts/services.sh started (see {}/env)", p.name, at,
+          fmt::format("{}: {} is not the {} scripts/services.sh started (see {}/env)", p.name, p.at,
                       p.service, services_dir.string()));
     } else {
       out.faults.emplace_back(
-          p.name, std::make_unique<ProcessFault>(services_dir, p.service, at,
-                                                 fmt::format(fmt::runtime(p.what), at)));
+          p.name, std::make_unique<ProcessFault>(services_dir, p.service, p.at,
+                                                 fmt::format(fmt::runtime(p.what), p.at)));
     }
   }
   return out;

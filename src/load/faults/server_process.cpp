@@ -1,5 +1,7 @@
 #include "load/faults/server_process.hpp"
 
+#include "load/faults/services.hpp"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -121,15 +123,8 @@ Result<int> Start(const Launch& l) {
   return static_cast<int>(child);
 }
 
-// Whether `pid` has exited: reaped, gone from /proc, or a zombie (its descriptors closed).
-bool Exited(int pid) {
-  if (waitpid(pid, nullptr, WNOHANG) == pid) return true;  // our own child after a restart
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const auto paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
-}
+// Whether `pid` has exited, reaping it when it is our own child (after a restart).
+bool Exited(int pid) { return waitpid(pid, nullptr, WNOHANG) == pid || !ProcessAlive(pid); }
 
 class ServerKill final : public Fault {
  public:

@@ -66,12 +66,6 @@ std::size_t Tasks(int pid) {
   return n;
 }
 
-// Alive until every thread is gone. A zombie (exited, not yet reaped: no init reaps it in
-// some containers) counts as gone only once it is the last of its threads.
-bool Alive(int pid) {
-  return pid > 0 && ::kill(pid, 0) == 0 && (State(pid) != 'Z' || Tasks(pid) > 1);
-}
-
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
   const auto end = Clock::now() + timeout;
@@ -87,6 +81,11 @@ std::chrono::microseconds Since(Clock::time_point t0) {
 }
 
 }  // namespace
+
+// No init reaps a zombie in some containers, so an exited process may stay listed.
+bool ProcessAlive(int pid) {
+  return pid > 0 && ::kill(pid, 0) == 0 && (State(pid) != 'Z' || Tasks(pid) > 1);
+}
 
 ServiceControl::ServiceControl(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
@@ -125,7 +124,7 @@ Result<LocalService> ServiceControl::Find(std::string_view name) const {
             s.name, dir_.string(), record.filename().string()));
   }
   s.pid = std::atoi(ReadFirstLine(s.pidfile).c_str());
-  if (!Alive(s.pid)) {
+  if (!ProcessAlive(s.pid)) {
     return Error(StatusCode::kUnavailable,
                  fmt::format("{} is not running (pid file {}); run: scripts/services.sh up", s.name,
                              s.pidfile.string()));
@@ -177,7 +176,7 @@ Result<std::chrono::microseconds> ServiceControl::Kill(std::string_view name,
     return Error(StatusCode::kUnavailable,
                  fmt::format("{} {}: failed", sig == SIGQUIT ? "SIGQUIT" : "SIGKILL", s->pid));
   }
-  if (!WaitFor([&] { return !Alive(s->pid); }, timeout)) {
+  if (!WaitFor([&] { return !ProcessAlive(s->pid); }, timeout)) {
     return Error(StatusCode::kUnavailable,
                  fmt::format("{} (pid {}) survived signal {}", s->name, s->pid, sig));
   }
@@ -216,7 +215,7 @@ Result<std::chrono::microseconds> ServiceControl::Restart(std::string_view name,
   if (!WaitFor(
           [&] {
             const int pid = std::atoi(ReadFirstLine(pidfile).c_str());
-            return pid != old && Alive(pid);
+            return pid != old && ProcessAlive(pid);
           },
           timeout)) {
     return Error(StatusCode::kUnavailable,

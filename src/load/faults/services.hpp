@@ -14,6 +14,10 @@
 
 namespace agentstate::load {
 
+// Whether `pid` still runs: a zombie (exited, not yet reaped) counts as gone once it is the
+// last of its threads (the others may still hold its sockets while a big heap unmaps).
+bool ProcessAlive(int pid);
+
 struct LocalService {
   std::string name;  // "redis" | "postgres" | "clickhouse"
   int pid = 0;
