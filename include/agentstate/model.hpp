@@ -24,7 +24,8 @@ inline Deadline DeadlineIn(std::chrono::steady_clock::duration d) {
 }
 
 // How durable a write must be before it is acknowledged (DESIGN §5). On a single store
-// every class is acknowledged after that store commits; the tiered store makes them differ.
+// every class is acknowledged after that store commits (on sqlite://, all but a plain auto
+// save after the commit is on disk, safe from a power cut); the tiered store makes them differ.
 enum class CheckpointType { kAuto, kManual, kCritical, kRecovery };
 enum class RunStatus { kActive, kCompleted };
 

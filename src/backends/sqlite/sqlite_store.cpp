@@ -277,7 +277,7 @@ struct Body {
 // A write waiting for the writer thread. Execute runs inside the batch's transaction;
 // Finish delivers the result once the batch has committed (or failed).
 struct WriteTask {
-  WriteTask(Deadline d, std::string_view o) : deadline(d), op(o) {}
+  WriteTask(Deadline d, std::string_view o, bool s) : deadline(d), op(o), sync(s) {}
   virtual ~WriteTask() = default;
   // Runs the write; an error here is the task's own (its savepoint is rolled back).
   virtual Status Execute(Conn& c) = 0;
@@ -285,13 +285,15 @@ struct WriteTask {
   virtual void Finish(Status failure) = 0;
   Deadline deadline;
   std::string_view op;
+  bool sync;  // acknowledged only once on disk (the batch commits with synchronous=FULL)
 };
 
 template <typename T, typename Handler>
 class TypedWriteTask final : public WriteTask {
  public:
-  TypedWriteTask(Deadline d, std::string_view o, std::function<Result<T>(Conn&)> fn, Handler h)
-      : WriteTask(d, o), fn_(std::move(fn)), handler_(std::move(h)) {}
+  TypedWriteTask(Deadline d, std::string_view o, bool sync, std::function<Result<T>(Conn&)> fn,
+                 Handler h)
+      : WriteTask(d, o, sync), fn_(std::move(fn)), handler_(std::move(h)) {}
   Status Execute(Conn& c) override {
     result_ = fn_(c);
     return result_ ? Status() : result_.error();
@@ -334,7 +336,8 @@ struct SqliteStore::Impl {
   std::condition_variable wq_cv;
   std::deque<std::unique_ptr<WriteTask>> wq;
   bool stopping = false;
-  std::atomic<uint64_t> write_queue{0}, batches{0}, batched_writes{0};
+  std::atomic<uint64_t> write_queue{0}, batches{0}, batched_writes{0}, synced_batches{0};
+  bool synced_commits = false;  // the writer connection's synchronous is FULL (else NORMAL)
 
   // WAL checkpoints run on a thread and connection of their own. SQLite's default runs
   // them inside the COMMIT that crosses 1000 WAL pages, with an fsync, which stalled every
@@ -404,12 +407,16 @@ struct SqliteStore::Impl {
 
   // Queues a write for the writer thread; it resumes the caller on its own executor once
   // the batch holding it has committed. Not a coroutine, for the reason Run gives.
+  //
+  // Every write is acknowledged once it is on disk, as a power cut leaves it, except a plain
+  // auto save (`sync` false): that one once committed, which survives the process but
+  // reaches the disk at the next WAL checkpoint, within a second (tests/backends/power_cut_test).
   template <typename T>
   Awaitable<Result<T>> Write(Deadline deadline, std::string_view op,
-                             std::function<Result<T>(Conn&)> fn) {
-    auto initiate = [this, deadline, op, fn = std::move(fn)](auto handler) mutable {
+                             std::function<Result<T>(Conn&)> fn, bool sync = true) {
+    auto initiate = [this, deadline, op, sync, fn = std::move(fn)](auto handler) mutable {
       using Handler = decltype(handler);
-      auto task = std::make_unique<TypedWriteTask<T, Handler>>(deadline, op, std::move(fn),
+      auto task = std::make_unique<TypedWriteTask<T, Handler>>(deadline, op, sync, std::move(fn),
                                                                std::move(handler));
       if (Status s = core::CheckDeadline(deadline, op); !s.ok()) {
         ++timeouts;
@@ -462,7 +469,18 @@ struct SqliteStore::Impl {
     std::vector<Status> outcome(n);  // what to deliver instead of the task's own result
     std::vector<bool> applied(n, false);
     Deadline latest = Deadline::min();
-    for (const auto& t : batch) latest = std::max(latest, t->deadline);
+    bool sync = false;
+    for (const auto& t : batch) {
+      latest = std::max(latest, t->deadline);
+      sync = sync || t->sync;
+    }
+    // In WAL mode, synchronous=FULL makes the COMMIT fsync the WAL; NORMAL leaves that to the
+    // checkpoint thread. One fsync covers the whole batch.
+    if (sync != synced_commits) {
+      synced_commits = sync;
+      (void)Exec(c, sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                 "set synchronous");
+    }
     c.deadline =
         latest;  // the batch waits for another process's lock as long as its most patient write
     bool open = false;
@@ -521,6 +539,7 @@ struct SqliteStore::Impl {
       if (!committed.ok()) sqlite3_exec(c.db, "ROLLBACK", nullptr, nullptr, nullptr);
     }
     ++batches;
+    if (sync) ++synced_batches;
     for (std::size_t i = 0; i < n; ++i) {
       if (applied[i]) {
         batched_writes += 1;
@@ -1389,6 +1408,7 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
   body->encoding = enc.encoding;
   body->bytes = std::move(enc.bytes);
   req.payload.clear();
+  const bool sync = KeepsCheckpoint(req.checkpoint_type, req.is_recovery_point);
   Impl& im = *impl_;
   std::function<Result<SaveAck>(Conn&)> work = [&im, req = std::move(req),
                                                 body](Conn& c) -> Result<SaveAck> {
@@ -1423,7 +1443,7 @@ Awaitable<Result<SaveAck>> SqliteStore::Save(SaveRequest req, Deadline deadline)
     ++im.saves;
     return SaveAck{m.version, body->checksum};
   };
-  co_return co_await im.Write<SaveAck>(deadline, "save", std::move(work));
+  co_return co_await im.Write<SaveAck>(deadline, "save", std::move(work), sync);
 }
 
 Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) {
@@ -1436,6 +1456,7 @@ Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) 
   body->encoding = enc.encoding;
   body->bytes = std::move(enc.bytes);
   record.payload.clear();
+  const bool sync = KeepsCheckpoint(record.checkpoint_type, record.is_recovery_point);
   Impl& im = *impl_;
   std::function<Result<bool>(Conn&)> work = [&im, m = std::move(record),
                                              body](Conn& c) -> Result<bool> {
@@ -1454,7 +1475,7 @@ Awaitable<Result<bool>> SqliteStore::Put(StateRecord record, Deadline deadline) 
     ++im.saves;
     return true;
   };
-  co_return co_await im.Write<bool>(deadline, "put", std::move(work));
+  co_return co_await im.Write<bool>(deadline, "put", std::move(work), sync);
 }
 
 Awaitable<Result<std::optional<StateRecord>>> SqliteStore::Load(std::string run_id,
@@ -1810,6 +1831,7 @@ StoreStats SqliteStore::Stats() const {
               {"write_queue", double(im.write_queue)},
               {"read_queue", double(im.readers->queued)},
               {"write_batches", double(im.batches)},
+              {"write_batches_synced", double(im.synced_batches)},
               {"batched_writes", double(im.batched_writes)},
               {"wal_pages", double(im.wal_pages)},
               {"wal_checkpoints", double(im.checkpoints)},
