@@ -121,6 +121,12 @@ int AgentloadMain(const std::vector<std::string>& args,
                          "schedule) under mixed load "
                          "for --duration (default 60s), then verify every acknowledged write");
   chaos->fallthrough();  // the store flags, --seed and --duration are the main command's
+  chaos
+      ->add_option("--faults", o.chaos_faults,
+                   "inject only these of the faults the store offers, e.g. agentstated_kill "
+                   "(comma-separated; default all; the run's notes name those it offers)")
+      ->delimiter(',')
+      ->type_name("NAME,...");
 
   std::vector<std::string> argv_rev(args.rbegin(), args.rend());
   try {

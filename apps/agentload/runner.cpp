@@ -391,6 +391,20 @@ int RunLoad(const RunOptions& o, std::ostream& out, std::ostream& err) {
     }
   }
 
+  if (!o.chaos_faults.empty()) {
+    const std::vector<std::string> offered = faults.names();
+    for (const auto& name : o.chaos_faults) {
+      if (std::find(offered.begin(), offered.end(), name) == offered.end()) {
+        return fail(
+            fmt::format("--faults: this store offers no fault '{}'; it offers: {}", name,
+                        offered.empty() ? "none" : fmt::format("{}", fmt::join(offered, ", "))));
+      }
+    }
+    std::erase_if(faults.faults, [&](const auto& f) {
+      return std::find(o.chaos_faults.begin(), o.chaos_faults.end(), f.first) ==
+             o.chaos_faults.end();
+    });
+  }
   Profile profile{o.quick, o.agents, o.duration, faults.names()};
   std::vector<ScenarioSpec> specs;
   std::set<std::string> used;

@@ -60,6 +60,9 @@ struct RunOptions {
   std::vector<GateOverride> gate_overrides;
   // `agentload chaos`: the chaos scenario alone (seed = the schedule's, duration = its length).
   bool chaos = false;
+  // `agentload chaos --faults a,b`: inject only these of the faults the store offers (empty:
+  // all of them).
+  std::vector<std::string> chaos_faults;
   int shard_index = 0;  // --shard i/N: run the agents whose index % N == i
   int shard_count = 1;
 };

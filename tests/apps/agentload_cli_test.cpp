@@ -46,6 +46,11 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
   ExpectSetupError(Run({"merge"}), "dirs is required");
   ExpectSetupError(Run({"--duration", "5x"}), "bad duration '5x'");
   ExpectSetupError(Run({"--duration", "2d"}), "outside 24s..24h");
+  // chaos --faults names faults the store offers; the error lists them.
+  ExpectSetupError(Run({"chaos", "--faults", "sqlite_write_lock,agentstated_kill", "--store",
+                        "sqlite://" + (dir_ / "c.db").string(), "--report-dir", Reports()}),
+                   "--faults: this store offers no fault 'agentstated_kill'; it offers: "
+                   "sqlite_write_lock");
   EXPECT_TRUE(NoReports());
 }
 
