@@ -3,6 +3,8 @@
 # integration and load tests.
 #
 #   scripts/services.sh up       install if missing, start on loopback, wait, print the URIs
+#   scripts/services.sh up --cluster   the same, and a Redis Cluster of three primaries and
+#                                       three replicas (redis-cluster-0..5)
 #   scripts/services.sh down     stop what `up` started, by the PIDs it recorded
 #   scripts/services.sh restart [NAME...]  stop and start redis, postgres, pgbouncer, clickhouse
 #                                           (default all)
@@ -28,6 +30,10 @@ log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 2; }
 
 redis_url="redis://127.0.0.1:${redis_port}/0"
+# The cluster's nodes listen on cluster_port..+5 (their cluster bus 10000 above); the first
+# three are created as primaries, the next three as their replicas.
+cluster_port=${AGENTSTATE_REDIS_CLUSTER_PORT:-17000}
+cluster_url="redis+cluster://127.0.0.1:${cluster_port},127.0.0.1:$((cluster_port + 1)),127.0.0.1:$((cluster_port + 2))"
 pg_url="postgresql://agentstate@127.0.0.1:${pg_port}/agentstate"
 pgb_url="postgresql://agentstate@127.0.0.1:${pgb_port}/agentstate?pool_mode=transaction"
 ch_url="clickhouse://127.0.0.1:${ch_http_port}/default"
@@ -154,6 +160,50 @@ ch_up() {
   wait_for clickhouse 60 sh -c "curl -fsS http://127.0.0.1:$ch_http_port/ping | grep -q Ok"
 }
 
+# A node's start command, recorded like the other services' so a fault can restart it; its
+# nodes.conf keeps its identity and its place in the cluster across restarts.
+cluster_node_up() {  # index
+  local i=$1 port=$((cluster_port + $1)) name=redis-cluster-$1
+  if alive "$dir/$name.pid"; then return; fi
+  mkdir -p "$dir/$name"
+  start_recorded "$name" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$name" \
+    --daemonize yes --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
+    --cluster-enabled yes --cluster-config-file "$dir/$name/nodes.conf" \
+    --cluster-node-timeout 2000 --appendonly yes --appendfsync everysec --save "" \
+    --maxclients 10000
+  echo "$dir/$name.pid" > "$dir/$name.pidfile"
+  wait_for "$name" 20 redis-cli -h 127.0.0.1 -p "$port" ping
+}
+
+cluster_ok() {  # every node sees all slots served and all six nodes
+  local i info
+  for i in 0 1 2 3 4 5; do
+    info=$(redis-cli -h 127.0.0.1 -p $((cluster_port + i)) cluster info) || return 1
+    grep -q '^cluster_state:ok' <<< "$info" || return 1
+    grep -q '^cluster_known_nodes:6' <<< "$info" || return 1
+  done
+}
+
+cluster_up() {
+  local i nodes=()
+  for i in 0 1 2 3 4 5; do
+    cluster_node_up "$i"
+    nodes+=("127.0.0.1:$((cluster_port + i))")
+  done
+  if [[ ! -f "$dir/redis-cluster.created" ]]; then
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
+      > "$dir/redis-cluster-create.log" 2>&1 \
+      || die "redis-cli --cluster create failed; see $dir/redis-cluster-create.log"
+    touch "$dir/redis-cluster.created"
+  fi
+  wait_for redis-cluster 60 cluster_ok
+}
+
+cluster_down() {
+  local i
+  for i in 0 1 2 3 4 5; do stop_pid "redis-cluster-$i" "$dir/redis-cluster-$i.pid"; done
+}
+
 stop_pid() {  # name, pidfile, seconds
   local name=$1 pidfile=$2 seconds=${3:-30}
   if ! alive "$pidfile"; then rm -f "$pidfile"; return; fi
@@ -194,6 +244,9 @@ print_env() {
   printf 'export AGENTSTATE_POSTGRES_URL=%s\n' "$pg_url"
   printf 'export AGENTSTATE_PGBOUNCER_URL=%s\n' "$pgb_url"
   printf 'export AGENTSTATE_CLICKHOUSE_URL=%s\n' "$ch_url"
+  if [[ -f "$dir/redis-cluster.created" ]] && alive "$dir/redis-cluster-0.pid"; then
+    printf 'export AGENTSTATE_REDIS_CLUSTER_URL=%s\n' "$cluster_url"
+  fi
 }
 
 case "${1:-}" in
@@ -201,14 +254,20 @@ case "${1:-}" in
     [[ $(id -u) -eq 0 ]] || die "run as root: PostgreSQL and ClickHouse are started as their own users"
     "$here/install-deps.sh" --services >&2
     mkdir -p "$dir"; chmod 755 "$dir"
+    case "${2:-}" in
+      "") ;;
+      --cluster) ;;
+      *) die "unknown option '$2' to up: the only one is --cluster" ;;
+    esac
     redis_up; pg_up; pgb_up; ch_up
     for s in redis postgres pgbouncer clickhouse; do pidfile "$s" > "$dir/$s.pidfile"; done
+    if [[ "${2:-}" == --cluster ]]; then cluster_up; fi
     print_env > "$dir/env"
     log "up; URIs (also in $dir/env):"
     print_env
     ;;
   down)
-    ch_down; pgb_down; pg_down; redis_down
+    cluster_down; ch_down; pgb_down; pg_down; redis_down
     ;;
   restart)
     [[ $(id -u) -eq 0 ]] || die "run as root: PostgreSQL and ClickHouse are started as their own users"
@@ -224,11 +283,16 @@ case "${1:-}" in
     ;;
   status)
     rc=0
+    if [[ -f "$dir/redis-cluster.created" ]]; then
+      for i in 0 1 2 3 4 5; do
+        if alive "$dir/redis-cluster-$i.pid"; then echo "redis-cluster-$i: running (pid $(head -1 "$dir/redis-cluster-$i.pid"))"; else echo "redis-cluster-$i: stopped"; rc=1; fi
+      done
+    fi
     for s in redis postgres pgbouncer clickhouse; do
       if alive "$(pidfile $s)"; then echo "$s: running (pid $(head -1 "$(pidfile $s)"))"; else echo "$s: stopped"; rc=1; fi
     done
     exit $rc
     ;;
   env) print_env ;;
-  *) die "usage: scripts/services.sh up|down|restart [NAME...]|status|env" ;;
+  *) die "usage: scripts/services.sh up [--cluster]|down|restart [NAME...]|status|env" ;;
 esac

@@ -21,7 +21,7 @@ if scripts/services.sh status >/dev/null 2>&1; then
   echo "test: services already running; leaving them as they are"
 else
   trap 'scripts/services.sh down || true' EXIT
-  scripts/services.sh up >/dev/null
+  scripts/services.sh up --cluster >/dev/null
 fi
 eval "$(scripts/services.sh env)"
 

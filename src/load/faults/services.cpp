@@ -105,12 +105,17 @@ Result<LocalService> ServiceControl::Find(std::string_view name) const {
   for (auto [n, program] : kPrograms) {
     if (n == name) s.program = std::string(program);
   }
+  // The cluster's nodes (scripts/services.sh up --cluster): redis-cluster-0..5.
+  if (name.size() == 15 && name.starts_with("redis-cluster-") && name[14] >= '0' &&
+      name[14] <= '5') {
+    s.program = "redis-server";
+  }
   if (s.program.empty()) {
     return Error(
         StatusCode::kInvalidArgument,
         fmt::format(
             "'{}' is not a service scripts/services.sh manages (redis, postgres, pgbouncer, "
-            "clickhouse)",
+            "clickhouse, redis-cluster-0..5)",
             name));
   }
   const auto record = dir_ / (s.name + ".pidfile");
