@@ -79,7 +79,7 @@ bool IsSecretKey(std::string_view key) {
 bool UserIsASecret(std::string_view scheme) {
   std::string k;
   for (char c : scheme) k.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  return k == "redis" || k == "rediss" || k == "http" || k == "https";
+  return k == "redis" || k == "rediss" || k == "redis+cluster" || k == "http" || k == "https";
 }
 
 }  // namespace

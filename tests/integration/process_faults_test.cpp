@@ -16,6 +16,7 @@
 #include "agentstate/registry.hpp"
 #include "backends/clickhouse/ch_sink.hpp"
 #include "backends/redis/client.hpp"
+#include "backends/redis/cluster_client.hpp"
 #include "core/uri.hpp"
 #include "load/faults/faults.hpp"
 #include "load/faults/server_process.hpp"
@@ -106,6 +107,96 @@ TEST(ServiceControl, RedisKilledAndRestartedComesBackWithItsDataAndTheClientReco
   EXPECT_EQ(got->str, "yes");
   EXPECT_GE(c->reconnects(), 1u);
   std::cout << "redis kill -9 + restart took " << outage->count() / 1000 << " ms\n";
+}
+
+// The local cluster (scripts/services.sh up --cluster): a primary killed with SIGKILL is
+// replaced by its replica, and the cluster client's commands on its slots go through again
+// once it is; the old primary, started again, rejoins as a replica, and a manual failover
+// (CLUSTER FAILOVER) gives it its slots back, which the client follows through MOVED.
+TEST(ServiceControl, AKilledClusterPrimaryIsReplacedByItsReplicaAndTheClientFollows) {
+  using backends::redis::RedisClusterClient;
+  const char* url = std::getenv("AGENTSTATE_REDIS_CLUSTER_URL");
+  ASSERT_TRUE(url) << "AGENTSTATE_REDIS_CLUSTER_URL is not set: scripts/services.sh up --cluster";
+  auto options = backends::redis::ParseRedisClusterUri(url);
+  ASSERT_TRUE(options) << options.error().ToString();
+  RedisClusterClient cluster(*options);
+  auto sync = [](auto f) { return testing::RunSync(std::move(f)); };
+  auto keyed = [&](const std::string& key, std::vector<std::string> args, auto timeout) {
+    return sync([&]() -> Awaitable<Result<backends::redis::Reply>> {
+      std::vector<std::string_view> v(args.begin(), args.end());
+      co_return co_await cluster.Command(key, v, DeadlineIn(timeout));
+    });
+  };
+  auto on = [&](const std::string& node, std::vector<std::string> args) {
+    return sync([&]() -> Awaitable<Result<backends::redis::Reply>> {
+      std::vector<std::string_view> v(args.begin(), args.end());
+      co_return co_await cluster.CommandOn(node, v, DeadlineIn(2s));
+    });
+  };
+  Status refreshed =
+      sync([&]() -> Awaitable<Status> { co_return co_await cluster.Refresh(DeadlineIn(5s)); });
+  ASSERT_TRUE(refreshed.ok()) << refreshed.ToString();
+  const std::string key = "ctest-failover:{run-1}";
+  auto set = keyed(key, {"SET", key, "before", "PX", "120000"}, 2s);
+  ASSERT_TRUE(set && set->str == "OK");
+  // The primary of the key's slot, and its service name (redis-cluster-N listens on base+N).
+  std::string primary;
+  for (const auto& p : cluster.Primaries()) {
+    auto get = on(p, {"GET", key});
+    if (get && !get->is_error()) primary = p;
+  }
+  ASSERT_FALSE(primary.empty());
+  const int base = std::stoi(options->seeds.front().substr(options->seeds.front().rfind(':') + 1));
+  const int port = std::stoi(primary.substr(primary.rfind(':') + 1));
+  const std::string name = "redis-cluster-" + std::to_string(port - base);
+  ServiceControl services(ServiceControl::DefaultDir());
+  ASSERT_TRUE(services.Find(name)) << services.Find(name).error().ToString();
+  (void)on(primary, {"WAIT", "1", "2000"});  // its replica has the key before the kill
+
+  auto killed = services.Kill(name, 10s);
+  ASSERT_TRUE(killed) << killed.error().ToString();
+  const auto t0 = std::chrono::steady_clock::now();
+  // One command, its deadline long enough for the failure detection (cluster-node-timeout
+  // 2 s) and the election: it waits out CLUSTERDOWN and the dead primary, then succeeds.
+  auto during = keyed(key, {"SET", key, "during", "PX", "120000"}, 20s);
+  const auto failover_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  auto restarted = services.Restart(name, 20s);  // before asserting: never leave it down
+  ASSERT_TRUE(restarted) << restarted.error().ToString();
+  ASSERT_TRUE(during) << during.error().ToString();
+  EXPECT_EQ(during->str, "OK");
+  EXPECT_GE(cluster.stats().retried, 1u);
+  auto read = keyed(key, {"GET", key}, 2s);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->str, "during");
+  const auto now_primaries = cluster.Primaries();
+  EXPECT_TRUE(std::find(now_primaries.begin(), now_primaries.end(), primary) == now_primaries.end())
+      << "the killed node still holds its slots in the client's map";
+
+  // The old primary rejoins as a replica; once it has caught up, a manual failover.
+  bool synced = false;
+  for (int i = 0; i < 100 && !synced; ++i) {
+    auto info = on(primary, {"INFO", "replication"});
+    synced = info && info->str.find("master_link_status:up") != std::string::npos;
+    if (!synced) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(synced) << primary << " did not rejoin as a replica within 20 s";
+  const auto moved = cluster.stats().moved;
+  auto failover = on(primary, {"CLUSTER", "FAILOVER"});
+  ASSERT_TRUE(failover && failover->str == "OK") << (failover ? failover->str : "no reply");
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    auto role = on(primary, {"ROLE"});
+    back = role && !role->elements.empty() && role->elements[0].str == "master";
+    if (!back) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(back) << primary << " is not a primary again after CLUSTER FAILOVER";
+  auto after = keyed(key, {"GET", key}, 5s);
+  ASSERT_TRUE(after) << after.error().ToString();
+  EXPECT_EQ(after->str, "during");
+  EXPECT_GE(cluster.stats().moved, moved + 1) << "the old primary now answers MOVED";
+  std::cout << "cluster primary " << primary << " killed: writes to its slots went through "
+            << failover_ms.count() << " ms later\n";
 }
 
 // A redis-server holding 1.6 GB dies slowly: its main thread is a zombie at once, while

@@ -16,6 +16,10 @@ namespace agentstate::backends::redis {
 
 using tcp = asio::ip::tcp;
 
+namespace {
+constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+}  // namespace
+
 Result<RedisOptions> ParseRedisUri(std::string_view text,
                                    std::initializer_list<std::string_view> extra) {
   auto uri = core::ParseUri(text);
@@ -98,6 +102,8 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
     if (!o_.password.empty()) hello.push_back({"AUTH", o_.password});
     if (o_.db > 0) hello.push_back({"SELECT", db_text_ = std::to_string(o_.db)});
     parser_ = std::make_unique<ReplyParser>();
+    asking_read_ = false;
+    asking_error_.reset();
     for (const auto& cmd : hello) {
       std::string out;
       EncodeCommand(out, cmd);
@@ -143,6 +149,18 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
             StatusCode::kInternal,
             fmt::format("{}: a reply arrived with no command waiting for it", o_.redacted_uri));
       }
+      if (!asking_read_ && std::string_view(Front()->request).starts_with(kAsking)) {
+        // The ASKING in front of a redirected command: its +OK is not the answer.
+        asking_read_ = true;
+        if (reply->is_error()) asking_error_ = std::move(*reply);
+        continue;
+      }
+      asking_read_ = false;
+      if (asking_error_) {
+        Answered(std::move(*asking_error_));
+        asking_error_.reset();
+        continue;
+      }
       if (reply->is_error() && reply->str.rfind("LOADING", 0) == 0) {
         // A restarted server answers before its data is back: not an answer, an outage.
         Answered(Error(StatusCode::kUnavailable,
@@ -153,6 +171,8 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
     }
   }
 
+  bool asking_read_ = false;           // the front request's ASKING reply was read
+  std::optional<Reply> asking_error_;  // and was an error, which is then its answer
   const RedisOptions& o_;
   tcp::socket socket_;
   std::unique_ptr<ReplyParser> parser_;
@@ -183,5 +203,11 @@ Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view
   EncodeCommand(bytes, args);
   return pipeline_.Submit(std::move(bytes), deadline);
 }
+
+Awaitable<Result<Reply>> RedisClient::Send(std::string encoded, Deadline deadline) {
+  return pipeline_.Submit(std::move(encoded), deadline);
+}
+
+std::string_view RedisClient::AskingPrefix() { return kAsking; }
 
 }  // namespace agentstate::backends::redis

@@ -73,6 +73,11 @@ class RedisClient {
   // The same with borrowed arguments: they are encoded before this returns, so they need
   // only outlive the call expression (name the vector; never a braced temporary in co_await).
   Awaitable<Result<Reply>> Command(const std::vector<std::string_view>& args, Deadline deadline);
+  // One command already encoded (EncodeCommand), or AskingPrefix() and then one: a cluster
+  // node takes a command for a slot it is importing only right after ASKING on the same
+  // connection. The reply is the command's (ASKING's +OK is read and dropped).
+  Awaitable<Result<Reply>> Send(std::string encoded, Deadline deadline);
+  static std::string_view AskingPrefix();
 
   // The client's own executor (its I/O thread), for background work bound to its lifetime.
   asio::io_context::executor_type executor() { return pipeline_.io().get_executor(); }
