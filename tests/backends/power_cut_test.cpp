@@ -183,7 +183,7 @@ TEST(PowerCut, TheEmbeddedStoreKeepsEveryAcknowledgedCriticalSaveAndNothingTorn)
   // Auto saves are synced by the store's WAL checkpoint, once a second: a power cut may
   // take those acknowledged since the last one (and the one in progress), never older ones.
   EXPECT_LE(worst_auto_loss_ms, 2500) << auto_lost << " auto saves lost";
-  EXPECT_GT(critical_acked, 100);
+  EXPECT_GT(critical_acked, 20) << "too few critical saves to test (the machine is slow?)";
   EXPECT_GT(pending, 0) << "no write was ever left unsynced: the cut tested nothing";
   std::printf(
       "power cuts: %d; critical saves acknowledged %d, lost %d; auto saves lost %d, the oldest "
