@@ -1,0 +1,241 @@
+// redis+cluster:// against the real local cluster (scripts/services.sh up --cluster): the
+// shared contract suite, then what only a cluster shows (runs and their threads in other
+// slots, SCAN on every primary, the wrong kind of server). A missing cluster is a failure,
+// never a skip.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+
+#include "agentstate/registry.hpp"
+#include "backends/redis/cluster_client.hpp"
+#include "backends/redis/redis_store.hpp"
+#include "backends/store_contract.hpp"
+#include "core/uri.hpp"
+#include "support/requests.hpp"
+#include "support/run.hpp"
+
+namespace agentstate {
+namespace {
+
+using backends::redis::KeySlot;
+using backends::redis::RedisClusterClient;
+using backends::redis::Reply;
+using core::WithParams;
+using ::testing::HasSubstr;
+
+std::string ClusterUrl() {
+  const char* v = std::getenv("AGENTSTATE_REDIS_CLUSTER_URL");
+  return v ? v : "";
+}
+
+// A cluster client of the test's own, to look behind the store.
+std::unique_ptr<RedisClusterClient> Side() {
+  auto o = backends::redis::ParseRedisClusterUri(ClusterUrl());
+  if (!o) return nullptr;
+  auto c = std::make_unique<RedisClusterClient>(*o);
+  Status s = testing::RunSync(
+      [&]() -> Awaitable<Status> { co_return co_await c->Refresh(DeadlineIn(5s)); });
+  if (!s.ok()) return nullptr;
+  return c;
+}
+
+Result<Reply> Keyed(RedisClusterClient& c, const std::string& key, std::vector<std::string> args) {
+  return testing::RunSync([&]() -> Awaitable<Result<Reply>> {
+    std::vector<std::string_view> v(args.begin(), args.end());
+    co_return co_await c.Command(key, v, DeadlineIn(5s));
+  });
+}
+
+Result<Reply> On(RedisClusterClient& c, const std::string& node, std::vector<std::string> args) {
+  return testing::RunSync([&]() -> Awaitable<Result<Reply>> {
+    std::vector<std::string_view> v(args.begin(), args.end());
+    co_return co_await c.CommandOn(node, v, DeadlineIn(5s));
+  });
+}
+
+// Each test gets its own key prefix on the shared cluster, removed afterwards.
+struct ClusterTraits {
+  static constexpr const char* kName = "redis_cluster";
+  static constexpr bool kSortedActiveRuns = false;  // SCAN order, primary by primary
+  static inline std::atomic<int> counter{0};
+  std::string prefix = fmt::format("ccontract-{}-{}:", ::getpid(), counter++);
+
+  ClusterTraits() {
+    if (ClusterUrl().empty()) {
+      ADD_FAILURE() << "AGENTSTATE_REDIS_CLUSTER_URL is not set: start the cluster with "
+                       "`scripts/services.sh up --cluster` and `eval \"$(scripts/services.sh "
+                       "env)\"`";
+    }
+  }
+  ~ClusterTraits() { DropKeys(prefix); }
+  std::string Uri() { return WithParams(ClusterUrl(), "prefix=" + prefix); }
+
+  // Every key under a prefix, on every primary: SCAN there, then DEL each key on its slot.
+  static void DropKeys(const std::string& prefix) {
+    auto c = Side();
+    if (!c) return;
+    for (const auto& node : c->Primaries()) {
+      std::string cursor = "0";
+      for (int i = 0; i < 10000; ++i) {
+        auto r = On(*c, node, {"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"});
+        if (!r || r->elements.size() != 2) break;
+        for (const auto& k : r->elements[1].elements) Keyed(*c, k.str, {"DEL", k.str});
+        cursor = r->elements[0].str;
+        if (cursor == "0") break;
+      }
+    }
+  }
+  // Damage at rest: flip one bit of the stored payload field.
+  bool Corrupt(StateStore& store, const std::string& run_id) {
+    auto c = Side();
+    if (!c) return false;
+    const std::string key = dynamic_cast<backends::redis::RedisStore&>(store).RecordKey(run_id);
+    auto p = Keyed(*c, key, {"HGET", key, "p"});
+    if (!p || p->type != Reply::Type::kString || p->str.empty()) return false;
+    std::string bytes = p->str;
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+    auto w = Keyed(*c, key, {"HSET", key, "p", bytes});
+    return w && !w->is_error();
+  }
+};
+
+using ClusterStores = ::testing::Types<ClusterTraits>;
+INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, ClusterStores, TraitsName);
+
+class RedisClusterStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(ClusterUrl().empty())
+        << "AGENTSTATE_REDIS_CLUSTER_URL is not set: scripts/services.sh up --cluster";
+    side_ = Side();
+    ASSERT_TRUE(side_) << "the local cluster does not answer at " << ClusterUrl();
+    auto s = OpenStore(traits_.Uri(), StoreOptions{});
+    ASSERT_TRUE(s) << s.error().ToString();
+    store_ = std::move(*s);
+  }
+  template <typename T>
+  T Sync(Awaitable<T> op) {
+    return testing::RunSync([&]() -> Awaitable<T> { co_return co_await std::move(op); });
+  }
+  ClusterTraits traits_;
+  std::unique_ptr<RedisClusterClient> side_;
+  std::unique_ptr<StateStore> store_;
+};
+
+// Sixty runs of three threads: their records spread over all three primaries, and each
+// thread (in a slot of its own) points at its latest run; a deleted run's thread forgets it.
+TEST_F(RedisClusterStoreTest, RunsSpreadOverEveryPrimaryAndTheirThreadsFollowAcrossSlots) {
+  std::set<std::string> holders;
+  for (int i = 0; i < 60; ++i) {
+    const std::string run = fmt::format("run-{}", i), thread = fmt::format("thread-{}", i % 3);
+    auto ack =
+        Sync(store_->Save(testing::SampleSave(run, R"({"step":1})", thread), DeadlineIn(5s)));
+    ASSERT_TRUE(ack) << ack.error().ToString();
+    const std::string key = traits_.prefix + "agent_state:{" + run + "}";
+    for (const auto& p : side_->Primaries()) {
+      auto r = On(*side_, p, {"EXISTS", key});
+      if (r && !r->is_error() && r->integer == 1) holders.insert(p);
+    }
+  }
+  EXPECT_EQ(holders.size(), 3u) << "a run's keys go to its slot's primary";
+  // The last run of each thread is its context, though thread and run differ in slot.
+  for (int t = 0; t < 3; ++t) {
+    const std::string thread = fmt::format("thread-{}", t), last = fmt::format("run-{}", 57 + t);
+    ASSERT_NE(KeySlot(traits_.prefix + "thread_context:{" + thread + "}"),
+              KeySlot(traits_.prefix + "agent_state:{" + last + "}"));
+    auto ctx = Sync(store_->ThreadContext(thread, DeadlineIn(5s)));
+    ASSERT_TRUE(ctx) << ctx.error().ToString();
+    ASSERT_TRUE(*ctx);
+    EXPECT_EQ((*ctx)->run_id, last);
+  }
+  auto gone = Sync(store_->Delete("run-57", DeadlineIn(5s)));
+  ASSERT_TRUE(gone) << gone.error().ToString();
+  EXPECT_TRUE(*gone);
+  auto ctx = Sync(store_->ThreadContext("thread-0", DeadlineIn(5s)));
+  ASSERT_TRUE(ctx);
+  EXPECT_FALSE(*ctx) << "the thread still points at its deleted run";
+  // Listing walks every primary: all 59 live runs, pages of 7, each once.
+  std::set<std::string> listed;
+  std::string cursor;
+  bool named_other_primary = false;
+  for (int page = 0; page < 100; ++page) {
+    ActiveRunsQuery q;
+    q.limit = 7;
+    q.cursor = cursor;
+    auto p = Sync(store_->ActiveRuns(q, DeadlineIn(5s)));
+    ASSERT_TRUE(p) << p.error().ToString();
+    for (const auto& r : p->runs) EXPECT_TRUE(listed.insert(r.run_id).second) << r.run_id;
+    cursor = p->next_cursor;
+    named_other_primary = named_other_primary || cursor.find('/') != std::string::npos;
+    if (cursor.empty()) break;
+  }
+  EXPECT_EQ(listed.size(), 59u);
+  EXPECT_TRUE(named_other_primary) << "the cursor moves on to the other primaries";
+  // And DeletePrefix finds them on every primary.
+  auto n = Sync(store_->DeletePrefix("run-", DeadlineIn(10s)));
+  ASSERT_TRUE(n) << n.error().ToString();
+  EXPECT_EQ(*n, 59u);
+}
+
+TEST_F(RedisClusterStoreTest, AnIdThatWouldBreakTheHashTagIsRefusedNotSentAsCrossSlot) {
+  // "}x": the key ...agent_state:{}x} has an empty tag, so Redis hashes the whole key and
+  // the run's keys would fall in different slots.
+  auto ack = Sync(store_->Save(testing::SampleSave("}x", R"({"a":1})"), DeadlineIn(5s)));
+  ASSERT_FALSE(ack);
+  EXPECT_EQ(ack.error().code(), StatusCode::kInvalidArgument) << ack.error().ToString();
+  EXPECT_THAT(ack.error().message(), HasSubstr("different cluster slots"));
+  EXPECT_THAT(ack.error().message(), ::testing::Not(HasSubstr("CROSSSLOT")));
+  // Other braces keep the tag whole: a run id holding '{' or a later '}' works.
+  for (const char* id : {"a{b", "a}b", "{x}"}) {
+    auto ok = Sync(store_->Save(testing::SampleSave(id, R"({"a":1})"), DeadlineIn(5s)));
+    EXPECT_TRUE(ok) << id << ": " << ok.error().ToString();
+    auto rec = Sync(store_->Load(id, DeadlineIn(5s)));
+    ASSERT_TRUE(rec) << rec.error().ToString();
+    EXPECT_TRUE(*rec) << id;
+  }
+}
+
+TEST_F(RedisClusterStoreTest, TheHealthReportPingsEveryPrimary) {
+  auto h = Sync(store_->Health(DeadlineIn(5s)));
+  ASSERT_TRUE(h) << h.error().ToString();
+  ASSERT_EQ(h->tiers.size(), 1u);
+  EXPECT_TRUE(h->tiers[0].healthy) << h->tiers[0].detail;
+  const StoreStats st = store_->Stats();
+  EXPECT_EQ(st.values.at("cluster_primaries"), 3.0);
+}
+
+TEST(RedisClusterStoreBadInput, EachKindOfServerRefusesTheOthersUriByName) {
+  const std::string cluster = ClusterUrl();
+  const char* standalone = std::getenv("AGENTSTATE_REDIS_URL");
+  ASSERT_FALSE(cluster.empty()) << "AGENTSTATE_REDIS_CLUSTER_URL is not set";
+  ASSERT_TRUE(standalone) << "AGENTSTATE_REDIS_URL is not set";
+  // A cluster URI naming the standalone server.
+  std::string hostport = std::string(standalone).substr(std::string("redis://").size());
+  hostport = hostport.substr(0, hostport.find('/'));
+  auto s = OpenStore("redis+cluster://" + hostport, StoreOptions{});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), StatusCode::kInvalidArgument) << s.error().ToString();
+  EXPECT_THAT(s.error().message(), HasSubstr("use redis://" + hostport));
+  // A redis:// URI naming a cluster node.
+  auto seeds = backends::redis::ParseRedisClusterUri(cluster);
+  ASSERT_TRUE(seeds);
+  s = OpenStore("redis://" + seeds->seeds.front(), StoreOptions{});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), StatusCode::kInvalidArgument) << s.error().ToString();
+  EXPECT_THAT(s.error().message(), HasSubstr("use redis+cluster://" + seeds->seeds.front()));
+  // A prefix with a brace would move the hash tag.
+  s = OpenStore(WithParams(cluster, "prefix=a{b"), StoreOptions{});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.error().message(), HasSubstr("prefix 'a{b'"));
+  // No seed answers: unavailable, each seed named.
+  s = OpenStore("redis+cluster://127.0.0.1:1,127.0.0.1:2?connect_timeout=200ms", StoreOptions{});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), StatusCode::kUnavailable) << s.error().ToString();
+  EXPECT_THAT(s.error().message(), HasSubstr("127.0.0.1:2"));
+}
+
+}  // namespace
+}  // namespace agentstate
