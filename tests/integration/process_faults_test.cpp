@@ -181,16 +181,29 @@ TEST(ServiceControl, AKilledClusterPrimaryIsReplacedByItsReplicaAndTheClientFoll
     if (!synced) std::this_thread::sleep_for(200ms);
   }
   ASSERT_TRUE(synced) << primary << " did not rejoin as a replica within 20 s";
+  // The promoted replica, which the client's map names for the slot now.
+  std::string promoted;
+  for (const auto& p : now_primaries) {
+    auto get = on(p, {"GET", key});
+    if (get && !get->is_error()) promoted = p;
+  }
+  ASSERT_FALSE(promoted.empty()) << "no primary holds the key after the failover";
   const auto moved = cluster.stats().moved;
   auto failover = on(primary, {"CLUSTER", "FAILOVER"});
   ASSERT_TRUE(failover && failover->str == "OK") << (failover ? failover->str : "no reply");
+  // Both ends must have switched: the old primary says master at once, while the promoted
+  // one may still serve the slot until the new configuration reaches it.
+  auto role_of = [&](const std::string& node) {
+    auto role = on(node, {"ROLE"});
+    return role && !role->elements.empty() ? role->elements[0].str : std::string();
+  };
   bool back = false;
   for (int i = 0; i < 100 && !back; ++i) {
-    auto role = on(primary, {"ROLE"});
-    back = role && !role->elements.empty() && role->elements[0].str == "master";
+    back = role_of(primary) == "master" && role_of(promoted) == "slave";
     if (!back) std::this_thread::sleep_for(100ms);
   }
-  ASSERT_TRUE(back) << primary << " is not a primary again after CLUSTER FAILOVER";
+  ASSERT_TRUE(back) << primary << " is not a primary again, or " << promoted
+                    << " not a replica, 10 s after CLUSTER FAILOVER";
   auto after = keyed(key, {"GET", key}, 5s);
   ASSERT_TRUE(after) << after.error().ToString();
   EXPECT_EQ(after->str, "during");
