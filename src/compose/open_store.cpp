@@ -20,6 +20,7 @@ const core::BackendRegistry& Registry() {
     r.Add("memory", &backends::memory::MemoryStore::Open);
     r.Add("sqlite", &backends::sqlite::SqliteStore::Open);
     r.Add("redis", &backends::redis::RedisStore::Open);
+    r.Add("redis+cluster", &backends::redis::RedisStore::Open);
     r.Add("postgresql", &backends::postgres::PgStore::Open);
     r.Add("http", &backends::http::HttpStore::Open);
     r.Add("https", &backends::http::HttpStore::Open);

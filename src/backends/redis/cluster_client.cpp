@@ -33,6 +33,12 @@ Result<RedisClusterOptions> ParseRedisClusterUri(std::string_view text,
                                                  std::initializer_list<std::string_view> extra) {
   auto parsed = core::ParseUri(text);
   if (!parsed) return Error(parsed.error());
+  return ParseRedisClusterUri(*parsed, extra);
+}
+
+Result<RedisClusterOptions> ParseRedisClusterUri(const core::ParsedUri& uri,
+                                                 std::initializer_list<std::string_view> extra) {
+  const core::ParsedUri* parsed = &uri;
   RedisClusterOptions o;
   o.redacted_uri = core::RedactUri(*parsed);
   auto bad = [&](const std::string& why) {
@@ -260,7 +266,10 @@ Awaitable<Result<Reply>> RedisClusterClient::CommandOn(std::string_view address,
 }
 
 RedisClusterClient::Stats RedisClusterClient::stats() const {
-  return {moved_.load(), asked_.load(), retried_.load(), refreshes_.load()};
+  Stats s{moved_.load(), asked_.load(), retried_.load(), refreshes_.load()};
+  std::lock_guard lock(mu_);
+  for (const auto& [address, c] : nodes_) s.reconnects += c->reconnects();
+  return s;
 }
 
 }  // namespace agentstate::backends::redis

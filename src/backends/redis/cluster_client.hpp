@@ -37,6 +37,8 @@ struct RedisClusterOptions {
 };
 Result<RedisClusterOptions> ParseRedisClusterUri(
     std::string_view uri, std::initializer_list<std::string_view> extra = {});
+Result<RedisClusterOptions> ParseRedisClusterUri(
+    const core::ParsedUri& uri, std::initializer_list<std::string_view> extra = {});
 
 class RedisClusterClient {
  public:
@@ -65,15 +67,22 @@ class RedisClusterClient {
   Awaitable<Result<Reply>> CommandOn(std::string_view address,
                                      const std::vector<std::string_view>& args, Deadline deadline);
 
+  // The client of one node ("host:port"), made on first use and kept while this lives.
+  RedisClient& NodeClient(const std::string& address);
+  // The first seed's client's executor, for background work bound to this client's life.
+  asio::io_context::executor_type executor() {
+    return NodeClient(options_.seeds.front()).executor();
+  }
+
   struct Stats {
     uint64_t moved = 0, asked = 0, retried = 0, refreshes = 0;
+    uint64_t reconnects = 0;  // every node client's, summed
   };
   Stats stats() const;
   const RedisClusterOptions& options() const { return options_; }
 
  private:
   std::shared_ptr<const SlotMap> Map() const;
-  RedisClient& NodeClient(const std::string& address);
   Awaitable<void> RefreshSoon();
 
   RedisClusterOptions options_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <map>
 #include <mutex>
 
 #include "core/asio.hpp"
@@ -69,13 +70,24 @@ local function snapshot(rec, ver, cpz, v, ctype, crp, ttl, ex, now)
   extend(ver, ttl)
   return id
 end
+-- Points the thread at run version vs, unless it points at a save made later (the saves of
+-- one thread's runs may arrive out of order on a cluster, where this is a step of its own).
+local function move_thread(tk, run, vs, ts, ex, ttl)
+  local cur = redis.call('HGET', tk, 'ts')
+  if cur and tonumber(cur) > tonumber(ts) then return 0 end
+  redis.call('HSET', tk, 'run', run, 'v', vs, 'ts', ts, 'ex', ex)
+  set_ttl(tk, ttl)
+  return 1
+end
 )lua";
 
-// KEYS rec ver cpz thread. ARGV now expected thread user agent_type step phase ctype rp
+// KEYS rec ver cpz [thread]. ARGV now expected thread user agent_type step phase ctype rp
 // checksum enc bytes payload rec_ttl rec_ex keep cp_ttl cp_ex crp thread_ttl thread_ex run
 // forced_version ('' for a save; a put's version) saved_at idempotency_key ('' = none).
 // Returns the new version, 0 for a put that was not newer, or {version, checksum} when the
 // live record was written with this save's idempotency key (the caller compares checksums).
+// Without KEYS[4] (on a cluster, where the thread's key lives in another slot) the caller
+// moves the thread with kThread.
 constexpr const char* kSave = R"lua(
 local now = ARGV[1]
 local v, st = current(KEYS[1], KEYS[2], KEYS[3], now)
@@ -104,8 +116,7 @@ set_ttl(KEYS[1], ARGV[14])
 redis.call('SET', KEYS[2], vs, 'KEEPTTL')
 extend(KEYS[2], ARGV[14])
 if ARGV[16] == '1' then snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[8], ARGV[19], ARGV[17], ARGV[18], ts) end
-redis.call('HSET', KEYS[4], 'run', ARGV[22], 'v', vs, 'ts', ts, 'ex', ARGV[21])
-set_ttl(KEYS[4], ARGV[20])
+if KEYS[4] then move_thread(KEYS[4], ARGV[22], vs, ts, ARGV[21], ARGV[20]) end
 return v
 )lua";
 
@@ -147,6 +158,8 @@ return redis.call('HMGET', KEYS[1] .. ':' .. chosen,
 )lua";
 
 // KEYS rec ver cpz. ARGV now checkpoint_id rec_ttl rec_ex thread_prefix thread_ttl thread_ex run
+// Returns the new version; with thread_prefix '' (a cluster) {version, thread} instead, and
+// the caller moves the thread with kThread.
 constexpr const char* kRestoreWrite = R"lua(
 local now = ARGV[1]
 local v = current(KEYS[1], KEYS[2], KEYS[3], now)
@@ -162,9 +175,9 @@ redis.call('HSET', KEYS[1], 'v', vs, 'st', 'a', 'ct', 'recovery', 'rp', crp, 'ts
 set_ttl(KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], vs, 'KEEPTTL')
 extend(KEYS[2], ARGV[3])
-local tk = ARGV[5] .. redis.call('HGET', KEYS[1], 'th') .. '}'
-redis.call('HSET', tk, 'run', ARGV[8], 'v', vs, 'ts', now, 'ex', ARGV[7])
-set_ttl(tk, ARGV[6])
+local th = redis.call('HGET', KEYS[1], 'th')
+if ARGV[5] == '' then return {v, th} end
+move_thread(ARGV[5] .. th .. '}', ARGV[8], vs, now, ARGV[7], ARGV[6])
 return v
 )lua";
 
@@ -178,13 +191,15 @@ set_ttl(KEYS[1], ARGV[2])
 return 1
 )lua";
 
-// KEYS rec ver cpz. ARGV now thread_prefix run. 1 when a live record existed.
+// KEYS rec ver cpz. ARGV now thread_prefix run. 1 when a live record existed; with
+// thread_prefix '' (a cluster) {1, thread} instead, and the caller runs kThreadClear.
 constexpr const char* kDelete = R"lua(
 local r = redis.call('HMGET', KEYS[1], 'ex', 'th')
 local existed = r[1] and tonumber(r[1]) > tonumber(ARGV[1])
 for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do redis.call('DEL', KEYS[3] .. ':' .. id) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if not existed then return 0 end
+if ARGV[2] == '' then return {1, r[2]} end
 local tk = ARGV[2] .. r[2] .. '}'
 if redis.call('HGET', tk, 'run') == ARGV[3] then redis.call('DEL', tk) end
 return 1
@@ -205,6 +220,17 @@ end
 return out
 )lua";
 
+// KEYS thread. ARGV run version saved_at expiry ttl. 1 when it moved the thread.
+constexpr const char* kThread = R"lua(
+return move_thread(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+)lua";
+
+// KEYS thread. ARGV run. Forgets the thread's context if it points at that (deleted) run.
+constexpr const char* kThreadClear = R"lua(
+if redis.call('HGET', KEYS[1], 'run') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
 enum ScriptId : std::size_t {
   kSaveScript,
   kCheckpointScript,
@@ -213,7 +239,9 @@ enum ScriptId : std::size_t {
   kRestoreWriteScript,
   kCompleteScript,
   kDeleteScript,
-  kActiveRowsScript
+  kActiveRowsScript,
+  kThreadScript,
+  kThreadClearScript
 };
 
 // Every script, built once: the prelude plus its body.
@@ -227,6 +255,8 @@ const std::array<RedisStore::Script, RedisStore::kScriptCount>& Scripts() {
       {kCompleteScript, "complete", std::string(kPrelude) + kComplete},
       {kDeleteScript, "delete", std::string(kPrelude) + kDelete},
       {kActiveRowsScript, "active_rows", std::string(kPrelude) + kActiveRows},
+      {kThreadScript, "thread", std::string(kPrelude) + kThread},
+      {kThreadClearScript, "thread_clear", std::string(kPrelude) + kThreadClear},
   }};
   return all;
 }
@@ -379,9 +409,9 @@ T Block(asio::io_context::executor_type ex, Awaitable<T> op) {
 // so that a refresh finishing after the store is gone touches nothing freed.
 struct RedisStore::ServerInfo {
   std::mutex mu;
-  std::map<std::string, double> values;
+  std::map<std::string, std::map<std::string, double>> nodes;  // each server's figures
   std::chrono::steady_clock::time_point last{};
-  bool refreshing = false;
+  int refreshing = 0;  // INFO calls under way
 };
 
 RedisStore::RedisStore(RedisOptions client_options, std::string prefix, StoreOptions options)
@@ -390,62 +420,113 @@ RedisStore::RedisStore(RedisOptions client_options, std::string prefix, StoreOpt
       options_(std::move(options)),
       info_(std::make_shared<ServerInfo>()) {}
 
+RedisStore::RedisStore(RedisClusterOptions cluster_options, std::string prefix,
+                       StoreOptions options)
+    : cluster_(std::make_unique<RedisClusterClient>(std::move(cluster_options))),
+      prefix_(std::move(prefix)),
+      options_(std::move(options)),
+      info_(std::make_shared<ServerInfo>()) {}
+
 RedisStore::~RedisStore() = default;
 
 Result<std::unique_ptr<StateStore>> RedisStore::Open(const core::ParsedUri& uri,
                                                      const StoreOptions& options) {
-  auto o = ParseRedisUri(uri, {"prefix"});
-  if (!o) return Error(o.error());
   std::string prefix;
   if (auto it = uri.params.find("prefix"); it != uri.params.end()) prefix = it->second;
-  auto store = std::make_unique<RedisStore>(std::move(*o), std::move(prefix), options);
+  std::unique_ptr<RedisStore> store;
+  if (uri.scheme == "redis+cluster") {
+    auto o = ParseRedisClusterUri(uri, {"prefix"});
+    if (!o) return Error(o.error());
+    // A brace in the prefix would move the hash tag off the run id: a run's keys would
+    // land in different slots.
+    if (prefix.find_first_of("{}") != std::string::npos) {
+      return Error(StatusCode::kInvalidArgument,
+                   fmt::format("{}: prefix '{}' holds a brace, which would break the hash tag "
+                               "that keeps a run's keys in one slot; choose one without",
+                               o->redacted_uri, prefix));
+    }
+    store = std::make_unique<RedisStore>(std::move(*o), std::move(prefix), options);
+  } else {
+    auto o = ParseRedisUri(uri, {"prefix"});
+    if (!o) return Error(o.error());
+    store = std::make_unique<RedisStore>(std::move(*o), std::move(prefix), options);
+  }
   if (Status s = store->Init(); !s.ok()) return Error(s);
   return std::unique_ptr<StateStore>(std::move(store));
 }
 
-Status RedisStore::Init() {
-  const auto& uri = client_->options().redacted_uri;
-  const Deadline deadline = DeadlineIn(client_->options().connect_timeout + 2s);
-  auto call = [&](std::vector<std::string> args) {
-    return Block(client_->executor(), client_->Command(std::move(args), deadline));
-  };
-  auto info = call({"INFO", "server"});
-  if (!info) {
+asio::io_context::executor_type RedisStore::Executor() const {
+  return client_ ? client_->executor() : cluster_->executor();
+}
+
+// INFO server's answer from `where`: a Redis of the kind this URI names, 7.0 or newer.
+Status RedisStore::CheckServer(const std::string& where, const Reply& info) const {
+  if (info.is_error()) {
     return Status(StatusCode::kUnavailable,
-                  fmt::format("cannot use redis at {}: {}; {}", uri, info.error().message(),
-                              core::ConnectHint(info.error().message())));
+                  fmt::format("redis at {} refused INFO: {}", where, info.str));
   }
-  if (info->is_error()) {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("redis at {} refused INFO: {}", uri, info->str));
+  if (client_ && info.str.find("redis_mode:cluster") != std::string::npos) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} is a Redis Cluster node; use redis+cluster://{}:{} (any "
+                              "nodes of the cluster, comma-separated) instead of redis://",
+                              where, client_->options().host, client_->options().port));
   }
   // COPY and PEXPIRE NX/GT need Redis 7.0.
-  const auto at = info->str.find("redis_version:");
+  const auto at = info.str.find("redis_version:");
   int major = 0;
   if (at != std::string::npos)
-    std::from_chars(info->str.data() + at + 14, info->str.data() + info->str.size(), major);
+    std::from_chars(info.str.data() + at + 14, info.str.data() + info.str.size(), major);
   if (major < 7) {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("redis at {} is version {}; agentstate needs Redis 7.0 or newer", uri,
-                              at == std::string::npos
-                                  ? "unknown"
-                                  : info->str.substr(at + 14, info->str.find('\r', at) - at - 14)));
-  }
-  for (const Script& s : Scripts()) {
-    auto r = call({"SCRIPT", "LOAD", s.source});
-    if (!r)
-      return Status(StatusCode::kUnavailable,
-                    fmt::format("redis at {}: loading scripts: {}", uri, r.error().message()));
-    if (r->is_error() || r->type != Reply::Type::kString) {
-      return Status(StatusCode::kInternal,
-                    fmt::format("redis at {} rejected the {} script: {}", uri, s.name, r->str));
-    }
-    shas_[s.index] = r->str;
+    return Status(
+        StatusCode::kUnavailable,
+        fmt::format("redis at {} is version {}; agentstate needs Redis 7.0 or newer", where,
+                    at == std::string::npos
+                        ? "unknown"
+                        : info.str.substr(at + 14, info.str.find('\r', at) - at - 14)));
   }
   return Status();
 }
 
-std::string RedisStore::Describe() const { return client_->options().redacted_uri; }
+Status RedisStore::Init() {
+  const std::string uri = Describe();
+  const auto timeout =
+      client_ ? client_->options().connect_timeout : cluster_->options().node.connect_timeout;
+  const Deadline deadline = DeadlineIn(timeout + 2s);
+  if (cluster_) {
+    if (Status s = Block(Executor(), cluster_->Refresh(deadline)); !s.ok()) return s;
+  }
+  // Every server that holds keys checks out and has every script (on a cluster, a primary
+  // that takes over later gets them from EVAL on its first NOSCRIPT).
+  for (const std::string& node : Nodes()) {
+    const std::string where = node.empty() ? uri : fmt::format("{} (node {})", uri, node);
+    auto call = [&](std::vector<std::string_view> args) {
+      return Block(Executor(), CallOn(node, args, deadline));
+    };
+    auto info = call({"INFO", "server"});
+    if (!info) {
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("cannot use redis at {}: {}; {}", where, info.error().message(),
+                                core::ConnectHint(info.error().message())));
+    }
+    if (Status s = CheckServer(where, *info); !s.ok()) return s;
+    for (const Script& s : Scripts()) {
+      auto r = call({"SCRIPT", "LOAD", s.source});
+      if (!r)
+        return Status(StatusCode::kUnavailable,
+                      fmt::format("redis at {}: loading scripts: {}", where, r.error().message()));
+      if (r->is_error() || r->type != Reply::Type::kString) {
+        return Status(StatusCode::kInternal,
+                      fmt::format("redis at {} rejected the {} script: {}", where, s.name, r->str));
+      }
+      shas_[s.index] = r->str;  // a script's SHA1 is the same on every server
+    }
+  }
+  return Status();
+}
+
+std::string RedisStore::Describe() const {
+  return client_ ? client_->options().redacted_uri : cluster_->options().redacted_uri;
+}
 
 std::string RedisStore::Key(std::string_view kind, std::string_view id) const {
   std::string k;
@@ -462,15 +543,68 @@ std::string RedisStore::RecordKey(const std::string& run_id) const {
   return Key("agent_state", run_id);
 }
 
-Awaitable<Result<Reply>> RedisStore::Call(const std::vector<std::string_view>& args,
+Awaitable<Result<Reply>> RedisStore::Call(std::string_view key,
+                                          const std::vector<std::string_view>& args,
                                           Deadline deadline) {
+  if (cluster_) return cluster_->Command(key, args, deadline);
   return client_->Command(args, deadline);
+}
+
+std::vector<std::string> RedisStore::Nodes() const {
+  if (client_) return {""};
+  return cluster_->Primaries();
+}
+
+Awaitable<Result<Reply>> RedisStore::CallOn(const std::string& node,
+                                            const std::vector<std::string_view>& args,
+                                            Deadline deadline) {
+  if (client_) return client_->Command(args, deadline);
+  return cluster_->CommandOn(node, args, deadline);
+}
+
+Awaitable<Status> RedisStore::MoveThread(const std::string& thread_id, const std::string& run_id,
+                                         int64_t version, SystemTime at, Deadline deadline) {
+  const std::string tk = Key("thread_context", thread_id), v = std::to_string(version),
+                    ts = std::to_string(core::ToUnixMillis(at)),
+                    ex = std::to_string(
+                        core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at)),
+                    ttl = Ms(options_.ttl.active);
+  const std::vector<std::string_view> keys = {tk};
+  const std::vector<std::string_view> args = {run_id, v, ts, ex, ttl};
+  auto r = co_await Eval(Scripts()[kThreadScript], keys, args, deadline);
+  if (!r) co_return r.error();
+  if (r->is_error()) co_return ServerError(*r, "thread_context");
+  co_return Status();
+}
+
+Awaitable<Status> RedisStore::ClearThread(const std::string& thread_id, const std::string& run_id,
+                                          Deadline deadline) {
+  const std::string tk = Key("thread_context", thread_id);
+  const std::vector<std::string_view> keys = {tk};
+  const std::vector<std::string_view> args = {run_id};
+  auto r = co_await Eval(Scripts()[kThreadClearScript], keys, args, deadline);
+  if (!r) co_return r.error();
+  if (r->is_error()) co_return ServerError(*r, "thread_context");
+  co_return Status();
 }
 
 Awaitable<Result<Reply>> RedisStore::Eval(const Script& script,
                                           const std::vector<std::string_view>& keys,
                                           const std::vector<std::string_view>& args,
                                           Deadline deadline) {
+  // On a cluster every key of a script must be in one slot. Ours share a hash tag; this
+  // is the check that they do, so CROSSSLOT never reaches the server (an id such as "}x"
+  // yields an empty tag, and is refused here by name).
+  if (cluster_) {
+    for (std::string_view k : keys) {
+      if (KeySlot(k) != KeySlot(keys.front())) {
+        co_return Error(StatusCode::kInvalidArgument,
+                        fmt::format("keys '{}' and '{}' fall in different cluster slots; an id "
+                                    "that begins with '}}' cannot be used on Redis Cluster",
+                                    keys.front(), k));
+      }
+    }
+  }
   const std::string& sha = shas_[script.index];
   const std::string nkeys = std::to_string(keys.size());
   std::vector<std::string_view> cmd;
@@ -480,24 +614,26 @@ Awaitable<Result<Reply>> RedisStore::Eval(const Script& script,
   cmd.push_back(nkeys);
   cmd.insert(cmd.end(), keys.begin(), keys.end());
   cmd.insert(cmd.end(), args.begin(), args.end());
-  auto r = co_await client_->Command(cmd, deadline);
+  const std::string_view key = keys.empty() ? std::string_view() : keys.front();
+  auto r = co_await Call(key, cmd, deadline);
   if (r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {
-    // A restarted or flushed server forgot the script: send it whole (which caches it again).
+    // A restarted, flushed or newly promoted server lacks the script: send it whole (which
+    // caches it there).
     ++noscript_reloads_;
     cmd[0] = "EVAL";
     cmd[1] = script.source;
-    r = co_await client_->Command(cmd, deadline);
+    r = co_await Call(key, cmd, deadline);
   }
   co_return r;
 }
 
 // The save script's arguments for `m` (its payload already encoded as `body`; m.version is
-// ignored for a save, and is the version to write for a put).
+// ignored for a save, and is the version to write for a put; m.saved_at is the save's time).
 Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size_t payload_bytes,
                                                  const core::Encoded& body, std::string expected,
                                                  bool put, Deadline deadline) {
   const SystemTime now = core::Now(options_);
-  const SystemTime at = put ? m.saved_at : now;
+  const SystemTime at = m.saved_at;  // a save's is now (Save sets it), a put's its own
   const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
   const bool cp_recovery = m.is_recovery_point || m.checkpoint_type == CheckpointType::kRecovery;
   const std::string rec = Key("agent_state", m.run_id), ver = Key("agent_state_version", m.run_id),
@@ -517,7 +653,8 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
   const std::string th_ex =
       std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at));
   const std::string forced = put ? std::to_string(m.version) : "";
-  const std::vector<std::string_view> keys = {rec, ver, cpz, thr};
+  std::vector<std::string_view> keys = {rec, ver, cpz, thr};
+  if (cluster_) keys.pop_back();  // the thread's slot is not the run's: Save moves it after
   const std::vector<std::string_view> args = {now_ms,
                                               expected,
                                               m.thread_id,
@@ -554,8 +691,8 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
       req.payload, options_.compress_threshold_bytes.value_or(core::kDefaultCompressThreshold));
   const std::size_t payload_bytes = req.payload.size();
   const std::string expected = req.expected_version ? std::to_string(*req.expected_version) : "";
-  // The version is the server's (the save script assigns it).
-  StateRecord m = core::RecordOf(std::move(req), 0, checksum, {});
+  // The version is the server's (the save script assigns it); the time is now.
+  StateRecord m = core::RecordOf(std::move(req), 0, checksum, core::Now(options_));
   auto r = co_await WriteRecord(m, payload_bytes, body, expected, /*put=*/false, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
@@ -584,6 +721,12 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   if (r->type != Reply::Type::kInteger)
     co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
   ++saves_;
+  if (cluster_) {
+    // The save stands whatever this step does; a failed move leaves the thread pointer
+    // behind until the thread's next save (counted: thread_moves_failed).
+    Status moved = co_await MoveThread(m.thread_id, m.run_id, r->integer, m.saved_at, deadline);
+    if (!moved.ok()) ++thread_moves_failed_;
+  }
   co_return SaveAck{r->integer, checksum};
 }
 
@@ -598,7 +741,14 @@ Awaitable<Result<bool>> RedisStore::Put(StateRecord record, Deadline deadline) {
   if (r->is_error()) co_return Error(ServerError(*r, "put"));
   if (r->type != Reply::Type::kInteger)
     co_return Error(StatusCode::kInternal, "redis put: the script returned no version");
-  if (r->integer > 0) ++saves_;
+  if (r->integer > 0) {
+    ++saves_;
+    if (cluster_) {
+      Status moved = co_await MoveThread(record.thread_id, record.run_id, record.version,
+                                         record.saved_at, deadline);
+      if (!moved.ok()) ++thread_moves_failed_;
+    }
+  }
   co_return r->integer > 0;
 }
 
@@ -610,7 +760,7 @@ Awaitable<Result<std::optional<StateRecord>>> RedisStore::Load(std::string run_i
   const std::string rec = Key("agent_state", run_id);
   std::vector<std::string_view> cmd = {"HMGET", rec};
   cmd.insert(cmd.end(), std::begin(kRecordFields), std::end(kRecordFields));
-  auto r = co_await Call(cmd, deadline);
+  auto r = co_await Call(rec, cmd, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "load"));
   ++loads_;
@@ -637,13 +787,21 @@ Awaitable<Result<bool>> RedisStore::Delete(std::string run_id, Deadline deadline
   if (Status s = core::ValidateId("run_id", run_id, options_.max_id_bytes); !s.ok())
     co_return Error(s);
   const std::string rec = Key("agent_state", run_id), ver = Key("agent_state_version", run_id),
-                    cpz = Key("checkpoint", run_id), th_prefix = prefix_ + "thread_context:{";
+                    cpz = Key("checkpoint", run_id),
+                    th_prefix = cluster_ ? "" : prefix_ + "thread_context:{";
   const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
   const std::vector<std::string_view> keys = {rec, ver, cpz};
   const std::vector<std::string_view> args = {now_ms, th_prefix, run_id};
   auto r = co_await Eval(Scripts()[kDeleteScript], keys, args, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "delete"));
+  if (r->type == Reply::Type::kArray && r->elements.size() == 2) {
+    // A cluster: the run is gone; now the thread's pointer to it, in the thread's slot
+    // (the delete stands whatever this step does, as a save does).
+    if (Status s = co_await ClearThread(r->elements[1].str, run_id, deadline); !s.ok())
+      ++thread_moves_failed_;
+    co_return true;
+  }
   co_return r->integer == 1;
 }
 
@@ -769,7 +927,8 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id,
                     rec_ttl = Ms(TtlOf(options_.ttl, RunStatus::kActive, rp)),
                     rec_ex = std::to_string(
                         core::ExpiryMillis(options_.ttl, RunStatus::kActive, rp, now)),
-                    th_prefix = prefix_ + "thread_context:{", th_ttl = Ms(options_.ttl.active),
+                    th_prefix = cluster_ ? "" : prefix_ + "thread_context:{",
+                    th_ttl = Ms(options_.ttl.active),
                     th_ex = std::to_string(
                         core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, now));
   const std::vector<std::string_view> keys = {rk, ver, cpz};
@@ -781,7 +940,15 @@ Awaitable<Result<StateRecord>> RedisStore::Restore(std::string run_id,
     if (IsCode(*r, "NOTFOUND")) co_return not_found();
     co_return Error(ServerError(*r, "restore"));
   }
-  out.version = r->integer;
+  if (r->type == Reply::Type::kArray && r->elements.size() == 2) {
+    // A cluster: the run is restored; now the thread's pointer, in the thread's slot.
+    out.version = r->elements[0].integer;
+    if (Status s = co_await MoveThread(r->elements[1].str, run_id, out.version, now, deadline);
+        !s.ok())
+      ++thread_moves_failed_;
+  } else {
+    out.version = r->integer;
+  }
   out.status = RunStatus::kActive;
   out.idempotency_key.clear();  // written by the restore
   out.checkpoint_type = CheckpointType::kRecovery;
@@ -797,7 +964,7 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> RedisStore::ThreadContext(
     co_return Error(s);
   const std::string key = Key("thread_context", thread_id);
   const std::vector<std::string_view> cmd = {"HMGET", key, "run", "v", "ts", "ex"};
-  auto r = co_await Call(cmd, deadline);
+  auto r = co_await Call(key, cmd, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) co_return Error(ServerError(*r, "thread_context"));
   if (r->type != Reply::Type::kArray || r->elements.size() != 4 ||
@@ -819,32 +986,39 @@ Awaitable<Result<std::optional<ThreadContextRecord>>> RedisStore::ThreadContext(
 Awaitable<Result<uint64_t>> RedisStore::DeletePrefix(std::string prefix, Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "delete_prefix"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateDeletePrefix(prefix); !s.ok()) co_return Error(s);
-  // Every key family whose ids start with the prefix, a SCAN batch at a time, unlinked as
-  // found (the checkpoint pattern takes each run's snapshots too). Records first: a run
-  // whose record is gone reads as absent while the rest goes.
+  // Every key family whose ids start with the prefix, a SCAN batch at a time on each server,
+  // unlinked as found (the checkpoint pattern takes each run's snapshots too). Records
+  // first: a run whose record is gone reads as absent while the rest goes.
   uint64_t records = 0;
+  const std::vector<std::string> nodes = Nodes();
   for (std::string_view kind :
        {"agent_state", "agent_state_version", "checkpoint", "thread_context"}) {
     const std::string pattern = GlobEscape(prefix_ + std::string(kind) + ":{" + prefix) + "*";
-    std::string cursor = "0";
-    do {
-      const std::vector<std::string_view> scan = {"SCAN",  cursor,  "MATCH",
-                                                  pattern, "COUNT", "1000"};
-      auto r = co_await Call(scan, deadline);
-      if (!r) co_return Error(r.error());
-      if (r->is_error()) co_return Error(ServerError(*r, "scan"));
-      if (r->type != Reply::Type::kArray || r->elements.size() != 2)
-        co_return Error(StatusCode::kInternal, "redis scan: unexpected reply shape");
-      cursor = r->elements[0].str;
-      const auto& batch = r->elements[1].elements;
-      if (batch.empty()) continue;
-      std::vector<std::string_view> unlink = {"UNLINK"};
-      for (const auto& k : batch) unlink.push_back(k.str);
-      auto gone = co_await Call(unlink, deadline);
-      if (!gone) co_return Error(gone.error());
-      if (gone->is_error()) co_return Error(ServerError(*gone, "unlink"));
-      if (kind == "agent_state") records += static_cast<uint64_t>(gone->integer);
-    } while (cursor != "0");
+    for (const std::string& node : nodes) {
+      std::string cursor = "0";
+      do {
+        const std::vector<std::string_view> scan = {"SCAN",  cursor,  "MATCH",
+                                                    pattern, "COUNT", "1000"};
+        auto r = co_await CallOn(node, scan, deadline);
+        if (!r) co_return Error(r.error());
+        if (r->is_error()) co_return Error(ServerError(*r, "scan"));
+        if (r->type != Reply::Type::kArray || r->elements.size() != 2)
+          co_return Error(StatusCode::kInternal, "redis scan: unexpected reply shape");
+        cursor = r->elements[0].str;
+        // One UNLINK per slot on a cluster (a node's batch spans its slots), else one.
+        std::map<uint16_t, std::vector<std::string_view>> by_slot;
+        for (const auto& k : r->elements[1].elements)
+          by_slot[cluster_ ? KeySlot(k.str) : 0].push_back(k.str);
+        for (const auto& [slot, keys] : by_slot) {
+          std::vector<std::string_view> unlink = {"UNLINK"};
+          unlink.insert(unlink.end(), keys.begin(), keys.end());
+          auto gone = co_await Call(keys.front(), unlink, deadline);
+          if (!gone) co_return Error(gone.error());
+          if (gone->is_error()) co_return Error(ServerError(*gone, "unlink"));
+          if (kind == "agent_state") records += static_cast<uint64_t>(gone->integer);
+        }
+      } while (cursor != "0");
+    }
   }
   co_return records;
 }
@@ -853,22 +1027,40 @@ Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, 
   if (Status s = CheckDeadline(deadline, "active_runs"); !s.ok()) co_return Error(s);
   if (Status s = core::ValidateActiveRunsQuery(query, options_.max_id_bytes); !s.ok())
     co_return Error(s);
-  // The cursor is "<scan cursor>:<matched keys of that batch already returned>".
+  // The cursor is "[<server>/]<scan cursor>:<matched keys of that batch already returned>",
+  // the server an index into Nodes() (absent for the first).
+  std::size_t node = 0;
   uint64_t scan = 0, skip = 0;
   if (!query.cursor.empty()) {
-    const auto colon = query.cursor.find(':');
-    auto a = ToUint(std::string_view(query.cursor).substr(0, colon));
-    auto b = colon == std::string::npos ? std::nullopt
-                                        : ToUint(std::string_view(query.cursor).substr(colon + 1));
-    if (!a || !b) {
+    std::string_view c = query.cursor;
+    std::optional<uint64_t> n = 0;
+    if (const auto slash = c.find('/'); slash != std::string_view::npos) {
+      n = ToUint(c.substr(0, slash));
+      c = c.substr(slash + 1);
+    }
+    const auto colon = c.find(':');
+    auto a = ToUint(c.substr(0, colon));
+    auto b = colon == std::string::npos ? std::nullopt : ToUint(c.substr(colon + 1));
+    if (!n || !a || !b) {
       co_return Error(
           StatusCode::kInvalidArgument,
           fmt::format("malformed active-runs cursor '{}'; pass back next_cursor as returned",
                       query.cursor));
     }
+    node = static_cast<std::size_t>(*n);
     scan = *a;
     skip = *b;
   }
+  const std::vector<std::string> nodes = Nodes();
+  if (node >= nodes.size()) {
+    co_return Error(StatusCode::kInvalidArgument,
+                    fmt::format("active-runs cursor '{}' names server {} of {}; the cluster "
+                                "changed: start the listing again",
+                                query.cursor, node, nodes.size()));
+  }
+  auto cursor_of = [](std::size_t node, uint64_t scan, uint64_t skip) {
+    return node == 0 ? fmt::format("{}:{}", scan, skip) : fmt::format("{}/{}:{}", node, scan, skip);
+  };
   const std::string head = prefix_ + "agent_state:{";
   const std::string pattern = GlobEscape(head) + "*";
   const std::string count = std::to_string(std::max<uint32_t>(query.limit, 1000));
@@ -878,7 +1070,7 @@ Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, 
   for (int step = 0; step < 64; ++step) {
     const std::string cur = std::to_string(scan);
     const std::vector<std::string_view> cmd = {"SCAN", cur, "MATCH", pattern, "COUNT", count};
-    auto r = co_await Call(cmd, deadline);
+    auto r = co_await CallOn(nodes[node], cmd, deadline);
     if (!r) co_return Error(r.error());
     if (r->is_error()) co_return Error(ServerError(*r, "scan"));
     if (r->type != Reply::Type::kArray || r->elements.size() != 2) {
@@ -889,69 +1081,95 @@ Awaitable<Result<ActiveRunsPage>> RedisStore::ActiveRuns(ActiveRunsQuery query, 
     const auto& batch = r->elements[1].elements;
     std::vector<std::string_view> keys;
     for (std::size_t i = skip; i < batch.size(); ++i) keys.push_back(batch[i].str);
+    // One row per key, empty when not an active, live match: one script for the batch, or
+    // on a cluster one per key (a node's batch spans its slots).
+    std::vector<Reply> rows;
     if (!keys.empty()) {
       const std::string now_ms = std::to_string(core::ToUnixMillis(core::Now(options_)));
       const std::vector<std::string_view> args = {now_ms, thread};
-      auto rows = co_await Eval(Scripts()[kActiveRowsScript], keys, args, deadline);
-      if (!rows) co_return Error(rows.error());
-      if (rows->is_error()) co_return Error(ServerError(*rows, "active_runs"));
-      for (std::size_t i = 0; i < rows->elements.size() && i < keys.size(); ++i) {
-        const auto& row = rows->elements[i].elements;  // v th u at ts ex st
-        if (row.size() != 7) continue;
-        if (page.runs.size() == query.limit) {
-          page.next_cursor = fmt::format("{}:{}", scan, skip + i);
-          co_return page;
-        }
-        auto v = ToInt(row[0].str);
-        auto ts = ToInt(row[4].str);
-        if (!v || !ts) continue;
-        std::string_view key = keys[i];
-        std::string run(key.substr(head.size(), key.size() - head.size() - 1));
-        page.runs.push_back(
-            {std::move(run), row[1].str, row[2].str, row[3].str, *v, core::FromUnixMillis(*ts)});
+      const std::size_t calls = cluster_ ? keys.size() : 1;
+      for (std::size_t c = 0; c < calls; ++c) {
+        const std::vector<std::string_view> some =
+            cluster_ ? std::vector<std::string_view>{keys[c]} : keys;
+        auto got = co_await Eval(Scripts()[kActiveRowsScript], some, args, deadline);
+        if (!got) co_return Error(got.error());
+        if (got->is_error()) co_return Error(ServerError(*got, "active_runs"));
+        for (auto& row : got->elements) rows.push_back(std::move(row));
       }
     }
-    if (*next == 0) co_return page;  // the end of the keyspace
-    scan = *next;
+    for (std::size_t i = 0; i < rows.size() && i < keys.size(); ++i) {
+      const auto& row = rows[i].elements;  // v th u at ts ex st
+      if (row.size() != 7) continue;
+      if (page.runs.size() == query.limit) {
+        page.next_cursor = cursor_of(node, scan, skip + i);
+        co_return page;
+      }
+      auto v = ToInt(row[0].str);
+      auto ts = ToInt(row[4].str);
+      if (!v || !ts) continue;
+      std::string_view key = keys[i];
+      std::string run(key.substr(head.size(), key.size() - head.size() - 1));
+      page.runs.push_back(
+          {std::move(run), row[1].str, row[2].str, row[3].str, *v, core::FromUnixMillis(*ts)});
+    }
     skip = 0;
+    scan = *next;
+    if (scan == 0) {
+      if (node + 1 == nodes.size()) co_return page;  // the end of the last server's keyspace
+      ++node;
+    }
     if (page.runs.size() == query.limit) break;
   }
-  page.next_cursor = fmt::format("{}:0", scan);
+  page.next_cursor = cursor_of(node, scan, 0);
   co_return page;
 }
 
 Awaitable<Result<HealthReport>> RedisStore::Health(Deadline deadline) {
   if (Status s = CheckDeadline(deadline, "health"); !s.ok()) co_return Error(s);
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<std::string_view> cmd = {"PING"};
-  auto r = co_await Call(cmd, deadline);
   TierHealth t;
   t.tier = "hot";
   t.backend = Describe();
+  std::vector<std::string> why;
+  // A cluster's map first (it names a primary that is gone, or slots left uncovered), then
+  // a PING of every server that holds keys, each named when it fails.
+  if (cluster_) {
+    if (Status s = co_await cluster_->Refresh(deadline); !s.ok()) why.push_back(s.message());
+  }
+  if (why.empty()) {
+    const std::vector<std::string_view> cmd = {"PING"};
+    for (const std::string& node : Nodes()) {
+      auto r = co_await CallOn(node, cmd, deadline);
+      const std::string who = node.empty() ? "" : fmt::format("node {}: ", node);
+      if (!r) {
+        why.push_back(who + r.error().message());
+      } else if (r->is_error()) {
+        why.push_back(who + r->str);
+      }
+    }
+  }
   t.latency = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
-  if (!r) {
-    t.detail = r.error().message();
-  } else if (r->is_error()) {
-    t.detail = r->str;
-  } else {
-    t.healthy = true;
-  }
+  t.healthy = why.empty();
+  t.detail = fmt::format("{}", fmt::join(why, "; "));
   HealthReport h;
   h.tiers.push_back(std::move(t));
   co_return h;
 }
 
 void RedisStore::RefreshInfo() const {
+  const std::vector<std::string> nodes = Nodes();
   {
     std::lock_guard lock(info_->mu);
     const auto now = std::chrono::steady_clock::now();
-    if (info_->refreshing || now - info_->last < 1s) return;
-    info_->refreshing = true;
+    if (info_->refreshing > 0 || nodes.empty() || now - info_->last < 1s) return;
+    info_->refreshing = static_cast<int>(nodes.size());
     info_->last = now;
   }
-  // Started here, it needs no thread of its own; it holds the shared figures, not the store.
-  auto op = [](std::shared_ptr<ServerInfo> info, RedisClient* client) -> Awaitable<void> {
+  // Started here, on each server's own client, it needs no thread of its own; it holds the
+  // shared figures, not the store.
+  auto op = [](std::shared_ptr<ServerInfo> info, RedisClient* client,
+               std::string node) -> Awaitable<void> {
     const std::vector<std::string_view> cmd = {"INFO"};
     auto r = co_await client->Command(cmd, DeadlineIn(500ms));
     std::map<std::string, double> parsed;
@@ -982,13 +1200,18 @@ void RedisStore::RefreshInfo() const {
       }
     }
     std::lock_guard lock(info->mu);
-    for (auto& [k, v] : parsed) info->values[k] = v;
-    info->refreshing = false;
+    if (!parsed.empty()) info->nodes[node] = std::move(parsed);
+    --info->refreshing;
   };
-  asio::co_spawn(client_->executor(), op(info_, client_.get()), asio::detached);
+  for (const std::string& node : nodes) {
+    RedisClient* c = client_ ? client_.get() : &cluster_->NodeClient(node);
+    asio::co_spawn(c->executor(), op(info_, c, node), asio::detached);
+  }
 }
 
-uint64_t RedisStore::Generation() const { return client_->reconnects(); }
+uint64_t RedisStore::Generation() const {
+  return client_ ? client_->reconnects() : cluster_->stats().reconnects;
+}
 
 StoreStats RedisStore::Stats() const {
   RefreshInfo();
@@ -999,12 +1222,33 @@ StoreStats RedisStore::Stats() const {
   s.values["conflicts"] = static_cast<double>(conflicts_.load());
   s.values["corruptions"] = static_cast<double>(corruptions_.load());
   s.values["noscript_reloads"] = static_cast<double>(noscript_reloads_.load());
-  const auto c = client_->stats();
-  s.values["connections"] = static_cast<double>(c.connections);
-  s.values["reconnects"] = static_cast<double>(c.reconnects);
-  c.AppendTo(s.values);
+  if (client_) {
+    const auto c = client_->stats();
+    s.values["connections"] = static_cast<double>(c.connections);
+    s.values["reconnects"] = static_cast<double>(c.reconnects);
+    c.AppendTo(s.values);
+  } else {
+    const auto c = cluster_->stats();
+    s.values["reconnects"] = static_cast<double>(c.reconnects);
+    s.values["cluster_moved"] = static_cast<double>(c.moved);
+    s.values["cluster_asked"] = static_cast<double>(c.asked);
+    s.values["cluster_retried"] = static_cast<double>(c.retried);
+    s.values["cluster_refreshes"] = static_cast<double>(c.refreshes);
+    s.values["cluster_primaries"] = static_cast<double>(cluster_->Primaries().size());
+    s.values["thread_moves_failed"] = static_cast<double>(thread_moves_failed_.load());
+  }
+  // The servers' INFO figures, summed over a cluster's primaries (AOF: on only if on all).
   std::lock_guard lock(info_->mu);
-  for (const auto& [k, v] : info_->values) s.values[k] = v;
+  std::map<std::string, double> sum;
+  for (const auto& [node, values] : info_->nodes) {
+    for (const auto& [k, v] : values) {
+      if (k == "server_aof_enabled" && sum.count(k))
+        sum[k] = std::min(sum[k], v);
+      else
+        sum[k] += v;
+    }
+  }
+  for (const auto& [k, v] : sum) s.values[k] = v;
   return s;
 }
 

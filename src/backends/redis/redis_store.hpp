@@ -20,9 +20,17 @@
 // for the whole listing is returned at least once (twice only if the keyspace shrinks
 // mid-listing). The cursor is "<scan cursor>:<keys to skip in that batch>".
 //
-// Cluster note: Restore and Delete touch the thread-context key named inside the record,
-// which Lua builds itself; that is fine on a standalone server (what DESIGN §5 asks for
-// now) and must become a second step for Redis Cluster.
+// redis+cluster:// (RedisClusterClient) runs the same scripts, each sent to the primary of
+// its keys' slot. A run's keys share the run's hash tag, so a script on them has one slot;
+// Eval checks that before sending, so CROSSSLOT cannot reach the server (an id that would
+// break the tag is refused there, naming it). The thread's key is in the thread's slot, not
+// the run's: on a cluster, save, restore and delete move or clear it in a second script on
+// that key (kThread, "unless it points at a later save"; kThreadClear), after the run's
+// script succeeded. So on a cluster the thread pointer may lag its run by that step (and
+// stay behind if the client dies in between, until the next save of the thread or its TTL).
+// SCAN runs on every primary; ActiveRuns' cursor then names the primary too ("N/scan:skip",
+// N its index among the primaries in slot order; a failover mid-listing may repeat or skip
+// a batch).
 #pragma once
 
 #include <array>
@@ -33,6 +41,7 @@
 #include "agentstate/options.hpp"
 #include "agentstate/state_store.hpp"
 #include "backends/redis/client.hpp"
+#include "backends/redis/cluster_client.hpp"
 #include "core/codec.hpp"
 #include "core/uri.hpp"
 
@@ -42,11 +51,14 @@ class RedisStore final : public StateStore {
  public:
   // Connects, checks the server (reachable, credentials, database, version >= 6.2 for COPY)
   // and loads the scripts. kUnavailable names the URI without its password.
-  // URI: the client's parameters (client.hpp) and prefix=NAME (keys start with NAME).
+  // URI: the client's parameters (client.hpp) and prefix=NAME (keys start with NAME);
+  // redis+cluster://SEEDS the same (cluster_client.hpp). Each refuses a server of the
+  // other kind, naming the URI to use instead.
   static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri,
                                                   const StoreOptions& options);
 
   RedisStore(RedisOptions client_options, std::string prefix, StoreOptions options);
+  RedisStore(RedisClusterOptions cluster_options, std::string prefix, StoreOptions options);
   ~RedisStore() override;
 
   std::string Describe() const override;
@@ -78,10 +90,10 @@ class RedisStore final : public StateStore {
 
   // The key holding a run's latest record, for tests that damage it behind the store.
   std::string RecordKey(const std::string& run_id) const;
-  RedisClient& client() { return *client_; }
+  RedisClient& client() { return *client_; }  // redis:// only
 
   struct Script;
-  static constexpr std::size_t kScriptCount = 8;
+  static constexpr std::size_t kScriptCount = 10;
   struct ServerInfo;
 
  private:
@@ -91,17 +103,32 @@ class RedisStore final : public StateStore {
                                        Deadline deadline);
   Awaitable<Result<Reply>> Eval(const Script& script, const std::vector<std::string_view>& keys,
                                 const std::vector<std::string_view>& args, Deadline deadline);
-  Awaitable<Result<Reply>> Call(const std::vector<std::string_view>& args, Deadline deadline);
+  // A command on `key` (its slot's primary on a cluster).
+  Awaitable<Result<Reply>> Call(std::string_view key, const std::vector<std::string_view>& args,
+                                Deadline deadline);
+  // The servers holding keys ("" for the one redis:// server; a cluster's primaries), and a
+  // command to one of them (SCAN, PING, INFO).
+  std::vector<std::string> Nodes() const;
+  Awaitable<Result<Reply>> CallOn(const std::string& node,
+                                  const std::vector<std::string_view>& args, Deadline deadline);
+  // On a cluster, points the thread at the run (kThread) or forgets it (kThreadClear).
+  Awaitable<Status> MoveThread(const std::string& thread_id, const std::string& run_id,
+                               int64_t version, SystemTime at, Deadline deadline);
+  Awaitable<Status> ClearThread(const std::string& thread_id, const std::string& run_id,
+                                Deadline deadline);
+  Status CheckServer(const std::string& where, const Reply& info) const;
+  asio::io_context::executor_type Executor() const;
   std::string Key(std::string_view kind, std::string_view id) const;
   void RefreshInfo() const;
 
-  std::unique_ptr<RedisClient> client_;
+  std::unique_ptr<RedisClient> client_;          // redis://, or
+  std::unique_ptr<RedisClusterClient> cluster_;  // redis+cluster://
   std::string prefix_;
   StoreOptions options_;
   std::shared_ptr<ServerInfo> info_;
   std::array<std::string, kScriptCount> shas_;  // SCRIPT LOAD's answers, written once by Init
   mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0},
-      noscript_reloads_{0};
+      noscript_reloads_{0}, thread_moves_failed_{0};
 };
 
 }  // namespace agentstate::backends::redis
