@@ -15,14 +15,14 @@ unit_targets=(agentload core_test core_timing_test store_contract_test load_test
               agentload_invalid_test agentstated agentstated_test security_test http_store_test
               power_cut_test power_cut_writer)
 tsan_targets=(store_contract_test load_test load_timing_test redis_client_test pg_store_test tiered_store_test agentstated
-             agentstated_test http_store_test redis_cluster_test)
+             agentstated_test http_store_test redis_cluster_test redis_cluster_store_test)
 # The concurrent tests: agentstated (two I/O threads, raw clients), the http:// client
 # against its server in-process (the contract suite over it), the tiered store
 # (embedded and live), its degradation paths, both clients under reconnects, the executors.
 # agentstated's tests run the binary of the same build, so under ASan and TSan the server
 # itself is instrumented: a report stops it, and the test that drove it fails. The contract
 # suites' second run through pgbouncer is the same client code: TSan runs it once.
-tsan_tests='Tenants\.|Wire\.|HttpStore\.|OverHttp|tiered|Tiered|RedisClientTest|RedisClusterTest|StatsReadFromAnotherThreadWhileTheClientReconnects|ABackendKilledMidQuery|OpenModel|ConstantConcurrency'
+tsan_tests='Tenants\.|Wire\.|HttpStore\.|OverHttp|tiered|Tiered|RedisClientTest|RedisClusterTest|RedisClusterStore|redis_cluster\.|StatsReadFromAnotherThreadWhileTheClientReconnects|ABackendKilledMidQuery|OpenModel|ConstantConcurrency'
 
 # A latency ratio measured beside a flood: a sanitizer's cost per request is not the
 # server's, and the same request paths run in the other server tests.

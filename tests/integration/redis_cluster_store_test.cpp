@@ -4,15 +4,18 @@
 // never a skip.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <cstdlib>
 #include <set>
 
 #include "agentstate/registry.hpp"
+#include "agentstate/tiered.hpp"
 #include "backends/redis/cluster_client.hpp"
 #include "backends/redis/redis_store.hpp"
 #include "backends/store_contract.hpp"
 #include "core/uri.hpp"
+#include "support/pg_url.hpp"
 #include "support/requests.hpp"
 #include "support/run.hpp"
 
@@ -101,7 +104,48 @@ struct ClusterTraits {
   }
 };
 
-using ClusterStores = ::testing::Types<ClusterTraits>;
+// The tiered store with the cluster as its hot tier and PostgreSQL (a schema per test) as
+// its durable one.
+struct ClusterTieredTraits : ClusterTraits {
+  static constexpr const char* kName = "tiered_redis_cluster_postgresql";
+  std::string schema = fmt::format("ctiered_{}_{}", ::getpid(), counter++);
+
+  ClusterTieredTraits() {
+    if (testing::StorePgUrl().empty()) {
+      ADD_FAILURE() << testing::StorePgVariable() << " is not set: scripts/services.sh up";
+    }
+  }
+  ~ClusterTieredTraits() {
+    PGconn* c = PQconnectdb(std::getenv("AGENTSTATE_POSTGRES_URL"));
+    PQclear(PQexec(
+        c, ("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema + " CASCADE")
+               .c_str()));
+    PQfinish(c);
+  }
+  Result<std::unique_ptr<StateStore>> Open(const StoreOptions& o) {
+    return OpenTieredStore(Uri(), WithParams(testing::StorePgUrl(), "schema=" + schema),
+                           {.flush_window = std::chrono::milliseconds(50)}, o);
+  }
+  // Damage in both tiers, once the durable one has the run.
+  bool Corrupt(StateStore& store, const std::string& run_id) {
+    auto& t = dynamic_cast<TieredStore&>(store);
+    Status flushed = testing::RunSync(
+        [&]() -> Awaitable<Status> { co_return co_await t.Flush(DeadlineIn(5s)); });
+    if (!flushed.ok()) return false;
+    PGconn* c = PQconnectdb(std::getenv("AGENTSTATE_POSTGRES_URL"));
+    const char* params[] = {run_id.c_str()};
+    const std::string sql = "UPDATE " + schema +
+                            ".runs SET payload = set_byte(payload, length(payload) / 2, "
+                            "get_byte(payload, length(payload) / 2) # 1) WHERE run_id = $1";
+    PGresult* r = PQexecParams(c, sql.c_str(), 1, nullptr, params, nullptr, nullptr, 0);
+    const bool pg_ok = PQresultStatus(r) == PGRES_COMMAND_OK && std::string(PQcmdTuples(r)) == "1";
+    PQclear(r);
+    PQfinish(c);
+    return pg_ok && ClusterTraits::Corrupt(t.hot(), run_id);
+  }
+};
+
+using ClusterStores = ::testing::Types<ClusterTraits, ClusterTieredTraits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Live, StoreContractTest, ClusterStores, TraitsName);
 
 class RedisClusterStoreTest : public ::testing::Test {
