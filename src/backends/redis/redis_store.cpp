@@ -433,10 +433,16 @@ Result<std::unique_ptr<StateStore>> RedisStore::Open(const core::ParsedUri& uri,
                                                      const StoreOptions& options) {
   std::string prefix;
   if (auto it = uri.params.find("prefix"); it != uri.params.end()) prefix = it->second;
+  auto replicas = core::UintParam(uri, "wait_replicas", 0, 0, 16);
+  if (!replicas) return Error(replicas.error());
+  auto wait_timeout = core::DurationParam(uri, "wait_timeout", 100ms, true);
+  if (!wait_timeout) return Error(wait_timeout.error());
+  const std::initializer_list<std::string_view> extra = {"prefix", "wait_replicas", "wait_timeout"};
   std::unique_ptr<RedisStore> store;
   if (uri.scheme == "redis+cluster") {
-    auto o = ParseRedisClusterUri(uri, {"prefix"});
+    auto o = ParseRedisClusterUri(uri, extra);
     if (!o) return Error(o.error());
+    if (*replicas > 0) o->node.connections = 1;  // WAIT covers its own connection's writes
     // A brace in the prefix would move the hash tag off the run id: a run's keys would
     // land in different slots.
     if (prefix.find_first_of("{}") != std::string::npos) {
@@ -447,10 +453,13 @@ Result<std::unique_ptr<StateStore>> RedisStore::Open(const core::ParsedUri& uri,
     }
     store = std::make_unique<RedisStore>(std::move(*o), std::move(prefix), options);
   } else {
-    auto o = ParseRedisUri(uri, {"prefix"});
+    auto o = ParseRedisUri(uri, extra);
     if (!o) return Error(o.error());
+    if (*replicas > 0) o->connections = 1;
     store = std::make_unique<RedisStore>(std::move(*o), std::move(prefix), options);
   }
+  store->wait_replicas_ = *replicas;
+  store->wait_timeout_ = *wait_timeout;
   if (Status s = store->Init(); !s.ok()) return Error(s);
   return std::unique_ptr<StateStore>(std::move(store));
 }
@@ -577,6 +586,32 @@ Awaitable<Status> RedisStore::MoveThread(const std::string& thread_id, const std
   co_return Status();
 }
 
+Awaitable<Status> RedisStore::WaitForReplicas(const std::string& key, const std::string& run_id,
+                                              int64_t version, uint64_t generation,
+                                              Deadline deadline) {
+  ++waits_;
+  const std::string n = std::to_string(wait_replicas_), ms = std::to_string(wait_timeout_.count());
+  const std::vector<std::string_view> cmd = {"WAIT", n, ms};
+  auto r = co_await Call(key, cmd, std::min(deadline, DeadlineIn(wait_timeout_ + 1s)));
+  // A reconnect since the save means this WAIT went out on another connection than the
+  // save did, and says nothing of it.
+  const bool same_connection = Generation() == generation;
+  if (r && !r->is_error() && r->type == Reply::Type::kInteger && same_connection &&
+      r->integer >= static_cast<int64_t>(wait_replicas_))
+    co_return Status();
+  ++waits_short_;
+  const std::string why =
+      !r                 ? r.error().message()
+      : r->is_error()    ? r->str
+      : !same_connection ? std::string("the connection was replaced between the save and its WAIT")
+                         : fmt::format("{} of {} replicas had it within {} ms", r->integer,
+                                       wait_replicas_, wait_timeout_.count());
+  co_return Status(StatusCode::kUnavailable,
+                   fmt::format("run {} version {}: saved on the primary but not confirmed by "
+                               "its replicas ({}); it is in doubt: a failover now may lose it",
+                               run_id, version, why));
+}
+
 Awaitable<Status> RedisStore::ClearThread(const std::string& thread_id, const std::string& run_id,
                                           Deadline deadline) {
   const std::string tk = Key("thread_context", thread_id);
@@ -693,6 +728,10 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   const std::string expected = req.expected_version ? std::to_string(*req.expected_version) : "";
   // The version is the server's (the save script assigns it); the time is now.
   StateRecord m = core::RecordOf(std::move(req), 0, checksum, core::Now(options_));
+  const bool wait =
+      wait_replicas_ > 0 && (m.checkpoint_type == CheckpointType::kCritical ||
+                             m.checkpoint_type == CheckpointType::kRecovery || m.is_recovery_point);
+  const uint64_t generation = wait ? Generation() : 0;
   auto r = co_await WriteRecord(m, payload_bytes, body, expected, /*put=*/false, deadline);
   if (!r) co_return Error(r.error());
   if (r->is_error()) {
@@ -721,6 +760,11 @@ Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) 
   if (r->type != Reply::Type::kInteger)
     co_return Error(StatusCode::kInternal, "redis save: the script returned no version");
   ++saves_;
+  if (wait) {
+    Status replicated = co_await WaitForReplicas(Key("agent_state", m.run_id), m.run_id, r->integer,
+                                                 generation, deadline);
+    if (!replicated.ok()) co_return Error(replicated);
+  }
   if (cluster_) {
     // The save stands whatever this step does; a failed move leaves the thread pointer
     // behind until the thread's next save (counted: thread_moves_failed).
@@ -1236,6 +1280,10 @@ StoreStats RedisStore::Stats() const {
     s.values["cluster_refreshes"] = static_cast<double>(c.refreshes);
     s.values["cluster_primaries"] = static_cast<double>(cluster_->Primaries().size());
     s.values["thread_moves_failed"] = static_cast<double>(thread_moves_failed_.load());
+  }
+  if (wait_replicas_ > 0) {
+    s.values["replica_waits"] = static_cast<double>(waits_.load());
+    s.values["replica_waits_short"] = static_cast<double>(waits_short_.load());
   }
   // The servers' INFO figures, summed over a cluster's primaries (AOF: on only if on all).
   std::lock_guard lock(info_->mu);

@@ -54,6 +54,11 @@ class RedisStore final : public StateStore {
   // URI: the client's parameters (client.hpp) and prefix=NAME (keys start with NAME);
   // redis+cluster://SEEDS the same (cluster_client.hpp). Each refuses a server of the
   // other kind, naming the URI to use instead.
+  // wait_replicas=N (0..16, default 0) and wait_timeout=DURATION (default 100ms): a
+  // critical save (or a recovery point) is acknowledged only once N replicas have it
+  // (WAIT on the connection that carried it); otherwise kUnavailable, the save in doubt
+  // (on the primary, but a failover now may lose it). The client then keeps one
+  // connection per server, so that the WAIT follows the save on its connection.
   static Result<std::unique_ptr<StateStore>> Open(const core::ParsedUri& uri,
                                                   const StoreOptions& options);
 
@@ -121,6 +126,10 @@ class RedisStore final : public StateStore {
   std::string Key(std::string_view kind, std::string_view id) const;
   void RefreshInfo() const;
 
+  // After a critical save: WAIT for replicas on its connection (wait_replicas=N).
+  Awaitable<Status> WaitForReplicas(const std::string& key, const std::string& run_id,
+                                    int64_t version, uint64_t generation, Deadline deadline);
+
   std::unique_ptr<RedisClient> client_;          // redis://, or
   std::unique_ptr<RedisClusterClient> cluster_;  // redis+cluster://
   std::string prefix_;
@@ -128,7 +137,9 @@ class RedisStore final : public StateStore {
   std::shared_ptr<ServerInfo> info_;
   std::array<std::string, kScriptCount> shas_;  // SCRIPT LOAD's answers, written once by Init
   mutable std::atomic<uint64_t> saves_{0}, loads_{0}, conflicts_{0}, corruptions_{0},
-      noscript_reloads_{0}, thread_moves_failed_{0};
+      noscript_reloads_{0}, thread_moves_failed_{0}, waits_{0}, waits_short_{0};
+  uint64_t wait_replicas_ = 0;
+  std::chrono::milliseconds wait_timeout_{100};
 };
 
 }  // namespace agentstate::backends::redis
