@@ -14,6 +14,7 @@
 
 #include "core/one_line.hpp"
 #include "core/uri.hpp"
+#include "load/faults/cluster_faults.hpp"
 #include "load/faults/fault_proxy.hpp"
 #include "load/faults/server_process.hpp"
 #include "load/faults/services.hpp"
@@ -398,6 +399,10 @@ Result<RunFaults> MakeStoreFaults(std::string_view store_uri) {
     }
     return out;
   }
+  if (auto uri = core::ParseUri(store_uri); uri && uri->scheme == "redis+cluster") {
+    AddClusterFaults(out, store_uri, ServiceControl::DefaultDir());
+    return out;
+  }
   auto fault = MakeFault(store_uri);
   if (!fault) return Error(fault.error());
   if (*fault)
@@ -409,9 +414,13 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
                                    std::string_view analytics_uri,
                                    const std::filesystem::path& services_dir) {
   RunFaults out;
-  const std::string hot = AuthorityOf(hot_uri);
+  const bool cluster = hot_uri.starts_with("redis+cluster://");
+  const std::string hot = cluster ? std::string() : AuthorityOf(hot_uri);
   auto colon = hot.rfind(':');
-  if (!hot.empty() && IsLoopback(hot.substr(0, colon))) {
+  if (cluster) {
+    // A cluster's faults are its own; the proxy and the kill each front one server.
+    AddClusterFaults(out, hot_uri, services_dir);
+  } else if (!hot.empty() && IsLoopback(hot.substr(0, colon))) {
     const std::string host = hot.substr(0, colon);
     auto proxy = FaultProxy::Start("127.0.0.1", host,
                                    static_cast<uint16_t>(std::stoi(hot.substr(colon + 1))));
@@ -440,9 +449,11 @@ Result<RunFaults> MakeTieredFaults(std::string_view hot_uri, std::string_view du
   // A durable tier reached through the pgbouncer scripts/services.sh started: pgbouncer is a
   // fault of its own, and PostgreSQL's restart is the server's behind it.
   const bool pooled = !durable_uri.empty() && control.Serves("pgbouncer", authority(durable_uri));
-  std::vector<Process> processes = {
-      {"redis_kill", "redis", authority(hot_uri),
-       "redis-server at {} killed (SIGKILL), then restarted until it serves"}};
+  std::vector<Process> processes;
+  if (!cluster) {
+    processes.push_back({"redis_kill", "redis", authority(hot_uri),
+                         "redis-server at {} killed (SIGKILL), then restarted until it serves"});
+  }
   if (pooled) {
     processes.push_back({"pgbouncer_restart", "pgbouncer", authority(durable_uri),
                          "pgbouncer at {} killed (SIGKILL), then restarted until it serves"});

@@ -244,6 +244,18 @@ bool ServiceControl::Serves(std::string_view name, std::string_view authority) c
 }
 
 std::string ServiceControl::Authority(std::string_view name) const {
+  // A cluster node: its recorded start command names its address (--bind, --port).
+  if (name.starts_with("redis-cluster-")) {
+    const std::string text = ReadCommand(dir_ / (std::string(name) + ".cmd"));
+    auto arg = [&](std::string_view flag) -> std::string {
+      const auto at = text.find(std::string(flag) + " ");
+      if (at == std::string::npos) return "";
+      const auto start = at + flag.size() + 1;
+      return text.substr(start, text.find_first_of(" \n", start) - start);
+    };
+    const std::string host = arg("--bind"), port = arg("--port");
+    return host.empty() || port.empty() ? "" : host + ":" + port;
+  }
   static constexpr std::pair<std::string_view, std::string_view> kVars[] = {
       {"redis", "AGENTSTATE_REDIS_URL="},
       {"postgres", "AGENTSTATE_POSTGRES_URL="},

@@ -54,7 +54,8 @@ class ServiceControl {
   // Whether `authority` ("host:port") is the address of the service scripts/services.sh
   // started (its env file names it): faults are injected only into the service a store uses.
   bool Serves(std::string_view name, std::string_view authority) const;
-  // The "host:port" its env file names for the service; empty when it names none.
+  // The "host:port" its env file names for the service (for redis-cluster-N, its recorded
+  // start command's --bind and --port); empty when it names none.
   std::string Authority(std::string_view name) const;
 
  private:
