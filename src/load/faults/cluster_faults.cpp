@@ -204,7 +204,7 @@ class ManualFailover final : public ClusterFault {
 
 class Reshard final : public ClusterFault {
  public:
-  static constexpr int kSlots = 500;
+  static constexpr int kSlots = 200;
   using ClusterFault::ClusterFault;
   std::string Describe() const override {
     return fmt::format(

@@ -7,9 +7,9 @@
 //                               replica, and given its slots back by CLUSTER FAILOVER.
 //   redis_cluster_failover      a manual failover (CLUSTER FAILOVER on that primary's
 //                               replica: no write lost, clients redirected). Healed: back.
-//   redis_cluster_reshard       `redis-cli --cluster reshard` moves 500 slots, keys and all,
+//   redis_cluster_reshard       `redis-cli --cluster reshard` moves 200 slots, keys and all,
 //                               from the first primary to the second, under load (ASK, then
-//                               MOVED). Healed: 500 slots moved back the same way.
+//                               MOVED). Healed: 200 slots moved back the same way.
 // Each fault's Begin returns once its change is done (for the kill: once the process is
 // gone); End returns once the cluster is as it was, so that the next fault finds it whole.
 #pragma once
