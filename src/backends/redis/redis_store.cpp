@@ -70,6 +70,12 @@ local function snapshot(rec, ver, cpz, v, ctype, crp, ttl, ex, now)
   extend(ver, ttl)
   return id
 end
+-- A checkpoint the run's index lists live whose copy is not on this node: on a cluster, the
+-- run's slot is being migrated and the copy has moved already (a script sees this node's
+-- keys only). TRYAGAIN makes the client retry, and it finds the run whole on its new node.
+local function migrating(id)
+  return redis.error_reply('TRYAGAIN checkpoint ' .. id .. ' is being migrated with its slot')
+end
 -- Points the thread at run version vs, unless it points at a save made later (the saves of
 -- one thread's runs may arrive out of order on a cluster, where this is a step of its own).
 local function move_thread(tk, run, vs, ts, ex, ttl)
@@ -128,6 +134,8 @@ if v ~= tonumber(ARGV[2]) then return redis.error_reply('CHANGED a newer version
 local id = string.format('v%012d', v)
 if not redis.call('ZSCORE', KEYS[3], id) then
   snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[1])
+elseif redis.call('EXISTS', KEYS[3] .. ':' .. id) == 0 then
+  return migrating(id)
 end
 return redis.call('HMGET', KEYS[3] .. ':' .. id, 'cid', 'v', 'cty', 'crp', 'cts', 'n', 'cs')
 )lua";
@@ -136,6 +144,7 @@ return redis.call('HMGET', KEYS[3] .. ':' .. id, 'cid', 'v', 'cty', 'crp', 'cts'
 constexpr const char* kList = R"lua(
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')) do
+  if redis.call('EXISTS', KEYS[1] .. ':' .. id) == 0 then return migrating(id) end
   out[#out + 1] = redis.call('HMGET', KEYS[1] .. ':' .. id, 'cid', 'v', 'cty', 'crp', 'cts', 'n', 'cs')
 end
 return out
@@ -152,6 +161,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
   end
 end
 if not chosen then return redis.error_reply('NOTFOUND no such run or checkpoint') end
+if redis.call('EXISTS', KEYS[1] .. ':' .. chosen) == 0 then return migrating(chosen) end
 return redis.call('HMGET', KEYS[1] .. ':' .. chosen,
   'v', 'th', 'u', 'at', 'sc', 'ph', 'ct', 'rp', 'st', 'ts', 'ex', 'cs', 'enc', 'n', 'p', 'ik', 'cid',
   'crp')
@@ -165,6 +175,7 @@ local now = ARGV[1]
 local v = current(KEYS[1], KEYS[2], KEYS[3], now)
 local k = KEYS[3] .. ':' .. ARGV[2]
 local cex = redis.call('HGET', k, 'cex')
+if (not cex) and redis.call('ZSCORE', KEYS[3], ARGV[2]) then return migrating(ARGV[2]) end
 if (not cex) or tonumber(cex) <= tonumber(now) then return redis.error_reply('NOTFOUND no such run or checkpoint') end
 v = v + 1
 local vs = string.format('%d', v)
