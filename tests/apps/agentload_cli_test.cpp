@@ -56,9 +56,9 @@ TEST_F(AgentloadCli, UsageErrorsExitTwoWithOneLine) {
 
 TEST_F(AgentloadCli, BadStoresExitTwoNamingTheUri) {
   ExpectSetupError(Run({"--store", "state.db", "--report-dir", Reports()}), "expected scheme://");
-  ExpectSetupError(
-      Run({"--store", "mongodb://x", "--report-dir", Reports()}),
-      "known schemes: http://, https://, memory://, postgresql://, redis://, sqlite://");
+  ExpectSetupError(Run({"--store", "mongodb://x", "--report-dir", Reports()}),
+                   "known schemes: http://, https://, memory://, postgresql://, redis://, "
+                   "redis+cluster://, sqlite://");
   ExpectSetupError(Run({"--store", "sqlite:///proc/agentstate/x.db", "--report-dir", Reports()}),
                    "/proc/agentstate");
   ExpectSetupError(

@@ -12,11 +12,12 @@ TEST(OpenStore, UnknownSchemesListTheKnownOnes) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(
-      r.error().message().find("http://, https://, memory://, postgresql://, redis://, sqlite://"),
+      r.error().message().find(
+          "http://, https://, memory://, postgresql://, redis://, redis+cluster://, sqlite://"),
       std::string::npos)
       << r.error().message();
-  EXPECT_EQ(KnownSchemes(),
-            (std::vector<std::string>{"http", "https", "memory", "postgresql", "redis", "sqlite"}));
+  EXPECT_EQ(KnownSchemes(), (std::vector<std::string>{"http", "https", "memory", "postgresql",
+                                                      "redis", "redis+cluster", "sqlite"}));
 }
 
 TEST(OpenStore, BackendParametersAreChecked) {
