@@ -44,6 +44,10 @@
 
 namespace agentstate::core {
 
+// The bytes of a request that is its bytes; a protocol whose Request carries more defines
+// RequestBytes for it in its own namespace.
+inline std::string_view RequestBytes(const std::string& request) { return request; }
+
 // A request waiting for its answer: the protocol's Request, and the core's bookkeeping.
 // Complete runs once, on the client's thread.
 template <typename Request, typename Answer>
@@ -179,16 +183,17 @@ class Connection : public std::enable_shared_from_this<Connection<Request, Answe
   }
   // `n` requests taken from the queue went out on the socket whole.
   void Sent(uint64_t n) { sent_ += n; }
-  // A Writer for protocols whose Request is its bytes (RESP, HTTP/1.1): everything queued
-  // goes out in one write, so the pipeline coalesces under load; returns why it stopped.
+  // A Writer for protocols whose Request is bytes (RESP, HTTP/1.1; RequestBytes gives them):
+  // everything queued goes out in one write, so the pipeline coalesces under load; returns
+  // why it stopped.
   template <typename Socket>
-  Awaitable<Status> WriteQueuedBytes(Socket& socket) requires std::is_same_v<Request, std::string> {
+  Awaitable<Status> WriteQueuedBytes(Socket& socket) {
     std::string out;
     while (!ending() && socket.lowest_layer().is_open()) {
       out.clear();
       uint64_t n = 0;
       while (auto* p = TakeQueued()) {
-        out += p->request;
+        out += RequestBytes(p->request);
         ++n;
       }
       if (out.empty()) {

@@ -11,6 +11,7 @@
 #include "backends/tenant_traits.hpp"
 #include "core/asio.hpp"
 #include "core/uri.hpp"
+#include "load/faults/fault_proxy.hpp"
 #include "support/requests.hpp"
 
 namespace agentstate {
@@ -306,6 +307,75 @@ TEST_F(RedisStoreTest, AKilledConnectionFailsItsOperationsCleanlyAndLaterOnesSuc
   auto after = Save(*store, Req("run_after_kill", R"({"ok":true})"));
   EXPECT_TRUE(after) << after.error().ToString();
   EXPECT_GE(store->Stats().values["reconnects"], 1);
+}
+
+// A save is one MULTI ... EXEC: the payload staged by HSET, then the script that commits it
+// (the payload never passes through Lua). Here the connection is cut after every prefix of
+// that transaction's bytes, in 120 steps and at the last ones, by the fault proxy: each
+// cut save leaves the run exactly as it was (the old version, the old payload, no stage
+// left behind), and the whole transaction commits the new one.
+TEST_F(RedisStoreTest, ASaveCutOffAtAnyByteLeavesTheOldVersionOrTheNewNeverAMix) {
+  auto o = backends::redis::ParseRedisUri(RedisUrl());
+  ASSERT_TRUE(o) << o.error().ToString();
+  auto proxy = load::FaultProxy::Start("127.0.0.1", o->host, o->port);
+  ASSERT_TRUE(proxy) << proxy.error().ToString();
+  std::string uri = RedisUrl();
+  const std::string hostport = fmt::format("{}:{}", o->host, o->port);
+  ASSERT_NE(uri.find(hostport), std::string::npos) << uri;
+  uri.replace(uri.find(hostport), hostport.size(), fmt::format("127.0.0.1:{}", (*proxy)->port()));
+  auto cut = OpenStore(WithParams(uri, "prefix=" + traits_.prefix + "&connections=1"), {});
+  ASSERT_TRUE(cut) << cut.error().ToString();
+  auto direct = Open();
+  ASSERT_TRUE(direct);
+  const std::string old_payload = R"({"plan":"old"})",
+                    new_payload = R"({"plan":")" + std::string(9000, 'n') + R"("})";
+  // Every save below has arguments of the same lengths (run ids of one length, the same
+  // payloads, expected version 1), so all send the same number of bytes: a probe counts them.
+  auto save = [&](StateStore& s, const std::string& run, const std::string& payload) {
+    auto r = Req(run, payload);
+    if (payload == new_payload) r.expected_version = 1;
+    return Save(s, r);
+  };
+  ASSERT_TRUE(save(*direct, "run_cut_probe", old_payload));
+  const uint64_t before = (*proxy)->stats().bytes_from_clients;
+  auto probe = save(**cut, "run_cut_probe", new_payload);
+  ASSERT_TRUE(probe) << probe.error().ToString();
+  const int64_t total = static_cast<int64_t>((*proxy)->stats().bytes_from_clients - before);
+  ASSERT_GT(total, static_cast<int64_t>(new_payload.size()));
+  std::vector<int64_t> budgets;
+  for (int i = 0; i < 120; ++i) budgets.push_back(total * i / 120);
+  for (int64_t b = total - 20; b <= total; ++b) budgets.push_back(b);
+  int cut_saves = 0;
+  for (std::size_t i = 0; i < budgets.size(); ++i) {
+    const std::string run = fmt::format("run_cut_{:05}", i);
+    ASSERT_TRUE(save(*direct, run, old_payload));
+    (*proxy)->cut_after(budgets[i]);
+    auto ack = save(**cut, run, new_payload);
+    (*proxy)->cut_after(-1);
+    auto rec = Load(*direct, run);
+    ASSERT_TRUE(rec && *rec) << run;
+    // The cut client reconnects and reads what the server has (a success between the cut
+    // saves also keeps its breaker closed).
+    auto seen = Load(**cut, run);
+    ASSERT_TRUE(seen && *seen) << (seen ? "no record" : seen.error().ToString());
+    EXPECT_EQ((*seen)->version, (*rec)->version);
+    const std::string stage = traits_.prefix + "agent_state_stage:{" + run + "}";
+    auto staged = Side(*side_, {"EXISTS", stage});
+    ASSERT_TRUE(staged);
+    EXPECT_EQ(staged->integer, 0) << "a stage outlived the save, cut after " << budgets[i];
+    if (budgets[i] < total) {
+      ++cut_saves;
+      EXPECT_FALSE(ack) << "a save cut after " << budgets[i] << " of " << total
+                        << " bytes was acknowledged";
+      EXPECT_EQ((*rec)->version, 1) << "cut after " << budgets[i] << " of " << total;
+      EXPECT_TRUE((*rec)->payload == old_payload) << "cut after " << budgets[i];
+    } else {
+      ASSERT_TRUE(ack) << ack.error().ToString();
+      EXPECT_EQ((*rec)->version, 2);
+      EXPECT_TRUE((*rec)->payload == new_payload);
+    }
+  }
+  EXPECT_EQ((*proxy)->stats().cuts, static_cast<uint64_t>(cut_saves));
 }
 
 // SCRIPT FLUSH (what a restarted server looks like) is global: on a shared server another

@@ -18,6 +18,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+constexpr std::string_view kMulti = "*1\r\n$5\r\nMULTI\r\n";
+constexpr std::string_view kExec = "*1\r\n$4\r\nEXEC\r\n";
 }  // namespace
 
 Result<RedisOptions> ParseRedisUri(std::string_view text,
@@ -72,7 +74,7 @@ Result<RedisOptions> ParseRedisUri(const core::ParsedUri& parsed,
 
 // One TCP connection speaking RESP2 on the pipelined-connection core. Everything here runs
 // on the client's one thread.
-class RedisConnection final : public core::Connection<std::string, Reply> {
+class RedisConnection final : public core::Connection<RedisRequest, Reply> {
  public:
   RedisConnection(asio::io_context& io, const RedisOptions& o)
       : Connection(io, {.endpoint = o.redacted_uri,
@@ -102,8 +104,8 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
     if (!o_.password.empty()) hello.push_back({"AUTH", o_.password});
     if (o_.db > 0) hello.push_back({"SELECT", db_text_ = std::to_string(o_.db)});
     parser_ = std::make_unique<ReplyParser>();
-    asking_read_ = false;
-    asking_error_.reset();
+    front_read_ = 0;
+    front_error_.reset();
     for (const auto& cmd : hello) {
       std::string out;
       EncodeCommand(out, cmd);
@@ -149,16 +151,16 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
             StatusCode::kInternal,
             fmt::format("{}: a reply arrived with no command waiting for it", o_.redacted_uri));
       }
-      if (!asking_read_ && std::string_view(Front()->request).starts_with(kAsking)) {
-        // The ASKING in front of a redirected command: its +OK is not the answer.
-        asking_read_ = true;
-        if (reply->is_error()) asking_error_ = std::move(*reply);
+      if (++front_read_ < Front()->request.replies) {
+        // A reply before the request's last (ASKING's +OK, MULTI's, each +QUEUED): not the
+        // answer, unless it is the first error.
+        if (reply->is_error() && !front_error_) front_error_ = std::move(*reply);
         continue;
       }
-      asking_read_ = false;
-      if (asking_error_) {
-        Answered(std::move(*asking_error_));
-        asking_error_.reset();
+      front_read_ = 0;
+      if (front_error_) {
+        Answered(std::move(*front_error_));
+        front_error_.reset();
         continue;
       }
       if (reply->is_error() && reply->str.rfind("LOADING", 0) == 0) {
@@ -171,8 +173,8 @@ class RedisConnection final : public core::Connection<std::string, Reply> {
     }
   }
 
-  bool asking_read_ = false;           // the front request's ASKING reply was read
-  std::optional<Reply> asking_error_;  // and was an error, which is then its answer
+  uint32_t front_read_ = 0;            // replies read of the front request's
+  std::optional<Reply> front_error_;  // the first of them that was an error
   const RedisOptions& o_;
   tcp::socket socket_;
   std::unique_ptr<ReplyParser> parser_;
@@ -184,7 +186,7 @@ RedisClient::RedisClient(RedisOptions options)
     : options_(std::move(options)),
       pipeline_(options_.redacted_uri, "commands", options_.max_in_flight, options_.pool_wait,
                 options_.command_timeout) {
-  std::vector<std::shared_ptr<core::Connection<std::string, Reply>>> connections;
+  std::vector<std::shared_ptr<core::Connection<RedisRequest, Reply>>> connections;
   for (int i = 0; i < options_.connections; ++i)
     connections.push_back(std::make_shared<RedisConnection>(pipeline_.io(), options_));
   pipeline_.Start(std::move(connections));
@@ -199,15 +201,43 @@ Awaitable<Result<Reply>> RedisClient::Command(std::vector<std::string> args, Dea
 
 Awaitable<Result<Reply>> RedisClient::Command(const std::vector<std::string_view>& args,
                                               Deadline deadline) {
-  std::string bytes;
-  EncodeCommand(bytes, args);
-  return pipeline_.Submit(std::move(bytes), deadline);
+  RedisRequest r;
+  EncodeCommand(r.bytes, args);
+  return pipeline_.Submit(std::move(r), deadline);
 }
 
-Awaitable<Result<Reply>> RedisClient::Send(std::string encoded, Deadline deadline) {
-  return pipeline_.Submit(std::move(encoded), deadline);
+RedisRequest RedisClient::TransactionRequest(
+    const std::vector<std::vector<std::string_view>>& commands) {
+  RedisRequest r;
+  std::size_t size = kMulti.size() + kExec.size();
+  for (const auto& c : commands) {
+    size += 16;
+    for (std::string_view a : c) size += a.size() + 16;
+  }
+  r.bytes.reserve(size);
+  r.bytes = kMulti;
+  for (const auto& c : commands) EncodeCommand(r.bytes, c);
+  r.bytes += kExec;
+  r.replies = static_cast<uint32_t>(commands.size() + 2);
+  return r;
 }
 
-std::string_view RedisClient::AskingPrefix() { return kAsking; }
+Awaitable<Result<Reply>> RedisClient::Transaction(
+    const std::vector<std::vector<std::string_view>>& commands, Deadline deadline) {
+  return pipeline_.Submit(TransactionRequest(commands), deadline);
+}
+
+Awaitable<Result<Reply>> RedisClient::Send(RedisRequest request, Deadline deadline) {
+  return pipeline_.Submit(std::move(request), deadline);
+}
+
+RedisRequest RedisClient::WithAsking(const RedisRequest& request) {
+  RedisRequest r;
+  r.bytes.reserve(kAsking.size() + request.bytes.size());
+  r.bytes = kAsking;
+  r.bytes += request.bytes;
+  r.replies = request.replies + 1;
+  return r;
+}
 
 }  // namespace agentstate::backends::redis

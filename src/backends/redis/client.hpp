@@ -58,6 +58,17 @@ Result<RedisOptions> ParseRedisUri(const core::ParsedUri& uri,
 
 class RedisConnection;
 
+// What goes out on a connection as one request: the bytes of one command, or of several sent
+// back to back whose last reply answers them all (ASKING and a command; MULTI, commands,
+// EXEC). `replies` counts every reply the bytes draw. The answer is the last reply, unless
+// one before it was an error: then the first such error is the answer (a command refused as
+// MULTI queued it says more than EXEC's EXECABORT).
+struct RedisRequest {
+  std::string bytes;
+  uint32_t replies = 1;
+};
+inline std::string_view RequestBytes(const RedisRequest& r) { return r.bytes; }
+
 class RedisClient {
  public:
   explicit RedisClient(RedisOptions options);
@@ -73,11 +84,18 @@ class RedisClient {
   // The same with borrowed arguments: they are encoded before this returns, so they need
   // only outlive the call expression (name the vector; never a braced temporary in co_await).
   Awaitable<Result<Reply>> Command(const std::vector<std::string_view>& args, Deadline deadline);
-  // One command already encoded (EncodeCommand), or AskingPrefix() and then one: a cluster
-  // node takes a command for a slot it is importing only right after ASKING on the same
-  // connection. The reply is the command's (ASKING's +OK is read and dropped).
-  Awaitable<Result<Reply>> Send(std::string encoded, Deadline deadline);
-  static std::string_view AskingPrefix();
+  // The commands as one MULTI ... EXEC transaction, sent back to back on one connection (no
+  // other command can come between them there). The answer is EXEC's array of the commands'
+  // replies, or the first error before it (a command refused when queued: the transaction
+  // was discarded whole, as it is when the connection drops before EXEC).
+  Awaitable<Result<Reply>> Transaction(const std::vector<std::vector<std::string_view>>& commands,
+                                       Deadline deadline);
+  static RedisRequest TransactionRequest(
+      const std::vector<std::vector<std::string_view>>& commands);
+  // A request already encoded. A cluster node takes a command for a slot it is importing only
+  // right after ASKING on the same connection: WithAsking puts it in front.
+  Awaitable<Result<Reply>> Send(RedisRequest request, Deadline deadline);
+  static RedisRequest WithAsking(const RedisRequest& request);
 
   // The client's own executor (its I/O thread), for background work bound to its lifetime.
   asio::io_context::executor_type executor() { return pipeline_.io().get_executor(); }
@@ -87,14 +105,14 @@ class RedisClient {
 
   // A snapshot of the counters (admission, the breaker, connections, reconnects); callable
   // from any thread.
-  using Stats = core::PipelineClient<std::string, Reply>::Stats;
+  using Stats = core::PipelineClient<RedisRequest, Reply>::Stats;
   Stats stats() const { return pipeline_.stats(); }
 
  private:
   RedisOptions options_;
-  // The RESP-encoded command is the request. Declared after options_: its thread, which the
-  // connections' use of options_ runs on, stops first.
-  core::PipelineClient<std::string, Reply> pipeline_;
+  // Declared after options_: its thread, which the connections' use of options_ runs on,
+  // stops first.
+  core::PipelineClient<RedisRequest, Reply> pipeline_;
 };
 
 }  // namespace agentstate::backends::redis

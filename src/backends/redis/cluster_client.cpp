@@ -177,9 +177,20 @@ Awaitable<void> RedisClusterClient::RefreshSoon() {
 Awaitable<Result<Reply>> RedisClusterClient::Command(std::string_view key,
                                                      const std::vector<std::string_view>& args,
                                                      Deadline deadline) {
+  RedisRequest request;
+  EncodeCommand(request.bytes, args);
+  return Route(key, std::move(request), deadline);
+}
+
+Awaitable<Result<Reply>> RedisClusterClient::Transaction(
+    std::string_view key, const std::vector<std::vector<std::string_view>>& commands,
+    Deadline deadline) {
+  return Route(key, RedisClient::TransactionRequest(commands), deadline);
+}
+
+Awaitable<Result<Reply>> RedisClusterClient::Route(std::string_view key, RedisRequest encoded,
+                                                   Deadline deadline) {
   const uint16_t slot = KeySlot(key);
-  std::string encoded;
-  EncodeCommand(encoded, args);
   std::string target;  // set by a redirection: where to send next
   bool asking = false;
   Result<Reply> last = Error(StatusCode::kUnavailable,
@@ -200,8 +211,10 @@ Awaitable<Result<Reply>> RedisClusterClient::Command(std::string_view key,
       }
       target = map->nodes[static_cast<std::size_t>(map->primary[slot])].address();
     }
-    std::string bytes = asking ? std::string(RedisClient::AskingPrefix()) + encoded : encoded;
-    auto reply = co_await NodeClient(target).Send(std::move(bytes), deadline);
+    // Named, not a conditional temporary inside co_await: GCC 12 destroys such a temporary
+    // twice (AddressSanitizer's double free).
+    RedisRequest request = asking ? RedisClient::WithAsking(encoded) : encoded;
+    auto reply = co_await NodeClient(target).Send(std::move(request), deadline);
     asking = false;
     if (!reply) {
       // The primary is down or unreachable: a replica may be taking over its slots.

@@ -60,6 +60,12 @@ class RedisClusterClient {
   // Redis error reply other than a redirection is a successful round trip, as there.
   Awaitable<Result<Reply>> Command(std::string_view key, const std::vector<std::string_view>& args,
                                    Deadline deadline);
+  // The commands as one MULTI ... EXEC on the primary of `key`'s slot (every key of every
+  // command in that slot), as RedisClient::Transaction. A redirection refuses the whole
+  // transaction, which is then sent again where it points.
+  Awaitable<Result<Reply>> Transaction(std::string_view key,
+                                       const std::vector<std::vector<std::string_view>>& commands,
+                                       Deadline deadline);
 
   // The primaries as the map has them now ("host:port"), for commands every one must run.
   std::vector<std::string> Primaries() const;
@@ -84,6 +90,8 @@ class RedisClusterClient {
  private:
   std::shared_ptr<const SlotMap> Map() const;
   Awaitable<void> RefreshSoon();
+  // Sends an encoded request to the primary of `key`'s slot, following redirections.
+  Awaitable<Result<Reply>> Route(std::string_view key, RedisRequest request, Deadline deadline);
 
   RedisClusterOptions options_;
   mutable std::mutex mu_;

@@ -44,19 +44,27 @@ local function extend(key, ttl)
   end
 end
 -- Drops expired checkpoints, then returns the run's current version (its live record's, or
--- the last one assigned while checkpoints live, else 0) and the record's status or false.
+-- the last one assigned while checkpoints live, else 0), the record's status or false, and
+-- whether live checkpoints remain (only then is the version key kept: once the record and
+-- every checkpoint are gone, the run is gone and its versions start again).
 local function current(rec, ver, cpz, now)
+  local r = redis.call('HMGET', rec, 'v', 'ex', 'st')
+  local live = r[1] and tonumber(r[2]) > tonumber(now)
+  if redis.call('EXISTS', cpz) == 0 then
+    if live then return tonumber(r[1]), r[3], false end
+    return 0, false, false
+  end
   local dead = redis.call('ZRANGEBYSCORE', cpz, '-inf', now)
   for _, id in ipairs(dead) do redis.call('DEL', cpz .. ':' .. id) end
   if #dead > 0 then redis.call('ZREMRANGEBYSCORE', cpz, '-inf', now) end
-  local r = redis.call('HMGET', rec, 'v', 'ex', 'st')
-  if r[1] and tonumber(r[2]) > tonumber(now) then return tonumber(r[1]), r[3] end
-  if redis.call('ZCARD', cpz) == 0 then return 0, false end
+  local any = #dead == 0 or redis.call('EXISTS', cpz) == 1
+  if live then return tonumber(r[1]), r[3], any end
+  if not any then return 0, false, false end
   local v = tonumber(redis.call('GET', ver) or '0')
   for _, id in ipairs(redis.call('ZRANGE', cpz, 0, -1)) do
     v = math.max(v, tonumber(string.sub(id, 2)))
   end
-  return v, false
+  return v, false, true
 end
 -- Copies the record into the run's history as checkpoint v (one per version).
 local function snapshot(rec, ver, cpz, v, ctype, crp, ttl, ex, now)
@@ -87,42 +95,54 @@ local function move_thread(tk, run, vs, ts, ex, ttl)
 end
 )lua";
 
-// KEYS rec ver cpz [thread]. ARGV now expected thread user agent_type step phase ctype rp
-// checksum enc bytes payload rec_ttl rec_ex keep cp_ttl cp_ex crp thread_ttl thread_ex run
-// forced_version ('' for a save; a put's version) saved_at idempotency_key ('' = none).
+// KEYS rec ver cpz stage [thread]. The stage holds the payload (field p) and already has
+// the record's TTL, both set by the commands in front of this script in one MULTI ... EXEC:
+// the payload never passes through Lua. The script fills in the stage and renames it over
+// the live record (which keeps the stage's TTL), or drops the stage when it writes nothing.
+// ARGV now expected thread user agent_type step phase ctype rp checksum enc bytes rec_ttl
+// rec_ex keep cp_ttl cp_ex crp thread_ttl thread_ex run forced_version ('' for a save; a
+// put's version) saved_at idempotency_key ('' = none).
 // Returns the new version, 0 for a put that was not newer, or {version, checksum} when the
 // live record was written with this save's idempotency key (the caller compares checksums).
-// Without KEYS[4] (on a cluster, where the thread's key lives in another slot) the caller
-// moves the thread with kThread.
+// Without KEYS[5] (on a cluster, where the thread's key lives in another slot) the caller
+// moves the thread with kThread. Each redis.call costs the server about as much as carrying
+// the payload did: the common save (no checkpoints) makes seven.
 constexpr const char* kSave = R"lua(
 local now = ARGV[1]
-local v, st = current(KEYS[1], KEYS[2], KEYS[3], now)
-if ARGV[23] == '' and ARGV[25] ~= '' and st then
-  local r = redis.call('HMGET', KEYS[1], 'ik', 'cs')
-  if r[1] == ARGV[25] then return {v, r[2]} end
+local function drop(reply)
+  redis.call('DEL', KEYS[4])
+  return reply
 end
-if ARGV[23] ~= '' then
+local v, st, checkpoints = current(KEYS[1], KEYS[2], KEYS[3], now)
+if ARGV[22] == '' and ARGV[24] ~= '' and st then
+  local r = redis.call('HMGET', KEYS[1], 'ik', 'cs')
+  if r[1] == ARGV[24] then return drop({v, r[2]}) end
+end
+if ARGV[22] ~= '' then
   -- a put: exactly this version, when it is newer; else nothing
-  local want = tonumber(ARGV[23])
-  if want <= v then return 0 end
+  local want = tonumber(ARGV[22])
+  if want <= v then return drop(0) end
   v = want - 1
 else
   if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= v then
-    return redis.error_reply('CONFLICT ' .. string.format('%d', v))
+    return drop(redis.error_reply('CONFLICT ' .. string.format('%d', v)))
   end
-  if st == 'c' then return redis.error_reply('COMPLETED the run is completed') end
+  if st == 'c' then return drop(redis.error_reply('COMPLETED the run is completed')) end
 end
 v = v + 1
 local vs = string.format('%d', v)
-local ts = ARGV[24]
-redis.call('HSET', KEYS[1], 'v', vs, 'th', ARGV[3], 'u', ARGV[4], 'at', ARGV[5], 'sc', ARGV[6],
-  'ph', ARGV[7], 'ct', ARGV[8], 'rp', ARGV[9], 'st', 'a', 'ts', ts, 'ex', ARGV[15],
-  'cs', ARGV[10], 'enc', ARGV[11], 'n', ARGV[12], 'p', ARGV[13], 'ik', ARGV[25])
-set_ttl(KEYS[1], ARGV[14])
-redis.call('SET', KEYS[2], vs, 'KEEPTTL')
-extend(KEYS[2], ARGV[14])
-if ARGV[16] == '1' then snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[8], ARGV[19], ARGV[17], ARGV[18], ts) end
-if KEYS[4] then move_thread(KEYS[4], ARGV[22], vs, ts, ARGV[21], ARGV[20]) end
+local ts = ARGV[23]
+redis.call('HSET', KEYS[4], 'v', vs, 'th', ARGV[3], 'u', ARGV[4], 'at', ARGV[5], 'sc', ARGV[6],
+  'ph', ARGV[7], 'ct', ARGV[8], 'rp', ARGV[9], 'st', 'a', 'ts', ts, 'ex', ARGV[14],
+  'cs', ARGV[10], 'enc', ARGV[11], 'n', ARGV[12], 'ik', ARGV[24])
+redis.call('RENAME', KEYS[4], KEYS[1])
+if tonumber(ARGV[13]) == 0 then redis.call('PERSIST', KEYS[1]) end
+if checkpoints or ARGV[15] == '1' then
+  redis.call('SET', KEYS[2], vs, 'KEEPTTL')
+  extend(KEYS[2], ARGV[13])
+end
+if ARGV[15] == '1' then snapshot(KEYS[1], KEYS[2], KEYS[3], v, ARGV[8], ARGV[18], ARGV[16], ARGV[17], ts) end
+if KEYS[5] then move_thread(KEYS[5], ARGV[21], vs, ts, ARGV[20], ARGV[19]) end
 return v
 )lua";
 
@@ -409,6 +429,10 @@ std::string GlobEscape(std::string_view text) {
   return out;
 }
 
+// How long a staged payload may outlive a save that never committed it, when the record
+// would never expire.
+constexpr std::string_view kStageTtlMs = "30000";
+
 template <typename T>
 T Block(asio::io_context::executor_type ex, Awaitable<T> op) {
   return asio::co_spawn(ex, std::move(op), asio::use_future).get();
@@ -570,6 +594,13 @@ Awaitable<Result<Reply>> RedisStore::Call(std::string_view key,
   return client_->Command(args, deadline);
 }
 
+Awaitable<Result<Reply>> RedisStore::CallAll(
+    std::string_view key, const std::vector<std::vector<std::string_view>>& commands,
+    Deadline deadline) {
+  if (cluster_) return cluster_->Transaction(key, commands, deadline);
+  return client_->Transaction(commands, deadline);
+}
+
 std::vector<std::string> RedisStore::Nodes() const {
   if (client_) return {""};
   return cluster_->Primaries();
@@ -637,7 +668,8 @@ Awaitable<Status> RedisStore::ClearThread(const std::string& thread_id, const st
 Awaitable<Result<Reply>> RedisStore::Eval(const Script& script,
                                           const std::vector<std::string_view>& keys,
                                           const std::vector<std::string_view>& args,
-                                          Deadline deadline) {
+                                          Deadline deadline,
+                                          const std::vector<std::vector<std::string_view>>& before) {
   // On a cluster every key of a script must be in one slot. Ours share a hash tag; this
   // is the check that they do, so CROSSSLOT never reaches the server (an id such as "}x"
   // yields an empty tag, and is refused here by name).
@@ -661,14 +693,32 @@ Awaitable<Result<Reply>> RedisStore::Eval(const Script& script,
   cmd.insert(cmd.end(), keys.begin(), keys.end());
   cmd.insert(cmd.end(), args.begin(), args.end());
   const std::string_view key = keys.empty() ? std::string_view() : keys.front();
-  auto r = co_await Call(key, cmd, deadline);
+  auto send = [&]() -> Awaitable<Result<Reply>> {
+    if (before.empty()) co_return co_await Call(key, cmd, deadline);
+    std::vector<std::vector<std::string_view>> all = before;
+    all.push_back(cmd);
+    auto r = co_await CallAll(key, all, deadline);
+    if (!r || r->is_error()) co_return r;
+    // EXEC's array: the commands' replies, then the script's, which is the answer unless
+    // a command before it failed.
+    if (r->type != Reply::Type::kArray || r->elements.size() != all.size()) {
+      co_return Error(StatusCode::kInternal,
+                      fmt::format("redis {}: EXEC answered with {} replies for {} commands",
+                                  script.name, r->elements.size(), all.size()));
+    }
+    for (std::size_t i = 0; i + 1 < all.size(); ++i) {
+      if (r->elements[i].is_error()) co_return std::move(r->elements[i]);
+    }
+    co_return std::move(r->elements.back());
+  };
+  auto r = co_await send();
   if (r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {
     // A restarted, flushed or newly promoted server lacks the script: send it whole (which
-    // caches it there).
+    // caches it there). Commands staged before it ran, and run again with it.
     ++noscript_reloads_;
     cmd[0] = "EVAL";
     cmd[1] = script.source;
-    r = co_await Call(key, cmd, deadline);
+    r = co_await send();
   }
   co_return r;
 }
@@ -683,7 +733,8 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
   const bool keep = KeepsCheckpoint(m.checkpoint_type, m.is_recovery_point);
   const bool cp_recovery = m.is_recovery_point || m.checkpoint_type == CheckpointType::kRecovery;
   const std::string rec = Key("agent_state", m.run_id), ver = Key("agent_state_version", m.run_id),
-                    cpz = Key("checkpoint", m.run_id), thr = Key("thread_context", m.thread_id);
+                    cpz = Key("checkpoint", m.run_id), stage = Key("agent_state_stage", m.run_id),
+                    thr = Key("thread_context", m.thread_id);
   const std::string now_ms = std::to_string(core::ToUnixMillis(now)),
                     at_ms = std::to_string(core::ToUnixMillis(at));
   const std::string step = std::to_string(m.step_count), cs = std::to_string(m.checksum),
@@ -699,7 +750,7 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
   const std::string th_ex =
       std::to_string(core::ExpiryMillis(options_.ttl, RunStatus::kActive, false, at));
   const std::string forced = put ? std::to_string(m.version) : "";
-  std::vector<std::string_view> keys = {rec, ver, cpz, thr};
+  std::vector<std::string_view> keys = {rec, ver, cpz, stage, thr};
   if (cluster_) keys.pop_back();  // the thread's slot is not the run's: Save moves it after
   const std::vector<std::string_view> args = {now_ms,
                                               expected,
@@ -713,7 +764,6 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
                                               cs,
                                               enc,
                                               n,
-                                              body.bytes,
                                               rec_ttl,
                                               rec_ex,
                                               keep ? "1" : "0",
@@ -726,7 +776,14 @@ Awaitable<Result<Reply>> RedisStore::WriteRecord(const StateRecord& m, std::size
                                               forced,
                                               at_ms,
                                               m.idempotency_key};
-  co_return co_await Eval(Scripts()[kSaveScript], keys, args, deadline);
+  // The payload goes into the stage by a plain HSET, in the transaction of the script that
+  // commits it, with the record's TTL (which the rename keeps). That TTL also bounds a stage
+  // whose script never ran (NOSCRIPT, then the client gone before it sent the script whole);
+  // a record that never expires gets it from the script.
+  const std::vector<std::vector<std::string_view>> staging = {
+      {"HSET", stage, "p", body.bytes},
+      {"PEXPIRE", stage, rec_ttl == "0" ? kStageTtlMs : std::string_view(rec_ttl)}};
+  co_return co_await Eval(Scripts()[kSaveScript], keys, args, deadline, staging);
 }
 
 Awaitable<Result<SaveAck>> RedisStore::Save(SaveRequest req, Deadline deadline) {

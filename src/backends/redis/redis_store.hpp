@@ -106,11 +106,18 @@ class RedisStore final : public StateStore {
   Awaitable<Result<Reply>> WriteRecord(const StateRecord& m, std::size_t payload_bytes,
                                        const core::Encoded& body, std::string expected, bool put,
                                        Deadline deadline);
+  // Runs a script; with `before`, in one MULTI ... EXEC after those commands (whose keys
+  // share the script's slot), and the answer is the script's reply or the first of theirs
+  // that failed.
   Awaitable<Result<Reply>> Eval(const Script& script, const std::vector<std::string_view>& keys,
-                                const std::vector<std::string_view>& args, Deadline deadline);
-  // A command on `key` (its slot's primary on a cluster).
+                                const std::vector<std::string_view>& args, Deadline deadline,
+                                const std::vector<std::vector<std::string_view>>& before = {});
+  // A command on `key` (its slot's primary on a cluster), or commands as one transaction.
   Awaitable<Result<Reply>> Call(std::string_view key, const std::vector<std::string_view>& args,
                                 Deadline deadline);
+  Awaitable<Result<Reply>> CallAll(std::string_view key,
+                                   const std::vector<std::vector<std::string_view>>& commands,
+                                   Deadline deadline);
   // The servers holding keys ("" for the one redis:// server; a cluster's primaries), and a
   // command to one of them (SCAN, PING, INFO).
   std::vector<std::string> Nodes() const;

@@ -67,9 +67,13 @@ redisReplyObjectFunctions* BoundedFunctions(const redisReplyObjectFunctions& def
 }  // namespace
 
 void EncodeCommand(std::string& out, const std::vector<std::string_view>& args) {
-  out += fmt::format("*{}\r\n", args.size());
+  std::size_t size = 16;
+  for (std::string_view a : args) size += a.size() + 16;
+  if (out.capacity() < out.size() + size) out.reserve(out.size() + size);
+  auto to = std::back_inserter(out);
+  fmt::format_to(to, "*{}\r\n", args.size());
   for (std::string_view a : args) {
-    out += fmt::format("${}\r\n", a.size());
+    fmt::format_to(to, "${}\r\n", a.size());
     out.append(a.data(), a.size());
     out += "\r\n";
   }

@@ -126,10 +126,33 @@ class FaultProxy::Link : public std::enable_shared_from_this<Link> {
           static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::steady_clock::now() - held_since)
                                     .count());
-      co_await asio::async_write(to, asio::buffer(buf.data(), n),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      proxy_.bytes_ += n;
+      // A cut: the bytes within the budget go on, then this connection is reset.
+      std::size_t send = n;
+      bool cut = false;
+      if (&from == &client_) {
+        std::lock_guard lock(proxy_.mu_);
+        if (proxy_.cut_budget_ >= 0) {
+          if (static_cast<int64_t>(n) > proxy_.cut_budget_) {
+            send = static_cast<std::size_t>(proxy_.cut_budget_);
+            cut = true;
+            proxy_.cut_budget_ = -1;
+          } else {
+            proxy_.cut_budget_ -= static_cast<int64_t>(n);
+          }
+        }
+      }
+      if (send > 0) {
+        co_await asio::async_write(to, asio::buffer(buf.data(), send),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+        proxy_.bytes_ += send;
+        if (&from == &client_) proxy_.upstream_ += send;
+      }
+      if (cut) {
+        ++proxy_.cuts_;
+        Reset();
+        co_return;
+      }
     }
     if (half_open_) {
       // Only the client side ends a half-open link (when the client gives up on it).
@@ -228,8 +251,14 @@ void FaultProxy::reset_now() {
   });
 }
 
+void FaultProxy::cut_after(int64_t bytes) {
+  std::lock_guard lock(mu_);
+  cut_budget_ = bytes < 0 ? -1 : bytes;
+}
+
 FaultProxy::Stats FaultProxy::stats() const {
-  return {accepted_.load(), open_.load(), resets_.load(), bytes_.load(), held_ms_.load()};
+  return {accepted_.load(), open_.load(), resets_.load(), bytes_.load(), held_ms_.load(),
+          cuts_.load(), upstream_.load()};
 }
 
 }  // namespace agentstate::load

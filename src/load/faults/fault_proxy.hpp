@@ -7,6 +7,8 @@
 //     reset_now() resets every open one (a reset storm is calling it on a schedule);
 //   - blackhole: connections are accepted, and nothing is forwarded either way;
 //   - half-open: the target side is closed, the client side is left open and silent.
+//   - a cut mid-request: cut_after(n) forwards the next n bytes clients send, then resets the
+//     connection that sends more (the request it was sending arrives as a prefix).
 // The spec can be changed at any time (set()), so a scenario switches faults on and off at
 // its timestamps. Listening and targets are loopback only (127.0.0.0/8, ::1): anything else
 // is refused when the proxy is created.
@@ -55,9 +57,13 @@ class FaultProxy {
   FaultSpec spec() const;
   // Resets every open connection now (both sides get an RST).
   void reset_now();
+  // Forwards `bytes` more bytes from clients to the target, then resets the connection whose
+  // next byte would pass that, and disarms. Negative: disarmed (the default).
+  void cut_after(int64_t bytes);
 
   struct Stats {
-    uint64_t accepted = 0, open = 0, resets = 0, bytes_forwarded = 0, held_back_ms = 0;
+    uint64_t accepted = 0, open = 0, resets = 0, bytes_forwarded = 0, held_back_ms = 0, cuts = 0;
+    uint64_t bytes_from_clients = 0;  // of bytes_forwarded, those toward the target
   };
   Stats stats() const;
 
@@ -76,7 +82,9 @@ class FaultProxy {
   FaultSpec spec_;
   std::mt19937_64 rng_;                    // guarded by mu_
   std::set<std::shared_ptr<Link>> links_;  // io thread only
-  std::atomic<uint64_t> accepted_{0}, resets_{0}, bytes_{0}, held_ms_{0}, open_{0};
+  std::atomic<uint64_t> accepted_{0}, resets_{0}, bytes_{0}, held_ms_{0}, open_{0}, cuts_{0},
+      upstream_{0};
+  int64_t cut_budget_ = -1;  // guarded by mu_
   std::thread thread_;
 };
 
