@@ -11,6 +11,7 @@
 //                      it over two memory:// tiers, anchored on memory:// alone in the same run
 //                      (BM_MemoryAgentWave).
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include <cstdlib>
 
@@ -135,11 +136,11 @@ void AgentWave(benchmark::State& state, StateStore& store) {
   state.counters["failures"] = static_cast<double>(failures);
 }
 
-// On the redis:// store alone.
-void BM_RedisAgentWave(benchmark::State& state) {
-  const char* url = std::getenv("AGENTSTATE_REDIS_URL");
+// The wave on the store the environment variable names (a prefix and N connections added).
+void EnvStoreAgentWave(benchmark::State& state, const char* variable, const char* start) {
+  const char* url = std::getenv(variable);
   if (!url) {
-    state.SkipWithError("AGENTSTATE_REDIS_URL is not set (scripts/services.sh up)");
+    state.SkipWithError(fmt::format("{} is not set ({})", variable, start).c_str());
     return;
   }
   auto store = OpenStore(
@@ -149,6 +150,11 @@ void BM_RedisAgentWave(benchmark::State& state) {
     return;
   }
   AgentWave(state, **store);
+}
+
+// On the redis:// store alone.
+void BM_RedisAgentWave(benchmark::State& state) {
+  EnvStoreAgentWave(state, "AGENTSTATE_REDIS_URL", "scripts/services.sh up");
 }
 // {agents per wave, connections}
 BENCHMARK(BM_RedisAgentWave)
@@ -162,19 +168,7 @@ BENCHMARK(BM_RedisAgentWave)
 // the same two cores), beside BM_RedisAgentWave in one run: on this machine the ratio is the
 // cluster's overhead, not its scaling.
 void BM_RedisClusterAgentWave(benchmark::State& state) {
-  const char* url = std::getenv("AGENTSTATE_REDIS_CLUSTER_URL");
-  if (!url) {
-    state.SkipWithError(
-        "AGENTSTATE_REDIS_CLUSTER_URL is not set (scripts/services.sh up --cluster)");
-    return;
-  }
-  auto store = OpenStore(
-      core::WithParams(url, "prefix=bench:&connections=" + std::to_string(state.range(1))), {});
-  if (!store) {
-    state.SkipWithError(store.error().ToString().c_str());
-    return;
-  }
-  AgentWave(state, **store);
+  EnvStoreAgentWave(state, "AGENTSTATE_REDIS_CLUSTER_URL", "scripts/services.sh up --cluster");
 }
 BENCHMARK(BM_RedisClusterAgentWave)
     ->Args({100, 2})

@@ -110,6 +110,15 @@ TEST(ServiceControl, RedisKilledAndRestartedComesBackWithItsDataAndTheClientReco
   std::cout << "redis kill -9 + restart took " << outage->count() / 1000 << " ms\n";
 }
 
+// One command to one cluster node by address (no redirection followed), 2 s deadline.
+Result<backends::redis::Reply> ClusterOn(backends::redis::RedisClusterClient& cluster,
+                                         const std::string& node, std::vector<std::string> args) {
+  return testing::RunSync([&]() -> Awaitable<Result<backends::redis::Reply>> {
+    std::vector<std::string_view> v(args.begin(), args.end());
+    co_return co_await cluster.CommandOn(node, v, DeadlineIn(2s));
+  });
+}
+
 // After a failover: waits until `old_primary`, started again, has caught up as a replica,
 // then CLUSTER FAILOVER gives it its slots back; returns once both ends have switched (the
 // promoted one may serve the slot until the new configuration reaches it). Later tests
@@ -117,10 +126,7 @@ TEST(ServiceControl, RedisKilledAndRestartedComesBackWithItsDataAndTheClientReco
 void FailBack(backends::redis::RedisClusterClient& cluster, const std::string& old_primary,
               const std::string& promoted) {
   auto on = [&](const std::string& node, std::vector<std::string> args) {
-    return testing::RunSync([&]() -> Awaitable<Result<backends::redis::Reply>> {
-      std::vector<std::string_view> v(args.begin(), args.end());
-      co_return co_await cluster.CommandOn(node, v, DeadlineIn(2s));
-    });
+    return ClusterOn(cluster, node, std::move(args));
   };
   bool synced = false;
   for (int i = 0; i < 100 && !synced; ++i) {
@@ -163,10 +169,7 @@ TEST(ServiceControl, AKilledClusterPrimaryIsReplacedByItsReplicaAndTheClientFoll
     });
   };
   auto on = [&](const std::string& node, std::vector<std::string> args) {
-    return sync([&]() -> Awaitable<Result<backends::redis::Reply>> {
-      std::vector<std::string_view> v(args.begin(), args.end());
-      co_return co_await cluster.CommandOn(node, v, DeadlineIn(2s));
-    });
+    return ClusterOn(cluster, node, std::move(args));
   };
   Status refreshed =
       sync([&]() -> Awaitable<Status> { co_return co_await cluster.Refresh(DeadlineIn(5s)); });
@@ -240,10 +243,7 @@ TEST(ServiceControl, ReplicaWaitKeepsEveryAcknowledgedCriticalSaveThroughAFailov
   ASSERT_TRUE(options) << options.error().ToString();
   RedisClusterClient cluster(*options);
   auto on = [&](const std::string& node, std::vector<std::string> args) {
-    return testing::RunSync([&]() -> Awaitable<Result<backends::redis::Reply>> {
-      std::vector<std::string_view> v(args.begin(), args.end());
-      co_return co_await cluster.CommandOn(node, v, DeadlineIn(2s));
-    });
+    return ClusterOn(cluster, node, std::move(args));
   };
   Status refreshed = testing::RunSync(
       [&]() -> Awaitable<Status> { co_return co_await cluster.Refresh(DeadlineIn(5s)); });
