@@ -173,7 +173,7 @@ class RedisConnection final : public core::Connection<RedisRequest, Reply> {
     }
   }
 
-  uint32_t front_read_ = 0;            // replies read of the front request's
+  uint32_t front_read_ = 0;           // replies read of the front request's
   std::optional<Reply> front_error_;  // the first of them that was an error
   const RedisOptions& o_;
   tcp::socket socket_;

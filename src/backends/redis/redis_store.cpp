@@ -665,11 +665,10 @@ Awaitable<Status> RedisStore::ClearThread(const std::string& thread_id, const st
   co_return Status();
 }
 
-Awaitable<Result<Reply>> RedisStore::Eval(const Script& script,
-                                          const std::vector<std::string_view>& keys,
-                                          const std::vector<std::string_view>& args,
-                                          Deadline deadline,
-                                          const std::vector<std::vector<std::string_view>>& before) {
+Awaitable<Result<Reply>> RedisStore::Eval(
+    const Script& script, const std::vector<std::string_view>& keys,
+    const std::vector<std::string_view>& args, Deadline deadline,
+    const std::vector<std::vector<std::string_view>>& before) {
   // On a cluster every key of a script must be in one slot. Ours share a hash tag; this
   // is the check that they do, so CROSSSLOT never reaches the server (an id such as "}x"
   // yields an empty tag, and is refused here by name).

@@ -257,8 +257,8 @@ void FaultProxy::cut_after(int64_t bytes) {
 }
 
 FaultProxy::Stats FaultProxy::stats() const {
-  return {accepted_.load(), open_.load(), resets_.load(), bytes_.load(), held_ms_.load(),
-          cuts_.load(), upstream_.load()};
+  return {accepted_.load(), open_.load(), resets_.load(),  bytes_.load(),
+          held_ms_.load(),  cuts_.load(), upstream_.load()};
 }
 
 }  // namespace agentstate::load
